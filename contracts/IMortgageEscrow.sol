@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IMortgageEscrow
+/// @notice One registry of mortgage cases. Each case follows a registered workflow template: a list of stages
+/// that named parties sign off. A stage completes in the same transaction as its last criterion; when the
+/// releasing stage completes, the escrowed funds are credited to the seller (pull payments).
+/// @dev Nothing personal goes on chain: parties are addresses, documents are 32-byte evidence hashes.
+interface IMortgageEscrow {
+    // ------------------------------------------------------------------ types
+
+    /// @notice The four parties of a case. Each is one bit in a role mask: `1 << uint8(role)`.
+    /// Bank: the lender. Lawyer: conveyancer, title or settlement agent. Buyer: the borrower.
+    /// Seller: the seller, or in a remortgage the lender being paid off.
+    enum Role {
+        Bank,
+        Lawyer,
+        Buyer,
+        Seller
+    }
+
+    /// @notice What completing a stage does besides recording it.
+    /// None: nothing. RequireFunding: the stage also waits for the escrow to be funded.
+    /// Release: as RequireFunding, and completing it credits the seller the price (one per template).
+    enum Action {
+        None,
+        RequireFunding,
+        Release
+    }
+
+    /// @notice A case's lifecycle. Open until every stage completes, a deadline expires it, or the parties cancel.
+    enum CaseStatus {
+        None,
+        Open,
+        Completed,
+        Expired,
+        Cancelled
+    }
+
+    /// @notice A stage's status, one function of the chain's state (see `stageOf`).
+    /// Locked: a prerequisite is not complete (sign-offs are already accepted).
+    /// Open: awaiting sign-offs. WaitingForTime: signed, the waiting time has not passed (or `advance` is due).
+    /// WaitingForFunds: signed, the escrow is not yet funded. Completed. Overdue: its deadline passed after release.
+    /// Expired / Cancelled: the case ended before this stage completed.
+    enum StageStatus {
+        Locked,
+        Open,
+        WaitingForTime,
+        WaitingForFunds,
+        Completed,
+        Overdue,
+        Expired,
+        Cancelled
+    }
+
+    /// @notice Why a relayed sign-off in a batch was skipped rather than applied.
+    /// AlreadySignedOff: the same sign-off is already recorded (for example relayed by someone else first).
+    /// StaleEpoch: the signer revoked since signing, so this signature is void. CaseNotOpen: the case ended.
+    enum SkipReason {
+        AlreadySignedOff,
+        StaleEpoch,
+        CaseNotOpen
+    }
+
+    /// @notice One stage of a workflow template as registered.
+    /// @param roles Mask of the roles that must sign off (`1 << Role`); zero for a stage that time alone completes.
+    /// @param prerequisites Mask of earlier stages (`1 << index`) that must complete first.
+    /// @param waitSeconds Minimum seconds between the last prerequisite completing and this stage completing.
+    /// @param deadlineSeconds Seconds after the anchor by which the stage must complete; zero for none.
+    /// @param deadlineAnchor 0: the deadline counts from the case opening; k + 1: from stage k completing.
+    /// @param action None, RequireFunding or Release.
+    /// @param binding Once this stage completes, a cancelled or expired case pays the buyer's deposit to the seller.
+    struct StageRule {
+        uint8 roles;
+        uint16 prerequisites;
+        uint32 waitSeconds;
+        uint32 deadlineSeconds;
+        uint8 deadlineAnchor;
+        Action action;
+        bool binding;
+    }
+
+    /// @notice The terms of a new case. Amounts are integers in the asset's smallest unit.
+    /// @param templateId A registered template.
+    /// @param bank The lender; also a payer (its share is `loan`).
+    /// @param lawyer The conveyancer or settlement agent.
+    /// @param buyer The borrower; also a payer (its share is `deposit`).
+    /// @param seller The payee of `price` at release.
+    /// @param asset The ERC-20 token held in escrow, or the zero address for ETH.
+    /// @param price What the seller is paid; at most `deposit + loan`.
+    /// @param deposit The buyer's share. @param loan The bank's share.
+    struct CaseTerms {
+        bytes32 templateId;
+        address bank;
+        address lawyer;
+        address buyer;
+        address seller;
+        address asset;
+        uint96 price;
+        uint96 deposit;
+        uint96 loan;
+    }
+
+    /// @notice A sign-off signed off chain (EIP-712) for anyone to relay.
+    /// @param epoch The signer's revocation count for this (case, stage, role) when it signed: a revocation
+    /// raises it and so voids every earlier signature. @param evidence Hash of the document and a secret salt.
+    struct SignedSignOff {
+        uint256 caseId;
+        uint8 stage;
+        Role role;
+        uint8 epoch;
+        bytes32 evidence;
+        bytes signature;
+    }
+
+    /// @notice Everything about a case that the engine and the API read.
+    struct CaseView {
+        bytes32 templateId;
+        CaseStatus status;
+        bool released;
+        bool funded;
+        uint8 stageCount;
+        uint16 completedStages;
+        uint16 overdueStages;
+        uint8 cancelVotes;
+        uint64 requiredRoles;
+        uint64 signedOffRoles;
+        uint32 openedAt;
+        address[4] parties;
+        address asset;
+        uint96 price;
+        uint96 deposit;
+        uint96 loan;
+        uint128 paidByBank;
+        uint128 paidByBuyer;
+    }
+
+    /// @notice One stage of a case as the engine and the API read it.
+    /// @param availableAt The earliest time the stage can complete by time (zero while a prerequisite is open).
+    /// @param deadline When the stage's deadline passes (zero where it has none or its anchor has not completed).
+    /// @param completedAt When it completed, for stages whose completion time the template records; else zero.
+    struct StageView {
+        StageStatus status;
+        uint8 requiredRoles;
+        uint8 signedOffRoles;
+        uint32 availableAt;
+        uint32 deadline;
+        uint32 completedAt;
+    }
+
+    // ----------------------------------------------------------------- errors
+
+    /// @notice The template has too few or too many stages. @param count The stages given. @param max The limit.
+    error MortgageEscrowInvalidStageCount(uint256 count, uint256 max);
+    /// @notice A stage rule is malformed. @param stage Its index. @param reason What is wrong, as a short tag.
+    error MortgageEscrowInvalidStageRule(uint256 stage, bytes32 reason);
+    /// @notice The template does not have exactly one releasing stage. @param count How many it has.
+    error MortgageEscrowInvalidReleaseStageCount(uint256 count);
+    /// @notice More stages' completion times are needed (as deadline anchors or waiting starts) than a case holds.
+    error MortgageEscrowTooManyClockStages(uint256 count, uint256 max);
+    /// @notice No template with this id is registered.
+    error MortgageEscrowUnknownTemplate(bytes32 templateId);
+    /// @notice A party of a case is the zero address. @param role The role it was given for.
+    error MortgageEscrowZeroParty(Role role);
+    /// @notice The price exceeds what the two shares bring in.
+    error MortgageEscrowPriceExceedsShares(uint256 price, uint256 deposit, uint256 loan);
+    /// @notice The caller may not open this case: only its own bank or the operator may.
+    error MortgageEscrowUnauthorizedOpener(address account);
+    /// @notice No case has this id.
+    error MortgageEscrowUnknownCase(uint256 caseId);
+    /// @notice The case is not in a status that allows this. @param expected Mask of allowed `1 << CaseStatus`.
+    error MortgageEscrowUnexpectedCaseStatus(uint256 caseId, CaseStatus current, uint256 expected);
+    /// @notice The escrow has already been released, so this is no longer possible.
+    error MortgageEscrowAlreadyReleased(uint256 caseId);
+    /// @notice `account` is not the case's party for `role`.
+    error MortgageEscrowUnauthorizedParty(uint256 caseId, address account, Role role);
+    /// @notice The stage does not require a sign-off from `role` (or the template has no such stage).
+    error MortgageEscrowRoleNotRequired(uint256 caseId, uint256 stage, Role role);
+    /// @notice The case's template has no stage `stage`.
+    error MortgageEscrowUnknownStage(uint256 caseId, uint256 stage);
+    /// @notice `role` has already signed off this stage.
+    error MortgageEscrowAlreadySignedOff(uint256 caseId, uint256 stage, Role role);
+    /// @notice `role` has not signed off this stage, so there is nothing to revoke.
+    error MortgageEscrowNotSignedOff(uint256 caseId, uint256 stage, Role role);
+    /// @notice The stage has completed: sign-offs can no longer change.
+    error MortgageEscrowStageAlreadyCompleted(uint256 caseId, uint256 stage);
+    /// @notice The signature is not `role`'s party's for this message. @param index Its place in a batch.
+    error MortgageEscrowInvalidSignature(uint256 index, uint256 caseId, uint256 stage, Role role);
+    /// @notice A revocation signature names an epoch that is not the current one.
+    error MortgageEscrowWrongEpoch(uint256 caseId, uint256 stage, Role role, uint256 given, uint256 current);
+    /// @notice A (case, stage, role) has been revoked as many times as its counter holds.
+    error MortgageEscrowTooManyRevocations(uint256 caseId, uint256 stage, Role role);
+    /// @notice No stage of the case can complete now.
+    error MortgageEscrowNothingToAdvance(uint256 caseId);
+    /// @notice No stage of the case has missed a deadline that is not already acted on.
+    error MortgageEscrowNothingToExpire(uint256 caseId);
+    /// @notice Only the bank and the buyer pay into the escrow.
+    error MortgageEscrowNotAPayer(Role role);
+    /// @notice The amount is zero, or the ETH sent does not match it. @param value The ETH sent.
+    error MortgageEscrowInvalidDeposit(uint256 amount, uint256 value);
+    /// @notice An amount is wider than the field that holds it. @param max The largest it may be.
+    error MortgageEscrowAmountTooLarge(uint256 amount, uint256 max);
+    /// @notice Nothing is credited to `payee` in this case.
+    error MortgageEscrowNothingToWithdraw(uint256 caseId, address payee);
+    /// @notice `account` is not a party of the case.
+    error MortgageEscrowNotAParty(uint256 caseId, address account);
+    /// @notice Every role that `account` holds in the case has already voted to cancel.
+    error MortgageEscrowAlreadyVoted(uint256 caseId, address account);
+    /// @notice Opening cases and deposits are paused by the operator.
+    error MortgageEscrowPaused();
+    /// @notice The operation needs the escrow to be paused (or unpaused) and it is not.
+    error MortgageEscrowPauseUnchanged(bool paused);
+
+    // ----------------------------------------------------------------- events
+
+    /// @notice A workflow template was registered. Its id is `keccak256(abi.encode(definitionHash, stages))`.
+    event TemplateRegistered(bytes32 indexed templateId, bytes32 indexed definitionHash, uint32 index, uint8 stageCount);
+    /// @notice A case was opened with these terms (its template is `terms.templateId`).
+    event CaseOpened(uint256 indexed caseId, CaseTerms terms);
+    /// @notice `role` signed off `stage`. @param evidence Hash of the document and a secret salt.
+    event SignedOff(uint256 indexed caseId, uint8 indexed stage, Role indexed role, bytes32 evidence);
+    /// @notice `role` revoked its sign-off of `stage`; its earlier signatures for it are void.
+    event SignOffRevoked(uint256 indexed caseId, uint8 indexed stage, Role indexed role, uint8 newEpoch);
+    /// @notice A relayed sign-off was skipped, not applied. @param index Its place in the batch.
+    event SignOffSkipped(uint256 indexed caseId, uint8 indexed stage, Role indexed role, uint256 index, SkipReason reason);
+    /// @notice `stage` completed: its last criterion became true in this transaction.
+    event StageCompleted(uint256 indexed caseId, uint8 indexed stage);
+    /// @notice `stage` missed its deadline after the release; no money moves.
+    event StageOverdue(uint256 indexed caseId, uint8 indexed stage);
+    /// @notice Every stage of the case completed.
+    event CaseCompleted(uint256 indexed caseId);
+    /// @notice `stage` missed its deadline before the release; every deposit was credited back (see `Credited`).
+    event CaseExpired(uint256 indexed caseId, uint8 indexed stage);
+    /// @notice `role` voted to cancel the case.
+    event CancellationVoted(uint256 indexed caseId, Role indexed role);
+    /// @notice Every party voted to cancel; every deposit was credited back (see `Credited`).
+    event CaseCancelled(uint256 indexed caseId);
+    /// @notice `payer` paid `amount` into the escrow (for a token, the amount the escrow actually received).
+    event Deposited(uint256 indexed caseId, Role indexed payer, address indexed from, uint256 amount);
+    /// @notice Both shares are in the escrow in full.
+    event EscrowFunded(uint256 indexed caseId);
+    /// @notice The escrow was released: the seller was credited `price`.
+    event FundsReleased(uint256 indexed caseId, uint256 price);
+    /// @notice `payee` may withdraw `amount` more from the case.
+    event Credited(uint256 indexed caseId, address indexed payee, uint256 amount);
+    /// @notice `payee`'s whole credit was paid out to it.
+    event Withdrawn(uint256 indexed caseId, address indexed payee, uint256 amount);
+    /// @notice The operator paused or unpaused opening cases and deposits.
+    event PauseChanged(address indexed account, bool paused);
+
+    // -------------------------------------------------------------- functions
+
+    /// @notice Registers a workflow template (operator only). Registering the same one again is a no-op.
+    /// @param definitionHash The canonical hash of the off-chain definition.
+    /// @param stages The stages, in an order where every prerequisite comes before the stage that needs it.
+    /// @return templateId `keccak256(abi.encode(definitionHash, stages))`.
+    function registerTemplate(bytes32 definitionHash, StageRule[] calldata stages) external returns (bytes32 templateId);
+
+    /// @notice Opens a case. Only `terms.bank` or the operator may; not while paused.
+    /// @return caseId Sequential from 1.
+    function openCase(CaseTerms calldata terms) external returns (uint256 caseId);
+
+    /// @notice Signs off `stage` as `role`; the caller must be the case's party for `role`.
+    /// Accepted while the stage is still locked. Completes the stage, and later ones waiting on it, if this
+    /// was the last criterion.
+    function signOff(uint256 caseId, uint8 stage, Role role, bytes32 evidence) external;
+
+    /// @notice Applies sign-offs signed off chain (EOA or ERC-1271). Items already applied, stale or for a
+    /// finished case are skipped with `SignOffSkipped`; an invalid signature reverts the batch.
+    function signOffWithSignatures(SignedSignOff[] calldata items) external;
+
+    /// @notice Revokes the caller's sign-off of `stage` as `role`, until the stage completes.
+    function revokeSignOff(uint256 caseId, uint8 stage, Role role) external;
+
+    /// @notice Relays a revocation signed off chain by `role`'s party for the current `epoch`.
+    function revokeSignOffWithSignature(
+        uint256 caseId,
+        uint8 stage,
+        Role role,
+        uint8 epoch,
+        bytes calldata signature
+    ) external;
+
+    /// @notice Completes every stage whose criteria hold now (for waiting times that have passed). Anyone may call.
+    function advance(uint256 caseId) external;
+
+    /// @notice Pays `amount` into the escrow as `payer` (Bank or Buyer); the caller must be that party.
+    /// For ETH send exactly `amount`; for a token approve it first. Not while paused.
+    function deposit(uint256 caseId, Role payer, uint256 amount) external payable;
+
+    /// @notice Acts on missed deadlines. Before the release: expires the case and credits every deposit back
+    /// (after a binding stage, the buyer's deposit to the seller). After it: marks the stages overdue.
+    function expire(uint256 caseId) external;
+
+    /// @notice Records the caller's vote to cancel, for every role it holds; the last vote cancels the case and
+    /// credits the deposits back as `expire` does. Only before the release.
+    function cancel(uint256 caseId) external;
+
+    /// @notice Pays the caller's whole credit in the case out to the caller.
+    function withdraw(uint256 caseId) external;
+
+    /// @notice Pays `payee`'s whole credit in the case out to `payee`. Anyone may call: the money can only go
+    /// to its owner, so the engine pushes the seller's credit right after the release.
+    function withdrawFor(uint256 caseId, address payee) external;
+
+    /// @notice Stops opening cases and deposits (operator only). Nothing else stops: no money is held by a pause.
+    function pause() external;
+
+    /// @notice Lets opening cases and deposits resume (operator only).
+    function unpause() external;
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice Whether opening cases and deposits are paused.
+    function paused() external view returns (bool);
+
+    /// @notice How many cases have been opened; case ids run from 1 to this.
+    function caseCount() external view returns (uint256);
+
+    /// @notice A registered template's stages (reverts for an unknown id).
+    function templateStages(bytes32 templateId) external view returns (StageRule[] memory);
+
+    /// @notice Whether `templateId` is registered.
+    function isTemplateRegistered(bytes32 templateId) external view returns (bool);
+
+    /// @notice A case's whole state.
+    function caseOf(uint256 caseId) external view returns (CaseView memory);
+
+    /// @notice One stage of a case, with its status as one function of the chain's state.
+    function stageOf(uint256 caseId, uint8 stage) external view returns (StageView memory);
+
+    /// @notice What `payee` may withdraw from the case.
+    function creditOf(uint256 caseId, address payee) external view returns (uint256);
+
+    /// @notice The revocation count that a new signature for (case, stage, role) must carry.
+    function signOffEpoch(uint256 caseId, uint8 stage, Role role) external view returns (uint8);
+
+    /// @notice The EIP-712 digest that `role`'s party signs to sign off `stage`.
+    function signOffDigest(
+        uint256 caseId,
+        uint8 stage,
+        Role role,
+        uint8 epoch,
+        bytes32 evidence
+    ) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest that `role`'s party signs to revoke its sign-off of `stage`.
+    function revocationDigest(uint256 caseId, uint8 stage, Role role, uint8 epoch) external view returns (bytes32);
+}

@@ -1,0 +1,50 @@
+import { subtask } from "hardhat/config";
+import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
+import type { HardhatUserConfig } from "hardhat/config";
+import "@nomicfoundation/hardhat-chai-matchers";
+import "@nomicfoundation/hardhat-ethers";
+import "@typechain/hardhat";
+import "solidity-coverage";
+
+// No machine here reaches Hardhat's compiler download, so compile with the
+// solc-js build that the `solc` npm package ships, pinned to the version below.
+const SOLC_VERSION = "0.8.30";
+
+subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }, _hre, runSuper) => {
+  if (args.solcVersion !== SOLC_VERSION) return runSuper();
+  const solcPackage = require("solc/package.json") as { version: string };
+  if (solcPackage.version !== SOLC_VERSION) {
+    throw new Error(`the solc package is ${solcPackage.version}, expected ${SOLC_VERSION}: run npm ci`);
+  }
+  return {
+    compilerPath: require.resolve("solc/soljson.js"),
+    isSolcJs: true,
+    version: SOLC_VERSION,
+    longVersion: (require("solc").version() as string).replace(".Emscripten.clang", ""),
+  };
+});
+
+const config: HardhatUserConfig = {
+  solidity: {
+    version: SOLC_VERSION,
+    settings: {
+      evmVersion: "prague",
+      optimizer: { enabled: true, runs: 1000 },
+      viaIR: false,
+    },
+  },
+  networks: {
+    hardhat: {
+      hardfork: "prague",
+    },
+  },
+  mocha: {
+    timeout: 120_000,
+  },
+  typechain: {
+    outDir: "typechain-types",
+    target: "ethers-v6",
+  },
+};
+
+export default config;

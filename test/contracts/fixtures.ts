@@ -1,0 +1,229 @@
+import { ethers } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
+
+/** Role indexes as the contract numbers them (`IMortgageEscrow.Role`). */
+export const Role = { Bank: 0, Lawyer: 1, Buyer: 2, Seller: 3 } as const;
+export type RoleName = keyof typeof Role;
+export const Action = { None: 0, RequireFunding: 1, Release: 2 } as const;
+export const CaseStatus = { None: 0, Open: 1, Completed: 2, Expired: 3, Cancelled: 4 } as const;
+export const StageStatus = {
+  Locked: 0,
+  Open: 1,
+  WaitingForTime: 2,
+  WaitingForFunds: 3,
+  Completed: 4,
+  Overdue: 5,
+  Expired: 6,
+  Cancelled: 7,
+} as const;
+export const SkipReason = { AlreadySignedOff: 0, StaleEpoch: 1, CaseNotOpen: 2 } as const;
+
+export const DAY = 24 * 60 * 60;
+
+export type StageRule = IMortgageEscrow.StageRuleStruct;
+
+/** A role mask from role names: `roles("Bank", "Buyer")`. */
+export function roles(...names: RoleName[]): number {
+  return names.reduce((mask, name) => mask | (1 << Role[name]), 0);
+}
+
+/** A stage mask from stage indexes: `stages(0, 2)`. */
+export function stages(...indexes: number[]): number {
+  return indexes.reduce((mask, i) => mask | (1 << i), 0);
+}
+
+/** A stage rule with defaults for everything not given. */
+export function rule(partial: Partial<StageRule> & { roles: number }): StageRule {
+  return {
+    prerequisites: 0,
+    waitSeconds: 0,
+    deadlineSeconds: 0,
+    deadlineAnchor: 0,
+    action: Action.None,
+    binding: false,
+    ...partial,
+  };
+}
+
+/**
+ * A small purchase used across the contract tests:
+ * 0 agreement (buyer, seller) -> 1 exchange (lawyer, buyer; binding; 3 days after 0) ->
+ * 2 completion (bank, lawyer; releases; within 60 days of opening) ->
+ * 3 registration (lawyer; within 14 days of completion).
+ */
+export const SMALL_PURCHASE: StageRule[] = [
+  rule({ roles: roles("Buyer", "Seller") }),
+  rule({ roles: roles("Lawyer", "Buyer"), prerequisites: stages(0), waitSeconds: 3 * DAY, binding: true }),
+  rule({ roles: roles("Bank", "Lawyer"), prerequisites: stages(1), action: Action.Release, deadlineSeconds: 60 * DAY }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(2), deadlineSeconds: 14 * DAY, deadlineAnchor: 3 }),
+];
+
+/**
+ * The US purchase of shared/reference/mortgage-stages.md, as the gas benchmark runs it:
+ * 0 application, 1 loan estimate (within 3 days of 0), 2 rate lock, 3 appraisal, 4 title, 5 underwriting,
+ * 6 clear to close, 7 closing disclosure, 8 consummation (3 days after 7), 9 funding (releases), 10 recording.
+ */
+export const US_PURCHASE: StageRule[] = [
+  rule({ roles: roles("Buyer", "Bank") }),
+  rule({ roles: roles("Bank"), prerequisites: stages(0), deadlineSeconds: 3 * DAY, deadlineAnchor: 1 }),
+  rule({ roles: roles("Bank", "Buyer"), prerequisites: stages(1) }),
+  rule({ roles: roles("Bank"), prerequisites: stages(2) }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(2) }),
+  rule({ roles: roles("Bank"), prerequisites: stages(2) }),
+  rule({ roles: roles("Bank"), prerequisites: stages(3, 4, 5) }),
+  rule({ roles: roles("Bank", "Buyer"), prerequisites: stages(6) }),
+  rule({ roles: roles("Buyer", "Seller", "Lawyer"), prerequisites: stages(7), waitSeconds: 2 * DAY, binding: true }),
+  rule({ roles: roles("Bank", "Lawyer"), prerequisites: stages(8), action: Action.Release, deadlineSeconds: 60 * DAY, deadlineAnchor: 3 }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(9), deadlineSeconds: 90 * DAY, deadlineAnchor: 10 }),
+];
+
+export interface Parties {
+  admin: HardhatEthersSigner;
+  bank: HardhatEthersSigner;
+  lawyer: HardhatEthersSigner;
+  buyer: HardhatEthersSigner;
+  seller: HardhatEthersSigner;
+  stranger: HardhatEthersSigner;
+  relayer: HardhatEthersSigner;
+}
+
+export async function getParties(): Promise<Parties> {
+  const [admin, bank, lawyer, buyer, seller, stranger, relayer] = await ethers.getSigners();
+  return { admin, bank, lawyer, buyer, seller, stranger, relayer };
+}
+
+export function partyFor(parties: Parties, role: RoleName): HardhatEthersSigner {
+  return { Bank: parties.bank, Lawyer: parties.lawyer, Buyer: parties.buyer, Seller: parties.seller }[role];
+}
+
+export const DEFINITION_HASH = ethers.id("small-purchase@1");
+
+export interface Terms {
+  price: bigint;
+  deposit: bigint;
+  loan: bigint;
+  asset?: string;
+}
+
+export const DEFAULT_TERMS: Terms = {
+  price: ethers.parseEther("100"),
+  deposit: ethers.parseEther("20"),
+  loan: ethers.parseEther("80"),
+};
+
+/** Registers `rules` and returns the template id (read from the event, not recomputed). */
+export async function registerTemplate(
+  escrow: MortgageEscrow,
+  admin: HardhatEthersSigner,
+  rules: StageRule[],
+  definitionHash = DEFINITION_HASH,
+): Promise<string> {
+  const id = await escrow.connect(admin).registerTemplate.staticCall(definitionHash, rules);
+  await (await escrow.connect(admin).registerTemplate(definitionHash, rules)).wait();
+  return id;
+}
+
+export function caseTerms(parties: Parties, templateId: string, terms: Terms = DEFAULT_TERMS): IMortgageEscrow.CaseTermsStruct {
+  return {
+    templateId,
+    bank: parties.bank.address,
+    lawyer: parties.lawyer.address,
+    buyer: parties.buyer.address,
+    seller: parties.seller.address,
+    asset: terms.asset ?? ethers.ZeroAddress,
+    price: terms.price,
+    deposit: terms.deposit,
+    loan: terms.loan,
+  };
+}
+
+/** Opens a case as its bank and returns its id. */
+export async function openCase(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  templateId: string,
+  terms: Terms = DEFAULT_TERMS,
+): Promise<bigint> {
+  const t = caseTerms(parties, templateId, terms);
+  const id = await escrow.connect(parties.bank).openCase.staticCall(t);
+  await (await escrow.connect(parties.bank).openCase(t)).wait();
+  return id;
+}
+
+/** Deploys the escrow, registers SMALL_PURCHASE and opens one ETH case: the fixture most tests start from. */
+export async function deployWithCase() {
+  const parties = await getParties();
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  const templateId = await registerTemplate(escrow, parties.admin, SMALL_PURCHASE);
+  const caseId = await openCase(escrow, parties, templateId);
+  return { escrow, parties, templateId, caseId };
+}
+
+/** Deploys the escrow with SMALL_PURCHASE registered and no case. */
+export async function deployWithTemplate() {
+  const parties = await getParties();
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  const templateId = await registerTemplate(escrow, parties.admin, SMALL_PURCHASE);
+  return { escrow, parties, templateId };
+}
+
+/** Signs the EIP-712 sign-off message with `signer` (its own wallet, off chain). */
+export async function signSignOff(
+  escrow: MortgageEscrow,
+  signer: HardhatEthersSigner,
+  message: { caseId: bigint; stage: number; role: number; epoch: number; evidence: string },
+): Promise<string> {
+  const { chainId } = await ethers.provider.getNetwork();
+  return signer.signTypedData(
+    { name: "MortgageEscrow", version: "1", chainId, verifyingContract: await escrow.getAddress() },
+    {
+      SignOff: [
+        { name: "caseId", type: "uint256" },
+        { name: "stage", type: "uint8" },
+        { name: "role", type: "uint8" },
+        { name: "epoch", type: "uint8" },
+        { name: "evidence", type: "bytes32" },
+      ],
+    },
+    message,
+  );
+}
+
+/** Signs the EIP-712 revocation message with `signer`. */
+export async function signRevocation(
+  escrow: MortgageEscrow,
+  signer: HardhatEthersSigner,
+  message: { caseId: bigint; stage: number; role: number; epoch: number },
+): Promise<string> {
+  const { chainId } = await ethers.provider.getNetwork();
+  return signer.signTypedData(
+    { name: "MortgageEscrow", version: "1", chainId, verifyingContract: await escrow.getAddress() },
+    {
+      RevokeSignOff: [
+        { name: "caseId", type: "uint256" },
+        { name: "stage", type: "uint8" },
+        { name: "role", type: "uint8" },
+        { name: "epoch", type: "uint8" },
+      ],
+    },
+    message,
+  );
+}
+
+/** A sign-off signed by the party for `role`, ready for `signOffWithSignatures`. */
+export async function signedItem(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  caseId: bigint,
+  stage: number,
+  role: RoleName,
+  evidence = ethers.id(`evidence ${caseId} ${stage} ${role}`),
+  epoch = 0,
+): Promise<IMortgageEscrow.SignedSignOffStruct> {
+  const message = { caseId, stage, role: Role[role], epoch, evidence };
+  const signature = await signSignOff(escrow, partyFor(parties, role), message);
+  return { ...message, signature };
+}
+
+export const EVIDENCE = ethers.id("document-hash-with-salt");
