@@ -55,7 +55,8 @@ interface IMortgageEscrow {
 
     /// @notice Why a relayed sign-off in a batch was skipped rather than applied.
     /// AlreadySignedOff: the same sign-off is already recorded (for example relayed by someone else first).
-    /// StaleEpoch: the signer revoked since signing, so this signature is void. CaseNotOpen: the case ended.
+    /// StaleEpoch: the signer revoked since signing, so this signature is void. CaseNotOpen: the case ended
+    /// (or does not exist).
     enum SkipReason {
         AlreadySignedOff,
         StaleEpoch,
@@ -239,12 +240,10 @@ interface IMortgageEscrow {
     event Deposited(uint256 indexed caseId, Role indexed payer, address indexed from, uint256 amount);
     /// @notice Both shares are in the escrow in full.
     event EscrowFunded(uint256 indexed caseId);
-    /// @notice The escrow was released: the seller was credited `price`.
-    event FundsReleased(uint256 indexed caseId, uint256 price);
     /// @notice `payee` may withdraw `amount` more from the case.
     event Credited(uint256 indexed caseId, address indexed payee, uint256 amount);
-    /// @notice `payee`'s whole credit was paid out to it.
-    event Withdrawn(uint256 indexed caseId, address indexed payee, uint256 amount);
+    /// @notice `payee`'s whole credit was paid out, to `to` (the payee itself unless it chose another address).
+    event Withdrawn(uint256 indexed caseId, address indexed payee, address to, uint256 amount);
     /// @notice The operator paused or unpaused opening cases and deposits.
     event PauseChanged(address indexed account, bool paused);
 
@@ -265,8 +264,9 @@ interface IMortgageEscrow {
     /// was the last criterion.
     function signOff(uint256 caseId, uint8 stage, Role role, bytes32 evidence) external;
 
-    /// @notice Applies sign-offs signed off chain (EOA or ERC-1271). Items already applied, stale or for a
-    /// finished case are skipped with `SignOffSkipped`; an invalid signature reverts the batch.
+    /// @notice Applies sign-offs signed off chain (EOA or ERC-1271). Items already applied, stale, or for a
+    /// case that is not open (finished, or unknown) are skipped with `SignOffSkipped`; an invalid signature or a
+    /// role that the stage does not require reverts the batch.
     function signOffWithSignatures(SignedSignOff[] calldata items) external;
 
     /// @notice Revokes the caller's sign-off of `stage` as `role`, until the stage completes.
@@ -298,6 +298,9 @@ interface IMortgageEscrow {
 
     /// @notice Pays the caller's whole credit in the case out to the caller.
     function withdraw(uint256 caseId) external;
+
+    /// @notice Pays the caller's whole credit in the case to `to`: for a payee that cannot receive ETH itself.
+    function withdrawTo(uint256 caseId, address to) external;
 
     /// @notice Pays `payee`'s whole credit in the case out to `payee`. Anyone may call: the money can only go
     /// to its owner, so the engine pushes the seller's credit right after the release.

@@ -6,23 +6,31 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IMortgageEscrow} from "./IMortgageEscrow.sol";
+import {CaseState, CaseStateLib} from "./libraries/CaseState.sol";
+import {StageRuleWord, StageRuleWordLib} from "./libraries/StageRuleWord.sol";
 
 /// @title MortgageEscrow
 /// @notice See {IMortgageEscrow}. One registry for every case.
-/// @dev Gas layout. A case's hot state (which roles each stage needs, who signed, what completed, its status) is
-/// one packed slot, so a sign-off that completes nothing costs two cold reads (that slot and the signer's party
-/// slot), one write and one log. Each party slot packs the party's address with the amount it stands for; the
-/// lawyer's slot holds the first completion times that the template needs, so recording them writes no new slot.
+/// @dev Gas layout. A case's hot state (which roles each stage needs, who signed, what completed, its status)
+/// is one hand-packed word (`CaseState`), so a sign-off that completes nothing costs two cold reads (that word
+/// and the signer's party slot), one write and one log. Each party slot packs the party's address with the
+/// amount it stands for; the lawyer's slot and the hot word hold the first four completion times that the
+/// template needs, so completing a stage writes no new slot. A stage's rule is one word (`StageRuleWord`).
+/// Re-entrancy. Every function that changes a case is `nonReentrant` (a transient-storage guard, about 200
+/// gas): a deposit calls the token, and a token with transfer hooks must not be able to end the case (cancel,
+/// expire, complete) in the middle of the deposit that the function is still accounting for.
 contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice The most stages a template may have: one per bit of a 16-bit stage mask.
     uint256 public constant MAX_STAGES = 16;
-    /// @notice The most stages whose completion time a template may need (3 in the lawyer's slot, 8 more apart).
-    uint256 public constant MAX_CLOCKS = 11;
+    /// @notice The most stages whose completion time a template may need (4 kept in the case's own slots,
+    /// 8 more in a slot of their own that the first of them pays for).
+    uint256 public constant MAX_CLOCKS = 12;
 
     bytes32 private constant SIGN_OFF_TYPEHASH =
         keccak256("SignOff(uint256 caseId,uint8 stage,uint8 role,uint8 epoch,bytes32 evidence)");
@@ -31,20 +39,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
     uint256 private constant ROLE_COUNT = 4;
     uint256 private constant ALL_ROLES = 0xF;
-    uint256 private constant LAWYER_CLOCKS = 3;
-
-    /// @dev A stage rule as stored: the registered rule plus the clock (1-based; 0 = none) that records its
-    /// completion time, because a later stage's deadline or waiting time counts from it.
-    struct Rule {
-        uint8 roles;
-        uint16 prerequisites;
-        uint32 waitSeconds;
-        uint32 deadlineSeconds;
-        uint8 deadlineAnchor;
-        Action action;
-        bool binding;
-        uint8 clock;
-    }
+    uint256 private constant CLOCKS_IN_CASE = 4;
 
     /// @dev One slot: looked up by id when a case opens.
     struct Template {
@@ -54,30 +49,15 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         uint64 requiredRoles;
     }
 
-    /// @dev One slot, read by every sign-off. `requiredRoles` and `signedOffRoles` hold 4 bits per stage.
-    struct CaseCore {
-        uint64 requiredRoles;
-        uint64 signedOffRoles;
-        uint16 completedStages;
-        uint16 overdueStages;
-        uint16 templateIndex;
-        uint32 openedAt;
-        uint8 stageCount;
-        CaseStatus status;
-        bool released;
-        bool funded;
-        uint8 cancelVotes;
-    }
-
-    /// @dev Five slots, all written when the case opens.
+    /// @dev Five slots, all written when the case opens. Clocks 2-4 ride in the lawyer's slot.
     struct Case {
-        CaseCore core;
+        CaseState state;
         address bank;
         uint96 loan;
         address lawyer;
-        uint32 clock1;
         uint32 clock2;
         uint32 clock3;
+        uint32 clock4;
         address buyer;
         uint96 deposit;
         address seller;
@@ -95,12 +75,12 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
     mapping(bytes32 templateId => Template) private _templates;
     mapping(uint256 templateIndex => bytes32) private _templateIds;
-    mapping(uint256 templateIndex => mapping(uint256 stage => Rule)) private _rules;
+    mapping(uint256 templateIndex => mapping(uint256 stage => StageRuleWord)) private _rules;
 
     mapping(uint256 caseId => Case) private _cases;
     mapping(uint256 caseId => address) private _assets;
     mapping(uint256 caseId => Funding) private _funding;
-    /// @dev Completion times of clocks 4..11, eight 32-bit times to a slot.
+    /// @dev Completion times of clocks 5-12, eight 32-bit times to the slot.
     mapping(uint256 caseId => uint256) private _extraClocks;
     /// @dev 8-bit revocation counters, one per (stage, role); stages 0-7 in word 0, 8-15 in word 1.
     mapping(uint256 caseId => mapping(uint256 word => uint256)) private _epochs;
@@ -122,26 +102,21 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
         uint256 count = stages.length;
         if (count == 0 || count > MAX_STAGES) revert MortgageEscrowInvalidStageCount(count, MAX_STAGES);
-        uint16 clockStages = _validateStages(stages);
+        uint8[MAX_STAGES] memory clockOf = _assignClocks(stages);
 
         uint16 index = ++_templateCount;
         uint64 requiredRoles;
         uint16 bindingStages;
-        uint8 clocks;
         for (uint256 i; i < count; ++i) {
             StageRule calldata s = stages[i];
-            uint8 clock;
-            if (clockStages & (1 << i) != 0) clock = ++clocks;
-            _rules[index][i] = Rule(
-                s.roles,
-                s.prerequisites,
-                s.waitSeconds,
-                s.deadlineSeconds,
-                s.deadlineAnchor,
-                s.action,
-                s.binding,
-                clock
-            );
+            uint256 anchorClock = s.deadlineAnchor == 0 ? 0 : clockOf[s.deadlineAnchor - 1];
+            uint256 waitClocks;
+            if (s.waitSeconds != 0) {
+                for (uint256 p; p < i; ++p) {
+                    if (s.prerequisites & (1 << p) != 0) waitClocks |= 1 << (clockOf[p] - 1);
+                }
+            }
+            _rules[index][i] = StageRuleWordLib.create(s, anchorClock, clockOf[i], waitClocks);
             requiredRoles |= uint64(uint256(s.roles) << (i * ROLE_COUNT));
             if (s.binding) bindingStages |= uint16(1 << i);
         }
@@ -150,10 +125,12 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         emit TemplateRegistered(templateId, definitionHash, index, uint8(count));
     }
 
-    /// @dev Checks every rule and returns the mask of stages whose completion time a later rule needs.
-    function _validateStages(StageRule[] calldata stages) private pure returns (uint16 clockStages) {
+    /// @dev Checks every rule and numbers, from 1, the stages whose completion time a later rule needs:
+    /// deadline anchors, and the prerequisites of stages with a waiting time.
+    function _assignClocks(StageRule[] calldata stages) private pure returns (uint8[MAX_STAGES] memory clockOf) {
         uint256 count = stages.length;
         uint256 releases;
+        uint256 clockStages;
         for (uint256 i; i < count; ++i) {
             StageRule calldata s = stages[i];
             if (s.roles > ALL_ROLES) revert MortgageEscrowInvalidStageRule(i, "unknown role");
@@ -161,21 +138,27 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             if (uint256(s.prerequisites) >> i != 0) revert MortgageEscrowInvalidStageRule(i, "prerequisite not earlier");
             if (s.roles == 0 && s.prerequisites == 0) revert MortgageEscrowInvalidStageRule(i, "nothing to wait for");
             if (s.deadlineAnchor > i) revert MortgageEscrowInvalidStageRule(i, "anchor not earlier");
-            if (s.deadlineAnchor != 0 && s.deadlineSeconds == 0) revert MortgageEscrowInvalidStageRule(i, "anchor without deadline");
+            if (s.deadlineAnchor != 0 && s.deadlineSeconds == 0) {
+                revert MortgageEscrowInvalidStageRule(i, "anchor without deadline");
+            }
             if (s.action == Action.Release) ++releases;
-            if (s.deadlineAnchor != 0) clockStages |= uint16(1 << (s.deadlineAnchor - 1));
+            if (s.deadlineAnchor != 0) clockStages |= 1 << (s.deadlineAnchor - 1);
             if (s.waitSeconds != 0) clockStages |= s.prerequisites;
         }
         if (releases != 1) revert MortgageEscrowInvalidReleaseStageCount(releases);
-        uint256 clocks = _popCount(clockStages);
+        uint8 clocks;
+        for (uint256 i; i < count; ++i) {
+            if (clockStages & (1 << i) != 0) clockOf[i] = ++clocks;
+        }
         if (clocks > MAX_CLOCKS) revert MortgageEscrowTooManyClockStages(clocks, MAX_CLOCKS);
     }
 
     // ---------------------------------------------------------------- cases
 
     /// @inheritdoc IMortgageEscrow
-    function openCase(CaseTerms calldata terms) external returns (uint256 caseId) {
+    function openCase(CaseTerms calldata termsData) external returns (uint256 caseId) {
         if (_paused) revert MortgageEscrowPaused();
+        CaseTerms memory terms = termsData; // decoded and validated once, not at every use
         if (msg.sender != terms.bank && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
             revert MortgageEscrowUnauthorizedOpener(msg.sender);
         }
@@ -191,19 +174,14 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
         caseId = ++_caseCount;
         Case storage c = _cases[caseId];
-        c.core = CaseCore({
-            requiredRoles: t.requiredRoles,
-            signedOffRoles: 0,
-            completedStages: 0,
-            overdueStages: 0,
-            templateIndex: t.index,
-            openedAt: uint32(_now()),
-            stageCount: t.stageCount,
-            status: CaseStatus.Open,
-            released: false,
-            funded: terms.deposit == 0 && terms.loan == 0,
-            cancelVotes: 0
-        });
+        c.state = CaseStateLib.create(
+            t.requiredRoles,
+            t.index,
+            _now(),
+            t.stageCount,
+            terms.deposit == 0 && terms.loan == 0,
+            terms.asset != address(0)
+        );
         c.bank = terms.bank;
         c.loan = terms.loan;
         c.lawyer = terms.lawyer;
@@ -218,47 +196,54 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     // ------------------------------------------------------------ sign-offs
 
     /// @inheritdoc IMortgageEscrow
-    function signOff(uint256 caseId, uint8 stage, Role role, bytes32 evidence) external {
-        Case storage c = _openCase(caseId);
+    function signOff(uint256 caseId, uint8 stage, Role role, bytes32 evidence) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
         _requireParty(caseId, c, role, msg.sender);
-        uint256 bit = _roleBit(caseId, c, stage, role);
-        if (c.core.signedOffRoles & bit != 0) revert MortgageEscrowAlreadySignedOff(caseId, stage, role);
-        _recordSignOff(caseId, c, stage, role, bit, evidence);
+        uint256 bit = _requiredRoleBit(caseId, state, stage, role);
+        if (state.signedOffRoles() & bit != 0) revert MortgageEscrowAlreadySignedOff(caseId, stage, role);
+        _recordSignOff(caseId, c, state, stage, role, bit, evidence);
     }
 
     /// @inheritdoc IMortgageEscrow
-    function signOffWithSignatures(SignedSignOff[] calldata items) external {
+    function signOffWithSignatures(SignedSignOff[] calldata items) external nonReentrant {
         for (uint256 i; i < items.length; ++i) {
             SignedSignOff calldata item = items[i];
-            Case storage c = _cases[item.caseId];
-            // A batch may race other relayers and the parties themselves: what changed meanwhile is skipped.
+            (uint256 caseId, uint8 stage, Role role, uint8 epoch) = (item.caseId, item.stage, item.role, item.epoch);
+            Case storage c = _cases[caseId];
+            CaseState state = c.state;
+            // A batch races other relayers and the parties themselves: what changed meanwhile is skipped.
             SkipReason reason;
-            bool skip = true;
-            uint256 bit = _roleBitUnchecked(item.stage, item.role);
-            if (c.core.status != CaseStatus.Open) reason = SkipReason.CaseNotOpen;
-            else if (c.core.requiredRoles & bit == 0) revert MortgageEscrowRoleNotRequired(item.caseId, item.stage, item.role);
-            else if (c.core.signedOffRoles & bit != 0) reason = SkipReason.AlreadySignedOff;
-            else if (item.epoch != _epochOf(item.caseId, item.stage, item.role)) reason = SkipReason.StaleEpoch;
-            else skip = false;
-            if (skip) {
-                emit SignOffSkipped(item.caseId, item.stage, item.role, i, reason);
-                continue;
+            uint256 bit;
+            if (state.status() != CaseStatus.Open) {
+                reason = SkipReason.CaseNotOpen;
+            } else {
+                bit = _requiredRoleBit(caseId, state, stage, role);
+                if (state.signedOffRoles() & bit != 0) reason = SkipReason.AlreadySignedOff;
+                // Until the case's first revocation every epoch is 0, so the counters need no reading.
+                else if (epoch != (state.everRevoked() ? _epochOf(caseId, stage, role) : 0)) reason = SkipReason.StaleEpoch;
+                else {
+                    bytes32 evidence = item.evidence;
+                    bytes32 digest = _hashTypedDataV4(
+                        keccak256(abi.encode(SIGN_OFF_TYPEHASH, caseId, stage, role, epoch, evidence))
+                    );
+                    if (!_isValidSignature(_partyOf(c, role), digest, item.signature)) {
+                        revert MortgageEscrowInvalidSignature(i, caseId, stage, role);
+                    }
+                    _recordSignOff(caseId, c, state, stage, role, bit, evidence);
+                    continue;
+                }
             }
-            bytes32 digest = _hashTypedDataV4(
-                keccak256(abi.encode(SIGN_OFF_TYPEHASH, item.caseId, item.stage, item.role, item.epoch, item.evidence))
-            );
-            if (!SignatureChecker.isValidSignatureNow(_partyOf(c, item.role), digest, item.signature)) {
-                revert MortgageEscrowInvalidSignature(i, item.caseId, item.stage, item.role);
-            }
-            _recordSignOff(item.caseId, c, item.stage, item.role, bit, item.evidence);
+            emit SignOffSkipped(caseId, stage, role, i, reason);
         }
     }
 
     /// @inheritdoc IMortgageEscrow
-    function revokeSignOff(uint256 caseId, uint8 stage, Role role) external {
-        Case storage c = _openCase(caseId);
+    function revokeSignOff(uint256 caseId, uint8 stage, Role role) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
         _requireParty(caseId, c, role, msg.sender);
-        _revoke(caseId, c, stage, role);
+        _revoke(caseId, c, state, stage, role);
     }
 
     /// @inheritdoc IMortgageEscrow
@@ -268,75 +253,102 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         Role role,
         uint8 epoch,
         bytes calldata signature
-    ) external {
-        Case storage c = _openCase(caseId);
+    ) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
         uint8 current = _epochOf(caseId, stage, role);
         if (epoch != current) revert MortgageEscrowWrongEpoch(caseId, stage, role, epoch, current);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(REVOKE_TYPEHASH, caseId, stage, role, epoch)));
-        if (!SignatureChecker.isValidSignatureNow(_partyOf(c, role), digest, signature)) {
+        if (!_isValidSignature(_partyOf(c, role), digest, signature)) {
             revert MortgageEscrowInvalidSignature(0, caseId, stage, role);
         }
-        _revoke(caseId, c, stage, role);
+        _revoke(caseId, c, state, stage, role);
     }
 
     function _recordSignOff(
         uint256 caseId,
         Case storage c,
+        CaseState state,
         uint8 stage,
         Role role,
         uint256 bit,
         bytes32 evidence
     ) private {
         // A completed stage has every required role signed, so the callers' already-signed check covers it.
-        uint64 signedOff = c.core.signedOffRoles | uint64(bit);
-        c.core.signedOffRoles = signedOff;
+        state = state.withSignedOffRoles(state.signedOffRoles() | bit);
+        c.state = state;
         emit SignedOff(caseId, stage, role, evidence);
         // Only the last missing sign-off can complete the stage; until then nothing else needs reading.
-        if (_isFullySigned(c.core.requiredRoles, signedOff, stage)) _completeReadyStages(caseId, c, stage);
+        if (state.isFullySigned(stage)) _completeReadyStages(caseId, c, state, stage);
     }
 
-    function _revoke(uint256 caseId, Case storage c, uint8 stage, Role role) private {
-        uint256 bit = _roleBit(caseId, c, stage, role);
-        if (_isCompleted(c, stage)) revert MortgageEscrowStageAlreadyCompleted(caseId, stage);
-        if (c.core.signedOffRoles & bit == 0) revert MortgageEscrowNotSignedOff(caseId, stage, role);
-        c.core.signedOffRoles &= ~uint64(bit);
+    function _revoke(uint256 caseId, Case storage c, CaseState state, uint8 stage, Role role) private {
+        uint256 bit = _requiredRoleBit(caseId, state, stage, role);
+        if (state.isCompleted(stage)) revert MortgageEscrowStageAlreadyCompleted(caseId, stage);
+        if (state.signedOffRoles() & bit == 0) revert MortgageEscrowNotSignedOff(caseId, stage, role);
+        c.state = state.withSignedOffRoles(state.signedOffRoles() & ~bit).withEverRevoked();
         uint8 epoch = _bumpEpoch(caseId, stage, role);
         emit SignOffRevoked(caseId, stage, role, epoch);
+    }
+
+    /// @dev ECDSA first: for an EOA that settles it without the EXTCODESIZE of SignatureChecker's order.
+    /// Only when recovery does not give the party is the party asked as an ERC-1271 contract wallet.
+    function _isValidSignature(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
+        if (signature.length == 65) {
+            // Read straight from calldata: r, s, then v in the last byte (OpenZeppelin's layout).
+            (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(
+                digest,
+                uint8(signature[64]),
+                bytes32(signature[0:32]),
+                bytes32(signature[32:64])
+            );
+            if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
+        }
+        return SignatureChecker.isValidERC1271SignatureNow(signer, digest, signature);
     }
 
     // ------------------------------------------------------------ completion
 
     /// @inheritdoc IMortgageEscrow
-    function advance(uint256 caseId) external {
-        Case storage c = _openCase(caseId);
-        if (_completeReadyStages(caseId, c, 0) == 0) revert MortgageEscrowNothingToAdvance(caseId);
+    function advance(uint256 caseId) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
+        if (_completeReadyStages(caseId, c, state, 0) == 0) revert MortgageEscrowNothingToAdvance(caseId);
     }
 
     /// @dev Completes, in one forward pass from `from`, every fully signed stage whose other criteria hold now.
     /// Prerequisites always come earlier in the list, so a stage that this pass completes can unlock only later
     /// ones, which the same pass reaches: that is the cascade.
-    function _completeReadyStages(uint256 caseId, Case storage c, uint256 from) private returns (uint256 completedNow) {
-        CaseCore memory core = c.core;
-        uint256 count = core.stageCount;
-        uint16 completed = core.completedStages;
+    function _completeReadyStages(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        uint256 from
+    ) private returns (uint256 completedNow) {
+        uint256 count = state.stageCount();
+        uint256 completed = state.completedStages();
         uint256 now_ = _now();
-        for (uint256 s = from; s < count; ++s) {
-            if (completed & (1 << s) != 0 || !_isFullySigned(core.requiredRoles, core.signedOffRoles, s)) continue;
-            Rule memory rule = _rules[core.templateIndex][s];
-            if (rule.prerequisites & completed != rule.prerequisites) continue;
-            if (rule.action != Action.None && !c.core.funded) continue;
-            if (rule.waitSeconds != 0 && now_ < _unlockedAt(caseId, c, rule.prerequisites) + rule.waitSeconds) continue;
-            if (!c.core.released && _isPastDeadline(caseId, c, rule, completed, now_)) continue;
+        // Only fully signed, uncompleted stages from `from` on can complete; signatures do not change here.
+        uint256 candidates = (state.fullySignedStages() & ~completed) >> from << from;
+        for (uint256 s = from; candidates >> s != 0; ++s) {
+            if (candidates & (1 << s) == 0) continue;
+            StageRuleWord rule = _rules[state.templateIndex()][s];
+            if (rule.prerequisites() & completed != rule.prerequisites()) continue;
+            if (rule.action() != Action.None && !state.funded()) continue;
+            if (rule.waitSeconds() != 0 && now_ < _unlockedAt(caseId, c, state, rule) + rule.waitSeconds()) continue;
+            if (!state.released() && _isPastDeadline(caseId, c, state, rule, now_)) continue;
 
-            completed |= uint16(1 << s);
-            c.core.completedStages = completed;
-            if (rule.clock != 0) _setClock(caseId, c, rule.clock, uint32(now_));
+            completed |= 1 << s;
+            state = state.withCompletedStages(completed);
+            if (rule.clock() != 0) state = _setClock(caseId, c, state, rule.clock(), now_);
+            if (rule.action() == Action.Release) state = state.withReleased();
+            c.state = state;
             emit StageCompleted(caseId, uint8(s));
             ++completedNow;
-            if (rule.action == Action.Release) _release(caseId, c);
+            if (rule.action() == Action.Release) _release(caseId, c);
         }
         if (completedNow != 0 && completed == (1 << count) - 1) {
-            c.core.status = CaseStatus.Completed;
+            c.state = state.withStatus(CaseStatus.Completed);
             emit CaseCompleted(caseId);
         }
     }
@@ -346,136 +358,145 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     /// @inheritdoc IMortgageEscrow
     function deposit(uint256 caseId, Role payer, uint256 amount) external payable nonReentrant {
         if (_paused) revert MortgageEscrowPaused();
-        Case storage c = _openCase(caseId);
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
         if (payer != Role.Bank && payer != Role.Buyer) revert MortgageEscrowNotAPayer(payer);
         _requireParty(caseId, c, payer, msg.sender);
-        if (c.core.released) revert MortgageEscrowAlreadyReleased(caseId);
-
-        address asset = _assets[caseId];
-        uint256 received;
-        if (asset == address(0)) {
-            if (amount == 0 || msg.value != amount) revert MortgageEscrowInvalidDeposit(amount, msg.value);
-            received = amount;
-        } else {
-            if (amount == 0 || msg.value != 0) revert MortgageEscrowInvalidDeposit(amount, msg.value);
-            // Measured by balance so that a token taking a fee on transfer credits only what arrived.
-            uint256 before = IERC20(asset).balanceOf(address(this));
-            IERC20(asset).safeTransferFrom(msg.sender, address(this), amount);
-            received = IERC20(asset).balanceOf(address(this)) - before;
+        if (state.released()) revert MortgageEscrowAlreadyReleased(caseId);
+        if (amount == 0 || msg.value != (state.tokenAsset() ? 0 : amount)) {
+            revert MortgageEscrowInvalidDeposit(amount, msg.value);
         }
 
-        Funding storage f = _funding[caseId];
+        uint256 received = amount;
+        if (state.tokenAsset()) {
+            // Measured by balance so that a token taking a fee on transfer credits only what arrived.
+            IERC20 token = IERC20(_assets[caseId]);
+            uint256 before = token.balanceOf(address(this));
+            token.safeTransferFrom(msg.sender, address(this), amount);
+            received = token.balanceOf(address(this)) - before;
+        }
+
+        Funding memory f = _funding[caseId];
         uint256 paid = (payer == Role.Bank ? f.paidByBank : f.paidByBuyer) + received;
         if (paid > type(uint128).max) revert MortgageEscrowAmountTooLarge(paid, type(uint128).max);
         if (payer == Role.Bank) f.paidByBank = uint128(paid);
         else f.paidByBuyer = uint128(paid);
+        _funding[caseId] = f;
         emit Deposited(caseId, payer, msg.sender, received);
 
-        if (!c.core.funded && f.paidByBank >= c.loan && f.paidByBuyer >= c.deposit) {
-            c.core.funded = true;
+        if (!state.funded() && f.paidByBank >= c.loan && f.paidByBuyer >= c.deposit) {
+            state = state.withFunded();
+            c.state = state;
             emit EscrowFunded(caseId);
-            _completeReadyStages(caseId, c, 0);
+            _completeReadyStages(caseId, c, state, 0);
         }
     }
 
     /// @dev Credits the seller the price, the buyer the rest of the two shares (deposit + loan - price), and
     /// each payer whatever it paid beyond its share. Funded means both shares are in, so nothing underflows.
     function _release(uint256 caseId, Case storage c) private {
-        c.core.released = true;
+        // The releasing stage's StageCompleted and these Credited events are the record of the release.
         uint256 price = c.price;
-        emit FundsReleased(caseId, price);
-        _credit(caseId, c.seller, price);
+        if (price != 0) _credit(caseId, c.seller, price);
         Funding memory f = _funding[caseId];
         uint256 loan = c.loan;
-        _credit(caseId, c.bank, f.paidByBank - loan);
-        _credit(caseId, c.buyer, f.paidByBuyer + loan - price);
+        uint256 toBank = f.paidByBank - loan;
+        uint256 toBuyer = f.paidByBuyer + loan - price;
+        if (toBank != 0) _credit(caseId, c.bank, toBank);
+        if (toBuyer != 0) _credit(caseId, c.buyer, toBuyer);
     }
 
     /// @inheritdoc IMortgageEscrow
-    function expire(uint256 caseId) external {
-        Case storage c = _openCase(caseId);
-        CaseCore memory core = c.core;
+    function expire(uint256 caseId) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
         uint256 now_ = _now();
-        uint16 newlyOverdue;
-        for (uint256 s; s < core.stageCount; ++s) {
-            if ((core.completedStages | core.overdueStages) & (1 << s) != 0) continue;
-            Rule memory rule = _rules[core.templateIndex][s];
-            if (!_isPastDeadline(caseId, c, rule, core.completedStages, now_)) continue;
-            if (!core.released) {
-                _endWithRefunds(caseId, c, CaseStatus.Expired);
+        uint256 done = state.completedStages() | state.overdueStages();
+        uint256 newlyOverdue;
+        for (uint256 s; s < state.stageCount(); ++s) {
+            if (done & (1 << s) != 0) continue;
+            if (!_isPastDeadline(caseId, c, state, _rules[state.templateIndex()][s], now_)) continue;
+            if (!state.released()) {
+                _endWithRefunds(caseId, c, state, CaseStatus.Expired);
                 emit CaseExpired(caseId, uint8(s));
                 return;
             }
-            newlyOverdue |= uint16(1 << s);
+            newlyOverdue |= 1 << s;
         }
         if (newlyOverdue == 0) revert MortgageEscrowNothingToExpire(caseId);
-        c.core.overdueStages = core.overdueStages | newlyOverdue;
+        c.state = state.withOverdueStages(state.overdueStages() | newlyOverdue);
         for (uint256 s; newlyOverdue >> s != 0; ++s) {
             if (newlyOverdue & (1 << s) != 0) emit StageOverdue(caseId, uint8(s));
         }
     }
 
     /// @inheritdoc IMortgageEscrow
-    function cancel(uint256 caseId) external {
-        Case storage c = _openCase(caseId);
-        if (c.core.released) revert MortgageEscrowAlreadyReleased(caseId);
-        uint8 votes = c.core.cancelVotes;
-        uint8 before = votes;
+    function cancel(uint256 caseId) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
+        if (state.released()) revert MortgageEscrowAlreadyReleased(caseId);
+        uint256 before = state.cancelVotes();
+        uint256 votes = before;
         for (uint256 r; r < ROLE_COUNT; ++r) {
-            if (_partyOf(c, Role(r)) == msg.sender && votes & (1 << r) == 0) {
-                votes |= uint8(1 << r);
-                emit CancellationVoted(caseId, Role(r));
-            }
+            if (votes & (1 << r) == 0 && _partyOf(c, Role(r)) == msg.sender) votes |= 1 << r;
         }
         if (votes == before) {
             if (!_isParty(c, msg.sender)) revert MortgageEscrowNotAParty(caseId, msg.sender);
             revert MortgageEscrowAlreadyVoted(caseId, msg.sender);
         }
-        c.core.cancelVotes = votes;
+        state = state.withCancelVotes(votes);
+        c.state = state;
+        for (uint256 r; r < ROLE_COUNT; ++r) {
+            if ((votes & ~before) & (1 << r) != 0) emit CancellationVoted(caseId, Role(r));
+        }
         if (votes == ALL_ROLES) {
-            _endWithRefunds(caseId, c, CaseStatus.Cancelled);
+            _endWithRefunds(caseId, c, state, CaseStatus.Cancelled);
             emit CaseCancelled(caseId);
         }
     }
 
     /// @dev Ends a case before its release: each payer's deposit back to it, except that once a binding stage
     /// has completed the buyer's deposit (up to its share) goes to the seller.
-    function _endWithRefunds(uint256 caseId, Case storage c, CaseStatus status) private {
-        c.core.status = status;
+    function _endWithRefunds(uint256 caseId, Case storage c, CaseState state, CaseStatus status) private {
+        c.state = state.withStatus(status);
         Funding memory f = _funding[caseId];
-        _credit(caseId, c.bank, f.paidByBank);
         uint256 toSeller;
-        if (_templates[_templateIds[c.core.templateIndex]].bindingStages & c.core.completedStages != 0) {
+        Template memory t = _templates[_templateIds[state.templateIndex()]];
+        if (t.bindingStages & state.completedStages() != 0) {
             uint256 share = c.deposit;
             toSeller = f.paidByBuyer < share ? f.paidByBuyer : share;
         }
-        _credit(caseId, c.seller, toSeller);
-        _credit(caseId, c.buyer, f.paidByBuyer - toSeller);
+        if (f.paidByBank != 0) _credit(caseId, c.bank, f.paidByBank);
+        if (toSeller != 0) _credit(caseId, c.seller, toSeller);
+        if (f.paidByBuyer != toSeller) _credit(caseId, c.buyer, f.paidByBuyer - toSeller);
     }
 
     /// @inheritdoc IMortgageEscrow
     function withdraw(uint256 caseId) external nonReentrant {
-        _payOut(caseId, msg.sender);
+        _payOut(caseId, msg.sender, msg.sender);
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function withdrawTo(uint256 caseId, address to) external nonReentrant {
+        _payOut(caseId, msg.sender, to);
     }
 
     /// @inheritdoc IMortgageEscrow
     function withdrawFor(uint256 caseId, address payee) external nonReentrant {
-        _payOut(caseId, payee);
+        _payOut(caseId, payee, payee);
     }
 
-    function _payOut(uint256 caseId, address payee) private {
+    function _payOut(uint256 caseId, address payee, address to) private {
         uint256 amount = _credits[caseId][payee];
         if (amount == 0) revert MortgageEscrowNothingToWithdraw(caseId, payee);
         // Effects before the interaction: a re-entering payee finds its credit already zero.
         _credits[caseId][payee] = 0;
-        emit Withdrawn(caseId, payee, amount);
-        address asset = _assets[caseId];
-        if (asset == address(0)) Address.sendValue(payable(payee), amount);
-        else IERC20(asset).safeTransfer(payee, amount);
+        emit Withdrawn(caseId, payee, to, amount);
+        if (_cases[caseId].state.tokenAsset()) IERC20(_assets[caseId]).safeTransfer(to, amount);
+        else Address.sendValue(payable(to), amount);
     }
 
     function _credit(uint256 caseId, address payee, uint256 amount) private {
-        if (amount == 0) return;
         _credits[caseId][payee] += amount;
         emit Credited(caseId, payee, amount);
     }
@@ -520,28 +541,25 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         Template memory t = _templates[templateId];
         if (t.stageCount == 0) revert MortgageEscrowUnknownTemplate(templateId);
         stages = new StageRule[](t.stageCount);
-        for (uint256 i; i < t.stageCount; ++i) {
-            Rule memory r = _rules[t.index][i];
-            stages[i] = StageRule(r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding);
-        }
+        for (uint256 i; i < t.stageCount; ++i) stages[i] = _rules[t.index][i].toStageRule();
     }
 
     /// @inheritdoc IMortgageEscrow
     function caseOf(uint256 caseId) external view returns (CaseView memory v) {
-        Case storage c = _existingCase(caseId);
-        CaseCore memory core = c.core;
+        Case storage c = _cases[caseId];
+        CaseState state = _requireExists(caseId, c);
         Funding memory f = _funding[caseId];
-        v.templateId = _templateIds[core.templateIndex];
-        v.status = core.status;
-        v.released = core.released;
-        v.funded = core.funded;
-        v.stageCount = core.stageCount;
-        v.completedStages = core.completedStages;
-        v.overdueStages = core.overdueStages;
-        v.cancelVotes = core.cancelVotes;
-        v.requiredRoles = core.requiredRoles;
-        v.signedOffRoles = core.signedOffRoles;
-        v.openedAt = core.openedAt;
+        v.templateId = _templateIds[state.templateIndex()];
+        v.status = state.status();
+        v.released = state.released();
+        v.funded = state.funded();
+        v.stageCount = uint8(state.stageCount());
+        v.completedStages = uint16(state.completedStages());
+        v.overdueStages = uint16(state.overdueStages());
+        v.cancelVotes = uint8(state.cancelVotes());
+        v.requiredRoles = uint64(state.requiredRoles());
+        v.signedOffRoles = uint64(state.signedOffRoles());
+        v.openedAt = uint32(state.openedAt());
         v.parties = [c.bank, c.lawyer, c.buyer, c.seller];
         v.asset = _assets[caseId];
         v.price = c.price;
@@ -553,29 +571,30 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
     /// @inheritdoc IMortgageEscrow
     function stageOf(uint256 caseId, uint8 stage) external view returns (StageView memory v) {
-        Case storage c = _existingCase(caseId);
-        CaseCore memory core = c.core;
-        if (stage >= core.stageCount) revert MortgageEscrowUnknownStage(caseId, stage);
-        Rule memory rule = _rules[core.templateIndex][stage];
-        v.requiredRoles = rule.roles;
-        v.signedOffRoles = uint8((core.signedOffRoles >> (uint256(stage) * ROLE_COUNT)) & ALL_ROLES);
-        bool prerequisitesDone = rule.prerequisites & core.completedStages == rule.prerequisites;
-        if (prerequisitesDone && rule.waitSeconds != 0) {
-            v.availableAt = uint32(_unlockedAt(caseId, c, rule.prerequisites) + rule.waitSeconds);
+        Case storage c = _cases[caseId];
+        CaseState state = _requireExists(caseId, c);
+        if (stage >= state.stageCount()) revert MortgageEscrowUnknownStage(caseId, stage);
+        StageRuleWord rule = _rules[state.templateIndex()][stage];
+        uint256 completed = state.completedStages();
+        v.requiredRoles = rule.roles();
+        v.signedOffRoles = uint8((state.signedOffRoles() >> (uint256(stage) * ROLE_COUNT)) & ALL_ROLES);
+        bool prerequisitesDone = rule.prerequisites() & completed == rule.prerequisites();
+        if (prerequisitesDone && rule.waitSeconds() != 0) {
+            v.availableAt = uint32(_unlockedAt(caseId, c, state, rule) + rule.waitSeconds());
         }
-        (bool hasDeadline, uint256 deadline) = _deadlineOf(caseId, c, rule, core.completedStages);
+        (bool hasDeadline, uint256 deadline) = _deadlineOf(caseId, c, state, rule);
         if (hasDeadline) v.deadline = uint32(deadline);
-        if (rule.clock != 0) v.completedAt = _clock(caseId, c, rule.clock);
+        if (rule.clock() != 0) v.completedAt = uint32(_clock(caseId, c, state, rule.clock()));
 
         uint256 now_ = _now();
-        if (core.completedStages & (1 << stage) != 0) v.status = StageStatus.Completed;
-        else if (core.status == CaseStatus.Cancelled) v.status = StageStatus.Cancelled;
-        else if (core.status == CaseStatus.Expired) v.status = StageStatus.Expired;
-        else if (core.released && hasDeadline && now_ > deadline) v.status = StageStatus.Overdue;
+        if (state.isCompleted(stage)) v.status = StageStatus.Completed;
+        else if (state.status() == CaseStatus.Cancelled) v.status = StageStatus.Cancelled;
+        else if (state.status() == CaseStatus.Expired) v.status = StageStatus.Expired;
+        else if (state.released() && hasDeadline && now_ > deadline) v.status = StageStatus.Overdue;
         else if (!prerequisitesDone) v.status = StageStatus.Locked;
         else if (v.signedOffRoles != v.requiredRoles) v.status = StageStatus.Open;
-        else if (rule.waitSeconds != 0 && now_ < v.availableAt) v.status = StageStatus.WaitingForTime;
-        else if (rule.action != Action.None && !core.funded) v.status = StageStatus.WaitingForFunds;
+        else if (rule.waitSeconds() != 0 && now_ < v.availableAt) v.status = StageStatus.WaitingForTime;
+        else if (rule.action() != Action.None && !state.funded()) v.status = StageStatus.WaitingForFunds;
         // Every criterion holds but no transaction has completed it yet: `advance` is due.
         else v.status = StageStatus.WaitingForTime;
     }
@@ -613,17 +632,16 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         return block.timestamp;
     }
 
-    function _existingCase(uint256 caseId) private view returns (Case storage c) {
-        c = _cases[caseId];
-        if (c.core.status == CaseStatus.None) revert MortgageEscrowUnknownCase(caseId);
+    function _requireExists(uint256 caseId, Case storage c) private view returns (CaseState state) {
+        state = c.state;
+        if (state.status() == CaseStatus.None) revert MortgageEscrowUnknownCase(caseId);
     }
 
     /// @dev The one status guard: the case must exist and be open.
-    function _openCase(uint256 caseId) private view returns (Case storage c) {
-        c = _cases[caseId];
-        CaseStatus status = c.core.status;
+    function _requireOpen(uint256 caseId, Case storage c) private view returns (CaseState state) {
+        state = _requireExists(caseId, c);
+        CaseStatus status = state.status();
         if (status != CaseStatus.Open) {
-            if (status == CaseStatus.None) revert MortgageEscrowUnknownCase(caseId);
             revert MortgageEscrowUnexpectedCaseStatus(caseId, status, 1 << uint8(CaseStatus.Open));
         }
     }
@@ -644,75 +662,73 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     }
 
     /// @dev The bit of (stage, role) in the 4-bits-per-stage masks; reverts unless the stage requires the role.
-    function _roleBit(uint256 caseId, Case storage c, uint8 stage, Role role) private view returns (uint256 bit) {
-        bit = _roleBitUnchecked(stage, role);
-        if (c.core.requiredRoles & bit == 0) revert MortgageEscrowRoleNotRequired(caseId, stage, role);
+    /// A stage beyond 15 maps past the 64-bit mask, where no role is ever required.
+    function _requiredRoleBit(uint256 caseId, CaseState state, uint8 stage, Role role) private pure returns (uint256 bit) {
+        bit = stage < MAX_STAGES ? 1 << (uint256(stage) * ROLE_COUNT + uint8(role)) : 0;
+        if (state.requiredRoles() & bit == 0) revert MortgageEscrowRoleNotRequired(caseId, stage, role);
     }
 
-    function _roleBitUnchecked(uint8 stage, Role role) private pure returns (uint256) {
-        // Stages beyond 15 map past the 64-bit mask, where no role is ever required.
-        return stage < MAX_STAGES ? 1 << (uint256(stage) * ROLE_COUNT + uint8(role)) : 0;
-    }
-
-    function _isCompleted(Case storage c, uint256 stage) private view returns (bool) {
-        return c.core.completedStages & (1 << stage) != 0;
-    }
-
-    function _isFullySigned(uint64 required, uint64 signedOff, uint256 stage) private pure returns (bool) {
-        uint256 shift = stage * ROLE_COUNT;
-        return (required >> shift) & ~(signedOff >> shift) & ALL_ROLES == 0;
-    }
-
-    /// @dev When the last of `prerequisites` completed (the opening, if there are none). Every prerequisite of
-    /// a stage with a waiting time has a clock, so its completion time is stored.
-    function _unlockedAt(uint256 caseId, Case storage c, uint16 prerequisites) private view returns (uint256 at) {
-        at = c.core.openedAt;
-        uint256 index = c.core.templateIndex;
-        for (uint256 p; prerequisites >> p != 0; ++p) {
-            if (prerequisites & (1 << p) == 0) continue;
-            uint256 t = _clock(caseId, c, _rules[index][p].clock);
-            if (t > at) at = t;
+    /// @dev When the last prerequisite completed (the opening, if there are none): the start of the waiting time.
+    function _unlockedAt(uint256 caseId, Case storage c, CaseState state, StageRuleWord rule) private view returns (uint256 at) {
+        at = state.openedAt();
+        uint256 clocks = rule.waitClocks();
+        for (uint256 k = 1; clocks != 0; ++k) {
+            if (clocks & 1 != 0) {
+                uint256 t = _clock(caseId, c, state, k);
+                if (t > at) at = t;
+            }
+            clocks >>= 1;
         }
     }
 
-    /// @dev A stage's deadline, once its anchor (the opening, or an earlier stage) has happened.
+    /// @dev A stage's deadline, once its anchor (the opening, or an earlier stage completing) has happened.
     function _deadlineOf(
         uint256 caseId,
         Case storage c,
-        Rule memory rule,
-        uint16 completed
+        CaseState state,
+        StageRuleWord rule
     ) private view returns (bool hasDeadline, uint256 deadline) {
-        if (rule.deadlineSeconds == 0) return (false, 0);
-        if (rule.deadlineAnchor == 0) return (true, uint256(c.core.openedAt) + rule.deadlineSeconds);
-        uint256 anchor = rule.deadlineAnchor - 1;
-        if (completed & (1 << anchor) == 0) return (false, 0);
-        uint8 clock = _rules[c.core.templateIndex][anchor].clock;
-        return (true, uint256(_clock(caseId, c, clock)) + rule.deadlineSeconds);
+        uint256 seconds_ = rule.deadlineSeconds();
+        if (seconds_ == 0) return (false, 0);
+        uint256 anchor = rule.deadlineAnchor();
+        if (anchor == 0) return (true, state.openedAt() + seconds_);
+        if (!state.isCompleted(anchor - 1)) return (false, 0);
+        return (true, _clock(caseId, c, state, rule.anchorClock()) + seconds_);
     }
 
     function _isPastDeadline(
         uint256 caseId,
         Case storage c,
-        Rule memory rule,
-        uint16 completed,
+        CaseState state,
+        StageRuleWord rule,
         uint256 now_
     ) private view returns (bool) {
-        (bool hasDeadline, uint256 deadline) = _deadlineOf(caseId, c, rule, completed);
+        (bool hasDeadline, uint256 deadline) = _deadlineOf(caseId, c, state, rule);
         return hasDeadline && now_ > deadline;
     }
 
-    function _clock(uint256 caseId, Case storage c, uint8 clock) private view returns (uint32) {
-        if (clock == 1) return c.clock1;
+    function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) private view returns (uint256) {
+        if (clock == 1) return state.clock1();
         if (clock == 2) return c.clock2;
         if (clock == 3) return c.clock3;
-        return uint32(_extraClocks[caseId] >> ((clock - LAWYER_CLOCKS - 1) * 32));
+        if (clock == 4) return c.clock4;
+        return uint32(_extraClocks[caseId] >> ((clock - CLOCKS_IN_CASE - 1) * 32));
     }
 
-    function _setClock(uint256 caseId, Case storage c, uint8 clock, uint32 time) private {
-        if (clock == 1) c.clock1 = time;
-        else if (clock == 2) c.clock2 = time;
-        else if (clock == 3) c.clock3 = time;
-        else _extraClocks[caseId] |= uint256(time) << ((clock - LAWYER_CLOCKS - 1) * 32);
+    /// @dev Records a clock; clock 1 lives in `state`, which the caller writes back.
+    function _setClock(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        uint256 clock,
+        uint256 time
+    ) private returns (CaseState) {
+        if (clock == 1) return state.withClock1(time);
+        if (clock == 2) c.clock2 = uint32(time);
+        else if (clock == 3) c.clock3 = uint32(time);
+        else if (clock == 4) c.clock4 = uint32(time);
+        else _extraClocks[caseId] |= time << ((clock - CLOCKS_IN_CASE - 1) * 32);
+        return state;
     }
 
     function _epochOf(uint256 caseId, uint8 stage, Role role) private view returns (uint8) {
@@ -730,9 +746,5 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
     function _epochShift(uint8 stage, Role role) private pure returns (uint256) {
         return ((uint256(stage) % 8) * ROLE_COUNT + uint8(role)) * 8;
-    }
-
-    function _popCount(uint256 x) private pure returns (uint256 n) {
-        for (; x != 0; x &= x - 1) ++n;
     }
 }

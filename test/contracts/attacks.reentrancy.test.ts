@@ -76,7 +76,7 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await arm(sellerPayee, escrow, "withdraw", [caseId]);
 
       const push = escrow.connect(signers.relayer).withdrawFor(caseId, seller);
-      await expect(push).to.emit(escrow, "Withdrawn").withArgs(caseId, seller, TERMS.price);
+      await expect(push).to.emit(escrow, "Withdrawn").withArgs(caseId, seller, seller, TERMS.price);
       await expect(push).to.emit(sellerPayee, "Reentered").withArgs(false, reentrantCallError(escrow));
       await expect(push).to.changeEtherBalances([escrow, sellerPayee], [-TERMS.price, TERMS.price]);
       expect(await sellerPayee.reentries()).to.equal(1n);
@@ -159,9 +159,8 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await expectSolvent(escrow, [refunded, other]);
     });
 
-    it("a buyer re-entering signOff while being paid only records its own sign-off, and no money moves twice", async function () {
-      // signOff has no re-entrancy guard; that is safe because it makes no external call and the payout has
-      // already zeroed the credit. The re-entered sign-off is legitimate: the buyer could have sent it itself.
+    it("a buyer re-entering signOff while being paid is refused, and its payout still arrives once", async function () {
+      // Every function that changes a case is guarded, so a payee cannot act on any case mid-payout.
       const { escrow, templateId, signers, buyerPayee, withBuyer } = await loadFixture(deployWithContractParties);
       const refunded = await openCaseWith(escrow, signers.bank, withBuyer, templateId, TERMS);
       const other = await openCaseWith(escrow, signers.bank, withBuyer, templateId, TERMS);
@@ -170,10 +169,10 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await arm(buyerPayee, escrow, "signOff", [other, 0, Role.Buyer, EVIDENCE]);
 
       const withdraw = send(escrow, withBuyer.Buyer, "withdraw", [refunded]);
-      await expect(withdraw).to.emit(buyerPayee, "Reentered").withArgs(true, "0x");
-      await expect(withdraw).to.emit(escrow, "SignedOff").withArgs(other, 0, Role.Buyer, EVIDENCE);
+      await expect(withdraw).to.emit(buyerPayee, "Reentered").withArgs(false, reentrantCallError(escrow));
+      await expect(withdraw).not.to.emit(escrow, "SignedOff");
       await expect(withdraw).to.changeEtherBalances([escrow, buyerPayee], [-TERMS.deposit, TERMS.deposit]);
-      expect((await escrow.caseOf(other)).signedOffRoles).to.equal(roleBit(0, Role.Buyer));
+      expect((await escrow.caseOf(other)).signedOffRoles).to.equal(0n);
       await expect(send(escrow, withBuyer.Buyer, "withdraw", [refunded]))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw").withArgs(refunded, await buyerPayee.getAddress());
       await expectSolvent(escrow, [refunded, other]);
@@ -231,6 +230,26 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await expectSolvent(escrow, [caseId]);
     });
 
+    it("lets a payee that can never take ETH send its own credit to another address, and no one else", async function () {
+      const { escrow, templateId, signers, sellerContract, parties } = await loadFixture(deployWithRevertingSeller);
+      const caseId = await openCaseWith(escrow, signers.bank, parties, templateId, TERMS);
+      await completeExchange(escrow, parties, caseId);
+      await depositAs(escrow, parties, caseId, "Buyer", TERMS.deposit);
+      await depositAs(escrow, parties, caseId, "Bank", TERMS.loan);
+      await signOffAs(escrow, parties, caseId, 2, "Bank", "Lawyer");
+      const seller = await sellerContract.getAddress();
+      const treasury = signers.stranger.address;
+
+      // A stranger calling withdrawTo moves only its own (empty) credit.
+      await expect(escrow.connect(signers.stranger).withdrawTo(caseId, treasury))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw").withArgs(caseId, treasury);
+      const redirect = send(escrow, parties.Seller, "withdrawTo", [caseId, treasury]);
+      await expect(redirect).to.emit(escrow, "Withdrawn").withArgs(caseId, seller, treasury, TERMS.price);
+      await expect(redirect).to.changeEtherBalances([escrow, signers.stranger], [-TERMS.price, TERMS.price]);
+      expect(await escrow.creditOf(caseId, seller)).to.equal(0n);
+      await expectSolvent(escrow, [caseId]);
+    });
+
     it("blocks no one else after a cancellation past the binding stage: the bank takes its refund back", async function () {
       const { escrow, templateId, signers, sellerContract, parties } = await loadFixture(deployWithRevertingSeller);
       const caseId = await openCaseWith(escrow, signers.bank, parties, templateId, TERMS);
@@ -250,10 +269,10 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
   });
 
   describe("a token that calls the payer back before it moves the tokens (ERC-777 style)", function () {
-    // FINDING. `deposit` reads the case (open, not released, its packed state) before `safeTransferFrom` and
-    // acts on that reading after it, while `cancel`, `expire`, `signOff` and `advance` carry no re-entrancy
-    // guard. A payer whose token calls it back mid-transfer can end the case inside its own deposit.
-    // These tests pass while the flaw exists: they assert what the attack achieves today.
+    // Found by these tests: `deposit` calls the token, and a token that calls the payer back mid-transfer let
+    // the payer cancel its own case inside its deposit, which then went on accounting for a case that had
+    // ended (a double credit that drained another case, or a deposit credited to no one). Every function that
+    // changes a case is now `nonReentrant`, so the call back into the escrow fails and the deposit stays whole.
     async function deployWithHookedToken() {
       const signers = await getParties();
       const [, , , , , , , attackerLawyer, attackerSeller] = await ethers.getSigners();
@@ -292,7 +311,7 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       return { escrow, token, terms, signers, victimCase, attackCase, attacker, hookedBuyer };
     }
 
-    it("[finding] lets colluding parties cancel inside the last deposit, so the case both refunds and releases and drains another case", async function () {
+    it("refuses a cancellation cast from inside the last deposit, so the case releases once and pays out only what came in", async function () {
       const { escrow, token, terms, signers, victimCase, attackCase, attacker, hookedBuyer } = await loadFixture(deployWithHookedToken);
       // Exchange done, the bank's loan in, stage 2 (release) fully signed and waiting for the buyer's funds;
       // three of four cancellation votes in.
@@ -302,47 +321,50 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       for (const name of ["Bank", "Lawyer", "Seller"] as const) await (await send(escrow, attacker[name], "cancel", [attackCase])).wait();
       await arm(hookedBuyer, escrow, "cancel", [attackCase]);
 
-      // The buyer's deposit: the token calls the buyer back before moving the tokens, the buyer casts the last
-      // vote (refunding the bank its loan), then the deposit resumes on its stale reading, funds the case and
-      // completes the releasing stage (crediting the seller the whole price, loan included, a second time).
+      // The token calls the buyer back before moving the tokens; its last cancellation vote re-enters the
+      // escrow and is refused by the guard, so the deposit funds the case and the release happens once.
+      const guardError = escrow.interface.encodeErrorResult("ReentrancyGuardReentrantCall", []);
       const lastDeposit = send(escrow, attacker.Buyer, "deposit", [attackCase, Role.Buyer, terms.deposit]);
-      await expect(lastDeposit).to.emit(hookedBuyer, "Reentered").withArgs(true, "0x");
-      await expect(lastDeposit).to.emit(escrow, "CaseCancelled").withArgs(attackCase);
-      await expect(lastDeposit).to.emit(escrow, "Credited").withArgs(attackCase, attacker.Bank.address, terms.loan);
+      await expect(lastDeposit).to.emit(hookedBuyer, "Reentered").withArgs(false, guardError);
+      await expect(lastDeposit).not.to.emit(escrow, "CaseCancelled");
       await expect(lastDeposit).to.emit(escrow, "StageCompleted").withArgs(attackCase, 2);
       await expect(lastDeposit).to.emit(escrow, "Credited").withArgs(attackCase, attacker.Seller.address, terms.price);
 
+      const c = await escrow.caseOf(attackCase);
+      expect(c.status).to.equal(CaseStatus.Open);
+      expect(c.released).to.equal(true);
       const paidIn = terms.deposit + terms.loan;
       const credited = (await escrow.creditOf(attackCase, attacker.Bank.address)) + (await escrow.creditOf(attackCase, attacker.Seller.address));
-      expect(credited).to.equal(paidIn + terms.loan);
-      const held = await token.balanceOf(await escrow.getAddress());
-      expect(held).to.equal(2n * paidIn);
+      expect(credited).to.equal(paidIn);
+      await expectSolvent(escrow, [victimCase, attackCase]);
 
-      // The attacker takes out more than it put in; the honest case can no longer be paid in full.
-      await (await escrow.withdrawFor(attackCase, attacker.Bank.address)).wait();
+      // The honest case in the same token is still paid in full.
       await (await escrow.withdrawFor(attackCase, attacker.Seller.address)).wait();
-      expect(await token.balanceOf(await escrow.getAddress())).to.equal(paidIn - terms.loan);
       await cancelAll(escrow, { Bank: signers.bank, Lawyer: signers.lawyer, Buyer: signers.buyer, Seller: signers.seller }, victimCase);
-      await expect(escrow.withdrawFor(victimCase, signers.bank.address))
-        .to.be.revertedWithCustomError(token, "ERC20InsufficientBalance");
+      await expect(escrow.withdrawFor(victimCase, signers.bank.address)).to.changeTokenBalance(token, signers.bank, terms.loan);
+      await expectSolvent(escrow, [victimCase, attackCase]);
     });
 
-    it("[finding] keeps a deposit made into a case that was cancelled inside that deposit, credited to no one", async function () {
-      const { escrow, token, terms, victimCase, attackCase, attacker, hookedBuyer } = await loadFixture(deployWithHookedToken);
+    it("refuses a cancellation cast from inside a partial deposit, so the deposit stays owed to its payer", async function () {
+      const { escrow, terms, victimCase, attackCase, attacker, hookedBuyer } = await loadFixture(deployWithHookedToken);
       for (const name of ["Bank", "Lawyer", "Seller"] as const) await (await send(escrow, attacker[name], "cancel", [attackCase])).wait();
       await arm(hookedBuyer, escrow, "cancel", [attackCase]);
       const part = terms.deposit / 2n; // short of the share: the case does not become funded
 
-      await expect(send(escrow, attacker.Buyer, "deposit", [attackCase, Role.Buyer, part]))
-        .to.emit(escrow, "CaseCancelled").withArgs(attackCase);
+      const guardError = escrow.interface.encodeErrorResult("ReentrancyGuardReentrantCall", []);
+      const deposit = send(escrow, attacker.Buyer, "deposit", [attackCase, Role.Buyer, part]);
+      await expect(deposit).to.emit(hookedBuyer, "Reentered").withArgs(false, guardError);
+      await expect(deposit).not.to.emit(escrow, "CaseCancelled");
       const c = await escrow.caseOf(attackCase);
-      expect(c.status).to.equal(CaseStatus.Cancelled);
+      expect(c.status).to.equal(CaseStatus.Open);
       expect(c.paidByBuyer).to.equal(part);
-      expect(await escrow.creditOf(attackCase, await hookedBuyer.getAddress())).to.equal(0n);
-      // The escrow holds `part` more than it owes anyone, and no function can ever pay it out.
-      const held = await token.balanceOf(await escrow.getAddress());
-      const owed = (await liabilities(escrow, [victimCase, attackCase])).get(await token.getAddress())!;
-      expect(held - owed).to.equal(part);
+      await expectSolvent(escrow, [victimCase, attackCase]);
+
+      // The buyer's last vote, cast normally, cancels the case and credits its deposit back.
+      await (await hookedBuyer.disarm()).wait();
+      await (await send(escrow, attacker.Buyer, "cancel", [attackCase])).wait();
+      expect(await escrow.creditOf(attackCase, await hookedBuyer.getAddress())).to.equal(part);
+      await expectSolvent(escrow, [victimCase, attackCase]);
     });
   });
 });

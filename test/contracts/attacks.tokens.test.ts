@@ -43,7 +43,7 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       await walkToRelease(escrow, actors, caseId, { ...terms, deposit: 0n }, false);
       await expectSolvent(escrow, [caseId]);
       const before = await noReturn.balanceOf(parties.seller.address);
-      await expect(escrow.withdrawFor(caseId, parties.seller.address)).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, terms.price);
+      await expect(escrow.withdrawFor(caseId, parties.seller.address)).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, terms.price);
       expect((await noReturn.balanceOf(parties.seller.address)) - before).to.equal(terms.price);
       expect(await noReturn.balanceOf(await escrow.getAddress())).to.equal(0n);
       await expectSolvent(escrow, [caseId]);
@@ -74,7 +74,7 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(terms.price);
       await expectSolvent(escrow, [caseId]);
       await (await falseReturn.setFailing(false)).wait();
-      await expect(escrow.withdrawFor(caseId, parties.seller.address)).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, terms.price);
+      await expect(escrow.withdrawFor(caseId, parties.seller.address)).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, terms.price);
     });
 
     it("credits a fee-on-transfer token with only what arrived, and never owes more than it holds", async function () {

@@ -19,7 +19,7 @@ describe("MortgageEscrow smoke", function () {
     await escrow.connect(bank).deposit(caseId, Role.Bank, DEFAULT_TERMS.loan, { value: DEFAULT_TERMS.loan });
     await escrow.connect(bank).signOff(caseId, 2, Role.Bank, EVIDENCE);
     await expect(escrow.connect(lawyer).signOff(caseId, 2, Role.Lawyer, EVIDENCE))
-      .to.emit(escrow, "FundsReleased").withArgs(caseId, DEFAULT_TERMS.price);
+      .to.emit(escrow, "Credited").withArgs(caseId, seller.address, DEFAULT_TERMS.price);
     await expect(escrow.connect(lawyer).signOff(caseId, 3, Role.Lawyer, EVIDENCE))
       .to.emit(escrow, "CaseCompleted").withArgs(caseId);
     expect((await escrow.caseOf(caseId)).status).to.equal(CaseStatus.Completed);

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IMortgageEscrow} from "../IMortgageEscrow.sol";
+
+/// @dev One stage of a registered template, packed into one word so that completing a stage reads one slot.
+/// Besides the registered rule it holds what registration derived from the whole template, so that no other
+/// stage's rule is read at completion: the stage's own clock (where its completion time is kept, because a
+/// later deadline or waiting time counts from it), its deadline anchor's clock, and the clocks of its
+/// prerequisites (the waiting time counts from the latest of them). Clocks are numbered from 1; 0 means none.
+///
+/// bits        field
+/// [0, 4)      roles
+/// [4, 20)     prerequisites
+/// [20, 52)    waitSeconds
+/// [52, 84)    deadlineSeconds
+/// [84, 89)    deadlineAnchor   0: the opening; k + 1: stage k
+/// [89, 93)    anchorClock
+/// [93, 95)    action
+/// 95          binding
+/// [96, 100)   clock
+/// [100, 112)  waitClocks       1 bit per clock (bit k - 1 for clock k)
+type StageRuleWord is uint256;
+
+using StageRuleWordLib for StageRuleWord global;
+
+library StageRuleWordLib {
+    function create(
+        IMortgageEscrow.StageRule calldata rule,
+        uint256 anchorClock,
+        uint256 clock,
+        uint256 waitClocks
+    ) internal pure returns (StageRuleWord) {
+        return StageRuleWord.wrap(
+            uint256(rule.roles) |
+                (uint256(rule.prerequisites) << 4) |
+                (uint256(rule.waitSeconds) << 20) |
+                (uint256(rule.deadlineSeconds) << 52) |
+                (uint256(rule.deadlineAnchor) << 84) |
+                (anchorClock << 89) |
+                (uint256(rule.action) << 93) |
+                ((rule.binding ? 1 : 0) << 95) |
+                (clock << 96) |
+                (waitClocks << 100)
+        );
+    }
+
+    function roles(StageRuleWord r) internal pure returns (uint8) {
+        return uint8(StageRuleWord.unwrap(r) & 0xF);
+    }
+
+    function prerequisites(StageRuleWord r) internal pure returns (uint16) {
+        return uint16(StageRuleWord.unwrap(r) >> 4);
+    }
+
+    function waitSeconds(StageRuleWord r) internal pure returns (uint32) {
+        return uint32(StageRuleWord.unwrap(r) >> 20);
+    }
+
+    function deadlineSeconds(StageRuleWord r) internal pure returns (uint32) {
+        return uint32(StageRuleWord.unwrap(r) >> 52);
+    }
+
+    function deadlineAnchor(StageRuleWord r) internal pure returns (uint8) {
+        return uint8((StageRuleWord.unwrap(r) >> 84) & 0x1F);
+    }
+
+    function anchorClock(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 89) & 0xF;
+    }
+
+    function action(StageRuleWord r) internal pure returns (IMortgageEscrow.Action) {
+        return IMortgageEscrow.Action((StageRuleWord.unwrap(r) >> 93) & 0x3);
+    }
+
+    function binding(StageRuleWord r) internal pure returns (bool) {
+        return (StageRuleWord.unwrap(r) >> 95) & 1 != 0;
+    }
+
+    function clock(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 96) & 0xF;
+    }
+
+    function waitClocks(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 100) & 0xFFF;
+    }
+
+    function toStageRule(StageRuleWord r) internal pure returns (IMortgageEscrow.StageRule memory) {
+        return IMortgageEscrow.StageRule(
+            r.roles(),
+            r.prerequisites(),
+            r.waitSeconds(),
+            r.deadlineSeconds(),
+            r.deadlineAnchor(),
+            r.action(),
+            r.binding()
+        );
+    }
+}
