@@ -1,4 +1,5 @@
 import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
 
@@ -227,3 +228,90 @@ export async function signedItem(
 }
 
 export const EVIDENCE = ethers.id("document-hash-with-salt");
+
+// ---------------------------------------------------------------- unit-test additions
+
+/** OpenZeppelin AccessControl's admin role. */
+export const DEFAULT_ADMIN_ROLE = ethers.ZeroHash;
+
+/** `StageRule` as a tuple in the contract's field order, for `AbiCoder` and deep equality with views. */
+export const STAGE_RULE_TUPLE = "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding)";
+
+export function ruleTuple(r: StageRule): unknown[] {
+  return [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding];
+}
+
+/** The template id as the interface defines it: `keccak256(abi.encode(definitionHash, stages))`. */
+export function templateIdOf(definitionHash: string, rules: StageRule[]): string {
+  const encoded = ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", `${STAGE_RULE_TUPLE}[]`], [definitionHash, rules.map(ruleTuple)]);
+  return ethers.keccak256(encoded);
+}
+
+/**
+ * A template where stages complete in a cascade:
+ * 0 buyer -> 1 seller -> 2 role-less, after 0 and 1 -> 3 lawyer after 2 (releases) ->
+ * 4 role-less, 2 days after 3 (deadline 30 days after opening).
+ */
+export const CASCADE: StageRule[] = [
+  rule({ roles: roles("Buyer") }),
+  rule({ roles: roles("Seller") }),
+  rule({ roles: 0, prerequisites: stages(0, 1) }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release }),
+  rule({ roles: 0, prerequisites: stages(3), waitSeconds: 2 * DAY, deadlineSeconds: 30 * DAY }),
+];
+
+/** Deploys the escrow with CASCADE registered and one ETH case open. */
+export async function deployWithCascadeCase() {
+  const parties = await getParties();
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  const templateId = await registerTemplate(escrow, parties.admin, CASCADE, ethers.id("cascade@1"));
+  const caseId = await openCase(escrow, parties, templateId);
+  return { escrow, parties, templateId, caseId };
+}
+
+/** Deploys the escrow, a mock ERC-20 with balances for bank and buyer, and one SMALL_PURCHASE case in it. */
+export async function deployWithTokenCase() {
+  const parties = await getParties();
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  const token = await ethers.deployContract("MockERC20", ["Pound Token", "GBPT"]);
+  const templateId = await registerTemplate(escrow, parties.admin, SMALL_PURCHASE);
+  const terms = { ...DEFAULT_TERMS, asset: await token.getAddress() };
+  const caseId = await openCase(escrow, parties, templateId, terms);
+  for (const payer of [parties.bank, parties.buyer]) {
+    await token.mint(payer.address, ethers.parseEther("1000"));
+    await token.connect(payer).approve(await escrow.getAddress(), ethers.MaxUint256);
+  }
+  return { escrow, parties, templateId, caseId, token, terms };
+}
+
+/** Signs off `stage` directly as each of `roleNames`, each by its own party. */
+export async function signStage(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  caseId: bigint,
+  stage: number,
+  ...roleNames: RoleName[]
+): Promise<void> {
+  for (const name of roleNames) {
+    await (await escrow.connect(partyFor(parties, name)).signOff(caseId, stage, Role[name], EVIDENCE)).wait();
+  }
+}
+
+/** Pays both shares of an ETH case in full (buyer first, then bank). */
+export async function fundCase(escrow: MortgageEscrow, parties: Parties, caseId: bigint, terms: Terms = DEFAULT_TERMS): Promise<void> {
+  if (terms.deposit > 0n) await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, terms.deposit, { value: terms.deposit });
+  if (terms.loan > 0n) await escrow.connect(parties.bank).deposit(caseId, Role.Bank, terms.loan, { value: terms.loan });
+}
+
+/**
+ * Walks a SMALL_PURCHASE case to the moment before its release: stages 0 and 1 complete (1 is binding),
+ * both shares paid, the bank's sign-off of stage 2 in; only the lawyer's sign-off of stage 2 is missing.
+ */
+export async function walkSmallPurchaseToRelease(escrow: MortgageEscrow, parties: Parties, caseId: bigint): Promise<void> {
+  await signStage(escrow, parties, caseId, 0, "Buyer", "Seller");
+  await signStage(escrow, parties, caseId, 1, "Lawyer", "Buyer");
+  await time.increase(3 * DAY);
+  await (await escrow.advance(caseId)).wait();
+  await fundCase(escrow, parties, caseId);
+  await signStage(escrow, parties, caseId, 2, "Bank");
+}
