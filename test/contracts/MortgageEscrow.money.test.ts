@@ -488,6 +488,25 @@ describe("MortgageEscrow money", function () {
     });
   });
 
+  describe("withdrawTo", function () {
+    it("pays the caller's whole credit to the address it names", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployReleased);
+      const tx = escrow.connect(parties.seller).withdrawTo(caseId, parties.stranger.address);
+      await expect(tx)
+        .to.emit(escrow, "Withdrawn")
+        .withArgs(...withdrawnArgs(escrow, caseId, parties.seller.address, PRICE, parties.stranger.address));
+      await expect(tx).to.changeEtherBalances([parties.stranger, parties.seller, escrow], [PRICE, 0n, -PRICE]);
+      expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(0n);
+    });
+
+    it("reverts when the caller has nothing to withdraw", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployReleased);
+      await expect(escrow.connect(parties.stranger).withdrawTo(caseId, parties.stranger.address))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw")
+        .withArgs(caseId, parties.stranger.address);
+    });
+  });
+
   describe("withdrawFor", function () {
     it("pays the payee, not the caller", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);

@@ -257,6 +257,14 @@ describe("MortgageEscrow sign-offs", function () {
         .withArgs(caseId, 0, Role.Buyer, 0, SkipReason.CaseNotOpen);
     });
 
+    it("skips items for a case that does not exist", async function () {
+      const { escrow, parties } = await loadFixture(deployWithCase);
+      const item = await signedItem(escrow, parties, 99n, 0, "Buyer");
+      await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(99n, 0, Role.Buyer, 0, SkipReason.CaseNotOpen);
+    });
+
     it("reverts the whole batch when one signature is not the role's party's", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       const good = await signedItem(escrow, parties, caseId, 0, "Buyer");
