@@ -40,7 +40,9 @@ interface IMortgageEscrow {
     /// @notice A stage's status, one function of the chain's state (see `stageOf`).
     /// Locked: a prerequisite is not complete (sign-offs are already accepted).
     /// Open: awaiting sign-offs. WaitingForTime: signed, the waiting time has not passed (or `advance` is due).
-    /// WaitingForFunds: signed, the escrow is not yet funded. Completed. Overdue: its deadline passed after release.
+    /// WaitingForFunds: signed, the escrow is not yet funded. Completed. Overdue: its deadline passed and it has
+    /// not completed (before the release, `expire` will end the case; after it, the stage is late but can still
+    /// complete).
     /// Expired / Cancelled: the case ended before this stage completed.
     enum StageStatus {
         Locked,
@@ -201,6 +203,8 @@ interface IMortgageEscrow {
     error MortgageEscrowInvalidDeposit(uint256 amount, uint256 value);
     /// @notice An amount is wider than the field that holds it. @param max The largest it may be.
     error MortgageEscrowAmountTooLarge(uint256 amount, uint256 max);
+    /// @notice A payout cannot go to the zero address.
+    error MortgageEscrowZeroRecipient();
     /// @notice Nothing is credited to `payee` in this case.
     error MortgageEscrowNothingToWithdraw(uint256 caseId, address payee);
     /// @notice `account` is not a party of the case.

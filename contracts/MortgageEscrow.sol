@@ -478,6 +478,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
     /// @inheritdoc IMortgageEscrow
     function withdrawTo(uint256 caseId, address to) external nonReentrant {
+        if (to == address(0)) revert MortgageEscrowZeroRecipient();
         _payOut(caseId, msg.sender, to);
     }
 
@@ -590,7 +591,9 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         if (state.isCompleted(stage)) v.status = StageStatus.Completed;
         else if (state.status() == CaseStatus.Cancelled) v.status = StageStatus.Cancelled;
         else if (state.status() == CaseStatus.Expired) v.status = StageStatus.Expired;
-        else if (state.released() && hasDeadline && now_ > deadline) v.status = StageStatus.Overdue;
+        // Past its deadline and not completed: before the release `expire` will end the case; after it, the
+        // stage is late but still completes when signed.
+        else if (hasDeadline && now_ > deadline) v.status = StageStatus.Overdue;
         else if (!prerequisitesDone) v.status = StageStatus.Locked;
         else if (v.signedOffRoles != v.requiredRoles) v.status = StageStatus.Open;
         else if (rule.waitSeconds() != 0 && now_ < v.availableAt) v.status = StageStatus.WaitingForTime;

@@ -39,7 +39,7 @@ library StageRuleWordLib {
                 (uint256(rule.deadlineAnchor) << 84) |
                 (anchorClock << 89) |
                 (uint256(rule.action) << 93) |
-                ((rule.binding ? 1 : 0) << 95) |
+                (uint256(rule.binding ? 1 : 0) << 95) |
                 (clock << 96) |
                 (waitClocks << 100)
         );

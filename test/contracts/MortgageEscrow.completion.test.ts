@@ -232,6 +232,20 @@ describe("MortgageEscrow completion", function () {
       expect(one.completedAt).to.equal(0); // no later rule needs stage 1's completion time
     });
 
+    it("shows a stage past its deadline before the release as Overdue, until expire ends the case", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWaitingForTime);
+      await time.increase(3 * DAY);
+      await escrow.advance(caseId);
+      await signStage(escrow, parties, caseId, 2, "Bank", "Lawyer");
+      const { deadline } = await escrow.stageOf(caseId, 2);
+      expect(deadline).to.be.greaterThan(0);
+      await time.increaseTo(Number(deadline) + 1);
+      expect((await escrow.stageOf(caseId, 2)).status).to.equal(StageStatus.Overdue);
+      await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance").withArgs(caseId);
+      await expect(escrow.expire(caseId)).to.emit(escrow, "CaseExpired").withArgs(caseId, 2);
+      expect((await escrow.stageOf(caseId, 2)).status).to.equal(StageStatus.Expired);
+    });
+
     it("shows a signed releasing stage without the money as WaitingForFunds", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWaitingForTime);
       await time.increase(3 * DAY);

@@ -25,9 +25,6 @@ const OPEN_ONLY = 1 << CaseStatus.Open;
  * `Withdrawn`'s exact arguments under either version of the interface: the committed one,
  * `(caseId, payee, amount)`, or the one in progress that adds where the money went, `(caseId, payee, to, amount)`.
  */
-function withdrawnArgs(escrow: MortgageEscrow, caseId: bigint, payee: string, amount: bigint, to = payee): unknown[] {
-  return escrow.interface.getEvent("Withdrawn").inputs.length === 4 ? [caseId, payee, to, amount] : [caseId, payee, amount];
-}
 const { price: PRICE, deposit: DEPOSIT, loan: LOAN } = DEFAULT_TERMS;
 const ether = (n: string) => ethers.parseEther(n);
 
@@ -449,7 +446,7 @@ describe("MortgageEscrow money", function () {
     it("pays the caller its whole credit and emits Withdrawn", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       const tx = escrow.connect(parties.seller).withdraw(caseId);
-      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(...withdrawnArgs(escrow, caseId, parties.seller.address, PRICE));
+      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
       await expect(tx).to.changeEtherBalances([parties.seller, escrow], [PRICE, -PRICE]);
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(0n);
     });
@@ -475,7 +472,7 @@ describe("MortgageEscrow money", function () {
       await escrow.connect(parties.bank).deposit(caseId, Role.Bank, LOAN);
       await signStage(escrow, parties, caseId, 2, "Bank", "Lawyer");
       const tx = escrow.connect(parties.seller).withdraw(caseId);
-      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(...withdrawnArgs(escrow, caseId, parties.seller.address, PRICE));
+      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
       await expect(tx).to.changeTokenBalances(token, [parties.seller, escrow], [PRICE, -PRICE]);
     });
 
@@ -494,9 +491,16 @@ describe("MortgageEscrow money", function () {
       const tx = escrow.connect(parties.seller).withdrawTo(caseId, parties.stranger.address);
       await expect(tx)
         .to.emit(escrow, "Withdrawn")
-        .withArgs(...withdrawnArgs(escrow, caseId, parties.seller.address, PRICE, parties.stranger.address));
+        .withArgs(caseId, parties.seller.address, parties.stranger.address, PRICE);
       await expect(tx).to.changeEtherBalances([parties.stranger, parties.seller, escrow], [PRICE, 0n, -PRICE]);
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(0n);
+    });
+
+    it("reverts when the recipient is the zero address, where the money would be lost", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployReleased);
+      await expect(escrow.connect(parties.seller).withdrawTo(caseId, ethers.ZeroAddress))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowZeroRecipient");
+      expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(PRICE);
     });
 
     it("reverts when the caller has nothing to withdraw", async function () {
@@ -511,7 +515,7 @@ describe("MortgageEscrow money", function () {
     it("pays the payee, not the caller", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       const tx = escrow.connect(parties.stranger).withdrawFor(caseId, parties.seller.address);
-      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(...withdrawnArgs(escrow, caseId, parties.seller.address, PRICE));
+      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
       await expect(tx).to.changeEtherBalances([parties.seller, parties.stranger, escrow], [PRICE, 0n, -PRICE]);
     });
 
