@@ -178,6 +178,38 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await expectSolvent(escrow, [refunded, other]);
     });
 
+    it("every function that changes a case refuses a payee that re-enters it while being paid", async function () {
+      // The guard runs before anything else, so any arguments of the right types show it.
+      const { escrow, templateId, signers, buyerPayee, withBuyer } = await loadFixture(deployWithContractParties);
+      const refunded = await openCaseWith(escrow, signers.bank, withBuyer, templateId, TERMS);
+      const other = await openCaseWith(escrow, signers.bank, withBuyer, templateId, TERMS);
+      const payee = await buyerPayee.getAddress();
+      const reentries: Array<[string, unknown[]]> = [
+        ["signOff", [other, 0, Role.Buyer, EVIDENCE]],
+        ["signOffWithSignatures", [[]]],
+        ["revokeSignOff", [other, 0, Role.Buyer]],
+        ["revokeSignOffWithSignature", [other, 0, Role.Buyer, 0, "0x"]],
+        ["advance", [other]],
+        ["deposit", [other, Role.Buyer, 1n]],
+        ["expire", [other]],
+        ["cancel", [other]],
+        ["withdraw", [refunded]],
+        ["withdrawTo", [refunded, payee]],
+        ["withdrawFor", [refunded, payee]],
+      ];
+      // One payout per attempt: refill the buyer's credit by cancelling a fresh case each time.
+      for (const [fn, args] of reentries) {
+        const caseId = await openCaseWith(escrow, signers.bank, withBuyer, templateId, TERMS);
+        await depositAs(escrow, withBuyer, caseId, "Buyer", TERMS.deposit);
+        await cancelAll(escrow, withBuyer, caseId);
+        await arm(buyerPayee, escrow, fn, args);
+        const withdraw = send(escrow, withBuyer.Buyer, "withdraw", [caseId]);
+        await expect(withdraw, fn).to.emit(buyerPayee, "Reentered").withArgs(false, reentrantCallError(escrow));
+        await expect(withdraw, fn).to.changeEtherBalances([escrow, buyerPayee], [-TERMS.deposit, TERMS.deposit]);
+      }
+      await expectSolvent(escrow, [refunded, other]);
+    });
+
     it("a buyer re-entering withdraw for its rest after release is paid its rest once", async function () {
       const { escrow, templateId, signers, buyerPayee, withBuyer } = await loadFixture(deployWithContractParties);
       const caseId = await openCaseWith(escrow, signers.bank, withBuyer, templateId, TERMS);
