@@ -1,0 +1,800 @@
+/**
+ * Model-based property test of MortgageEscrow: random sequences of actions run against the contract on the
+ * in-process Hardhat network and against the independent model in ./model.ts; after every step the two must
+ * agree (what reverted, stage completion, status, money), and the contract must hold exactly the money it owes.
+ * At the end of each run every case is ended and every credit withdrawn, leaving the contract with nothing.
+ *
+ * PROPERTY_RUNS (default 50) and PROPERTY_STEPS (default 25) raise the search; fast-check prints the seed and
+ * the shrunk action list of a failure (replay with PROPERTY_SEED and PROPERTY_PATH).
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
+import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
+import {
+  Action,
+  DAY,
+  SMALL_PURCHASE,
+  US_PURCHASE,
+  getParties,
+  registerTemplate,
+  roles,
+  rule,
+  signRevocation,
+  signSignOff,
+  signedItem,
+  stages,
+  type Parties,
+  type RoleName,
+  type StageRule,
+} from "./fixtures";
+import { BANK, BUYER, EscrowModel, LAWYER, MStatus, ROLE_NAMES, type MCase, type MRule, type Oracle, type Outcome } from "./model";
+
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
+const STEPS = Number(process.env.PROPERTY_STEPS ?? 25);
+const GAS = 3_000_000n;
+const UNIT = 10n ** 15n; // amounts in thousandths of an ether
+
+/** What the runs reached, printed at the end so a weak generator shows. */
+const seen = new Map<string, number>();
+const tally = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
+
+/**
+ * Template with role-less stages: a cooling-off period that time alone completes, a funding stage that binds,
+ * the release, and a role-less stage after it with a deadline (counted from the release).
+ */
+const ROLELESS: StageRule[] = [
+  rule({ roles: roles("Buyer", "Seller"), deadlineSeconds: 20 * DAY }),
+  rule({ roles: 0, prerequisites: stages(0), waitSeconds: 2 * DAY }),
+  rule({ roles: roles("Bank"), prerequisites: stages(1), action: Action.RequireFunding, binding: true }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release, deadlineSeconds: 10 * DAY, deadlineAnchor: 3 }),
+  rule({ roles: 0, prerequisites: stages(3), waitSeconds: 1 * DAY, deadlineSeconds: 5 * DAY, deadlineAnchor: 4 }),
+];
+
+/**
+ * Template whose stages run in parallel: a binding stage with a deadline that is not a prerequisite of the
+ * release, a release that waits a day from the opening, and a last stage needing both.
+ */
+const PARALLEL: StageRule[] = [
+  rule({ roles: roles("Lawyer"), deadlineSeconds: 5 * DAY, binding: true }),
+  rule({ roles: roles("Bank"), waitSeconds: 1 * DAY, action: Action.Release }),
+  rule({ roles: roles("Buyer", "Seller"), prerequisites: stages(0, 1) }),
+];
+
+const TEMPLATES: [string, StageRule[]][] = [
+  ["small-purchase@1", SMALL_PURCHASE],
+  ["us-purchase@1", US_PURCHASE],
+  ["roleless@1", ROLELESS],
+  ["parallel@1", PARALLEL],
+];
+
+async function deployForProperty() {
+  const parties = await getParties();
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  const templates: { id: string; rules: MRule[] }[] = [];
+  for (const [name, rules] of TEMPLATES) {
+    const id = await registerTemplate(escrow, parties.admin, rules, ethers.id(name));
+    templates.push({ id, rules: rules.map(toModelRule) });
+  }
+  return { escrow, parties, templates };
+}
+
+function toModelRule(r: StageRule): MRule {
+  return {
+    roles: Number(r.roles),
+    prerequisites: Number(r.prerequisites),
+    waitSeconds: Number(r.waitSeconds),
+    deadlineSeconds: Number(r.deadlineSeconds),
+    deadlineAnchor: Number(r.deadlineAnchor),
+    action: Number(r.action),
+    binding: Boolean(r.binding),
+  };
+}
+
+// ------------------------------------------------------------------ commands
+
+type ItemSpec = { id?: bigint; c: number; pick: number; smart: boolean; epochMode: number; wrongSigner: boolean; forced?: { stage: number; role: number } };
+
+type Cmd =
+  | { k: "open"; tpl: number; opener: number; lawyerIsBank: boolean; zeroSeller: boolean; deposit: number; loan: number; priceMode: number; frac: number }
+  | { k: "sign"; id?: bigint; c: number; pick: number; smart: boolean; wrongSender: boolean }
+  | { k: "relay"; wholeStage: boolean; items: ItemSpec[] }
+  | { k: "revoke"; id?: bigint; c: number; pick: number; relayed: boolean; epochMode: number; wrong: boolean }
+  | { k: "deposit"; id?: bigint; c: number; payer: number; amountMode: number; frac: number; wrongSender: boolean; valueMismatch: boolean }
+  | { k: "time"; at?: number; targeted: boolean; pick: number; offset: number; seconds: number }
+  | { k: "advance"; id?: bigint; c: number }
+  | { k: "expire"; id?: bigint; c: number }
+  | { k: "cancel"; id?: bigint; c: number; who: number }
+  | { k: "withdraw"; id?: bigint; c: number; who: number; mode: number; toZero: boolean }
+  | { k: "pause"; toggle: boolean; asAdmin: boolean }
+  | { k: "progress"; c: number; variant: number };
+
+const sel = fc.nat({ max: 1000 });
+const rarely = fc.oneof({ arbitrary: fc.constant(false), weight: 14 }, { arbitrary: fc.constant(true), weight: 1 });
+
+const openArb: fc.Arbitrary<Cmd> = fc.record({
+  k: fc.constant("open" as const),
+  tpl: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.constant(1), weight: 1 }, { arbitrary: fc.constant(2), weight: 2 }, { arbitrary: fc.constant(3), weight: 2 }),
+  opener: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.constant(1), weight: 3 }, { arbitrary: fc.constant(2), weight: 1 }),
+  lawyerIsBank: rarely,
+  zeroSeller: fc.oneof({ arbitrary: fc.constant(false), weight: 19 }, { arbitrary: fc.constant(true), weight: 1 }),
+  deposit: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50_000 })),
+  loan: fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.integer({ min: 1, max: 200_000 }), weight: 3 }),
+  // 0: price = deposit + loan; 1: less; 2: more (rejected)
+  priceMode: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.constant(1), weight: 4 }, { arbitrary: fc.constant(2), weight: 1 }),
+  frac: fc.nat({ max: 1000 }),
+});
+
+/** The first action of a run opens a valid case, so that no run is spent on nothing. */
+const firstOpenArb: fc.Arbitrary<Cmd> = openArb.map((o) => {
+  const open = o as Extract<Cmd, { k: "open" }>;
+  return { ...open, opener: open.opener % 2, zeroSeller: false, priceMode: open.priceMode % 2 };
+});
+
+const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
+  { arbitrary: openArb, weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant("progress" as const), c: sel, variant: sel }), weight: 8 },
+  { arbitrary: fc.record({ k: fc.constant("sign" as const), c: sel, pick: sel, smart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }), wrongSender: rarely }), weight: 7 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("relay" as const),
+      // every missing sign-off of one stage whose prerequisites are done, as the engine batches them
+      wholeStage: fc.boolean(),
+      items: fc.array(fc.record({ c: sel, pick: sel, smart: fc.boolean(), epochMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 2 }), weight: 1 }), wrongSigner: rarely }), { minLength: 1, maxLength: 4 }),
+    }),
+    weight: 4,
+  },
+  { arbitrary: fc.record({ k: fc.constant("revoke" as const), c: sel, pick: sel, relayed: fc.boolean(), epochMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 2 }), weight: 1 }), wrong: rarely }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("deposit" as const),
+      c: sel,
+      payer: fc.oneof({ arbitrary: fc.constant(BANK), weight: 5 }, { arbitrary: fc.constant(BUYER), weight: 5 }, { arbitrary: fc.constant(LAWYER), weight: 1 }),
+      // 0: the rest of the share; 1: part of it; 2: more than it; 3: zero; 4: a small random amount
+      amountMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 4 }), weight: 4 }),
+      frac: fc.integer({ min: 1, max: 1000 }),
+      wrongSender: rarely,
+      valueMismatch: fc.oneof({ arbitrary: fc.constant(false), weight: 19 }, { arbitrary: fc.constant(true), weight: 1 }),
+    }),
+    weight: 5,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("time" as const),
+      targeted: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
+      pick: sel,
+      offset: fc.integer({ min: -1, max: 1 }),
+      seconds: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.integer({ min: 1, max: 4 * DAY }), fc.integer({ min: DAY, max: 100 * DAY })),
+    }),
+    weight: 5,
+  },
+  { arbitrary: fc.record({ k: fc.constant("advance" as const), c: sel }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("expire" as const), c: sel }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("cancel" as const), c: sel, who: fc.nat({ max: 4 }) }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("withdraw" as const), c: sel, who: fc.nat({ max: 4 }), mode: fc.nat({ max: 2 }), toZero: rarely }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("pause" as const), toggle: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }), asAdmin: fc.oneof({ arbitrary: fc.constant(true), weight: 5 }, { arbitrary: fc.constant(false), weight: 1 }) }), weight: 1 },
+);
+
+// ----------------------------------------------------------------- the runner
+
+interface Ctx {
+  escrow: MortgageEscrow;
+  address: string;
+  parties: Parties;
+  templates: { id: string; rules: MRule[] }[];
+  model: EscrowModel;
+  now: number;
+  signers: Map<string, HardhatEthersSigner>;
+  log: string[];
+}
+
+type TxResult = { ok: true; receipt: ContractTransactionReceipt } | { ok: false; error: string };
+
+function errorName(ctx: Ctx, e: unknown): string {
+  const seen = new Set<unknown>();
+  const find = (x: unknown): string | undefined => {
+    if (x === null || typeof x !== "object" || seen.has(x)) return undefined;
+    seen.add(x);
+    const o = x as Record<string, unknown>;
+    if (typeof o.data === "string" && o.data.startsWith("0x") && o.data.length >= 10) {
+      const parsed = ctx.escrow.interface.parseError(o.data);
+      if (parsed) return parsed.name;
+    }
+    for (const k of ["error", "info", "cause", "parent"]) {
+      const found = find(o[k]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const name = find(e);
+  if (name) return name;
+  const message = String((e as Error)?.message ?? e);
+  const m = /custom error '(\w+)\(/.exec(message);
+  return m ? m[1] : `<undecoded: ${message.slice(0, 200)}>`;
+}
+
+/** Sends a transaction in the next block, one second after the last, and reports its receipt or its error. */
+async function send(ctx: Ctx, tx: (overrides: { gasLimit: bigint }) => Promise<ContractTransactionResponse>): Promise<TxResult> {
+  const at = ctx.now + 1;
+  await time.setNextBlockTimestamp(at);
+  let result: TxResult;
+  try {
+    const response = await tx({ gasLimit: GAS });
+    const receipt = await response.wait();
+    result = { ok: true, receipt: receipt! };
+  } catch (e) {
+    result = { ok: false, error: errorName(ctx, e) };
+  }
+  ctx.now = await time.latest();
+  if (ctx.now !== at) throw new Error(`the transaction ran at ${ctx.now}, not at ${at}`);
+  return result;
+}
+
+/** The chain and the model must agree on whether the action was allowed, and on why not. */
+function agree<T>(ctx: Ctx, what: string, chain: TxResult, model: Outcome<T>): void {
+  tally(`${what.split(" ")[0]} ${chain.ok ? "ok" : "reverted"}`);
+  if (chain.ok && !model.ok) throw new Error(`${what}: the chain accepted it, the model rejects it (${model.errors.join(", ")})`);
+  if (!chain.ok && model.ok) throw new Error(`${what}: the chain reverted (${chain.error}), the model accepts it`);
+  if (!chain.ok && !model.ok && !model.errors.includes(chain.error)) {
+    throw new Error(`${what}: the chain reverted with ${chain.error}, the model expected one of ${model.errors.join(", ")}`);
+  }
+}
+
+/** What the chain completed: the oracle for stages that were already ready before the transaction. */
+async function completionOracle(ctx: Ctx, ids: bigint[]): Promise<Oracle> {
+  const masks = new Map<bigint, number>();
+  for (const id of new Set(ids)) {
+    if (ctx.model.caseOf(id)) masks.set(id, Number((await ctx.escrow.caseOf(id)).completedStages));
+  }
+  return (id, s) => ((masks.get(id) ?? 0) >> s) & 1 ? true : false;
+}
+
+function pickCase(ctx: Ctx, s: number): bigint {
+  const all = ctx.model.cases;
+  if (all.length === 0) return 1n;
+  if (s % 20 === 19) return BigInt(all.length + 1); // no such case
+  const open = all.filter((c) => c.status === MStatus.Open);
+  const pool = open.length > 0 && s % 5 !== 4 ? open : all;
+  return pool[s % pool.length].id;
+}
+
+function signerOf(ctx: Ctx, address: string): HardhatEthersSigner {
+  const s = ctx.signers.get(address.toLowerCase());
+  if (!s) throw new Error(`no signer for ${address}`);
+  return s;
+}
+
+/** Someone who is not `address`: another party or the stranger. */
+function otherThan(ctx: Ctx, address: string, s: number): HardhatEthersSigner {
+  const p = ctx.parties;
+  const pool = [p.stranger, p.bank, p.lawyer, p.buyer, p.seller].filter((x) => x.address.toLowerCase() !== address.toLowerCase());
+  return pool[s % pool.length];
+}
+
+/** A (stage, role) to sign: smart picks an unsigned required role, preferring stages whose prerequisites are done. */
+function pickSignOff(c: MCase | undefined, pick: number, smart: boolean): { stage: number; role: number } {
+  if (!c) return { stage: pick % 4, role: (pick >> 2) % 4 };
+  if (smart) {
+    const missing: { stage: number; role: number; frontier: boolean }[] = [];
+    c.rules.forEach((r, stage) => {
+      if (EscrowModel.completed(c, stage)) return;
+      for (let role = 0; role < 4; role++) {
+        if (r.roles & (1 << role) && !(c.stages[stage].signed & (1 << role))) {
+          missing.push({ stage, role, frontier: EscrowModel.prerequisitesDone(c, stage) });
+        }
+      }
+    });
+    const frontier = missing.filter((m) => m.frontier);
+    const pool = frontier.length > 0 && pick % 5 !== 0 ? frontier : missing;
+    if (pool.length > 0) return pool[pick % pool.length];
+  }
+  return { stage: pick % (c.rules.length + 1), role: (pick >> 3) % 4 };
+}
+
+function describeCase(c: MCase): string {
+  const stagesText = c.stages
+    .map((st, s) => `${s}:${st.completedAt !== undefined ? "done@" + st.completedAt : "sig=" + st.signed.toString(2)}${st.overdue ? "(overdue)" : ""}`)
+    .join(" ");
+  return `case ${c.id} ${MStatus[c.status]} released=${c.released} opened@${c.openedAt} bank=${c.paidByBank}/${c.loan} buyer=${c.paidByBuyer}/${c.deposit} price=${c.price} votes=${c.cancelVotes} [${stagesText}]`;
+}
+
+async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
+  const { escrow, model, parties } = ctx;
+  switch (cmd.k) {
+    case "open": {
+      const [, rules] = TEMPLATES[cmd.tpl];
+      const deposit = BigInt(cmd.deposit) * UNIT;
+      const loan = BigInt(cmd.loan) * UNIT;
+      const sum = deposit + loan;
+      const price = cmd.priceMode === 0 ? sum : cmd.priceMode === 1 ? (sum * BigInt(cmd.frac)) / 1000n : sum + 1n;
+      const partyAddrs: [string, string, string, string] = [
+        parties.bank.address,
+        cmd.lawyerIsBank ? parties.bank.address : parties.lawyer.address,
+        parties.buyer.address,
+        cmd.zeroSeller ? ethers.ZeroAddress : parties.seller.address,
+      ];
+      const terms: IMortgageEscrow.CaseTermsStruct = {
+        templateId: ctx.templates[cmd.tpl].id,
+        bank: partyAddrs[0],
+        lawyer: partyAddrs[1],
+        buyer: partyAddrs[2],
+        seller: partyAddrs[3],
+        asset: ethers.ZeroAddress,
+        price,
+        deposit,
+        loan,
+      };
+      const opener = [parties.bank, parties.admin, parties.stranger][cmd.opener];
+      const what = `open ${TEMPLATES[cmd.tpl][0]} (${rules.length} stages) by ${["bank", "admin", "stranger"][cmd.opener]} price=${price} deposit=${deposit} loan=${loan}${cmd.lawyerIsBank ? " lawyer=bank" : ""}${cmd.zeroSeller ? " seller=0" : ""}`;
+      const chain = await send(ctx, (o) => escrow.connect(opener).openCase(terms, o));
+      const res = model.openCase(ctx.now, opener.address, { templateId: terms.templateId as string, parties: partyAddrs, price, deposit, loan });
+      agree(ctx, what, chain, res);
+      ctx.log.push(what + (res.ok ? ` -> case ${res.value}` : " -> rejected"));
+      if (res.ok) {
+        const v = await escrow.caseOf(res.value);
+        expect(v.templateId).to.equal(terms.templateId);
+        expect([...v.parties]).to.deep.equal(partyAddrs);
+        expect([v.price, v.deposit, v.loan, Number(v.openedAt)]).to.deep.equal([price, deposit, loan, ctx.now]);
+        return [res.value];
+      }
+      return [];
+    }
+
+    case "sign": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      const { stage, role } = (cmd as { forced?: { stage: number; role: number } }).forced ?? pickSignOff(c, cmd.pick, cmd.smart);
+      const party = c ? c.parties[role] : parties.stranger.address;
+      const sender = cmd.wrongSender || !c || BigInt(party) === 0n ? otherThan(ctx, party, cmd.pick) : signerOf(ctx, party);
+      const what = `signOff case ${id} stage ${stage} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}`;
+      const evidence = ethers.id(`evidence ${id} ${stage} ${role} ${ctx.now}`);
+      const chain = await send(ctx, (o) => escrow.connect(sender).signOff(id, stage, role, evidence, o));
+      const res = model.signOff(ctx.now, sender.address, id, stage, role, await completionOracle(ctx, [id]));
+      ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
+    case "relay": {
+      const items: IMortgageEscrow.SignedSignOffStruct[] = [];
+      const modelItems: { caseId: bigint; stage: number; role: number; epoch: number; signer: string }[] = [];
+      const descr: string[] = [];
+      let specs: ItemSpec[] = cmd.items;
+      const first = model.caseOf(cmd.items[0].id ?? pickCase(ctx, cmd.items[0].c));
+      if (cmd.wholeStage && first) {
+        const target = pickSignOff(first, cmd.items[0].pick, true);
+        specs = [0, 1, 2, 3]
+          .filter((role) => first.rules[target.stage]?.roles & (1 << role) && !(first.stages[target.stage].signed & (1 << role)))
+          .map((role) => ({ ...cmd.items[0], pick: 0, smart: false, forced: { stage: target.stage, role }, epochMode: 0, wrongSigner: false }));
+        if (specs.length === 0) specs = cmd.items;
+      }
+      for (const it of specs) {
+        const id = it.id ?? pickCase(ctx, it.c);
+        const c = model.caseOf(id);
+        const { stage, role } = it.forced ?? pickSignOff(c, it.pick, it.smart || it.pick % 3 !== 0);
+        const current = c && stage < c.rules.length ? c.stages[stage].epochs[role] : 0;
+        const epoch = it.epochMode === 0 ? current : it.epochMode === 1 ? (current > 0 ? current - 1 : current + 1) : current + 1;
+        const party = c ? c.parties[role] : parties.stranger.address;
+        const rightSigner = !it.wrongSigner && c && BigInt(party) !== 0n;
+        const signer = rightSigner ? signerOf(ctx, party) : otherThan(ctx, party, it.pick);
+        const defaultParty = [parties.bank, parties.lawyer, parties.buyer, parties.seller][role];
+        const evidence = ethers.id(`relayed ${id} ${stage} ${role} ${epoch}`);
+        // The fixtures' helper signs as the default party of the role; anything else is signed here.
+        const item =
+          signer.address === defaultParty.address
+            ? await signedItem(escrow, parties, id, stage, ROLE_NAMES[role] as RoleName, evidence, epoch)
+            : { caseId: id, stage, role, epoch, evidence, signature: await signSignOff(escrow, signer, { caseId: id, stage, role, epoch, evidence }) };
+        items.push(item);
+        modelItems.push({ caseId: id, stage, role, epoch, signer: signer.address });
+        descr.push(`(case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${rightSigner ? "" : " wrong signer"})`);
+      }
+      const what = `signOffWithSignatures ${descr.join(" ")}`;
+      const chain = await send(ctx, (o) => escrow.connect(parties.relayer).signOffWithSignatures(items, o));
+      const res = model.signOffWithSignatures(ctx.now, modelItems, await completionOracle(ctx, modelItems.map((m) => m.caseId)));
+      ctx.log.push(what + (res.ok ? ` -> ${res.value.map((o) => (o.applied ? "applied" : "skip" + o.reason)).join(",")}` : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      if (chain.ok && res.ok) {
+        // Each skipped item is reported with its reason, and only those.
+        const skipped = chain.receipt.logs
+          .map((l) => escrow.interface.parseLog(l))
+          .filter((l) => l?.name === "SignOffSkipped")
+          .map((l) => [Number(l!.args.index), Number(l!.args.reason)]);
+        const expected = res.value.flatMap((o, i) => (o.applied ? [] : [[i, o.reason]]));
+        expect(skipped, `${what}: skipped items`).to.deep.equal(expected);
+      }
+      return modelItems.map((m) => m.caseId);
+    }
+
+    case "revoke": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      let stage = cmd.pick % 4;
+      let role = (cmd.pick >> 2) % 4;
+      if (c) {
+        const signed: { stage: number; role: number }[] = [];
+        c.stages.forEach((st, s) => {
+          for (let r = 0; r < 4; r++) if (st.signed & (1 << r)) signed.push({ stage: s, role: r });
+        });
+        const open = signed.filter((x) => !EscrowModel.completed(c, x.stage));
+        const pool = open.length > 0 && cmd.pick % 4 !== 0 ? open : signed;
+        if (pool.length > 0) ({ stage, role } = pool[cmd.pick % pool.length]);
+        else stage = cmd.pick % c.rules.length;
+      }
+      const party = c ? c.parties[role] : parties.stranger.address;
+      const right = !cmd.wrong && c !== undefined;
+      const signer = right ? signerOf(ctx, party) : otherThan(ctx, party, cmd.pick);
+      let chain: TxResult;
+      let res: Outcome;
+      let what: string;
+      if (cmd.relayed) {
+        const current = c && stage < c.rules.length ? c.stages[stage].epochs[role] : 0;
+        const epoch = cmd.epochMode === 0 ? current : cmd.epochMode === 1 ? Math.max(0, current - 1) + (current === 0 ? 1 : 0) : current + 1;
+        const signature = await signRevocation(escrow, signer, { caseId: id, stage, role, epoch });
+        what = `revokeSignOffWithSignature case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${right ? "" : " wrong signer"}`;
+        chain = await send(ctx, (o) => escrow.connect(parties.relayer).revokeSignOffWithSignature(id, stage, role, epoch, signature, o));
+        res = model.revokeSignOff(ctx.now, parties.relayer.address, id, stage, role, { epoch, signer: signer.address }, await completionOracle(ctx, [id]));
+      } else {
+        what = `revokeSignOff case ${id} stage ${stage} ${ROLE_NAMES[role]}${right ? "" : " by someone else"}`;
+        chain = await send(ctx, (o) => escrow.connect(signer).revokeSignOff(id, stage, role, o));
+        res = model.revokeSignOff(ctx.now, signer.address, id, stage, role, undefined, await completionOracle(ctx, [id]));
+      }
+      ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      if (chain.ok && c) expect(Number(await escrow.signOffEpoch(id, stage, role)), `${what}: epoch`).to.equal(c.stages[stage].epochs[role]);
+      return [id];
+    }
+
+    case "deposit": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      const share = c ? (cmd.payer === BANK ? c.loan : c.deposit) : 10n * UNIT;
+      const paid = c ? (cmd.payer === BANK ? c.paidByBank : c.paidByBuyer) : 0n;
+      const rest = share > paid ? share - paid : 0n;
+      const fracOf = (x: bigint) => (x * BigInt(cmd.frac)) / 1000n;
+      let amount = [rest, fracOf(rest), rest + fracOf(share) + 1n, 0n, BigInt(cmd.frac) * UNIT][cmd.amountMode];
+      if (cmd.amountMode === 0 && amount === 0n) amount = BigInt(cmd.frac); // already paid: over-pay a little
+      const value = cmd.valueMismatch ? amount + 1n : amount;
+      const party = c ? c.parties[cmd.payer] : parties.buyer.address;
+      const sender = cmd.wrongSender ? otherThan(ctx, party, cmd.frac) : signerOf(ctx, party);
+      const what = `deposit case ${id} as ${ROLE_NAMES[cmd.payer]} amount ${amount} value ${value} by ${sender.address.slice(0, 8)}`;
+      const chain = await send(ctx, (o) => escrow.connect(sender).deposit(id, cmd.payer, amount, { ...o, value }));
+      const res = model.deposit(ctx.now, sender.address, id, cmd.payer, amount, value, await completionOracle(ctx, [id]));
+      ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
+    case "time": {
+      let target: number | undefined;
+      if (cmd.targeted) {
+        // The interesting moments: when a waiting time ends, when a deadline passes (+-1 s around them).
+        const moments: number[] = [];
+        for (const c of model.cases) {
+          if (c.status !== MStatus.Open) continue;
+          c.rules.forEach((r, s) => {
+            if (EscrowModel.completed(c, s)) return;
+            const available = EscrowModel.availableAt(c, s);
+            if (available !== undefined && r.waitSeconds > 0) moments.push(available);
+            const deadline = EscrowModel.deadline(c, s);
+            if (deadline !== undefined) moments.push(deadline + 1);
+          });
+        }
+        const future = moments.map((m) => m + cmd.offset).filter((m) => m > ctx.now + 1);
+        // The next transaction runs one second after the jump.
+        if (future.length > 0) target = future.sort((a, b) => a - b)[cmd.pick % future.length] - 1;
+      }
+      if (cmd.at !== undefined) target = cmd.at - 1;
+      const seconds = target !== undefined ? target - ctx.now : cmd.seconds;
+      if (seconds >= 1) {
+        await time.increase(seconds);
+        ctx.now = await time.latest();
+      }
+      ctx.log.push(`time +${seconds}s -> ${ctx.now}`);
+      return [];
+    }
+
+    case "advance": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const what = `advance case ${id}`;
+      const chain = await send(ctx, (o) => escrow.connect(parties.stranger).advance(id, o));
+      const res = model.advance(ctx.now, id);
+      ctx.log.push(what + (res.ok ? ` -> ${res.value} completed` : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
+    case "expire": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const what = `expire case ${id}`;
+      const chain = await send(ctx, (o) => escrow.connect(parties.stranger).expire(id, o));
+      const res = model.expire(ctx.now, id);
+      ctx.log.push(what + (res.ok ? ` -> ${res.value}` : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
+    case "cancel": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      const voter = c && cmd.who < 4 && BigInt(c.parties[cmd.who]) !== 0n ? signerOf(ctx, c.parties[cmd.who]) : parties.stranger;
+      const what = `cancel case ${id} by ${voter.address.slice(0, 8)}`;
+      const chain = await send(ctx, (o) => escrow.connect(voter).cancel(id, o));
+      const res = model.cancel(ctx.now, voter.address, id);
+      ctx.log.push(what + (res.ok ? (res.value ? " -> cancelled" : " -> voted") : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
+    case "withdraw": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      const payee = c && cmd.who < 4 && BigInt(c.parties[cmd.who]) !== 0n ? c.parties[cmd.who] : parties.stranger.address;
+      await withdrawStep(ctx, id, payee, (["self", "pushed", "to"] as const)[cmd.mode], cmd.toZero);
+      return [id];
+    }
+
+    case "progress": {
+      // The next useful thing for a case, as the engine would do it: the missing sign-offs of a stage whose
+      // prerequisites are done, else the missing money, else wait for the waiting time and advance.
+      const id = pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      if (!c || c.status !== MStatus.Open) return step(ctx, { k: "advance", id, c: 0 });
+      const frontier = c.rules
+        .map((r, s) => s)
+        .filter((s) => !EscrowModel.completed(c, s) && EscrowModel.prerequisitesDone(c, s) && (c.stages[s].signed & c.rules[s].roles) !== c.rules[s].roles);
+      if (frontier.length > 0 && cmd.variant % 4 !== 3) {
+        const stage = frontier[cmd.variant % frontier.length];
+        const role = [0, 1, 2, 3].find((r) => c.rules[stage].roles & (1 << r) && !(c.stages[stage].signed & (1 << r)))!;
+        if (cmd.variant % 2 === 0) {
+          return step(ctx, { k: "relay", wholeStage: false, items: [{ c: 0, pick: 0, smart: false, epochMode: 0, wrongSigner: false, forced: { stage, role }, id } as ItemSpec] });
+        }
+        return step(ctx, { k: "sign", id, c: 0, pick: stage * 8 + role, smart: false, wrongSender: false, forced: { stage, role } } as Cmd);
+      }
+      const needsMoney = c.rules.some((r, s) => r.action !== 0 && !EscrowModel.completed(c, s));
+      if (!EscrowModel.funded(c) && needsMoney && !model.paused && cmd.variant % 3 !== 2) {
+        const payer = c.paidByBuyer < c.deposit ? BUYER : BANK;
+        return step(ctx, { k: "deposit", id, c: 0, payer, amountMode: 0, frac: 1, wrongSender: false, valueMismatch: false });
+      }
+      const waits = c.rules
+        .map((_, s) => s)
+        .filter((s) => !EscrowModel.completed(c, s) && (c.stages[s].signed & c.rules[s].roles) === c.rules[s].roles)
+        .map((s) => EscrowModel.availableAt(c, s))
+        .filter((t): t is number => t !== undefined && t > ctx.now + 1);
+      if (waits.length > 0) {
+        await step(ctx, { k: "time", at: Math.min(...waits), targeted: false, pick: 0, offset: 0, seconds: 0 });
+        return step(ctx, { k: "advance", id, c: 0 });
+      }
+      // Nothing to wait for: a missed deadline ends the case (or marks the stage overdue after the release).
+      const missed = c.rules.some((_, s) => !EscrowModel.completed(c, s) && !c.stages[s].overdue && EscrowModel.pastDeadline(c, s, ctx.now + 1));
+      return step(ctx, { k: missed ? "expire" : "advance", id, c: 0 });
+    }
+
+    case "pause": {
+      const sender = cmd.asAdmin ? parties.admin : parties.bank;
+      const on = cmd.toggle ? !model.paused : model.paused;
+      const what = `${on ? "pause" : "unpause"} by ${cmd.asAdmin ? "admin" : "bank"}`;
+      const chain = await send(ctx, (o) => (on ? escrow.connect(sender).pause(o) : escrow.connect(sender).unpause(o)));
+      const res = model.setPaused(ctx.now, sender.address, on);
+      ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [];
+    }
+  }
+}
+
+/**
+ * Pays out `payee`'s credit (by itself, pushed by the relayer, or by itself to another address: the stranger,
+ * or the zero address, which must be refused) and checks that exactly that arrived.
+ */
+async function withdrawStep(ctx: Ctx, id: bigint, payee: string, mode: "self" | "pushed" | "to", toZero = false): Promise<void> {
+  const { escrow, parties } = ctx;
+  const recipient = mode === "to" ? (toZero ? ethers.ZeroAddress : parties.stranger.address) : payee;
+  const before = await ethers.provider.getBalance(recipient);
+  const caller = mode === "pushed" ? parties.relayer : signerOf(ctx, payee);
+  const what = `${mode === "pushed" ? "withdrawFor" : mode === "to" ? `withdrawTo ${recipient.slice(0, 8)}` : "withdraw"} case ${id} payee ${payee.slice(0, 8)}`;
+  const chain = await send(ctx, (o) =>
+    mode === "pushed"
+      ? escrow.connect(caller).withdrawFor(id, payee, o)
+      : mode === "to"
+        ? escrow.connect(caller).withdrawTo(id, recipient, o)
+        : escrow.connect(caller).withdraw(id, o),
+  );
+  const res = ctx.model.withdraw(ctx.now, id, payee, recipient);
+  ctx.log.push(what + (res.ok ? ` -> ${res.value}` : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+  agree(ctx, what, chain, res);
+  if (chain.ok && res.ok) {
+    tally("withdrawal");
+    const after = await ethers.provider.getBalance(recipient);
+    const fee = caller.address === recipient ? chain.receipt.gasUsed * chain.receipt.gasPrice : 0n;
+    expect(after - before + fee, `${what}: paid out`).to.equal(res.value);
+    const events = chain.receipt.logs.map((l) => escrow.interface.parseLog(l)).filter((l) => l?.name === "Withdrawn");
+    expect(events.map((l) => [l!.args.caseId, l!.args.payee, l!.args.to, l!.args.amount]), `${what}: Withdrawn`).to.deep.equal([[id, payee, recipient, res.value]]);
+  }
+}
+
+/** After every step: chain and model agree on every case, and the escrow holds exactly what it owes. */
+async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
+  const { escrow, model, parties } = ctx;
+  expect(await escrow.paused(), "paused").to.equal(model.paused);
+  expect(await escrow.caseCount(), "caseCount").to.equal(BigInt(model.cases.length));
+  const payees = [parties.bank, parties.lawyer, parties.buyer, parties.seller, parties.admin, parties.stranger].map((s) => s.address);
+  await Promise.all(
+    model.cases.map(async (c) => {
+      const where = `case ${c.id}`;
+      const v = await escrow.caseOf(c.id);
+      expect(Number(v.status), `${where}: status`).to.equal(c.status);
+      expect(v.released, `${where}: released`).to.equal(c.released);
+      expect(v.funded, `${where}: funded`).to.equal(EscrowModel.funded(c));
+      expect(Number(v.completedStages), `${where}: completedStages`).to.equal(EscrowModel.completedMask(c));
+      expect(Number(v.overdueStages), `${where}: overdueStages`).to.equal(EscrowModel.overdueMask(c));
+      expect(Number(v.cancelVotes), `${where}: cancelVotes`).to.equal(c.cancelVotes);
+      expect(v.signedOffRoles, `${where}: signedOffRoles`).to.equal(EscrowModel.signedMask(c));
+      expect([v.paidByBank, v.paidByBuyer], `${where}: paid`).to.deep.equal([c.paidByBank, c.paidByBuyer]);
+      const credits = await Promise.all(payees.map((p) => escrow.creditOf(c.id, p)));
+      expect(credits, `${where}: credits`).to.deep.equal(payees.map((p) => model.creditOf(c.id, p)));
+      // No payee is paid twice: what left the case is never more than what came in.
+      expect(c.withdrawn <= c.deposited, `${where}: withdrawn ${c.withdrawn} > deposited ${c.deposited}`).to.equal(true);
+      if (!touched.includes(c.id)) return;
+      const views = await Promise.all(c.rules.map((_, s) => escrow.stageOf(c.id, s)));
+      views.forEach((sv, s) => {
+        const done = EscrowModel.completed(c, s);
+        expect(Number(sv.status) === 4, `${where} stage ${s}: completed`).to.equal(done);
+        if (!done && c.status === MStatus.Expired) expect(Number(sv.status), `${where} stage ${s}: status`).to.equal(6);
+        if (!done && c.status === MStatus.Cancelled) expect(Number(sv.status), `${where} stage ${s}: status`).to.equal(7);
+        expect(Number(sv.requiredRoles), `${where} stage ${s}: requiredRoles`).to.equal(c.rules[s].roles);
+        expect(Number(sv.signedOffRoles), `${where} stage ${s}: signedOffRoles`).to.equal(c.stages[s].signed);
+        if (c.stages[s].completedAt !== undefined && Number(sv.completedAt) !== 0) {
+          expect(Number(sv.completedAt), `${where} stage ${s}: completedAt`).to.equal(c.stages[s].completedAt);
+        }
+      });
+    }),
+  );
+  // The escrow holds every deposit not yet released or refunded plus every unpaid credit: no more, no less.
+  expect(await ethers.provider.getBalance(ctx.address), "escrow balance").to.equal(model.heldBalance());
+}
+
+/** Ends every case (cancel before release, finish the stages after it) and withdraws everything. */
+async function endEverything(ctx: Ctx): Promise<void> {
+  const { escrow, model } = ctx;
+  for (const c of model.cases) {
+    if (c.status === MStatus.Open && !c.released) {
+      for (const address of new Set(c.parties)) {
+        if (c.status !== MStatus.Open) break;
+        const held = c.parties.reduce((m, p, r) => (p === address ? m | (1 << r) : m), 0);
+        if ((c.cancelVotes & held) === held) continue;
+        const chain = await send(ctx, (o) => escrow.connect(signerOf(ctx, address)).cancel(c.id, o));
+        const res = model.cancel(ctx.now, address, c.id);
+        ctx.log.push(`end: cancel case ${c.id} by ${address.slice(0, 8)}`);
+        agree(ctx, `end: cancel case ${c.id}`, chain, res);
+        expect(chain.ok, `end: cancel case ${c.id} by ${address}`).to.equal(true);
+        await check(ctx, [c.id]);
+      }
+      expect(c.status, `end: case ${c.id} cancelled`).to.equal(MStatus.Cancelled);
+    }
+    // After the release no money is held, but the remaining stages can still complete: sign, wait, advance.
+    for (let round = 0; c.status === MStatus.Open && round <= c.rules.length; round++) {
+      for (let s = 0; s < c.rules.length; s++) {
+        for (let role = 0; role < 4; role++) {
+          if (c.status !== MStatus.Open || !(c.rules[s].roles & (1 << role)) || c.stages[s].signed & (1 << role)) continue;
+          const signer = signerOf(ctx, c.parties[role]);
+          const chain = await send(ctx, (o) => escrow.connect(signer).signOff(c.id, s, role, ethers.ZeroHash, o));
+          const res = model.signOff(ctx.now, signer.address, c.id, s, role, await completionOracle(ctx, [c.id]));
+          ctx.log.push(`end: signOff case ${c.id} stage ${s} ${ROLE_NAMES[role]}`);
+          agree(ctx, `end: signOff case ${c.id} stage ${s}`, chain, res);
+          await check(ctx, [c.id]);
+        }
+      }
+      if (c.status !== MStatus.Open) break;
+      const waits = c.rules.map((_, s) => (EscrowModel.completed(c, s) ? undefined : EscrowModel.availableAt(c, s))).filter((t): t is number => t !== undefined);
+      const until = Math.max(ctx.now, ...waits);
+      if (until > ctx.now) {
+        await time.increase(until - ctx.now);
+        ctx.now = await time.latest();
+      }
+      const chain = await send(ctx, (o) => escrow.advance(c.id, o));
+      const res = model.advance(ctx.now, c.id);
+      ctx.log.push(`end: advance case ${c.id}`);
+      agree(ctx, `end: advance case ${c.id}`, chain, res);
+      await check(ctx, [c.id]);
+    }
+    expect(c.status, `end: ${describeCase(c)} has ended`).to.not.equal(MStatus.Open);
+  }
+  for (const c of model.cases) {
+    for (const address of new Set(c.parties)) {
+      if (model.creditOf(c.id, address) === 0n) continue;
+      await withdrawStep(ctx, c.id, address, "pushed");
+      await check(ctx, [c.id]);
+    }
+    expect(c.withdrawn, `end: case ${c.id} paid out everything paid in`).to.equal(c.deposited);
+  }
+  expect(await ethers.provider.getBalance(ctx.address), "end: escrow balance").to.equal(0n);
+}
+
+/** Tallies what each case reached, at the end of a run. */
+function tallyRun(ctx: Ctx): void {
+  for (const c of ctx.model.cases) {
+    tally(`case ${MStatus[c.status]}`);
+    if (c.released) tally("released");
+    if (c.stages.some((st) => st.overdue)) tally("overdue marked");
+    if (c.rules.some((r, s) => r.binding && EscrowModel.completed(c, s)) && c.status !== MStatus.Completed) tally("ended after binding");
+    if (c.paidByBuyer > c.deposit || c.paidByBank > c.loan) tally("over-paid");
+  }
+}
+
+describe("MortgageEscrow property (model-based)", function () {
+  it(`agrees with the model over ${RUNS} random runs of up to ${STEPS} actions, and nothing is ever stuck`, async function () {
+    this.timeout(0);
+    const started = Date.now();
+    let steps = 0;
+    await fc.assert(
+      fc.asyncProperty(firstOpenArb, fc.array(cmdArb, { minLength: Math.floor(STEPS / 3), maxLength: STEPS - 1, size: "max" }), async (first, rest) => {
+        const { escrow, parties, templates } = await loadFixture(deployForProperty);
+        const ctx: Ctx = {
+          escrow,
+          address: await escrow.getAddress(),
+          parties,
+          templates,
+          model: new EscrowModel(parties.admin.address, templates),
+          now: await time.latest(),
+          signers: new Map(Object.values(parties).map((s: HardhatEthersSigner) => [s.address.toLowerCase(), s])),
+          log: [],
+        };
+        try {
+          for (const cmd of [first, ...rest]) {
+            const touched = await step(ctx, cmd);
+            await check(ctx, touched);
+            steps++;
+          }
+          tallyRun(ctx);
+          await endEverything(ctx);
+          if (process.env.PROPERTY_TRACE) console.log(`run:\n  ${ctx.log.join("\n  ")}\n  ${ctx.model.cases.map(describeCase).join("\n  ")}`);
+        } catch (e) {
+          const state = ctx.model.cases.map(describeCase).join("\n  ");
+          (e as Error).message += `\nsteps:\n  ${ctx.log.join("\n  ")}\nmodel:\n  ${state}\nnow ${ctx.now}`;
+          throw e;
+        }
+      }),
+      {
+        numRuns: RUNS,
+        seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined,
+        path: process.env.PROPERTY_PATH,
+        endOnFailure: process.env.PROPERTY_SHRINK === "0",
+      },
+    );
+    const reached = [...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`);
+    console.log(`      reached: ${reached.join(", ")}`);
+    console.log(`      ${RUNS} runs, ${steps} random steps, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+
+  // The property's smallest counterexample, pinned: stage 0 misses its deadline before the release (nobody
+  // expires the case); the release then makes its last criterion true (deadlines no longer block completion
+  // after the release), so the releasing transaction must complete it too. `advance` would, in a later one.
+  it("completes, in the releasing transaction, an earlier stage that only the release unblocked", async function () {
+    const { escrow, parties, templates } = await loadFixture(deployForProperty);
+    const PARALLEL_ID = templates[TEMPLATES.findIndex(([name]) => name === "parallel@1")].id;
+    const terms: IMortgageEscrow.CaseTermsStruct = {
+      templateId: PARALLEL_ID,
+      bank: parties.bank.address,
+      lawyer: parties.lawyer.address,
+      buyer: parties.buyer.address,
+      seller: parties.seller.address,
+      asset: ethers.ZeroAddress,
+      price: 0n,
+      deposit: 0n,
+      loan: 0n,
+    };
+    await (await escrow.connect(parties.bank).openCase(terms)).wait();
+    const caseId = await escrow.caseCount();
+    await time.increase(5 * DAY + 1); // stage 0's deadline (5 days after opening) has passed
+    await (await escrow.connect(parties.lawyer).signOff(caseId, 0, LAWYER, ethers.ZeroHash)).wait();
+    expect((await escrow.caseOf(caseId)).completedStages, "stage 0 may not complete after its deadline before release").to.equal(0n);
+    // The bank's sign-off completes stage 1, the release (funded: nothing to pay; its day of waiting is over).
+    await (await escrow.connect(parties.bank).signOff(caseId, 1, BANK, ethers.ZeroHash)).wait();
+    const v = await escrow.caseOf(caseId);
+    expect(v.released).to.equal(true);
+    expect(Number(v.completedStages), "completed stages after the release (stage 0's last criterion became true)").to.equal(0b011);
+  });
+});
