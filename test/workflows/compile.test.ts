@@ -1,0 +1,99 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { STAGE_RULE_TUPLE, ruleTuple, templateIdOf as ethersTemplateId } from "../contracts/fixtures";
+import { compileWorkflow, encodeTemplate, loadTemplates, templateIdOf, type StageRule } from "../../workflows";
+import { smallPurchase } from "./helpers";
+
+function ethersEncoding(definitionHash: string, stages: StageRule[]): string {
+  return ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", `${STAGE_RULE_TUPLE}[]`], [definitionHash, stages.map(ruleTuple)]);
+}
+
+async function deployEscrow() {
+  const [admin] = await ethers.getSigners();
+  const escrow = await ethers.deployContract("MortgageEscrow", [admin.address]);
+  return { escrow, admin };
+}
+
+describe("workflows/compile", function () {
+  describe("compileWorkflow", function () {
+    it("compiles the small purchase into the contract tests' SMALL_PURCHASE rules, in seconds", function () {
+      const compiled = compileWorkflow(smallPurchase());
+      expect(compiled.stages).to.deep.equal([
+        { roles: 0b1100, prerequisites: 0, waitSeconds: 0, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: false },
+        { roles: 0b0110, prerequisites: 0b1, waitSeconds: 3 * 86_400, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: true },
+        // Deadlines in days run to the end of the last day, so on chain they get one local day (25 hours) more.
+        { roles: 0b0011, prerequisites: 0b10, waitSeconds: 0, deadlineSeconds: 60 * 86_400 + 90_000, deadlineAnchor: 0, action: 2, binding: false },
+        { roles: 0b0010, prerequisites: 0b100, waitSeconds: 0, deadlineSeconds: 14 * 86_400 + 90_000, deadlineAnchor: 3, action: 0, binding: false },
+      ]);
+      expect(compiled.stageIndex).to.deep.equal({ agreement: 0, exchange: 1, completion: 2, registration: 3 });
+      expect(compiled.timeZone).to.equal("Europe/London");
+    });
+
+    it("orders stages topologically, keeping the definition's order where it can", function () {
+      const def = smallPurchase();
+      // registration first in the file, and a survey that nothing waits for between the others.
+      def.stages = [def.stages[3], def.stages[2], { id: "survey", title: "Survey", signedBy: ["lawyer"] }, def.stages[1], def.stages[0]];
+      const compiled = compileWorkflow(def);
+      expect(compiled.details.map((d) => d.id)).to.deep.equal(["survey", "agreement", "exchange", "completion", "registration"]);
+      expect(compiled.stages[3].prerequisites).to.equal(1 << 2);
+      expect(compiled.stages[4].deadlineAnchor).to.equal(3 + 1);
+    });
+
+    it("puts a deadline's anchor before the stage even when it is not a prerequisite", function () {
+      const def = smallPurchase();
+      def.stages[1] = { ...def.stages[1], deadline: { within: "30 days", from: "survey" } };
+      def.stages.push({ id: "survey", title: "Survey", signedBy: ["lawyer"] });
+      const compiled = compileWorkflow(def);
+      expect(compiled.details.map((d) => d.id)).to.deep.equal(["agreement", "survey", "exchange", "completion", "registration"]);
+      expect(compiled.stages[2].deadlineAnchor).to.equal(2);
+    });
+
+    it("throws a WorkflowValidationError for an invalid definition", function () {
+      expect(() => compileWorkflow({ ...smallPurchase(), stages: [] })).to.throw(/stages: Too small/);
+    });
+  });
+
+  describe("encodeTemplate and templateIdOf", function () {
+    for (const template of loadTemplates()) {
+      it(`encode ${template.workflow.id} exactly as ethers' AbiCoder and keccak256 do`, function () {
+        expect(encodeTemplate(template.definitionHash, template.stages)).to.equal(ethersEncoding(template.definitionHash, template.stages));
+        expect(templateIdOf(template.definitionHash, template.stages)).to.equal(ethersTemplateId(template.definitionHash, template.stages));
+        expect(template.templateId).to.equal(ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)));
+      });
+    }
+
+    it("encodes an empty list as the hash, the offset and a zero length", function () {
+      const hash = ethers.id("x");
+      expect(encodeTemplate(hash, [])).to.equal(ethersEncoding(hash, []));
+    });
+
+    it("refuses a definition hash that is not a bytes32", function () {
+      expect(() => encodeTemplate("0x1234", [])).to.throw("not a bytes32");
+    });
+  });
+
+  describe("registerTemplate on chain", function () {
+    for (const template of loadTemplates()) {
+      it(`registers ${template.workflow.id} under the template id the compiler computed, with the same rules`, async function () {
+        const { escrow, admin } = await loadFixture(deployEscrow);
+        const id = await escrow.connect(admin).registerTemplate.staticCall(template.definitionHash, template.stages);
+        expect(id).to.equal(template.templateId);
+        await expect(escrow.connect(admin).registerTemplate(template.definitionHash, template.stages))
+          .to.emit(escrow, "TemplateRegistered")
+          .withArgs(template.templateId, template.definitionHash, 1, template.stages.length);
+        const stored = await escrow.templateStages(template.templateId);
+        expect(stored.map((r) => ruleTuple(r).map((v) => (typeof v === "bigint" ? Number(v) : v)))).to.deep.equal(template.stages.map(ruleTuple));
+      });
+
+      it(`registers ${template.workflow.id} a second time as a no-op`, async function () {
+        const { escrow, admin } = await loadFixture(deployEscrow);
+        await (await escrow.connect(admin).registerTemplate(template.definitionHash, template.stages)).wait();
+        const again = compileWorkflow(JSON.parse(JSON.stringify(template.workflow)));
+        expect(again.templateId).to.equal(template.templateId);
+        await expect(escrow.connect(admin).registerTemplate(again.definitionHash, again.stages)).not.to.emit(escrow, "TemplateRegistered");
+        expect(await escrow.isTemplateRegistered(template.templateId)).to.equal(true);
+      });
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import type { WorkflowInput } from "../../workflows";
+
+type StageInput = WorkflowInput["stages"][number];
+
+/**
+ * A small valid definition that the validator tests break one way at a time:
+ * agreement (buyer, seller) -> exchange (lawyer, buyer; 3 days after; binding) ->
+ * completion (bank, lawyer; releases; within 60 days of opening) -> registration (lawyer; within 14 days of completion).
+ */
+export function smallPurchase(): WorkflowInput {
+  return {
+    id: "small-purchase",
+    version: 1,
+    jurisdiction: "England and Wales",
+    calendar: "england-and-wales",
+    title: "Small purchase",
+    roles: { bank: "Lender", lawyer: "Conveyancer", buyer: "Buyer", seller: "Seller" },
+    stages: [
+      { id: "agreement", title: "Sale agreed", signedBy: ["buyer", "seller"] },
+      { id: "exchange", title: "Exchange", signedBy: ["lawyer", "buyer"], after: ["agreement"], wait: "3 days", binding: true },
+      {
+        id: "completion",
+        title: "Completion",
+        signedBy: ["bank", "lawyer"],
+        after: ["exchange"],
+        action: "release",
+        deadline: { within: "60 days", from: "opening" },
+      },
+      {
+        id: "registration",
+        title: "Registration",
+        signedBy: ["lawyer"],
+        after: ["completion"],
+        deadline: { within: "14 days", from: "completion" },
+      },
+    ],
+  };
+}
+
+/** `smallPurchase()` with the stage `id` changed by `change`. */
+export function withStage(id: string, change: (stage: StageInput) => StageInput, base = smallPurchase()): WorkflowInput {
+  return { ...base, stages: base.stages.map((s) => (s.id === id ? change({ ...s }) : s)) };
+}
+
+/** A chain of `count` stages, each signed by the lawyer after the one before; the last releases. */
+export function chainOf(count: number, stage: (i: number) => Partial<StageInput> = () => ({})): WorkflowInput {
+  return {
+    ...smallPurchase(),
+    id: "chain",
+    stages: Array.from({ length: count }, (_, i) => ({
+      id: `s${i + 1}`,
+      title: `Stage ${i + 1}`,
+      signedBy: ["lawyer" as const],
+      after: i === 0 ? [] : [`s${i}`],
+      action: i === count - 1 ? ("release" as const) : ("none" as const),
+      ...stage(i),
+    })),
+  };
+}

@@ -1,0 +1,233 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { STAGE_RULE_TUPLE, ruleTuple } from "../contracts/fixtures";
+import {
+  MAX_CLOCKS,
+  ROLE_NAMES,
+  checkWorkflow,
+  compileWorkflow,
+  encodeTemplate,
+  hashWorkflow,
+  type IssueCode,
+  type WorkflowInput,
+} from "../../workflows";
+
+type StageInput = WorkflowInput["stages"][number];
+
+const UNITS = ["days", "hours", "business days", "working days", "weeks"] as const;
+
+/**
+ * Random valid definitions: 1-16 stages generated in dependency order (each waits only for earlier ones),
+ * then listed in a random order so the compiler has to sort them. Deadlines are long enough for any chain of
+ * waits (16 stages of at most 10 weeks each); the number of stages whose completion time is needed is kept
+ * within the contract's 12 by dropping the rules that would pass it.
+ */
+const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 16 }).chain((n) =>
+  fc
+    .record({
+      stages: fc.tuple(
+        ...Array.from({ length: n }, (_, i) =>
+          fc.record({
+            signedBy: fc.subarray([...ROLE_NAMES]),
+            after: fc.subarray(Array.from({ length: i }, (_, k) => k)),
+            wait: fc.option(fc.record({ amount: fc.integer({ min: 1, max: 10 }), unit: fc.constantFrom(...UNITS) }), { nil: undefined }),
+            deadline: fc.option(fc.record({ anchor: fc.option(fc.nat(), { nil: undefined }), days: fc.integer({ min: 1200, max: 4000 }) }), {
+              nil: undefined,
+            }),
+            funding: fc.boolean(),
+            binding: fc.boolean(),
+          }),
+        ),
+      ),
+      release: fc.nat({ max: n - 1 }),
+      fileOrder: fc.shuffledSubarray(Array.from({ length: n }, (_, k) => k), { minLength: n, maxLength: n }),
+      version: fc.integer({ min: 1, max: 1_000_000 }),
+      us: fc.boolean(),
+    })
+    .map(({ stages, release, fileOrder, version, us }) => {
+      const id = (i: number) => `stage-${i}`;
+      const clocks = new Set<number>();
+      const built: StageInput[] = stages.map((s, i) => {
+        const stage: StageInput = { id: id(i), title: `Stage ${i}`, signedBy: s.signedBy, after: s.after.map(id) };
+        if (s.wait) stage.wait = `${s.wait.amount} ${s.wait.unit}`;
+        if (s.deadline) {
+          const anchor = s.deadline.anchor === undefined || i === 0 ? undefined : s.deadline.anchor % i;
+          stage.deadline = { within: `${s.deadline.days} days`, from: anchor === undefined ? "opening" : id(anchor) };
+        }
+        const needed = new Set(clocks);
+        if (stage.wait) s.after.forEach((p) => needed.add(p));
+        if (stage.deadline && stage.deadline.from !== "opening") needed.add(Number(stage.deadline.from.slice(6)));
+        if (needed.size > MAX_CLOCKS) {
+          delete stage.wait;
+          delete stage.deadline;
+        } else needed.forEach((c) => clocks.add(c));
+        if (stage.signedBy.length === 0 && (stage.after!.length === 0 || !stage.wait)) stage.signedBy = ["lawyer"];
+        stage.action = i === release ? "release" : s.funding ? "require-funding" : "none";
+        stage.binding = s.binding;
+        return stage;
+      });
+      return {
+        id: "random",
+        version,
+        jurisdiction: us ? ("US" as const) : ("England and Wales" as const),
+        calendar: us ? ("us-federal" as const) : ("england-and-wales" as const),
+        title: "A random workflow",
+        roles: { bank: "Lender", lawyer: "Lawyer", buyer: "Buyer", seller: "Seller" },
+        stages: fileOrder.map((k) => built[k]),
+      };
+    }),
+);
+
+async function deployEscrow() {
+  const [admin] = await ethers.getSigners();
+  const escrow = await ethers.deployContract("MortgageEscrow", [admin.address]);
+  return { escrow, admin };
+}
+
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** The same value with object keys in a random order (from `seed`) and arrays of sets shuffled. */
+function relayout(value: unknown, seed: number): unknown {
+  let s = seed >>> 0 || 1;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0), s / 2 ** 32);
+  const shuffle = <T>(xs: T[]) => xs.map((x) => [rand(), x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
+  const walk = (v: unknown, key?: string): unknown => {
+    if (Array.isArray(v)) return (key === "signedBy" || key === "after" ? shuffle(v) : v).map((x) => walk(x));
+    if (v && typeof v === "object") return Object.fromEntries(shuffle(Object.entries(v)).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  return walk(value);
+}
+
+/** A breaking change and what the validator must say about it. */
+interface Breakage {
+  definition: unknown;
+  code: IssueCode;
+  stage?: string;
+}
+
+const breakings: Record<string, (def: WorkflowInput, pick: number) => Breakage | undefined> = {
+  "drop a referenced stage": (def, pick) => {
+    const referenced = def.stages.filter((s) => def.stages.some((o) => o.after?.includes(s.id) || o.deadline?.from === s.id));
+    if (referenced.length === 0) return undefined;
+    const dropped = referenced[pick % referenced.length].id;
+    const stages = def.stages.filter((s) => s.id !== dropped);
+    const referrer = stages.find((o) => o.after?.includes(dropped) || o.deadline?.from === dropped)!;
+    return { definition: { ...def, stages }, code: "unknown-stage", stage: referrer.id };
+  },
+  "add a cycle": (def, pick) => {
+    const withAfter = def.stages.filter((s) => (s.after ?? []).length > 0);
+    if (withAfter.length === 0) return undefined;
+    const stage = withAfter[pick % withAfter.length];
+    const prerequisite = stage.after![pick % stage.after!.length];
+    const stages = def.stages.map((s) => (s.id === prerequisite ? { ...s, after: [...(s.after ?? []), stage.id] } : s));
+    return { definition: { ...def, stages }, code: "prerequisite-cycle" };
+  },
+  "an unknown role": (def, pick) => {
+    const stages = clone(def.stages);
+    const stage = stages[pick % stages.length];
+    stage.signedBy = [...stage.signedBy, "notary" as never];
+    return { definition: { ...def, stages }, code: "unknown-role", stage: stage.id };
+  },
+  "a duplicate id": (def, pick) => {
+    if (def.stages.length < 2) return undefined;
+    const stages = clone(def.stages);
+    const j = 1 + (pick % (stages.length - 1));
+    stages[j].id = stages[0].id;
+    return { definition: { ...def, stages }, code: "duplicate-stage", stage: stages[0].id };
+  },
+  "17 stages": (def) => {
+    const extra = Array.from({ length: 17 - def.stages.length }, (_, k) => ({ id: `extra-${k}`, title: "Extra", signedBy: ["lawyer" as const] }));
+    const stages = [...def.stages, ...extra];
+    return { definition: { ...def, stages }, code: "too-many-stages", stage: stages[16].id };
+  },
+  "two releases": (def, pick) => {
+    if (def.stages.length < 2) return undefined;
+    const releasing = def.stages.findIndex((s) => s.action === "release");
+    const other = (releasing + 1 + (pick % (def.stages.length - 1))) % def.stages.length;
+    const stages = def.stages.map((s, k) => (k === other ? { ...s, action: "release" as const } : s));
+    return { definition: { ...def, stages }, code: "release-count", stage: stages[Math.max(releasing, other)].id };
+  },
+  "no release": (def) => {
+    const stages = def.stages.map((s) => (s.action === "release" ? { ...s, action: "none" as const } : s));
+    return { definition: { ...def, stages }, code: "release-count" };
+  },
+  "a deadline before the earliest completion": (def, pick) => {
+    const stages = clone(def.stages);
+    const stage = stages[pick % stages.length];
+    stage.wait = "5 days";
+    stage.deadline = { within: "3 days", from: "opening" };
+    return { definition: { ...def, stages }, code: "deadline-before-earliest", stage: stage.id };
+  },
+};
+
+describe("workflows (properties)", function () {
+  it("compiles every valid definition, and the contract registers it under the compiler's template id", async function () {
+    const { escrow, admin } = await loadFixture(deployEscrow);
+    const coder = ethers.AbiCoder.defaultAbiCoder();
+    await fc.assert(
+      fc.asyncProperty(validDefinition, async (def) => {
+        const compiled = compileWorkflow(def);
+        expect(compiled.stages).to.have.length(def.stages.length);
+        const encoded = encodeTemplate(compiled.definitionHash, compiled.stages);
+        expect(encoded).to.equal(coder.encode(["bytes32", `${STAGE_RULE_TUPLE}[]`], [compiled.definitionHash, compiled.stages.map(ruleTuple)]));
+        const id = await escrow.connect(admin).registerTemplate.staticCall(compiled.definitionHash, compiled.stages);
+        expect(id).to.equal(compiled.templateId);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("gives the same hash for any key order, layout and order of sets", function () {
+    fc.assert(
+      fc.property(validDefinition, fc.integer(), fc.integer({ min: 0, max: 8 }), (def, seed, indent) => {
+        const text = JSON.stringify(relayout(def, seed), null, indent);
+        expect(hashWorkflow(JSON.parse(text))).to.equal(hashWorkflow(def));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("gives another hash for any change of meaning, the version included", function () {
+    const changes: Array<(def: WorkflowInput, pick: number) => WorkflowInput> = [
+      (def) => ({ ...def, version: def.version + 1 }),
+      (def) => ({ ...def, title: `${def.title}!` }),
+      (def, pick) => ({ ...def, stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, title: `${s.title}.` } : s)) }),
+      (def, pick) => ({ ...def, stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, binding: !s.binding } : s)) }),
+      (def, pick) => ({
+        ...def,
+        stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, signedBy: s.signedBy.includes("seller") ? s.signedBy.filter((r) => r !== "seller") : [...s.signedBy, "seller" as const] } : s)),
+      }),
+      (def, pick) => ({ ...def, stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, wait: s.wait === "11 hours" ? "12 hours" : "11 hours" } : s)) }),
+    ];
+    fc.assert(
+      fc.property(validDefinition, fc.nat(), fc.nat({ max: changes.length - 1 }), (def, pick, which) => {
+        expect(hashWorkflow(changes[which](def, pick))).not.to.equal(hashWorkflow(def));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  for (const [name, breakIt] of Object.entries(breakings)) {
+    it(`rejects ${name}, naming the stage and the problem`, function () {
+      fc.assert(
+        fc.property(validDefinition, fc.nat(), (def, pick) => {
+          const broken = breakIt(def, pick);
+          fc.pre(broken !== undefined);
+          const result = checkWorkflow(broken!.definition);
+          expect(result.ok).to.equal(false);
+          if (result.ok) return;
+          const found = result.issues.find((i) => i.code === broken!.code && (broken!.stage === undefined || i.stage === broken!.stage));
+          expect(found, `${broken!.code} ${broken!.stage ?? ""} in ${JSON.stringify(result.issues)}`).to.not.equal(undefined);
+          if (found!.stage !== undefined) expect(found!.message.startsWith(`stage "${found!.stage}": `)).to.equal(true);
+          else expect(found!.message.startsWith('workflow "random": ')).to.equal(true);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  }
+});

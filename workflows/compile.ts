@@ -1,0 +1,144 @@
+import { hexToBytes } from "@noble/hashes/utils";
+import { hashWorkflow, keccak256Hex } from "./hash";
+import { ROLE_NAMES, type RoleName, type Stage, type Workflow } from "./schema";
+import { type CheckOptions, WorkflowValidationError, checkWorkflow, type WorkflowAnalysis } from "./validate";
+
+/** `IMortgageEscrow.Action`. */
+export const ACTION = { none: 0, "require-funding": 1, release: 2 } as const;
+export type ActionCode = (typeof ACTION)[keyof typeof ACTION];
+
+/** `IMortgageEscrow.StageRule`, field for field. */
+export interface StageRule {
+  roles: number;
+  prerequisites: number;
+  waitSeconds: number;
+  deadlineSeconds: number;
+  /** 0: counts from the opening; k + 1: from stage k's completion. */
+  deadlineAnchor: number;
+  action: ActionCode;
+  binding: boolean;
+}
+
+/** One stage as compiled: the definition's words next to what the contract holds. */
+export interface CompiledStage {
+  index: number;
+  id: string;
+  title: string;
+  description?: string;
+  signedBy: RoleName[];
+  after: string[];
+  /** The legal rule, as the definition writes it (normalised), for the engine's legal guard. */
+  wait?: string;
+  deadline?: { within: string; from: string };
+  action: Stage["action"];
+  binding: boolean;
+  /** The earliest it can complete, in seconds after the opening (the floors of the waiting times). */
+  earliestSeconds: number;
+  rule: StageRule;
+}
+
+export interface CompiledWorkflow {
+  /** Normalised: defaults filled, sets and durations written one way. */
+  workflow: Workflow;
+  definitionHash: string;
+  /** `keccak256(abi.encode(definitionHash, stages))`, as `registerTemplate` computes it. */
+  templateId: string;
+  /** What `registerTemplate` takes, in on-chain order. */
+  stages: StageRule[];
+  details: CompiledStage[];
+  /** Stage id to on-chain index. */
+  stageIndex: Record<string, number>;
+  calendar: Workflow["calendar"];
+  timeZone: string;
+}
+
+export function roleMask(roles: readonly RoleName[]): number {
+  return roles.reduce((mask, role) => mask | (1 << ROLE_NAMES.indexOf(role)), 0);
+}
+
+/** The rules of an analysed definition, in on-chain order. */
+export function stageRules(analysis: WorkflowAnalysis): StageRule[] {
+  return analysis.stages.map((plan) => {
+    const stage = analysis.workflow.stages[plan.fileIndex];
+    return {
+      roles: roleMask(stage.signedBy),
+      prerequisites: plan.prerequisites.reduce((mask, p) => mask | (1 << p), 0),
+      waitSeconds: plan.waitSeconds,
+      deadlineSeconds: plan.deadlineSeconds,
+      deadlineAnchor: plan.deadlineAnchor === null ? 0 : plan.deadlineAnchor + 1,
+      action: ACTION[stage.action],
+      binding: stage.binding,
+    };
+  });
+}
+
+function word(value: number | bigint | boolean): string {
+  return BigInt(typeof value === "boolean" ? (value ? 1 : 0) : value).toString(16).padStart(64, "0");
+}
+
+/**
+ * `abi.encode(bytes32 definitionHash, StageRule[] stages)`. Every field of the tuple is static, so the
+ * encoding is: the hash, the array's offset (0x40, just past these two head words), the length, then seven
+ * words per stage in field order.
+ */
+export function encodeTemplate(definitionHash: string, stages: readonly StageRule[]): string {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(definitionHash)) throw new Error(`not a bytes32: ${definitionHash}`);
+  const words = [definitionHash.slice(2).toLowerCase(), word(0x40), word(stages.length)];
+  for (const s of stages) {
+    words.push(
+      word(s.roles),
+      word(s.prerequisites),
+      word(s.waitSeconds),
+      word(s.deadlineSeconds),
+      word(s.deadlineAnchor),
+      word(s.action),
+      word(s.binding),
+    );
+  }
+  return `0x${words.join("")}`;
+}
+
+export function templateIdOf(definitionHash: string, stages: readonly StageRule[]): string {
+  return keccak256Hex(hexToBytes(encodeTemplate(definitionHash, stages).slice(2)));
+}
+
+/**
+ * Compiles a definition (as written, or parsed) into the on-chain template: its rules in topological order
+ * (stable with respect to the definition's order), the definition's hash and the template id. Throws a
+ * `WorkflowValidationError` listing every problem if the definition is not valid.
+ */
+export function compileWorkflow(definition: unknown, options: CheckOptions = {}): CompiledWorkflow {
+  const result = checkWorkflow(definition, options);
+  if (!result.ok) throw new WorkflowValidationError(result.workflowId, result.issues);
+  const { analysis } = result;
+  const { workflow } = analysis;
+  const definitionHash = hashWorkflow(workflow);
+  const stages = stageRules(analysis);
+  const details = analysis.stages.map((plan, index): CompiledStage => {
+    const stage = workflow.stages[plan.fileIndex];
+    return {
+      index,
+      id: stage.id,
+      title: stage.title,
+      description: stage.description,
+      signedBy: stage.signedBy,
+      after: stage.after,
+      wait: stage.wait,
+      deadline: stage.deadline,
+      action: stage.action,
+      binding: stage.binding,
+      earliestSeconds: plan.earliestSeconds,
+      rule: stages[index],
+    };
+  });
+  return {
+    workflow,
+    definitionHash,
+    templateId: templateIdOf(definitionHash, stages),
+    stages,
+    details,
+    stageIndex: Object.fromEntries(details.map((d) => [d.id, d.index])),
+    calendar: workflow.calendar,
+    timeZone: workflow.timeZone ?? analysis.calendar.timeZone,
+  };
+}

@@ -1,0 +1,71 @@
+import { keccak_256 } from "@noble/hashes/sha3";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
+import { getCalendar } from "./calendars";
+import { duration, formatDuration } from "./duration";
+import { ROLE_NAMES, Workflow, type WorkflowInput } from "./schema";
+
+/**
+ * The canonical hash of a definition: keccak256 of its canonical JSON.
+ *
+ * What does not change the hash (layout, not meaning):
+ * - the order of object keys, whitespace and indentation of the file;
+ * - defaults written out or left out (`after: []`, `action: "none"`, `binding: false`, the calendar's own
+ *   time zone);
+ * - the order of `signedBy` (a set of roles, put in the contract's role order) and of `after` (a set of
+ *   stages, sorted by id: the waiting time counts from the last of them, whichever order they are listed in);
+ * - the spelling of a duration: "2 weeks" is "14 days", "30 working days" is "30 business days".
+ *
+ * What does (meaning): everything else, the version, titles, descriptions and role labels included (they
+ * are what the parties read and agree to), and the order of `stages`: it is the order the parties see and
+ * the tie-break of the compiler's topological order, so it decides each stage's index on chain.
+ *
+ * Canonical JSON: objects with keys sorted by UTF-16 code units, no whitespace, strings escaped as
+ * `JSON.stringify` does, integers in decimal, `undefined` fields left out; the bytes hashed are its UTF-8.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new Error(`canonical JSON has no ${value}`);
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  throw new Error(`canonical JSON has no ${typeof value}`);
+}
+
+/** The definition with every default filled and every set and duration written one way (see `canonicalJson`). */
+export function normalizeWorkflow(workflow: Workflow): Workflow {
+  const roleOrder = (r: (typeof ROLE_NAMES)[number]) => ROLE_NAMES.indexOf(r);
+  return {
+    ...workflow,
+    timeZone: workflow.timeZone ?? getCalendar(workflow.calendar).timeZone,
+    stages: workflow.stages.map((stage) => ({
+      ...stage,
+      signedBy: [...new Set(stage.signedBy)].sort((a, b) => roleOrder(a) - roleOrder(b)),
+      after: [...new Set(stage.after)].sort(),
+      wait: stage.wait === undefined ? undefined : formatDuration(duration(stage.wait)),
+      deadline:
+        stage.deadline === undefined
+          ? undefined
+          : { ...stage.deadline, within: formatDuration(duration(stage.deadline.within)) },
+    })),
+  };
+}
+
+export function keccak256Hex(bytes: Uint8Array): string {
+  return `0x${bytesToHex(keccak_256(bytes))}`;
+}
+
+/**
+ * The definition's hash, as registered on chain next to its stages. Takes a definition as written or as
+ * parsed; throws a zod error if it does not even have a definition's shape (the meaning is not checked here).
+ */
+export function hashWorkflow(definition: Workflow | WorkflowInput | unknown): string {
+  const workflow = Workflow.parse(definition);
+  return keccak256Hex(utf8ToBytes(canonicalJson(normalizeWorkflow(workflow))));
+}
