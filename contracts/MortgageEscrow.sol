@@ -316,16 +316,36 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         if (_completeReadyStages(caseId, c, state, 0) == 0) revert MortgageEscrowNothingToAdvance(caseId);
     }
 
-    /// @dev Completes, in one forward pass from `from`, every fully signed stage whose other criteria hold now.
-    /// Prerequisites always come earlier in the list, so a stage that this pass completes can unlock only later
-    /// ones, which the same pass reaches: that is the cascade.
+    /// @dev Completes every fully signed stage whose other criteria hold now, in one forward pass from `from`.
+    /// Prerequisites always come earlier in the list, so a stage that the pass completes can unlock only later
+    /// ones, which the same pass reaches: that is the cascade. The one criterion that can turn true for an
+    /// earlier stage is its deadline, which stops blocking once the escrow is released: so a pass that
+    /// releases is followed by one more from the first stage.
     function _completeReadyStages(
         uint256 caseId,
         Case storage c,
         CaseState state,
         uint256 from
     ) private returns (uint256 completedNow) {
-        uint256 count = state.stageCount();
+        bool wasReleased = state.released();
+        (state, completedNow) = _completionPass(caseId, c, state, from);
+        if (!wasReleased && state.released()) {
+            uint256 more;
+            (state, more) = _completionPass(caseId, c, state, 0);
+            completedNow += more;
+        }
+        if (completedNow != 0 && state.completedStages() == (1 << state.stageCount()) - 1) {
+            c.state = state.withStatus(CaseStatus.Completed);
+            emit CaseCompleted(caseId);
+        }
+    }
+
+    function _completionPass(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        uint256 from
+    ) private returns (CaseState, uint256 completedNow) {
         uint256 completed = state.completedStages();
         uint256 now_ = _now();
         // Only fully signed, uncompleted stages from `from` on can complete; signatures do not change here.
@@ -347,10 +367,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             ++completedNow;
             if (rule.action() == Action.Release) _release(caseId, c);
         }
-        if (completedNow != 0 && completed == (1 << count) - 1) {
-            c.state = state.withStatus(CaseStatus.Completed);
-            emit CaseCompleted(caseId);
-        }
+        return (state, completedNow);
     }
 
     // ---------------------------------------------------------------- money
