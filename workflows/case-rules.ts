@@ -1,0 +1,166 @@
+/**
+ * The contract's rules for one case, as pure functions over a small model of its state. The XState machine
+ * uses them for its guards and actions, the engine for its read model, and the differential test shows
+ * that they agree with `MortgageEscrow` at every step. Each function mirrors the contract's function of
+ * the same purpose; where the contract makes a choice (a single forward pass, the pass on a sign-off
+ * starting at its own stage) this file makes the same one, and says so.
+ *
+ * Times are chain seconds (block timestamps), as the contract sees them.
+ */
+import type { StageRule } from "./compile";
+
+export const ROLE_COUNT = 4;
+
+export type StageStatus =
+  | "locked"
+  | "open"
+  | "waiting-for-time"
+  | "waiting-for-funds"
+  | "completed"
+  | "overdue"
+  | "expired"
+  | "cancelled";
+
+export type CaseStatus = "open" | "completed" | "expired" | "cancelled";
+
+export interface CaseModel {
+  readonly rules: readonly StageRule[];
+  readonly openedAt: number;
+  status: CaseStatus;
+  /** Role mask (`1 << role`) of the sign-offs of each stage. */
+  signedOff: number[];
+  /** When each stage completed, or null. */
+  completedAt: Array<number | null>;
+  /** Stages marked overdue by `expire` after the release. */
+  overdue: boolean[];
+  funded: boolean;
+  released: boolean;
+  /** Role mask of the cancellation votes. */
+  cancelVotes: number;
+}
+
+export function newCaseModel(rules: readonly StageRule[], openedAt: number, funded = false): CaseModel {
+  return {
+    rules,
+    openedAt,
+    status: "open",
+    signedOff: rules.map(() => 0),
+    completedAt: rules.map(() => null),
+    overdue: rules.map(() => false),
+    funded,
+    released: false,
+    cancelVotes: 0,
+  };
+}
+
+export function isCompleted(model: CaseModel, stage: number): boolean {
+  return model.completedAt[stage] !== null;
+}
+
+export function isFullySigned(model: CaseModel, stage: number): boolean {
+  const required = model.rules[stage].roles;
+  return (model.signedOff[stage] & required) === required;
+}
+
+export function prerequisitesComplete(model: CaseModel, stage: number): boolean {
+  return indexesOf(model.rules[stage].prerequisites).every((p) => isCompleted(model, p));
+}
+
+/** When the waiting time starts: the last prerequisite's completion, or the opening. Null while one is open. */
+export function unlockedAt(model: CaseModel, stage: number): number | null {
+  let at = model.openedAt;
+  for (const p of indexesOf(model.rules[stage].prerequisites)) {
+    const completed = model.completedAt[p];
+    if (completed === null) return null;
+    at = Math.max(at, completed);
+  }
+  return at;
+}
+
+/** The earliest time the contract lets the stage complete by time; null while a prerequisite is open. */
+export function availableAt(model: CaseModel, stage: number): number | null {
+  const start = unlockedAt(model, stage);
+  return start === null ? null : start + model.rules[stage].waitSeconds;
+}
+
+/** The stage's deadline, once its anchor (the opening, or an earlier stage completing) has happened. */
+export function deadlineOf(model: CaseModel, stage: number): number | null {
+  const rule = model.rules[stage];
+  if (rule.deadlineSeconds === 0) return null;
+  if (rule.deadlineAnchor === 0) return model.openedAt + rule.deadlineSeconds;
+  const anchor = model.completedAt[rule.deadlineAnchor - 1];
+  return anchor === null ? null : anchor + rule.deadlineSeconds;
+}
+
+export function isPastDeadline(model: CaseModel, stage: number, now: number): boolean {
+  const deadline = deadlineOf(model, stage);
+  return deadline !== null && now > deadline;
+}
+
+/** Whether every criterion of the stage holds at `now`, so that a transaction now would complete it. */
+export function canComplete(model: CaseModel, stage: number, now: number): boolean {
+  if (isCompleted(model, stage) || !isFullySigned(model, stage) || !prerequisitesComplete(model, stage)) return false;
+  const rule = model.rules[stage];
+  if (rule.action !== 0 && !model.funded) return false;
+  if (rule.waitSeconds !== 0 && now < (availableAt(model, stage) as number)) return false;
+  return model.released || !isPastDeadline(model, stage, now);
+}
+
+/**
+ * The contract's completion pass: one forward pass from `from`, completing every stage whose criteria hold
+ * at `now`. Prerequisites come earlier in the list, so a stage completed here can only unlock later ones,
+ * which the same pass reaches. Returns the stages completed, in order; mutates `model`.
+ */
+export function completeReadyStages(model: CaseModel, now: number, from = 0): number[] {
+  const wasReleased = model.released;
+  const completed = completionPass(model, now, from);
+  // A deadline stops blocking at the release, which can make an earlier stage ready: the contract then
+  // passes once more from the first stage.
+  if (!wasReleased && model.released) completed.push(...completionPass(model, now, 0));
+  if (completed.length > 0 && model.completedAt.every((t) => t !== null)) model.status = "completed";
+  return completed;
+}
+
+function completionPass(model: CaseModel, now: number, from: number): number[] {
+  const completed: number[] = [];
+  for (let s = from; s < model.rules.length; s++) {
+    if (!canComplete(model, s, now)) continue;
+    model.completedAt[s] = now;
+    completed.push(s);
+    if (model.rules[s].action === 2) model.released = true;
+  }
+  return completed;
+}
+
+/** The stages that `expire` would act on at `now`: past their deadline, not completed, not yet overdue. */
+export function missedDeadlines(model: CaseModel, now: number): number[] {
+  return model.rules
+    .map((_, s) => s)
+    .filter((s) => !isCompleted(model, s) && !model.overdue[s] && isPastDeadline(model, s, now));
+}
+
+/** A stage's status: the contract's `stageOf`. */
+export function stageStatus(model: CaseModel, stage: number, now: number): StageStatus {
+  if (isCompleted(model, stage)) return "completed";
+  if (model.status === "cancelled") return "cancelled";
+  if (model.status === "expired") return "expired";
+  if (isPastDeadline(model, stage, now)) return "overdue";
+  if (!prerequisitesComplete(model, stage)) return "locked";
+  if (!isFullySigned(model, stage)) return "open";
+  const rule = model.rules[stage];
+  if (rule.waitSeconds !== 0 && now < (availableAt(model, stage) as number)) return "waiting-for-time";
+  if (rule.action !== 0 && !model.funded) return "waiting-for-funds";
+  return "waiting-for-time"; // every criterion holds: `advance` is due
+}
+
+/** The roles (as role indexes) that still have to sign off the stage. */
+export function awaitedRoles(model: CaseModel, stage: number): number[] {
+  const missing = model.rules[stage].roles & ~model.signedOff[stage];
+  return indexesOf(missing).filter((r) => r < ROLE_COUNT);
+}
+
+export function indexesOf(mask: number): number[] {
+  const indexes: number[] = [];
+  for (let i = 0; mask >> i !== 0; i++) if ((mask >> i) & 1) indexes.push(i);
+  return indexes;
+}

@@ -1,0 +1,249 @@
+/**
+ * The XState machine of one case of a workflow. It mirrors `MortgageEscrow` exactly: fed the same
+ * transactions (as events carrying the block time), its context holds the same state and `stageStatus`
+ * gives the same status for every stage. Its timers say when the contract will let time complete a stage
+ * (`requestAdvance`) or let a missed deadline be acted on (`requestExpire`); the engine provides those two
+ * actions with `.provide()`, tests provide fakes. It never imports ethers.
+ *
+ * The law can ask for more than the contract's floor (business days): that is the legal guard's to say
+ * (`legal-guard.ts`), not this machine's.
+ */
+import { and, assign, setup } from "xstate";
+import type { CompiledWorkflow } from "./compile";
+import {
+  type CaseModel,
+  availableAt,
+  canComplete,
+  completeReadyStages,
+  deadlineOf,
+  isCompleted,
+  isFullySigned,
+  missedDeadlines,
+  newCaseModel,
+  prerequisitesComplete,
+} from "./case-rules";
+
+/** Every event carries `at`: the time, in chain seconds, of the block that holds the transaction. */
+export type CaseEvent =
+  | { type: "SIGN_OFF"; stage: number; role: number; at: number }
+  | { type: "REVOKE"; stage: number; role: number; at: number }
+  | { type: "FUNDED"; at: number }
+  | { type: "ADVANCE"; at: number }
+  | { type: "EXPIRE"; at: number }
+  /** `roles`: the role mask of the voter (a party holding two roles votes for both at once). */
+  | { type: "CANCEL_VOTE"; roles: number; at: number };
+
+export interface CaseMachineInput {
+  workflow: Pick<CompiledWorkflow, "stages">;
+  openedAt: number;
+  /** Whether the case opened with nothing to pay in (deposit and loan zero). */
+  funded?: boolean;
+}
+
+export interface CaseMachineContext {
+  model: CaseModel;
+  /** The time of the latest event or timer: the machine's clock, in chain seconds. */
+  now: number;
+  /** The stages that the latest event completed, in order. */
+  justCompleted: number[];
+}
+
+/** setTimeout's limit: a longer wait is taken in steps of this. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function cloneModel(model: CaseModel): CaseModel {
+  return {
+    ...model,
+    signedOff: [...model.signedOff],
+    completedAt: [...model.completedAt],
+    overdue: [...model.overdue],
+  };
+}
+
+/** The next moment, after `now`, at which time alone lets the contract complete a stage. */
+export function nextWaitingTimeEnd(model: CaseModel, now: number): number | null {
+  let next: number | null = null;
+  model.rules.forEach((rule, s) => {
+    if (rule.waitSeconds === 0 || isCompleted(model, s) || !isFullySigned(model, s)) return;
+    if (!prerequisitesComplete(model, s) || (rule.action !== 0 && !model.funded)) return;
+    const at = availableAt(model, s) as number;
+    if (at > now && (next === null || at < next)) next = at;
+  });
+  return next;
+}
+
+/** The next moment, after `now`, at which a stage's deadline is missed (the contract's `now > deadline`). */
+export function nextDeadlineMiss(model: CaseModel, now: number): number | null {
+  let next: number | null = null;
+  model.rules.forEach((_, s) => {
+    if (isCompleted(model, s) || model.overdue[s]) return;
+    const deadline = deadlineOf(model, s);
+    if (deadline === null) return;
+    const missAt = deadline + 1;
+    if (missAt > now && (next === null || missAt < next)) next = missAt;
+  });
+  return next;
+}
+
+function reachedByOneTimer(target: number | null, now: number): boolean {
+  return target !== null && (target - now) * 1000 <= MAX_TIMER_MS;
+}
+
+function delayUntil(target: number | null, now: number): number {
+  return target === null ? MAX_TIMER_MS : Math.min(MAX_TIMER_MS, Math.max(0, (target - now) * 1000));
+}
+
+export const caseMachine = setup({
+  types: {
+    context: {} as CaseMachineContext,
+    events: {} as CaseEvent,
+    input: {} as CaseMachineInput,
+  },
+  guards: {
+    stageRequiresRole: ({ context, event }) =>
+      "stage" in event && "role" in event && ((context.model.rules[event.stage]?.roles ?? 0) >> event.role) & 1
+        ? true
+        : false,
+    notYetSignedOff: ({ context, event }) =>
+      "stage" in event && "role" in event && ((context.model.signedOff[event.stage] >> event.role) & 1) === 0,
+    signedOffAndStageNotCompleted: ({ context, event }) =>
+      "stage" in event &&
+      "role" in event &&
+      ((context.model.signedOff[event.stage] >> event.role) & 1) === 1 &&
+      !isCompleted(context.model, event.stage),
+    notYetFunded: ({ context }) => !context.model.funded,
+    aStageIsReady: ({ context, event }) =>
+      context.model.rules.some((_, s) => canComplete(context.model, s, event.at)),
+    aDeadlineWasMissedBeforeRelease: ({ context, event }) =>
+      !context.model.released && missedDeadlines(context.model, event.at).length > 0,
+    aDeadlineWasMissedAfterRelease: ({ context, event }) =>
+      context.model.released && missedDeadlines(context.model, event.at).length > 0,
+    notReleased: ({ context }) => !context.model.released,
+    bringsANewVote: ({ context, event }) =>
+      event.type === "CANCEL_VOTE" && (event.roles & ~context.model.cancelVotes & 0xf) !== 0,
+    isTheLastVote: ({ context, event }) =>
+      event.type === "CANCEL_VOTE" && ((context.model.cancelVotes | event.roles) & 0xf) === 0xf,
+    everyStageCompleted: ({ context }) => context.model.status === "completed",
+    /** Whether the timer that fired was the one set for the end of a waiting time (not a step of a long one). */
+    timerReachedAWaitingTimeEnd: ({ context }) => reachedByOneTimer(nextWaitingTimeEnd(context.model, context.now), context.now),
+    timerReachedADeadline: ({ context }) => reachedByOneTimer(nextDeadlineMiss(context.model, context.now), context.now),
+  },
+  actions: {
+    /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
+    recordSignOff: assign(({ context, event }) => {
+      if (event.type !== "SIGN_OFF") return {};
+      const model = cloneModel(context.model);
+      model.signedOff[event.stage] |= 1 << event.role;
+      // As the contract: the pass starts at the signed stage, and only once it is fully signed.
+      const justCompleted = isFullySigned(model, event.stage) ? completeReadyStages(model, event.at, event.stage) : [];
+      return { model, now: event.at, justCompleted };
+    }),
+    recordRevocation: assign(({ context, event }) => {
+      if (event.type !== "REVOKE") return {};
+      const model = cloneModel(context.model);
+      model.signedOff[event.stage] &= ~(1 << event.role);
+      return { model, now: event.at, justCompleted: [] };
+    }),
+    recordFunding: assign(({ context, event }) => {
+      const model = cloneModel(context.model);
+      model.funded = true;
+      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, 0) };
+    }),
+    completeReadyStages: assign(({ context, event }) => {
+      const model = cloneModel(context.model);
+      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, 0) };
+    }),
+    markOverdue: assign(({ context, event }) => {
+      const model = cloneModel(context.model);
+      for (const s of missedDeadlines(model, event.at)) model.overdue[s] = true;
+      return { model, now: event.at, justCompleted: [] };
+    }),
+    markExpired: assign(({ context, event }) => ({
+      model: { ...cloneModel(context.model), status: "expired" as const },
+      now: event.at,
+      justCompleted: [],
+    })),
+    recordVote: assign(({ context, event }) => {
+      if (event.type !== "CANCEL_VOTE") return {};
+      const model = cloneModel(context.model);
+      model.cancelVotes |= event.roles & 0xf;
+      if (model.cancelVotes === 0xf) model.status = "cancelled";
+      return { model, now: event.at, justCompleted: [] };
+    }),
+    // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
+    moveClockToWaitingTimeEnd: assign(({ context }) => ({
+      now: nextWaitingTimeEnd(context.model, context.now) as number,
+      justCompleted: [],
+    })),
+    moveClockToDeadlineMiss: assign(({ context }) => ({
+      now: nextDeadlineMiss(context.model, context.now) as number,
+      justCompleted: [],
+    })),
+    moveClockByLongestTimer: assign(({ context }) => ({
+      now: context.now + Math.floor(MAX_TIMER_MS / 1000),
+      justCompleted: [],
+    })),
+    // The engine provides these: submit `advance` / `expire` to the chain.
+    requestAdvance: () => {},
+    requestExpire: () => {},
+  },
+  delays: {
+    untilWaitingTimeEnds: ({ context }) => delayUntil(nextWaitingTimeEnd(context.model, context.now), context.now),
+    untilDeadlinePasses: ({ context }) => delayUntil(nextDeadlineMiss(context.model, context.now), context.now),
+  },
+}).createMachine({
+  id: "mortgageCase",
+  context: ({ input }) => ({
+    model: newCaseModel(input.workflow.stages, input.openedAt, input.funded ?? false),
+    now: input.openedAt,
+    justCompleted: [],
+  }),
+  initial: "open",
+  states: {
+    open: {
+      always: { guard: "everyStageCompleted", target: "completed" },
+      on: {
+        SIGN_OFF: {
+          guard: and(["stageRequiresRole", "notYetSignedOff"]),
+          target: "open",
+          reenter: true,
+          actions: "recordSignOff",
+        },
+        REVOKE: { guard: "signedOffAndStageNotCompleted", target: "open", reenter: true, actions: "recordRevocation" },
+        FUNDED: { guard: "notYetFunded", target: "open", reenter: true, actions: "recordFunding" },
+        ADVANCE: { guard: "aStageIsReady", target: "open", reenter: true, actions: "completeReadyStages" },
+        EXPIRE: [
+          { guard: "aDeadlineWasMissedBeforeRelease", target: "expired", actions: "markExpired" },
+          { guard: "aDeadlineWasMissedAfterRelease", target: "open", reenter: true, actions: "markOverdue" },
+        ],
+        CANCEL_VOTE: [
+          { guard: and(["notReleased", "bringsANewVote", "isTheLastVote"]), target: "cancelled", actions: "recordVote" },
+          { guard: and(["notReleased", "bringsANewVote"]), target: "open", reenter: true, actions: "recordVote" },
+        ],
+      },
+      after: {
+        untilWaitingTimeEnds: [
+          {
+            guard: "timerReachedAWaitingTimeEnd",
+            target: "open",
+            reenter: true,
+            actions: ["moveClockToWaitingTimeEnd", "requestAdvance"],
+          },
+          { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
+        ],
+        untilDeadlinePasses: [
+          {
+            guard: "timerReachedADeadline",
+            target: "open",
+            reenter: true,
+            actions: ["moveClockToDeadlineMiss", "requestExpire"],
+          },
+          { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
+        ],
+      },
+    },
+    completed: { type: "final" },
+    expired: { type: "final" },
+    cancelled: { type: "final" },
+  },
+});
