@@ -1,0 +1,238 @@
+/**
+ * A case's read model, folded from its on-chain events: a `CaseModel` (workflows/case-rules.ts) fed exactly as
+ * the contract's state evolves, plus what the API shows besides the rules (terms, parties, money, the
+ * transaction of each completion). `progressOf` turns it into the API's progress at a given chain time; the
+ * statuses are the rules' `stageStatus`, the same function the contract's `stageOf` computes.
+ *
+ * A view is plain JSON (amounts as decimal strings), so it is stored as is and survives a restart.
+ */
+import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
+import {
+  type CaseModel,
+  availableAt,
+  deadlineOf,
+  indexesOf,
+  newCaseModel,
+  prerequisitesComplete,
+  stageStatus,
+} from "../../workflows/case-rules";
+import type { ChainEvent, JsonValue } from "./event-log";
+import type { TemplateInfo } from "./templates";
+
+export interface CaseView {
+  id: string;
+  template: Omit<TemplateInfo, "rules">;
+  model: CaseModel;
+  parties: Record<RoleName, string>;
+  terms: { price: string; deposit: string; loan: string };
+  asset: string;
+  paidByBank: string;
+  paidByBuyer: string;
+  /** What each payee may still withdraw: Credited minus Withdrawn; payees with nothing left are dropped. */
+  credits: Record<string, string>;
+  /** The transaction that completed each stage, or null. */
+  stageTx: Array<string | null>;
+  /** The last event applied. */
+  updatedAt: { block: number; blockHash: string; time: number };
+}
+
+export type StageProgressStatus = "locked" | "open" | "waiting" | "completed" | "overdue" | "expired" | "cancelled";
+
+export interface StageProgress {
+  id: string;
+  title: string;
+  status: StageProgressStatus;
+  waitingFor: "time" | "funds" | null;
+  requires: RoleName[];
+  signedOff: RoleName[];
+  availableAt: string | null;
+  deadline: string | null;
+  completedAt: string | null;
+  tx: string | null;
+}
+
+/** The progress of a case, as `GET /cases/:id` returns it and its event stream sends it. */
+export interface CaseProgress {
+  id: string;
+  workflow: { id: string | null; version: number | null; title: string | null; templateId: string };
+  status: CaseModel["status"];
+  parties: Record<RoleName, string>;
+  terms: { price: string; deposit: string; loan: string };
+  /** The ERC-20 held in escrow; the zero address for ETH. */
+  asset: string;
+  escrow: { paidByBank: string; paidByBuyer: string; funded: boolean; released: boolean; credits: Record<string, string> };
+  progress: { completed: number; total: number };
+  stages: StageProgress[];
+  updatedAt: { block: number; time: string };
+}
+
+/** Resolves a template id to its info; the projection fills it before folding (synchronously, in a transaction). */
+export type TemplateLookup = (templateId: string) => TemplateInfo;
+
+function str(args: Record<string, JsonValue>, key: string): string {
+  const value = args[key];
+  if (typeof value !== "string") throw new TypeError(`event argument ${key} is not a string: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function num(args: Record<string, JsonValue>, key: string): number {
+  return Number(str(args, key));
+}
+
+function add(a: string, b: string): string {
+  return (BigInt(a) + BigInt(b)).toString();
+}
+
+/** A fresh view of a case from its CaseOpened event. */
+export function openedView(event: ChainEvent, lookup: TemplateLookup): CaseView {
+  const terms = event.args.terms as Record<string, JsonValue>;
+  const info = lookup(str(terms, "templateId"));
+  const deposit = str(terms, "deposit");
+  const loan = str(terms, "loan");
+  const { rules: stageRules, ...template } = info;
+  return {
+    id: event.caseId as string,
+    template,
+    // A case with nothing to pay is funded from the start, as the contract opens it.
+    model: newCaseModel(stageRules, event.blockTime, deposit === "0" && loan === "0"),
+    parties: { bank: str(terms, "bank"), lawyer: str(terms, "lawyer"), buyer: str(terms, "buyer"), seller: str(terms, "seller") },
+    terms: { price: str(terms, "price"), deposit, loan },
+    asset: str(terms, "asset"),
+    paidByBank: "0",
+    paidByBuyer: "0",
+    credits: {},
+    stageTx: stageRules.map(() => null),
+    updatedAt: { block: event.blockNumber, blockHash: event.blockHash, time: event.blockTime },
+  };
+}
+
+/**
+ * Applies one event to a view (mutating it) as the contract's state changed in that event. Returns the view;
+ * a CaseOpened starts a new one. Events that change nothing of the read model (SignOffSkipped) only move
+ * `updatedAt`.
+ */
+export function applyEvent(view: CaseView | null, event: ChainEvent, lookup: TemplateLookup): CaseView | null {
+  if (event.name === "CaseOpened") return openedView(event, lookup);
+  if (view === null) return null;
+  const { model } = view;
+  const a = event.args;
+  switch (event.name) {
+    case "SignedOff":
+      model.signedOff[num(a, "stage")] |= 1 << num(a, "role");
+      break;
+    case "SignOffRevoked":
+      model.signedOff[num(a, "stage")] &= ~(1 << num(a, "role"));
+      break;
+    case "StageCompleted": {
+      const stage = num(a, "stage");
+      model.completedAt[stage] = event.blockTime;
+      view.stageTx[stage] = event.txHash;
+      if (model.rules[stage].action === 2) model.released = true;
+      break;
+    }
+    case "CaseCompleted":
+      model.status = "completed";
+      break;
+    case "EscrowFunded":
+      model.funded = true;
+      break;
+    case "StageOverdue":
+      model.overdue[num(a, "stage")] = true;
+      break;
+    case "CaseExpired":
+      model.status = "expired";
+      break;
+    case "CaseCancelled":
+      model.status = "cancelled";
+      break;
+    case "CancellationVoted":
+      model.cancelVotes |= 1 << num(a, "role");
+      break;
+    case "Deposited":
+      if (num(a, "payer") === 0) view.paidByBank = add(view.paidByBank, str(a, "amount"));
+      else view.paidByBuyer = add(view.paidByBuyer, str(a, "amount"));
+      break;
+    case "Credited": {
+      const payee = str(a, "payee");
+      view.credits[payee] = add(view.credits[payee] ?? "0", str(a, "amount"));
+      break;
+    }
+    case "Withdrawn": {
+      const payee = str(a, "payee");
+      const left = BigInt(view.credits[payee] ?? "0") - BigInt(str(a, "amount"));
+      if (left > 0n) view.credits[payee] = left.toString();
+      else delete view.credits[payee];
+      break;
+    }
+    default:
+      break;
+  }
+  view.updatedAt = { block: event.blockNumber, blockHash: event.blockHash, time: event.blockTime };
+  return view;
+}
+
+/** A case's view from all its events, in chain order; null if it has none (or no CaseOpened). */
+export function foldCase(events: readonly ChainEvent[], lookup: TemplateLookup): CaseView | null {
+  let view: CaseView | null = null;
+  for (const event of events) view = applyEvent(view, event, lookup);
+  return view;
+}
+
+export function cloneView(view: CaseView): CaseView {
+  return structuredClone(view);
+}
+
+function iso(seconds: number | null): string | null {
+  return seconds === null ? null : new Date(seconds * 1000).toISOString();
+}
+
+function roleNames(mask: number): RoleName[] {
+  return indexesOf(mask)
+    .filter((r) => r < ROLE_NAMES.length)
+    .map((r) => ROLE_NAMES[r]);
+}
+
+/** The API's progress of a case at chain time `nowSeconds`. */
+export function progressOf(view: CaseView, nowSeconds: number): CaseProgress {
+  const { model } = view;
+  const stages = model.rules.map((rule, s): StageProgress => {
+    const raw = stageStatus(model, s, nowSeconds);
+    const waiting = raw === "waiting-for-time" || raw === "waiting-for-funds";
+    return {
+      id: view.template.stages[s].id,
+      title: view.template.stages[s].title,
+      status: waiting ? "waiting" : raw,
+      waitingFor: raw === "waiting-for-time" ? "time" : raw === "waiting-for-funds" ? "funds" : null,
+      requires: roleNames(rule.roles),
+      signedOff: roleNames(model.signedOff[s] & rule.roles),
+      // As `stageOf` reports it: only for a stage with a waiting time whose prerequisites are complete.
+      availableAt: rule.waitSeconds !== 0 && prerequisitesComplete(model, s) ? iso(availableAt(model, s)) : null,
+      deadline: iso(deadlineOf(model, s)),
+      completedAt: iso(model.completedAt[s]),
+      tx: view.stageTx[s],
+    };
+  });
+  return {
+    id: view.id,
+    workflow: {
+      id: view.template.workflow?.id ?? null,
+      version: view.template.workflow?.version ?? null,
+      title: view.template.workflow?.title ?? null,
+      templateId: view.template.templateId,
+    },
+    status: model.status,
+    parties: { ...view.parties },
+    terms: { ...view.terms },
+    asset: view.asset,
+    escrow: {
+      paidByBank: view.paidByBank,
+      paidByBuyer: view.paidByBuyer,
+      funded: model.funded,
+      released: model.released,
+      credits: { ...view.credits },
+    },
+    progress: { completed: model.completedAt.filter((t) => t !== null).length, total: model.rules.length },
+    stages,
+    updatedAt: { block: view.updatedAt.block, time: iso(view.updatedAt.time) as string },
+  };
+}

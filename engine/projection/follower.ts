@@ -1,0 +1,218 @@
+/**
+ * Follows the escrow's events from the checkpoint to the chain's head, in bounded block ranges, and notices
+ * reorganisations by block hash.
+ *
+ * Each poll first checks that the checkpoint block is still the chain's (same number, same hash). If not, or
+ * if the chain is now shorter than the checkpoint (a node restarted from an earlier save), it walks the stored
+ * block hashes back to the newest one the chain still holds, the fork point, and rolls back every event above
+ * it. Then it reads forward: each range's logs, their blocks and the range's last block are written in ONE
+ * transaction, together with whatever the sink writes (the projection's case views), so a crash at any moment
+ * leaves a store that a replay from its checkpoint completes.
+ */
+import type { Block, Provider } from "ethers";
+import { ChainUnavailableError, EngineError } from "../errors";
+import { decodeLog } from "./decode";
+import { type ChainEvent, type Checkpoint, EventLog } from "./event-log";
+
+/** The chain changed under a range while it was being read: the range is read again at the next poll. */
+export class ChainMovedError extends EngineError {
+  constructor(message: string) {
+    super("CHAIN_MOVED", message, { retryable: true });
+  }
+}
+
+/** What one transaction of the follower did; handed to the sink inside that transaction. */
+export type FollowerStep =
+  | { kind: "rollback"; forkPoint: Checkpoint; removed: ChainEvent[] }
+  | { kind: "range"; from: number; to: number; head: { number: number; hash: string; timestamp: number }; events: ChainEvent[] };
+
+/**
+ * Whoever builds on the events. `prepare` runs before the transaction (it may read the chain); `write` runs
+ * inside it (synchronously; a throw rolls the whole step back); then exactly one of `committed` or `discarded`.
+ */
+export interface FollowerSink {
+  prepare?(step: FollowerStep): Promise<void>;
+  write(step: FollowerStep): void;
+  committed(step: FollowerStep): void;
+  discarded(step: FollowerStep, error: unknown): void;
+}
+
+export interface FollowerOptions {
+  provider: Provider;
+  log: EventLog;
+  /** The escrow's address. */
+  address: string;
+  sink: FollowerSink;
+  /** Blocks per `eth_getLogs` call. */
+  rangeSize?: number;
+  /** Blocks below the head that are left unread (0: read up to the latest block). */
+  confirmations?: number;
+  /** How far back block hashes are kept; a deeper reorganisation replays from the start. */
+  historyDepth?: number;
+}
+
+export interface PollResult {
+  /** Set when the chain no longer holds what was read: the fork point and the events rolled back. */
+  reorg: { forkPoint: number; removed: ChainEvent[] } | null;
+  /** Events read and committed by this poll, in chain order. */
+  added: ChainEvent[];
+  checkpoint: Checkpoint;
+}
+
+export class ChainFollower {
+  private readonly provider: Provider;
+  private readonly log: EventLog;
+  private readonly address: string;
+  private readonly sink: FollowerSink;
+  private readonly rangeSize: number;
+  private readonly confirmations: number;
+  private readonly historyDepth: number;
+  private running: Promise<PollResult> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private loop: Promise<void> | null = null;
+  private stopped = true;
+
+  constructor(options: FollowerOptions) {
+    this.provider = options.provider;
+    this.log = options.log;
+    this.address = options.address;
+    this.sink = options.sink;
+    this.rangeSize = options.rangeSize ?? 1000;
+    this.confirmations = options.confirmations ?? 0;
+    this.historyDepth = options.historyDepth ?? 10_000;
+    if (this.rangeSize < 1) throw new RangeError("rangeSize must be at least 1");
+  }
+
+  /** One poll; concurrent calls share the poll in progress rather than racing it. */
+  poll(): Promise<PollResult> {
+    if (!this.running) {
+      this.running = this.pollOnce().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running;
+  }
+
+  /** Polls every `intervalMs` until `stop()`; a failed poll is reported to `onError` and retried. */
+  start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const tick = () => {
+      this.loop = this.poll()
+        .then(
+          () => undefined,
+          (error) => onError(error),
+        )
+        .then(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.loop;
+  }
+
+  private async pollOnce(): Promise<PollResult> {
+    const latest = await this.chain(() => this.provider.getBlockNumber());
+    const reorg = await this.checkCheckpoint(latest);
+    const added: ChainEvent[] = [];
+    const head = latest - this.confirmations;
+    for (let checkpoint = this.log.checkpoint(); checkpoint.number < head; checkpoint = this.log.checkpoint()) {
+      const from = checkpoint.number + 1;
+      const to = Math.min(checkpoint.number + this.rangeSize, head);
+      const step = await this.readRange(from, to);
+      await this.commit(step, () => {
+        this.log.appendEvents(step.events);
+        const withEvents = new Map(step.events.map((e) => [e.blockNumber, e.blockHash]));
+        withEvents.set(step.head.number, step.head.hash);
+        this.log.recordBlocks([...withEvents].map(([number, hash]) => ({ number, hash })));
+        this.log.setCheckpoint({ number: step.head.number, hash: step.head.hash });
+        this.log.pruneBlocks(step.head.number, this.historyDepth);
+      });
+      added.push(...step.events);
+    }
+    return { reorg, added, checkpoint: this.log.checkpoint() };
+  }
+
+  /** Rolls back to the fork point if the chain no longer holds the checkpoint block (or is shorter than it). */
+  private async checkCheckpoint(latest: number): Promise<PollResult["reorg"]> {
+    const checkpoint = this.log.checkpoint();
+    if (checkpoint.hash === null) return null;
+    if (latest >= checkpoint.number) {
+      const block = await this.block(checkpoint.number);
+      if (block?.hash === checkpoint.hash) return null;
+    }
+    const forkPoint = await this.findForkPoint(Math.min(latest, checkpoint.number - 1));
+    const step: FollowerStep = { kind: "rollback", forkPoint, removed: [] };
+    await this.commit(step, () => {
+      step.removed = this.log.rollBackTo(forkPoint);
+    });
+    return { forkPoint: forkPoint.number, removed: step.removed };
+  }
+
+  /** The newest stored block that the chain still holds with the same hash; the origin if there is none. */
+  private async findForkPoint(below: number): Promise<Checkpoint> {
+    for (const stored of this.log.blocksAtOrBelow(below)) {
+      const block = await this.block(stored.number);
+      if (block?.hash === stored.hash) return stored;
+    }
+    return this.log.origin();
+  }
+
+  /**
+   * Reads one range: the head of the range first, then the logs, then each log's block (its time, and a check
+   * that the log's block is still the chain's), then the head again. If anything moved, the range is not
+   * written: a range is recorded only as one consistent view of the chain.
+   */
+  private async readRange(from: number, to: number): Promise<FollowerStep & { kind: "range" }> {
+    const head = await this.block(to);
+    if (!head?.hash) throw new ChainMovedError(`block ${to} is gone`);
+    const logs = await this.chain(() => this.provider.getLogs({ address: this.address, fromBlock: from, toBlock: to }));
+    const times = new Map<number, number>();
+    for (const log of logs) {
+      if (times.has(log.blockNumber)) continue;
+      const block = await this.block(log.blockNumber);
+      if (block?.hash !== log.blockHash) throw new ChainMovedError(`block ${log.blockNumber} changed while it was read`);
+      times.set(log.blockNumber, block.timestamp);
+    }
+    const again = await this.block(to);
+    if (again?.hash !== head.hash) throw new ChainMovedError(`block ${to} changed while its range was read`);
+    const events = logs
+      .filter((log) => !log.removed)
+      .map((log) => decodeLog(log, times.get(log.blockNumber) as number))
+      .filter((e): e is ChainEvent => e !== null)
+      .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+    return { kind: "range", from, to, head: { number: to, hash: head.hash, timestamp: head.timestamp }, events };
+  }
+
+  private async commit(step: FollowerStep, writeLog: () => void): Promise<void> {
+    await this.sink.prepare?.(step);
+    try {
+      this.log.db.transaction(() => {
+        writeLog();
+        this.sink.write(step);
+      })();
+    } catch (error) {
+      this.sink.discarded(step, error);
+      throw error;
+    }
+    this.sink.committed(step);
+  }
+
+  private block(number: number): Promise<Block | null> {
+    return this.chain(() => this.provider.getBlock(number));
+  }
+
+  private async chain<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw error instanceof EngineError ? error : new ChainUnavailableError(`reading the chain failed: ${String(error)}`, error);
+    }
+  }
+}

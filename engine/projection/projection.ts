@@ -1,0 +1,309 @@
+/**
+ * The projection: the chain follower, the read model of every case in memory and in the store, and a stream
+ * of changes.
+ *
+ * Each range of events and the case views folded from them are committed in one transaction; only then is
+ * the in-memory map updated and each change published, one notice per case per block, in block order. A
+ * reorganisation rolls the events above the fork point back, refolds the cases they touched from what is
+ * left, and publishes the corrected progress with `reorg: true`. Nothing the chain does not hold stays shown.
+ */
+import type { Provider } from "ethers";
+import type { CompiledWorkflow } from "../../workflows";
+import { ChainClock } from "../chain/clock";
+import { type Db, migrate } from "../store/database";
+import { CASE_STORE_MIGRATIONS, CaseStore } from "./case-store";
+import { type CaseProgress, type CaseView, applyEvent, cloneView, foldCase, progressOf } from "./case-view";
+import { type ChainEvent, EVENT_LOG_MIGRATIONS, EventLog, type JsonValue } from "./event-log";
+import { ChainFollower, type FollowerSink, type FollowerStep, type PollResult } from "./follower";
+import { TemplateCatalog } from "./templates";
+
+export const PROJECTION_MIGRATIONS = [...EVENT_LOG_MIGRATIONS, ...CASE_STORE_MIGRATIONS];
+
+/** One change of one case. `progress` is null when a reorganisation removed the case altogether. */
+export interface ProgressNotice {
+  caseId: string;
+  progress: CaseProgress | null;
+  /** True when this corrects what was published before: a reorganisation, or a rebuild that differed. */
+  reorg: boolean;
+}
+
+export type ProgressListener = (notice: ProgressNotice) => void;
+
+/** One on-chain event of a case, as `GET /cases/:id/history` returns it. */
+export interface HistoryEntry {
+  event: string;
+  args: Record<string, JsonValue>;
+  block: number;
+  blockHash: string;
+  logIndex: number;
+  time: string;
+  tx: string;
+}
+
+export interface ProjectionOptions {
+  /** Opened with `openDatabase`; the projection applies its own migrations. */
+  db: Db;
+  provider: Provider;
+  /** The escrow's address. */
+  address: string;
+  /** The block the escrow was deployed in: where a rebuild starts. */
+  fromBlock: number;
+  /** The compiled workflows whose template ids name stages; default: `loadTemplates()`. */
+  workflows?: readonly CompiledWorkflow[];
+  clock?: ChainClock;
+  rangeSize?: number;
+  confirmations?: number;
+  /**
+   * Called inside each write transaction, just before it commits. A throw rolls the step back as a crash
+   * between reading the chain and committing would: the fault tests use it.
+   */
+  beforeCommit?: (step: FollowerStep) => void;
+}
+
+interface StagedNotice {
+  caseId: string;
+  view: CaseView | null;
+  reorg: boolean;
+}
+
+export class Projection {
+  readonly log: EventLog;
+  readonly follower: ChainFollower;
+  readonly clock: ChainClock;
+  private readonly store: CaseStore;
+  private readonly catalog: TemplateCatalog;
+  private readonly views = new Map<string, CaseView>();
+  private readonly listeners = new Set<ProgressListener>();
+  private readonly beforeCommit?: (step: FollowerStep) => void;
+  /** Staged by a transaction, applied and published only once it commits. */
+  private stagedViews = new Map<string, CaseView | null>();
+  private stagedNotices: StagedNotice[] = [];
+  private muted = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private loop: Promise<void> | null = null;
+  private stopped = true;
+
+  constructor(options: ProjectionOptions) {
+    migrate(options.db, PROJECTION_MIGRATIONS);
+    this.log = new EventLog(options.db, options.fromBlock);
+    this.store = new CaseStore(options.db);
+    this.catalog = new TemplateCatalog(options.provider, options.address, options.workflows);
+    this.clock = options.clock ?? new ChainClock();
+    this.beforeCommit = options.beforeCommit;
+    for (const view of this.store.all()) {
+      this.views.set(view.id, view);
+      // A template read from the chain before a restart is known again from the views that use it.
+      if (!this.catalog.get(view.template.templateId)) this.catalog.add({ ...view.template, rules: [...view.model.rules] });
+    }
+    const sink: FollowerSink = {
+      prepare: (step) => this.prepare(step),
+      write: (step) => this.write(step),
+      committed: (step) => this.committed(step),
+      discarded: () => this.discard(),
+    };
+    this.follower = new ChainFollower({
+      provider: options.provider,
+      log: this.log,
+      address: options.address,
+      sink,
+      rangeSize: options.rangeSize,
+      confirmations: options.confirmations,
+    });
+  }
+
+  /** Reads the chain up to its head (rolling back first if it reorganised); one at a time with `rebuild`. */
+  poll(): Promise<PollResult> {
+    return this.serially(() => this.follower.poll());
+  }
+
+  /**
+   * Forgets everything and replays from the deployment block, from the chain alone. Subscribers then hear
+   * of every case whose progress came out different (`reorg: true`), and of nothing else.
+   */
+  rebuild(): Promise<PollResult> {
+    return this.serially(async () => {
+      const before = new Map([...this.views].map(([id, view]) => [id, JSON.stringify(progressOf(view, 0))]));
+      this.log.db.transaction(() => {
+        this.log.clear();
+        this.store.clear();
+      })();
+      this.views.clear();
+      this.muted = true;
+      let result: PollResult;
+      try {
+        result = await this.follower.poll();
+      } finally {
+        this.muted = false;
+      }
+      for (const id of new Set([...before.keys(), ...this.views.keys()])) {
+        const view = this.views.get(id) ?? null;
+        if (before.get(id) !== (view ? JSON.stringify(progressOf(view, 0)) : undefined)) {
+          this.publish({ caseId: id, view, reorg: true });
+        }
+      }
+      return result;
+    });
+  }
+
+  /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
+  start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const tick = () => {
+      this.loop = this.poll()
+        .then(
+          () => undefined,
+          (error) => onError(error),
+        )
+        .then(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.loop;
+  }
+
+  /** Calls `listener` with every change from now on; returns the unsubscribe function. */
+  subscribe(listener: ProgressListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A case's progress at chain time `nowSeconds` (default: the chain clock), or null if there is no such case. */
+  getCase(caseId: string | bigint | number, nowSeconds = this.clock.nowSeconds()): CaseProgress | null {
+    const view = this.views.get(String(caseId));
+    return view ? progressOf(view, nowSeconds) : null;
+  }
+
+  /** The read model itself (a copy), for the engine's runtime. */
+  viewOf(caseId: string | bigint | number): CaseView | null {
+    const view = this.views.get(String(caseId));
+    return view ? cloneView(view) : null;
+  }
+
+  /** Every case, by id. */
+  listCases(nowSeconds = this.clock.nowSeconds()): CaseProgress[] {
+    return [...this.views.values()]
+      .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0))
+      .map((view) => progressOf(view, nowSeconds));
+  }
+
+  /** Every on-chain event of the case, in chain order. */
+  historyOf(caseId: string | bigint | number): HistoryEntry[] {
+    return this.log.eventsOf(String(caseId)).map((e) => ({
+      event: e.name,
+      args: e.args,
+      block: e.blockNumber,
+      blockHash: e.blockHash,
+      logIndex: e.logIndex,
+      time: new Date(e.blockTime * 1000).toISOString(),
+      tx: e.txHash,
+    }));
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  // ------------------------------------------------------------------ the follower's sink
+
+  private async prepare(step: FollowerStep): Promise<void> {
+    if (step.kind !== "range") return;
+    for (const e of step.events) {
+      if (e.name === "CaseOpened") await this.catalog.ensure(String((e.args.terms as Record<string, JsonValue>).templateId));
+    }
+  }
+
+  private lookup = (templateId: string) => {
+    const info = this.catalog.get(templateId);
+    if (!info) throw new Error(`template ${templateId} is not known yet`);
+    return info;
+  };
+
+  /** The view of a case as this transaction has it so far (a copy: the map changes only on commit). */
+  private current(caseId: string): CaseView | null {
+    if (this.stagedViews.has(caseId)) return this.stagedViews.get(caseId) ?? null;
+    const view = this.views.get(caseId);
+    return view ? cloneView(view) : null;
+  }
+
+  private write(step: FollowerStep): void {
+    this.discard();
+    if (step.kind === "rollback") {
+      for (const caseId of new Set(step.removed.map((e) => e.caseId).filter((id): id is string => id !== null))) {
+        const view = foldCase(this.log.eventsOf(caseId), this.lookup);
+        this.stagedViews.set(caseId, view);
+        this.stagedNotices.push({ caseId, view: view && cloneView(view), reorg: true });
+      }
+    } else {
+      for (const block of groupByBlock(step.events)) {
+        const touched: string[] = [];
+        for (const event of block) {
+          if (event.caseId === null) continue;
+          this.stagedViews.set(event.caseId, applyEvent(this.current(event.caseId), event, this.lookup));
+          if (!touched.includes(event.caseId)) touched.push(event.caseId);
+        }
+        for (const caseId of touched) {
+          const view = this.stagedViews.get(caseId) ?? null;
+          this.stagedNotices.push({ caseId, view: view && cloneView(view), reorg: false });
+        }
+      }
+    }
+    for (const [caseId, view] of this.stagedViews) {
+      if (view) this.store.put(view);
+      else this.store.delete(caseId);
+    }
+    this.beforeCommit?.(step);
+  }
+
+  private committed(step: FollowerStep): void {
+    for (const [caseId, view] of this.stagedViews) {
+      if (view) this.views.set(caseId, view);
+      else this.views.delete(caseId);
+    }
+    if (step.kind === "range") this.clock.observeBlock(step.head.number, step.head.timestamp);
+    else this.clock.reset();
+    const notices = this.stagedNotices;
+    this.discard();
+    if (!this.muted) for (const notice of notices) this.publish(notice);
+  }
+
+  private discard(): void {
+    this.stagedViews = new Map();
+    this.stagedNotices = [];
+  }
+
+  private publish(notice: StagedNotice): void {
+    const message: ProgressNotice = {
+      caseId: notice.caseId,
+      progress: notice.view ? progressOf(notice.view, this.clock.nowSeconds()) : null,
+      reorg: notice.reorg,
+    };
+    for (const listener of this.listeners) {
+      try {
+        listener(message);
+      } catch {
+        // A failing subscriber must not stop the projection or the other subscribers.
+      }
+    }
+  }
+}
+
+function groupByBlock(events: readonly ChainEvent[]): ChainEvent[][] {
+  const blocks: ChainEvent[][] = [];
+  for (const event of events) {
+    const last = blocks[blocks.length - 1];
+    if (last && last[0].blockNumber === event.blockNumber) last.push(event);
+    else blocks.push([event]);
+  }
+  return blocks;
+}
