@@ -1,0 +1,456 @@
+/**
+ * The relayer's outbox in SQLite: every submission (one per idempotency key), every transaction signed for a
+ * (sender, nonce), and each sender's next nonce. Every change of state is one SQLite transaction, so a crash
+ * leaves either the state before it or the state after it; a signed transaction is committed here before it
+ * is broadcast.
+ */
+import type { Db, Migration } from "../store/database";
+import { IdempotencyConflictError } from "./errors";
+import { canonicalJson } from "./intents";
+import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./types";
+
+export { IdempotencyConflictError };
+
+export const OUTBOX_MIGRATIONS: readonly Migration[] = [
+  {
+    id: "relayer-1-outbox",
+    sql: `
+      CREATE TABLE relayer_submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending','sent','mined','confirmed','failed','replaced')),
+        nonce INTEGER,
+        raw_tx TEXT,
+        tx_hash TEXT,
+        batch_index INTEGER,
+        block_number INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error_code TEXT,
+        error_message TEXT,
+        error_details TEXT,
+        note TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX relayer_submissions_by_sender_status ON relayer_submissions (sender, status, id);
+      CREATE INDEX relayer_submissions_by_nonce ON relayer_submissions (sender, nonce);
+
+      CREATE TABLE relayer_transactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        nonce INTEGER NOT NULL,
+        tx_hash TEXT NOT NULL UNIQUE,
+        raw_tx TEXT NOT NULL,
+        max_fee_per_gas TEXT NOT NULL,
+        max_priority_fee_per_gas TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sent','mined','confirmed','failed','replaced')),
+        block_number INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX relayer_transactions_by_nonce ON relayer_transactions (sender, nonce, id);
+
+      CREATE TABLE relayer_nonces (
+        sender TEXT PRIMARY KEY,
+        next_nonce INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+interface SubmissionRow {
+  id: number;
+  idempotency_key: string;
+  kind: string;
+  sender: string;
+  payload: string;
+  status: SubmissionStatus;
+  nonce: number | null;
+  raw_tx: string | null;
+  tx_hash: string | null;
+  batch_index: number | null;
+  block_number: number | null;
+  attempts: number;
+  error_code: string | null;
+  error_message: string | null;
+  error_details: string | null;
+  note: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface TransactionRow {
+  id: number;
+  sender: string;
+  nonce: number;
+  tx_hash: string;
+  raw_tx: string;
+  max_fee_per_gas: string;
+  max_priority_fee_per_gas: string;
+  status: TransactionStatus;
+  block_number: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+function toSubmission(row: SubmissionRow): Submission {
+  return {
+    id: row.id,
+    idempotencyKey: row.idempotency_key,
+    kind: row.kind as Submission["kind"],
+    sender: row.sender,
+    payload: JSON.parse(row.payload) as Intent,
+    status: row.status,
+    nonce: row.nonce,
+    rawTx: row.raw_tx,
+    txHash: row.tx_hash,
+    batchIndex: row.batch_index,
+    blockNumber: row.block_number,
+    attempts: row.attempts,
+    error: row.error_code
+      ? {
+          code: row.error_code,
+          message: row.error_message ?? "",
+          ...(row.error_details ? { details: JSON.parse(row.error_details) as Record<string, unknown> } : {}),
+        }
+      : null,
+    note: row.note,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toTransaction(row: TransactionRow): SentTransaction {
+  return {
+    id: row.id,
+    sender: row.sender,
+    nonce: row.nonce,
+    txHash: row.tx_hash,
+    rawTx: row.raw_tx,
+    maxFeePerGas: BigInt(row.max_fee_per_gas),
+    maxPriorityFeePerGas: BigInt(row.max_priority_fee_per_gas),
+    status: row.status,
+    blockNumber: row.block_number,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** A transaction signed for a nonce: what `assign` and `replace` persist. */
+export interface SignedTransaction {
+  rawTx: string;
+  txHash: string;
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+}
+
+export class Outbox {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Records an intent under its idempotency key, or returns the submission already recorded under it.
+   * The same key with a different intent (or sender) is an `IdempotencyConflictError`.
+   */
+  record(input: { idempotencyKey: string; sender: string; intent: Intent }): { submission: Submission; created: boolean } {
+    const payload = canonicalJson(input.intent);
+    return this.db.transaction(() => {
+      const existing = this.rowByKey(input.idempotencyKey);
+      if (existing) {
+        if (existing.payload !== payload || existing.sender !== input.sender) {
+          throw new IdempotencyConflictError(input.idempotencyKey, existing.id);
+        }
+        return { submission: toSubmission(existing), created: false };
+      }
+      const at = this.now();
+      const { lastInsertRowid } = this.db
+        .prepare(
+          `INSERT INTO relayer_submissions (idempotency_key, kind, sender, payload, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+        )
+        .run(input.idempotencyKey, input.intent.kind, input.sender, payload, at, at);
+      return { submission: this.get(Number(lastInsertRowid))!, created: true };
+    }).immediate();
+  }
+
+  get(id: number): Submission | undefined {
+    const row = this.db.prepare("SELECT * FROM relayer_submissions WHERE id = ?").get(id) as SubmissionRow | undefined;
+    return row ? toSubmission(row) : undefined;
+  }
+
+  getByKey(idempotencyKey: string): Submission | undefined {
+    const row = this.rowByKey(idempotencyKey);
+    return row ? toSubmission(row) : undefined;
+  }
+
+  private rowByKey(key: string): SubmissionRow | undefined {
+    return this.db.prepare("SELECT * FROM relayer_submissions WHERE idempotency_key = ?").get(key) as SubmissionRow | undefined;
+  }
+
+  list(filter: { status?: SubmissionStatus; sender?: string } = {}): Submission[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM relayer_submissions
+         WHERE (@status IS NULL OR status = @status) AND (@sender IS NULL OR sender = @sender) ORDER BY id`,
+      )
+      .all({ status: filter.status ?? null, sender: filter.sender ?? null }) as SubmissionRow[];
+    return rows.map(toSubmission);
+  }
+
+  /** Submissions waiting for a nonce, oldest first. */
+  pending(sender: string, limit = 1000): Submission[] {
+    const rows = this.db
+      .prepare("SELECT * FROM relayer_submissions WHERE sender = ? AND status = 'pending' ORDER BY id LIMIT ?")
+      .all(sender, limit) as SubmissionRow[];
+    return rows.map(toSubmission);
+  }
+
+  countUnsettled(): number {
+    return this.db.prepare("SELECT COUNT(*) FROM relayer_submissions WHERE status NOT IN ('confirmed','failed')").pluck().get() as number;
+  }
+
+  countByStatus(): Record<SubmissionStatus, number> {
+    const counts: Record<SubmissionStatus, number> = { pending: 0, sent: 0, mined: 0, confirmed: 0, failed: 0, replaced: 0 };
+    const rows = this.db.prepare("SELECT status, COUNT(*) AS n FROM relayer_submissions GROUP BY status").all() as { status: SubmissionStatus; n: number }[];
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
+  }
+
+  // ---------------------------------------------------------------- nonces
+
+  nextNonce(sender: string): number | undefined {
+    return this.db.prepare("SELECT next_nonce FROM relayer_nonces WHERE sender = ?").pluck().get(sender) as number | undefined;
+  }
+
+  /** Takes the chain's count of the sender's transactions (pending included) where it is ahead of ours. */
+  initNonce(sender: string, chainPendingCount: number): number {
+    return this.db.transaction(() => {
+      const stored = this.nextNonce(sender);
+      const next = Math.max(stored ?? 0, chainPendingCount);
+      this.db
+        .prepare("INSERT INTO relayer_nonces (sender, next_nonce) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET next_nonce = excluded.next_nonce")
+        .run(sender, next);
+      return next;
+    }).immediate();
+  }
+
+  /**
+   * Gives the sender's next nonce to a transaction carrying `items`, signed by `sign` for that nonce, and
+   * records it all at once: the counter, the signed transaction, the submissions' new state. Nothing is
+   * consumed if `sign` throws.
+   */
+  assign(
+    sender: string,
+    items: readonly { submissionId: number; batchIndex: number | null }[],
+    sign: (nonce: number) => SignedTransaction,
+  ): SentTransaction {
+    return this.db.transaction(() => {
+      const nonce = this.nextNonce(sender);
+      if (nonce === undefined) throw new Error(`no nonce counter for ${sender}: initNonce first`);
+      const signed = sign(nonce);
+      const at = this.now();
+      const txId = this.insertTransaction(sender, nonce, signed, at);
+      const update = this.db.prepare(
+        `UPDATE relayer_submissions SET status = 'sent', nonce = ?, raw_tx = ?, tx_hash = ?, batch_index = ?,
+           attempts = attempts + 1, error_code = NULL, error_message = NULL, error_details = NULL, updated_at = ?
+         WHERE id = ? AND status = 'pending'`,
+      );
+      for (const item of items) {
+        const { changes } = update.run(nonce, signed.rawTx, signed.txHash, item.batchIndex, at, item.submissionId);
+        if (changes !== 1) throw new Error(`submission ${item.submissionId} is no longer pending`);
+      }
+      this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce + 1, sender);
+      return this.transactionById(txId);
+    }).immediate();
+  }
+
+  /** Records a replacement (a fee bump) for the nonce of `previous`, which becomes `replaced`. */
+  replace(previous: SentTransaction, signed: SignedTransaction): SentTransaction {
+    return this.db.transaction(() => {
+      const at = this.now();
+      this.setTransactionStatus(previous.id, "replaced", null);
+      const txId = this.insertTransaction(previous.sender, previous.nonce, signed, at);
+      this.db
+        .prepare(
+          `UPDATE relayer_submissions SET raw_tx = ?, tx_hash = ?, status = 'sent', attempts = attempts + 1, updated_at = ?
+           WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
+        )
+        .run(signed.rawTx, signed.txHash, at, previous.sender, previous.nonce);
+      return this.transactionById(txId);
+    }).immediate();
+  }
+
+  /** Counts one more broadcast of the same signed transaction (a re-send after a drop or a restart). */
+  countAttempt(sender: string, nonce: number): void {
+    this.db
+      .prepare("UPDATE relayer_submissions SET attempts = attempts + 1, updated_at = ? WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')")
+      .run(this.now(), sender, nonce);
+  }
+
+  /**
+   * The nonce will not carry these submissions after all (the node refused the transaction for lack of
+   * funds, or something else used the nonce): they go back to `pending`, the transactions become `replaced`,
+   * and, when the nonce is the sender's last one given out, the counter takes it back.
+   */
+  release(sender: string, nonce: number, reason: SubmissionError, options: { giveBackNonce: boolean }): void {
+    this.db.transaction(() => {
+      const at = this.now();
+      this.db
+        .prepare("UPDATE relayer_transactions SET status = 'replaced', updated_at = ? WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')")
+        .run(at, sender, nonce);
+      this.db
+        .prepare(
+          `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, batch_index = NULL,
+             block_number = NULL, error_code = ?, error_message = ?, error_details = ?, updated_at = ?
+           WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
+        )
+        .run(reason.code, reason.message, reason.details ? JSON.stringify(reason.details) : null, at, sender, nonce);
+      if (options.giveBackNonce) {
+        this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ? AND next_nonce = ?").run(nonce, sender, nonce + 1);
+      }
+    }).immediate();
+  }
+
+  // ---------------------------------------------------------- transactions
+
+  transactionById(id: number): SentTransaction {
+    return toTransaction(this.db.prepare("SELECT * FROM relayer_transactions WHERE id = ?").get(id) as TransactionRow);
+  }
+
+  /** Every transaction signed for the nonce, newest first. */
+  transactionsForNonce(sender: string, nonce: number): SentTransaction[] {
+    const rows = this.db
+      .prepare("SELECT * FROM relayer_transactions WHERE sender = ? AND nonce = ? ORDER BY id DESC")
+      .all(sender, nonce) as TransactionRow[];
+    return rows.map(toTransaction);
+  }
+
+  transactions(sender?: string): SentTransaction[] {
+    const rows = this.db
+      .prepare("SELECT * FROM relayer_transactions WHERE (@sender IS NULL OR sender = @sender) ORDER BY id")
+      .all({ sender: sender ?? null }) as TransactionRow[];
+    return rows.map(toTransaction);
+  }
+
+  /** The sender's nonces with a transaction in flight (sent or mined, not yet settled), ascending. */
+  inFlightNonces(sender: string): number[] {
+    return this.db
+      .prepare("SELECT DISTINCT nonce FROM relayer_transactions WHERE sender = ? AND status IN ('sent','mined') ORDER BY nonce")
+      .pluck()
+      .all(sender) as number[];
+  }
+
+  submissionsForNonce(sender: string, nonce: number): Submission[] {
+    const rows = this.db
+      .prepare("SELECT * FROM relayer_submissions WHERE sender = ? AND nonce = ? AND status IN ('sent','mined') ORDER BY id")
+      .all(sender, nonce) as SubmissionRow[];
+    return rows.map(toSubmission);
+  }
+
+  /** `tx` is in block `blockNumber`, not yet confirmed; the others for its nonce are replaced. */
+  markMined(tx: SentTransaction, blockNumber: number): void {
+    this.db.transaction(() => {
+      const at = this.now();
+      this.replaceSiblings(tx);
+      this.setTransactionStatus(tx.id, "mined", blockNumber);
+      this.db
+        .prepare(
+          `UPDATE relayer_submissions SET status = 'mined', raw_tx = ?, tx_hash = ?, block_number = ?, updated_at = ?
+           WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
+        )
+        .run(tx.rawTx, tx.txHash, blockNumber, at, tx.sender, tx.nonce);
+    }).immediate();
+  }
+
+  /** A block reorganisation took `tx` out: it is in flight again. */
+  markUnmined(tx: SentTransaction): void {
+    this.db.transaction(() => {
+      this.setTransactionStatus(tx.id, "sent", null);
+      this.db
+        .prepare("UPDATE relayer_submissions SET status = 'sent', block_number = NULL, updated_at = ? WHERE sender = ? AND nonce = ? AND status = 'mined'")
+        .run(this.now(), tx.sender, tx.nonce);
+    }).immediate();
+  }
+
+  /**
+   * `tx` has its confirmations: it becomes `confirmed` (or `failed` if it reverted), the others for its
+   * nonce `replaced`, and each submission it carried takes its outcome. Returns the settled submissions.
+   */
+  settle(tx: SentTransaction, blockNumber: number, reverted: boolean, outcomes: ReadonlyMap<number, Outcome>): Submission[] {
+    return this.db.transaction(() => {
+      const carried = this.submissionsForNonce(tx.sender, tx.nonce);
+      this.replaceSiblings(tx);
+      this.setTransactionStatus(tx.id, reverted ? "failed" : "confirmed", blockNumber);
+      const at = this.now();
+      const update = this.db.prepare(
+        `UPDATE relayer_submissions SET status = ?, raw_tx = ?, tx_hash = ?, block_number = ?, note = ?,
+           error_code = ?, error_message = ?, error_details = ?, updated_at = ? WHERE id = ?`,
+      );
+      for (const s of carried) {
+        const o = outcomes.get(s.id) ?? { status: "confirmed" };
+        update.run(
+          o.status,
+          tx.rawTx,
+          tx.txHash,
+          blockNumber,
+          o.note ?? null,
+          o.error?.code ?? null,
+          o.error?.message ?? null,
+          o.error?.details ? JSON.stringify(o.error.details) : null,
+          at,
+          s.id,
+        );
+      }
+      return carried.map((s) => this.get(s.id)!);
+    }).immediate();
+  }
+
+  /** Settles a submission that never needed a transaction (refused at estimation, or already done). */
+  settleWithoutTransaction(id: number, outcome: Outcome): Submission {
+    this.db
+      .prepare(
+        `UPDATE relayer_submissions SET status = ?, note = ?, error_code = ?, error_message = ?, error_details = ?, updated_at = ?
+         WHERE id = ? AND status = 'pending'`,
+      )
+      .run(
+        outcome.status,
+        outcome.note ?? null,
+        outcome.error?.code ?? null,
+        outcome.error?.message ?? null,
+        outcome.error?.details ? JSON.stringify(outcome.error.details) : null,
+        this.now(),
+        id,
+      );
+    return this.get(id)!;
+  }
+
+  /**
+   * Stores a signed transaction as `sent`. Signatures are deterministic (RFC 6979), so the same nonce, fees
+   * and data signed again give the same hash: a row released earlier is then taken up again.
+   */
+  private insertTransaction(sender: string, nonce: number, signed: SignedTransaction, at: number): number {
+    this.db
+      .prepare(
+        `INSERT INTO relayer_transactions (sender, nonce, tx_hash, raw_tx, max_fee_per_gas, max_priority_fee_per_gas, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'sent', ?, ?)
+         ON CONFLICT(tx_hash) DO UPDATE SET status = 'sent', block_number = NULL, updated_at = excluded.updated_at`,
+      )
+      .run(sender, nonce, signed.txHash, signed.rawTx, signed.maxFeePerGas.toString(), signed.maxPriorityFeePerGas.toString(), at, at);
+    return this.db.prepare("SELECT id FROM relayer_transactions WHERE tx_hash = ?").pluck().get(signed.txHash) as number;
+  }
+
+  private replaceSiblings(tx: SentTransaction): void {
+    this.db
+      .prepare("UPDATE relayer_transactions SET status = 'replaced', updated_at = ? WHERE sender = ? AND nonce = ? AND id != ? AND status != 'replaced'")
+      .run(this.now(), tx.sender, tx.nonce, tx.id);
+  }
+
+  private setTransactionStatus(id: number, status: TransactionStatus, blockNumber: number | null): void {
+    this.db.prepare("UPDATE relayer_transactions SET status = ?, block_number = ?, updated_at = ? WHERE id = ?").run(status, blockNumber, this.now(), id);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What a mined transaction means for each submission it carried. Business code sees outcomes, never a
+ * receipt: a batch's `SignOffSkipped` events name the items that did not apply, and why.
+ */
+import type { Log } from "ethers";
+import { escrowInterface } from "../chain/escrow";
+import { ContractRevertError, type EngineError } from "../errors";
+import type { Outcome, Submission, SubmissionError } from "./types";
+
+/** `IMortgageEscrow.SkipReason`, by its number. */
+const SKIP_REASONS = ["AlreadySignedOff", "StaleEpoch", "CaseNotOpen"] as const;
+
+export const DONE_BY_SOMEONE_ELSE = "already signed off by someone else: nothing left to do";
+
+export function errorOf(error: EngineError): SubmissionError {
+  return { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) };
+}
+
+/** A sign-off's revert that means the sign-off is there already, so the submission is done. */
+export function isAlreadySignedOff(error: EngineError): boolean {
+  return error instanceof ContractRevertError && error.errorName === "MortgageEscrowAlreadySignedOff";
+}
+
+/** The outcome of each submission in a successful transaction, from its `SignOffSkipped` events. */
+export function outcomesOfSuccess(escrowAddress: string, logs: readonly Log[], carried: readonly Submission[]): Map<number, Outcome> {
+  const skipped = new Map<number, (typeof SKIP_REASONS)[number]>();
+  const skippedEvent = escrowInterface.getEvent("SignOffSkipped")!;
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== escrowAddress.toLowerCase() || log.topics[0] !== skippedEvent.topicHash) continue;
+    const parsed = escrowInterface.parseLog({ topics: [...log.topics], data: log.data });
+    if (!parsed) continue;
+    skipped.set(Number(parsed.args.index), SKIP_REASONS[Number(parsed.args.reason)] ?? "CaseNotOpen");
+  }
+  const outcomes = new Map<number, Outcome>();
+  for (const s of carried) {
+    const reason = s.batchIndex === null ? undefined : skipped.get(s.batchIndex);
+    if (reason === undefined) outcomes.set(s.id, { status: "confirmed" });
+    else if (reason === "AlreadySignedOff") outcomes.set(s.id, { status: "confirmed", note: DONE_BY_SOMEONE_ELSE });
+    else {
+      outcomes.set(s.id, {
+        status: "failed",
+        error: {
+          code: reason === "StaleEpoch" ? "SIGN_OFF_STALE_EPOCH" : "SIGN_OFF_CASE_NOT_OPEN",
+          message:
+            reason === "StaleEpoch"
+              ? "the signer revoked after signing: this signature is void, sign again"
+              : "the case is not open (finished, or unknown): the sign-off was not applied",
+          details: { reason, index: s.batchIndex },
+        },
+      });
+    }
+  }
+  return outcomes;
+}
+
+/** The outcome of every submission in a transaction that reverted with `error`. */
+export function outcomesOfRevert(error: EngineError, carried: readonly Submission[]): Map<number, Outcome> {
+  const outcome: Outcome = isAlreadySignedOff(error)
+    ? { status: "confirmed", note: DONE_BY_SOMEONE_ELSE }
+    : { status: "failed", error: errorOf(error) };
+  return new Map(carried.map((s) => [s.id, outcome]));
+}

@@ -1,0 +1,702 @@
+/**
+ * The relayer: turns intents (a party's signed sign-off, or a call from one of the engine's keys) into
+ * transactions on chain, and never loses or doubles one.
+ *
+ * Lifecycle of a submission (see `SubmissionStatus`):
+ *   submit()  -> pending   recorded in the outbox in one SQLite transaction, under its idempotency key; the
+ *                          caller may report it accepted from here on (a relayed sign-off's signature is in it).
+ *   worker    -> sent      gas estimated (a revert here fails it with the decoded custom error and uses no
+ *                          nonce), funds checked, the sender's next nonce taken from the local counter, the
+ *                          transaction signed and committed to the outbox, and only then broadcast.
+ *             -> mined     a receipt was seen, with fewer confirmations than required.
+ *             -> confirmed the receipt has `confirmations` blocks on it; a sign-off that someone else made first
+ *                          (`SignOffSkipped(AlreadySignedOff)`, or a direct call refused with
+ *                          `MortgageEscrowAlreadySignedOff`) is confirmed too, with a note: it is done.
+ *             -> failed    refused at estimation, reverted on chain, or skipped as StaleEpoch / CaseNotOpen.
+ *   A transaction replaced by a fee bump becomes `replaced`; its submissions follow the new one. A nonce that
+ *   something else used puts its submissions back to `pending`.
+ *
+ * Guarantees:
+ * - Nonces per sender are contiguous: a counter kept in the outbox (started from the chain's pending count)
+ *   is advanced only in the same SQLite transaction that stores the signed transaction using it.
+ * - One idempotency key is one submission; a submission is signed once per nonce, and re-signed only to bump
+ *   the fees of that same nonce. A send that fails or times out is never signed again blindly: the next poll
+ *   reconciles it by its hash (known from the stored raw transaction) and the sender's nonce on chain; a
+ *   dropped one is re-broadcast byte for byte (same hash).
+ * - Relayed sign-offs that are ready within `batchWindowMs` go in one `signOffWithSignatures` transaction
+ *   (up to `maxBatchSize`), identical signatures as one item.
+ * - A transaction waiting `underpricedPolls` polls while the next block's base fee is above its maxFeePerGas is
+ *   replaced with both fees raised by at least `feeBumpPercent` (>= 10).
+ * - A sender that cannot pay (balance below gas x maxFeePerGas + value, or the node says so) is paused with
+ *   `RelayerOutOfFundsError` (see `health()`), uses no nonce, and resumes on its own once funded.
+ * - RPC faults are retried with exponential backoff and jitter.
+ * - Restart: a new Relayer on the same database carries on: stored transactions are reconciled (re-broadcast
+ *   if the node lacks them), pending submissions proceed.
+ *
+ * One Relayer (one process) per database and per key: two relayers sharing a key would share its nonces.
+ */
+import { EventEmitter } from "node:events";
+import { getAddress, Transaction, type BaseWallet, type JsonRpcApiProvider, type Provider, type TransactionReceipt } from "ethers";
+import { decodeChainError } from "../chain/escrow";
+import { ChainUnavailableError, ContractRevertError, EngineError } from "../errors";
+import { migrate, type Db } from "../store/database";
+import { backoffDelay } from "./backoff";
+import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
+import { bumpedFees, type Fees } from "./fees";
+import { batchCallData, callData, normaliseIntent, signOffItemKey } from "./intents";
+import { DONE_BY_SOMEONE_ELSE, errorOf, isAlreadySignedOff, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
+import { OUTBOX_MIGRATIONS, Outbox, type SignedTransaction } from "./outbox";
+import type { Intent, Outcome, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
+
+export interface RelayerTimings {
+  /** How often the worker polls receipts when idle. */
+  pollIntervalMs: number;
+  /** A broadcast that has not answered by then is left to reconciliation. */
+  sendTimeoutMs: number;
+  /** Polls a transaction may wait in the pool, priced out by the base fee, before it is bumped. */
+  underpricedPolls: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export interface RelayerOptions {
+  db: Db;
+  provider: Provider;
+  /** The relayer's own key (sends batches of relayed sign-offs), and managed keys of parties for their calls. */
+  wallets: { relayer: BaseWallet; parties?: readonly BaseWallet[] };
+  escrowAddress: string;
+  /** Blocks on top of (and including) the one holding a transaction before it counts as confirmed. */
+  confirmations?: number;
+  /** How long the first relayed sign-off waits for others to join its batch. */
+  batchWindowMs?: number;
+  maxBatchSize?: number;
+  /** Transactions per sender that may wait for a receipt at once. */
+  maxInFlight?: number;
+  feeBumpPercent?: number;
+  timings?: Partial<RelayerTimings>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface RelayerEvents {
+  /** A submission reached `confirmed` or `failed`. */
+  settled: [Submission];
+  /** A sender ran out of funds. */
+  paused: [RelayerOutOfFundsError];
+  /** A paused sender has funds again (its address). */
+  resumed: [string];
+  /** A poll failed on an RPC fault; the worker backs off and tries again. */
+  retrying: [EngineError, number];
+}
+
+export interface RelayerHealth {
+  running: boolean;
+  paused: boolean;
+  /** Why it is paused (RELAYER_OUT_OF_FUNDS), else the last RPC fault, if the last poll failed. */
+  error: EngineError | null;
+  senders: { address: string; nextNonce: number | null; paused: RelayerOutOfFundsError | null }[];
+  submissions: Record<SubmissionStatus, number>;
+}
+
+const DEFAULT_TIMINGS: RelayerTimings = {
+  pollIntervalMs: 250,
+  sendTimeoutMs: 10_000,
+  underpricedPolls: 3,
+  backoffBaseMs: 200,
+  backoffMaxMs: 15_000,
+};
+
+interface SenderState {
+  wallet: BaseWallet;
+  paused: RelayerOutOfFundsError | null;
+  /** Polls seen per transaction hash while it waits in the pool. */
+  waitingPolls: Map<string, number>;
+}
+
+interface Draft {
+  to: string;
+  data: string;
+  value: bigint;
+  items: { submissionId: number; batchIndex: number | null }[];
+}
+
+export class Relayer extends EventEmitter<RelayerEvents> {
+  readonly outbox: Outbox;
+  readonly relayerAddress: string;
+  private readonly provider: Provider;
+  private readonly escrowAddress: string;
+  private readonly confirmations: number;
+  private readonly batchWindowMs: number;
+  private readonly maxBatchSize: number;
+  private readonly maxInFlight: number;
+  private readonly feeBumpPercent: number;
+  private readonly timings: RelayerTimings;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly senders = new Map<string, SenderState>();
+
+  private chainId: bigint | undefined;
+  private initialising: Promise<void> | undefined;
+  private ticking: Promise<void> | undefined;
+  private running = false;
+  private stopping = false;
+  private loopDone: Promise<void> | undefined;
+  private lastError: EngineError | null = null;
+  private wakeUp: (() => void) | undefined;
+  private wakeRequested = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: RelayerOptions) {
+    super();
+    const feeBumpPercent = options.feeBumpPercent ?? 12;
+    if (feeBumpPercent < 10) throw new RangeError("feeBumpPercent must be at least 10: nodes refuse smaller replacements");
+    migrate(options.db, OUTBOX_MIGRATIONS);
+    this.now = options.now ?? Date.now;
+    this.outbox = new Outbox(options.db, this.now);
+    this.provider = options.provider;
+    this.escrowAddress = getAddress(options.escrowAddress);
+    this.confirmations = Math.max(1, options.confirmations ?? 1);
+    this.batchWindowMs = options.batchWindowMs ?? 20;
+    this.maxBatchSize = options.maxBatchSize ?? 64;
+    this.maxInFlight = options.maxInFlight ?? 16;
+    this.feeBumpPercent = feeBumpPercent;
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.random = options.random ?? Math.random;
+    this.relayerAddress = getAddress(options.wallets.relayer.address);
+    for (const wallet of [options.wallets.relayer, ...(options.wallets.parties ?? [])]) {
+      this.senders.set(getAddress(wallet.address), { wallet, paused: null, waitingPolls: new Map() });
+    }
+  }
+
+  // ------------------------------------------------------------------- API
+
+  /**
+   * Records the intent durably (one SQLite transaction) and returns its submission; the same key and intent
+   * return the same submission, the same key with another intent throws `IdempotencyConflictError`.
+   */
+  submit(intent: Intent, idempotencyKey: string): Submission {
+    const normal = normaliseIntent(intent);
+    const sender = normal.kind === "relayed-sign-off" ? this.relayerAddress : normal.from;
+    if (!this.senders.has(sender)) throw new InvalidIntentError(`the relayer holds no key for ${sender}`);
+    const { submission, created } = this.outbox.record({ idempotencyKey, sender, intent: normal });
+    if (created) this.scheduleWake(normal.kind === "relayed-sign-off" ? this.batchWindowMs : 0);
+    return submission;
+  }
+
+  get(id: number): Submission | undefined {
+    return this.outbox.get(id);
+  }
+
+  health(): RelayerHealth {
+    const senders = [...this.senders.entries()].map(([address, s]) => ({
+      address,
+      nextNonce: this.outbox.nextNonce(address) ?? null,
+      paused: s.paused,
+    }));
+    const pausedError = senders.find((s) => s.paused)?.paused ?? null;
+    return {
+      running: this.running,
+      paused: pausedError !== null,
+      error: pausedError ?? this.lastError,
+      senders,
+      submissions: this.outbox.countByStatus(),
+    };
+  }
+
+  /** Starts the worker loop. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Stops the worker loop after the poll in progress; what is in the outbox stays there. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopping = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wake();
+    try {
+      await this.loopDone;
+    } finally {
+      this.loopDone = undefined;
+      this.stopping = false;
+    }
+  }
+
+  /**
+   * Polls until every submission has settled (for tests and scripts). Throws the out-of-funds error if a
+   * sender is paused, a non-retryable error at once, and a timeout error after `timeoutMs`.
+   */
+  async drain(options: { timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    let failures = 0;
+    while (this.outbox.countUnsettled() > 0) {
+      if (Date.now() > deadline) {
+        throw new EngineError("RELAYER_DRAIN_TIMEOUT", `${this.outbox.countUnsettled()} submissions have not settled`, {
+          details: this.outbox.countByStatus(),
+        });
+      }
+      try {
+        await this.tick();
+        failures = 0;
+      } catch (error) {
+        const e = toEngineError(error);
+        if (!e.retryable) throw e;
+        failures += 1;
+        await sleep(backoffDelay(failures, this.backoff(), this.random));
+        continue;
+      }
+      const paused = this.health().error;
+      if (paused instanceof RelayerOutOfFundsError) throw paused;
+      if (this.outbox.countUnsettled() > 0) await sleep(Math.min(this.timings.pollIntervalMs, 20));
+    }
+  }
+
+  /** One poll: reconcile every sender's transactions in flight, then send what is pending. */
+  tick(): Promise<void> {
+    this.ticking ??= this.poll().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  // ---------------------------------------------------------------- worker
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        await this.tick();
+        failures = 0;
+        this.lastError = null;
+      } catch (error) {
+        failures += 1;
+        this.lastError = toEngineError(error);
+        this.emit("retrying", this.lastError, failures);
+      }
+      if (!this.running) break;
+      await this.sleepUntilWoken(failures > 0 ? backoffDelay(failures, this.backoff(), this.random) : this.timings.pollIntervalMs);
+    }
+  }
+
+  private async poll(): Promise<void> {
+    await this.init();
+    let firstError: unknown;
+    for (const [address, state] of this.senders) {
+      try {
+        await this.reconcile(address);
+        await this.sendPending(address, state);
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+    if (firstError !== undefined) throw toEngineError(firstError);
+  }
+
+  private init(): Promise<void> {
+    this.initialising ??= (async () => {
+      this.chainId = (await this.provider.getNetwork()).chainId;
+      for (const address of this.senders.keys()) {
+        this.outbox.initNonce(address, await this.provider.getTransactionCount(address, "pending"));
+      }
+    })().catch((error: unknown) => {
+      this.initialising = undefined;
+      throw toEngineError(error);
+    });
+    return this.initialising;
+  }
+
+  // ------------------------------------------------------------ reconcile
+
+  private async reconcile(sender: string): Promise<void> {
+    const nonces = this.outbox.inFlightNonces(sender);
+    if (nonces.length === 0) return;
+    // The nonce first: a transaction of ours mined after this answer still shows a receipt below.
+    const chainNonce = await this.provider.getTransactionCount(sender, "latest");
+    const head = await this.provider.getBlockNumber();
+    for (const nonce of nonces) await this.reconcileNonce(sender, nonce, chainNonce, head);
+  }
+
+  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number): Promise<void> {
+    const txs = this.outbox.transactionsForNonce(sender, nonce);
+    // Any of them may be the one mined: a bumped transaction's predecessor can still win.
+    for (const tx of txs) {
+      const receipt = await this.provider.getTransactionReceipt(tx.txHash);
+      if (!receipt) continue;
+      const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
+      if (confirmations >= this.confirmations) await this.settle(tx, receipt);
+      else if (tx.status !== "mined") this.outbox.markMined(tx, receipt.blockNumber);
+      return;
+    }
+    const current = txs.find((t) => t.status === "sent" || t.status === "mined");
+    if (!current) return;
+    if (current.status === "mined") this.outbox.markUnmined(current);
+    const state = this.senders.get(sender)!;
+    if (chainNonce > nonce) {
+      // The nonce is used and none of our transactions for it has a receipt: something else used this key.
+      state.waitingPolls.delete(current.txHash);
+      this.outbox.release(
+        sender,
+        nonce,
+        { code: "NONCE_USED_ELSEWHERE", message: `nonce ${nonce} of ${sender} was used by a transaction the relayer did not send` },
+        { giveBackNonce: false },
+      );
+      return;
+    }
+    const known = await this.provider.getTransaction(current.txHash);
+    if (!known) {
+      // Dropped from the pool, or never reached it (a crash or a lost send): the same bytes again.
+      this.outbox.countAttempt(sender, nonce);
+      await this.broadcast(sender, current);
+      return;
+    }
+    const polls = (state.waitingPolls.get(current.txHash) ?? 0) + 1;
+    state.waitingPolls.set(current.txHash, polls);
+    if (polls < this.timings.underpricedPolls) return;
+    const nextBaseFee = await this.nextBaseFee();
+    if (nextBaseFee > current.maxFeePerGas) await this.bump(state, current, nextBaseFee);
+  }
+
+  private async settle(tx: SentTransaction, receipt: TransactionReceipt): Promise<void> {
+    const carried = this.outbox.submissionsForNonce(tx.sender, tx.nonce);
+    const reverted = receipt.status !== 1;
+    const outcomes = reverted
+      ? outcomesOfRevert(await this.revertReason(tx, receipt), carried)
+      : outcomesOfSuccess(this.escrowAddress, receipt.logs, carried);
+    this.senders.get(tx.sender)?.waitingPolls.delete(tx.txHash);
+    for (const s of this.outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) this.emit("settled", s);
+  }
+
+  /** Replays a reverted transaction on the state before its block to learn the custom error. */
+  private async revertReason(tx: SentTransaction, receipt: TransactionReceipt): Promise<EngineError> {
+    const signed = Transaction.from(tx.rawTx);
+    try {
+      await this.provider.call({ from: tx.sender, to: signed.to, data: signed.data, value: signed.value, blockTag: receipt.blockNumber - 1 });
+    } catch (error) {
+      const decoded = decodeChainError(error);
+      if (decoded instanceof ContractRevertError) return decoded;
+      throw decoded;
+    }
+    return new ContractRevertError("unknown", []);
+  }
+
+  private async bump(state: SenderState, current: SentTransaction, nextBaseFee: bigint): Promise<void> {
+    const old = Transaction.from(current.rawTx);
+    const suggested = (await this.provider.getFeeData()).maxPriorityFeePerGas ?? 0n;
+    const fees = bumpedFees(current, this.feeBumpPercent, nextBaseFee, suggested);
+    const needed = old.gasLimit * fees.maxFeePerGas + old.value;
+    const balance = await this.provider.getBalance(current.sender, "latest");
+    if (balance < needed) {
+      this.pause(state, balance, needed);
+      return;
+    }
+    const signed = this.sign(state.wallet, { nonce: current.nonce, to: old.to!, data: old.data, value: old.value, gasLimit: old.gasLimit, fees });
+    const next = this.outbox.replace(current, signed);
+    state.waitingPolls.delete(current.txHash);
+    await this.broadcast(current.sender, next);
+  }
+
+  /** The base fee of the block being built; ethers cannot format a pending block (no number), so ask raw. */
+  private async nextBaseFee(): Promise<bigint> {
+    const send = (this.provider as Partial<JsonRpcApiProvider>).send?.bind(this.provider);
+    if (send) {
+      const pending = (await send("eth_getBlockByNumber", ["pending", false])) as { baseFeePerGas?: string } | null;
+      if (pending?.baseFeePerGas) return BigInt(pending.baseFeePerGas);
+    }
+    const latest = await this.provider.getBlock("latest");
+    return latest?.baseFeePerGas ?? 0n;
+  }
+
+  // ----------------------------------------------------------------- send
+
+  private async sendPending(sender: string, state: SenderState): Promise<void> {
+    if (state.paused) await this.checkFunds(state, sender);
+    for (;;) {
+      // Once stop() is called nothing new is signed; what is already in flight is still reconciled.
+      if (this.stopping) return;
+      if (this.outbox.inFlightNonces(sender).length >= this.maxInFlight) return;
+      const pending = this.outbox.pending(sender, this.maxBatchSize);
+      if (pending.length === 0) return;
+      let group: Submission[];
+      if (pending[0].kind === "relayed-sign-off") {
+        const firstCall = pending.findIndex((s) => s.kind !== "relayed-sign-off");
+        group = firstCall === -1 ? pending : pending.slice(0, firstCall);
+        const waited = this.now() - group[0].createdAt;
+        if (group.length < this.maxBatchSize && firstCall === -1 && waited < this.batchWindowMs) {
+          this.scheduleWake(this.batchWindowMs - waited);
+          return;
+        }
+      } else {
+        group = [pending[0]];
+      }
+      if (!(await this.send(sender, state, group))) return;
+    }
+  }
+
+  /** Sends one transaction for `group` (or settles it without one). False when the sender must stop for now. */
+  private async send(sender: string, state: SenderState, group: readonly Submission[]): Promise<boolean> {
+    const draft = this.draft(group);
+    let gas: bigint;
+    try {
+      gas = await this.provider.estimateGas({ from: sender, to: draft.to, data: draft.data, value: draft.value });
+    } catch (error) {
+      if (isInsufficientFunds(error)) {
+        this.pause(state, await this.provider.getBalance(sender, "latest"), draft.value);
+        return false;
+      }
+      const decoded = decodeEstimateError(error);
+      if (!(decoded instanceof ContractRevertError)) throw decoded;
+      await this.refuse(sender, group, draft, decoded);
+      return true;
+    }
+    const gasLimit = (gas * 6n) / 5n;
+    const fees = await this.freshFees();
+    const needed = gasLimit * fees.maxFeePerGas + draft.value;
+    const balance = await this.provider.getBalance(sender, "latest");
+    if (balance < needed) {
+      this.pause(state, balance, needed);
+      return false;
+    }
+    this.resume(state, sender);
+    const tx = this.outbox.assign(sender, draft.items, (nonce) =>
+      this.sign(state.wallet, { nonce, to: draft.to, data: draft.data, value: draft.value, gasLimit, fees }),
+    );
+    await this.broadcast(sender, tx);
+    return !state.paused;
+  }
+
+  private draft(group: readonly Submission[]): Draft {
+    const first = group[0].payload;
+    if (first.kind === "call") {
+      return { to: this.escrowAddress, data: callData(first), value: BigInt(first.value ?? 0), items: [{ submissionId: group[0].id, batchIndex: null }] };
+    }
+    // The same signed sign-off under two keys is one item: both submissions settle with it.
+    const indexOf = new Map<string, number>();
+    const intents: RelayedSignOffIntent[] = [];
+    const items = group.map((s) => {
+      const intent = s.payload as RelayedSignOffIntent;
+      const key = signOffItemKey(intent);
+      let index = indexOf.get(key);
+      if (index === undefined) {
+        index = intents.length;
+        intents.push(intent);
+        indexOf.set(key, index);
+      }
+      return { submissionId: s.id, batchIndex: index };
+    });
+    return { to: this.escrowAddress, data: batchCallData(intents), value: 0n, items };
+  }
+
+  /** The estimate reverted: settle the submissions it names, without a nonce. */
+  private async refuse(sender: string, group: readonly Submission[], draft: Draft, error: ContractRevertError): Promise<void> {
+    if (group[0].kind === "call") {
+      const outcome: Outcome = isAlreadySignedOff(error) ? { status: "confirmed", note: DONE_BY_SOMEONE_ELSE } : { status: "failed", error: errorOf(error) };
+      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, outcome));
+      return;
+    }
+    const culprits = culpritsOf(error, group, draft);
+    if (culprits.length > 0) {
+      for (const s of culprits) this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(error) }));
+      return;
+    }
+    if (group.length === 1) {
+      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, { status: "failed", error: errorOf(error) }));
+      return;
+    }
+    // The revert names no item: find the ones that revert alone.
+    for (const s of group) {
+      try {
+        await this.provider.estimateGas({ from: sender, to: this.escrowAddress, data: batchCallData([s.payload as RelayedSignOffIntent]) });
+      } catch (e) {
+        const decoded = decodeEstimateError(e);
+        if (!(decoded instanceof ContractRevertError)) throw decoded;
+        this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(decoded) }));
+      }
+    }
+  }
+
+  private async freshFees(): Promise<Fees> {
+    const data = await this.provider.getFeeData();
+    if (data.maxFeePerGas != null && data.maxPriorityFeePerGas != null) {
+      return { maxFeePerGas: data.maxFeePerGas, maxPriorityFeePerGas: data.maxPriorityFeePerGas };
+    }
+    const price = data.gasPrice ?? 0n;
+    return { maxFeePerGas: price, maxPriorityFeePerGas: price };
+  }
+
+  private sign(
+    wallet: BaseWallet,
+    fields: { nonce: number; to: string; data: string; value: bigint; gasLimit: bigint; fees: Fees },
+  ): SignedTransaction {
+    if (this.chainId === undefined) throw new Error("the relayer signs only after init");
+    const tx = Transaction.from({
+      type: 2,
+      chainId: this.chainId,
+      nonce: fields.nonce,
+      to: fields.to,
+      data: fields.data,
+      value: fields.value,
+      gasLimit: fields.gasLimit,
+      maxFeePerGas: fields.fees.maxFeePerGas,
+      maxPriorityFeePerGas: fields.fees.maxPriorityFeePerGas,
+    });
+    // Signed synchronously, inside the SQLite transaction that takes the nonce.
+    tx.signature = wallet.signingKey.sign(tx.unsignedHash);
+    return { rawTx: tx.serialized, txHash: tx.hash!, ...fields.fees };
+  }
+
+  /**
+   * Hands a stored transaction to the node. Whatever happens, it is not signed again here: a lost answer or a
+   * timeout is settled by the next poll's reconciliation.
+   */
+  private async broadcast(sender: string, tx: SentTransaction): Promise<void> {
+    try {
+      await withTimeout(this.provider.broadcastTransaction(tx.rawTx), this.timings.sendTimeoutMs);
+    } catch (error) {
+      if (isAlreadyKnown(error)) return;
+      const state = this.senders.get(sender)!;
+      if (isInsufficientFunds(error)) {
+        const signed = Transaction.from(tx.rawTx);
+        const onlyVersion = this.outbox.transactionsForNonce(sender, tx.nonce).length === 1;
+        const last = this.outbox.nextNonce(sender) === tx.nonce + 1;
+        // The node refused it outright, so the nonce is free: give it back if no later nonce depends on it.
+        if (onlyVersion && last) {
+          this.outbox.release(sender, tx.nonce, { code: "RELAYER_OUT_OF_FUNDS", message: "the node refused the transaction for lack of funds" }, { giveBackNonce: true });
+        }
+        const balance = await this.provider.getBalance(sender, "latest").catch(() => 0n);
+        this.pause(state, balance, signed.gasLimit * signed.maxFeePerGas! + signed.value);
+        return;
+      }
+      throw new ChainUnavailableError(
+        `sending transaction ${tx.txHash} (nonce ${tx.nonce} of ${sender}) did not complete; it is reconciled by hash and nonce`,
+        error,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- funds
+
+  private pause(state: SenderState, balance: bigint, needed: bigint): void {
+    const address = getAddress(state.wallet.address);
+    const wasPaused = state.paused !== null;
+    state.paused = new RelayerOutOfFundsError(address, balance, needed);
+    if (!wasPaused) this.emit("paused", state.paused);
+  }
+
+  private resume(state: SenderState, address: string): void {
+    if (!state.paused) return;
+    state.paused = null;
+    this.emit("resumed", address);
+  }
+
+  /** A paused sender with nothing to send resumes when its balance covers what it last lacked. */
+  private async checkFunds(state: SenderState, address: string): Promise<void> {
+    const needed = BigInt(String(state.paused?.details?.needed ?? "0"));
+    if ((await this.provider.getBalance(address, "latest")) >= needed) this.resume(state, address);
+  }
+
+  // ---------------------------------------------------------------- timing
+
+  private backoff() {
+    return { baseMs: this.timings.backoffBaseMs, maxMs: this.timings.backoffMaxMs };
+  }
+
+  private scheduleWake(delayMs: number): void {
+    if (!this.running) return;
+    if (delayMs <= 0) return this.wake();
+    if (this.wakeTimer) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wake();
+    }, delayMs);
+  }
+
+  private wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  private sleepUntilWoken(ms: number): Promise<void> {
+    if (this.wakeRequested) {
+      this.wakeRequested = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = undefined;
+        self.wakeRequested = false;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}
+
+/** The submissions of a batch that its revert names: by index, or by (case, stage, role). */
+function culpritsOf(error: ContractRevertError, group: readonly Submission[], draft: Draft): Submission[] {
+  const args = error.args;
+  if (error.errorName === "MortgageEscrowInvalidSignature") {
+    const index = Number(args[0]);
+    return group.filter((_, i) => draft.items[i].batchIndex === index);
+  }
+  if (["MortgageEscrowRoleNotRequired", "MortgageEscrowUnknownStage", "MortgageEscrowUnknownCase"].includes(error.errorName)) {
+    const [caseId, stage, role] = args.map((a) => String(a));
+    return group.filter((s) => {
+      const m = (s.payload as RelayedSignOffIntent).message;
+      return m.caseId === caseId && (stage === undefined || String(m.stage) === stage) && (role === undefined || String(m.role) === role);
+    });
+  }
+  return [];
+}
+
+function errorText(error: unknown, depth = 0): string {
+  if (depth > 5 || error === null || typeof error !== "object") return typeof error === "string" ? error : "";
+  const e = error as Record<string, unknown>;
+  const own = [e.message, e.shortMessage].filter((m) => typeof m === "string").join(" ");
+  return [own, ...["error", "info", "cause", "data"].map((k) => errorText(e[k], depth + 1))].join(" ");
+}
+
+/**
+ * ethers reports every failed `eth_estimateGas` as CALL_EXCEPTION, a dropped connection included; without
+ * revert data and without the word "revert" it is a transport fault to retry, not the contract refusing.
+ */
+function decodeEstimateError(error: unknown): EngineError {
+  const decoded = decodeChainError(error);
+  if (decoded instanceof ContractRevertError && decoded.errorName === "unknown" && decoded.args.length === 0) {
+    const e = error as { info?: { error?: { message?: unknown } }; error?: { message?: unknown } };
+    const nodeMessage = e.info?.error?.message ?? e.error?.message;
+    if (typeof nodeMessage === "string" && !/revert/i.test(nodeMessage)) {
+      return new ChainUnavailableError(`estimating gas failed: ${nodeMessage}`, error);
+    }
+  }
+  return decoded;
+}
+
+function isInsufficientFunds(error: unknown): boolean {
+  return /insufficient funds|doesn't have enough funds|not enough funds/i.test(errorText(error));
+}
+
+function isAlreadyKnown(error: unknown): boolean {
+  return /already known|known transaction|already imported|AlreadyKnown/i.test(errorText(error));
+}
+
+function toEngineError(error: unknown): EngineError {
+  return error instanceof EngineError ? error : decodeChainError(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
