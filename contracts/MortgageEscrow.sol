@@ -28,7 +28,8 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
     /// @notice The most stages a template may have: one per bit of a 16-bit stage mask.
     uint256 public constant MAX_STAGES = 16;
-    /// @notice The most stages whose completion time a template may need (4 kept in the case's own slots,
+    /// @notice The most times a template may need kept per case: the completion time of each deadline anchor and
+    /// the unlock time of each stage that waits after prerequisites (4 kept in the case's own slots,
     /// 8 more in a slot of their own that the first of them pays for).
     uint256 public constant MAX_CLOCKS = 12;
 
@@ -46,6 +47,8 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         uint16 index;
         uint8 stageCount;
         uint16 bindingStages;
+        /// @dev The stages that wait for the escrow to be funded (RequireFunding and Release).
+        uint16 fundingStages;
         uint64 requiredRoles;
     }
 
@@ -102,35 +105,49 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
 
         uint256 count = stages.length;
         if (count == 0 || count > MAX_STAGES) revert MortgageEscrowInvalidStageCount(count, MAX_STAGES);
-        uint8[MAX_STAGES] memory clockOf = _assignClocks(stages);
+        (uint8[MAX_STAGES] memory completionClock, uint8[MAX_STAGES] memory unlockClock) = _assignClocks(stages);
 
         uint16 index = ++_templateCount;
         uint64 requiredRoles;
         uint16 bindingStages;
+        uint16 fundingStages;
+        uint256[MAX_STAGES] memory dependents;
+        uint256[MAX_STAGES] memory waitingDependents;
+        for (uint256 i; i < count; ++i) {
+            for (uint256 p; p < i; ++p) {
+                if (stages[i].prerequisites & (1 << p) == 0) continue;
+                dependents[p] |= 1 << i;
+                if (stages[i].waitSeconds != 0) waitingDependents[p] |= 1 << i;
+            }
+        }
         for (uint256 i; i < count; ++i) {
             StageRule calldata s = stages[i];
-            uint256 anchorClock = s.deadlineAnchor == 0 ? 0 : clockOf[s.deadlineAnchor - 1];
-            uint256 waitClocks;
-            if (s.waitSeconds != 0) {
-                for (uint256 p; p < i; ++p) {
-                    if (s.prerequisites & (1 << p) != 0) waitClocks |= 1 << (clockOf[p] - 1);
-                }
-            }
-            _rules[index][i] = StageRuleWordLib.create(s, anchorClock, clockOf[i], waitClocks);
+            uint256 anchorClock = s.deadlineAnchor == 0 ? 0 : completionClock[s.deadlineAnchor - 1];
+            _rules[index][i] = StageRuleWordLib.create(
+                s,
+                anchorClock,
+                completionClock[i],
+                unlockClock[i],
+                waitingDependents[i],
+                dependents[i]
+            );
             requiredRoles |= uint64(uint256(s.roles) << (i * ROLE_COUNT));
             if (s.binding) bindingStages |= uint16(1 << i);
+            if (s.action != Action.None) fundingStages |= uint16(1 << i);
         }
-        _templates[templateId] = Template(index, uint8(count), bindingStages, requiredRoles);
+        _templates[templateId] = Template(index, uint8(count), bindingStages, fundingStages, requiredRoles);
         _templateIds[index] = templateId;
         emit TemplateRegistered(templateId, definitionHash, index, uint8(count));
     }
 
-    /// @dev Checks every rule and numbers, from 1, the stages whose completion time a later rule needs:
-    /// deadline anchors, and the prerequisites of stages with a waiting time.
-    function _assignClocks(StageRule[] calldata stages) private pure returns (uint8[MAX_STAGES] memory clockOf) {
+    /// @dev Checks every rule and numbers, from 1, the times that later rules need: the completion time of
+    /// each deadline anchor, and the unlock time (its last prerequisite's completion) of each stage that waits.
+    function _assignClocks(
+        StageRule[] calldata stages
+    ) private pure returns (uint8[MAX_STAGES] memory completionClock, uint8[MAX_STAGES] memory unlockClock) {
         uint256 count = stages.length;
         uint256 releases;
-        uint256 clockStages;
+        uint256 anchors;
         for (uint256 i; i < count; ++i) {
             StageRule calldata s = stages[i];
             if (s.roles > ALL_ROLES) revert MortgageEscrowInvalidStageRule(i, "unknown role");
@@ -142,13 +159,14 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
                 revert MortgageEscrowInvalidStageRule(i, "anchor without deadline");
             }
             if (s.action == Action.Release) ++releases;
-            if (s.deadlineAnchor != 0) clockStages |= 1 << (s.deadlineAnchor - 1);
-            if (s.waitSeconds != 0) clockStages |= s.prerequisites;
+            if (s.deadlineAnchor != 0) anchors |= 1 << (s.deadlineAnchor - 1);
         }
         if (releases != 1) revert MortgageEscrowInvalidReleaseStageCount(releases);
         uint8 clocks;
         for (uint256 i; i < count; ++i) {
-            if (clockStages & (1 << i) != 0) clockOf[i] = ++clocks;
+            if (anchors & (1 << i) != 0) completionClock[i] = ++clocks;
+            // A stage that waits from the opening (no prerequisites) needs no clock: openedAt is its start.
+            if (stages[i].waitSeconds != 0 && stages[i].prerequisites != 0) unlockClock[i] = ++clocks;
         }
         if (clocks > MAX_CLOCKS) revert MortgageEscrowTooManyClockStages(clocks, MAX_CLOCKS);
     }
@@ -279,7 +297,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         c.state = state;
         emit SignedOff(caseId, stage, role, evidence);
         // Only the last missing sign-off can complete the stage; until then nothing else needs reading.
-        if (state.isFullySigned(stage)) _completeReadyStages(caseId, c, state, stage);
+        if (state.isFullySigned(stage)) _completeReadyStages(caseId, c, state, 1 << stage);
     }
 
     function _revoke(uint256 caseId, Case storage c, CaseState state, uint8 stage, Role role) private {
@@ -313,25 +331,28 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     function advance(uint256 caseId) external nonReentrant {
         Case storage c = _cases[caseId];
         CaseState state = _requireOpen(caseId, c);
-        if (_completeReadyStages(caseId, c, state, 0) == 0) revert MortgageEscrowNothingToAdvance(caseId);
+        uint256 everyCandidate = state.fullySignedStages() & ~state.completedStages();
+        if (_completeReadyStages(caseId, c, state, everyCandidate) == 0) revert MortgageEscrowNothingToAdvance(caseId);
     }
 
-    /// @dev Completes every fully signed stage whose other criteria hold now, in one forward pass from `from`.
-    /// Prerequisites always come earlier in the list, so a stage that the pass completes can unlock only later
-    /// ones, which the same pass reaches: that is the cascade. The one criterion that can turn true for an
-    /// earlier stage is its deadline, which stops blocking once the escrow is released: so a pass that
-    /// releases is followed by one more from the first stage.
+    /// @dev Completes, of `candidates` (fully signed, not completed), every stage whose other criteria hold now,
+    /// and the cascade: when a stage completes, its dependents join the candidates. Prerequisites always come
+    /// earlier in the list, so one pass in stage order reaches every dependent after the stage it waits for.
+    /// The callers choose what their transaction can have made ready: a sign-off, its own stage; the deposit
+    /// that funds the escrow, the funding stages; `advance`, every stage (time makes any of them ready).
+    /// One more criterion can turn true for an earlier stage: its deadline, which stops blocking once the
+    /// escrow is released; so a pass that releases is followed by one over every candidate.
     function _completeReadyStages(
         uint256 caseId,
         Case storage c,
         CaseState state,
-        uint256 from
+        uint256 candidates
     ) private returns (uint256 completedNow) {
         bool wasReleased = state.released();
-        (state, completedNow) = _completionPass(caseId, c, state, from);
+        (state, completedNow) = _completionPass(caseId, c, state, candidates);
         if (!wasReleased && state.released()) {
             uint256 more;
-            (state, more) = _completionPass(caseId, c, state, 0);
+            (state, more) = _completionPass(caseId, c, state, state.fullySignedStages() & ~state.completedStages());
             completedNow += more;
         }
         if (completedNow != 0 && state.completedStages() == (1 << state.stageCount()) - 1) {
@@ -344,13 +365,12 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         uint256 caseId,
         Case storage c,
         CaseState state,
-        uint256 from
+        uint256 candidates
     ) private returns (CaseState, uint256 completedNow) {
         uint256 completed = state.completedStages();
+        uint256 fullySigned = state.fullySignedStages();
         uint256 now_ = _now();
-        // Only fully signed, uncompleted stages from `from` on can complete; signatures do not change here.
-        uint256 candidates = (state.fullySignedStages() & ~completed) >> from << from;
-        for (uint256 s = from; candidates >> s != 0; ++s) {
+        for (uint256 s; candidates >> s != 0; ++s) {
             if (candidates & (1 << s) == 0) continue;
             StageRuleWord rule = _rules[state.templateIndex()][s];
             if (rule.prerequisites() & completed != rule.prerequisites()) continue;
@@ -359,8 +379,10 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             if (!state.released() && _isPastDeadline(caseId, c, state, rule, now_)) continue;
 
             completed |= 1 << s;
+            candidates |= rule.dependents() & fullySigned & ~completed;
             state = state.withCompletedStages(completed);
             if (rule.clock() != 0) state = _setClock(caseId, c, state, rule.clock(), now_);
+            if (rule.waitingDependents() != 0) state = _unlockWaitingDependents(caseId, c, state, rule, completed, now_);
             if (rule.action() == Action.Release) state = state.withReleased();
             c.state = state;
             emit StageCompleted(caseId, uint8(s));
@@ -405,7 +427,8 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             state = state.withFunded();
             c.state = state;
             emit EscrowFunded(caseId);
-            _completeReadyStages(caseId, c, state, 0);
+            uint256 fundingStages = _templates[_templateIds[state.templateIndex()]].fundingStages;
+            _completeReadyStages(caseId, c, state, state.fullySignedStages() & ~state.completedStages() & fundingStages);
         }
     }
 
@@ -689,16 +712,29 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     }
 
     /// @dev When the last prerequisite completed (the opening, if there are none): the start of the waiting time.
-    function _unlockedAt(uint256 caseId, Case storage c, CaseState state, StageRuleWord rule) private view returns (uint256 at) {
-        at = state.openedAt();
-        uint256 clocks = rule.waitClocks();
-        for (uint256 k = 1; clocks != 0; ++k) {
-            if (clocks & 1 != 0) {
-                uint256 t = _clock(caseId, c, state, k);
-                if (t > at) at = t;
-            }
-            clocks >>= 1;
+    /// Only read once every prerequisite has completed.
+    function _unlockedAt(uint256 caseId, Case storage c, CaseState state, StageRuleWord rule) private view returns (uint256) {
+        if (rule.prerequisites() == 0) return state.openedAt();
+        return _clock(caseId, c, state, rule.unlockClock());
+    }
+
+    /// @dev Records the unlock time of each waiting dependent whose last prerequisite just completed.
+    function _unlockWaitingDependents(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        StageRuleWord rule,
+        uint256 completed,
+        uint256 now_
+    ) private returns (CaseState) {
+        uint256 waiting = rule.waitingDependents();
+        for (uint256 d; waiting >> d != 0; ++d) {
+            if (waiting & (1 << d) == 0) continue;
+            StageRuleWord dependent = _rules[state.templateIndex()][d];
+            if (dependent.prerequisites() & completed != dependent.prerequisites()) continue;
+            state = _setClock(caseId, c, state, dependent.unlockClock(), now_);
         }
+        return state;
     }
 
     /// @dev A stage's deadline, once its anchor (the opening, or an earlier stage completing) has happened.

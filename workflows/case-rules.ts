@@ -106,27 +106,45 @@ export function canComplete(model: CaseModel, stage: number, now: number): boole
   return model.released || !isPastDeadline(model, stage, now);
 }
 
+/** The stages that could complete now by criteria other than signatures: fully signed and not completed. */
+export function signedCandidates(model: CaseModel): number[] {
+  return model.rules.map((_, s) => s).filter((s) => !isCompleted(model, s) && isFullySigned(model, s));
+}
+
+/** The stages that name `stage` among their prerequisites: where a cascade goes next. */
+export function dependentsOf(model: CaseModel, stage: number): number[] {
+  return model.rules.map((_, s) => s).filter((s) => (model.rules[s].prerequisites >> stage) & 1);
+}
+
 /**
- * The contract's completion pass: one forward pass from `from`, completing every stage whose criteria hold
- * at `now`. Prerequisites come earlier in the list, so a stage completed here can only unlock later ones,
- * which the same pass reaches. Returns the stages completed, in order; mutates `model`.
+ * The contract's completion pass: of `candidates`, completes every stage whose criteria hold at `now`, and
+ * the cascade (a completed stage's fully signed dependents join the candidates), in stage order.
+ * The candidates are what the transaction can have made ready: a sign-off, its own stage; the deposit that
+ * funds the escrow, the funding stages (`fundingCandidates`); `advance`, every signed candidate. A pass that
+ * releases the escrow is followed by one over every signed candidate, since a deadline stops blocking then.
+ * Returns the stages completed, in order; mutates `model`.
  */
-export function completeReadyStages(model: CaseModel, now: number, from = 0): number[] {
+export function completeReadyStages(model: CaseModel, now: number, candidates: readonly number[]): number[] {
   const wasReleased = model.released;
-  const completed = completionPass(model, now, from);
-  // A deadline stops blocking at the release, which can make an earlier stage ready: the contract then
-  // passes once more from the first stage.
-  if (!wasReleased && model.released) completed.push(...completionPass(model, now, 0));
+  const completed = completionPass(model, now, candidates);
+  if (!wasReleased && model.released) completed.push(...completionPass(model, now, signedCandidates(model)));
   if (completed.length > 0 && model.completedAt.every((t) => t !== null)) model.status = "completed";
   return completed;
 }
 
-function completionPass(model: CaseModel, now: number, from: number): number[] {
+/** The signed candidates that wait for the escrow to be funded. */
+export function fundingCandidates(model: CaseModel): number[] {
+  return signedCandidates(model).filter((s) => model.rules[s].action !== 0);
+}
+
+function completionPass(model: CaseModel, now: number, initial: readonly number[]): number[] {
+  const candidates = new Set(initial);
   const completed: number[] = [];
-  for (let s = from; s < model.rules.length; s++) {
-    if (!canComplete(model, s, now)) continue;
+  for (let s = 0; s < model.rules.length; s++) {
+    if (!candidates.has(s) || !canComplete(model, s, now)) continue;
     model.completedAt[s] = now;
     completed.push(s);
+    for (const d of dependentsOf(model, s)) if (isFullySigned(model, d)) candidates.add(d);
     if (model.rules[s].action === 2) model.released = true;
   }
   return completed;

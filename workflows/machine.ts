@@ -16,11 +16,13 @@ import {
   canComplete,
   completeReadyStages,
   deadlineOf,
+  fundingCandidates,
   isCompleted,
   isFullySigned,
   missedDeadlines,
   newCaseModel,
   prerequisitesComplete,
+  signedCandidates,
 } from "./case-rules";
 
 /** Every event carries `at`: the time, in chain seconds, of the block that holds the transaction. */
@@ -48,8 +50,14 @@ export interface CaseMachineContext {
   justCompleted: number[];
 }
 
-/** setTimeout's limit: a longer wait is taken in steps of this. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** setTimeout's limit, in milliseconds. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/**
+ * A longer wait is taken in steps of this many whole seconds (24.8 days): the machine's clock counts chain
+ * seconds, so each step must wait exactly what it adds to the clock, or the last step fires late (by 0.647 s
+ * per step with steps of MAX_TIMEOUT_MS).
+ */
+const MAX_STEP_SECONDS = Math.floor(MAX_TIMEOUT_MS / 1000);
 
 function cloneModel(model: CaseModel): CaseModel {
   return {
@@ -86,11 +94,11 @@ export function nextDeadlineMiss(model: CaseModel, now: number): number | null {
 }
 
 function reachedByOneTimer(target: number | null, now: number): boolean {
-  return target !== null && (target - now) * 1000 <= MAX_TIMER_MS;
+  return target !== null && target - now <= MAX_STEP_SECONDS;
 }
 
 function delayUntil(target: number | null, now: number): number {
-  return target === null ? MAX_TIMER_MS : Math.min(MAX_TIMER_MS, Math.max(0, (target - now) * 1000));
+  return (target === null ? MAX_STEP_SECONDS : Math.min(MAX_STEP_SECONDS, Math.max(0, target - now))) * 1000;
 }
 
 export const caseMachine = setup({
@@ -134,8 +142,8 @@ export const caseMachine = setup({
       if (event.type !== "SIGN_OFF") return {};
       const model = cloneModel(context.model);
       model.signedOff[event.stage] |= 1 << event.role;
-      // As the contract: the pass starts at the signed stage, and only once it is fully signed.
-      const justCompleted = isFullySigned(model, event.stage) ? completeReadyStages(model, event.at, event.stage) : [];
+      // As the contract: only the last missing sign-off can complete the stage (and its cascade).
+      const justCompleted = isFullySigned(model, event.stage) ? completeReadyStages(model, event.at, [event.stage]) : [];
       return { model, now: event.at, justCompleted };
     }),
     recordRevocation: assign(({ context, event }) => {
@@ -147,11 +155,11 @@ export const caseMachine = setup({
     recordFunding: assign(({ context, event }) => {
       const model = cloneModel(context.model);
       model.funded = true;
-      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, 0) };
+      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, fundingCandidates(model)) };
     }),
     completeReadyStages: assign(({ context, event }) => {
       const model = cloneModel(context.model);
-      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, 0) };
+      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, signedCandidates(model)) };
     }),
     markOverdue: assign(({ context, event }) => {
       const model = cloneModel(context.model);
@@ -180,7 +188,7 @@ export const caseMachine = setup({
       justCompleted: [],
     })),
     moveClockByLongestTimer: assign(({ context }) => ({
-      now: context.now + Math.floor(MAX_TIMER_MS / 1000),
+      now: context.now + MAX_STEP_SECONDS,
       justCompleted: [],
     })),
     // The engine provides these: submit `advance` / `expire` to the chain.

@@ -70,7 +70,8 @@ export interface WorkflowAnalysis {
   /** In on-chain order. */
   stages: StagePlan[];
   /** The stages whose completion time a case must keep (deadline anchors; prerequisites of a wait). */
-  clockStages: number[];
+  /** How many times the contract keeps for a case of this workflow (`MortgageEscrow.MAX_CLOCKS` at most). */
+  clockCount: number;
 }
 
 export type CheckResult = { ok: true; analysis: WorkflowAnalysis } | { ok: false; workflowId?: string; issues: WorkflowIssue[] };
@@ -361,16 +362,16 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
     }
   });
 
-  const clockFileIndexes = new Set<number>();
-  stages.forEach((_, s) => {
-    if (anchorOf[s] !== null) clockFileIndexes.add(anchorOf[s]!);
-    if (waitSeconds[s] > 0) after[s].forEach((p) => clockFileIndexes.add(p));
-  });
-  if (clockFileIndexes.size > MAX_CLOCKS) {
+  // As the contract counts them: the completion time of each deadline anchor, and the start (the last
+  // prerequisite's completion) of each waiting time that follows prerequisites.
+  const anchors = new Set(stages.map((_, s) => anchorOf[s]).filter((a): a is number => a !== null));
+  const waitsAfterPrerequisites = stages.filter((_, s) => waitSeconds[s] > 0 && after[s].length > 0).length;
+  const clockCount = anchors.size + waitsAfterPrerequisites;
+  if (clockCount > MAX_CLOCKS) {
     issues.push({
       code: "too-many-clocks",
       path: ["stages"],
-      message: `${wf}: ${clockFileIndexes.size} stages' completion times are needed (deadline anchors and the stages a waiting time counts from), more than the ${MAX_CLOCKS} the contract keeps`,
+      message: `${wf}: ${clockCount} times are needed (the completion of each deadline anchor and the start of each waiting time after prerequisites), more than the ${MAX_CLOCKS} the contract keeps`,
     });
   }
   if (issues.length > 0) return fail();
@@ -385,8 +386,7 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
     deadlineAnchor: anchorOf[s] === null ? null : chainIndex.get(anchorOf[s]!)!,
     earliestSeconds: earliest[s],
   }));
-  const clockStages = [...clockFileIndexes].map((s) => chainIndex.get(s)!).sort((x, y) => x - y);
-  return { ok: true, analysis: { workflow, calendar, stages: plans, clockStages } };
+  return { ok: true, analysis: { workflow, calendar, stages: plans, clockCount } };
 }
 
 /** The definition, parsed and normalised, or a `WorkflowValidationError` listing every problem. */

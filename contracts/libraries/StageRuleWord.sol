@@ -4,10 +4,11 @@ pragma solidity 0.8.30;
 import {IMortgageEscrow} from "../IMortgageEscrow.sol";
 
 /// @dev One stage of a registered template, packed into one word so that completing a stage reads one slot.
-/// Besides the registered rule it holds what registration derived from the whole template, so that no other
-/// stage's rule is read at completion: the stage's own clock (where its completion time is kept, because a
-/// later deadline or waiting time counts from it), its deadline anchor's clock, and the clocks of its
-/// prerequisites (the waiting time counts from the latest of them). Clocks are numbered from 1; 0 means none.
+/// Besides the registered rule it holds what registration derived from the whole template: the stage's own
+/// clock (where its completion time is kept, because a later deadline counts from it), its deadline anchor's
+/// clock, its unlock clock (when its last prerequisite completed: the start of its waiting time), its waiting
+/// dependents (whose unlock time its completion may set) and its dependents (where a cascade goes next).
+/// Clocks are numbered from 1; 0 means none.
 ///
 /// bits        field
 /// [0, 4)      roles
@@ -19,7 +20,9 @@ import {IMortgageEscrow} from "../IMortgageEscrow.sol";
 /// [93, 95)    action
 /// 95          binding
 /// [96, 100)   clock
-/// [100, 112)  waitClocks       1 bit per clock (bit k - 1 for clock k)
+/// [100, 104)  unlockClock
+/// [104, 120)  waitingDependents  1 bit per stage: dependents that have a waiting time
+/// [120, 136)  dependents       1 bit per stage
 type StageRuleWord is uint256;
 
 using StageRuleWordLib for StageRuleWord global;
@@ -29,7 +32,9 @@ library StageRuleWordLib {
         IMortgageEscrow.StageRule calldata rule,
         uint256 anchorClock,
         uint256 clock,
-        uint256 waitClocks
+        uint256 unlockClock,
+        uint256 waitingDependents,
+        uint256 dependents
     ) internal pure returns (StageRuleWord) {
         return StageRuleWord.wrap(
             uint256(rule.roles) |
@@ -41,7 +46,9 @@ library StageRuleWordLib {
                 (uint256(rule.action) << 93) |
                 (uint256(rule.binding ? 1 : 0) << 95) |
                 (clock << 96) |
-                (waitClocks << 100)
+                (unlockClock << 100) |
+                (waitingDependents << 104) |
+                (dependents << 120)
         );
     }
 
@@ -81,8 +88,16 @@ library StageRuleWordLib {
         return (StageRuleWord.unwrap(r) >> 96) & 0xF;
     }
 
-    function waitClocks(StageRuleWord r) internal pure returns (uint256) {
-        return (StageRuleWord.unwrap(r) >> 100) & 0xFFF;
+    function unlockClock(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 100) & 0xF;
+    }
+
+    function waitingDependents(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 104) & 0xFFFF;
+    }
+
+    function dependents(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 120) & 0xFFFF;
     }
 
     function toStageRule(StageRuleWord r) internal pure returns (IMortgageEscrow.StageRule memory) {

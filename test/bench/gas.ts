@@ -1,115 +1,142 @@
 /**
- * Gas benchmark of the escrow: `npm run bench:gas` prints a table; `npm run bench:gas -- --json` prints one
- * JSON object. Every figure is the gas used by real transactions on the in-process Hardhat network.
+ * Gas benchmark of the escrow: `npm run bench:gas` prints a table; `npm run -s bench:gas -- --json` prints one
+ * JSON object. Every figure is the gas used by real transactions on the in-process Hardhat network, on the
+ * product's own `us-purchase` template (workflows/templates/us-purchase.json).
  */
 import hre from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse } from "ethers";
 import type { MortgageEscrow } from "../../typechain-types";
+import { getTemplate } from "../../workflows";
 import {
   CaseStatus,
   DAY,
-  caseTerms,
   DEFAULT_TERMS,
   EVIDENCE,
-  Parties,
+  type Parties,
   Role,
-  RoleName,
-  US_PURCHASE,
+  type RoleName,
+  caseTerms,
   getParties,
-  rule,
-  roles,
   openCase,
   partyFor,
   registerTemplate,
+  roles,
+  rule,
   signedItem,
 } from "../contracts/fixtures";
 
 const { ethers } = hre;
+const US = getTemplate("us-purchase");
+const stage = (id: string): number => {
+  const index = US.stageIndex[id];
+  if (index === undefined) throw new Error(`us-purchase has no stage ${id}`);
+  return index;
+};
+
+type SignOff = [stageId: string, role: RoleName];
+
+/**
+ * The US purchase's sign-offs in the phases of shared/reference/mortgage-stages.md. The direct walk sends each
+ * sign-off as its own transaction; the batched walk sends each phase as one batch, as the engine does with the
+ * approvals that are pending together. The Loan Estimate's waiting period is completed by time alone: the
+ * engine calls `advance` when it ends. The closing is scheduled after TRID's three business days, so the
+ * parties' sign-offs complete consummation themselves.
+ */
+const US_PHASES: Array<{ name: string; waitBefore: number; signOffs: SignOff[]; advance?: boolean }> = [
+  {
+    name: "application, loan estimate, rate lock",
+    waitBefore: 0,
+    signOffs: [["application", "Buyer"], ["application", "Bank"], ["loan-estimate", "Bank"], ["rate-lock", "Bank"], ["rate-lock", "Buyer"]],
+  },
+  {
+    name: "appraisal, title, underwriting, clear to close",
+    waitBefore: DAY,
+    signOffs: [["appraisal", "Bank"], ["title-commitment", "Lawyer"], ["underwriting", "Bank"], ["clear-to-close", "Bank"]],
+  },
+  { name: "the Loan Estimate's waiting period ends", waitBefore: 3 * DAY, signOffs: [], advance: true },
+  { name: "closing disclosure", waitBefore: DAY, signOffs: [["closing-disclosure", "Bank"], ["closing-disclosure", "Buyer"]] },
+  {
+    name: "closing: consummation and funding",
+    waitBefore: 3 * DAY,
+    signOffs: [["consummation", "Buyer"], ["consummation", "Seller"], ["consummation", "Lawyer"], ["funding", "Bank"], ["funding", "Lawyer"]],
+  },
+  { name: "recording", waitBefore: DAY, signOffs: [["recording", "Lawyer"]] },
+];
+
+/** Eight stages that each need the bank, the buyer and the lawyer (one releases, as every template must). */
+const BATCH_BENCH = Array.from({ length: 8 }, (_, k) => rule({ roles: roles("Bank", "Buyer", "Lawyer"), action: k === 7 ? 2 : 0 }));
+
+interface Walk {
+  gas: number;
+  transactions: number;
+  /** The same gas split by what the transactions did. */
+  breakdown: { openCase: number; deposits: number; signOffs: number; advance: number; payout: number };
+}
 
 async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> {
   const receipt = await (await tx).wait();
   return Number(receipt!.gasUsed);
 }
 
-/**
- * The US purchase's sign-offs in the phases of shared/reference/mortgage-stages.md. The direct walk sends each
- * sign-off as its own transaction; the batched walk sends each phase as one batch, as the engine does with the
- * approvals that are pending together. Consummation is signed at the closing, which is scheduled after the
- * Closing Disclosure's waiting time, so no `advance` is needed.
- */
-const US_PHASES: Array<{ name: string; waitBefore: number; signOffs: Array<[number, RoleName]> }> = [
-  { name: "application, loan estimate, rate lock", waitBefore: 0, signOffs: [[0, "Buyer"], [0, "Bank"], [1, "Bank"], [2, "Bank"], [2, "Buyer"]] },
-  { name: "appraisal, title, underwriting, clear to close", waitBefore: 0, signOffs: [[3, "Bank"], [4, "Lawyer"], [5, "Bank"], [6, "Bank"]] },
-  { name: "closing disclosure", waitBefore: 0, signOffs: [[7, "Bank"], [7, "Buyer"]] },
-  { name: "closing: consummation and funding", waitBefore: 2 * DAY, signOffs: [[8, "Buyer"], [8, "Seller"], [8, "Lawyer"], [9, "Bank"], [9, "Lawyer"]] },
-  { name: "recording", waitBefore: 0, signOffs: [[10, "Lawyer"]] },
-];
+function signDirect(escrow: MortgageEscrow, parties: Parties, caseId: bigint, [id, role]: SignOff) {
+  return escrow.connect(partyFor(parties, role)).signOff(caseId, stage(id), Role[role], EVIDENCE);
+}
 
-interface Walk {
-  gas: number;
-  transactions: number;
-  /** The same gas split by what the transactions did. */
-  breakdown: { openCase: number; deposits: number; signOffs: number; payout: number };
+async function deposits(escrow: MortgageEscrow, parties: Parties, caseId: bigint): Promise<ContractTransactionResponse[]> {
+  return [
+    await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit }),
+    await escrow.connect(parties.bank).deposit(caseId, Role.Bank, DEFAULT_TERMS.loan, { value: DEFAULT_TERMS.loan }),
+  ];
 }
 
 /** Open, both deposits, every sign-off, and the push of the seller's credit: the whole case, every transaction. */
 async function walkUsPurchase(escrow: MortgageEscrow, parties: Parties, templateId: string, batched: boolean): Promise<Walk> {
-  const breakdown = { openCase: 0, deposits: 0, signOffs: 0, payout: 0 };
+  const breakdown = { openCase: 0, deposits: 0, signOffs: 0, advance: 0, payout: 0 };
   let transactions = 0;
   const count = async (kind: keyof typeof breakdown, tx: Promise<ContractTransactionResponse>) => {
     breakdown[kind] += await gasOf(tx);
     transactions += 1;
   };
-  const terms = caseTerms(parties, templateId);
   const caseId = (await escrow.caseCount()) + 1n;
-  await count("openCase", escrow.connect(parties.bank).openCase(terms));
-  await count("deposits", escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit }));
-  await count("deposits", escrow.connect(parties.bank).deposit(caseId, Role.Bank, DEFAULT_TERMS.loan, { value: DEFAULT_TERMS.loan }));
+  await count("openCase", escrow.connect(parties.bank).openCase(caseTerms(parties, templateId)));
+  for (const tx of await deposits(escrow, parties, caseId)) await count("deposits", Promise.resolve(tx));
   for (const phase of US_PHASES) {
     if (phase.waitBefore) await time.increase(phase.waitBefore);
+    if (phase.advance) await count("advance", escrow.advance(caseId));
+    if (phase.signOffs.length === 0) continue;
     if (batched) {
-      const items = await Promise.all(phase.signOffs.map(([stage, role]) => signedItem(escrow, parties, caseId, stage, role)));
+      const items = await Promise.all(phase.signOffs.map(([id, role]) => signedItem(escrow, parties, caseId, stage(id), role)));
       await count("signOffs", escrow.connect(parties.relayer).signOffWithSignatures(items));
     } else {
-      for (const [stage, role] of phase.signOffs) {
-        await count("signOffs", escrow.connect(partyFor(parties, role)).signOff(caseId, stage, Role[role], EVIDENCE));
-      }
+      for (const signOff of phase.signOffs) await count("signOffs", signDirect(escrow, parties, caseId, signOff));
     }
   }
   await count("payout", escrow.withdrawFor(caseId, parties.seller.address));
   const view = await escrow.caseOf(caseId);
   if (view.status !== BigInt(CaseStatus.Completed)) throw new Error(`the US purchase did not complete (status ${view.status})`);
-  const gas = breakdown.openCase + breakdown.deposits + breakdown.signOffs + breakdown.payout;
+  const gas = Object.values(breakdown).reduce((a, b) => a + b, 0);
   return { gas, transactions, breakdown };
-}
-
-/** Eight stages that each need the bank, the buyer and the lawyer (one releases, as every template must). */
-const BATCH_BENCH = Array.from({ length: 8 }, (_, k) =>
-  rule({ roles: roles("Bank", "Buyer", "Lawyer"), action: k === 7 ? 2 : 0 }),
-);
-
-/** Everything but the lawyer's sign-off of funding (stage 9), which the benchmark measures on its own. */
-function stage9Last(signOffs: Array<[number, RoleName]>): number {
-  const i = signOffs.findIndex(([stage, role]) => stage === 9 && role === "Lawyer");
-  return i === -1 ? signOffs.length : i;
 }
 
 async function main() {
   const json = process.argv.includes("--json");
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-  const templateId = await registerTemplate(escrow, parties.admin, US_PURCHASE);
-  const terms = caseTerms(parties, templateId);
+  const templateId = await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash);
 
   await openCase(escrow, parties, templateId); // the first case pays for the counter's first write
-  const openCaseGas = await gasOf(escrow.connect(parties.bank).openCase(terms));
+  const openCaseGas = await gasOf(escrow.connect(parties.bank).openCase(caseTerms(parties, templateId)));
   const caseId = await escrow.caseCount();
 
-  const signOff = await gasOf(escrow.connect(parties.buyer).signOff(caseId, 0, Role.Buyer, EVIDENCE));
-  // Stage 0 records its completion time (stage 1's deadline counts from it); stage 1 records none.
-  const signOffCompletingClockStage = await gasOf(escrow.connect(parties.bank).signOff(caseId, 0, Role.Bank, EVIDENCE));
-  const signOffCompletingStage = await gasOf(escrow.connect(parties.bank).signOff(caseId, 1, Role.Bank, EVIDENCE));
+  const signOff = await gasOf(signDirect(escrow, parties, caseId, ["application", "Buyer"]));
+  // The application's completion time is recorded (the Loan Estimate's deadline counts from it); the
+  // appraisal's is not.
+  const signOffCompletingClockStage = await gasOf(signDirect(escrow, parties, caseId, ["application", "Bank"]));
+  for (const s of [["loan-estimate", "Bank"], ["rate-lock", "Bank"], ["rate-lock", "Buyer"]] as SignOff[]) {
+    await signDirect(escrow, parties, caseId, s);
+  }
+  const signOffCompletingStage = await gasOf(signDirect(escrow, parties, caseId, ["appraisal", "Bank"]));
 
   // The marginal cost of a relayed signature: N sign-offs by the bank and the buyer on one case, none of them
   // the last a stage needs (each stage of BATCH_BENCH also needs the lawyer), so nothing else is read.
@@ -125,23 +152,25 @@ async function main() {
   // The same on the US purchase: 8 sign-offs from all four parties, four of them the last their (still
   // locked) stage needs, so each of those also reads the stage's rule.
   const usBatchCase = await openCase(escrow, parties, templateId);
-  const usPairs: Array<[number, RoleName]> = [
-    [7, "Bank"], [7, "Buyer"], [8, "Buyer"], [8, "Seller"], [8, "Lawyer"], [9, "Bank"], [9, "Lawyer"], [10, "Lawyer"],
+  const usPairs: SignOff[] = [
+    ["closing-disclosure", "Bank"], ["closing-disclosure", "Buyer"], ["consummation", "Buyer"], ["consummation", "Seller"],
+    ["consummation", "Lawyer"], ["funding", "Bank"], ["funding", "Lawyer"], ["recording", "Lawyer"],
   ];
-  const usItems = await Promise.all(usPairs.map(([s, r]) => signedItem(escrow, parties, usBatchCase, s, r)));
+  const usItems = await Promise.all(usPairs.map(([id, r]) => signedItem(escrow, parties, usBatchCase, stage(id), r)));
   const usPurchaseBatchOf8 = await gasOf(escrow.connect(parties.relayer).signOffWithSignatures(usItems));
 
-  // The final sign-off of the releasing stage, on a case walked up to it.
+  // The final sign-off of the releasing stage (funding), on a case walked up to it.
   const releaseCase = await openCase(escrow, parties, templateId);
-  await escrow.connect(parties.buyer).deposit(releaseCase, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit });
-  await escrow.connect(parties.bank).deposit(releaseCase, Role.Bank, DEFAULT_TERMS.loan, { value: DEFAULT_TERMS.loan });
-  for (const phase of US_PHASES.slice(0, 4)) {
+  await deposits(escrow, parties, releaseCase);
+  for (const phase of US_PHASES.slice(0, 5)) {
     if (phase.waitBefore) await time.increase(phase.waitBefore);
-    for (const [stage, role] of phase.signOffs.slice(0, stage9Last(phase.signOffs))) {
-      await escrow.connect(partyFor(parties, role)).signOff(releaseCase, stage, Role[role], EVIDENCE);
+    if (phase.advance) await escrow.advance(releaseCase);
+    for (const signOff of phase.signOffs) {
+      if (signOff[0] === "funding" && signOff[1] === "Lawyer") continue;
+      await signDirect(escrow, parties, releaseCase, signOff);
     }
   }
-  const finalSignOffWithRelease = await gasOf(escrow.connect(parties.lawyer).signOff(releaseCase, 9, Role.Lawyer, EVIDENCE));
+  const finalSignOffWithRelease = await gasOf(signDirect(escrow, parties, releaseCase, ["funding", "Lawyer"]));
   if (!(await escrow.caseOf(releaseCase)).released) throw new Error("the final sign-off did not release the escrow");
 
   const usPurchaseDirect = await walkUsPurchase(escrow, parties, templateId, false);
@@ -174,7 +203,7 @@ async function main() {
     ["final sign-off, releases the escrow", String(finalSignOffWithRelease), "75,000"],
     [`US purchase, direct (${usPurchaseDirect.transactions} tx)`, String(usPurchaseDirect.gas), ""],
     [`US purchase, batched (${usPurchaseBatched.transactions} tx)`, String(usPurchaseBatched.gas), "650,000"],
-    ...(["openCase", "deposits", "signOffs", "payout"] as const).map((kind): [string, string, string] => [
+    ...(["openCase", "deposits", "signOffs", "advance", "payout"] as const).map((kind): [string, string, string] => [
       `  ${kind} (direct / batched)`,
       `${usPurchaseDirect.breakdown[kind]} / ${usPurchaseBatched.breakdown[kind]}`,
       "",

@@ -49,14 +49,15 @@ async function deployCascadeReleased() {
 }
 
 /**
- * As many stages as a case has clocks, plus one: stage i > 0 waits a day after stage i - 1 and must complete
- * within two days of it, so every clock a template may use records a completion time that a later rule reads.
+ * Seven stages: stage i > 0 waits a day after stage i - 1 and must complete within two days of it, so each
+ * needs two kept times (stage i - 1's completion, its own wait's start): all twelve clocks a case has.
  * Every stage is the lawyer's; the last one releases. All are signed off (while locked) and funded up front.
  */
 async function deployClockChain() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-  const count = Number(await escrow.MAX_CLOCKS()) + 1;
+  // Each later stage needs two kept times (its anchor's completion and its wait's start): 6 of them use all 12.
+  const count = Number(await escrow.MAX_CLOCKS()) / 2 + 1;
   const chain = Array.from({ length: count }, (_, i) =>
     rule({
       roles: roles("Lawyer"),
@@ -215,7 +216,9 @@ describe("MortgageEscrow completion", function () {
       const { escrow, caseId, stageZeroDoneAt, availableAt } = await loadFixture(deployWaitingForTime);
       const zero = await escrow.stageOf(caseId, 0);
       expect(zero.status).to.equal(StageStatus.Completed);
-      expect(zero.completedAt).to.equal(stageZeroDoneAt);
+      // Only deadline anchors' completion times are kept on chain (StageCompleted's block has every one).
+      expect(zero.completedAt).to.equal(0);
+      expect(stageZeroDoneAt).to.be.greaterThan(0);
       const one = await escrow.stageOf(caseId, 1);
       expect(one.status).to.equal(StageStatus.WaitingForTime);
       expect(one.availableAt).to.equal(availableAt);

@@ -180,7 +180,7 @@ describe("MortgageEscrow templates", function () {
     it("reverts when more stages' completion times are needed than a case can hold", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
       const maxClocks = await escrow.MAX_CLOCKS();
-      // Every stage but the last is the prerequisite of a stage with a waiting time: 15 clock stages.
+      // Every stage but the first waits after its prerequisite: 15 waiting times to start, 15 clocks.
       await expect(escrow.connect(parties.admin).registerTemplate(DEFINITION_HASH, chain(16, DAY)))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowTooManyClockStages")
         .withArgs(15, maxClocks);

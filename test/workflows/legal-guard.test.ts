@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { completeReadyStages, newCaseModel, type CaseModel } from "../../workflows/case-rules";
+import { completeReadyStages, newCaseModel, signedCandidates, type CaseModel } from "../../workflows/case-rules";
 import { getTemplate } from "../../workflows";
 import { createLegalGuard } from "../../workflows/legal-guard";
 
@@ -95,7 +95,7 @@ describe("legal guard", function () {
     const opened = seconds("2026-03-02T15:00:00Z");
     const model = newCaseModel(us.stages, opened, true);
     for (const [s, rule] of us.stages.entries()) if (s < stage("closing-disclosure")) model.signedOff[s] = rule.roles;
-    completeReadyStages(model, opened);
+    completeReadyStages(model, opened, signedCandidates(model));
     expect(model.completedAt[stage("clear-to-close")]).to.equal(opened);
     expect(guard.legalMomentOf(model, stage("consummation"))).to.equal(null);
   });

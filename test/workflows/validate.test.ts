@@ -36,7 +36,8 @@ describe("workflows/validate", function () {
       expect(result.analysis.stages.map((s) => s.id)).to.deep.equal(["agreement", "exchange", "completion", "registration"]);
       expect(result.analysis.workflow.timeZone).to.equal("Europe/London");
       expect(result.analysis.workflow.stages[0]).to.include({ action: "none", binding: false });
-      expect(result.analysis.clockStages).to.deep.equal([0, 2]);
+      // The completion of "completion" (the registration deadline's anchor) and the start of the exchange's wait.
+      expect(result.analysis.clockCount).to.equal(2);
     });
 
     describe("the shape", function () {
@@ -253,14 +254,14 @@ describe("workflows/validate", function () {
         );
       });
 
-      it("rejects more stages whose completion time is needed than the contract keeps", function () {
+      it("rejects more kept times (deadline anchors, waiting times after prerequisites) than the contract keeps", function () {
         const anchored = (n: number) => chainOf(16, (i) => (i > 0 && i <= n ? { deadline: { within: "30 days", from: `s${i}` } } : {}));
         expect(checkWorkflow(anchored(12)).ok).to.equal(true);
         expectOnly(
           anchored(13),
           "too-many-clocks",
           undefined,
-          "workflow \"chain\": 13 stages' completion times are needed (deadline anchors and the stages a waiting time counts from), more than the 12 the contract keeps",
+          "workflow \"chain\": 13 times are needed (the completion of each deadline anchor and the start of each waiting time after prerequisites), more than the 12 the contract keeps",
         );
       });
 

@@ -48,7 +48,9 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
     })
     .map(({ stages, release, fileOrder, version, us }) => {
       const id = (i: number) => `stage-${i}`;
-      const clocks = new Set<number>();
+      // The times the contract keeps: anchors' completions, and the starts of waits after prerequisites.
+      const anchors = new Set<number>();
+      let waits = 0;
       const built: StageInput[] = stages.map((s, i) => {
         const stage: StageInput = { id: id(i), title: `Stage ${i}`, signedBy: s.signedBy, after: s.after.map(id) };
         if (s.wait) stage.wait = `${s.wait.amount} ${s.wait.unit}`;
@@ -56,13 +58,16 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
           const anchor = s.deadline.anchor === undefined || i === 0 ? undefined : s.deadline.anchor % i;
           stage.deadline = { within: `${s.deadline.days} days`, from: anchor === undefined ? "opening" : id(anchor) };
         }
-        const needed = new Set(clocks);
-        if (stage.wait) s.after.forEach((p) => needed.add(p));
-        if (stage.deadline && stage.deadline.from !== "opening") needed.add(Number(stage.deadline.from.slice(6)));
-        if (needed.size > MAX_CLOCKS) {
+        const neededAnchors = new Set(anchors);
+        if (stage.deadline && stage.deadline.from !== "opening") neededAnchors.add(Number(stage.deadline.from.slice(6)));
+        const neededWaits = waits + (stage.wait && s.after.length > 0 ? 1 : 0);
+        if (neededAnchors.size + neededWaits > MAX_CLOCKS) {
           delete stage.wait;
           delete stage.deadline;
-        } else needed.forEach((c) => clocks.add(c));
+        } else {
+          neededAnchors.forEach((a) => anchors.add(a));
+          waits = neededWaits;
+        }
         if (stage.signedBy.length === 0 && (stage.after!.length === 0 || !stage.wait)) stage.signedBy = ["lawyer"];
         stage.action = i === release ? "release" : s.funding ? "require-funding" : "none";
         stage.binding = s.binding;
