@@ -1,0 +1,757 @@
+/**
+ * Differential test of the case machine against MortgageEscrow on the in-process Hardhat network: both are
+ * fed the same transactions (the machine as events carrying the block's time) and after every transaction
+ * they must agree on every stage (status, sign-offs, availableAt, deadline, completedAt) and on the case
+ * (status, released, funded, completed and overdue stages, cancellation votes). A transaction that reverts
+ * on chain must leave the machine's state unchanged, and one that succeeds must change it.
+ *
+ * (a) every shortest path of each template's graph (./machine-paths.ts) is replayed on chain: the paths share
+ *     prefixes, so the tree they form is walked depth first with a chain snapshot at each branch;
+ * (b) seeded random walks: direct and relayed sign-offs (stale and duplicate items included), revocations,
+ *     partial and full deposits, time jumps (random, and aimed at availableAt and deadlines +-1 s), advance,
+ *     expire and cancellation votes (a party holding two roles, a stranger), many of which revert.
+ *
+ * MACHINE_WALKS (default 24) and MACHINE_WALK_STEPS (default 60) raise the search; MACHINE_WALK_SEED (default
+ * 20250601) picks the walks; a failure prints the seed, the walk and every step taken.
+ */
+import { expect } from "chai";
+import hre, { ethers } from "hardhat";
+import type { Interface } from "ethers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { initialTransition, transition } from "xstate";
+import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
+import { EVIDENCE, getParties, signRevocation, signSignOff } from "../contracts/fixtures";
+import { type CompiledWorkflow, compileWorkflow, getTemplate } from "../../workflows";
+import { type CaseEvent, caseMachine } from "../../workflows/machine";
+import { type CaseModel, availableAt, deadlineOf, indexesOf, isCompleted, prerequisitesComplete, stageStatus } from "../../workflows/case-rules";
+import { type CasePath, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, serializeCase } from "./machine-paths";
+import { smallPurchase } from "./helpers";
+
+const WALKS = Number(process.env.MACHINE_WALKS ?? 24);
+const WALK_STEPS = Number(process.env.MACHINE_WALK_STEPS ?? 60);
+const WALK_SEED = Number(process.env.MACHINE_WALK_SEED ?? 20250601);
+const GAS = 3_000_000;
+const DAY = 86_400;
+const ROLE_COUNT = 4;
+
+const STAGE_STATUS = ["locked", "open", "waiting-for-time", "waiting-for-funds", "completed", "overdue", "expired", "cancelled"] as const;
+const CASE_STATUS = ["none", "open", "completed", "expired", "cancelled"] as const;
+
+/**
+ * A definition that the three templates leave out: a deadline counted from the opening, a stage that time alone
+ * completes, a funding stage that binds, and stages after the release with deadlines and a waiting time.
+ */
+const EXTRAS = compileWorkflow({
+  ...smallPurchase(),
+  id: "machine-extras",
+  stages: [
+    { id: "agreement", title: "Sale agreed", signedBy: ["buyer", "seller"], deadline: { within: "20 days", from: "opening" } },
+    { id: "cooling-off", title: "Cooling off", signedBy: [], after: ["agreement"], wait: "2 days" },
+    { id: "funding", title: "Funding", signedBy: ["bank"], after: ["cooling-off"], action: "require-funding", binding: true },
+    {
+      id: "completion",
+      title: "Completion",
+      signedBy: ["bank", "lawyer"],
+      after: ["funding"],
+      action: "release",
+      deadline: { within: "30 days", from: "funding" },
+    },
+    { id: "settling", title: "Settling", signedBy: [], after: ["completion"], wait: "1 days", deadline: { within: "5 days", from: "completion" } },
+    { id: "registration", title: "Registration", signedBy: ["lawyer"], after: ["agreement"], deadline: { within: "40 days", from: "opening" } },
+  ],
+});
+
+const TERMS: Record<string, { price: bigint; deposit: bigint; loan: bigint }> = {
+  "us-purchase": { price: 100_000n, deposit: 20_000n, loan: 80_000n },
+  "uk-purchase": { price: 300_000n, deposit: 30_000n, loan: 270_000n },
+  "uk-remortgage": { price: 150_000n, deposit: 0n, loan: 150_000n },
+  "machine-extras": { price: 90_000n, deposit: 25_000n, loan: 75_000n },
+};
+
+function templateOf(id: string): CompiledWorkflow {
+  return id === EXTRAS.workflow.id ? EXTRAS : getTemplate(id);
+}
+
+async function deployWithTemplates() {
+  const parties = await getParties();
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  for (const t of [...TEMPLATE_IDS.map((id) => getTemplate(id)), EXTRAS]) {
+    await (await escrow.connect(parties.admin).registerTemplate(t.definitionHash, t.stages)).wait();
+    expect(await escrow.isTemplateRegistered(t.templateId)).to.equal(true);
+  }
+  return { escrow, parties };
+}
+
+// ---------------------------------------------------------------- reading the chain
+
+/**
+ * Reads caseOf and every stageOf in one eth_call: the call creates no contract but runs init code that makes
+ * each static call and returns the block time it ran at, a success flag per call and the results. Thirteen
+ * separate calls would cost most of this test's time.
+ */
+class CaseReader {
+  private readonly code: string;
+  private readonly layout: { flag: number; offset: number; size: number }[] = [];
+
+  constructor(
+    private readonly escrow: MortgageEscrow,
+    readonly target: string,
+    caseId: bigint,
+    stageCount: number,
+  ) {
+    const calls = [
+      { data: escrow.interface.encodeFunctionData("caseOf", [caseId]), size: 21 * 32 },
+      ...Array.from({ length: stageCount }, (_, s) => ({ data: escrow.interface.encodeFunctionData("stageOf", [caseId, s]), size: 6 * 32 })),
+    ];
+    const push2 = (n: number) => `61${n.toString(16).padStart(4, "0")}`;
+    let out = 32 * (1 + calls.length); // word 0: the time; then one success flag per call
+    for (let i = 0; i < calls.length; i++) {
+      this.layout.push({ flag: 32 * (1 + i), offset: out, size: calls[i].size });
+      out += calls[i].size;
+    }
+    const scratch = out;
+    const perCall = 49;
+    const programLength = perCall * calls.length + 12;
+    let program = "";
+    let dataOffset = programLength;
+    calls.forEach((call, i) => {
+      const length = (call.data.length - 2) / 2;
+      const { flag, offset, size } = this.layout[i];
+      program += push2(length) + push2(dataOffset) + push2(scratch) + "39"; // CODECOPY(scratch, dataOffset, length)
+      // STATICCALL(gas, target, scratch, length, offset, size); MSTORE(flag, success)
+      program += push2(size) + push2(offset) + push2(length) + push2(scratch) + "73" + target.slice(2).toLowerCase() + "5a" + "fa" + push2(flag) + "52";
+      dataOffset += length;
+    });
+    program += "42" + push2(0) + "52"; // MSTORE(0, TIMESTAMP)
+    program += push2(out) + push2(0) + "f3"; // RETURN(0, out)
+    if (program.length / 2 !== programLength) throw new Error(`reader program is ${program.length / 2} bytes, expected ${programLength}`);
+    this.code = `0x${program}${calls.map((c) => c.data.slice(2)).join("")}`;
+  }
+
+  async read() {
+    const result = (await hre.network.provider.request({ method: "eth_call", params: [{ data: this.code, gas: "0x1c9c380" }, "latest"] })) as string;
+    const word = (at: number) => `0x${result.slice(2 + at * 2, 2 + (at + 32) * 2)}`;
+    for (const { flag } of this.layout) expect(BigInt(word(flag)), "a view call reverted").to.equal(1n);
+    const [caseLayout, ...stageLayouts] = this.layout;
+    // Every field of CaseView and StageView is static: field k is the k-th word of the result.
+    const field = (l: { offset: number }, k: number) => BigInt(word(l.offset + 32 * k));
+    const c = (k: number) => field(caseLayout, k);
+    return {
+      now: Number(BigInt(word(0))),
+      view: {
+        status: CASE_STATUS[Number(c(1))] as string,
+        released: c(2) === 1n,
+        funded: c(3) === 1n,
+        completedStages: Number(c(5)),
+        overdueStages: Number(c(6)),
+        cancelVotes: Number(c(7)),
+        signedOffRoles: c(9).toString(2),
+        stages: stageLayouts.map((l) => ({
+          status: STAGE_STATUS[Number(field(l, 0))] as string,
+          signedOffRoles: Number(field(l, 2)),
+          availableAt: Number(field(l, 3)),
+          deadline: Number(field(l, 4)),
+          completedAt: Number(field(l, 5)),
+        })),
+      },
+    };
+  }
+}
+
+type CaseView = Awaited<ReturnType<CaseReader["read"]>>["view"];
+
+/**
+ * The machine's state in the shape of the chain's views, at `now`. `completedAt` the contract keeps only for
+ * the stages whose time a later rule needs (which ones is its own business): where it shows one, the machine
+ * must have completed the stage at that very time.
+ */
+function machineView(snapshot: CaseSnapshot, now: number, chain: CaseView): CaseView {
+  const { model } = snapshot.context;
+  const mask = (bits: boolean[]) => bits.reduce((m, bit, i) => (bit ? m | (1 << i) : m), 0);
+  return {
+    status: String(snapshot.value),
+    released: model.released,
+    funded: model.funded,
+    completedStages: mask(model.rules.map((_, s) => isCompleted(model, s))),
+    overdueStages: mask(model.overdue),
+    cancelVotes: model.cancelVotes,
+    signedOffRoles: model.signedOff.reduce((m, roles, s) => m | (BigInt(roles) << BigInt(s * ROLE_COUNT)), 0n).toString(2),
+    stages: model.rules.map((rule, s) => ({
+      status: stageStatus(model, s, now),
+      signedOffRoles: model.signedOff[s],
+      availableAt: rule.waitSeconds !== 0 ? (availableAt(model, s) ?? 0) : 0,
+      deadline: deadlineOf(model, s) ?? 0,
+      completedAt: chain.stages[s]?.completedAt !== 0 ? (model.completedAt[s] ?? 0) : 0,
+    })),
+  };
+}
+
+/** Where two views differ, as "stages[1].status: machine open, chain locked". */
+function differences(machine: unknown, chain: unknown, path = ""): string[] {
+  if (typeof machine === "object" && machine !== null && typeof chain === "object" && chain !== null) {
+    const keys = new Set([...Object.keys(machine), ...Object.keys(chain)]);
+    return [...keys].flatMap((k) =>
+      differences((machine as Record<string, unknown>)[k], (chain as Record<string, unknown>)[k], Array.isArray(machine) ? `${path}[${k}]` : path ? `${path}.${k}` : k),
+    );
+  }
+  return machine === chain ? [] : [`${path}: machine ${String(machine)}, chain ${String(chain)}`];
+}
+
+// ---------------------------------------------------------------- one case, on chain and in the machine
+
+interface Outcome {
+  reverted: boolean;
+  error?: string;
+  logs: { topics: string[]; data: string }[];
+}
+
+class Twin {
+  snapshot: CaseSnapshot;
+  /** What was done, for the message of a failure. */
+  readonly log: string[] = [];
+  /** The time of the latest block, set by this twin. */
+  expectedTime: number | null = null;
+  readonly address: string;
+  header = "";
+  transactions = 0;
+  comparisons = 0;
+  reverts = 0;
+
+  constructor(
+    readonly escrow: MortgageEscrow,
+    readonly caseId: bigint,
+    readonly template: CompiledWorkflow,
+    readonly holders: HardhatEthersSigner[],
+    readonly reader: CaseReader,
+    /** Someone who holds no role: sends advance, expire and relayed batches. */
+    readonly anyone: string,
+    openedAt: number,
+    funded: boolean,
+  ) {
+    this.address = reader.target;
+    [this.snapshot] = initialTransition(caseMachine, { workflow: template, openedAt, funded });
+  }
+
+  static async open(
+    escrow: MortgageEscrow,
+    template: CompiledWorkflow,
+    holders: HardhatEthersSigner[],
+    anyone: HardhatEthersSigner,
+    terms: { price: bigint; deposit: bigint; loan: bigint },
+    openedAt: number,
+  ): Promise<Twin> {
+    const [bank, lawyer, buyer, seller] = holders.map((h) => h.address);
+    const caseTerms = { templateId: template.templateId, bank, lawyer, buyer, seller, asset: ethers.ZeroAddress, ...terms };
+    const caseId = await escrow.connect(holders[0]).openCase.staticCall(caseTerms);
+    await time.setNextBlockTimestamp(openedAt);
+    await (await escrow.connect(holders[0]).openCase(caseTerms)).wait();
+    const reader = new CaseReader(escrow, await escrow.getAddress(), caseId, template.stages.length);
+    const twin = new Twin(escrow, caseId, template, holders, reader, anyone.address, openedAt, terms.deposit === 0n && terms.loan === 0n);
+    twin.expectedTime = openedAt;
+    await twin.compare("opened");
+    return twin;
+  }
+
+  get model(): CaseModel {
+    return this.snapshot.context.model;
+  }
+
+  /** The mask of the roles `signer` holds in the case. */
+  rolesOf(signer: HardhatEthersSigner): number {
+    return this.holders.reduce((mask, h, role) => (h.address === signer.address ? mask | (1 << role) : mask), 0);
+  }
+
+  /** Sends a transaction in a block of time `at` (mined even if it reverts). */
+  /**
+   * Sends `method(...args)` from `from` in a block of time `at`, mined even if it reverts (the gas is given, so
+   * nothing is estimated first). Straight to the provider: ethers' contract wrapper costs several times more.
+   */
+  async send(what: string, at: number, from: string, method: string, args: unknown[], value = 0n): Promise<Outcome> {
+    this.log.push(`@${at} ${what}`);
+    this.expectedTime = at;
+    const provider = hre.network.provider;
+    await provider.request({ method: "evm_setNextBlockTimestamp", params: [at] });
+    const data = (this.escrow.interface as Interface).encodeFunctionData(method, args);
+    const transaction = { from, to: this.address, data, value: `0x${value.toString(16)}`, gas: `0x${GAS.toString(16)}` };
+    let outcome: Outcome;
+    try {
+      const hash = await provider.request({ method: "eth_sendTransaction", params: [transaction] });
+      const receipt = (await provider.request({ method: "eth_getTransactionReceipt", params: [hash] })) as { status: string; logs: Outcome["logs"] };
+      expect(receipt.status).to.equal("0x1");
+      outcome = { reverted: false, logs: receipt.logs };
+    } catch (error) {
+      const revertData = (error as { data?: string }).data;
+      const parsed = typeof revertData === "string" ? this.escrow.interface.parseError(revertData) : null;
+      if (!parsed) throw error;
+      outcome = { reverted: true, error: parsed.name, logs: [] };
+      this.reverts++;
+      this.log.push(`  reverted: ${parsed.name}`);
+    }
+    this.transactions++;
+    return outcome;
+  }
+
+  /** The events of a transaction that succeeded, by name. */
+  eventsOf(outcome: Outcome) {
+    return outcome.logs.map((log) => this.escrow.interface.parseLog(log)).filter((e) => e !== null);
+  }
+
+  /** Feeds the machine; returns whether it took the event (its state changed). */
+  feed(event: CaseEvent): boolean {
+    const before = serializeCase(this.snapshot);
+    [this.snapshot] = transition(caseMachine, this.snapshot, event);
+    const taken = serializeCase(this.snapshot) !== before;
+    this.log.push(`  machine ${taken ? "took" : "ignored"} ${JSON.stringify(event)}`);
+    return taken;
+  }
+
+  /** Feeds `event` for a transaction whose whole effect it is: taken exactly when the transaction succeeded. */
+  feedFor(outcome: Outcome, event: CaseEvent): void {
+    expect(this.feed(event), `${this.failure()}\nthe machine takes ${event.type} iff the chain did not revert`).to.equal(!outcome.reverted);
+  }
+
+  async compare(what: string): Promise<void> {
+    const { now, view } = await this.reader.read();
+    this.comparisons++;
+    if (this.expectedTime !== null) expect(now, "the views run at the time of the latest block").to.equal(this.expectedTime);
+    const mirrored = machineView(this.snapshot, now, view);
+    // chai's deep equality costs milliseconds on objects this size; it is only needed to show a difference.
+    if (JSON.stringify(mirrored) !== JSON.stringify(view)) {
+      expect(mirrored, `${this.failure()}\nafter ${what}, at ${now}: ${differences(mirrored, view).join("; ")}`).to.deep.equal(view);
+    }
+    expect(this.model.status, "the machine's state is its model's status").to.equal(this.snapshot.value);
+  }
+
+  failure(): string {
+    return [this.header, ...this.log.slice(-40)].join("\n");
+  }
+
+  // --- the transactions, each with its machine event
+
+  async signOff(at: number, stage: number, role: number): Promise<Outcome> {
+    const outcome = await this.send(`signOff(${stage}, ${role})`, at, this.holders[role].address, "signOff", [this.caseId, stage, role, EVIDENCE]);
+    this.feedFor(outcome, { type: "SIGN_OFF", stage, role, at });
+    return outcome;
+  }
+
+  async revoke(at: number, stage: number, role: number, relayed: boolean): Promise<Outcome> {
+    let outcome: Outcome;
+    if (relayed) {
+      const epoch = Number(await this.escrow.signOffEpoch(this.caseId, stage, role));
+      const signature = await signRevocation(this.escrow, this.holders[role], { caseId: this.caseId, stage, role, epoch });
+      outcome = await this.send(`revokeSignOffWithSignature(${stage}, ${role}, epoch ${epoch})`, at, this.anyone, "revokeSignOffWithSignature", [
+        this.caseId,
+        stage,
+        role,
+        epoch,
+        signature,
+      ]);
+    } else {
+      outcome = await this.send(`revokeSignOff(${stage}, ${role})`, at, this.holders[role].address, "revokeSignOff", [this.caseId, stage, role]);
+    }
+    this.feedFor(outcome, { type: "REVOKE", stage, role, at });
+    return outcome;
+  }
+
+  /** A deposit: the machine hears FUNDED only from the one that funds the escrow. */
+  async deposit(at: number, role: number, amount: bigint): Promise<Outcome> {
+    const outcome = await this.send(`deposit(${role}, ${amount})`, at, this.holders[role].address, "deposit", [this.caseId, role, amount], amount);
+    const funds = this.eventsOf(outcome).some((e) => e.name === "EscrowFunded");
+    if (funds) this.feedFor(outcome, { type: "FUNDED", at });
+    else this.log.push("  (no event: the escrow is not newly funded)");
+    return outcome;
+  }
+
+  async advance(at: number): Promise<Outcome> {
+    const outcome = await this.send("advance()", at, this.anyone, "advance", [this.caseId]);
+    this.feedFor(outcome, { type: "ADVANCE", at });
+    return outcome;
+  }
+
+  async expire(at: number): Promise<Outcome> {
+    const outcome = await this.send("expire()", at, this.anyone, "expire", [this.caseId]);
+    this.feedFor(outcome, { type: "EXPIRE", at });
+    return outcome;
+  }
+
+  async cancel(at: number, voter: HardhatEthersSigner): Promise<Outcome> {
+    const roles = this.rolesOf(voter);
+    const outcome = await this.send(`cancel() by roles ${roles.toString(2)}`, at, voter.address, "cancel", [this.caseId]);
+    this.feedFor(outcome, { type: "CANCEL_VOTE", roles, at });
+    return outcome;
+  }
+
+  /**
+   * Relays signed sign-offs in one batch. The machine hears one SIGN_OFF per applied item, in order, and must
+   * take each; an item skipped as already signed off or for a case no longer open must be one the machine
+   * ignores. (A stale epoch it cannot judge: epochs are the relayer's business, not the machine's.)
+   */
+  async relay(at: number, items: IMortgageEscrow.SignedSignOffStruct[]): Promise<Outcome> {
+    const what = items.map((i) => `(${i.stage}, ${i.role}, epoch ${i.epoch})`).join(" ");
+    const outcome = await this.send(`signOffWithSignatures ${what}`, at, this.anyone, "signOffWithSignatures", [items]);
+    if (outcome.reverted) {
+      // Only a role that a stage does not require, met while the case is open, reverts a valid batch.
+      let probe = this.snapshot;
+      let expected = false;
+      for (const item of items) {
+        if (probe.value !== "open") continue;
+        const stage = Number(item.stage);
+        const role = Number(item.role);
+        if ((((this.model.rules[stage]?.roles ?? 0) >> role) & 1) === 0) {
+          expected = true;
+          break;
+        }
+        [probe] = transition(caseMachine, probe, { type: "SIGN_OFF", stage, role, at });
+      }
+      expect(expected, `${this.failure()}\nthe batch reverted`).to.equal(true);
+      expect(outcome.error).to.equal("MortgageEscrowRoleNotRequired");
+      return outcome;
+    }
+    const results = new Map<number, "applied" | number>();
+    for (const e of this.eventsOf(outcome)) {
+      if (e.name === "SignOffSkipped") results.set(Number(e.args.index), Number(e.args.reason));
+    }
+    items.forEach((item, index) => {
+      const event: CaseEvent = { type: "SIGN_OFF", stage: Number(item.stage), role: Number(item.role), at };
+      const result = results.get(index) ?? "applied";
+      if (result === 1) {
+        this.log.push(`  item ${index} skipped: stale epoch`);
+        return;
+      }
+      expect(this.feed(event), `${this.failure()}\nitem ${index}: ${result === "applied" ? "applied" : `skipped (${result})`}`).to.equal(
+        result === "applied",
+      );
+    });
+    return outcome;
+  }
+
+  async signedItem(stage: number, role: number, epoch: number): Promise<IMortgageEscrow.SignedSignOffStruct> {
+    const evidence = ethers.id(`evidence ${stage} ${role} ${epoch}`);
+    const message = { caseId: this.caseId, stage, role, epoch, evidence };
+    return { ...message, signature: await signSignOff(this.escrow, this.holders[role], message) };
+  }
+
+  /** Mines an empty block at `at`: time alone changes what the views say. */
+  async waitUntil(at: number): Promise<void> {
+    this.log.push(`@${at} (time passes)`);
+    this.expectedTime = at;
+    await time.increaseTo(at);
+  }
+}
+
+// ---------------------------------------------------------------- (a) the graph's paths
+
+interface PathNode {
+  event?: CaseEvent;
+  children: Map<string, PathNode>;
+  /** The state the graph reached at the end of this path. */
+  reached?: CaseSnapshot;
+}
+
+function pathTree(paths: CasePath[]): PathNode {
+  const root: PathNode = { children: new Map() };
+  for (const path of paths) {
+    let node = root;
+    for (const event of eventsOf(path)) {
+      const key = JSON.stringify(event);
+      let child = node.children.get(key);
+      if (!child) node.children.set(key, (child = { event, children: new Map() }));
+      node = child;
+    }
+    node.reached = path.state;
+  }
+  return root;
+}
+
+/**
+ * Replays one event of the graph as the transactions that make it. A chain needs each block later than the
+ * last, so the i-th transaction of a path runs at its event's time plus i seconds (the graph's events share
+ * their times); waiting times and deadlines are counted from when things happened on the chain, so the shift
+ * never turns an aimed advance or expire into a revert.
+ */
+async function replayEvent(twin: Twin, event: CaseEvent, shift: number, terms: { deposit: bigint; loan: bigint }): Promise<number> {
+  let outcomes: Outcome[] = [];
+  const at = () => event.at + ++shift;
+  switch (event.type) {
+    case "SIGN_OFF":
+      outcomes = [await twin.signOff(at(), event.stage, event.role)];
+      break;
+    case "FUNDED":
+      if (terms.deposit > 0n) {
+        outcomes.push(await twin.deposit(at(), 2, terms.deposit));
+        await twin.compare("the buyer's deposit");
+      }
+      outcomes.push(await twin.deposit(at(), 0, terms.loan));
+      expect(twin.model.funded, "the last share funds the escrow").to.equal(true);
+      break;
+    case "ADVANCE":
+      outcomes = [await twin.advance(at())];
+      break;
+    case "EXPIRE":
+      outcomes = [await twin.expire(at())];
+      break;
+    case "CANCEL_VOTE":
+      for (const role of indexesOf(event.roles)) {
+        outcomes.push(await twin.cancel(at(), twin.holders[role]));
+        if (role !== 3) await twin.compare(`the vote of role ${role}`);
+      }
+      break;
+    default:
+      throw new Error(`no transaction for ${JSON.stringify(event)}`);
+  }
+  for (const outcome of outcomes) expect(outcome.reverted, twin.failure()).to.equal(false);
+  await twin.compare(JSON.stringify(event));
+  return shift;
+}
+
+// ---------------------------------------------------------------- (b) random walks
+
+/** mulberry32: a small seeded PRNG, so that a walk is the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Choices {
+  constructor(readonly random: () => number) {}
+  int(max: number): number {
+    return Math.floor(this.random() * max);
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+  chance(p: number): boolean {
+    return this.random() < p;
+  }
+  weighted<T extends string>(weights: Record<T, number>): T {
+    const entries = Object.entries(weights) as [T, number][];
+    let r = this.random() * entries.reduce((sum, [, w]) => sum + w, 0);
+    for (const [key, w] of entries) if ((r -= w) < 0) return key;
+    return entries[entries.length - 1][0];
+  }
+}
+
+async function runWalk(seed: number, walk: number, tally: Map<string, number>): Promise<Twin> {
+  const choose = new Choices(prng(seed ^ Math.imul(walk + 1, 0x9e3779b1)));
+  const { escrow, parties } = await loadFixture(deployWithTemplates);
+  const template = templateOf(choose.pick([...TEMPLATE_IDS, EXTRAS.workflow.id]));
+  const terms = TERMS[template.workflow.id];
+  const holders = [parties.bank, parties.lawyer, parties.buyer, parties.seller];
+  if (choose.chance(0.35)) {
+    // One address holds two roles: its cancel votes for both, its sign-offs name one role each.
+    const first = choose.int(ROLE_COUNT);
+    const second = (first + 1 + choose.int(ROLE_COUNT - 1)) % ROLE_COUNT;
+    holders[second] = holders[first];
+  }
+  const opened = (await time.latest()) + 10;
+  const twin = await Twin.open(escrow, template, holders, parties.relayer, terms, opened);
+  twin.header = `seed ${seed} (MACHINE_WALK_SEED), walk ${walk}: ${template.workflow.id}, holders ${holders.map((h) => h.address.slice(0, 6)).join(" ")}`;
+  const rules = template.stages;
+  const stageCount = rules.length;
+  /** Signed items kept for relaying later, stale ones included. */
+  const signed: IMortgageEscrow.SignedSignOffStruct[] = [];
+  const count = (what: string) => tally.set(what, (tally.get(what) ?? 0) + 1);
+
+  /** A time ahead of the chain's: a little later, or aimed at a moment that matters +-1 s. */
+  const nextTime = async (aims: number[], aimed: number): Promise<number> => {
+    const latest = await time.latest();
+    const ahead = aims.filter((t) => t > latest);
+    if (ahead.length > 0 && choose.chance(aimed)) return choose.pick(ahead);
+    return latest + 1 + (choose.chance(steady ? 0.03 : 0.1) ? choose.int(3 * DAY) : choose.int(600));
+  };
+  /** The moments around which the contract's answers change: availableAt and deadlines (missed 1 s after). */
+  const moments = (which: "ready" | "deadline" | "both"): number[] => {
+    const m = twin.model;
+    const points: number[] = [];
+    for (let s = 0; s < stageCount; s++) {
+      const ready = rules[s].waitSeconds !== 0 && !isCompleted(m, s) ? availableAt(m, s) : null;
+      const deadline = isCompleted(m, s) ? null : deadlineOf(m, s);
+      if (ready !== null && which !== "deadline") points.push(ready - 1, ready, ready + 1);
+      if (deadline !== null && which !== "ready") points.push(deadline, deadline + 1, deadline + 2);
+    }
+    return points;
+  };
+  /** A (stage, role) that the case awaits, or any at all (a role not required, a stage beyond the template). */
+  const signable = (smart: boolean): [number, number] => {
+    const m = twin.model;
+    const awaited: [number, number][] = [];
+    const unlocked: [number, number][] = [];
+    for (let s = 0; s < stageCount; s++) {
+      for (let r = 0; r < ROLE_COUNT; r++) {
+        if (!(((rules[s].roles & ~m.signedOff[s]) >> r) & 1)) continue;
+        awaited.push([s, r]);
+        if (prerequisitesComplete(m, s)) unlocked.push([s, r]);
+      }
+    }
+    if (smart && unlocked.length > 0 && choose.chance(0.75)) return choose.pick(unlocked);
+    if (smart && awaited.length > 0) return choose.pick(awaited);
+    return [choose.int(stageCount + 1), choose.int(ROLE_COUNT)];
+  };
+  const revocable = (): [number, number] => {
+    const m = twin.model;
+    const candidates: [number, number][] = [];
+    for (let s = 0; s < stageCount; s++) {
+      for (let r = 0; r < ROLE_COUNT; r++) if ((m.signedOff[s] >> r) & 1) candidates.push([s, r]);
+    }
+    return candidates.length > 0 && choose.chance(0.8) ? choose.pick(candidates) : [choose.int(stageCount), choose.int(ROLE_COUNT)];
+  };
+
+  /** Half the walks press on towards completion; the others wander, and expire or cancel more often. */
+  const steady = walk % 2 === 0;
+  let stepsAfterTheEnd = 0;
+  for (let step = 0; step < WALK_STEPS && stepsAfterTheEnd < 3; step++) {
+    if (twin.snapshot.status === "done") stepsAfterTheEnd++;
+    const kind = choose.weighted(
+      steady
+        ? { sign: 12, relay: 4, revoke: 2, deposit: 3, time: 3, advance: 3, expire: 1, cancel: 1 }
+        : { sign: 9, relay: 3, revoke: 3, deposit: 3, time: 3, advance: 3, expire: 2, cancel: 2 },
+    );
+    const at =
+      kind === "advance"
+        ? await nextTime(moments("ready"), 0.6)
+        : kind === "expire"
+          ? await nextTime(moments("deadline"), 0.5)
+          : await nextTime(moments(steady ? "ready" : "both"), kind === "time" ? 0.6 : 0.1);
+    let outcome: Outcome | undefined;
+    switch (kind) {
+      case "sign": {
+        const [stage, role] = signable(choose.chance(0.8));
+        outcome = await twin.signOff(at, stage, role);
+        break;
+      }
+      case "relay": {
+        const items: IMortgageEscrow.SignedSignOffStruct[] = [];
+        for (let n = 1 + choose.int(3); n > 0; n--) {
+          if (signed.length > 0 && choose.chance(0.3)) {
+            items.push(choose.pick(signed)); // possibly stale, possibly applied already
+            continue;
+          }
+          const [stage, role] = signable(choose.chance(0.85));
+          const epoch = stage < stageCount ? Number(await escrow.signOffEpoch(twin.caseId, stage, role)) : 0;
+          const item = await twin.signedItem(stage, role, epoch);
+          signed.push(item);
+          items.push(item);
+        }
+        if (choose.chance(0.2)) items.push(items[0]); // the same item twice in one batch
+        outcome = await twin.relay(at, items);
+        break;
+      }
+      case "revoke": {
+        const [stage, role] = revocable();
+        outcome = await twin.revoke(at, stage, role, choose.chance(0.3));
+        break;
+      }
+      case "deposit": {
+        const role = choose.chance(0.5) ? 0 : 2;
+        const share = role === 0 ? terms.loan : terms.deposit;
+        const c = await escrow.caseOf(twin.caseId);
+        const remaining = share - (role === 0 ? c.paidByBank : c.paidByBuyer);
+        const amount =
+          remaining > 1n && choose.chance(0.4) ? 1n + BigInt(choose.int(Number(remaining - 1n))) : remaining > 0n ? remaining + (choose.chance(0.1) ? 7n : 0n) : 1n;
+        outcome = await twin.deposit(at, role, amount);
+        break;
+      }
+      case "time":
+        await twin.waitUntil(at);
+        break;
+      case "advance":
+        outcome = await twin.advance(at);
+        break;
+      case "expire":
+        outcome = await twin.expire(at);
+        break;
+      case "cancel": {
+        const voter = choose.chance(0.1) ? parties.stranger : choose.pick(holders);
+        outcome = await twin.cancel(at, voter);
+        break;
+      }
+    }
+    count(`${kind}${outcome ? (outcome.reverted ? ` reverted (${outcome.error})` : " succeeded") : ""}`);
+    await twin.compare(kind);
+  }
+  count(`walk ended ${twin.snapshot.value}`);
+  return twin;
+}
+
+// ---------------------------------------------------------------- the tests
+
+describe("workflows/machine against MortgageEscrow", function () {
+  this.timeout(300_000);
+
+  describe("the shortest paths of each template's graph, replayed on chain", function () {
+    for (const id of TEMPLATE_IDS) {
+      it(`agrees with the contract at every step of every path of ${id}`, async function () {
+        const { escrow, parties } = await loadFixture(deployWithTemplates);
+        const template = getTemplate(id);
+        const terms = TERMS[id];
+        const holders = [parties.bank, parties.lawyer, parties.buyer, parties.seller];
+        const openedAt = (await time.latest()) + 10;
+        const root = await Twin.open(escrow, template, holders, parties.relayer, terms, openedAt);
+        root.header = `${id}: a shortest path`;
+        const graph = exploreCase({ workflow: template, openedAt });
+        const tree = pathTree(graph.paths);
+        let replayedPaths = 0;
+        const ends = new Map<string, number>();
+
+        const visit = async (node: PathNode, snapshot: CaseSnapshot, shift: number, trail: string[]): Promise<void> => {
+          if (node.reached) {
+            replayedPaths++;
+            expect(snapshot.value, `${trail.join(" -> ")}: the replay ends where the graph's path does`).to.equal(node.reached.value);
+            ends.set(String(snapshot.value), (ends.get(String(snapshot.value)) ?? 0) + 1);
+          }
+          for (const child of node.children.values()) {
+            const chainSnapshot = await hre.network.provider.send("evm_snapshot", []);
+            const logged = root.log.length;
+            root.snapshot = snapshot;
+            const event = child.event as CaseEvent;
+            const nextShift = await replayEvent(root, event, shift, terms);
+            await visit(child, root.snapshot, nextShift, [...trail, event.type === "SIGN_OFF" ? `SIGN_OFF ${event.stage}/${event.role}` : event.type]);
+            root.log.length = logged;
+            expect(await hre.network.provider.send("evm_revert", [chainSnapshot])).to.equal(true);
+          }
+        };
+        await visit(tree, root.snapshot, 0, []);
+
+        expect(replayedPaths).to.equal(graph.paths.length);
+        expect(ends.get("completed"), "paths that complete the case").to.be.greaterThan(0);
+        expect(ends.get("expired"), "paths that expire it").to.be.greaterThan(0);
+        expect(ends.get("cancelled"), "paths that cancel it").to.be.greaterThan(0);
+        console.log(
+          `      ${id}: ${replayedPaths} paths (${JSON.stringify(Object.fromEntries(ends))}), ${root.transactions} transactions, ${root.comparisons} comparisons`,
+        );
+      });
+    }
+  });
+
+  describe("seeded random walks", function () {
+    it(`agrees with the contract at every step of ${WALKS} walks of ${WALK_STEPS} steps (seed ${WALK_SEED})`, async function () {
+      const tally = new Map<string, number>();
+      let transactions = 0;
+      let comparisons = 0;
+      let reverts = 0;
+      for (let walk = 0; walk < WALKS; walk++) {
+        const twin = await runWalk(WALK_SEED, walk, tally);
+        transactions += twin.transactions;
+        comparisons += twin.comparisons;
+        reverts += twin.reverts;
+      }
+      console.log(`      ${WALKS} walks: ${transactions} transactions (${reverts} reverted), ${comparisons} comparisons`);
+      console.log(`      ${[...tally].sort().map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+      // The walks must reach what they are for, or they prove little.
+      for (const must of ["sign succeeded", "relay succeeded", "revoke succeeded", "deposit succeeded", "advance succeeded", "cancel succeeded"]) {
+        expect(tally.get(must) ?? 0, must).to.be.greaterThan(0);
+      }
+      for (const must of ["sign reverted", "revoke reverted", "advance reverted", "expire reverted", "cancel reverted"]) {
+        expect([...tally.keys()].some((k) => k.startsWith(must)), must).to.equal(true);
+      }
+      expect(reverts).to.be.greaterThan(0);
+    });
+  });
+});
