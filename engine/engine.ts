@@ -1,0 +1,168 @@
+/**
+ * `createEngine(config)`: the engine's one entry. It binds the chain (the in-process Hardhat provider, or a
+ * JSON-RPC URL), opens the store (SQLite), and wires the relayer (outbox, nonces, batches), the projection
+ * (events to the read model, with the chain clock) and the runtime (one actor per case, timers, the engine's
+ * own `advance`, `expire` and `withdrawFor`), and the parties' requests (approvals and the rest).
+ *
+ * The engine's clock is the chain's: the projection feeds each block it reads to one `ChainClock`, and the
+ * engine seeds it from the latest block at start, so an idle chain whose clock was moved forward is seen.
+ *
+ * Restart: stop, then `createEngine` again on the same data folder. The relayer carries on from its outbox,
+ * the projection from its checkpoint, and the runtime re-arms every timer from the projected cases.
+ */
+import { join } from "node:path";
+import { getAddress } from "ethers";
+import { type CompiledWorkflow, loadTemplates } from "../workflows";
+import { ChainClock } from "./chain/clock";
+import { createProvider } from "./chain/provider";
+import { parseEngineConfig, type EngineConfigInput } from "./config";
+import { EngineError } from "./errors";
+import type { CaseProgress } from "./projection/case-view";
+import { Projection, type HistoryEntry, type ProgressListener } from "./projection/projection";
+import { Relayer, type RelayerHealth } from "./relayer/relayer";
+import { openDatabase } from "./store/database";
+import { Approvals } from "./runtime/approvals";
+import { Runtime } from "./runtime/runtime";
+
+export interface EngineHealth {
+  status: "ok" | "degraded";
+  chainId: string | null;
+  blockNumber: number | null;
+  contract: string;
+  /** The latest block the projection has read. */
+  checkpoint: number;
+  relayer: RelayerHealth;
+  /** The last failed poll of the chain, if the last one failed. */
+  error: EngineError | null;
+}
+
+export type Engine = ReturnType<typeof buildEngine>;
+
+export function createEngine(config: EngineConfigInput & { workflows?: readonly CompiledWorkflow[] }): Engine {
+  return buildEngine(config);
+}
+
+function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledWorkflow[] }) {
+  const config = parseEngineConfig(input);
+  const workflows = input.workflows ?? loadTemplates();
+  const provider = createProvider(config.chain);
+  const db = openDatabase(config.dbFile ?? join(config.dataDir as string, "engine.sqlite"), []);
+  const escrowAddress = getAddress(config.escrowAddress);
+  const clock = new ChainClock();
+  const relayer = new Relayer({
+    db,
+    provider,
+    wallets: { relayer: config.relayerKey, parties: config.partyKeys },
+    escrowAddress,
+    confirmations: config.confirmations,
+    batchWindowMs: config.batchWindowMs,
+    timings: { pollIntervalMs: Math.min(config.pollIntervalMs, 250) },
+  });
+  const projection = new Projection({ db, provider, address: escrowAddress, fromBlock: config.deploymentBlock, workflows, clock });
+  let lastError: EngineError | null = null;
+  const onError = (error: unknown) => {
+    lastError = error instanceof EngineError ? error : new EngineError("INTERNAL", String(error), { cause: error, retryable: true });
+  };
+  const runtime = new Runtime({ projection, relayer, clock, workflows, onError });
+  const approvals = new Approvals({ projection, relayer, provider, clock, guards: runtime.guards, escrowAddress, partyKeys: config.partyKeys });
+
+  let running = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let loop: Promise<void> | null = null;
+  let chainId: bigint | null = null;
+
+  /** One poll of the projection, then the runtime looks at the (maybe moved) chain clock. */
+  async function pollOnce(): Promise<void> {
+    await projection.poll();
+    lastError = null;
+    runtime.clockObserved();
+  }
+
+  function schedule(): void {
+    if (!running) return;
+    timer = setTimeout(() => {
+      loop = pollOnce()
+        .catch(onError)
+        .then(schedule);
+    }, config.pollIntervalMs);
+  }
+
+  return {
+    clock,
+    relayer,
+    projection,
+    runtime,
+
+    /** Reads the chain up to its head, builds every case's actor, and starts the relayer and the polling. */
+    async start(): Promise<void> {
+      if (stopped) throw new EngineError("ENGINE_STOPPED", "a stopped engine does not start again: create a new one on the same data folder");
+      if (running) return;
+      chainId = (await provider.getNetwork()).chainId;
+      const latest = await provider.getBlock("latest");
+      if (latest) clock.observeBlock(latest.number, latest.timestamp);
+      await projection.poll();
+      running = true;
+      runtime.start();
+      relayer.start();
+      schedule();
+    },
+
+    /** Stops timers, polling and the relayer (what is in the outbox stays there), and closes the store. */
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      running = false;
+      if (timer) clearTimeout(timer);
+      runtime.stop();
+      await loop;
+      await relayer.stop();
+      await projection.stop();
+      db.close();
+    },
+
+    async health(): Promise<EngineHealth> {
+      let blockNumber: number | null = null;
+      let error = lastError;
+      try {
+        blockNumber = await provider.getBlockNumber();
+      } catch (e) {
+        error = new EngineError("CHAIN_UNAVAILABLE", `the chain did not answer: ${String(e)}`, { cause: e, retryable: true });
+      }
+      const relayerHealth = relayer.health();
+      return {
+        status: error || relayerHealth.paused ? "degraded" : "ok",
+        chainId: chainId === null ? null : chainId.toString(),
+        blockNumber,
+        contract: escrowAddress,
+        checkpoint: projection.log.checkpoint().number,
+        relayer: relayerHealth,
+        error,
+      };
+    },
+
+    approve: approvals.approve.bind(approvals),
+    typedDataFor: approvals.typedDataFor.bind(approvals),
+    revoke: approvals.revoke.bind(approvals),
+    deposit: approvals.deposit.bind(approvals),
+    cancel: approvals.cancel.bind(approvals),
+    withdraw: approvals.withdraw.bind(approvals),
+
+    getCase(caseId: string | bigint | number): CaseProgress | null {
+      return projection.getCase(caseId);
+    },
+    /** Every case, or those `party` is a party to. */
+    listCases(filter: { party?: string } = {}): CaseProgress[] {
+      const all = projection.listCases();
+      if (!filter.party) return all;
+      const party = filter.party.toLowerCase();
+      return all.filter((c) => Object.values(c.parties).some((p) => p.toLowerCase() === party));
+    },
+    historyOf(caseId: string | bigint | number): HistoryEntry[] {
+      return projection.historyOf(caseId);
+    },
+    subscribe(listener: ProgressListener): () => void {
+      return projection.subscribe(listener);
+    },
+  };
+}

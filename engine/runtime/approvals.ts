@@ -1,0 +1,322 @@
+/**
+ * What the parties ask the engine to do: sign off a stage (an approval), revoke a sign-off, deposit, vote to
+ * cancel, withdraw. Each is checked against the projected case first, so a caller hears a clear reason
+ * (NOT_FOUND, FORBIDDEN, CONFLICT, TOO_EARLY) rather than a revert, and then handed to the relayer, which
+ * records it durably before anything is sent.
+ *
+ * A sign-off is always an EIP-712 message relayed by the relayer's own key (so sign-offs that are ready
+ * together go in one `signOffWithSignatures` batch): signed by the principal's managed key, or by the
+ * party's own wallet (`signature`, checked here to recover to the party). The other calls are sent from the
+ * party's managed key.
+ */
+import { randomUUID } from "node:crypto";
+import { ZeroHash, getAddress, isHexString, verifyTypedData, type BaseWallet, type TypedDataDomain, type TypedDataField } from "ethers";
+import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
+import { isCompleted } from "../../workflows/case-rules";
+import { EngineError } from "../errors";
+import { connectEscrow } from "../chain/escrow";
+import type { ChainClock } from "../chain/clock";
+import type { CaseView } from "../projection/case-view";
+import type { Projection } from "../projection/projection";
+import { IdempotencyConflictError } from "../relayer/errors";
+import type { Relayer } from "../relayer/relayer";
+import type { CallIntent, Submission } from "../relayer/types";
+import type { LegalGuards } from "./legal";
+import type { Provider } from "ethers";
+
+export interface ApprovalRequest {
+  caseId: string | bigint | number;
+  /** The stage's id in the workflow ("consummation"), or its index on chain. */
+  stageId: string | number;
+  role: RoleName;
+  /** The principal's address: it must be the case's party for `role`. */
+  principalAddress: string;
+  /** 32-byte hash of the document and a secret salt; zero when none is given. */
+  evidence?: string;
+  /** The party's own EIP-712 signature of the sign-off (see `typedDataFor`); else its managed key signs. */
+  signature?: string;
+  idempotencyKey?: string;
+}
+
+export type RevokeRequest = Omit<ApprovalRequest, "evidence">;
+
+export interface PartyRequest {
+  caseId: string | bigint | number;
+  principalAddress: string;
+  idempotencyKey?: string;
+}
+
+export interface DepositRequest extends PartyRequest {
+  /** bank or buyer: the payers. */
+  role: RoleName;
+  /** In the asset's smallest unit, a decimal string. */
+  amount: string | bigint;
+}
+
+export interface TypedData {
+  domain: TypedDataDomain & { chainId: string; verifyingContract: string };
+  types: Record<string, TypedDataField[]>;
+  primaryType: "SignOff" | "RevokeSignOff";
+  message: Record<string, string | number>;
+}
+
+const SIGN_OFF_TYPES = {
+  SignOff: [
+    { name: "caseId", type: "uint256" },
+    { name: "stage", type: "uint8" },
+    { name: "role", type: "uint8" },
+    { name: "epoch", type: "uint8" },
+    { name: "evidence", type: "bytes32" },
+  ],
+};
+const REVOKE_TYPES = {
+  RevokeSignOff: [
+    { name: "caseId", type: "uint256" },
+    { name: "stage", type: "uint8" },
+    { name: "role", type: "uint8" },
+    { name: "epoch", type: "uint8" },
+  ],
+};
+
+export interface ApprovalsOptions {
+  projection: Projection;
+  relayer: Relayer;
+  provider: Provider;
+  clock: ChainClock;
+  guards: LegalGuards;
+  escrowAddress: string;
+  /** The principals' managed keys. */
+  partyKeys: readonly BaseWallet[];
+}
+
+interface Resolved {
+  view: CaseView;
+  stage: number;
+  role: number;
+  party: string;
+}
+
+export class Approvals {
+  private readonly keys = new Map<string, BaseWallet>();
+  private readonly escrowAddress: string;
+  private chainId: bigint | undefined;
+
+  constructor(private readonly options: ApprovalsOptions) {
+    this.escrowAddress = getAddress(options.escrowAddress);
+    for (const key of options.partyKeys) this.keys.set(getAddress(key.address), key);
+  }
+
+  /**
+   * Signs off `stage` as `role`: checked, asked of the legal guard, signed (or the given signature checked),
+   * and recorded in the relayer's outbox. The same idempotency key returns the same submission.
+   */
+  async approve(request: ApprovalRequest): Promise<Submission> {
+    const key = request.idempotencyKey;
+    if (key) {
+      const existing = this.options.relayer.outbox.getByKey(key);
+      if (existing) return existing;
+    }
+    const r = this.resolve(request, { mustBeRequired: true });
+    const model = r.view.model;
+    if (isCompleted(model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
+    if ((model.signedOff[r.stage] >> r.role) & 1) throw conflict(`the ${request.role} has already signed off "${request.stageId}"`, r);
+    const verdict = this.options.guards.of(r.view.template.templateId)?.mayComplete(model, r.stage, new Date(this.options.clock.nowMs()));
+    if (verdict && !verdict.allowed) {
+      throw new EngineError("TOO_EARLY", verdict.reason, {
+        details: { caseId: r.view.id, stage: request.stageId, availableAt: verdict.availableAt ? verdict.availableAt.toISOString() : null },
+      });
+    }
+    const evidence = (request.evidence ?? ZeroHash).toLowerCase();
+    if (!isHexString(evidence, 32)) throw invalid("the evidence must be a 32-byte hex string");
+    const epoch = await this.epochOf(r);
+    const typed = await this.signOffTypedData(r, epoch, evidence);
+    const signature = await this.signatureFor(r, typed, request.signature);
+    try {
+      return this.options.relayer.submit(
+        { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
+        key ?? `approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`,
+      );
+    } catch (error) {
+      // Without a key of the caller's, the default key names the sign-off: another one is already on its way.
+      if (!key && error instanceof IdempotencyConflictError) throw conflict(`a sign-off of "${request.stageId}" by the ${request.role} is already submitted`, r);
+      throw error;
+    }
+  }
+
+  /** The EIP-712 typed data that the party's own wallet signs to sign off the stage (or to revoke its sign-off). */
+  async typedDataFor(request: Omit<ApprovalRequest, "signature" | "idempotencyKey"> & { purpose?: "sign-off" | "revoke" }): Promise<TypedData> {
+    const r = this.resolve(request, { mustBeRequired: true });
+    const epoch = await this.epochOf(r);
+    if (request.purpose === "revoke") return this.revokeTypedData(r, epoch);
+    return this.signOffTypedData(r, epoch, (request.evidence ?? ZeroHash).toLowerCase());
+  }
+
+  /** Revokes the party's sign-off until the stage completes: from its managed key, or relayed with its signature. */
+  async revoke(request: RevokeRequest): Promise<Submission> {
+    const r = this.resolve(request, { mustBeRequired: true });
+    if (isCompleted(r.view.model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
+    if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
+    const epoch = await this.epochOf(r);
+    const key = request.idempotencyKey ?? `revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`;
+    if (request.signature) {
+      const typed = this.revokeTypedData(r, epoch);
+      await this.signatureFor(r, await typed, request.signature);
+      return this.options.relayer.submit(
+        this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [r.view.id, r.stage, r.role, epoch, request.signature]),
+        key,
+      );
+    }
+    return this.options.relayer.submit(this.call(this.managedKey(r.party).address, "revokeSignOff", [r.view.id, r.stage, r.role]), key);
+  }
+
+  /** Pays `amount` of ETH into the escrow from the payer's managed key. */
+  deposit(request: DepositRequest): Submission {
+    const view = this.caseOf(request.caseId);
+    const role = roleIndex(request.role);
+    if (request.role !== "bank" && request.role !== "buyer") throw forbidden(`only the bank and the buyer pay into the escrow, not the ${request.role}`);
+    const party = this.partyOf(view, role, request.principalAddress);
+    if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
+    if (view.asset !== "0x0000000000000000000000000000000000000000") {
+      throw new EngineError("NOT_SUPPORTED", "deposits of an ERC-20 need the payer's own approve first: pay from the payer's wallet", { details: { asset: view.asset } });
+    }
+    const amount = parseAmount(request.amount);
+    const from = this.managedKey(party).address;
+    return this.options.relayer.submit(
+      { ...this.call(from, "deposit", [view.id, role, amount.toString()]), value: amount.toString() },
+      request.idempotencyKey ?? `deposit:${view.id}:${role}:${randomUUID()}`,
+    );
+  }
+
+  /** The party's vote to cancel (for every role its address holds); the last vote cancels the case. */
+  cancel(request: PartyRequest): Submission {
+    const view = this.caseOf(request.caseId);
+    const party = this.anyPartyOf(view, request.principalAddress);
+    if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
+    if (view.model.released) throw conflict(`case ${view.id} has released its escrow: it can no longer be cancelled`, { view });
+    return this.options.relayer.submit(this.call(this.managedKey(party).address, "cancel", [view.id]), request.idempotencyKey ?? `cancel:${view.id}:${party}`);
+  }
+
+  /** Pays the party's whole credit in the case out to its address. */
+  withdraw(request: PartyRequest): Submission {
+    const view = this.caseOf(request.caseId);
+    const party = this.anyPartyOf(view, request.principalAddress);
+    if (BigInt(view.credits[party] ?? "0") === 0n) throw conflict(`nothing is credited to ${party} in case ${view.id}`, { view });
+    return this.options.relayer.submit(this.call(this.managedKey(party).address, "withdraw", [view.id]), request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`);
+  }
+
+  // ------------------------------------------------------------------------------ checks
+
+  private caseOf(caseId: string | bigint | number): CaseView {
+    const id = String(caseId);
+    const view = /^\d+$/.test(id) ? this.options.projection.viewOf(id) : null;
+    if (!view) throw new EngineError("NOT_FOUND", `no case ${id}`, { details: { caseId: id } });
+    return view;
+  }
+
+  private resolve(request: { caseId: string | bigint | number; stageId: string | number; role: RoleName; principalAddress: string }, _: { mustBeRequired: true }): Resolved {
+    const view = this.caseOf(request.caseId);
+    const stage = typeof request.stageId === "number" ? request.stageId : view.template.stages.findIndex((s) => s.id === request.stageId);
+    if (!Number.isInteger(stage) || stage < 0 || stage >= view.model.rules.length) {
+      throw new EngineError("NOT_FOUND", `case ${view.id} has no stage ${JSON.stringify(request.stageId)}`, { details: { caseId: view.id, stage: request.stageId } });
+    }
+    const role = roleIndex(request.role);
+    const party = this.partyOf(view, role, request.principalAddress);
+    if (!((view.model.rules[stage].roles >> role) & 1)) {
+      throw new EngineError("FORBIDDEN", `the stage "${view.template.stages[stage].id}" does not need the ${request.role}'s sign-off`, {
+        details: { reason: "ROLE_NOT_REQUIRED", caseId: view.id, stage: view.template.stages[stage].id, role: request.role },
+      });
+    }
+    if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
+    return { view, stage, role, party };
+  }
+
+  private partyOf(view: CaseView, role: number, principal: string): string {
+    const party = getAddress(view.parties[ROLE_NAMES[role]]);
+    if (!sameAddress(party, principal)) {
+      throw forbidden(`${principal} is not the ${ROLE_NAMES[role]} of case ${view.id}`, { reason: "NOT_THE_PARTY", caseId: view.id, role: ROLE_NAMES[role] });
+    }
+    return party;
+  }
+
+  private anyPartyOf(view: CaseView, principal: string): string {
+    const party = Object.values(view.parties).find((p) => sameAddress(p, principal));
+    if (!party) throw forbidden(`${principal} is not a party of case ${view.id}`, { reason: "NOT_A_PARTY", caseId: view.id });
+    return getAddress(party);
+  }
+
+  private managedKey(address: string): BaseWallet {
+    const key = this.keys.get(getAddress(address));
+    if (!key) throw forbidden(`the engine holds no managed key for ${address}: sign with the party's own wallet`, { reason: "NO_MANAGED_KEY" });
+    return key;
+  }
+
+  private epochOf(r: Resolved): Promise<number> {
+    const escrow = connectEscrow(this.escrowAddress, this.options.provider);
+    return escrow.signOffEpoch(r.view.id, r.stage, r.role).then(Number);
+  }
+
+  private async domain() {
+    this.chainId ??= (await this.options.provider.getNetwork()).chainId;
+    return { name: "MortgageEscrow", version: "1", chainId: this.chainId.toString(), verifyingContract: this.escrowAddress };
+  }
+
+  private async signOffTypedData(r: Resolved, epoch: number, evidence: string): Promise<TypedData> {
+    return {
+      domain: await this.domain(),
+      types: SIGN_OFF_TYPES,
+      primaryType: "SignOff",
+      message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence },
+    };
+  }
+
+  private async revokeTypedData(r: Resolved, epoch: number): Promise<TypedData> {
+    return { domain: await this.domain(), types: REVOKE_TYPES, primaryType: "RevokeSignOff", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch } };
+  }
+
+  /** The given signature if it recovers to the party (an EOA's), else the managed key's. */
+  private async signatureFor(r: Resolved, typed: TypedData, signature?: string): Promise<string> {
+    if (signature === undefined) return this.managedKey(r.party).signTypedData(typed.domain, typed.types, typed.message);
+    let signer: string;
+    try {
+      signer = verifyTypedData(typed.domain, typed.types, typed.message, signature);
+    } catch (error) {
+      throw forbidden(`the signature does not decode: ${(error as Error).message}`, { reason: "BAD_SIGNATURE" });
+    }
+    if (!sameAddress(signer, r.party)) {
+      throw forbidden(`the signature is ${signer}'s, not the ${ROLE_NAMES[r.role]}'s (${r.party})`, { reason: "BAD_SIGNATURE", signer, party: r.party });
+    }
+    return signature;
+  }
+
+  private call(from: string, method: string, args: unknown[]): CallIntent {
+    return { kind: "call", from, method, args };
+  }
+}
+
+function roleIndex(role: RoleName): number {
+  const index = ROLE_NAMES.indexOf(role);
+  if (index < 0) throw invalid(`unknown role ${JSON.stringify(role)} (the roles are ${ROLE_NAMES.join(", ")})`);
+  return index;
+}
+
+function parseAmount(amount: string | bigint): bigint {
+  const text = String(amount);
+  if (!/^\d+$/.test(text) || BigInt(text) === 0n) throw invalid(`the amount must be a positive integer in the asset's smallest unit, not ${JSON.stringify(text)}`);
+  return BigInt(text);
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+function conflict(message: string, r: { view: CaseView }): EngineError {
+  return new EngineError("CONFLICT", message, { details: { caseId: r.view.id } });
+}
+
+function forbidden(message: string, details?: Record<string, unknown>): EngineError {
+  return new EngineError("FORBIDDEN", message, { details });
+}
+
+function invalid(message: string): EngineError {
+  return new EngineError("INVALID_REQUEST", message);
+}

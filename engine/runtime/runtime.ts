@@ -1,0 +1,264 @@
+/**
+ * The runtime: one XState actor per open case (see `case-actor.ts`), kept equal to the projection's view,
+ * and what the engine does by itself when time or the chain says so:
+ *
+ * - advance: when a waiting time ends (the machine's timer), at the later of the contract's and the law's
+ *   moment (a second timer of the runtime's own covers the law's business days beyond the contract's floor);
+ * - expire: when a deadline passes unmet;
+ * - withdrawFor(seller): once the releasing stage has completed, the seller's credit is pushed to it.
+ *
+ * Every submission goes through the relayer under an idempotency key derived from (case, kind, moment), so a
+ * timer that fires twice, or again after a restart, finds the submission already there. An `advance` or
+ * `expire` refused because it came a moment too early (the chain clock is the wall clock plus an offset
+ * measured to the second) is tried again under the next key `...#n`, a few times.
+ *
+ * Restart: `start()` builds every open case's actor from the projection (the store, then the chain) at the
+ * chain clock's now. What fell due while the engine was down is submitted at once; later moments re-arm.
+ */
+import type { CompiledWorkflow } from "../../workflows";
+import {
+  type CaseModel,
+  deadlineOf,
+  isCompleted,
+  isFullySigned,
+  isPastDeadline,
+  missedDeadlines,
+  prerequisitesComplete,
+} from "../../workflows/case-rules";
+import type { ChainClock } from "../chain/clock";
+import type { CaseView } from "../projection/case-view";
+import type { Projection } from "../projection/projection";
+import type { Relayer } from "../relayer/relayer";
+import type { CallIntent, Submission } from "../relayer/types";
+import { type CaseActor, startCaseActor } from "./case-actor";
+import { LegalGuards } from "./legal";
+
+export interface RuntimeOptions {
+  projection: Projection;
+  relayer: Relayer;
+  clock: ChainClock;
+  workflows: readonly CompiledWorkflow[];
+  /** How long after a too-early `advance`/`expire` was refused it is tried again. */
+  retryDelayMs?: number;
+  /** Tries of one `advance`/`expire` moment before the runtime gives up on it (until the case changes). */
+  maxAttempts?: number;
+  /** A chain clock that moved by more than this (a dev clock moved forward) re-arms every case's timers. */
+  clockJumpMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+/** The contract's refusals that mean "too early, or already done": worth one more look a moment later. */
+const TRY_AGAIN_ERRORS = ["MortgageEscrowNothingToAdvance", "MortgageEscrowNothingToExpire"];
+
+interface RunningCase {
+  actor: CaseActor;
+  /** The chain clock's offset when the actor's timers were armed. */
+  offsetMs: number;
+  /** The runtime's own timer for a legal moment later than the contract's, and the moment it is for. */
+  legalTimer?: { at: number; timer: NodeJS.Timeout };
+}
+
+export class Runtime {
+  readonly guards: LegalGuards;
+  private readonly projection: Projection;
+  private readonly relayer: Relayer;
+  private readonly clock: ChainClock;
+  private readonly retryDelayMs: number;
+  private readonly maxAttempts: number;
+  private readonly clockJumpMs: number;
+  private readonly onError: (error: unknown) => void;
+  private readonly cases = new Map<string, RunningCase>();
+  private readonly rechecks = new Map<string, NodeJS.Timeout>();
+  private unsubscribe: (() => void) | null = null;
+  private readonly onSettled = (s: Submission) => this.settled(s);
+  private running = false;
+
+  constructor(options: RuntimeOptions) {
+    this.projection = options.projection;
+    this.relayer = options.relayer;
+    this.clock = options.clock;
+    this.guards = new LegalGuards(options.workflows);
+    this.retryDelayMs = options.retryDelayMs ?? 1_000;
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.clockJumpMs = options.clockJumpMs ?? 1_000;
+    this.onError = options.onError ?? (() => {});
+  }
+
+  /** Builds every case's actor from the projection and follows its changes. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = this.projection.subscribe((notice) => this.sync(notice.caseId));
+    this.relayer.on("settled", this.onSettled);
+    for (const progress of this.projection.listCases()) this.sync(progress.id);
+  }
+
+  stop(): void {
+    this.running = false;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.relayer.off("settled", this.onSettled);
+    for (const caseId of [...this.cases.keys()]) this.drop(caseId);
+    for (const timer of this.rechecks.values()) clearTimeout(timer);
+    this.rechecks.clear();
+  }
+
+  /** After the chain clock took a new block: if it jumped, every actor's timers are re-armed on it. */
+  clockObserved(): void {
+    if (!this.running) return;
+    const offset = this.offsetMs();
+    for (const [caseId, running] of this.cases) {
+      if (Math.abs(running.offsetMs - offset) > this.clockJumpMs) this.sync(caseId);
+    }
+  }
+
+  /** The machine's context of a case's actor (its model is the projection's), or null if none runs. */
+  contextOf(caseId: string | bigint | number) {
+    return this.cases.get(String(caseId))?.actor.context() ?? null;
+  }
+
+  /** The case ids whose actors run. */
+  activeCases(): string[] {
+    return [...this.cases.keys()];
+  }
+
+  // ----------------------------------------------------------------------------- per case
+
+  /** Re-creates the case's actor from its projected view, then does at once whatever is already due. */
+  private sync(caseId: string): void {
+    if (!this.running) return;
+    this.drop(caseId);
+    const view = this.projection.viewOf(caseId);
+    if (!view) return;
+    try {
+      this.pushSellerCredit(view);
+      if (view.model.status !== "open") return;
+      const actor = startCaseActor(caseId, view.model, this.clock, {
+        requestAdvance: (at) => this.checkAdvance(caseId, at),
+        requestExpire: (at) => this.checkExpire(caseId, at),
+      });
+      this.cases.set(caseId, { actor, offsetMs: this.offsetMs() });
+      this.checkAdvance(caseId);
+      this.checkExpire(caseId);
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  private drop(caseId: string): void {
+    const running = this.cases.get(caseId);
+    if (!running) return;
+    running.actor.stop();
+    if (running.legalTimer) clearTimeout(running.legalTimer.timer);
+    this.cases.delete(caseId);
+  }
+
+  /**
+   * Submits `advance` if a stage may complete by time now (by the contract and by the law); otherwise, if
+   * the law's moment is later than the contract's, arms the runtime's own timer for it.
+   */
+  private checkAdvance(caseId: string, at = 0): void {
+    const view = this.projection.viewOf(caseId);
+    if (!view || view.model.status !== "open") return;
+    const now = Math.max(this.clock.nowSeconds(), at);
+    const moments = this.advanceMoments(view, now);
+    const due = moments.filter((m) => m <= now);
+    if (due.length > 0) {
+      this.submitTimed(caseId, `runtime:advance:${caseId}:${Math.min(...due)}`, this.relayerCall("advance", [caseId]));
+    }
+    const later = moments.filter((m) => m > now);
+    if (later.length > 0) this.armLegalTimer(caseId, Math.min(...later));
+  }
+
+  /** The moment each stage that only time holds back may complete (contract and law), for open stages. */
+  private advanceMoments(view: CaseView, now: number): number[] {
+    const model: CaseModel = view.model;
+    const moments: number[] = [];
+    model.rules.forEach((rule, s) => {
+      if (isCompleted(model, s) || !isFullySigned(model, s) || !prerequisitesComplete(model, s)) return;
+      if (rule.action !== 0 && !model.funded) return;
+      const moment = this.guards.advanceMomentOf(view.template.templateId, model, s);
+      if (moment === null) return;
+      // Before the release a missed deadline is `expire`'s, not `advance`'s.
+      if (!model.released && isPastDeadline(model, s, Math.max(moment, now))) return;
+      moments.push(moment);
+    });
+    return moments;
+  }
+
+  private armLegalTimer(caseId: string, at: number): void {
+    const running = this.cases.get(caseId);
+    if (!running || running.legalTimer?.at === at) return;
+    if (running.legalTimer) clearTimeout(running.legalTimer.timer);
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, at * 1000 - this.clock.nowMs()));
+    running.legalTimer = { at, timer: setTimeout(() => this.checkAdvance(caseId, at), delay) };
+  }
+
+  /** Submits `expire` if a deadline has passed unmet (before the release it ends the case; after, overdue). */
+  private checkExpire(caseId: string, at = 0): void {
+    const view = this.projection.viewOf(caseId);
+    if (!view || view.model.status !== "open") return;
+    const now = Math.max(this.clock.nowSeconds(), at);
+    const missed = missedDeadlines(view.model, now);
+    if (missed.length === 0) return;
+    const moment = Math.min(...missed.map((s) => (deadlineOf(view.model, s) as number) + 1));
+    this.submitTimed(caseId, `runtime:expire:${caseId}:${moment}`, this.relayerCall("expire", [caseId]));
+  }
+
+  /** Right after the release: the seller's credit, pushed to the seller, once. */
+  private pushSellerCredit(view: CaseView): void {
+    if (!view.model.released) return;
+    const seller = view.parties.seller;
+    if (BigInt(view.credits[seller] ?? "0") === 0n) return;
+    this.relayer.submit(this.relayerCall("withdrawFor", [view.id, seller]), `runtime:withdraw-for:${view.id}:${seller}`);
+  }
+
+  /**
+   * One submission per key; a try refused as too early is followed, after `retryDelayMs`, by the next key
+   * (`base#1`, `base#2`...). Whatever else exists under the key (pending, sent, done) is left as it is.
+   */
+  private submitTimed(caseId: string, base: string, intent: CallIntent): Submission | undefined {
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const key = attempt === 0 ? base : `${base}#${attempt}`;
+      const existing = this.relayer.outbox.getByKey(key);
+      if (!existing) return this.relayer.submit(intent, key);
+      if (existing.status !== "failed" || !isTryAgain(existing)) return existing;
+      const waited = Date.now() - existing.updatedAt;
+      if (waited < this.retryDelayMs) {
+        this.recheck(caseId, this.retryDelayMs - waited);
+        return existing;
+      }
+    }
+    return undefined;
+  }
+
+  private settled(submission: Submission): void {
+    if (submission.status !== "failed" || !isTryAgain(submission)) return;
+    const match = /^runtime:(?:advance|expire):(\d+):/.exec(submission.idempotencyKey);
+    if (match) this.recheck(match[1], this.retryDelayMs);
+  }
+
+  private recheck(caseId: string, delayMs: number): void {
+    if (!this.running || this.rechecks.has(caseId)) return;
+    this.rechecks.set(
+      caseId,
+      setTimeout(() => {
+        this.rechecks.delete(caseId);
+        this.checkAdvance(caseId);
+        this.checkExpire(caseId);
+      }, delayMs),
+    );
+  }
+
+  private relayerCall(method: string, args: unknown[]): CallIntent {
+    return { kind: "call", from: this.relayer.relayerAddress, method, args };
+  }
+
+  private offsetMs(): number {
+    return this.clock.nowMs() - Date.now();
+  }
+}
+
+function isTryAgain(submission: Submission): boolean {
+  return TRY_AGAIN_ERRORS.includes(String(submission.error?.details?.error ?? ""));
+}
