@@ -10,6 +10,7 @@
  * party's managed key.
  */
 import { randomUUID } from "node:crypto";
+import { REVOKE_TYPES, SIGN_OFF_TYPES } from "../chain/typed-data";
 import { ZeroHash, getAddress, isHexString, verifyTypedData, type BaseWallet, type TypedDataDomain, type TypedDataField } from "ethers";
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { isCompleted } from "../../workflows/case-rules";
@@ -59,24 +60,6 @@ export interface TypedData {
   primaryType: "SignOff" | "RevokeSignOff";
   message: Record<string, string | number>;
 }
-
-const SIGN_OFF_TYPES = {
-  SignOff: [
-    { name: "caseId", type: "uint256" },
-    { name: "stage", type: "uint8" },
-    { name: "role", type: "uint8" },
-    { name: "epoch", type: "uint8" },
-    { name: "evidence", type: "bytes32" },
-  ],
-};
-const REVOKE_TYPES = {
-  RevokeSignOff: [
-    { name: "caseId", type: "uint256" },
-    { name: "stage", type: "uint8" },
-    { name: "role", type: "uint8" },
-    { name: "epoch", type: "uint8" },
-  ],
-};
 
 export interface ApprovalsOptions {
   projection: Projection;

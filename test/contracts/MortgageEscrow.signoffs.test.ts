@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { REVOKE_TYPES, SIGN_OFF_TYPES, escrowDomain } from "../../engine/chain/typed-data";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import {
@@ -505,18 +506,10 @@ describe("MortgageEscrow sign-offs", function () {
     it("is the EIP-712 hash of the SignOff message under the MortgageEscrow domain", async function () {
       const { escrow, caseId } = await loadFixture(deployWithCase);
       const { chainId } = await ethers.provider.getNetwork();
-      const domain = { name: "MortgageEscrow", version: "1", chainId, verifyingContract: await escrow.getAddress() };
-      const types = {
-        SignOff: [
-          { name: "caseId", type: "uint256" },
-          { name: "stage", type: "uint8" },
-          { name: "role", type: "uint8" },
-          { name: "epoch", type: "uint8" },
-          { name: "evidence", type: "bytes32" },
-        ],
-      };
+      // The engine's typed data (what parties' wallets sign) must hash as the contract does.
+      const domain = escrowDomain(chainId, await escrow.getAddress());
       const message = { caseId, stage: 2, role: Role.Bank, epoch: 5, evidence: EVIDENCE };
-      expect(await escrow.signOffDigest(caseId, 2, Role.Bank, 5, EVIDENCE)).to.equal(ethers.TypedDataEncoder.hash(domain, types, message));
+      expect(await escrow.signOffDigest(caseId, 2, Role.Bank, 5, EVIDENCE)).to.equal(ethers.TypedDataEncoder.hash(domain, SIGN_OFF_TYPES, message));
     });
   });
 
@@ -524,17 +517,9 @@ describe("MortgageEscrow sign-offs", function () {
     it("is the EIP-712 hash of the RevokeSignOff message under the MortgageEscrow domain", async function () {
       const { escrow, caseId } = await loadFixture(deployWithCase);
       const { chainId } = await ethers.provider.getNetwork();
-      const domain = { name: "MortgageEscrow", version: "1", chainId, verifyingContract: await escrow.getAddress() };
-      const types = {
-        RevokeSignOff: [
-          { name: "caseId", type: "uint256" },
-          { name: "stage", type: "uint8" },
-          { name: "role", type: "uint8" },
-          { name: "epoch", type: "uint8" },
-        ],
-      };
+      const domain = escrowDomain(chainId, await escrow.getAddress());
       const message = { caseId, stage: 1, role: Role.Lawyer, epoch: 2 };
-      expect(await escrow.revocationDigest(caseId, 1, Role.Lawyer, 2)).to.equal(ethers.TypedDataEncoder.hash(domain, types, message));
+      expect(await escrow.revocationDigest(caseId, 1, Role.Lawyer, 2)).to.equal(ethers.TypedDataEncoder.hash(domain, REVOKE_TYPES, message));
     });
   });
 });

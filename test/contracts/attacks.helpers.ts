@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { SIGN_OFF_TYPES, escrowDomain } from "../../engine/chain/typed-data";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -165,23 +166,13 @@ export async function ecrecoverPrecompile(digest: string, signature: string): Pr
   return out === "0x" ? null : ethers.getAddress(ethers.dataSlice(out, 12));
 }
 
-export const SIGN_OFF_TYPES = {
-  SignOff: [
-    { name: "caseId", type: "uint256" },
-    { name: "stage", type: "uint8" },
-    { name: "role", type: "uint8" },
-    { name: "epoch", type: "uint8" },
-    { name: "evidence", type: "bytes32" },
-  ],
-};
-
 /** Signs a sign-off under an arbitrary EIP-712 domain (another chain id, another contract). */
 export async function signSignOffInDomain(
   signer: HardhatEthersSigner,
   domain: { chainId: bigint; verifyingContract: string; name?: string; version?: string },
   message: { caseId: bigint; stage: number; role: number; epoch: number; evidence: string },
 ): Promise<string> {
-  return signer.signTypedData({ name: "MortgageEscrow", version: "1", ...domain }, SIGN_OFF_TYPES, message);
+  return signer.signTypedData({ ...escrowDomain(domain.chainId, domain.verifyingContract), ...domain }, SIGN_OFF_TYPES, message);
 }
 
 /** The SignedOff events that a transaction emitted, as (stage, role) pairs. */

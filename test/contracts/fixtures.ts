@@ -2,6 +2,7 @@ import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
+import { REVOKE_TYPES, SIGN_OFF_TYPES, escrowDomain } from "../../engine/chain/typed-data";
 
 /** Role indexes as the contract numbers them (`IMortgageEscrow.Role`). */
 export const Role = { Bank: 0, Lawyer: 1, Buyer: 2, Seller: 3 } as const;
@@ -176,19 +177,7 @@ export async function signSignOff(
   message: { caseId: bigint; stage: number; role: number; epoch: number; evidence: string },
 ): Promise<string> {
   const { chainId } = await ethers.provider.getNetwork();
-  return signer.signTypedData(
-    { name: "MortgageEscrow", version: "1", chainId, verifyingContract: await escrow.getAddress() },
-    {
-      SignOff: [
-        { name: "caseId", type: "uint256" },
-        { name: "stage", type: "uint8" },
-        { name: "role", type: "uint8" },
-        { name: "epoch", type: "uint8" },
-        { name: "evidence", type: "bytes32" },
-      ],
-    },
-    message,
-  );
+  return signer.signTypedData(escrowDomain(chainId, await escrow.getAddress()), SIGN_OFF_TYPES, message);
 }
 
 /** Signs the EIP-712 revocation message with `signer`. */
@@ -198,18 +187,7 @@ export async function signRevocation(
   message: { caseId: bigint; stage: number; role: number; epoch: number },
 ): Promise<string> {
   const { chainId } = await ethers.provider.getNetwork();
-  return signer.signTypedData(
-    { name: "MortgageEscrow", version: "1", chainId, verifyingContract: await escrow.getAddress() },
-    {
-      RevokeSignOff: [
-        { name: "caseId", type: "uint256" },
-        { name: "stage", type: "uint8" },
-        { name: "role", type: "uint8" },
-        { name: "epoch", type: "uint8" },
-      ],
-    },
-    message,
-  );
+  return signer.signTypedData(escrowDomain(chainId, await escrow.getAddress()), REVOKE_TYPES, message);
 }
 
 /** A sign-off signed by the party for `role`, ready for `signOffWithSignatures`. */
