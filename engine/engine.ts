@@ -74,9 +74,15 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
 
   /** One poll of the projection, then the runtime looks at the (maybe moved) chain clock. */
   async function pollOnce(): Promise<void> {
-    await projection.poll();
+    await followChain();
     lastError = null;
     runtime.clockObserved();
+  }
+
+  /** One poll of the projection; blocks it saw the chain lose are the relayer's to re-submit from. */
+  async function followChain(): Promise<void> {
+    const result = await projection.poll();
+    if (result.reorg) relayer.noticeRollback(result.reorg.forkPoint);
   }
 
   function schedule(): void {
@@ -101,7 +107,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       chainId = (await provider.getNetwork()).chainId;
       const latest = await provider.getBlock("latest");
       if (latest) clock.observeBlock(latest.number, latest.timestamp);
-      await projection.poll();
+      await followChain();
       running = true;
       runtime.start();
       relayer.start();

@@ -316,6 +316,11 @@ export class Outbox {
     }).immediate();
   }
 
+  /** Sets the sender's next nonce (after a rollback left a gap below our counter that nothing of ours fills). */
+  setNextNonce(sender: string, nonce: number): void {
+    this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce, sender);
+  }
+
   // ---------------------------------------------------------- transactions
 
   transactionById(id: number): SentTransaction {
@@ -364,6 +369,31 @@ export class Outbox {
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
         .run(tx.rawTx, tx.txHash, blockNumber, at, tx.sender, tx.nonce);
+    }).immediate();
+  }
+
+  /** Transactions settled (confirmed or failed on chain) in a block above `blockNumber`, by sender and nonce. */
+  settledAbove(blockNumber: number): SentTransaction[] {
+    const rows = this.db
+      .prepare("SELECT * FROM relayer_transactions WHERE status IN ('confirmed','failed') AND block_number > ? ORDER BY sender, nonce")
+      .all(blockNumber) as TransactionRow[];
+    return rows.map(toTransaction);
+  }
+
+  /**
+   * The chain lost the block that settled `tx` (a reorganisation, or a node restarted from an earlier save):
+   * it and the submissions it carried are in flight again, their outcome forgotten.
+   */
+  unsettle(tx: SentTransaction): void {
+    this.db.transaction(() => {
+      const at = this.now();
+      this.setTransactionStatus(tx.id, "sent", null);
+      this.db
+        .prepare(
+          `UPDATE relayer_submissions SET status = 'sent', block_number = NULL, note = NULL, error_code = NULL, error_message = NULL,
+             error_details = NULL, updated_at = ? WHERE tx_hash = ? AND status IN ('confirmed','failed')`,
+        )
+        .run(at, tx.txHash);
     }).immediate();
   }
 

@@ -145,6 +145,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private wakeUp: (() => void) | undefined;
   private wakeRequested = false;
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** The lowest fork point noticed since the last poll: blocks above it were lost. */
+  private rolledBackTo: number | null = null;
 
   constructor(options: RelayerOptions) {
     super();
@@ -201,6 +203,20 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       senders,
       submissions: this.outbox.countByStatus(),
     };
+  }
+
+  /**
+   * The chain no longer holds the blocks above `forkPoint` (a reorganisation, or a node restarted from an
+   * earlier save; the projection notices it by block hash). At the next poll every transaction settled above
+   * it that has no receipt any more goes back in flight, so reconciliation re-broadcasts the same bytes (the
+   * nonce was rolled back with the chain; a relayed signature is still valid, the epoch did not change), or,
+   * if its nonce is now used by something else, puts its submissions back to pending to be signed again. A
+   * nonce below our counter that none of our transactions carries any more (lost with the chain) is a gap
+   * that would hold every later one in the pool: the counter goes back to it and what was above is re-signed.
+   */
+  noticeRollback(forkPoint: number): void {
+    this.rolledBackTo = Math.min(this.rolledBackTo ?? forkPoint, forkPoint);
+    this.scheduleWake(0);
   }
 
   /** Starts the worker loop. */
@@ -283,6 +299,11 @@ export class Relayer extends EventEmitter<RelayerEvents> {
 
   private async poll(): Promise<void> {
     await this.init();
+    if (this.rolledBackTo !== null) {
+      const forkPoint = this.rolledBackTo;
+      await this.recoverLost(forkPoint);
+      if (this.rolledBackTo === forkPoint) this.rolledBackTo = null;
+    }
     let firstError: unknown;
     for (const [address, state] of this.senders) {
       try {
@@ -309,6 +330,26 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   }
 
   // ------------------------------------------------------------ reconcile
+
+  /** See `noticeRollback`. */
+  private async recoverLost(forkPoint: number): Promise<void> {
+    for (const tx of this.outbox.settledAbove(forkPoint)) {
+      if (await this.provider.getTransactionReceipt(tx.txHash)) continue;
+      this.outbox.unsettle(tx);
+    }
+    for (const sender of this.senders.keys()) {
+      const counter = this.outbox.nextNonce(sender);
+      if (counter === undefined) continue;
+      const chainNonce = await this.provider.getTransactionCount(sender, "pending");
+      const inFlight = new Set(this.outbox.inFlightNonces(sender));
+      let gap = chainNonce;
+      while (gap < counter && inFlight.has(gap)) gap += 1;
+      if (gap >= counter) continue;
+      const reason = { code: "NONCE_GAP", message: `nonce ${gap} of ${sender} was lost with the chain: signed again from there` };
+      for (const nonce of inFlight) if (nonce > gap) this.outbox.release(sender, nonce, reason, { giveBackNonce: false });
+      this.outbox.setNextNonce(sender, gap);
+    }
+  }
 
   private async reconcile(sender: string): Promise<void> {
     const nonces = this.outbox.inFlightNonces(sender);

@@ -1,0 +1,274 @@
+/**
+ * Benchmark of the engine on the in-process Hardhat chain:
+ *
+ *   HARDHAT_DISABLE_TELEMETRY_PROMPT=true npx hardhat compile --quiet && npx ts-node --transpile-only test/bench/engine.ts [--json]
+ *
+ * prints a table, or with `--json` exactly one JSON object:
+ *   { chainTxPerSec, signOffsPerSec, ratio, latencyMs: { p50, p99 }, cases, rebuildSecondsFor10kCases }
+ *
+ * - chainTxPerSec: the raw chain's rate for single direct `signOff` transactions from one signer through
+ *   Hardhat's own provider (hre.ethers, automine: each send returns once its block is mined), this run.
+ * - signOffsPerSec: the engine's rate, from the first approval accepted to the last sign-off confirmed in
+ *   its outbox, with `cases` cases' eleven sign-offs before consummation all approved at once.
+ * - latencyMs: from `approve()` (of a stage's last signer) to the stage showing completed in the
+ *   projection (its subscription), with `cases` cases in flight, each walking its stages one by one.
+ * - rebuildSecondsFor10kCases: 10,000 cases opened on chain (BENCH_REBUILD_CASES to change it; the JSON
+ *   key keeps its name, `rebuildCases` says how many there were), then a fresh projection on a fresh SQLite
+ *   file catching up from the deployment block: the time of that catch-up. The chain also holds this run's
+ *   other cases.
+ *
+ * Progress goes to stderr; stdout has only the table or the JSON.
+ */
+import hre from "hardhat";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet, toQuantity } from "ethers";
+import { createEngine, type Engine, type ProgressNotice } from "../../engine";
+import { createProvider } from "../../engine/chain/provider";
+import { PROJECTION_MIGRATIONS, Projection } from "../../engine/projection/projection";
+import { openDatabase } from "../../engine/store/database";
+import type { RoleName } from "../../workflows/schema";
+import { getTemplate } from "../../workflows";
+import { EVIDENCE, Role, caseTerms, getParties, registerTemplate, type Parties } from "../contracts/fixtures";
+import type { MortgageEscrow } from "../../typechain-types";
+import { hardhatWallet } from "../engine/relayer-helpers";
+
+const { ethers } = hre;
+const JSON_OUT = process.argv.includes("--json");
+const CASES = Number(process.env.BENCH_CASES ?? 100);
+const CHAIN_TXS = Number(process.env.BENCH_CHAIN_TXS ?? 500);
+const REBUILD_CASES = Number(process.env.BENCH_REBUILD_CASES ?? 10_000);
+const POLL_MS = 5;
+const BATCH_WINDOW_MS = 5;
+const US = getTemplate("us-purchase");
+const MANAGED = { bank: hardhatWallet(1), lawyer: hardhatWallet(2), buyer: hardhatWallet(3), seller: hardhatWallet(4) };
+const RELAYER = new Wallet(ethers.id("the relayer key of the engine benchmark"));
+
+/** The sign-offs before consummation, stage by stage, in an order the stages can complete in. */
+const STAGES: Array<[string, RoleName[]]> = [
+  ["application", ["buyer", "bank"]],
+  ["loan-estimate", ["bank"]],
+  ["rate-lock", ["bank", "buyer"]],
+  ["appraisal", ["bank"]],
+  ["title-commitment", ["lawyer"]],
+  ["underwriting", ["bank"]],
+  ["clear-to-close", ["bank"]],
+  ["closing-disclosure", ["bank", "buyer"]],
+];
+const SIGN_OFFS = STAGES.flatMap(([stage, roles]) => roles.map((role): [string, RoleName] => [stage, role]));
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+async function rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
+  return (await hre.network.provider.send(method, params)) as T;
+}
+
+/** Opens `count` cases as the bank, `perBlock` transactions per mined block (automine off while sending). */
+async function openCases(escrow: MortgageEscrow, parties: Parties, count: number, perBlock = 100): Promise<bigint[]> {
+  const terms = caseTerms(parties, US.templateId, { price: ethers.parseEther("1"), deposit: ethers.parseEther("0.2"), loan: ethers.parseEther("0.8") });
+  const gasLimit = ((await escrow.connect(parties.bank).openCase.estimateGas(terms)) * 13n) / 10n;
+  const bank = escrow.connect(parties.bank);
+  let nonce = await ethers.provider.getTransactionCount(parties.bank.address, "pending");
+  const hashes: string[] = [];
+  await rpc("evm_setAutomine", [false]);
+  try {
+    for (let sent = 0; sent < count; ) {
+      const n = Math.min(perBlock, count - sent);
+      const txs = await Promise.all(Array.from({ length: n }, () => bank.openCase(terms, { nonce: nonce++, gasLimit })));
+      hashes.push(...txs.map((t) => t.hash));
+      await rpc("evm_mine");
+      sent += n;
+      if (count > 1000 && sent % 1000 === 0) log(`  ${sent} cases opened`);
+    }
+  } finally {
+    await rpc("evm_setAutomine", [true]);
+  }
+  const ids: bigint[] = [];
+  for (const hash of [hashes[0], hashes[hashes.length - 1]]) {
+    const receipt = await ethers.provider.getTransactionReceipt(hash);
+    if (!receipt || receipt.status !== 1) throw new Error(`openCase ${hash} did not succeed`);
+    const opened = receipt.logs.map((l) => escrow.interface.parseLog(l)).find((e) => e?.name === "CaseOpened");
+    ids.push(opened!.args.caseId as bigint);
+  }
+  const [lo, hi] = ids;
+  if (hi - lo + 1n !== BigInt(count)) throw new Error(`expected ${count} consecutive case ids, got ${lo}..${hi}`);
+  return Array.from({ length: count }, (_, i) => lo + BigInt(i));
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function newEngine(address: string, fromBlock: number): Engine {
+  return createEngine({
+    dataDir: mkdtempSync(join(tmpdir(), "engine-bench-")),
+    chain: { kind: "in-process", provider: hre.network.provider },
+    escrowAddress: address,
+    relayerKey: RELAYER,
+    partyKeys: Object.values(MANAGED),
+    pollIntervalMs: POLL_MS,
+    deploymentBlock: fromBlock,
+    batchWindowMs: BATCH_WINDOW_MS,
+  });
+}
+
+/** Hardhat's own signer, one direct signOff per transaction, each awaited (mined by automine). */
+async function chainRate(escrow: MortgageEscrow, parties: Parties): Promise<number> {
+  const caseIds = await openCases(escrow, parties, CHAIN_TXS);
+  const bank = escrow.connect(parties.bank);
+  // One warm-up transaction, outside the timing.
+  await bank.signOff(caseIds[0], US.stageIndex["application"], Role.Bank, EVIDENCE);
+  const started = performance.now();
+  for (const id of caseIds.slice(1)) await bank.signOff(id, US.stageIndex["application"], Role.Bank, EVIDENCE);
+  const seconds = (performance.now() - started) / 1000;
+  return (caseIds.length - 1) / seconds;
+}
+
+/** Every case's sign-offs approved at once; from the first accepted to the last confirmed. */
+async function engineRate(engine: Engine, caseIds: bigint[]): Promise<{ perSec: number; signOffs: number; transactions: number }> {
+  const total = caseIds.length * SIGN_OFFS.length;
+  const before = new Set(engine.relayer.outbox.transactions().map((t) => t.txHash));
+  let confirmed = 0;
+  let resolveAll!: () => void;
+  const allConfirmed = new Promise<void>((resolve) => (resolveAll = resolve));
+  const ids = new Set<number>();
+  engine.relayer.on("settled", (s) => {
+    if (!ids.has(s.id)) return;
+    if (s.status !== "confirmed") throw new Error(`sign-off ${s.idempotencyKey} ${s.status}: ${s.error?.message}`);
+    if (++confirmed === total) resolveAll();
+  });
+  const started = performance.now();
+  const submissions = await Promise.all(
+    caseIds.flatMap((caseId) =>
+      SIGN_OFFS.map(([stageId, role]) =>
+        engine.approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE }).then((s) => {
+          ids.add(s.id);
+          if (s.status === "confirmed" && ++confirmed === total) resolveAll();
+          return s;
+        }),
+      ),
+    ),
+  );
+  await allConfirmed;
+  const seconds = (performance.now() - started) / 1000;
+  const txs = new Set(submissions.map((s) => engine.relayer.get(s.id)!.txHash).filter((h) => h && !before.has(h)));
+  return { perSec: total / seconds, signOffs: total, transactions: txs.size };
+}
+
+/** Each case walks its stages one by one, all cases at once; one latency sample per stage. */
+async function latencies(engine: Engine, caseIds: bigint[]): Promise<number[]> {
+  const waiting = new Map<string, () => void>();
+  const unsubscribe = engine.subscribe((notice: ProgressNotice) => {
+    for (const stage of notice.progress?.stages ?? []) {
+      if (stage.status !== "completed") continue;
+      const key = `${notice.caseId}:${stage.id}`;
+      const done = waiting.get(key);
+      if (done) {
+        waiting.delete(key);
+        done();
+      }
+    }
+  });
+  const samples: number[] = [];
+  await Promise.all(
+    caseIds.map(async (caseId) => {
+      for (const [stageId, roles] of STAGES) {
+        const completed = new Promise<void>((resolve) => waiting.set(`${caseId}:${stageId}`, resolve));
+        const others = roles.slice(0, -1);
+        await Promise.all(others.map((role) => engine.approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE })));
+        const last = roles[roles.length - 1];
+        const started = performance.now();
+        await engine.approve({ caseId, stageId, role: last, principalAddress: MANAGED[last].address, evidence: EVIDENCE });
+        await completed;
+        samples.push(performance.now() - started);
+      }
+    }),
+  );
+  unsubscribe();
+  return samples.sort((a, b) => a - b);
+}
+
+async function rebuildSeconds(address: string, fromBlock: number): Promise<{ seconds: number; cases: number; blocks: number }> {
+  const projection = new Projection({
+    db: openDatabase(join(mkdtempSync(join(tmpdir(), "engine-bench-rebuild-")), "engine.sqlite"), PROJECTION_MIGRATIONS),
+    provider: createProvider({ kind: "in-process", provider: hre.network.provider }),
+    address,
+    fromBlock,
+  });
+  const started = performance.now();
+  await projection.poll();
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, cases: projection.listCases().length, blocks: (await ethers.provider.getBlockNumber()) - fromBlock };
+}
+
+async function main(): Promise<void> {
+  const parties = await getParties();
+  await rpc("hardhat_setBalance", [RELAYER.address, toQuantity(ethers.parseEther("1000"))]);
+
+  // The raw chain, on its own escrow (so the engine's projections do not read these cases).
+  log("chain: direct sign-offs through Hardhat's signer...");
+  const rawEscrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  await registerTemplate(rawEscrow, parties.admin, US.stages, US.definitionHash);
+  const chainTxPerSec = await chainRate(rawEscrow, parties);
+
+  // The engine's escrow: the throughput and latency cases, later the rebuild's.
+  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+  const fromBlock = (await escrow.deploymentTransaction()!.wait())!.blockNumber;
+  await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash);
+  const address = await escrow.getAddress();
+  const throughputCases = await openCases(escrow, parties, CASES);
+  const latencyCases = await openCases(escrow, parties, CASES);
+  const engine = newEngine(address, fromBlock);
+  await engine.start();
+  log(`engine: ${CASES} cases x ${SIGN_OFFS.length} sign-offs approved at once...`);
+  const rate = await engineRate(engine, throughputCases);
+  log(`engine: latency with ${CASES} cases in flight...`);
+  const samples = await latencies(engine, latencyCases);
+  await engine.stop();
+
+  log(`rebuild: opening ${REBUILD_CASES} cases...`);
+  await openCases(escrow, parties, REBUILD_CASES);
+  log("rebuild: a fresh projection catching up from the deployment block...");
+  const rebuild = await rebuildSeconds(address, fromBlock);
+
+  const result = {
+    chainTxPerSec: round(chainTxPerSec),
+    signOffsPerSec: round(rate.perSec),
+    ratio: round(rate.perSec / chainTxPerSec, 2),
+    latencyMs: { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) },
+    cases: CASES,
+    rebuildSecondsFor10kCases: round(rebuild.seconds, 2),
+    rebuildCases: rebuild.cases,
+  };
+  if (JSON_OUT) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const rows: Array<[string, string, string]> = [
+    ["chain: direct signOff tx/s (Hardhat signer, 1 sender)", String(result.chainTxPerSec), `${CHAIN_TXS - 1} transactions`],
+    ["engine: sign-offs/s (approved -> confirmed)", String(result.signOffsPerSec), `${rate.signOffs} sign-offs in ${rate.transactions} transactions`],
+    ["ratio", String(result.ratio), "goal >= 1.5"],
+    ["latency p50 ms (approve -> projected complete)", String(result.latencyMs.p50), `${samples.length} stages, ${CASES} cases in flight`],
+    ["latency p99 ms", String(result.latencyMs.p99), "goal <= 50"],
+    [`rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`, String(result.rebuildSecondsFor10kCases), "goal < 10 for 10,000 cases"],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  process.stdout.write(`engine benchmark (in-process Hardhat; engine poll ${POLL_MS} ms, batch window ${BATCH_WINDOW_MS} ms)\n`);
+  for (const [name, value, note] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padStart(9)}  ${note}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
