@@ -242,9 +242,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
                 else if (epoch != (state.everRevoked() ? _epochOf(caseId, stage, role) : 0)) reason = SkipReason.StaleEpoch;
                 else {
                     bytes32 evidence = item.evidence;
-                    bytes32 digest = _hashTypedDataV4(
-                        keccak256(abi.encode(SIGN_OFF_TYPEHASH, caseId, stage, role, epoch, evidence))
-                    );
+                    bytes32 digest = _signOffDigest(caseId, stage, role, epoch, evidence);
                     if (!_isValidSignature(_partyOf(c, role), digest, item.signature)) {
                         revert MortgageEscrowInvalidSignature(i, caseId, stage, role);
                     }
@@ -276,8 +274,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         CaseState state = _requireOpen(caseId, c);
         uint8 current = _epochOf(caseId, stage, role);
         if (epoch != current) revert MortgageEscrowWrongEpoch(caseId, stage, role, epoch, current);
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(REVOKE_TYPEHASH, caseId, stage, role, epoch)));
-        if (!_isValidSignature(_partyOf(c, role), digest, signature)) {
+        if (!_isValidSignature(_partyOf(c, role), _revocationDigest(caseId, stage, role, epoch), signature)) {
             revert MortgageEscrowInvalidSignature(0, caseId, stage, role);
         }
         _revoke(caseId, c, state, stage, role);
@@ -307,6 +304,20 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         c.state = state.withSignedOffRoles(state.signedOffRoles() & ~bit).withEverRevoked();
         uint8 epoch = _bumpEpoch(caseId, stage, role);
         emit SignOffRevoked(caseId, stage, role, epoch);
+    }
+
+    function _signOffDigest(
+        uint256 caseId,
+        uint8 stage,
+        Role role,
+        uint8 epoch,
+        bytes32 evidence
+    ) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(SIGN_OFF_TYPEHASH, caseId, stage, role, epoch, evidence)));
+    }
+
+    function _revocationDigest(uint256 caseId, uint8 stage, Role role, uint8 epoch) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(REVOKE_TYPEHASH, caseId, stage, role, epoch)));
     }
 
     /// @dev ECDSA first: for an EOA that settles it without the EXTCODESIZE of SignatureChecker's order.
@@ -660,12 +671,12 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         uint8 epoch,
         bytes32 evidence
     ) external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(SIGN_OFF_TYPEHASH, caseId, stage, role, epoch, evidence)));
+        return _signOffDigest(caseId, stage, role, epoch, evidence);
     }
 
     /// @inheritdoc IMortgageEscrow
     function revocationDigest(uint256 caseId, uint8 stage, Role role, uint8 epoch) external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(REVOKE_TYPEHASH, caseId, stage, role, epoch)));
+        return _revocationDigest(caseId, stage, role, epoch);
     }
 
     // -------------------------------------------------------------- helpers
