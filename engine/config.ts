@@ -21,7 +21,12 @@ export const EngineConfig = z
     dbFile: z.string().min(1).optional(),
     chain: z.discriminatedUnion("kind", [
       z.object({ kind: z.literal("in-process"), provider: eip1193 }),
-      z.object({ kind: z.literal("json-rpc"), url: z.url({ protocol: /^(https?|wss?)$/, message: "must be an http(s) or ws(s) URL" }) }),
+      z.object({
+        kind: z.literal("json-rpc"),
+        url: z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }),
+        /** How long one request may take before it counts as failed (and is retried). */
+        timeoutMs: z.number().int().positive().optional(),
+      }),
     ]),
     escrowAddress: z.string().refine((a) => isAddress(a), { message: "must be a 20-byte hex address" }),
     /** The relayer's own key: it pays for relayed sign-offs, `advance`, `expire` and `withdrawFor`. */
