@@ -10,6 +10,7 @@
  * leaves a store that a replay from its checkpoint completes.
  */
 import type { Block, Provider } from "ethers";
+import { PollingLoop } from "../polling-loop";
 import { ChainUnavailableError, EngineError } from "../errors";
 import { decodeLog } from "./decode";
 import { type ChainEvent, type Checkpoint, EventLog } from "./event-log";
@@ -68,9 +69,7 @@ export class ChainFollower {
   private readonly confirmations: number;
   private readonly historyDepth: number;
   private running: Promise<PollResult> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private loop: Promise<void> | null = null;
-  private stopped = true;
+  private readonly polling = new PollingLoop(() => this.poll());
 
   constructor(options: FollowerOptions) {
     this.provider = options.provider;
@@ -93,28 +92,13 @@ export class ChainFollower {
     return this.running;
   }
 
-  /** Polls every `intervalMs` until `stop()`; a failed poll is reported to `onError` and retried. */
+  /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
   start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    const tick = () => {
-      this.loop = this.poll()
-        .then(
-          () => undefined,
-          (error) => onError(error),
-        )
-        .then(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    tick();
+    this.polling.start(intervalMs, onError);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.loop;
+    await this.polling.stop();
   }
 
   private async pollOnce(): Promise<PollResult> {

@@ -8,6 +8,7 @@
  * left, and publishes the corrected progress with `reorg: true`. Nothing the chain does not hold stays shown.
  */
 import type { Provider } from "ethers";
+import { PollingLoop } from "../polling-loop";
 import type { CompiledWorkflow } from "../../workflows";
 import { ChainClock } from "../chain/clock";
 import { type Db, migrate } from "../store/database";
@@ -80,9 +81,7 @@ export class Projection {
   private stagedNotices: StagedNotice[] = [];
   private muted = false;
   private queue: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | null = null;
-  private loop: Promise<void> | null = null;
-  private stopped = true;
+  private readonly polling = new PollingLoop(() => this.poll());
 
   constructor(options: ProjectionOptions) {
     migrate(options.db, PROJECTION_MIGRATIONS);
@@ -148,26 +147,11 @@ export class Projection {
 
   /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
   start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    const tick = () => {
-      this.loop = this.poll()
-        .then(
-          () => undefined,
-          (error) => onError(error),
-        )
-        .then(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    tick();
+    this.polling.start(intervalMs, onError);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.loop;
+    await this.polling.stop();
   }
 
   /** Calls `listener` with every change from now on; returns the unsubscribe function. */
