@@ -120,6 +120,9 @@ interface Draft {
   items: { submissionId: number; batchIndex: number | null }[];
 }
 
+/** Room above the estimate for completing a stage, its cascade and the release, which the estimate may not see. */
+const COMPLETION_HEADROOM_GAS = 300_000n;
+
 export class Relayer extends EventEmitter<RelayerEvents> {
   readonly outbox: Outbox;
   readonly relayerAddress: string;
@@ -492,7 +495,10 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       await this.refuse(sender, group, draft, decoded);
       return true;
     }
-    const gasLimit = (gas * 6n) / 5n;
+    // The estimate is made against the chain as it is now; by the time the transaction is mined another
+    // engine's or party's sign-off may have landed first, making this one the last that completes the stage
+    // and its cascade (and perhaps the release). Gas left over is refunded, so the limit is generous.
+    const gasLimit = (gas * 6n) / 5n + COMPLETION_HEADROOM_GAS;
     const fees = await this.freshFees();
     const needed = gasLimit * fees.maxFeePerGas + draft.value;
     const balance = await this.provider.getBalance(sender, "latest");
