@@ -3,13 +3,32 @@
  * error. Business logic sees `ContractRevertError` with the custom error's name and arguments, never raw
  * revert data.
  */
-import { Interface, isError, type ContractRunner } from "ethers";
+import { Interface, LogDescription, isError, type ContractRunner, type EventFragment } from "ethers";
 import { MortgageEscrow__factory, type MortgageEscrow } from "../../typechain-types";
 import { ChainUnavailableError, ContractRevertError, EngineError } from "../errors";
 
 export type { MortgageEscrow };
 
 export const escrowInterface: Interface = MortgageEscrow__factory.createInterface();
+
+/**
+ * The escrow's events by topic. ethers' `parseLog` finds an event by recomputing every fragment's topic hash
+ * (a keccak each) for every log; with this map a log costs one lookup and its decoding.
+ */
+const eventsByTopic: ReadonlyMap<string, EventFragment> = new Map(
+  escrowInterface.fragments.filter((f): f is EventFragment => f.type === "event").map((f) => [f.topicHash, f]),
+);
+
+/** Decodes one of the escrow's logs; null for a log that is not one of its events (or does not decode). */
+export function parseEscrowLog(log: { topics: readonly string[]; data: string }): LogDescription | null {
+  const fragment = eventsByTopic.get(log.topics[0]);
+  if (!fragment) return null;
+  try {
+    return new LogDescription(fragment, fragment.topicHash, escrowInterface.decodeEventLog(fragment, log.data, log.topics));
+  } catch {
+    return null;
+  }
+}
 
 export function connectEscrow(address: string, runner: ContractRunner): MortgageEscrow {
   return MortgageEscrow__factory.connect(address, runner);

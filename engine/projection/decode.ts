@@ -3,7 +3,7 @@
  * bigints and enums as decimal strings), so that what is stored is JSON and nothing downstream sees ethers.
  */
 import { Result, type Log } from "ethers";
-import { escrowInterface } from "../chain/escrow";
+import { parseEscrowLog } from "../chain/escrow";
 import type { ChainEvent, JsonValue } from "./event-log";
 
 function toJson(value: unknown): JsonValue {
@@ -18,13 +18,7 @@ function toJson(value: unknown): JsonValue {
 
 /** Decodes one log; null for a log that is not one of the escrow's events. */
 export function decodeLog(log: Log, blockTime: number): ChainEvent | null {
-  const parsed = (() => {
-    try {
-      return escrowInterface.parseLog({ topics: [...log.topics], data: log.data });
-    } catch {
-      return null;
-    }
-  })();
+  const parsed = parseEscrowLog(log);
   if (!parsed) return null;
   const args = toJson(parsed.args.toObject(true)) as Record<string, JsonValue>;
   const caseId = typeof args.caseId === "string" ? args.caseId : null;

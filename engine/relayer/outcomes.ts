@@ -3,7 +3,7 @@
  * receipt: a batch's `SignOffSkipped` events name the items that did not apply, and why.
  */
 import type { Log } from "ethers";
-import { escrowInterface } from "../chain/escrow";
+import { escrowInterface, parseEscrowLog } from "../chain/escrow";
 import { ContractRevertError, type EngineError } from "../errors";
 import type { Outcome, Submission, SubmissionError } from "./types";
 
@@ -27,7 +27,7 @@ export function outcomesOfSuccess(escrowAddress: string, logs: readonly Log[], c
   const skippedEvent = escrowInterface.getEvent("SignOffSkipped")!;
   for (const log of logs) {
     if (log.address.toLowerCase() !== escrowAddress.toLowerCase() || log.topics[0] !== skippedEvent.topicHash) continue;
-    const parsed = escrowInterface.parseLog({ topics: [...log.topics], data: log.data });
+    const parsed = parseEscrowLog(log);
     if (!parsed) continue;
     skipped.set(Number(parsed.args.index), SKIP_REASONS[Number(parsed.args.reason)] ?? "CaseNotOpen");
   }

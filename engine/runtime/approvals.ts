@@ -15,7 +15,7 @@ import { ZeroHash, getAddress, isHexString, verifyTypedData, type BaseWallet, ty
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { isCompleted } from "../../workflows/case-rules";
 import { EngineError } from "../errors";
-import { connectEscrow } from "../chain/escrow";
+import { connectEscrow, type MortgageEscrow } from "../chain/escrow";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
@@ -83,6 +83,7 @@ export class Approvals {
   private readonly keys = new Map<string, BaseWallet>();
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
+  private escrow: MortgageEscrow | undefined;
 
   constructor(private readonly options: ApprovalsOptions) {
     this.escrowAddress = getAddress(options.escrowAddress);
@@ -233,9 +234,11 @@ export class Approvals {
     return key;
   }
 
+  /** Read from the chain, not the projection, which may not yet hold a revocation just mined. */
   private epochOf(r: Resolved): Promise<number> {
-    const escrow = connectEscrow(this.escrowAddress, this.options.provider);
-    return escrow.signOffEpoch(r.view.id, r.stage, r.role).then(Number);
+    // Built once: making a contract binding parses the whole ABI (it was most of an approval's time).
+    this.escrow ??= connectEscrow(this.escrowAddress, this.options.provider);
+    return this.escrow.signOffEpoch(r.view.id, r.stage, r.role).then(Number);
   }
 
   private async domain() {
