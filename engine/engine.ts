@@ -11,6 +11,7 @@
  * the projection from its checkpoint, and the runtime re-arms every timer from the projected cases.
  */
 import { join } from "node:path";
+import { PollingLoop } from "./polling-loop";
 import { getAddress } from "ethers";
 import { type CompiledWorkflow, loadTemplates } from "../workflows";
 import { ChainClock } from "./chain/clock";
@@ -68,8 +69,6 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
 
   let running = false;
   let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let loop: Promise<void> | null = null;
   let chainId: bigint | null = null;
 
   /** One poll of the projection, then the runtime looks at the (maybe moved) chain clock. */
@@ -85,14 +84,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     if (result.reorg) relayer.noticeRollback(result.reorg.forkPoint);
   }
 
-  function schedule(): void {
-    if (!running) return;
-    timer = setTimeout(() => {
-      loop = pollOnce()
-        .catch(onError)
-        .then(schedule);
-    }, config.pollIntervalMs);
-  }
+  const polling = new PollingLoop(pollOnce);
 
   return {
     clock,
@@ -111,7 +103,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       running = true;
       runtime.start();
       relayer.start();
-      schedule();
+      polling.start(config.pollIntervalMs, onError);
     },
 
     /** Stops timers, polling and the relayer (what is in the outbox stays there), and closes the store. */
@@ -119,9 +111,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       if (stopped) return;
       stopped = true;
       running = false;
-      if (timer) clearTimeout(timer);
       runtime.stop();
-      await loop;
+      await polling.stop();
       await relayer.stop();
       await projection.stop();
       db.close();
