@@ -10,6 +10,7 @@
  * `CRASH_SEED=<n>` replays a seed's crash schedule (timing still varies); `CRASH_CASES` sets the cases (3).
  */
 import { expect } from "chai";
+import { seededRandom } from "../support/seeded-random";
 import hre, { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { mkdtempSync } from "node:fs";
@@ -24,17 +25,6 @@ const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31
 const CASES = Number(process.env.CRASH_CASES ?? 3);
 const CRASH_PROBABILITY = 0.3;
 
-/** mulberry32: a small seeded generator, enough to make a crash schedule reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
@@ -293,7 +283,7 @@ describe("engine: random crash points (fault 12)", function () {
     const start = await rpc<string>("evm_snapshot");
 
     // The reference: the same script, no crashes.
-    const script = scriptFor(caseIds, seeded(SEED));
+    const script = scriptFor(caseIds, seededRandom(SEED));
     const reference = await drive(s, caseIds, script);
     const expected = await outcome(s, reference.engine.engine, caseIds);
     for (const id of caseIds) await expectMatchesChain(reference.engine.engine.getCase(id), s.d, id, "reference");
@@ -303,7 +293,7 @@ describe("engine: random crash points (fault 12)", function () {
 
     // The same script from the same chain state, with crashes.
     await rpc("evm_revert", [start]);
-    const crashing = await drive(s, caseIds, script, seeded(SEED ^ 0x5eed));
+    const crashing = await drive(s, caseIds, script, seededRandom(SEED ^ 0x5eed));
     console.log(`      fault 12: ${crashing.crashes} crashes`);
     const actual = await outcome(s, crashing.engine.engine, caseIds);
     for (const id of caseIds) await expectMatchesChain(crashing.engine.engine.getCase(id), s.d, id, "after crashes");

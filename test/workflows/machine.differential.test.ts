@@ -15,6 +15,7 @@
  * 20250601) picks the walks; a failure prints the seed, the walk and every step taken.
  */
 import { expect } from "chai";
+import { seededRandom } from "../support/seeded-random";
 import hre, { ethers } from "hardhat";
 import type { Interface } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
@@ -507,17 +508,6 @@ async function replayEvent(twin: Twin, event: CaseEvent, shift: number, terms: {
 
 // ---------------------------------------------------------------- (b) random walks
 
-/** mulberry32: a small seeded PRNG, so that a walk is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Choices {
   constructor(readonly random: () => number) {}
@@ -539,7 +529,7 @@ class Choices {
 }
 
 async function runWalk(seed: number, walk: number, tally: Map<string, number>): Promise<Twin> {
-  const choose = new Choices(prng(seed ^ Math.imul(walk + 1, 0x9e3779b1)));
+  const choose = new Choices(seededRandom(seed ^ Math.imul(walk + 1, 0x9e3779b1)));
   const { escrow, parties } = await loadFixture(deployWithTemplates);
   const template = templateOf(choose.pick([...TEMPLATE_IDS, EXTRAS.workflow.id]));
   const terms = TERMS[template.workflow.id];
