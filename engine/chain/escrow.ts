@@ -67,7 +67,16 @@ export function decodeChainError(error: unknown): EngineError {
     if (parsed) return new ContractRevertError(parsed.name, [...parsed.args], error);
     return new ContractRevertError("unknown", [data], error);
   }
-  if (isError(error, "CALL_EXCEPTION")) return new ContractRevertError("unknown", [], error);
+  if (isError(error, "CALL_EXCEPTION")) {
+    // ethers reports every failed call or gas estimate as CALL_EXCEPTION, a dropped connection included:
+    // without revert data, and with a node message that is not about a revert, it is a fault to retry.
+    const e = error as { info?: { error?: { message?: unknown } }; error?: { message?: unknown } };
+    const nodeMessage = e.info?.error?.message ?? e.error?.message;
+    if (typeof nodeMessage === "string" && !/revert/i.test(nodeMessage)) {
+      return new ChainUnavailableError(`the chain did not answer: ${nodeMessage}`, error);
+    }
+    return new ContractRevertError("unknown", [], error);
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new ChainUnavailableError(`the chain did not answer: ${message}`, error);
 }

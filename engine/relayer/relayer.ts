@@ -490,7 +490,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
         this.pause(state, await this.provider.getBalance(sender, "latest"), draft.value);
         return false;
       }
-      const decoded = decodeEstimateError(error);
+      const decoded = decodeChainError(error);
       if (!(decoded instanceof ContractRevertError)) throw decoded;
       await this.refuse(sender, group, draft, decoded);
       return true;
@@ -557,7 +557,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       try {
         await this.provider.estimateGas({ from: sender, to: this.escrowAddress, data: batchCallData([s.payload as RelayedSignOffIntent]) });
       } catch (e) {
-        const decoded = decodeEstimateError(e);
+        const decoded = decodeChainError(e);
         if (!(decoded instanceof ContractRevertError)) throw decoded;
         this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(decoded) }));
       }
@@ -706,22 +706,6 @@ function errorText(error: unknown, depth = 0): string {
   const e = error as Record<string, unknown>;
   const own = [e.message, e.shortMessage].filter((m) => typeof m === "string").join(" ");
   return [own, ...["error", "info", "cause", "data"].map((k) => errorText(e[k], depth + 1))].join(" ");
-}
-
-/**
- * ethers reports every failed `eth_estimateGas` as CALL_EXCEPTION, a dropped connection included; without
- * revert data and without the word "revert" it is a transport fault to retry, not the contract refusing.
- */
-function decodeEstimateError(error: unknown): EngineError {
-  const decoded = decodeChainError(error);
-  if (decoded instanceof ContractRevertError && decoded.errorName === "unknown" && decoded.args.length === 0) {
-    const e = error as { info?: { error?: { message?: unknown } }; error?: { message?: unknown } };
-    const nodeMessage = e.info?.error?.message ?? e.error?.message;
-    if (typeof nodeMessage === "string" && !/revert/i.test(nodeMessage)) {
-      return new ChainUnavailableError(`estimating gas failed: ${nodeMessage}`, error);
-    }
-  }
-  return decoded;
 }
 
 function isInsufficientFunds(error: unknown): boolean {
