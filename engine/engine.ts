@@ -24,6 +24,8 @@ import { Relayer, type RelayerHealth } from "./relayer/relayer";
 import { openDatabase } from "./store/database";
 import { Approvals } from "./runtime/approvals";
 import { Runtime } from "./runtime/runtime";
+import type { Submission } from "./relayer/types";
+import { type WorkflowSummary, findWorkflow, summariseWorkflow } from "./workflow-summaries";
 
 export interface EngineHealth {
   status: "ok" | "degraded";
@@ -144,6 +146,21 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     deposit: approvals.deposit.bind(approvals),
     cancel: approvals.cancel.bind(approvals),
     withdraw: approvals.withdraw.bind(approvals),
+
+    /** Every workflow the engine was given, with its stages; `registered` as far as the projection has read. */
+    workflows(): WorkflowSummary[] {
+      const registered = projection.log.registeredTemplateIds();
+      return workflows.map((w) => summariseWorkflow(w, registered.has(w.templateId.toLowerCase())));
+    },
+    /** One workflow by its id ("us-purchase") or its template id; null if the engine was given none such. */
+    workflow(idOrTemplateId: string): WorkflowSummary | null {
+      const found = findWorkflow(workflows, idOrTemplateId);
+      return found ? summariseWorkflow(found, projection.log.registeredTemplateIds().has(found.templateId.toLowerCase())) : null;
+    },
+    /** The relayer's record of one submission (what `approve`, `deposit` and the rest returned), or null. */
+    submission(id: number): Submission | null {
+      return relayer.get(id) ?? null;
+    },
 
     getCase(caseId: string | bigint | number): CaseProgress | null {
       return projection.getCase(caseId);

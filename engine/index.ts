@@ -6,3 +6,4 @@ export type { ApprovalRequest, RevokeRequest, DepositRequest, PartyRequest, Type
 export type { CaseProgress, StageProgress } from "./projection/case-view";
 export type { HistoryEntry, ProgressNotice, ProgressListener } from "./projection/projection";
 export type { Submission, SubmissionStatus } from "./relayer/types";
+export type { WorkflowSummary, WorkflowStageSummary } from "./workflow-summaries";

@@ -171,6 +171,12 @@ export class EventLog {
     ).map(fromRow);
   }
 
+  /** The template ids (lower-case hex) whose `TemplateRegistered` event the log holds. */
+  registeredTemplateIds(): Set<string> {
+    const rows = this.db.prepare("SELECT args FROM projection_events WHERE name = 'TemplateRegistered'").pluck().all() as string[];
+    return new Set(rows.map((args) => String((JSON.parse(args) as { templateId: string }).templateId).toLowerCase()));
+  }
+
   allEvents(): ChainEvent[] {
     return (this.db.prepare("SELECT * FROM projection_events ORDER BY block_number, log_index").all() as EventRow[]).map(fromRow);
   }
