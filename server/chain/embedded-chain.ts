@@ -1,0 +1,279 @@
+/**
+ * The embedded chain of `npm start`: Anvil (from the npm package `@foundry-rs/anvil`) as a child process on a
+ * free 127.0.0.1 port, chain id 31337, the accounts of the default test mnemonic, its state in
+ * `DATA_DIR/chain/state.json` so that the chain (blocks, receipts, balances, contracts) survives a restart.
+ *
+ * Why Anvil and not Hardhat's in-process network: Hardhat keeps nothing on disk, Anvil's `--state` does, and
+ * `--state-interval 1` saves it every second while running, so a hard kill loses at most about a second of
+ * blocks. The engine treats a chain that came back older than its store like a reorganisation and re-submits
+ * what the chain lacks from its outbox.
+ *
+ * Anvil runs in its own process group, so a Ctrl-C in the terminal reaches only the server, which stops the
+ * engine first and Anvil last (SIGTERM, on which Anvil writes its state). Its pid is kept in
+ * `DATA_DIR/chain/anvil.pid`: if the server was killed hard and its Anvil lives on, the next start stops that one
+ * (SIGTERM, so it saves its state) before starting a new one on the same state.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { JsonRpcProvider } from "ethers";
+import { StartError } from "../settings";
+
+/** The mnemonic of Anvil's (and Hardhat's) dev accounts. Public: never for real money. */
+export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
+export const EMBEDDED_CHAIN_ID = 31337;
+
+export interface EmbeddedChain {
+  url: string;
+  port: number;
+  pid: number;
+  stateFile: string;
+  /** The last lines Anvil printed (it also writes them to `chain/anvil.log`). */
+  output(): string;
+  /** SIGTERM (Anvil saves its state), SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface EmbeddedChainOptions {
+  dataDir: string;
+  /** Told about a leftover Anvil it stopped, a clock it restored, and the like. */
+  log?: (line: string) => void;
+}
+
+const ROOT = join(__dirname, "..", "..");
+
+/**
+ * The platform binary that `@foundry-rs/anvil` installs as an optional dependency. Its `bin.mjs` wrapper only
+ * spawns this file; running the binary itself leaves one process to signal instead of two.
+ */
+export function anvilBinary(): string {
+  const arch = ({ x64: "amd64", arm64: "arm64" } as Record<string, string>)[process.arch];
+  if (!arch) throw new StartError(`@foundry-rs/anvil ships no binary for ${process.platform}/${process.arch}: run with RPC_URL against a node of your own`);
+  let pkg: string;
+  try {
+    pkg = require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [ROOT] });
+  } catch {
+    throw new StartError(`the Anvil binary (@foundry-rs/anvil-${process.platform}-${arch}) is not installed: run npm install`);
+  }
+  return join(dirname(pkg), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
+}
+
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise<EmbeddedChain> {
+  const log = options.log ?? (() => undefined);
+  const dir = join(options.dataDir, "chain");
+  mkdirSync(dir, { recursive: true });
+  const pidFile = join(dir, "anvil.pid");
+  const stateFile = join(dir, "state.json");
+
+  await stopLeftover(pidFile, log);
+  checkState(stateFile, log);
+
+  const port = await freePort();
+  const logFd = openSync(join(dir, "anvil.log"), "a");
+  const child = spawn(
+    anvilBinary(),
+    [
+      "--host", "127.0.0.1",
+      "--port", String(port),
+      "--chain-id", String(EMBEDDED_CHAIN_ID),
+      "--mnemonic", DEV_MNEMONIC,
+      "--accounts", "10",
+      "--hardfork", "prague",
+      "--state", stateFile,
+      "--state-interval", "1",
+    ],
+    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
+  );
+  writeFileSync(pidFile, `${child.pid}\n`);
+
+  const lines: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StartError(`Anvil did not start within 30 s:\n${lines.join("\n")}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      // Drained always (and kept in anvil.log): a child writing to a full pipe would block.
+      try {
+        writeFileSync(logFd, chunk);
+      } catch {
+        // the log is a convenience
+      }
+      for (const line of chunk.toString().split("\n")) {
+        if (line.trim() === "") continue;
+        lines.push(line);
+        if (lines.length > 100) lines.shift();
+        if (/Listening on 127\.0\.0\.1:\d+/.test(line)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new StartError(`Anvil exited (${code ?? signal}) before it was ready:\n${lines.join("\n")}`));
+    });
+  });
+  child.once("exit", () => {
+    removePidFile(pidFile, child.pid);
+    try {
+      closeSync(logFd);
+    } catch {
+      // already closed
+    }
+  });
+
+  const stop = async (graceMs = 10_000) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    signalGroup(child, "SIGTERM");
+    const killer = setTimeout(() => signalGroup(child, "SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  try {
+    await ready;
+  } catch (error) {
+    await stop(2_000);
+    throw error;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  await restoreClock(url, log);
+  return { url, port, pid: child.pid!, stateFile, output: () => lines.join("\n"), stop };
+}
+
+/**
+ * Anvil's saved state keeps the blocks but not the offset that `evm_increaseTime` (the dev clock) added, so a
+ * chain whose clock was moved forward would come back with its next block dated before its latest one, and the
+ * contract would see waiting periods un-pass. Setting the offset back to at least the latest block's time keeps
+ * the clock monotonic (time that passed while the chain was down is not added back: a demo convenience).
+ */
+async function restoreClock(url: string, log: (line: string) => void): Promise<void> {
+  const provider = new JsonRpcProvider(url, EMBEDDED_CHAIN_ID, { staticNetwork: true, cacheTimeout: -1 });
+  try {
+    const latest = await provider.getBlock("latest");
+    const now = Math.floor(Date.now() / 1000);
+    if (latest && latest.timestamp >= now) {
+      const ahead = latest.timestamp - now + 1;
+      await provider.send("evm_increaseTime", [ahead]);
+      log(`embedded chain: its clock was ${ahead} s ahead of the wall clock (the dev clock had been moved); restored`);
+    }
+  } finally {
+    provider.destroy();
+  }
+}
+
+/**
+ * Anvil writes its state file in place, so a kill in the middle of a write can leave it damaged, and Anvil
+ * refuses to start on a file it cannot parse. A copy of the last state that parsed is kept beside it
+ * (`state.good.json`) and used instead: the chain then comes back older, which the engine handles like any older
+ * chain (it re-submits what the chain lacks from its outbox).
+ */
+function checkState(stateFile: string, log: (line: string) => void): void {
+  const good = stateFile.replace(/\.json$/, ".good.json");
+  if (!existsSync(stateFile)) return;
+  if (parses(stateFile)) {
+    copyFileSync(stateFile, good);
+    log(`embedded chain: loading its state from ${stateFile}`);
+    return;
+  }
+  const damaged = `${stateFile}.damaged-${Date.now()}`;
+  renameSync(stateFile, damaged);
+  if (!existsSync(good)) {
+    throw new StartError(`${stateFile}: the embedded chain's saved state is damaged (kept as ${damaged}) and there is no earlier copy. Move the data folder aside to start afresh`);
+  }
+  copyFileSync(good, stateFile);
+  log(`embedded chain: its saved state was damaged (kept as ${damaged}); loading the previous copy (${good}): the engine re-submits what that chain lacks`);
+}
+
+function parses(file: string): boolean {
+  try {
+    JSON.parse(readFileSync(file, "utf8"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops the Anvil that a hard-killed server left running (its pid still alive and still an Anvil), with SIGTERM
+ * so that it writes its state first. A pid that now belongs to another program is left alone.
+ */
+async function stopLeftover(pidFile: string, log: (line: string) => void): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid) || !isAnvil(pid)) {
+    rmSync(pidFile, { force: true });
+    return;
+  }
+  log(`embedded chain: stopping the Anvil left over from an earlier run (pid ${pid}) so that it saves its state`);
+  signal(pid, "SIGTERM");
+  const deadline = Date.now() + 10_000;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) {
+    log(`embedded chain: Anvil ${pid} did not stop within 10 s; killing it (its last second of state may be lost)`);
+    signal(pid, "SIGKILL");
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+  rmSync(pidFile, { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  // A zombie (exited, not yet reaped by its parent) still answers signal 0.
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+/** Where /proc exists (Linux), checks the pid's program; elsewhere trusts the pid file. */
+function isAnvil(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0].includes("anvil");
+  } catch {
+    return !existsSync("/proc");
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+function signalGroup(child: ChildProcess, name: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, name);
+  } catch {
+    signal(child.pid, name);
+  }
+}
+
+function removePidFile(pidFile: string, pid: number | undefined): void {
+  try {
+    if (Number(readFileSync(pidFile, "utf8").trim()) === pid) rmSync(pidFile, { force: true });
+  } catch {
+    // gone already
+  }
+}

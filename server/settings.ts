@@ -1,0 +1,154 @@
+/**
+ * The process settings, parsed once from the environment at start. A missing or wrong setting stops the start
+ * with a message that names it (`ESCROW_ADDRESS: must be a 20-byte hex address`), never with a stack trace:
+ * the reader is someone starting the server, not someone debugging it.
+ *
+ * Two modes follow from the settings:
+ * - embedded (no `RPC_URL`): the server runs its own chain (Anvil) in the data folder, deploys the escrow and
+ *   creates demo data on it. Its keys are the public dev accounts, so a default keystore password may stand in.
+ * - external (`RPC_URL`): the server joins an existing chain where `npm run deploy` put the escrow; it needs
+ *   `ESCROW_ADDRESS`, the relayer's keystore (`SIGNER_KEYSTORE`) and `KEYSTORE_PASSWORD`.
+ */
+import { isAddress, getAddress } from "ethers";
+import { resolve } from "node:path";
+import { z } from "zod";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** A setting given as an empty string counts as not given (`RPC_URL= npm start` means "no RPC_URL"). */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === "" ? undefined : v), schema.optional());
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+const httpUrl = z.string().refine(
+  (value) => {
+    try {
+      return ["http:", "https:"].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  },
+  { message: "must be an http(s) URL, such as http://127.0.0.1:8545" },
+);
+
+const address = z
+  .string()
+  .refine((value) => isAddress(value), { message: "must be a 20-byte hex address (0x followed by 40 hex digits)" })
+  .transform((value) => getAddress(value));
+
+const Environment = z.object({
+  PORT: optional(integer(0, 65_535)),
+  HOST: optional(z.string().regex(/^[\w.:-]+$/, { message: "must be a host name or an IP address, such as 127.0.0.1" })),
+  DATA_DIR: optional(z.string()),
+  LOG_LEVEL: optional(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })),
+  RATE_LIMIT_PER_MINUTE: optional(integer(1, 1_000_000)),
+  KEYSTORE_PASSWORD: optional(z.string()),
+  RPC_URL: optional(httpUrl),
+  ESCROW_ADDRESS: optional(address),
+  SIGNER_KEYSTORE: optional(z.string()),
+  CONFIRMATIONS: optional(integer(1, 64)),
+  /** External mode: the block the escrow was deployed in (`npm run deploy` prints it); following starts there. */
+  DEPLOYMENT_BLOCK: optional(integer(0, Number.MAX_SAFE_INTEGER)),
+  POLL_INTERVAL_MS: optional(integer(10, 60_000)),
+});
+
+export type ChainSettings =
+  | { mode: "embedded" }
+  | { mode: "external"; rpcUrl: string; escrowAddress: string; signerKeystore: string; deploymentBlock: number };
+
+export interface Settings {
+  port: number;
+  host: string;
+  /** Absolute. */
+  dataDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  rateLimitPerMinute: number;
+  /** Undefined when not set: only the embedded chain may then fall back to the dev password. */
+  keystorePassword: string | undefined;
+  confirmations: number;
+  pollIntervalMs: number;
+  chain: ChainSettings;
+}
+
+/** Every problem found, each as `NAME: what is wrong`. */
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the settings are not valid:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "SettingsError";
+  }
+}
+
+/** Parses `env` (the process environment by default); throws a `SettingsError` naming every bad setting. */
+export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Settings {
+  const parsed = Environment.safeParse(pick(env));
+  if (!parsed.success) {
+    throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  let chain: ChainSettings = { mode: "embedded" };
+  if (e.RPC_URL !== undefined) {
+    const need = (name: string, value: unknown, why: string) => {
+      if (value === undefined) problems.push(`${name}: is required with RPC_URL (${why})`);
+    };
+    need("ESCROW_ADDRESS", e.ESCROW_ADDRESS, "the escrow that `npm run deploy` printed");
+    need("SIGNER_KEYSTORE", e.SIGNER_KEYSTORE, "the path of the relayer's encrypted JSON keystore");
+    need("KEYSTORE_PASSWORD", e.KEYSTORE_PASSWORD, "the password of the keystores; only the embedded demo chain has a default");
+    if (problems.length === 0) {
+      chain = {
+        mode: "external",
+        rpcUrl: e.RPC_URL,
+        escrowAddress: e.ESCROW_ADDRESS!,
+        signerKeystore: resolve(cwd, e.SIGNER_KEYSTORE!),
+        deploymentBlock: e.DEPLOYMENT_BLOCK ?? 0,
+      };
+    }
+  } else {
+    // Without RPC_URL these would be silently ignored, which hides a forgotten RPC_URL: say so instead.
+    for (const name of ["ESCROW_ADDRESS", "SIGNER_KEYSTORE", "DEPLOYMENT_BLOCK"] as const) {
+      if (e[name] !== undefined) problems.push(`${name}: is only used with RPC_URL (an external chain); set RPC_URL too, or unset ${name} for the embedded chain`);
+    }
+  }
+  if (problems.length > 0) throw new SettingsError(problems);
+  return {
+    port: e.PORT ?? 3000,
+    host: e.HOST ?? "127.0.0.1",
+    dataDir: resolve(cwd, e.DATA_DIR ?? ".data"),
+    logLevel: e.LOG_LEVEL ?? "info",
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? 600,
+    keystorePassword: e.KEYSTORE_PASSWORD,
+    confirmations: e.CONFIRMATIONS ?? 1,
+    pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
+    chain,
+  };
+}
+
+/** Only our own names, so that zod's messages never mention (or echo) anything else in the environment. */
+function pick(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  return Object.fromEntries(Object.keys(Environment.shape).map((name) => [name, env[name]]));
+}
+
+/**
+ * Runs `main` and turns a `SettingsError` (or any other `StartError`) into its message and exit code 1, with no
+ * stack trace. Anything else is a bug and keeps its stack.
+ */
+export class StartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartError";
+  }
+}
+
+export function exitOnStartError(command: string, error: unknown): never {
+  if (error instanceof SettingsError || error instanceof StartError) {
+    process.stderr.write(`${command}: ${error.message}\n`);
+  } else {
+    process.stderr.write(`${command}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+}

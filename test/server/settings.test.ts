@@ -1,0 +1,75 @@
+import { expect } from "chai";
+import { SettingsError, parseSettings } from "../../server/settings";
+
+const ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    parseSettings(env, "/srv/app");
+  } catch (error) {
+    expect(error).to.be.instanceOf(SettingsError);
+    return (error as SettingsError).problems;
+  }
+  expect.fail("the settings were accepted");
+}
+
+describe("parseSettings", function () {
+  it("defaults to the embedded chain on 127.0.0.1:3000 with .data/ under the working folder", function () {
+    const settings = parseSettings({}, "/srv/app");
+    expect(settings).to.deep.include({ port: 3000, host: "127.0.0.1", dataDir: "/srv/app/.data", logLevel: "info", rateLimitPerMinute: 600, confirmations: 1 });
+    expect(settings.chain).to.deep.equal({ mode: "embedded" });
+    expect(settings.keystorePassword).to.equal(undefined);
+  });
+
+  it("reads an external chain from RPC_URL, ESCROW_ADDRESS, SIGNER_KEYSTORE and KEYSTORE_PASSWORD", function () {
+    const settings = parseSettings(
+      { RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: ADDRESS.toLowerCase(), SIGNER_KEYSTORE: "keys/relayer.json", KEYSTORE_PASSWORD: "pw", DEPLOYMENT_BLOCK: "7", PORT: "8080" },
+      "/srv/app",
+    );
+    expect(settings.chain).to.deep.equal({ mode: "external", rpcUrl: "http://127.0.0.1:8545", escrowAddress: ADDRESS, signerKeystore: "/srv/app/keys/relayer.json", deploymentBlock: 7 });
+    expect(settings.port).to.equal(8080);
+    expect(settings.keystorePassword).to.equal("pw");
+  });
+
+  it("treats an empty setting as not given", function () {
+    expect(parseSettings({ RPC_URL: "", PORT: "" }, "/srv/app").chain.mode).to.equal("embedded");
+  });
+
+  it("names a wrong ESCROW_ADDRESS", function () {
+    expect(problemsOf({ RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: "xyz", SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p" })).to.deep.equal([
+      "ESCROW_ADDRESS: must be a 20-byte hex address (0x followed by 40 hex digits)",
+    ]);
+  });
+
+  it("names an RPC_URL that is not an http(s) URL", function () {
+    expect(problemsOf({ RPC_URL: "not-a-url" })[0]).to.match(/^RPC_URL: must be an http\(s\) URL/);
+    expect(problemsOf({ RPC_URL: "ws://127.0.0.1:8545" })[0]).to.match(/^RPC_URL: /);
+  });
+
+  it("names every setting an external chain lacks", function () {
+    const problems = problemsOf({ RPC_URL: "http://127.0.0.1:8545" });
+    expect(problems.map((p) => p.split(":")[0])).to.deep.equal(["ESCROW_ADDRESS", "SIGNER_KEYSTORE", "KEYSTORE_PASSWORD"]);
+  });
+
+  it("refuses external-only settings without RPC_URL, naming them", function () {
+    expect(problemsOf({ ESCROW_ADDRESS: ADDRESS })[0]).to.match(/^ESCROW_ADDRESS: is only used with RPC_URL/);
+  });
+
+  it("names a bad PORT, LOG_LEVEL, RATE_LIMIT_PER_MINUTE and CONFIRMATIONS together", function () {
+    const problems = problemsOf({ PORT: "70000", LOG_LEVEL: "loud", RATE_LIMIT_PER_MINUTE: "-1", CONFIRMATIONS: "0" });
+    expect(problems.map((p) => p.split(":")[0]).sort()).to.deep.equal(["CONFIRMATIONS", "LOG_LEVEL", "PORT", "RATE_LIMIT_PER_MINUTE"]);
+    expect(problems.find((p) => p.startsWith("PORT"))).to.equal("PORT: must be at most 65535");
+  });
+
+  it("never echoes other environment variables", function () {
+    const message = (() => {
+      try {
+        parseSettings({ PORT: "x", SECRET_THING: "hunter2" });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "";
+    })();
+    expect(message).to.contain("PORT").and.not.contain("hunter2").and.not.contain("SECRET_THING");
+  });
+});
