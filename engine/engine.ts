@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { PollingLoop } from "./polling-loop";
-import { getAddress } from "ethers";
+import { getAddress, type BaseWallet, type JsonRpcApiProvider } from "ethers";
 import { type CompiledWorkflow, loadTemplates } from "../workflows";
 import { ChainClock } from "./chain/clock";
 import { createProvider } from "./chain/provider";
@@ -24,6 +24,7 @@ import { Relayer, type RelayerHealth } from "./relayer/relayer";
 import { openDatabase } from "./store/database";
 import { Approvals } from "./runtime/approvals";
 import { Runtime } from "./runtime/runtime";
+import { CaseOpener, type OpenCaseRequest } from "./runtime/case-opener";
 import type { Submission } from "./relayer/types";
 import { type WorkflowSummary, findWorkflow, summariseWorkflow } from "./workflow-summaries";
 
@@ -86,7 +87,19 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     if (result.reorg) relayer.noticeRollback(result.reorg.forkPoint);
   }
 
+  /** Polls until the projection has read block `number` (a poll already in progress may have started before it). */
+  async function followUntil(number: number, deadline: number): Promise<void> {
+    for (;;) {
+      await followChain();
+      if (projection.log.checkpoint().number >= number) return;
+      if (Date.now() > deadline) {
+        throw new EngineError("TIMEOUT", `the projection has not read block ${number} yet`, { retryable: true, details: { block: number } });
+      }
+    }
+  }
+
   const polling = new PollingLoop(pollOnce);
+  const opener = new CaseOpener({ projection, relayer, provider, workflows, escrowAddress, followChain });
 
   return {
     clock,
@@ -162,6 +175,48 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       return relayer.get(id) ?? null;
     },
 
+    /**
+     * Opens a case from the principal's managed key (the terms' bank, or the operator) and resolves with its
+     * progress once the chain has settled it and the projection holds it. See `CaseOpener`.
+     */
+    openCase(request: OpenCaseRequest, options: { timeoutMs?: number } = {}): Promise<CaseProgress> {
+      if (!running) return Promise.reject(notRunning());
+      return opener.open(request, options);
+    },
+
+    /**
+     * Moves a dev chain's clock forward by `seconds` and mines a block (Hardhat, `hardhat node`, Anvil), then
+     * reads that block at once, so the chain clock and the runtime's timers see it now: a waiting period
+     * that has just ended is advanced right away, a deadline just passed expires.
+     */
+    async increaseTime(seconds: number): Promise<{ now: string }> {
+      if (!running) throw notRunning();
+      if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+        throw new EngineError("INVALID_REQUEST", `seconds must be a positive whole number, not ${JSON.stringify(seconds)}`, { details: { field: "seconds" } });
+      }
+      const send = (provider as JsonRpcApiProvider).send.bind(provider);
+      try {
+        await send("evm_increaseTime", [seconds]);
+        await send("evm_mine", []);
+      } catch (error) {
+        throw new EngineError("NOT_SUPPORTED", `this chain does not move its clock (evm_increaseTime, evm_mine): ${String((error as Error).message ?? error)}`, {
+          cause: error,
+        });
+      }
+      const latest = await provider.getBlock("latest");
+      if (!latest) throw new EngineError("CHAIN_UNAVAILABLE", "the chain returned no latest block", { retryable: true });
+      clock.observeBlock(latest.number, latest.timestamp);
+      await followUntil(latest.number, Date.now() + 30_000);
+      runtime.clockObserved();
+      return { now: new Date(latest.timestamp * 1000).toISOString() };
+    },
+
+    /** A managed key added while the engine runs (a principal created at runtime): it may send and sign from now on. */
+    addPartyKey(wallet: BaseWallet): void {
+      relayer.addWallet(wallet);
+      approvals.addKey(wallet);
+    },
+
     getCase(caseId: string | bigint | number): CaseProgress | null {
       return projection.getCase(caseId);
     },
@@ -179,4 +234,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       return projection.subscribe(listener);
     },
   };
+}
+
+function notRunning(): EngineError {
+  return new EngineError("NOT_RUNNING", "the engine is not running: start() it first", { retryable: true });
 }

@@ -7,3 +7,4 @@ export type { CaseProgress, StageProgress } from "./projection/case-view";
 export type { HistoryEntry, ProgressNotice, ProgressListener } from "./projection/projection";
 export type { Submission, SubmissionStatus } from "./relayer/types";
 export type { WorkflowSummary, WorkflowStageSummary } from "./workflow-summaries";
+export type { OpenCaseRequest } from "./runtime/case-opener";

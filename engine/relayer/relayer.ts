@@ -137,6 +137,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly senders = new Map<string, SenderState>();
+  /** Senders whose nonce counter is not yet started from the chain (a key added after `init`, or every key before it). */
+  private readonly senderNoncesToInit = new Set<string>();
 
   private chainId: bigint | undefined;
   private initialising: Promise<void> | undefined;
@@ -168,9 +170,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.random = options.random ?? Math.random;
     this.relayerAddress = getAddress(options.wallets.relayer.address);
-    for (const wallet of [options.wallets.relayer, ...(options.wallets.parties ?? [])]) {
-      this.senders.set(getAddress(wallet.address), { wallet, paused: null, waitingPolls: new Map() });
-    }
+    for (const wallet of [options.wallets.relayer, ...(options.wallets.parties ?? [])]) this.addWallet(wallet);
   }
 
   // ------------------------------------------------------------------- API
@@ -186,6 +186,24 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const { submission, created } = this.outbox.record({ idempotencyKey, sender, intent: normal });
     if (created) this.scheduleWake(normal.kind === "relayed-sign-off" ? this.batchWindowMs : 0);
     return submission;
+  }
+
+  /**
+   * A managed key the relayer may send from, added while it runs (a principal created at runtime). Its nonce
+   * counter starts from the chain's count at the next poll, before anything is signed with it. Adding a key
+   * it holds already changes nothing.
+   */
+  addWallet(wallet: BaseWallet): void {
+    const address = getAddress(wallet.address);
+    if (this.senders.has(address)) return;
+    this.senders.set(address, { wallet, paused: null, waitingPolls: new Map() });
+    this.senderNoncesToInit.add(address);
+    this.scheduleWake(0);
+  }
+
+  /** Whether the relayer holds the key of `address` (it can send from it). */
+  holdsKey(address: string): boolean {
+    return this.senders.has(getAddress(address));
   }
 
   get(id: number): Submission | undefined {
@@ -302,13 +320,16 @@ export class Relayer extends EventEmitter<RelayerEvents> {
 
   private async poll(): Promise<void> {
     await this.init();
+    await this.initSenderNonces();
     if (this.rolledBackTo !== null) {
       const forkPoint = this.rolledBackTo;
       await this.recoverLost(forkPoint);
       if (this.rolledBackTo === forkPoint) this.rolledBackTo = null;
     }
     let firstError: unknown;
-    for (const [address, state] of this.senders) {
+    // A snapshot: a key added while this poll runs waits for the next one, which starts its nonce first.
+    for (const [address, state] of [...this.senders]) {
+      if (this.senderNoncesToInit.has(address)) continue;
       try {
         await this.reconcile(address);
         await this.sendPending(address, state);
@@ -322,14 +343,19 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private init(): Promise<void> {
     this.initialising ??= (async () => {
       this.chainId = (await this.provider.getNetwork()).chainId;
-      for (const address of this.senders.keys()) {
-        this.outbox.initNonce(address, await this.provider.getTransactionCount(address, "pending"));
-      }
     })().catch((error: unknown) => {
       this.initialising = undefined;
       throw toEngineError(error);
     });
     return this.initialising;
+  }
+
+  /** Starts the nonce counter of every sender that has none yet, from the chain's pending count. */
+  private async initSenderNonces(): Promise<void> {
+    for (const address of [...this.senderNoncesToInit]) {
+      this.outbox.initNonce(address, await this.provider.getTransactionCount(address, "pending"));
+      this.senderNoncesToInit.delete(address);
+    }
   }
 
   // ------------------------------------------------------------ reconcile

@@ -90,6 +90,11 @@ export class Approvals {
     for (const key of options.partyKeys) this.keys.set(getAddress(key.address), key);
   }
 
+  /** A managed key added while the engine runs (a principal created at runtime): it signs from now on. */
+  addKey(wallet: BaseWallet): void {
+    this.keys.set(getAddress(wallet.address), wallet);
+  }
+
   /**
    * Signs off `stage` as `role`: checked, asked of the legal guard, signed (or the given signature checked),
    * and recorded in the relayer's outbox. The same idempotency key returns the same submission.

@@ -1,0 +1,201 @@
+/**
+ * Opening a case for a principal (its own bank, or the operator): checked here first, so a caller hears a
+ * clear reason (NOT_FOUND, INVALID_REQUEST, FORBIDDEN) rather than a revert; then `openCase(terms)` is
+ * recorded in the relayer's outbox (durable, and one case per idempotency key) to be sent from the
+ * principal's managed key; then the opener waits for the chain to settle it and for the projection to hold
+ * the new case, and returns its progress.
+ *
+ * The chain has the last word on who may open: a principal that is neither the terms' bank nor the escrow's
+ * admin is refused by the contract (`MortgageEscrowUnauthorizedOpener`), which becomes FORBIDDEN here.
+ */
+import { randomUUID } from "node:crypto";
+import { ZeroAddress, getAddress, isAddress, type Provider } from "ethers";
+import type { CompiledWorkflow } from "../../workflows";
+import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
+import { parseEscrowLog } from "../chain/escrow";
+import { EngineError } from "../errors";
+import type { CaseProgress } from "../projection/case-view";
+import type { Projection } from "../projection/projection";
+import type { Relayer } from "../relayer/relayer";
+import type { Submission } from "../relayer/types";
+import { findWorkflow } from "../workflow-summaries";
+
+export interface OpenCaseRequest {
+  /** Who asks: its managed key sends the transaction. */
+  principalAddress: string;
+  /** A workflow id ("us-purchase") or a template id. */
+  workflow: string;
+  parties: Record<RoleName, string>;
+  /** In the asset's smallest unit, decimal strings (or bigints). */
+  terms: { price: string | bigint; deposit: string | bigint; loan: string | bigint };
+  /** An ERC-20's address; ETH when absent (or the zero address). */
+  asset?: string;
+  /** The same key (from the same principal) again returns the same case: one case, never two. */
+  idempotencyKey?: string;
+}
+
+export interface CaseOpenerOptions {
+  projection: Projection;
+  relayer: Relayer;
+  provider: Provider;
+  workflows: readonly CompiledWorkflow[];
+  escrowAddress: string;
+  /** One poll of the projection (the engine's, so a reorganisation it notices reaches the relayer). */
+  followChain: () => Promise<void>;
+  /** How long `open` waits for the chain to settle the case and the projection to hold it. */
+  timeoutMs?: number;
+}
+
+const UINT96_MAX = (1n << 96n) - 1n;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const POLL_MS = 25;
+
+export class CaseOpener {
+  /** Case ids already read from a settled submission's receipt: a repeat costs no RPC call. */
+  private readonly caseIdOfSubmission = new Map<number, string>();
+  private readonly escrowAddress: string;
+
+  constructor(private readonly options: CaseOpenerOptions) {
+    this.escrowAddress = getAddress(options.escrowAddress);
+  }
+
+  async open(request: OpenCaseRequest, options: { timeoutMs?: number } = {}): Promise<CaseProgress> {
+    const principal = addressOf("principalAddress", request.principalAddress);
+    const compiled = findWorkflow(this.options.workflows, String(request.workflow ?? ""));
+    if (!compiled) {
+      throw new EngineError("NOT_FOUND", `no workflow ${JSON.stringify(request.workflow)} (the engine knows ${this.options.workflows.map((w) => w.workflow.id).join(", ")})`, {
+        details: { workflow: request.workflow },
+      });
+    }
+    const parties = partiesOf(request.parties);
+    const terms = termsOf(request.terms);
+    const asset = request.asset === undefined ? ZeroAddress : addressOf("asset", request.asset);
+    if (!this.options.relayer.holdsKey(principal)) {
+      throw new EngineError("FORBIDDEN", `the engine holds no managed key for ${principal}: it cannot open a case for it`, {
+        details: { reason: "NO_MANAGED_KEY", principal },
+      });
+    }
+    const caseTerms = { templateId: compiled.templateId, ...parties, asset, price: terms.price, deposit: terms.deposit, loan: terms.loan };
+    const key = request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`;
+    const submission = this.options.relayer.submit({ kind: "call", from: principal, method: "openCase", args: [caseTerms] }, key);
+    const deadline = Date.now() + (options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const caseId = await this.caseIdOnceSettled(submission, principal, deadline);
+    return this.projected(caseId, submission, deadline);
+  }
+
+  /** Waits for the submission to be mined without a revert (its `CaseOpened` names the case) or to fail. */
+  private async caseIdOnceSettled(submitted: Submission, principal: string, deadline: number): Promise<string> {
+    for (;;) {
+      const known = this.caseIdOfSubmission.get(submitted.id);
+      if (known) return known;
+      const s = this.options.relayer.get(submitted.id) ?? submitted;
+      if (s.status === "failed") throw refusal(s, principal);
+      if ((s.status === "mined" || s.status === "confirmed") && s.txHash) {
+        const receipt = await this.options.provider.getTransactionReceipt(s.txHash);
+        if (receipt?.status === 1) {
+          const opened = receipt.logs
+            .filter((log) => getAddress(log.address) === this.escrowAddress)
+            .map((log) => parseEscrowLog(log))
+            .find((parsed) => parsed?.name === "CaseOpened");
+          if (!opened) throw new EngineError("INTERNAL", `transaction ${s.txHash} opened no case`, { details: { submissionId: s.id } });
+          const caseId = (opened.args.caseId as bigint).toString();
+          this.caseIdOfSubmission.set(s.id, caseId);
+          return caseId;
+        }
+        // A reverted receipt: the relayer decodes why and fails the submission; wait for that.
+      }
+      const paused = this.options.relayer.health().senders.find((x) => x.address === s.sender)?.paused;
+      if (paused) throw paused;
+      if (Date.now() > deadline) throw timeout(`the chain has not settled the opening of the case (submission ${s.id} is ${s.status})`, s);
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** Polls the projection until it holds the case. */
+  private async projected(caseId: string, submission: Submission, deadline: number): Promise<CaseProgress> {
+    for (;;) {
+      const progress = this.options.projection.getCase(caseId);
+      if (progress) return progress;
+      if (Date.now() > deadline) throw timeout(`case ${caseId} is open on chain but not projected yet`, submission, { caseId });
+      await this.options.followChain().catch(() => sleep(POLL_MS));
+    }
+  }
+}
+
+function addressOf(field: string, value: unknown): string {
+  if (typeof value !== "string" || !isAddress(value)) {
+    throw new EngineError("INVALID_REQUEST", `${field} must be a 20-byte hex address, not ${JSON.stringify(value)}`, { details: { field } });
+  }
+  return getAddress(value);
+}
+
+function partiesOf(parties: Record<RoleName, string> | undefined): Record<RoleName, string> {
+  if (parties === null || typeof parties !== "object") {
+    throw new EngineError("INVALID_REQUEST", `parties must name the ${ROLE_NAMES.join(", ")}`, { details: { field: "parties" } });
+  }
+  const out = {} as Record<RoleName, string>;
+  for (const role of ROLE_NAMES) {
+    const address = addressOf(`parties.${role}`, parties[role]);
+    if (address === ZeroAddress) throw new EngineError("INVALID_REQUEST", `parties.${role} must not be the zero address`, { details: { field: `parties.${role}` } });
+    out[role] = address;
+  }
+  return out;
+}
+
+function termsOf(terms: OpenCaseRequest["terms"] | undefined): { price: string; deposit: string; loan: string } {
+  if (terms === null || typeof terms !== "object") {
+    throw new EngineError("INVALID_REQUEST", "terms must give price, deposit and loan", { details: { field: "terms" } });
+  }
+  const amount = (name: "price" | "deposit" | "loan"): bigint => {
+    const text = typeof terms[name] === "bigint" ? String(terms[name]) : terms[name];
+    if (typeof text !== "string" || !/^\d+$/.test(text)) {
+      throw new EngineError("INVALID_REQUEST", `terms.${name} must be a decimal string of a whole number in the asset's smallest unit, not ${JSON.stringify(text)}`, {
+        details: { field: `terms.${name}` },
+      });
+    }
+    const value = BigInt(text);
+    if (value > UINT96_MAX) throw new EngineError("INVALID_REQUEST", `terms.${name} is larger than the escrow holds (2^96 - 1)`, { details: { field: `terms.${name}` } });
+    return value;
+  };
+  const price = amount("price");
+  const deposit = amount("deposit");
+  const loan = amount("loan");
+  if (price > deposit + loan) {
+    throw new EngineError("INVALID_REQUEST", `the price (${price}) must be at most the deposit plus the loan (${deposit} + ${loan} = ${deposit + loan})`, {
+      details: { field: "terms.price" },
+    });
+  }
+  return { price: price.toString(), deposit: deposit.toString(), loan: loan.toString() };
+}
+
+/** The contract's refusal of a failed opening, as the code a caller acts on. */
+function refusal(s: Submission, principal: string): EngineError {
+  const name = String(s.error?.details?.error ?? "");
+  const details = { submissionId: s.id, error: s.error };
+  switch (name) {
+    case "MortgageEscrowUnauthorizedOpener":
+      return new EngineError("FORBIDDEN", `${principal} is neither the case's bank nor the operator: it may not open this case`, { details: { ...details, reason: "NOT_BANK_OR_OPERATOR" } });
+    case "MortgageEscrowPaused":
+      return new EngineError("CONFLICT", "the escrow is paused: no case opens until the operator unpauses it", { details });
+    case "MortgageEscrowUnknownTemplate":
+      return new EngineError("CONFLICT", "this workflow's template is not registered on the chain's escrow: the operator registers it first", { details });
+    case "MortgageEscrowZeroParty":
+    case "MortgageEscrowPriceExceedsShares":
+      return new EngineError("INVALID_REQUEST", s.error?.message ?? name, { details });
+    default:
+      return new EngineError(s.error?.code === "CONTRACT_REVERTED" || !s.error ? "CONFLICT" : s.error.code, `the case was not opened: ${s.error?.message ?? "unknown"}`, {
+        details,
+      });
+  }
+}
+
+function timeout(message: string, s: Submission, extra: Record<string, unknown> = {}): EngineError {
+  return new EngineError("TIMEOUT", `${message}; ask again with the same idempotency key to pick it up`, {
+    retryable: true,
+    details: { submissionId: s.id, ...extra },
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
