@@ -1,0 +1,109 @@
+/**
+ * `createApp(engine, options)`: the Express 5 app of the HTTP API, without `listen` (server/main.ts and the
+ * tests listen). Order of the layers: request log, security headers, rate limit, JSON body (64 kB), the
+ * routes (each authenticates, validates and honours Idempotency-Key itself, see routes/define.ts), the
+ * page, then 404 and the one error middleware.
+ */
+import express from "express";
+import type { Logger } from "pino";
+import { PrincipalStore } from "./auth/principals";
+import { errorHandler, unknownRoute } from "./errors";
+import { IdempotencyStore } from "./idempotency";
+import { defaultLogger, requestLog } from "./logging";
+import { buildOpenApi } from "./openapi";
+import { rateLimit } from "./rate-limit";
+import { caseRoutes } from "./routes/cases";
+import type { RouteContext, ServerEngine } from "./routes/context";
+import { defineRoute, mount, type AnyRouteSpec, type Reply } from "./routes/define";
+import { devClockRoutes } from "./routes/dev-clock";
+import { eventRoutes } from "./routes/events";
+import { moneyRoutes } from "./routes/money";
+import { publicRoutes } from "./routes/public";
+import { signOffRoutes } from "./routes/sign-offs";
+import { submissionRoutes } from "./routes/submissions";
+import { uiRoutes } from "./routes/ui";
+import { securityHeaders } from "./security";
+import { CaseStreams } from "./sse";
+import { SubmissionOwners } from "./store";
+
+export type { ServerEngine } from "./routes/context";
+
+export interface AppOptions {
+  principals: PrincipalStore;
+  /** Per token; default 600 a minute. */
+  rateLimit?: { requestsPerMinute: number; burst?: number };
+  /** True only on the embedded chain: enables POST /dev/clock. */
+  devClock?: boolean;
+  /** Default: pino to stdout, its level from LOG_LEVEL. */
+  logger?: Logger;
+  /** The event streams' heartbeat; default 15 s. */
+  heartbeatMs?: number;
+  /** Largest JSON body accepted; default 64 kB. */
+  bodyLimit?: string;
+}
+
+export type App = express.Express & {
+  /** Ends every event stream (before the server closes: open streams would keep it waiting). */
+  closeStreams(): void;
+  /** The declared routes, as the OpenAPI document lists them. */
+  routes: readonly AnyRouteSpec[];
+};
+
+const OPENAPI_INFO = { title: "Mortgage sign-off engine", version: "1.0.0" };
+
+export function createApp(engine: ServerEngine, options: AppOptions): App {
+  const logger = options.logger ?? defaultLogger();
+  const ctx: RouteContext = {
+    engine,
+    principals: options.principals,
+    idempotency: new IdempotencyStore(options.principals.db),
+    owners: new SubmissionOwners(options.principals.db),
+    logger,
+    devClock: options.devClock ?? false,
+  };
+  const streams = new CaseStreams(engine, { heartbeatMs: options.heartbeatMs ?? 15_000, logger });
+
+  const routes: AnyRouteSpec[] = [
+    ...publicRoutes(ctx),
+    ...caseRoutes(ctx),
+    ...eventRoutes(ctx, streams),
+    ...signOffRoutes(ctx),
+    ...moneyRoutes(ctx),
+    ...submissionRoutes(ctx),
+    ...devClockRoutes(ctx),
+  ];
+  let document: Record<string, unknown> | undefined;
+  const openApiRoute: AnyRouteSpec = defineRoute({
+    method: "get",
+    path: "/openapi.json",
+    tag: "meta",
+    summary: "This document",
+    auth: false,
+    responses: { 200: { description: "The OpenAPI 3.1 document" } },
+    handler: (): Reply => ({ status: 200, body: (document ??= buildOpenApi([...routes, openApiRoute], OPENAPI_INFO)) }),
+  });
+  const documented = [...routes, openApiRoute];
+
+  const app = express() as App;
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.use(requestLog(logger));
+  app.use(securityHeaders());
+  app.use(rateLimit(options.rateLimit ?? { requestsPerMinute: 600 }));
+  app.use(express.json({ limit: options.bodyLimit ?? "64kb" }));
+
+  const router = express.Router();
+  for (const route of documented) {
+    // The dev clock exists only on the embedded chain; elsewhere its path is a plain 404.
+    if (route.path === "/dev/clock" && !ctx.devClock) continue;
+    mount(router, route, ctx);
+  }
+  app.use(router);
+  app.use(uiRoutes());
+  app.use(unknownRoute);
+  app.use(errorHandler(logger));
+
+  app.closeStreams = () => streams.closeAll();
+  app.routes = documented;
+  return app;
+}

@@ -1,0 +1,71 @@
+/**
+ * Rate limits per token: a token bucket each, in memory, refilled at `requestsPerMinute` and holding at most
+ * `burst`. Requests without a token count against their client's IP instead, so that guessing tokens is
+ * limited too. Over the limit: 429 with Retry-After (whole seconds until a request would be allowed).
+ */
+import { createHash } from "node:crypto";
+import type { RequestHandler } from "express";
+import { bearerTokenOf } from "./auth/middleware";
+import { ApiError } from "./errors";
+
+export interface RateLimitOptions {
+  requestsPerMinute: number;
+  /** How many requests may come at once after a quiet spell; default a tenth of a minute's worth, at least 10. */
+  burst?: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** Buckets idle long enough to be full again are dropped when the map grows past this. */
+const PRUNE_ABOVE = 10_000;
+
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+  readonly perMs: number;
+  readonly burst: number;
+
+  constructor(readonly options: RateLimitOptions) {
+    if (!(options.requestsPerMinute > 0)) throw new Error(`rateLimit.requestsPerMinute must be positive, not ${options.requestsPerMinute}`);
+    this.perMs = options.requestsPerMinute / 60_000;
+    this.burst = options.burst ?? Math.max(10, Math.ceil(options.requestsPerMinute / 10));
+  }
+
+  /** Takes one request from the key's bucket: 0 if allowed, else the milliseconds until one would be. */
+  take(key: string, now = Date.now()): number {
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= PRUNE_ABOVE) this.prune(now);
+      bucket = { tokens: this.burst, at: now };
+      this.buckets.set(key, bucket);
+    } else {
+      bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.perMs);
+      bucket.at = now;
+    }
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - bucket.tokens) / this.perMs);
+  }
+
+  private prune(now: number): void {
+    const fullAfterMs = this.burst / this.perMs;
+    for (const [key, bucket] of this.buckets) if (now - bucket.at >= fullAfterMs) this.buckets.delete(key);
+  }
+}
+
+export function rateLimit(options: RateLimitOptions): RequestHandler {
+  const buckets = new TokenBuckets(options);
+  return (req, res, next) => {
+    const token = bearerTokenOf(req);
+    // The token's hash, not the token: nothing in memory that a heap dump could replay.
+    const key = token ? `t:${createHash("sha256").update(token).digest("base64url")}` : `ip:${req.ip}`;
+    const waitMs = buckets.take(key);
+    if (waitMs === 0) return next();
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    next(new ApiError(429, "RATE_LIMITED", `too many requests: at most ${options.requestsPerMinute} a minute (bursts of ${buckets.burst}) per token`, { retryAfterSeconds: seconds }, { "Retry-After": String(seconds) }));
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * What the routes are given: the part of the engine the server calls (named here so the server's needs are
+ * in one place, and a test may hand in less than a whole engine), the principals, the server's records.
+ */
+import type { Logger } from "pino";
+import type { Engine } from "../../engine";
+import type { PrincipalStore } from "../auth/principals";
+import type { IdempotencyStore } from "../idempotency";
+import type { SubmissionOwners } from "../store";
+
+/** The engine as the server uses it; `createEngine` returns one. */
+export type ServerEngine = Pick<
+  Engine,
+  | "health"
+  | "workflows"
+  | "workflow"
+  | "openCase"
+  | "getCase"
+  | "listCases"
+  | "historyOf"
+  | "subscribe"
+  | "approve"
+  | "typedDataFor"
+  | "revoke"
+  | "deposit"
+  | "withdraw"
+  | "cancel"
+  | "submission"
+  | "increaseTime"
+>;
+
+export interface RouteContext {
+  engine: ServerEngine;
+  principals: PrincipalStore;
+  idempotency: IdempotencyStore;
+  owners: SubmissionOwners;
+  logger: Logger;
+  devClock: boolean;
+}

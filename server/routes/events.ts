@@ -1,0 +1,30 @@
+/** `GET /cases/:id/events`: the case's progress as Server-Sent Events (see server/sse.ts). */
+import { visibleCase } from "../auth/case-access";
+import { CaseParams, CaseProgressResponse, ErrorResponse, NoQuery } from "../schemas";
+import type { CaseStreams } from "../sse";
+import type { RouteContext } from "./context";
+import { defineRoute, type AnyRouteSpec } from "./define";
+
+export function eventRoutes(ctx: RouteContext, streams: CaseStreams): AnyRouteSpec[] {
+  return [
+    defineRoute({
+      method: "get",
+      path: "/cases/:id/events",
+      tag: "cases",
+      summary: "The case's progress as Server-Sent Events",
+      description:
+        "`event: progress`, data the case's whole progress, first on connecting and then after each change, each with an increasing `id`. Send `Last-Event-ID` to resume: nothing is sent until the next change if the case has not changed since. A correction after a chain reorganisation carries `\"reorg\": true`. A comment line every heartbeat. Only the case's parties and the operator; anyone else gets 404.",
+      auth: true,
+      params: CaseParams,
+      query: NoQuery,
+      responses: {
+        200: { description: "The stream (text/event-stream); each event's data is the progress", schema: CaseProgressResponse, contentType: "text/event-stream" },
+        404: { description: "No such case that the caller may see", schema: ErrorResponse },
+      },
+      handler: ({ params, principal, req, res }) => {
+        streams.open(req, res, visibleCase(ctx.engine, principal, params.id));
+        return undefined;
+      },
+    }),
+  ];
+}

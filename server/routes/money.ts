@@ -1,0 +1,73 @@
+/** The case's money: deposits by the payers, withdrawals of a party's credit, and each party's vote to cancel. */
+import type { CaseProgress } from "../../engine";
+import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
+import { actingRole, visibleCase } from "../auth/case-access";
+import { CaseParams, DepositBody, EmptyBody, ErrorResponse, SubmissionResponse } from "../schemas";
+import type { RouteContext } from "./context";
+import { defineRoute, type AnyRouteSpec } from "./define";
+import { accepted } from "./submissions";
+
+const ERRORS = {
+  400: { description: "Not a valid request", schema: ErrorResponse },
+  403: { description: "A party whose role may not do this, or the operator", schema: ErrorResponse },
+  404: { description: "No such case that the caller may see", schema: ErrorResponse },
+  409: { description: "The case's state does not allow it (closed, nothing credited, released)", schema: ErrorResponse },
+};
+
+export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
+  return [
+    defineRoute({
+      method: "post",
+      path: "/cases/:id/deposits",
+      tag: "money",
+      summary: "Pay into the escrow from the caller's managed key (the buyer or the bank)",
+      auth: true,
+      params: CaseParams,
+      body: DepositBody,
+      responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS, 422: { description: "Not possible through the API (an ERC-20 case)", schema: ErrorResponse } },
+      handler: ({ params, body, principal, engineKey }) => {
+        const progress = visibleCase(ctx.engine, principal, params.id);
+        const role = actingRole(progress, principal, ["bank", "buyer"] as const, body.role, "pay into the escrow");
+        const submission = ctx.engine.deposit({ caseId: progress.id, role, principalAddress: principal.address, amount: body.amount, idempotencyKey: engineKey });
+        return accepted(ctx, principal, progress.id, submission);
+      },
+    }),
+    defineRoute({
+      method: "post",
+      path: "/cases/:id/withdrawals",
+      tag: "money",
+      summary: "Pay the caller's whole credit in the case out to its address",
+      auth: true,
+      params: CaseParams,
+      body: EmptyBody,
+      responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
+      handler: ({ params, principal, engineKey }) => {
+        const progress = visibleCase(ctx.engine, principal, params.id);
+        actingRole(progress, principal, ROLE_NAMES, firstRoleOf(progress, principal.address), "withdraw");
+        const submission = ctx.engine.withdraw({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
+        return accepted(ctx, principal, progress.id, submission);
+      },
+    }),
+    defineRoute({
+      method: "post",
+      path: "/cases/:id/cancellation",
+      tag: "money",
+      summary: "The caller's vote to cancel the case; the last party's vote cancels it and refunds the payers",
+      auth: true,
+      params: CaseParams,
+      body: EmptyBody,
+      responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
+      handler: ({ params, principal, engineKey }) => {
+        const progress = visibleCase(ctx.engine, principal, params.id);
+        actingRole(progress, principal, ROLE_NAMES, firstRoleOf(progress, principal.address), "vote to cancel");
+        const submission = ctx.engine.cancel({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
+        return accepted(ctx, principal, progress.id, submission);
+      },
+    }),
+  ];
+}
+
+/** Withdrawing and voting are the address's, whatever roles it holds: any one of them will do. */
+function firstRoleOf(progress: CaseProgress, address: string): RoleName | undefined {
+  return ROLE_NAMES.find((role) => progress.parties[role].toLowerCase() === address.toLowerCase());
+}

@@ -1,0 +1,187 @@
+/**
+ * One zod schema per request part (params, query, body) and, for the OpenAPI document, one per answer. The
+ * request schemas are the only gate: what passes them is what the handlers see (typed by `z.output`), and
+ * what fails them is a 400 with the field errors. The answer schemas describe what the engine returns; they
+ * are documentation and are not checked at run time.
+ */
+import { isAddress } from "ethers";
+import { z } from "zod";
+import { ROLE_NAMES } from "../workflows/schema";
+
+// ------------------------------------------------------------------------------------------ building blocks
+
+export const RoleName = z.enum(ROLE_NAMES).describe("A party's role in a case.");
+export const Address = z
+  .string()
+  .refine((a) => isAddress(a), { message: "must be a 20-byte hex address (0x followed by 40 hex digits)" })
+  .describe("An EVM address, 0x-prefixed.");
+export const CaseId = z.string().regex(/^\d{1,78}$/, "must be a case id: a decimal integer").describe("A case id (decimal).");
+export const StageIdParam = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, "must be a stage id such as \"valuation\"").describe("A stage's id in its workflow.");
+export const Amount = z
+  .string()
+  .regex(/^\d{1,78}$/, "must be a decimal string of an integer in the asset's smallest unit")
+  .describe("An amount: a decimal string of an integer in the asset's smallest unit (wei for ETH).");
+export const Hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex string").describe("32 bytes, 0x-prefixed hex.");
+export const Signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, "must be a 65-byte hex signature").describe("An EIP-712 signature (65 bytes, 0x-prefixed hex) by the party's own wallet.");
+
+// ------------------------------------------------------------------------------------------ request parts
+
+export const CaseParams = z.strictObject({ id: CaseId });
+export const StageParams = z.strictObject({ id: CaseId, stage: StageIdParam });
+export const WorkflowParams = z.strictObject({ id: z.string().min(1).max(80) });
+export const SubmissionParams = z.strictObject({ id: z.string().regex(/^\d{1,15}$/, "must be a submission id") });
+export const NoQuery = z.object({}).describe("No query parameters.");
+
+export const OpenCaseBody = z.strictObject({
+  workflow: z.string().min(1).max(80).describe('A workflow id ("uk-remortgage") or a template id (0x...).'),
+  parties: z.strictObject({ bank: Address, lawyer: Address, buyer: Address, seller: Address }),
+  terms: z.strictObject({ price: Amount, deposit: Amount, loan: Amount }),
+  asset: Address.optional().describe("The ERC-20 held in escrow; ETH when absent."),
+});
+export type OpenCaseBody = z.output<typeof OpenCaseBody>;
+
+const roleChoice = RoleName.optional().describe("The role to act as, needed only when the caller's address holds more than one role in the case that fits.");
+
+export const SignOffBody = z.strictObject({
+  evidence: Hash32.optional().describe("Hash of the document and a secret salt; zero when absent."),
+  signature: Signature.optional(),
+  role: roleChoice,
+});
+export type SignOffBody = z.output<typeof SignOffBody>;
+
+export const RevokeBody = z.strictObject({ signature: Signature.optional(), role: roleChoice });
+export type RevokeBody = z.output<typeof RevokeBody>;
+
+export const TypedDataQuery = z.strictObject({
+  purpose: z.enum(["sign-off", "revoke"]).default("sign-off").describe("What the signature will be used for."),
+  evidence: Hash32.optional().describe("The evidence hash the sign-off will carry (send the same in the POST)."),
+  role: roleChoice,
+});
+
+export const DepositBody = z.strictObject({
+  amount: Amount.refine((a) => BigInt(a) > 0n, { message: "must be more than zero" }),
+  role: z.enum(["bank", "buyer"]).optional().describe("Needed only when the caller is both the bank and the buyer."),
+});
+export type DepositBody = z.output<typeof DepositBody>;
+
+export const EmptyBody = z.strictObject({}).describe("No fields.");
+
+export const ClockBody = z.strictObject({
+  seconds: z.number().int().positive().max(10 * 365 * 86_400).describe("How far to move the embedded chain's clock forward."),
+});
+
+export const IdempotencyKeyHeader = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "must be 1 to 255 visible ASCII characters")
+  .describe("The same key with the same body gives the same answer and one effect.");
+
+// ------------------------------------------------------------------------------------------ answers (documentation)
+
+export const ErrorResponse = z
+  .object({
+    error: z.object({
+      code: z.string().describe("VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, RATE_LIMITED, CHAIN_UNAVAILABLE, ..."),
+      message: z.string(),
+      details: z.unknown().optional().describe("For VALIDATION_FAILED the field errors; for TOO_EARLY `availableAt` (ISO time or null)."),
+    }),
+  });
+
+export const HealthResponse = z.object({
+  status: z.enum(["ok", "degraded"]),
+  chainId: z.string().nullable(),
+  blockNumber: z.number().int().nullable(),
+  contract: z.string(),
+  checkpoint: z.number().int().describe("The latest block the engine has read."),
+});
+
+const StageOfWorkflow = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string().nullable(),
+  roles: z.array(RoleName).describe("The roles that must each sign off."),
+  prerequisites: z.array(z.string()),
+  waitingPeriod: z.string().nullable().describe('As the definition writes it, e.g. "3 business days".'),
+  deadline: z.object({ within: z.string(), from: z.string() }).nullable(),
+  action: z.enum(["none", "require-funding", "release"]),
+  binding: z.boolean(),
+});
+
+export const WorkflowResponse = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  jurisdiction: z.string(),
+  title: z.string(),
+  description: z.string().nullable(),
+  roleTitles: z.record(RoleName, z.string()),
+  templateId: z.string(),
+  registered: z.boolean().describe("Whether the template is registered on the chain the server follows."),
+  stages: z.array(StageOfWorkflow),
+});
+export const WorkflowListResponse = z.object({ workflows: z.array(WorkflowResponse) });
+
+const StageProgress = z.object({
+  id: z.string(),
+  title: z.string(),
+  status: z.enum(["locked", "open", "waiting", "completed", "overdue", "expired", "cancelled"]),
+  waitingFor: z.enum(["time", "funds"]).nullable(),
+  requires: z.array(RoleName),
+  signedOff: z.array(RoleName),
+  availableAt: z.string().nullable(),
+  deadline: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  tx: z.string().nullable(),
+});
+
+export const CaseProgressResponse = z
+  .object({
+    id: z.string(),
+    workflow: z.object({ id: z.string().nullable(), version: z.number().nullable(), title: z.string().nullable(), templateId: z.string() }),
+    status: z.enum(["open", "completed", "expired", "cancelled"]),
+    parties: z.object({ bank: z.string(), lawyer: z.string(), buyer: z.string(), seller: z.string() }),
+    terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
+    asset: z.string(),
+    escrow: z.object({ paidByBank: Amount, paidByBuyer: Amount, funded: z.boolean(), released: z.boolean(), credits: z.record(z.string(), Amount) }),
+    progress: z.object({ completed: z.number().int(), total: z.number().int() }),
+    stages: z.array(StageProgress),
+    updatedAt: z.object({ block: z.number().int(), time: z.string() }),
+  });
+export const CaseListResponse = z.object({ cases: z.array(CaseProgressResponse) });
+
+export const HistoryResponse = z.object({
+  caseId: z.string(),
+  events: z.array(
+    z.object({
+      event: z.string(),
+      args: z.record(z.string(), z.unknown()),
+      block: z.number().int(),
+      blockHash: z.string(),
+      logIndex: z.number().int(),
+      time: z.string(),
+      tx: z.string(),
+    }),
+  ),
+});
+
+export const TypedDataResponse = z.object({
+  domain: z.object({ name: z.string(), version: z.string(), chainId: z.string(), verifyingContract: z.string() }),
+  types: z.record(z.string(), z.array(z.object({ name: z.string(), type: z.string() }))),
+  primaryType: z.enum(["SignOff", "RevokeSignOff"]),
+  message: z.record(z.string(), z.union([z.string(), z.number()])),
+});
+
+export const SubmissionResponse = z
+  .object({
+    id: z.number().int(),
+    kind: z.string(),
+    status: z.enum(["pending", "sent", "mined", "confirmed", "failed", "replaced"]),
+    txHash: z.string().nullable(),
+    blockNumber: z.number().int().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    note: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  });
+
+export const ClockResponse = z.object({ now: z.string() });

@@ -1,0 +1,139 @@
+/**
+ * Server-Sent Events for `GET /cases/:id/events`. One engine subscription for the whole server, fanned out
+ * by case id to the streams watching that case: each change is serialised once and the same string written
+ * to every watcher, so ten thousand watchers of one case cost one JSON.stringify and ten thousand writes.
+ *
+ * Event ids increase across restarts: each is at least the wall clock in microseconds, and one more than the
+ * last. A stream that resumes (`Last-Event-ID`) hears nothing until the next change if its case has not
+ * changed since that id, and the current progress otherwise (after a restart the server does not know, so it
+ * sends the progress: a repeat is harmless, a gap is not).
+ *
+ * Every event is `event: progress` whose data is the case's whole progress; a correction after a chain
+ * reorganisation carries `"reorg": true` besides, and a case the reorganisation removed altogether is sent as
+ * `{"id", "removed": true, "reorg": true}`.
+ */
+import type { Request, Response } from "express";
+import type { Logger } from "pino";
+import type { CaseProgress, ProgressNotice } from "../engine";
+import type { ServerEngine } from "./routes/context";
+
+/** A watcher whose socket holds more than this unsent is too slow: it is closed and may resume. */
+const MAX_BUFFERED_BYTES = 1 << 20;
+
+export interface CaseStreamsOptions {
+  heartbeatMs: number;
+  logger: Logger;
+}
+
+export class CaseStreams {
+  private readonly watchers = new Map<string, Set<Response>>();
+  /** The id of each case's latest change seen by this process. */
+  private readonly lastChange = new Map<string, number>();
+  private lastId = 0;
+  private readonly unsubscribe: () => void;
+  private readonly heartbeat: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(engine: ServerEngine, private readonly options: CaseStreamsOptions) {
+    this.unsubscribe = engine.subscribe((notice) => this.publish(notice));
+    this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** How many streams are open. */
+  get size(): number {
+    let n = 0;
+    for (const set of this.watchers.values()) n += set.size;
+    return n;
+  }
+
+  /** Starts a stream of the case on `res`; `progress` is the case as the caller may see it now. */
+  open(req: Request, res: Response, progress: CaseProgress): void {
+    const caseId = progress.id;
+    res.status(200);
+    res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+    res.setHeader("Cache-Control", "no-cache, no-transform");
+    res.setHeader("Connection", "keep-alive");
+    res.setHeader("X-Accel-Buffering", "no");
+    req.socket.setTimeout(0);
+    req.socket.setNoDelay(true);
+    if (this.closed) {
+      res.end();
+      return;
+    }
+    res.flushHeaders();
+
+    const resumeFrom = parseEventId(req.headers["last-event-id"]);
+    let id = this.lastChange.get(caseId);
+    let first = "retry: 2000\n\n";
+    if (resumeFrom === null || id === undefined || id > resumeFrom) {
+      if (id === undefined) {
+        id = this.nextId();
+        this.lastChange.set(caseId, id);
+      }
+      first += eventText(id, progress);
+    }
+    res.write(first);
+
+    let set = this.watchers.get(caseId);
+    if (!set) this.watchers.set(caseId, (set = new Set()));
+    set.add(res);
+    const forget = () => {
+      const watching = this.watchers.get(caseId);
+      if (!watching) return;
+      watching.delete(res);
+      if (watching.size === 0) this.watchers.delete(caseId);
+    };
+    res.on("close", forget);
+    res.on("error", forget);
+  }
+
+  /** Ends every stream and stops listening (shutdown). */
+  closeAll(): void {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.unsubscribe();
+    for (const set of this.watchers.values()) for (const res of set) res.end();
+    this.watchers.clear();
+  }
+
+  private publish(notice: ProgressNotice): void {
+    const id = this.nextId();
+    this.lastChange.set(notice.caseId, id);
+    const set = this.watchers.get(notice.caseId);
+    if (!set || set.size === 0) return;
+    const data = notice.progress === null ? { id: notice.caseId, removed: true, reorg: true } : notice.reorg ? { ...notice.progress, reorg: true } : notice.progress;
+    this.writeAll(set, eventText(id, data));
+  }
+
+  private beat(): void {
+    for (const set of this.watchers.values()) this.writeAll(set, ": heartbeat\n\n");
+  }
+
+  private writeAll(set: Set<Response>, text: string): void {
+    for (const res of set) {
+      if (res.writableLength > MAX_BUFFERED_BYTES) {
+        this.options.logger.warn({ buffered: res.writableLength }, "closing a slow event stream");
+        res.end();
+        set.delete(res);
+        continue;
+      }
+      res.write(text);
+    }
+  }
+
+  private nextId(): number {
+    this.lastId = Math.max(this.lastId + 1, Date.now() * 1000);
+    return this.lastId;
+  }
+}
+
+function eventText(id: number, data: unknown): string {
+  return `id: ${id}\nevent: progress\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function parseEventId(header: string | string[] | undefined): number | null {
+  const text = Array.isArray(header) ? header[0] : header;
+  if (text === undefined || !/^\d{1,16}$/.test(text.trim())) return null;
+  return Number(text.trim());
+}

@@ -1,0 +1,209 @@
+/**
+ * The HTTP API on a real listening port, for the server's tests (and the page's, the authorization matrix's,
+ * the fuzz test's and the HTTP benchmark's): the in-process Hardhat chain, a fresh escrow with the three
+ * templates registered, an engine on a SQLite file in a temp folder holding managed keys for the dev
+ * accounts, a PrincipalStore (server.sqlite) with principals operator, bank, lawyer, buyer, seller, stranger
+ * and one revoked, and two cases opened before the engine starts:
+ *
+ * - `caseId`: its parties are the principals bank, lawyer, buyer, seller (accounts 1-4);
+ * - `otherCaseId`: opened by the operator for parties none of the principals are (accounts 6-9), so only the
+ *   operator sees it.
+ *
+ * `startApp()` returns once the server listens; `close()` ends the streams, the server and the engine.
+ * Only one harness may run at a time: engines share the dev accounts' keys and their nonces.
+ */
+import hre, { ethers } from "hardhat";
+import { mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet, type HDNodeWallet } from "ethers";
+import pino, { type Logger } from "pino";
+import { createEngine, type Engine } from "../../../engine";
+import { getTemplate } from "../../../workflows";
+import { MortgageEscrow__factory } from "../../../typechain-types";
+import { createApp, type App, type AppOptions } from "../../../server/app";
+import { PrincipalStore, type PrincipalRole } from "../../../server/auth/principals";
+import { deployEscrow, registerTemplates } from "../../../server/chain/deploy-escrow";
+import { hardhatWallet, setBalance } from "../../engine/relayer-helpers";
+
+export const PRINCIPAL_NAMES = ["operator", "bank", "lawyer", "buyer", "seller", "stranger"] as const;
+export type PrincipalName = (typeof PRINCIPAL_NAMES)[number];
+/** Every token the harness hands out, the revoked one included. */
+export type TokenName = PrincipalName | "revoked";
+
+/** Dev account index and principal role of each principal. */
+const ACCOUNTS: Record<PrincipalName, { index: number; role: PrincipalRole }> = {
+  operator: { index: 0, role: "operator" },
+  bank: { index: 1, role: "bank" },
+  lawyer: { index: 2, role: "lawyer" },
+  buyer: { index: 3, role: "buyer" },
+  seller: { index: 4, role: "seller" },
+  stranger: { index: 5, role: "buyer" },
+};
+
+/** The parties of `otherCaseId`: dev accounts none of the principals hold. */
+const OTHER_PARTY_INDEXES = { bank: 6, lawyer: 7, buyer: 8, seller: 9 } as const;
+
+export const RELAYER_WALLET = new Wallet(ethers.id("the relayer key of the server tests"));
+
+/** Small amounts (wei): the dev accounts hold plenty, and the numbers stay readable in a failure. */
+export const DEFAULT_TERMS = { price: "900000000000000000", deposit: "100000000000000000", loan: "800000000000000000" };
+
+export interface HarnessOptions {
+  /** The workflow of `caseId` (and the default of `openCase`); default uk-remortgage. */
+  workflow?: string;
+  terms?: { price: string; deposit: string; loan: string };
+  rateLimit?: AppOptions["rateLimit"];
+  /** Default true: POST /dev/clock is mounted. */
+  devClock?: boolean;
+  heartbeatMs?: number;
+  /** Default: silent (LOG_LEVEL=debug shows the request lines). */
+  logger?: Logger;
+}
+
+export interface JsonResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export interface AppHarness {
+  url: string;
+  app: App;
+  engine: Engine;
+  server: Server;
+  principals: PrincipalStore;
+  dataDir: string;
+  escrowAddress: string;
+  /** Bearer tokens by principal name; `revoked` is the token of a revoked principal (bound to the lawyer's address). */
+  tokens: Record<TokenName, string>;
+  /** Checksummed addresses by principal name. */
+  addresses: Record<PrincipalName, string>;
+  /** The dev accounts' wallets by principal name: the parties' own wallets for non-custodial signing. */
+  wallets: Record<PrincipalName, HDNodeWallet>;
+  /** A case of bank, lawyer, buyer and seller (uk-remortgage unless told otherwise). */
+  caseId: string;
+  /** A case none of the principals is a party to: only the operator sees it. */
+  otherCaseId: string;
+  /** Opens another case through the engine, by the bank (parties: the principals), and returns its id. */
+  openCase(options?: { workflow?: string; terms?: { price: string; deposit: string; loan: string } }): Promise<string>;
+  /** A JSON request as `who` (a token name, or null for none); the body is sent as JSON when given. */
+  request<T = any>(who: TokenName | null, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<JsonResponse<T>>;
+  close(): Promise<void>;
+}
+
+export async function startApp(options: HarnessOptions = {}): Promise<AppHarness> {
+  const workflow = options.workflow ?? "uk-remortgage";
+  const terms = options.terms ?? DEFAULT_TERMS;
+  const [admin] = await ethers.getSigners();
+  const deployment = await deployEscrow(admin);
+  await registerTemplates(admin, deployment.address);
+  await setBalance(RELAYER_WALLET.address, ethers.parseEther("100"));
+
+  const wallets = Object.fromEntries(PRINCIPAL_NAMES.map((name) => [name, hardhatWallet(ACCOUNTS[name].index)])) as Record<PrincipalName, HDNodeWallet>;
+  const addresses = Object.fromEntries(PRINCIPAL_NAMES.map((name) => [name, wallets[name].address])) as Record<PrincipalName, string>;
+  const parties = { bank: addresses.bank, lawyer: addresses.lawyer, buyer: addresses.buyer, seller: addresses.seller };
+  const otherParties = Object.fromEntries(Object.entries(OTHER_PARTY_INDEXES).map(([role, index]) => [role, hardhatWallet(index).address])) as typeof parties;
+
+  // Both cases go in before the engine starts: after that, only the engine sends from the managed keys.
+  const signers = await ethers.getSigners();
+  const caseId = await openOnChain(deployment.address, signers[ACCOUNTS.bank.index], workflow, parties, terms);
+  const otherCaseId = await openOnChain(deployment.address, admin, workflow, otherParties, terms);
+
+  const dataDir = mkdtempSync(join(tmpdir(), "server-test-"));
+  const engine = createEngine({
+    dataDir,
+    chain: { kind: "in-process", provider: hre.network.provider },
+    escrowAddress: deployment.address,
+    relayerKey: RELAYER_WALLET,
+    partyKeys: PRINCIPAL_NAMES.map((name) => wallets[name]),
+    pollIntervalMs: 50,
+    deploymentBlock: deployment.block,
+    batchWindowMs: 20,
+  });
+  await engine.start();
+
+  const principals = PrincipalStore.open(join(dataDir, "server.sqlite"));
+  const tokens = {} as Record<TokenName, string>;
+  for (const name of PRINCIPAL_NAMES) tokens[name] = principals.add({ name, role: ACCOUNTS[name].role, address: addresses[name] }).token;
+  const revoked = principals.add({ name: "revoked", role: "lawyer", address: addresses.lawyer });
+  principals.revoke(revoked.principal.id);
+  tokens.revoked = revoked.token;
+
+  const app = createApp(engine, {
+    principals,
+    rateLimit: options.rateLimit ?? { requestsPerMinute: 1_000_000, burst: 100_000 },
+    devClock: options.devClock ?? true,
+    heartbeatMs: options.heartbeatMs,
+    logger: options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "silent" }),
+  });
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  async function request<T>(who: TokenName | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
+    const res = await fetch(url + path, {
+      method,
+      headers: {
+        ...(who ? { Authorization: `Bearer ${tokens[who]}` } : {}),
+        ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === "" ? null : JSON.parse(text);
+    } catch {
+      // Not JSON (the page, say): the text as it came.
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T };
+  }
+
+  let closed = false;
+  return {
+    url,
+    app,
+    engine,
+    server,
+    principals,
+    dataDir,
+    escrowAddress: deployment.address,
+    tokens,
+    addresses,
+    wallets,
+    caseId,
+    otherCaseId,
+    request,
+    async openCase(o = {}) {
+      const progress = await engine.openCase({ principalAddress: addresses.bank, workflow: o.workflow ?? workflow, parties, terms: o.terms ?? terms });
+      return progress.id;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      app.closeStreams();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await engine.stop();
+      principals.close();
+    },
+  };
+}
+
+async function openOnChain(
+  address: string,
+  opener: Awaited<ReturnType<typeof ethers.getSigners>>[number],
+  workflow: string,
+  parties: { bank: string; lawyer: string; buyer: string; seller: string },
+  terms: { price: string; deposit: string; loan: string },
+): Promise<string> {
+  const escrow = MortgageEscrow__factory.connect(address, opener);
+  const caseTerms = { templateId: getTemplate(workflow).templateId, ...parties, asset: ethers.ZeroAddress, ...terms };
+  const id = await escrow.openCase.staticCall(caseTerms);
+  await (await escrow.openCase(caseTerms)).wait();
+  return id.toString();
+}
