@@ -207,3 +207,85 @@ async function openOnChain(
   await (await escrow.openCase(caseTerms)).wait();
   return id.toString();
 }
+
+// ------------------------------------------------------------------------------------------ event streams
+
+export interface StreamEvent {
+  id: string | null;
+  event: string;
+  data: any;
+}
+
+export interface EventStreamReader {
+  status: number;
+  headers: Headers;
+  /** Every event received so far, in order. */
+  events: StreamEvent[];
+  /** How many heartbeat comments arrived. */
+  heartbeats: number;
+  /** Resolves with the first event (from `from` on, default: all received) that satisfies `match`. */
+  waitFor(match: (e: StreamEvent) => boolean, timeoutMs?: number, from?: number): Promise<StreamEvent>;
+  close(): void;
+}
+
+/** Opens `GET /cases/:id/events` with fetch and reads it in the background, parsing the event stream. */
+export async function openEventStream(url: string, token: string | null, caseId: string, lastEventId?: string): Promise<EventStreamReader> {
+  const controller = new AbortController();
+  const res = await fetch(`${url}/cases/${caseId}/events`, {
+    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}), Accept: "text/event-stream" },
+    signal: controller.signal,
+  });
+  const reader: EventStreamReader = {
+    status: res.status,
+    headers: res.headers,
+    events: [],
+    heartbeats: 0,
+    async waitFor(match, timeoutMs = 20_000, from = 0) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = reader.events.slice(from).find(match);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no matching event within ${timeoutMs} ms; got ${reader.events.length}: ${reader.events.map((e) => e.id).join(", ")}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    close: () => controller.abort(),
+  };
+  if (!res.body || !(res.headers.get("content-type") ?? "").startsWith("text/event-stream")) return reader;
+  const body = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await body.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event: StreamEvent = { id: null, event: "message", data: undefined };
+          let data = "";
+          let isEvent = false;
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) reader.heartbeats += 1;
+            else if (line.startsWith("id: ")) event.id = line.slice(4);
+            else if (line.startsWith("event: ")) event.event = line.slice(7);
+            else if (line.startsWith("data: ")) {
+              data += line.slice(6);
+              isEvent = true;
+            }
+          }
+          if (isEvent) {
+            event.data = JSON.parse(data);
+            reader.events.push(event);
+          }
+        }
+      }
+    } catch {
+      // Aborted by close(), or the server ended the stream.
+    }
+  })();
+  return reader;
+}
