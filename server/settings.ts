@@ -152,3 +152,39 @@ export function exitOnStartError(command: string, error: unknown): never {
   }
   process.exit(1);
 }
+
+export interface DeploySettings {
+  rpcUrl: string;
+  signerKeystore: string;
+  keystorePassword: string;
+  /** With an existing escrow, only the missing templates are registered. */
+  escrowAddress: string | undefined;
+  /** The escrow's administrator (default: the signer). */
+  adminAddress: string | undefined;
+  confirmations: number;
+}
+
+const DeployEnvironment = z.object({
+  RPC_URL: z.preprocess((v) => (v === "" ? undefined : v), httpUrl.optional()).refine((v) => v !== undefined, { message: "is required: the node to deploy to, such as http://127.0.0.1:8545" }),
+  SIGNER_KEYSTORE: optional(z.string()).refine((v) => v !== undefined, { message: "is required: the deployer's encrypted JSON keystore (it becomes the admin)" }),
+  KEYSTORE_PASSWORD: optional(z.string()).refine((v) => v !== undefined, { message: "is required: the password of SIGNER_KEYSTORE" }),
+  ESCROW_ADDRESS: optional(address),
+  ADMIN_ADDRESS: optional(address),
+  CONFIRMATIONS: optional(integer(1, 64)),
+});
+
+/** `npm run deploy`'s settings: the node, and the deployer's keystore and password (never a raw key). */
+export function parseDeploySettings(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): DeploySettings {
+  const picked = Object.fromEntries(Object.keys(DeployEnvironment.shape).map((name) => [name, env[name]]));
+  const parsed = DeployEnvironment.safeParse(picked);
+  if (!parsed.success) throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  const e = parsed.data;
+  return {
+    rpcUrl: e.RPC_URL!,
+    signerKeystore: resolve(cwd, e.SIGNER_KEYSTORE!),
+    keystorePassword: e.KEYSTORE_PASSWORD!,
+    escrowAddress: e.ESCROW_ADDRESS,
+    adminAddress: e.ADMIN_ADDRESS,
+    confirmations: e.CONFIRMATIONS ?? 1,
+  };
+}

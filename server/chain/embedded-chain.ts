@@ -165,7 +165,7 @@ async function restoreClock(url: string, log: (line: string) => void): Promise<v
   try {
     const latest = await provider.getBlock("latest");
     const now = Math.floor(Date.now() / 1000);
-    if (latest && latest.timestamp >= now) {
+    if (latest && latest.number > 0 && latest.timestamp > now) {
       const ahead = latest.timestamp - now + 1;
       await provider.send("evm_increaseTime", [ahead]);
       log(`embedded chain: its clock was ${ahead} s ahead of the wall clock (the dev clock had been moved); restored`);

@@ -1,0 +1,281 @@
+/**
+ * `npm start`: the engine and the HTTP API as one process.
+ *
+ * - Embedded (no `RPC_URL`): starts Anvil with its state in `DATA_DIR/chain/`, deploys the escrow and registers
+ *   the templates on the first start (`deployment.json`), creates demo principals on the dev accounts
+ *   (`credentials.json`) and one demo case, and enables the dev clock.
+ * - External (`RPC_URL`, `ESCROW_ADDRESS`, `SIGNER_KEYSTORE`, `KEYSTORE_PASSWORD`): joins an existing chain where
+ *   `npm run deploy` put the escrow; no Anvil, no deploy, no demo data, no dev clock.
+ *
+ * Managed keys are every keystore in `DATA_DIR/keys/`, decrypted once at start (scrypt is slow). A key that
+ * `npm run principal -- add` writes while the server runs is picked up within a few seconds: the server looks at
+ * the folder every 2 s and hands a new key to the engine (`engine.addPartyKey`); principals themselves are read
+ * per request, so the new principal's token works at once.
+ *
+ * Shutdown (SIGINT, SIGTERM): stop accepting, end the event streams, stop the engine (what is in its outbox stays
+ * there), then Anvil (SIGTERM: it saves its state). A hard kill loses nothing the API reported done: the engine's
+ * outbox is durable, and the next start re-submits whatever the chain lacks.
+ */
+import { createServer, type Server } from "node:http";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import pino from "pino";
+import type { BaseWallet } from "ethers";
+import { createEngine, type Engine } from "../engine";
+import { createApp, type App } from "./app";
+import { PrincipalStore } from "./auth/principals";
+import { hasCode } from "./chain/deploy-escrow";
+import { startEmbeddedChain, type EmbeddedChain } from "./chain/embedded-chain";
+import { RELAYER_ACCOUNT, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys, DEMO_ACCOUNTS, type Credentials } from "./chain/embedded-demo";
+import { connectRpc } from "./chain/rpc";
+import { Keystore, decryptKeystoreFile, keystorePassword } from "./keys/keystore";
+import { type Settings, StartError, exitOnStartError, parseSettings } from "./settings";
+
+export interface RunningServer {
+  url: string;
+  engine: Engine;
+  app: App;
+  /** The graceful shutdown; resolves when everything has stopped. */
+  close(): Promise<void>;
+}
+
+type Print = (line: string) => void;
+
+export async function startServer(settings: Settings, print: Print = console.log): Promise<RunningServer> {
+  mkdirSync(settings.dataDir, { recursive: true });
+  const { password, warning } = keystorePassword(settings.keystorePassword, settings.chain.mode);
+  if (warning) print(`warning: ${warning}`);
+  const keystore = new Keystore(settings.dataDir, password);
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        print(`shutdown: ${String(error)}`);
+      }
+    }
+  };
+
+  try {
+    let rpcUrl: string;
+    let escrowAddress: string;
+    let deploymentBlock: number;
+    let relayerKey: BaseWallet;
+    let credentials: Credentials | null = null;
+    let chain: EmbeddedChain | null = null;
+    let chainLabel: string;
+
+    if (settings.chain.mode === "embedded") {
+      chain = await startEmbeddedChain({ dataDir: settings.dataDir, log: print });
+      const anvil = chain;
+      cleanups.push(() => anvil.stop());
+      rpcUrl = chain.url;
+      await ensureDevKeys(keystore);
+      const { provider } = await connectRpc(rpcUrl, { name: "embedded chain" });
+      try {
+        const { deployment, templates, fresh } = await ensureDeployment({
+          dataDir: settings.dataDir,
+          provider,
+          operator: devWallet(DEMO_ACCOUNTS.operator),
+          stateFile: chain.stateFile,
+          log: print,
+        });
+        escrowAddress = deployment.address;
+        deploymentBlock = deployment.block;
+        for (const t of templates.filter((t) => t.outcome === "registered")) print(`embedded chain: registered template ${t.workflow}@${t.version} ${t.templateId}`);
+        if (fresh) print(`embedded chain: escrow deployed at ${escrowAddress} in block ${deploymentBlock}`);
+      } finally {
+        provider.destroy();
+      }
+      relayerKey = await keystore.load(devWallet(RELAYER_ACCOUNT).address);
+      chainLabel = `embedded Anvil (chain ${31337}, state in ${chain.stateFile})`;
+    } else {
+      const external = settings.chain;
+      const { provider, chainId } = await connectRpc(external.rpcUrl);
+      try {
+        if (!(await hasCode(provider, external.escrowAddress))) {
+          throw new StartError(`ESCROW_ADDRESS: there is no contract at ${external.escrowAddress} on chain ${chainId} (${external.rpcUrl}); run npm run deploy first`);
+        }
+        relayerKey = await decryptKeystoreFile(external.signerKeystore, password);
+        if ((await provider.getBalance(relayerKey.address)) === 0n) {
+          print(`warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has`);
+        }
+      } finally {
+        provider.destroy();
+      }
+      rpcUrl = external.rpcUrl;
+      escrowAddress = external.escrowAddress;
+      deploymentBlock = external.deploymentBlock;
+      chainLabel = `${external.rpcUrl} (chain ${chainId})`;
+    }
+
+    const partyKeys = (await keystore.loadAll()).filter((w) => w.address !== relayerKey.address);
+    const principals = PrincipalStore.open(join(settings.dataDir, "server.sqlite"));
+    cleanups.push(() => principals.close());
+
+    const engine = createEngine({
+      dataDir: settings.dataDir,
+      chain: { kind: "json-rpc", url: rpcUrl },
+      escrowAddress,
+      relayerKey,
+      partyKeys,
+      deploymentBlock,
+      confirmations: settings.confirmations,
+      pollIntervalMs: settings.pollIntervalMs,
+    });
+    cleanups.push(() => engine.stop());
+    await engine.start();
+
+    let demoCaseId: string | null = null;
+    if (settings.chain.mode === "embedded") {
+      const demo = ensureDemoPrincipals(principals, settings.dataDir);
+      for (const problem of demo.problems) print(`warning: ${problem}`);
+      credentials = demo.credentials;
+      demoCaseId = (await ensureDemoCase(engine, settings.dataDir, credentials)).caseId;
+    }
+
+    const stopWatching = watchNewKeys(keystore, engine, new Set([relayerKey.address, ...partyKeys.map((w) => w.address)]), print);
+    cleanups.push(stopWatching);
+
+    const logger = pino({ level: settings.logLevel, redact: { paths: ["req.headers.authorization", "*.authorization", "token", "*.token"], censor: "[redacted]" } });
+    const app = createApp(engine, {
+      principals,
+      devClock: settings.chain.mode === "embedded",
+      rateLimit: { requestsPerMinute: settings.rateLimitPerMinute },
+      logger,
+    });
+    const server = createServer(app);
+    await listen(server, settings);
+    cleanups.push(() => closeServer(server, app));
+    const address = server.address() as { port: number };
+    const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${address.port}`;
+
+    printBanner(print, { url, chainLabel, escrowAddress, deploymentBlock, credentials, demoCaseId, dataDir: settings.dataDir, principals });
+    return { url, engine, app, close: cleanUp };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+/** Looks at the keys folder every 2 s and hands a key written since (by `npm run principal`) to the engine. */
+function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, print: Print): () => void {
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const address of keystore.addresses()) {
+        if (known.has(address)) continue;
+        known.add(address);
+        engine.addPartyKey(await keystore.load(address));
+        print(`managed key ${address} loaded`);
+      }
+    } catch (error) {
+      print(`warning: a new managed key could not be loaded: ${(error as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  }, 2_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function listen(server: Server, settings: Settings): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE") reject(new StartError(`PORT: ${settings.port} on ${settings.host} is in use; set PORT to a free one`));
+      else if (error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND") reject(new StartError(`HOST: cannot listen on ${settings.host} (${error.code})`));
+      else reject(error);
+    };
+    server.once("error", onError);
+    server.listen(settings.port, settings.host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting, ends the event streams (they would hold the close forever), then drops idle connections. */
+function closeServer(server: Server, app: App): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    app.closeStreams();
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 5_000).unref();
+  });
+}
+
+function printBanner(
+  print: Print,
+  s: {
+    url: string;
+    chainLabel: string;
+    escrowAddress: string;
+    deploymentBlock: number;
+    credentials: Credentials | null;
+    demoCaseId: string | null;
+    dataDir: string;
+    principals: PrincipalStore;
+  },
+): void {
+  print("");
+  print(`Mortgage sign-off engine listening on ${s.url}`);
+  print(`  chain        ${s.chainLabel}`);
+  print(`  escrow       ${s.escrowAddress} (deployed in block ${s.deploymentBlock})`);
+  print(`  data         ${s.dataDir}`);
+  print(`  health       ${s.url}/health`);
+  print(`  OpenAPI      ${s.url}/openapi.json`);
+  print(`  workflows    ${s.url}/workflows`);
+  if (s.demoCaseId !== null) {
+    print(`  demo case    ${s.url}/ui/cases/${s.demoCaseId}  (us-purchase, price 400 ETH: deposit 40, loan 360)`);
+  }
+  if (s.credentials) {
+    print("");
+    print(`Tokens (also in ${join(s.dataDir, "credentials.json")}):`);
+    for (const [role, c] of Object.entries(s.credentials)) print(`  ${role.padEnd(9)} ${c.address}  ${c.token}`);
+    print("");
+    print("Try:");
+    print(`  curl -s -H "Authorization: Bearer ${s.credentials.buyer.token}" ${s.url}/cases/${s.demoCaseId}`);
+    print(`  curl -s -X POST -H "Authorization: Bearer ${s.credentials.bank.token}" -H "Content-Type: application/json" -d '{}' ${s.url}/cases/${s.demoCaseId}/stages/application/sign-offs`);
+    print(`  curl -s -X POST -H "Authorization: Bearer ${s.credentials.operator.token}" -H "Content-Type: application/json" -d '{"seconds":432000}' ${s.url}/dev/clock`);
+  } else {
+    const active = s.principals.list().filter((p) => p.revokedAt === null);
+    print(`  principals   ${active.length} active${active.length === 0 ? ": add one with npm run principal -- add --name \"Acme Bank\" --role bank" : ""}`);
+  }
+  print("");
+}
+
+if (require.main === module) {
+  let running: RunningServer | null = null;
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    stopping = true;
+    if (!running) {
+      // Mid-start: Anvil runs in its own process group and would outlive an exit now; the start finishes, then closes.
+      console.log(`${signal}: shutting down once the start has finished (again to force)`);
+      return;
+    }
+    console.log(`${signal}: shutting down (again to force)`);
+    void running.close().then(
+      () => process.exit(0),
+      (error) => {
+        console.error(`shutdown failed: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  // Signals that arrive during the start are handled after it: the pending cleanups run either way.
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  (async () => {
+    const settings = parseSettings();
+    running = await startServer(settings);
+    if (stopping) await running.close().then(() => process.exit(0));
+  })().catch((error: unknown) => exitOnStartError("npm start", error));
+}
