@@ -59,7 +59,7 @@ export const TypedDataQuery = z.strictObject({
 });
 
 export const DepositBody = z.strictObject({
-  amount: Amount.refine((a) => BigInt(a) > 0n, { message: "must be more than zero" }),
+  amount: Amount.refine((a) => !/^0+$/.test(a), { message: "must be more than zero" }),
   role: z.enum(["bank", "buyer"]).optional().describe("Needed only when the caller is both the bank and the buyer."),
 });
 export type DepositBody = z.output<typeof DepositBody>;

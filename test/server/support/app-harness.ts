@@ -223,6 +223,8 @@ export interface EventStreamReader {
   events: StreamEvent[];
   /** How many heartbeat comments arrived. */
   heartbeats: number;
+  /** True once the server ended the stream (or it was closed). */
+  ended: boolean;
   /** Resolves with the first event (from `from` on, default: all received) that satisfies `match`. */
   waitFor(match: (e: StreamEvent) => boolean, timeoutMs?: number, from?: number): Promise<StreamEvent>;
   close(): void;
@@ -240,6 +242,7 @@ export async function openEventStream(url: string, token: string | null, caseId:
     headers: res.headers,
     events: [],
     heartbeats: 0,
+    ended: false,
     async waitFor(match, timeoutMs = 20_000, from = 0) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -259,7 +262,10 @@ export async function openEventStream(url: string, token: string | null, caseId:
     try {
       for (;;) {
         const { value, done } = await body.read();
-        if (done) return;
+        if (done) {
+          reader.ended = true;
+          return;
+        }
         buffer += decoder.decode(value, { stream: true });
         let end: number;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -284,7 +290,8 @@ export async function openEventStream(url: string, token: string | null, caseId:
         }
       }
     } catch {
-      // Aborted by close(), or the server ended the stream.
+      // Aborted by close(), or the connection dropped.
+      reader.ended = true;
     }
   })();
   return reader;
