@@ -41,6 +41,12 @@ const ENGINE_STATUS: Record<string, number> = {
   NOT_SUPPORTED: 422,
   IDEMPOTENCY_CONFLICT: 409,
   CHAIN_UNAVAILABLE: 503,
+  // The contract refused what the engine's checks let through (a race with another engine): a state conflict.
+  CONTRACT_REVERTED: 409,
+  // In the outbox but not settled in time (openCase waits for the chain): retry with the same Idempotency-Key.
+  TIMEOUT: 503,
+  NOT_RUNNING: 503,
+  ENGINE_STOPPED: 503,
 };
 
 /** A zod failure as the 400 answer: the flattened field errors as details. */

@@ -74,7 +74,10 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
       tags: ["page"],
       security: [],
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-      responses: { 200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } } },
+      responses: {
+        200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } },
+        429: { description: "Too many requests from this address: see Retry-After", content: ERROR_CONTENT },
+      },
     },
   };
   return {
