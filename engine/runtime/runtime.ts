@@ -9,8 +9,10 @@
  *
  * Every submission goes through the relayer under an idempotency key derived from (case, kind, moment), so a
  * timer that fires twice, or again after a restart, finds the submission already there. An `advance` or
- * `expire` refused because it came a moment too early (the chain clock is the wall clock plus an offset
- * measured to the second) is tried again under the next key `...#n`, a few times.
+ * `expire` refused because it came too early (the chain clock is the wall clock plus an offset measured to
+ * the second; a node may estimate against a block some seconds old) is tried again under the next key
+ * `...#n`, each time waiting twice as long (1 s, 2 s, 4 s... up to 30 s), so the tries span minutes, not
+ * seconds: the keys are the moment's, so once they are spent the engine never tries that moment again.
  *
  * Restart: `start()` builds every open case's actor from the projection (the store, then the chain) at the
  * chain clock's now. What fell due while the engine was down is submitted at once; later moments re-arm.
@@ -38,8 +40,10 @@ export interface RuntimeOptions {
   relayer: Relayer;
   clock: ChainClock;
   workflows: readonly CompiledWorkflow[];
-  /** How long after a too-early `advance`/`expire` was refused it is tried again. */
+  /** How long after a too-early `advance`/`expire` was first refused it is tried again; each later try waits twice as long. */
   retryDelayMs?: number;
+  /** The longest wait between two tries. */
+  maxRetryDelayMs?: number;
   /** Tries of one `advance`/`expire` moment before the runtime gives up on it (until the case changes). */
   maxAttempts?: number;
   /** A chain clock that moved by more than this (a dev clock moved forward) re-arms every case's timers. */
@@ -64,6 +68,7 @@ export class Runtime {
   private readonly relayer: Relayer;
   private readonly clock: ChainClock;
   private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
   private readonly maxAttempts: number;
   private readonly clockJumpMs: number;
   private readonly onError: (error: unknown) => void;
@@ -79,6 +84,7 @@ export class Runtime {
     this.clock = options.clock;
     this.guards = new LegalGuards(options.workflows);
     this.retryDelayMs = options.retryDelayMs ?? 1_000;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.clockJumpMs = options.clockJumpMs ?? 1_000;
     this.onError = options.onError ?? (() => {});
@@ -214,8 +220,8 @@ export class Runtime {
   }
 
   /**
-   * One submission per key; a try refused as too early is followed, after `retryDelayMs`, by the next key
-   * (`base#1`, `base#2`...). Whatever else exists under the key (pending, sent, done) is left as it is.
+   * One submission per key; a try refused as too early is followed, after `retryDelay(attempt)`, by the next
+   * key (`base#1`, `base#2`...). Whatever else exists under the key (pending, sent, done) is left as it is.
    */
   private submitTimed(caseId: string, base: string, intent: CallIntent): Submission | undefined {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
@@ -224,8 +230,8 @@ export class Runtime {
       if (!existing) return this.relayer.submit(intent, key);
       if (existing.status !== "failed" || !isTryAgain(existing)) return existing;
       const waited = Date.now() - existing.updatedAt;
-      if (waited < this.retryDelayMs) {
-        this.recheck(caseId, this.retryDelayMs - waited);
+      if (waited < this.retryDelay(attempt)) {
+        this.recheck(caseId, this.retryDelay(attempt) - waited);
         return existing;
       }
     }
@@ -234,8 +240,13 @@ export class Runtime {
 
   private settled(submission: Submission): void {
     if (submission.status !== "failed" || !isTryAgain(submission)) return;
-    const match = /^runtime:(?:advance|expire):(\d+):/.exec(submission.idempotencyKey);
-    if (match) this.recheck(match[1], this.retryDelayMs);
+    const match = /^runtime:(?:advance|expire):(\d+):\d+(?:#(\d+))?$/.exec(submission.idempotencyKey);
+    if (match) this.recheck(match[1], this.retryDelay(Number(match[2] ?? 0)));
+  }
+
+  /** How long after the failed try number `attempt` (0 for the first) the next one is made. */
+  private retryDelay(attempt: number): number {
+    return Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** attempt);
   }
 
   private recheck(caseId: string, delayMs: number): void {

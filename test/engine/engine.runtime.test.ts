@@ -165,6 +165,25 @@ describe("engine: the runtime's other paths", function () {
       const [completed] = await s.d.escrow.queryFilter(s.d.escrow.filters.StageCompleted(s.caseId, waiting));
       expect((await completed.getBlock()).timestamp).to.be.at.least(contractAt);
     });
+    it("keeps trying while the chain lags more than a few seconds behind (a chain whose blocks come every 12 s), rather than giving up for good", async function () {
+      const s = await setUp();
+      const engine = await started(s);
+      for (const [stage, role] of [["application", "buyer"], ["application", "bank"], ["loan-estimate", "bank"]] as const) await engine.approve(approval(s, stage, role));
+      const waiting = stageIndex(s, "loan-estimate-waiting-period");
+      await waitFor("the waiting period waiting for time", () => engine.getCase(s.caseId)!.stages[waiting].waitingFor === "time");
+      const view = engine.projection.viewOf(s.caseId)!;
+      const contractAt = Date.parse(engine.getCase(s.caseId)!.stages[waiting].availableAt!) / 1000;
+      const legalAt = engine.runtime.guards.advanceMomentOf(view.template.templateId, view.model, waiting)!;
+
+      await time.increaseTo(contractAt - 13);
+      await waitFor("the engine saw the block", () => Math.abs(engine.clock.nowSeconds() - (contractAt - 13)) <= 1);
+      engine.clock.observeBlock(1_000_000, legalAt + 2);
+      engine.runtime.clockObserved();
+
+      await waitFor("the stage completed on chain", async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED, 45_000);
+      const advances = engine.relayer.outbox.list().filter((x) => x.idempotencyKey.startsWith(`runtime:advance:${s.caseId}:`));
+      expect(advances.filter((a) => a.status === "failed").length, "refused while the chain lagged").to.be.greaterThan(1);
+    });
   });
 
   describe("revoke", function () {
