@@ -1,0 +1,316 @@
+// The buyer's progress page: signs in with a token kept in this tab's session storage, shows the case, follows
+// its event stream, and lets a party sign off the stages that await it.
+
+import { ApiError, apiFetch } from "./api.js";
+import { followStream } from "./event-stream.js";
+import { formatDuration, formatMoment, roleLabel, sameAddress } from "./format.js";
+import { historyEntries, renderHistory, withdrawnByPayee } from "./history.js";
+import { renderEscrow, renderParties, renderSummary } from "./summary.js";
+import { renderTimeline } from "./timeline.js";
+
+const TOKEN_KEY = "mortgage-signoff.token";
+const $ = (id) => document.getElementById(id);
+
+const caseId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() ?? "");
+const casePath = `/cases/${encodeURIComponent(caseId)}`;
+
+const state = {
+  token: null,
+  viewer: null, // { address, role, name } from GET /me, or else { roles } (see rolesFromRefusal)
+  progress: null,
+  history: [],
+  actions: {}, // stage id -> { kind: "pending" | "submitted" | "error", text }
+  stream: null,
+  // How far the chain's clock runs ahead of this browser's (the dev clock moves it forward); see noteChainTime.
+  chainAheadMs: 0,
+};
+
+// ---- announcements for screen readers ----
+
+function announce(text) {
+  const region = $("announcer");
+  const line = document.createElement("p");
+  line.textContent = text;
+  region.append(line);
+  // Keep the region short; older lines have been read already.
+  while (region.childElementCount > 20) region.firstElementChild.remove();
+}
+
+// ---- signing in and out ----
+
+function showSignIn(message = "") {
+  stopFollowing();
+  state.progress = null;
+  $("case").hidden = true;
+  $("loading").hidden = true;
+  $("session").hidden = true;
+  $("sign-in").hidden = false;
+  $("sign-in-case").textContent = caseId;
+  $("sign-in-error").textContent = message;
+  $("notice").textContent = "";
+  $("token").value = "";
+  $("token").setAttribute("aria-invalid", message ? "true" : "false");
+  $("token").focus();
+}
+
+function signOut(message = "") {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.viewer = null;
+  state.actions = {};
+  showSignIn(message);
+}
+
+function messageForLoadError(error) {
+  if (!(error instanceof ApiError)) return "The server could not be reached. Check the connection and try again.";
+  if (error.status === 401) return "That token was not accepted: it is unknown or has been revoked. Check it and try again.";
+  if (error.status === 404 || error.status === 403) {
+    return `There is no case ${caseId} that this token may see. Check the address of the page, or use the token of a party to the case.`;
+  }
+  if (error.status === 429) return "Too many requests just now. Wait a moment and try again.";
+  return `The case could not be loaded: ${error.message}`;
+}
+
+/** The principal behind the token ({ address, role, name }), or null when the server has no GET /me. */
+async function whoAmI(token) {
+  try {
+    const me = await apiFetch(token, "/me");
+    return me && typeof me.address === "string" ? me : null;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+/**
+ * Without GET /me, the viewer's roles in the case as the server's sign-off check reports them: asking for the
+ * typed data of a stage as a role that stage does not require is refused (403) with the caller's own roles in
+ * the details (server/auth/case-access.ts, actingRole), before anything is signed or sent.
+ */
+async function rolesFromRefusal(token, progress) {
+  const roles = ["bank", "lawyer", "buyer", "seller"];
+  for (const stage of progress.stages) {
+    const other = roles.find((role) => !stage.requires.includes(role));
+    if (!other) continue;
+    const path = `${casePath}/stages/${encodeURIComponent(stage.id)}/sign-offs/typed-data?role=${other}`;
+    try {
+      await apiFetch(token, path);
+    } catch (error) {
+      const own = error instanceof ApiError ? error.details?.roles : undefined;
+      if (Array.isArray(own)) return own.filter((role) => roles.includes(role));
+    }
+    return [];
+  }
+  return [];
+}
+
+async function open(token) {
+  $("sign-in").hidden = true;
+  $("loading").hidden = false;
+  try {
+    const [progress, me] = await Promise.all([apiFetch(token, casePath), whoAmI(token)]);
+    state.token = token;
+    state.viewer = me ?? { roles: await rolesFromRefusal(token, progress) };
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("loading").hidden = true;
+    $("case").hidden = false;
+    $("session").hidden = false;
+    showProgress(progress, { announceChanges: false });
+    refreshHistory();
+    follow();
+  } catch (error) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn(messageForLoadError(error));
+  }
+}
+
+// ---- the case ----
+
+function viewerRoles(progress) {
+  if (!state.viewer) return [];
+  if (!state.viewer.address) return state.viewer.roles ?? [];
+  const roles = Object.keys(progress.parties).filter((role) => sameAddress(progress.parties[role], state.viewer.address));
+  // One address may hold two roles; the principal signs as its own role, so that one comes first.
+  return roles.sort((a, b) => Number(b === state.viewer.role) - Number(a === state.viewer.role));
+}
+
+function noteChainTime(progress) {
+  // The last event's block time is at most the chain's "now", and an event just received was mined just now,
+  // so the largest lead seen is a fair estimate of how far the chain's clock runs ahead of this browser's.
+  const lead = Date.parse(progress.updatedAt.time) - Date.now();
+  if (lead > state.chainAheadMs) state.chainAheadMs = lead;
+}
+
+function announceChanges(before, after) {
+  if (before.status !== after.status) announce(`The case is now ${after.status}.`);
+  after.stages.forEach((stage, i) => {
+    const old = before.stages[i];
+    if (!old) return;
+    for (const role of stage.signedOff) {
+      if (!old.signedOff.includes(role)) announce(`${roleLabel(role)} signed off: ${stage.title}.`);
+    }
+    if (stage.status !== old.status && stage.status === "completed") announce(`Completed: ${stage.title}.`);
+    else if (stage.status !== old.status) announce(`${stage.title}: now ${stage.status}.`);
+  });
+  if (before.progress.completed !== after.progress.completed) {
+    announce(`${after.progress.completed} of ${after.progress.total} stages complete.`);
+  }
+}
+
+function showProgress(progress, { announceChanges: announcing = true } = {}) {
+  const before = state.progress;
+  state.progress = progress;
+  noteChainTime(progress);
+  const roles = viewerRoles(progress);
+  // A sign-off that is now on the chain needs no "submitted" note any more.
+  for (const stage of progress.stages) {
+    const action = state.actions[stage.id];
+    if (action?.kind === "submitted" && stage.signedOff.includes(action.role)) {
+      state.actions[stage.id] = { kind: "done", text: "Your sign-off is on the chain." };
+    }
+  }
+  const focusedStage = document.activeElement?.closest?.("[data-stage]")?.dataset.stage;
+  renderSummary($("summary"), progress, roles);
+  renderTimeline($("timeline"), progress, { viewerRoles: roles, actions: state.actions, onSignOff: signOff });
+  renderParties($("parties"), progress, roles);
+  renderEscrow($("escrow"), progress, withdrawnByPayee(state.history));
+  tick();
+  if (focusedStage) {
+    // Re-rendering replaced the focused button: put the focus back where the keyboard user was.
+    const again = $("timeline").querySelector(`li[data-stage="${CSS.escape(focusedStage)}"]`);
+    (again?.querySelector("button:not([disabled])") ?? again)?.focus?.();
+  }
+  if (announcing && before) announceChanges(before, progress);
+}
+
+let historyTimer = null;
+function refreshHistory() {
+  clearTimeout(historyTimer);
+  historyTimer = setTimeout(async () => {
+    if (!state.token || !state.progress) return;
+    try {
+      state.history = historyEntries(await apiFetch(state.token, `${casePath}/history`));
+      renderHistory($("history-list"), state.history, state.progress);
+      renderEscrow($("escrow"), state.progress, withdrawnByPayee(state.history));
+    } catch {
+      // The history is extra; the next change tries again.
+    }
+  }, 200);
+}
+
+// ---- countdowns ----
+
+function tick() {
+  const now = Date.now() + state.chainAheadMs;
+  for (const element of document.querySelectorAll("[data-until]")) {
+    const left = Date.parse(element.dataset.until) - now;
+    element.textContent = left > 0 ? element.dataset.before.replace("{}", formatDuration(left)) : element.dataset.after;
+    element.classList.toggle("countdown--over", left <= 0);
+  }
+}
+setInterval(tick, 1000);
+
+// ---- the event stream ----
+
+function setConnection(kind, text) {
+  $("connection").dataset.state = kind;
+  $("connection-text").textContent = text;
+}
+
+function follow() {
+  stopFollowing();
+  let wasLive = false;
+  state.stream = followStream({
+    url: `${casePath}/events`,
+    token: state.token,
+    onEvent(event) {
+      let data;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (data?.removed) {
+        $("notice").textContent = "A chain reorganisation removed this case: it is no longer on the chain.";
+        announce($("notice").textContent);
+      } else if (data && Array.isArray(data.stages)) {
+        if (data.reorg) announce("The chain reorganised; the case is shown as the chain now holds it.");
+        $("notice").textContent = "";
+        showProgress(data);
+        refreshHistory();
+      }
+    },
+    onState(kind, detail) {
+      if (kind === "live") {
+        setConnection("live", "Live");
+        if (!wasLive) wasLive = true;
+        else announce("Live updates resumed.");
+      } else if (kind === "reconnecting") {
+        setConnection("reconnecting", `Reconnecting in ${Math.ceil(detail.inMs / 1000)} s…`);
+        if (detail.attempt === 1) announce("Live updates interrupted; reconnecting.");
+      } else {
+        setConnection("connecting", "Connecting…");
+      }
+    },
+    onFatal(error) {
+      signOut(messageForLoadError(error));
+    },
+  });
+  // For tests and the curious: the follower, to drop its connection or read the last event id.
+  window.caseStream = state.stream;
+}
+
+function stopFollowing() {
+  state.stream?.stop();
+  state.stream = null;
+}
+
+// ---- signing off ----
+
+function setAction(stage, kind, text, role = null) {
+  state.actions[stage.id] = { kind, text, role };
+  if (state.progress) showProgress(state.progress, { announceChanges: false });
+  if (text) announce(text);
+}
+
+async function signOff(stage, role) {
+  setAction(stage, "pending", "");
+  try {
+    await apiFetch(state.token, `${casePath}/stages/${encodeURIComponent(stage.id)}/sign-offs`, {
+      method: "POST",
+      // The role too: one address may hold two roles in a case, and the server then asks which.
+      body: { role },
+      headers: { "Idempotency-Key": crypto.randomUUID() },
+    });
+    setAction(stage, "submitted", `Sign-off submitted as ${roleLabel(role)}: ${stage.title}. It shows here once it is on the chain.`, role);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      signOut(messageForLoadError(error));
+      return;
+    }
+    let text;
+    if (error instanceof ApiError && error.code === "TOO_EARLY") {
+      const at = error.details?.availableAt;
+      text = at ? `Too early to sign off ${stage.title}: possible from ${formatMoment(at)}.` : `Too early to sign off ${stage.title}.`;
+    } else if (error instanceof ApiError) {
+      text = `The sign-off of ${stage.title} was refused: ${error.message}`;
+    } else {
+      text = `The sign-off of ${stage.title} could not be sent: the server could not be reached.`;
+    }
+    setAction(stage, "error", text);
+  }
+}
+
+// ---- start ----
+
+$("sign-in-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  if (token) open(token);
+});
+$("sign-out").addEventListener("click", () => signOut());
+
+const saved = sessionStorage.getItem(TOKEN_KEY);
+if (!caseId) showSignIn("This page needs a case id in its address, as in /ui/cases/1.");
+else if (saved) open(saved);
+else showSignIn();

@@ -1,0 +1,159 @@
+// The stages of a case as an ordered list: status in words (not only colour), who signed off and who is
+// awaited, waiting periods and deadlines with live countdowns, the completing transaction, and a "Sign off"
+// button on each stage that awaits the viewer.
+
+import { h } from "./dom.js";
+import { formatMoment, roleLabel } from "./format.js";
+
+const FINISHED = new Set(["completed", "expired", "cancelled"]);
+
+const STATUS_TEXT = {
+  locked: { glyph: "–", label: "Locked", hint: "waits for earlier stages; sign-offs are accepted already" },
+  open: { glyph: "○", label: "Open", hint: "awaiting sign-offs" },
+  "waiting:time": { glyph: "◷", label: "Waiting for time", hint: "the waiting period has not ended yet" },
+  "waiting:funds": { glyph: "◷", label: "Waiting for funds", hint: "the escrow is not funded yet" },
+  completed: { glyph: "✓", label: "Completed", hint: "" },
+  overdue: { glyph: "!", label: "Overdue", hint: "its deadline passed" },
+  expired: { glyph: "×", label: "Expired", hint: "the case expired" },
+  cancelled: { glyph: "×", label: "Cancelled", hint: "the case was cancelled" },
+};
+
+function statusKey(stage) {
+  return stage.status === "waiting" ? `waiting:${stage.waitingFor ?? "time"}` : stage.status;
+}
+
+/** Whether `role` may sign this stage off now: required, not yet signed, and the stage still open to it. */
+export function awaitsRole(caseStatus, stage, role) {
+  return caseStatus === "open" && !FINISHED.has(stage.status) && stage.requires.includes(role) && !stage.signedOff.includes(role);
+}
+
+function countdown(iso, { before, after }) {
+  // The text is filled in by the page's one-second ticker (app.js), from the chain's estimated time.
+  return h("span", { class: "countdown", "data-until": iso, "data-before": before, "data-after": after });
+}
+
+function rolesList(stage, viewerRoles) {
+  if (stage.requires.length === 0) return h("p", { class: "roles-none" }, "Completes by time alone; nobody signs.");
+  return h(
+    "ul",
+    { class: "roles", "aria-label": "Sign-offs" },
+    stage.requires.map((role) => {
+      const signed = stage.signedOff.includes(role);
+      const you = viewerRoles.includes(role) ? " (you)" : "";
+      return h(
+        "li",
+        { class: signed ? "role role--signed" : "role role--awaited", "data-role": role },
+        h("span", { class: "role-mark", "aria-hidden": "true" }, signed ? "✓" : "○"),
+        `${roleLabel(role)}${you}: `,
+        h("strong", {}, signed ? "signed off" : "awaited"),
+      );
+    }),
+  );
+}
+
+function timing(stage) {
+  const lines = [];
+  if (stage.availableAt && !FINISHED.has(stage.status)) {
+    lines.push(
+      h(
+        "p",
+        { class: "timing timing--available" },
+        "Possible from ",
+        h("time", { datetime: stage.availableAt }, formatMoment(stage.availableAt)),
+        " ",
+        countdown(stage.availableAt, { before: "(in {})", after: "(the waiting period is over)" }),
+      ),
+    );
+  }
+  if (stage.deadline) {
+    const open = !FINISHED.has(stage.status);
+    lines.push(
+      h(
+        "p",
+        { class: "timing timing--deadline" },
+        "Deadline ",
+        h("time", { datetime: stage.deadline }, formatMoment(stage.deadline)),
+        open ? " " : "",
+        open ? countdown(stage.deadline, { before: "({} left)", after: "(passed)" }) : "",
+      ),
+    );
+  }
+  if (stage.completedAt) {
+    lines.push(
+      h(
+        "p",
+        { class: "timing timing--completed" },
+        "Completed ",
+        h("time", { datetime: stage.completedAt }, formatMoment(stage.completedAt)),
+      ),
+    );
+  }
+  if (stage.tx) {
+    lines.push(h("p", { class: "tx" }, "Transaction ", h("code", { class: "hash", "data-tx": stage.tx }, stage.tx)));
+  }
+  return lines;
+}
+
+function signOffAction(progress, stage, viewerRoles, actions, onSignOff) {
+  const role = viewerRoles.find((r) => awaitsRole(progress.status, stage, r));
+  const state = actions[stage.id];
+  const children = [];
+  if (role) {
+    const busy = state?.kind === "pending" || state?.kind === "submitted";
+    children.push(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "sign-off",
+          "data-stage": stage.id,
+          disabled: busy,
+          onclick: () => onSignOff(stage, role),
+        },
+        busy ? (state.kind === "pending" ? "Signing off…" : "Submitted") : "Sign off",
+        h("span", { class: "visually-hidden" }, ` ${stage.title} as ${roleLabel(role)}`),
+      ),
+    );
+  }
+  if (state?.text) children.push(h("p", { class: `action-result action-result--${state.kind}` }, state.text));
+  return children.length > 0 ? h("div", { class: "actions" }, children) : null;
+}
+
+/**
+ * The list items for `progress.stages`. `actions` holds each stage's sign-off state ({kind, text}) so a message
+ * outlives the re-render that the next event causes.
+ */
+export function renderTimeline(list, progress, { viewerRoles, actions, onSignOff }) {
+  const items = progress.stages.map((stage, index) => {
+    const status = STATUS_TEXT[statusKey(stage)] ?? { glyph: "?", label: stage.status, hint: "" };
+    const headingId = `stage-${index}-title`;
+    return h(
+      "li",
+      {
+        class: `stage stage--${stage.status}`,
+        "data-stage": stage.id,
+        "data-status": stage.status,
+        "aria-labelledby": headingId,
+        // Focusable by script only: where the focus goes when the button just used is replaced.
+        tabindex: "-1",
+      },
+      h(
+        "div",
+        { class: "stage-head" },
+        h("h3", { id: headingId }, h("span", { class: "stage-number" }, `${index + 1}.`), ` ${stage.title}`),
+        h(
+          "p",
+          { class: `badge badge--${stage.status}` },
+          h("span", { "aria-hidden": "true" }, status.glyph),
+          " ",
+          h("span", { class: "status-label" }, status.label),
+        ),
+      ),
+      status.hint ? h("p", { class: "status-hint" }, status.hint) : null,
+      rolesList(stage, viewerRoles),
+      timing(stage),
+      signOffAction(progress, stage, viewerRoles, actions, onSignOff),
+    );
+  });
+  list.replaceChildren(...items);
+}

@@ -1,0 +1,345 @@
+/**
+ * The buyer's progress page (server/ui) in headless Chromium from Debian's packages, against the real server
+ * on a real port (test/server/support/app-harness.ts) with a us-purchase case. The browser reaches the server
+ * through a TCP proxy (test/engine/support/rpc-proxy.ts) so that a test can cut its connections for real.
+ *
+ * One browser and one case for the whole file: the tests follow the case in order, from the first sign-off
+ * to its completion, and save screenshots at the start, midway and at completion to test/screenshots/.
+ */
+import { expect } from "chai";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { RpcProxy } from "../engine/support/rpc-proxy";
+import { startApp, type AppHarness, type TokenName } from "../server/support/app-harness";
+
+const SCREENSHOTS = join(__dirname, "..", "screenshots");
+const TOKEN_KEY = "mortgage-signoff.token";
+const WAIT = { timeout: 20_000 };
+const DAY = 86_400;
+
+describe("ui: the progress page in a real browser", function () {
+  this.timeout(60_000);
+
+  let h: AppHarness;
+  let proxy: RpcProxy;
+  let browser: Browser;
+  let buyer: { context: BrowserContext; page: Page };
+  let lawyer: { context: BrowserContext; page: Page };
+  /** Every Content-Security-Policy complaint of any page: the page must need no inline script or style. */
+  const cspViolations: string[] = [];
+  /** The Last-Event-ID header of each request of the buyer's page for the event stream ("" for none). */
+  const streamRequests: string[] = [];
+
+  before(async function () {
+    h = await startApp({ workflow: "us-purchase", heartbeatMs: 1_000 });
+    proxy = await RpcProxy.start({ port: Number(new URL(h.url).port) });
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await proxy?.close();
+    await h?.close();
+  });
+
+  async function newPage(width = 1280): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width, height: 900 } });
+    const page = await context.newPage();
+    page.on("console", (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
+    page.on("pageerror", (error) => cspViolations.push(`page error: ${error.message}`));
+    return { context, page };
+  }
+
+  const pageUrl = () => `${proxy.url}/ui/cases/${h.caseId}`;
+  const stageItem = (page: Page, id: string) => page.locator(`#timeline > li[data-stage="${id}"]`);
+  const completed = (page: Page, id: string) => page.locator(`#timeline > li[data-stage="${id}"][data-status="completed"]`);
+
+  async function signIn(page: Page, token: string) {
+    await page.getByLabel("Access token").fill(token);
+    await page.getByRole("button", { name: "Show the case" }).click();
+  }
+
+  async function signOff(who: TokenName, stage: string) {
+    const res = await h.request(who, "POST", `/cases/${h.caseId}/stages/${stage}/sign-offs`, {}, { "Idempotency-Key": `${who}-${stage}` });
+    expect(res.status, `${who} signs off ${stage}: ${JSON.stringify(res.body)}`).to.equal(202);
+  }
+
+  async function caseNow(): Promise<any> {
+    const res = await h.request("buyer", "GET", `/cases/${h.caseId}`);
+    expect(res.status).to.equal(200);
+    return res.body;
+  }
+
+  async function until(what: string, probe: (progress: any) => boolean): Promise<any> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const progress = await caseNow();
+      if (probe(progress)) return progress;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** A line of the aria-live region (visually hidden, so only attached). */
+  const announced = (page: Page, text: string) => page.locator("#announcer > p", { hasText: text }).first().waitFor({ ...WAIT, state: "attached" });
+
+  const stageOf = (progress: any, id: string) => progress.stages.find((s: any) => s.id === id);
+
+  async function moveClock(seconds: number) {
+    const res = await h.request("operator", "POST", "/dev/clock", { seconds });
+    expect(res.status).to.equal(200);
+  }
+
+  /** The page was not reloaded since `markNotReloaded`: a reload would have dropped the marker. */
+  const markNotReloaded = (page: Page) => page.evaluate("window.__notReloaded = true");
+  const notReloaded = async (page: Page) => expect(await page.evaluate("window.__notReloaded === true")).to.equal(true);
+
+  it("parses the event stream in any chunking: CRLF split across chunks, comments, multi-line data, ids", async function () {
+    const { page, context } = await newPage();
+    await page.goto(pageUrl());
+    const parsed = await page.evaluate(`(async () => {
+      const { SseParser } = await import("/ui/assets/event-stream.js");
+      const text = ": heartbeat\\r\\n\\r\\nretry: 2000\\n\\nid: 7\\r\\nevent: progress\\r\\ndata: {\\"a\\":\\r\\ndata: 1}\\r\\n\\r\\ndata: no id\\n\\n";
+      const results = [];
+      for (const size of [1, 2, 3, 5, 1000]) {
+        const events = [];
+        let comments = 0;
+        const parser = new SseParser((e) => events.push(e), () => comments++);
+        for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size));
+        results.push({ events, comments });
+      }
+      return results;
+    })()`);
+    for (const result of parsed as any[]) {
+      expect(result.comments).to.equal(1);
+      expect(result.events).to.deep.equal([
+        { id: "7", type: "progress", data: '{"a":\n1}' },
+        // The id carries over to later events, as the standard's "last event ID" does.
+        { id: "7", type: "message", data: "no id" },
+      ]);
+    }
+    await context.close();
+  });
+
+  it("answers a wrong token, a revoked one and a stranger's with a clear message and the form again", async function () {
+    const { page, context } = await newPage(360);
+    await page.goto(pageUrl());
+    const form = page.locator("#sign-in-form");
+    const alert = page.getByRole("alert");
+
+    await signIn(page, "msk_not-a-token");
+    await alert.filter({ hasText: "That token was not accepted" }).waitFor(WAIT);
+    expect(await form.isVisible()).to.equal(true);
+    expect(await page.getByLabel("Access token").getAttribute("type")).to.equal("password");
+    expect(await page.getByLabel("Access token").getAttribute("aria-invalid")).to.equal("true");
+
+    await signIn(page, h.tokens.revoked);
+    await alert.filter({ hasText: "That token was not accepted" }).waitFor(WAIT);
+
+    await signIn(page, h.tokens.stranger);
+    await alert.filter({ hasText: `There is no case ${h.caseId} that this token may see` }).waitFor(WAIT);
+    expect(await form.isVisible()).to.equal(true);
+    expect(await page.locator("#case").isVisible()).to.equal(false);
+
+    // Nothing was kept, and no token ever went into an address.
+    expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(null);
+    expect(page.url()).to.equal(pageUrl());
+    await context.close();
+  });
+
+  it("shows the buyer every stage once the token is entered, and keeps the token for the tab only", async function () {
+    buyer = await newPage();
+    const { page } = buyer;
+    page.on("request", (request) => {
+      if (request.url().endsWith(`/cases/${h.caseId}/events`)) streamRequests.push(request.headers()["last-event-id"] ?? "");
+    });
+    await page.goto(pageUrl());
+    await signIn(page, h.tokens.buyer);
+
+    await page.getByRole("heading", { name: "US home purchase with a mortgage" }).waitFor(WAIT);
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator("#timeline > li").count()).to.equal(12);
+    expect(await page.locator("#progress-text").textContent()).to.equal("0 of 12 stages complete");
+    expect(await stageItem(page, "application").locator(".status-label").textContent()).to.equal("Open");
+    expect(await stageItem(page, "loan-estimate").locator(".status-label").textContent()).to.equal("Locked");
+    expect(await stageItem(page, "application").locator('[data-role="bank"]').textContent()).to.contain("Bank: awaited");
+    expect(await stageItem(page, "application").locator('[data-role="buyer"]').textContent()).to.contain("Buyer (you): awaited");
+    // The buyer's own stages offer a button; the bank's do not.
+    expect(await stageItem(page, "application").getByRole("button", { name: /^Sign off Application as Buyer$/ }).count()).to.equal(1);
+    expect(await stageItem(page, "loan-estimate").getByRole("button").count()).to.equal(0);
+    expect(await page.locator("#escrow").textContent()).to.contain("Paid in by the buyer0 ETH");
+
+    // The token lives in this tab's session storage, never in the address; a reload keeps the page signed in.
+    expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(h.tokens.buyer);
+    expect(page.url()).to.equal(pageUrl());
+    await page.reload();
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator("#sign-in").isVisible()).to.equal(false);
+    await markNotReloaded(page);
+    await page.screenshot({ path: join(SCREENSHOTS, "1-start.png"), fullPage: true });
+  });
+
+  it("shows each stage complete, without a reload, as the buyer, the bank and the lawyer sign off through the API", async function () {
+    const { page } = buyer;
+    await signOff("buyer", "application");
+    await stageItem(page, "application").locator('[data-role="buyer"].role--signed').waitFor(WAIT);
+    await signOff("bank", "application");
+    await completed(page, "application").waitFor(WAIT);
+
+    await signOff("bank", "loan-estimate");
+    await completed(page, "loan-estimate").waitFor(WAIT);
+    // Screen readers hear of it.
+    await announced(page, "Completed: Loan Estimate delivered.");
+    await signOff("lawyer", "title-commitment");
+    await completed(page, "title-commitment").waitFor(WAIT);
+    await signOff("bank", "appraisal");
+    await signOff("bank", "underwriting");
+    await completed(page, "appraisal").waitFor(WAIT);
+    await completed(page, "underwriting").waitFor(WAIT);
+
+    await page.locator("#progress-text", { hasText: "5 of 12 stages complete" }).waitFor(WAIT);
+    await notReloaded(page);
+
+    // Each completed stage shows the transaction that completed it, as the API has it.
+    const progress = await caseNow();
+    for (const id of ["application", "loan-estimate", "title-commitment", "appraisal", "underwriting"]) {
+      const tx = stageOf(progress, id).tx;
+      expect(tx, id).to.match(/^0x[0-9a-f]{64}$/);
+      expect(await completed(page, id).locator(".hash").textContent(), id).to.equal(tx);
+    }
+    // The history lists the on-chain events with their transactions.
+    await page.locator("#history-list > li", { hasText: "Completed: Title search and commitment" }).waitFor(WAIT);
+
+    // The waiting period after the Loan Estimate counts down, live, to the moment it ends.
+    const countdown = stageItem(page, "loan-estimate-waiting-period").locator(".timing--available .countdown");
+    const before = await countdown.textContent();
+    expect(before).to.match(/^\(in (\d+ d )?(\d+ h )?(\d+ min )?\d+ s\)$/);
+    const seen = new Set([before]);
+    for (let i = 0; i < 8 && seen.size < 3; i++) {
+      await page.waitForTimeout(500);
+      seen.add(await countdown.textContent());
+    }
+    expect(seen.size, "the countdown ticks").to.be.at.least(3);
+    expect(await stageItem(page, "loan-estimate-waiting-period").locator(".status-label").textContent()).to.equal("Waiting for time");
+  });
+
+  it("reconnects a dropped stream with Last-Event-ID and catches up on what happened meanwhile", async function () {
+    const { page } = buyer;
+    const lastSeen = (await page.evaluate("window.caseStream.lastEventId")) as string;
+    expect(lastSeen).to.match(/^\d+$/);
+    const requestsBefore = streamRequests.length;
+
+    proxy.setMode("drop");
+    await page.locator('#connection[data-state="reconnecting"]').waitFor(WAIT);
+    await signOff("bank", "rate-lock");
+    await signOff("buyer", "rate-lock");
+    await until("the rate lock", (p) => stageOf(p, "rate-lock").status === "completed");
+    // Cut off, the page cannot know yet.
+    expect(await stageItem(page, "rate-lock").getAttribute("data-status")).to.equal("open");
+
+    proxy.setMode("pass");
+    await completed(page, "rate-lock").waitFor(WAIT);
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    await page.locator("#progress-text", { hasText: "6 of 12 stages complete" }).waitFor(WAIT);
+    await notReloaded(page);
+    const resumed = streamRequests.slice(requestsBefore).filter((id) => id !== "");
+    expect(resumed.length, "reconnects sent Last-Event-ID").to.be.greaterThan(0);
+    expect(resumed[0]).to.equal(lastSeen);
+    await announced(page, "Live updates resumed.");
+
+    // Midway: on a desktop width, the picture of the page the README shows.
+    await page.screenshot({ path: join(SCREENSHOTS, "2-midway.png"), fullPage: true });
+    // Its upper part, from the heading to the stages still to come, is server/ui/screenshot.png.
+    await page.screenshot({ path: join(SCREENSHOTS, "2-midway-readme.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1800 } });
+  });
+
+  it("lets the lawyer sign off from the page with a click, and says when it is too early", async function () {
+    await signOff("bank", "clear-to-close");
+    await signOff("bank", "closing-disclosure");
+    await signOff("buyer", "closing-disclosure");
+    await until("the closing disclosure", (p) => stageOf(p, "closing-disclosure").status === "completed");
+    // The 4 business days after the Loan Estimate pass; that stage completes by time alone.
+    await moveClock(7 * DAY);
+    await completed(buyer.page, "loan-estimate-waiting-period").waitFor(WAIT);
+
+    lawyer = await newPage();
+    const { page } = lawyer;
+    await page.goto(pageUrl());
+    await signIn(page, h.tokens.lawyer);
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    // The lawyer's stage that is done offers nothing; the ones that await the lawyer offer a button.
+    expect(await stageItem(page, "title-commitment").getByRole("button").count()).to.equal(0);
+
+    // Consummation waits 3 business days after the Closing Disclosure: the server says from when.
+    const consummation = stageItem(page, "consummation");
+    await consummation.getByRole("button", { name: /^Sign off Signing \(consummation\) as Lawyer$/ }).click();
+    const early = consummation.locator(".action-result--error");
+    await early.waitFor(WAIT);
+    expect(await early.textContent()).to.match(/^Too early to sign off Signing \(consummation\): possible from \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC\.$/);
+    await announced(page, "Too early to sign off Signing (consummation)");
+
+    await moveClock(7 * DAY);
+    // This time from the keyboard: the button takes the focus and Enter presses it.
+    await consummation.getByRole("button", { name: /Sign off/ }).focus();
+    await page.keyboard.press("Enter");
+    await consummation.locator(".action-result", { hasText: "Sign-off submitted as Lawyer" }).waitFor(WAIT);
+    await consummation.locator('[data-role="lawyer"].role--signed').waitFor(WAIT);
+    expect(await consummation.getByRole("button").count()).to.equal(0);
+    // The buyer's page hears of it too.
+    await stageItem(buyer.page, "consummation").locator('[data-role="lawyer"].role--signed').waitFor(WAIT);
+    await notReloaded(buyer.page);
+  });
+
+  it("follows the case to its completion and shows where the money went", async function () {
+    await signOff("buyer", "consummation");
+    await signOff("seller", "consummation");
+    await completed(buyer.page, "consummation").waitFor(WAIT);
+    expect(await stageItem(buyer.page, "funding").locator(".status-label").textContent()).to.equal("Open");
+
+    const deposit = await h.request("buyer", "POST", `/cases/${h.caseId}/deposits`, { amount: "100000000000000000" });
+    expect(deposit.status).to.equal(202);
+    const loan = await h.request("bank", "POST", `/cases/${h.caseId}/deposits`, { amount: "800000000000000000" });
+    expect(loan.status).to.equal(202);
+    await buyer.page.locator("#escrow dd", { hasText: "Yes, all in escrow" }).waitFor(WAIT);
+    expect(await buyer.page.locator("#escrow").textContent()).to.contain("Paid in by the bank0.8 ETH");
+
+    // The lawyer signs the release and the recording from the page; the bank through the API.
+    const { page } = lawyer;
+    await signOff("bank", "funding");
+    await stageItem(page, "funding").getByRole("button", { name: /Sign off/ }).click();
+    await completed(page, "funding").waitFor(WAIT);
+    await stageItem(page, "recording").getByRole("button", { name: /Sign off/ }).click();
+    await completed(page, "recording").waitFor(WAIT);
+
+    const done = buyer.page;
+    await done.locator("#progress-text", { hasText: "12 of 12 stages complete" }).waitFor(WAIT);
+    await done.locator(".case-status", { hasText: "Completed" }).waitFor(WAIT);
+    expect(await done.locator("#escrow").textContent()).to.contain("ReleasedYes, to the payees");
+    // The seller's price was credited and paid out at once: the history shows it withdrawn.
+    await done.locator("#escrow .payouts li", { hasText: "Seller" }).filter({ hasText: "0.9 ETH withdrawn" }).waitFor(WAIT);
+    await notReloaded(done);
+    expect(await done.getByRole("button", { name: /Sign off/ }).count()).to.equal(0);
+    await done.screenshot({ path: join(SCREENSHOTS, "3-completed.png"), fullPage: true });
+
+    // On a phone's width, nothing runs off the side.
+    await done.setViewportSize({ width: 360, height: 800 });
+    expect(await done.evaluate("document.documentElement.scrollWidth")).to.be.at.most(360);
+    await done.screenshot({ path: join(SCREENSHOTS, "4-completed-phone.png") });
+  });
+
+  it("forgets the token on sign out, and needed no inline script or style", async function () {
+    const { page } = buyer;
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.locator("#sign-in-form").waitFor(WAIT);
+    expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(null);
+    expect(await page.locator("#case").isVisible()).to.equal(false);
+    expect(cspViolations).to.deep.equal([]);
+  });
+});
