@@ -25,6 +25,7 @@ import { uiRoutes } from "./routes/ui";
 import { securityHeaders } from "./security";
 import { CaseStreams } from "./sse";
 import { SubmissionOwners } from "./store";
+import { ProgressCache } from "./progress-cache";
 
 export type { ServerEngine } from "./routes/context";
 
@@ -58,6 +59,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     principals: options.principals,
     idempotency: new IdempotencyStore(options.principals.db),
     owners: new SubmissionOwners(options.principals.db),
+    progress: new ProgressCache(engine),
     logger,
     devClock: options.devClock ?? false,
   };

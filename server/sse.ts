@@ -14,7 +14,7 @@
  */
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
-import type { CaseProgress, ProgressNotice } from "../engine";
+import type { ProgressNotice } from "../engine";
 import type { ServerEngine } from "./routes/context";
 
 /** A watcher whose socket holds more than this unsent is too slow: it is closed and may resume. */
@@ -47,9 +47,8 @@ export class CaseStreams {
     return n;
   }
 
-  /** Starts a stream of the case on `res`; `progress` is the case as the caller may see it now. */
-  open(req: Request, res: Response, progress: CaseProgress): void {
-    const caseId = progress.id;
+  /** Starts a stream of the case on `res`; `progressJson` is the case's progress now, serialised. */
+  open(req: Request, res: Response, caseId: string, progressJson: string): void {
     res.status(200);
     res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
     res.setHeader("Cache-Control", "no-cache, no-transform");
@@ -71,7 +70,7 @@ export class CaseStreams {
         id = this.nextId();
         this.lastChange.set(caseId, id);
       }
-      first += eventText(id, progress);
+      first += eventLines(id, progressJson);
     }
     res.write(first);
 
@@ -103,7 +102,7 @@ export class CaseStreams {
     const set = this.watchers.get(notice.caseId);
     if (!set || set.size === 0) return;
     const data = notice.progress === null ? { id: notice.caseId, removed: true, reorg: true } : notice.reorg ? { ...notice.progress, reorg: true } : notice.progress;
-    this.writeAll(set, eventText(id, data));
+    this.writeAll(set, eventLines(id, JSON.stringify(data)));
   }
 
   private beat(): void {
@@ -128,8 +127,8 @@ export class CaseStreams {
   }
 }
 
-function eventText(id: number, data: unknown): string {
-  return `id: ${id}\nevent: progress\ndata: ${JSON.stringify(data)}\n\n`;
+function eventLines(id: number, json: string): string {
+  return `id: ${id}\nevent: progress\ndata: ${json}\n\n`;
 }
 
 function parseEventId(header: string | string[] | undefined): number | null {

@@ -7,7 +7,7 @@
 import type { CaseProgress } from "../../engine";
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { badRequest, forbidden, notFound } from "../errors";
-import type { ServerEngine } from "../routes/context";
+import type { CachedProgress, ProgressCache } from "../progress-cache";
 import type { Principal } from "./principals";
 
 /** The roles `address` holds in the case, in the contract's order. */
@@ -20,13 +20,21 @@ export function isOperator(principal: Principal): boolean {
   return principal.role === "operator";
 }
 
-/** The case if the principal may see it, else 404 (the same answer as for a case that does not exist). */
-export function visibleCase(engine: ServerEngine, principal: Principal, caseId: string): CaseProgress {
-  const progress = engine.getCase(caseId);
-  if (!progress || (!isOperator(principal) && rolesOf(progress, principal.address).length === 0)) {
+/**
+ * The case (its progress and that progress as JSON) if the principal may see it, else 404: the same answer
+ * as for a case that does not exist.
+ */
+export function visibleCaseEntry(cache: ProgressCache, principal: Principal, caseId: string): CachedProgress {
+  const entry = cache.get(caseId);
+  if (!entry || (!isOperator(principal) && rolesOf(entry.progress, principal.address).length === 0)) {
     throw notFound(`no case ${caseId}`, { caseId });
   }
-  return progress;
+  return entry;
+}
+
+/** The case's progress if the principal may see it, else 404. */
+export function visibleCase(cache: ProgressCache, principal: Principal, caseId: string): CaseProgress {
+  return visibleCaseEntry(cache, principal, caseId).progress;
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Cases: open one (its bank or the operator), list the caller's, read one's progress and its on-chain history. */
-import { isOperator, visibleCase } from "../auth/case-access";
+import { isOperator, visibleCase, visibleCaseEntry } from "../auth/case-access";
 import { forbidden, validationError } from "../errors";
 import { CaseListResponse, CaseParams, CaseProgressResponse, ErrorResponse, HistoryResponse, NoQuery, OpenCaseBody } from "../schemas";
 import type { RouteContext } from "./context";
@@ -65,7 +65,10 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       params: CaseParams,
       query: NoQuery,
       responses: { 200: { description: "The progress", schema: CaseProgressResponse }, 404: { description: "No such case that the caller may see", schema: ErrorResponse } },
-      handler: ({ params, principal }) => ({ status: 200, body: visibleCase(ctx.engine, principal, params.id) }),
+      handler: ({ params, principal }) => {
+        const { progress, json } = visibleCaseEntry(ctx.progress, principal, params.id);
+        return { status: 200, body: progress, raw: json };
+      },
     }),
     defineRoute({
       method: "get",
@@ -78,7 +81,7 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       query: NoQuery,
       responses: { 200: { description: "The events, in chain order", schema: HistoryResponse }, 404: { description: "No such case that the caller may see", schema: ErrorResponse } },
       handler: ({ params, principal }) => {
-        const progress = visibleCase(ctx.engine, principal, params.id);
+        const progress = visibleCase(ctx.progress, principal, params.id);
         return { status: 200, body: { caseId: progress.id, events: ctx.engine.historyOf(progress.id) } };
       },
     }),

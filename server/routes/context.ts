@@ -6,12 +6,14 @@ import type { Logger } from "pino";
 import type { Engine } from "../../engine";
 import type { PrincipalStore } from "../auth/principals";
 import type { IdempotencyStore } from "../idempotency";
+import type { ProgressCache } from "../progress-cache";
 import type { SubmissionOwners } from "../store";
 
 /** The engine as the server uses it; `createEngine` returns one. */
 export type ServerEngine = Pick<
   Engine,
   | "health"
+  | "clock"
   | "workflows"
   | "workflow"
   | "openCase"
@@ -34,6 +36,7 @@ export interface RouteContext {
   principals: PrincipalStore;
   idempotency: IdempotencyStore;
   owners: SubmissionOwners;
+  progress: ProgressCache;
   logger: Logger;
   devClock: boolean;
 }

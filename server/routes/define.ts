@@ -19,6 +19,8 @@ type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 export interface Reply {
   status: number;
   body: unknown;
+  /** The body already serialised as JSON (sent as is, instead of `body`). */
+  raw?: string;
   headers?: Record<string, string>;
 }
 
@@ -124,5 +126,6 @@ function parse(schema: Schema | undefined, value: unknown, where: "params" | "qu
 function send(res: Response, reply: Reply | undefined): void {
   if (!reply) return;
   for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
-  res.status(reply.status).json(reply.body);
+  if (reply.raw !== undefined) res.status(reply.status).type("application/json").send(reply.raw);
+  else res.status(reply.status).json(reply.body);
 }

@@ -1,5 +1,5 @@
 /** `GET /cases/:id/events`: the case's progress as Server-Sent Events (see server/sse.ts). */
-import { visibleCase } from "../auth/case-access";
+import { visibleCaseEntry } from "../auth/case-access";
 import { CaseParams, CaseProgressResponse, ErrorResponse, NoQuery } from "../schemas";
 import type { CaseStreams } from "../sse";
 import type { RouteContext } from "./context";
@@ -22,7 +22,8 @@ export function eventRoutes(ctx: RouteContext, streams: CaseStreams): AnyRouteSp
         404: { description: "No such case that the caller may see", schema: ErrorResponse },
       },
       handler: ({ params, principal, req, res }) => {
-        streams.open(req, res, visibleCase(ctx.engine, principal, params.id));
+        const { progress, json } = visibleCaseEntry(ctx.progress, principal, params.id);
+        streams.open(req, res, progress.id, json);
         return undefined;
       },
     }),

@@ -26,7 +26,7 @@ export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
       body: DepositBody,
       responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS, 422: { description: "Not possible through the API (an ERC-20 case)", schema: ErrorResponse } },
       handler: ({ params, body, principal, engineKey }) => {
-        const progress = visibleCase(ctx.engine, principal, params.id);
+        const progress = visibleCase(ctx.progress, principal, params.id);
         const role = actingRole(progress, principal, ["bank", "buyer"] as const, body.role, "pay into the escrow");
         const submission = ctx.engine.deposit({ caseId: progress.id, role, principalAddress: principal.address, amount: body.amount, idempotencyKey: engineKey });
         return accepted(ctx, principal, progress.id, submission);
@@ -42,7 +42,7 @@ export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
       body: EmptyBody,
       responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
       handler: ({ params, principal, engineKey }) => {
-        const progress = visibleCase(ctx.engine, principal, params.id);
+        const progress = visibleCase(ctx.progress, principal, params.id);
         actingRole(progress, principal, ROLE_NAMES, firstRoleOf(progress, principal.address), "withdraw");
         const submission = ctx.engine.withdraw({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
         return accepted(ctx, principal, progress.id, submission);
@@ -58,7 +58,7 @@ export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
       body: EmptyBody,
       responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
       handler: ({ params, principal, engineKey }) => {
-        const progress = visibleCase(ctx.engine, principal, params.id);
+        const progress = visibleCase(ctx.progress, principal, params.id);
         actingRole(progress, principal, ROLE_NAMES, firstRoleOf(progress, principal.address), "vote to cancel");
         const submission = ctx.engine.cancel({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
         return accepted(ctx, principal, progress.id, submission);

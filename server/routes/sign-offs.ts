@@ -18,7 +18,7 @@ const ERRORS = {
 export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
   /** The case, the stage and the role the caller acts as, or the refusal. */
   function resolve(principal: Parameters<typeof visibleCase>[1], caseId: string, stageId: string, requested: Parameters<typeof actingRole>[3], what: string) {
-    const progress = visibleCase(ctx.engine, principal, caseId);
+    const progress = visibleCase(ctx.progress, principal, caseId);
     const stage = stageOf(progress, stageId);
     const role = actingRole(progress, principal, stage.requires, requested, `${what} "${stage.id}"`);
     return { progress, stage, role };
