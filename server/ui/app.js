@@ -104,7 +104,7 @@ async function rolesFromRefusal(token, progress) {
   return [];
 }
 
-async function open(token) {
+async function open(token, { fromForm = false } = {}) {
   $("sign-in").hidden = true;
   $("loading").hidden = false;
   try {
@@ -116,6 +116,8 @@ async function open(token) {
     $("case").hidden = false;
     $("session").hidden = false;
     showProgress(progress, { announceChanges: false });
+    // The form that had the focus is gone: the keyboard and the screen reader continue at the case's title.
+    if (fromForm) $("case-title").focus();
     refreshHistory();
     follow();
   } catch (error) {
@@ -169,12 +171,14 @@ function showProgress(progress, { announceChanges: announcing = true } = {}) {
       state.actions[stage.id] = { kind: "done", text: "Your sign-off is on the chain." };
     }
   }
+  const focusedId = document.activeElement?.id;
   const focusedStage = document.activeElement?.closest?.("[data-stage]")?.dataset.stage;
   renderSummary($("summary"), progress, roles);
   renderTimeline($("timeline"), progress, { viewerRoles: roles, actions: state.actions, onSignOff: signOff });
   renderParties($("parties"), progress, roles);
   renderEscrow($("escrow"), progress, withdrawnByPayee(state.history));
   tick();
+  if (focusedId && document.activeElement === document.body) $(focusedId)?.focus();
   if (focusedStage) {
     // Re-rendering replaced the focused button: put the focus back where the keyboard user was.
     const again = $("timeline").querySelector(`li[data-stage="${CSS.escape(focusedStage)}"]`);
@@ -306,7 +310,7 @@ async function signOff(stage, role) {
 $("sign-in-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const token = $("token").value.trim();
-  if (token) open(token);
+  if (token) open(token, { fromForm: true });
 });
 $("sign-out").addEventListener("click", () => signOut());
 

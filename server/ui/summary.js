@@ -23,7 +23,7 @@ export function renderSummary(root, progress, viewerRoles) {
   const { completed, total } = progress.progress;
   const title = progress.workflow.title ?? `Template ${progress.workflow.templateId}`;
   root.replaceChildren(
-    h("h2", { id: "case-title" }, title),
+    h("h2", { id: "case-title", tabindex: "-1" }, title),
     h(
       "p",
       { class: "case-line" },

@@ -167,6 +167,7 @@ describe("ui: the progress page in a real browser", function () {
     await page.locator('#connection[data-state="live"]').waitFor(WAIT);
     expect(await page.locator("#timeline > li").count()).to.equal(12);
     expect(await page.locator("#progress-text").textContent()).to.equal("0 of 12 stages complete");
+    expect(await page.evaluate("document.activeElement.id"), "the focus moves from the form to the case").to.equal("case-title");
     expect(await stageItem(page, "application").locator(".status-label").textContent()).to.equal("Open");
     expect(await stageItem(page, "loan-estimate").locator(".status-label").textContent()).to.equal("Locked");
     expect(await stageItem(page, "application").locator('[data-role="bank"]').textContent()).to.contain("Bank: awaited");
@@ -332,6 +333,24 @@ describe("ui: the progress page in a real browser", function () {
     await done.setViewportSize({ width: 360, height: 800 });
     expect(await done.evaluate("document.documentElement.scrollWidth")).to.be.at.most(360);
     await done.screenshot({ path: join(SCREENSHOTS, "4-completed-phone.png") });
+  });
+
+  it("asks for a token again when the one in use is revoked while the page follows the case", async function () {
+    const { token, principal } = h.principals.add({ name: "seller-on-the-phone", role: "seller", address: h.addresses.seller });
+    const { page, context } = await newPage(360);
+    await page.goto(pageUrl());
+    await signIn(page, token);
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator(".viewer").textContent()).to.equal("You are the seller in this case.");
+
+    h.principals.revoke(principal.id);
+    // The next connection of the stream is refused: the page says why and shows the form.
+    proxy.setMode("drop");
+    proxy.setMode("pass");
+    await page.getByRole("alert").filter({ hasText: "That token was not accepted" }).waitFor(WAIT);
+    expect(await page.locator("#sign-in-form").isVisible()).to.equal(true);
+    expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(null);
+    await context.close();
   });
 
   it("forgets the token on sign out, and needed no inline script or style", async function () {
