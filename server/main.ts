@@ -16,21 +16,18 @@
  * there), then Anvil (SIGTERM: it saves its state). A hard kill loses nothing the API reported done: the engine's
  * outbox is durable, and the next start re-submits whatever the chain lacks.
  */
-import { createServer, type Server } from "node:http";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import pino from "pino";
+import type { Server } from "node:http";
 import type { BaseWallet } from "ethers";
-import { createEngine, type Engine } from "../engine";
-import { createApp, type App } from "./app";
-import { PrincipalStore } from "./auth/principals";
-import { hasCode } from "./chain/deploy-escrow";
-import { startEmbeddedChain, type EmbeddedChain } from "./chain/embedded-chain";
-import { RELAYER_ACCOUNT, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys, DEMO_ACCOUNTS, type Credentials } from "./chain/embedded-demo";
-import { connectRpc } from "./chain/rpc";
-import { Keystore, decryptKeystoreFile, keystorePassword } from "./keys/keystore";
+import type { Engine } from "../engine";
+import type { App } from "./app";
+import type { PrincipalStore } from "./auth/principals";
+import type { EmbeddedChain } from "./chain/embedded-chain";
+import type { Credentials } from "./chain/embedded-demo";
+import type { Keystore } from "./keys/keystore";
 import { type Settings, StartError, exitOnStartError, parseSettings } from "./settings";
 
+// The engine, the app and the chain code are loaded only after the settings parsed: a wrong setting is then
+// reported in about a second, not after ts-node has compiled the whole server.
 export interface RunningServer {
   url: string;
   engine: Engine;
@@ -42,6 +39,19 @@ export interface RunningServer {
 type Print = (line: string) => void;
 
 export async function startServer(settings: Settings, print: Print = console.log): Promise<RunningServer> {
+  const { mkdirSync } = await import("node:fs");
+  const { createServer } = await import("node:http");
+  const { join } = await import("node:path");
+  const { default: pino } = await import("pino");
+  const { createEngine } = await import("../engine");
+  const { createApp } = await import("./app");
+  const { PrincipalStore } = await import("./auth/principals");
+  const { hasCode } = await import("./chain/deploy-escrow");
+  const { startEmbeddedChain } = await import("./chain/embedded-chain");
+  const { RELAYER_ACCOUNT, DEMO_ACCOUNTS, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys } = await import("./chain/embedded-demo");
+  const { connectRpc } = await import("./chain/rpc");
+  const { Keystore, decryptKeystoreFile, keystorePassword } = await import("./keys/keystore");
+
   mkdirSync(settings.dataDir, { recursive: true });
   const { password, warning } = keystorePassword(settings.keystorePassword, settings.chain.mode);
   if (warning) print(`warning: ${warning}`);
@@ -208,7 +218,7 @@ function closeServer(server: Server, app: App): Promise<void> {
 }
 
 function printBanner(
-  print: Print,
+  write: Print,
   s: {
     url: string;
     chainLabel: string;
@@ -220,6 +230,9 @@ function printBanner(
     principals: PrincipalStore;
   },
 ): void {
+  // Written at once, so that whoever reads the output sees the whole banner together.
+  const lines: string[] = [];
+  const print = (line: string) => lines.push(line);
   print("");
   print(`Mortgage sign-off engine listening on ${s.url}`);
   print(`  chain        ${s.chainLabel}`);
@@ -233,7 +246,7 @@ function printBanner(
   }
   if (s.credentials) {
     print("");
-    print(`Tokens (also in ${join(s.dataDir, "credentials.json")}):`);
+    print(`Tokens (also in ${s.dataDir}/credentials.json):`);
     for (const [role, c] of Object.entries(s.credentials)) print(`  ${role.padEnd(9)} ${c.address}  ${c.token}`);
     print("");
     print("Try:");
@@ -245,6 +258,7 @@ function printBanner(
     print(`  principals   ${active.length} active${active.length === 0 ? ": add one with npm run principal -- add --name \"Acme Bank\" --role bank" : ""}`);
   }
   print("");
+  write(lines.join("\n"));
 }
 
 if (require.main === module) {

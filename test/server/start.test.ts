@@ -1,0 +1,304 @@
+/**
+ * `npm start` as a user runs it: server/main.ts as a child process (ts-node, in its own process group) on a
+ * temp DATA_DIR and a free port, with its embedded Anvil. It serves the demo, survives a restart and a
+ * `kill -9` right after the API answered 202 (of the server alone, and of the server and its Anvil together, so
+ * that the chain comes back older than the engine's store), and refuses a wrong setting by name. Then the
+ * external mode against a `hardhat node` started on its own, where `npm run deploy` put the escrow.
+ */
+import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encryptKeystoreJson, id as keccakId } from "ethers";
+import { deploy } from "../../server/deploy";
+import { Keystore, DEV_SCRYPT_N } from "../../server/keys/keystore";
+import { principalCli } from "../../server/cli/principal";
+import { devWallet, freePort, startHardhatNode, type NodeProcess } from "../engine/support/node-process";
+import { writeFileSync } from "node:fs";
+
+const ROOT = join(__dirname, "..", "..");
+const TS_NODE = require.resolve("ts-node/dist/bin.js", { paths: [ROOT] });
+
+interface MainProcess {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of live) signalGroup(child, "SIGKILL");
+});
+
+/** Spawns server/main.ts; resolves when it prints the URL it listens on (or rejects with its output). */
+function runMain(env: NodeJS.ProcessEnv, options: { expectExit?: boolean } = {}): Promise<MainProcess> {
+  const child = spawn(process.execPath, [TS_NODE, "--transpile-only", "server/main.ts"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn", ...env },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  let output = "";
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start did not listen within 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const listening = /listening on (http:\/\/\S+)/.exec(output);
+      if (listening && !options.expectExit) {
+        clearTimeout(timer);
+        resolve({ child, url: listening[1], output: () => output, exited });
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      if (options.expectExit) resolve({ child, url: "", output: () => output, exited });
+      else reject(new Error(`npm start exited before it listened:\n${output}`));
+    });
+  });
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+async function api(url: string, token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function stage(progress: any, id: string): { status: string; signedOff: string[] } {
+  return progress.stages.find((s: { id: string }) => s.id === id);
+}
+
+async function stopGracefully(main: MainProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  signalGroup(main.child, "SIGTERM");
+  const killer = setTimeout(() => signalGroup(main.child, "SIGKILL"), 20_000);
+  const result = await main.exited;
+  clearTimeout(killer);
+  return result;
+}
+
+describe("npm start (server/main.ts)", function () {
+  this.timeout(120_000);
+
+  describe("on the embedded chain", function () {
+    const dataDir = mkdtempSync(join(tmpdir(), "npm-start-"));
+    let port: number;
+    let main: MainProcess | null = null;
+    const env = () => ({ DATA_DIR: dataDir, PORT: String(port) });
+    let credentials: Record<string, { token: string; address: string }>;
+    let caseId: string;
+
+    before(async function () {
+      port = await freePort();
+      main = await runMain(env());
+    });
+
+    after(async function () {
+      if (main && main.child.exitCode === null && main.child.signalCode === null) await stopGracefully(main);
+      const pidFile = join(dataDir, "chain", "anvil.pid");
+      if (existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, "utf8"));
+        if (alive(pid)) process.kill(pid, "SIGKILL");
+      }
+    });
+
+    it("serves /health with the escrow it deployed", async function () {
+      const deployment = JSON.parse(readFileSync(join(dataDir, "deployment.json"), "utf8"));
+      const health = await api(main!.url, null, "GET", "/health");
+      expect(health.status).to.equal(200);
+      expect(health.body).to.include({ status: "ok", chainId: "31337", contract: deployment.address });
+      expect(deployment).to.include({ chainId: 31337 });
+    });
+
+    it("writes credentials.json (mode 0600) with a working token for each of the five roles, as printed", async function () {
+      const file = join(dataDir, "credentials.json");
+      expect(statSync(file).mode & 0o777).to.equal(0o600);
+      credentials = JSON.parse(readFileSync(file, "utf8"));
+      expect(Object.keys(credentials).sort()).to.deep.equal(["bank", "buyer", "lawyer", "operator", "seller"]);
+      expect(credentials.bank.address).to.equal(devWallet(1).address);
+      for (const { token } of Object.values(credentials)) {
+        expect(main!.output()).to.contain(token);
+        expect((await api(main!.url, token, "GET", "/cases")).status).to.equal(200);
+      }
+    });
+
+    it("opens one demo case, which the buyer's token sees", async function () {
+      caseId = JSON.parse(readFileSync(join(dataDir, "demo-case.json"), "utf8")).caseId;
+      expect(main!.output()).to.contain(`/ui/cases/${caseId}`);
+      const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
+      expect(res.status).to.equal(200);
+      expect(res.body.workflow.id).to.equal("us-purchase");
+      expect(res.body.terms).to.include({ price: "400000000000000000000", deposit: "40000000000000000000", loan: "360000000000000000000" });
+      expect(res.body.parties.buyer).to.equal(credentials.buyer.address);
+      expect((await api(main!.url, null, "GET", `/cases/${caseId}`)).status).to.equal(401);
+    });
+
+    it("keeps a sign-off answered 202 through a kill -9 of the server and its Anvil (the chain comes back older)", async function () {
+      const answered = await api(main!.url, credentials.bank.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the bank") });
+      expect(answered.status).to.equal(202);
+      const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      signalGroup(main!.child, "SIGKILL");
+      process.kill(anvilPid, "SIGKILL");
+      await main!.exited;
+
+      main = await runMain(env());
+      expect(main.output(), "the same tokens, printed again").to.contain(credentials.buyer.token);
+      const progress = await eventually("the bank's sign-off after the restart", async () => {
+        const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
+        return res.status === 200 && stage(res.body, "application").signedOff.includes("bank") && res.body;
+      });
+      expect(progress.terms.price).to.equal("400000000000000000000");
+      const history = await api(main.url, credentials.buyer.token, "GET", `/cases/${caseId}/history`);
+      expect(JSON.stringify(history.body)).to.contain("SignedOff");
+      const creds = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8"));
+      expect(creds).to.deep.equal(credentials);
+    });
+
+    it("keeps a sign-off through a kill -9 of the server alone: the next start stops the Anvil it left", async function () {
+      const answered = await api(main!.url, credentials.buyer.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the buyer") });
+      expect(answered.status).to.equal(202);
+      const leftover = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      signalGroup(main!.child, "SIGKILL");
+      await main!.exited;
+      expect(alive(leftover), "Anvil outlives a hard-killed server").to.equal(true);
+
+      main = await runMain(env());
+      expect(main.output()).to.contain(`stopping the Anvil left over from an earlier run (pid ${leftover})`);
+      expect(alive(leftover)).to.equal(false);
+      await eventually("the application stage completed on chain", async () => {
+        const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
+        return res.status === 200 && stage(res.body, "application").status === "completed";
+      });
+      const cases = await api(main.url, credentials.operator.token, "GET", "/cases");
+      expect(cases.body.cases.map((c: { id: string }) => c.id), "no second demo case").to.deep.equal([caseId]);
+    });
+
+    it("stops on SIGTERM with exit code 0, and stops its Anvil", async function () {
+      const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      const result = await stopGracefully(main!);
+      expect(result.code).to.equal(0);
+      expect(alive(anvilPid)).to.equal(false);
+      expect(existsSync(join(dataDir, "chain", "anvil.pid"))).to.equal(false);
+    });
+  });
+
+  describe("with a wrong setting", function () {
+    const cases: Array<[string, NodeJS.ProcessEnv, string]> = [
+      ["RPC_URL=not-a-url", { RPC_URL: "not-a-url" }, "RPC_URL: must be an http(s) URL"],
+      ["ESCROW_ADDRESS=xyz", { ESCROW_ADDRESS: "xyz" }, "ESCROW_ADDRESS: must be a 20-byte hex address"],
+      ["PORT=http", { PORT: "http" }, "PORT: must be a whole number"],
+      ["RPC_URL without ESCROW_ADDRESS", { RPC_URL: "http://127.0.0.1:8545", SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p" }, "ESCROW_ADDRESS: is required with RPC_URL"],
+    ];
+    const results = new Map<string, { code: number | null; output: string }>();
+
+    before(async function () {
+      // In parallel: each is a whole ts-node start, which is what is slow here.
+      await Promise.all(
+        cases.map(async ([title, env]) => {
+          const main = await runMain({ DATA_DIR: mkdtempSync(join(tmpdir(), "npm-start-bad-")), ...env }, { expectExit: true });
+          results.set(title, { code: (await main.exited).code, output: main.output() });
+        }),
+      );
+    });
+
+    for (const [title, , message] of cases) {
+      it(`exits 1 with ${title}, naming it, with no stack trace`, function () {
+        const { code, output } = results.get(title)!;
+        expect(code).to.equal(1);
+        expect(output).to.match(/^npm start: the settings are not valid:\n {2}/);
+        expect(output).to.contain(`\n  ${message}`);
+        expect(output).not.to.match(/^\s+at /m);
+      });
+    }
+  });
+
+  describe("against an external node (hardhat node started on its own)", function () {
+    let node: NodeProcess;
+    let main: MainProcess | null = null;
+    const dataDir = mkdtempSync(join(tmpdir(), "npm-start-external-"));
+    const password = "external test password";
+
+    before(async function () {
+      node = await startHardhatNode();
+    });
+
+    after(async function () {
+      if (main && main.child.exitCode === null && main.child.signalCode === null) await stopGracefully(main);
+      await node?.stop();
+    });
+
+    it("deploys with npm run deploy, then serves the escrow with the relayer's keystore and a principal added by the CLI", async function () {
+      // Keystores at the low scrypt cost to keep the test quick: these are public dev keys.
+      const relayerFile = join(dataDir, "relayer.json");
+      writeFileSync(relayerFile, await encryptKeystoreJson({ address: devWallet(5).address, privateKey: devWallet(5).privateKey }, password, { scrypt: { N: DEV_SCRYPT_N } }));
+      const deployed = await deploy({ RPC_URL: node.url, SIGNER_KEYSTORE: relayerFile, KEYSTORE_PASSWORD: password }, () => undefined);
+      await new Keystore(dataDir, password).save(devWallet(1), { scryptN: DEV_SCRYPT_N });
+      const printed: string[] = [];
+      await principalCli(["add", "--name", "Acme Bank", "--role", "bank", "--address", devWallet(1).address], { DATA_DIR: dataDir }, (line) => printed.push(line));
+      const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
+
+      main = await runMain({
+        DATA_DIR: dataDir,
+        PORT: String(await freePort()),
+        RPC_URL: node.url,
+        ESCROW_ADDRESS: deployed.address,
+        DEPLOYMENT_BLOCK: String(deployed.block),
+        SIGNER_KEYSTORE: relayerFile,
+        KEYSTORE_PASSWORD: password,
+      });
+      expect(main.output()).not.to.contain("Anvil");
+      expect(existsSync(join(dataDir, "credentials.json")), "no demo data").to.equal(false);
+      const health = await api(main.url, null, "GET", "/health");
+      expect(health.body).to.include({ status: "ok", chainId: "31337", contract: deployed.address });
+
+      const parties = { bank: devWallet(1).address, lawyer: devWallet(2).address, buyer: devWallet(3).address, seller: devWallet(4).address };
+      const opened = await api(main.url, token, "POST", "/cases", { workflow: "us-purchase", parties, terms: { price: "1000", deposit: "100", loan: "900" } });
+      expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
+      expect((await api(main.url, token, "GET", `/cases/${opened.body.id}`)).body.parties).to.deep.equal(parties);
+      expect((await node.provider.getLogs({ address: deployed.address, fromBlock: deployed.block ?? 0 })).length).to.be.greaterThan(3);
+
+      const clock = await api(main.url, token, "POST", "/dev/clock", { seconds: 60 });
+      expect(clock.status, "no dev clock against an external chain").to.equal(404);
+    });
+  });
+});
