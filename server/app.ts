@@ -63,7 +63,14 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     logger,
     devClock: options.devClock ?? false,
   };
-  const streams = new CaseStreams(engine, { heartbeatMs: options.heartbeatMs ?? 15_000, logger });
+  const streams = new CaseStreams(engine, {
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    logger,
+    stillAllowed: (principalId) => {
+      const principal = options.principals.get(principalId);
+      return principal !== null && principal.revokedAt === null;
+    },
+  });
 
   const routes: AnyRouteSpec[] = [
     ...publicRoutes(ctx),

@@ -23,10 +23,13 @@ const MAX_BUFFERED_BYTES = 1 << 20;
 export interface CaseStreamsOptions {
   heartbeatMs: number;
   logger: Logger;
+  /** Whether a principal may still watch (not revoked): asked once per principal at each heartbeat. */
+  stillAllowed: (principalId: string) => boolean;
 }
 
 export class CaseStreams {
-  private readonly watchers = new Map<string, Set<Response>>();
+  /** Case id -> its open streams, each with the principal that opened it. */
+  private readonly watchers = new Map<string, Map<Response, string>>();
   /** The id of each case's latest change seen by this process. */
   private readonly lastChange = new Map<string, number>();
   private lastId = 0;
@@ -47,8 +50,8 @@ export class CaseStreams {
     return n;
   }
 
-  /** Starts a stream of the case on `res`; `progressJson` is the case's progress now, serialised. */
-  open(req: Request, res: Response, caseId: string, progressJson: string): void {
+  /** Starts a stream of the case on `res` for the principal; `progressJson` is the case's progress now, serialised. */
+  open(req: Request, res: Response, principalId: string, caseId: string, progressJson: string): void {
     res.status(200);
     res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
     res.setHeader("Cache-Control", "no-cache, no-transform");
@@ -75,8 +78,8 @@ export class CaseStreams {
     res.write(first);
 
     let set = this.watchers.get(caseId);
-    if (!set) this.watchers.set(caseId, (set = new Set()));
-    set.add(res);
+    if (!set) this.watchers.set(caseId, (set = new Map()));
+    set.set(res, principalId);
     const forget = () => {
       const watching = this.watchers.get(caseId);
       if (!watching) return;
@@ -92,7 +95,7 @@ export class CaseStreams {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.unsubscribe();
-    for (const set of this.watchers.values()) for (const res of set) res.end();
+    for (const set of this.watchers.values()) for (const res of set.keys()) res.end();
     this.watchers.clear();
   }
 
@@ -105,12 +108,24 @@ export class CaseStreams {
     this.writeAll(set, eventLines(id, JSON.stringify(data)));
   }
 
+  /** A comment line to every stream (so proxies keep them open), and the end of those whose principal was revoked. */
   private beat(): void {
-    for (const set of this.watchers.values()) this.writeAll(set, ": heartbeat\n\n");
+    const allowed = new Map<string, boolean>();
+    for (const set of this.watchers.values()) {
+      for (const [res, principalId] of set) {
+        let ok = allowed.get(principalId);
+        if (ok === undefined) allowed.set(principalId, (ok = this.options.stillAllowed(principalId)));
+        if (!ok) {
+          res.end();
+          set.delete(res);
+        }
+      }
+      this.writeAll(set, ": heartbeat\n\n");
+    }
   }
 
-  private writeAll(set: Set<Response>, text: string): void {
-    for (const res of set) {
+  private writeAll(set: Map<Response, string>, text: string): void {
+    for (const res of set.keys()) {
       if (res.writableLength > MAX_BUFFERED_BYTES) {
         this.options.logger.warn({ buffered: res.writableLength }, "closing a slow event stream");
         res.end();

@@ -23,7 +23,7 @@ export function eventRoutes(ctx: RouteContext, streams: CaseStreams): AnyRouteSp
       },
       handler: ({ params, principal, req, res }) => {
         const { progress, json } = visibleCaseEntry(ctx.progress, principal, params.id);
-        streams.open(req, res, progress.id, json);
+        streams.open(req, res, principal.id, progress.id, json);
         return undefined;
       },
     }),

@@ -94,6 +94,18 @@ describe("server: the event stream of a case", function () {
     await reader.waitFor((e) => e.data.reorg !== true && e.data.stages.find((s: any) => s.id === "redemption-statement").signedOff.includes("seller"), 20_000, reader.events.indexOf(corrected) + 1);
   });
 
+  it("ends a stream at its next heartbeat once its principal is revoked", async function () {
+    const { principal, token } = h.principals.add({ name: "watching-buyer", role: "buyer", address: h.addresses.buyer });
+    const reader = await openEventStream(h.url, token, h.caseId);
+    readers.push(reader);
+    const other = await watch("buyer");
+    await reader.waitFor(() => true);
+    h.principals.revoke(principal.id);
+    await sleep(400);
+    expect(reader.ended, "the revoked principal's stream").to.equal(true);
+    expect(other.ended, "another principal's stream").to.equal(false);
+  });
+
   it("ends every stream on closeStreams", async function () {
     const a = await watch("bank");
     const b = await watch("operator");
