@@ -5,7 +5,8 @@
  * own `advance`, `expire` and `withdrawFor`), and the parties' requests (approvals and the rest).
  *
  * The engine's clock is the chain's: the projection feeds each block it reads to one `ChainClock`, and the
- * engine seeds it from the latest block at start, so an idle chain whose clock was moved forward is seen.
+ * engine seeds it at start from the latest block and from the block being built (the latest block of an
+ * idle chain may be hours old), so an idle chain whose clock was moved forward is seen.
  *
  * Restart: stop, then `createEngine` again on the same data folder. The relayer carries on from its outbox,
  * the projection from its checkpoint, and the runtime re-arms every timer from the projected cases.
@@ -98,7 +99,19 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     }
   }
 
+  /** The timestamp of the block being built, if the node tells (Hardhat and Anvil do; others may not: then null). */
+  async function pendingBlockTime(): Promise<number | null> {
+    try {
+      const block = (await (provider as JsonRpcApiProvider).send("eth_getBlockByNumber", ["pending", false])) as { timestamp?: string } | null;
+      return block?.timestamp ? Number(block.timestamp) : null;
+    } catch {
+      return null;
+    }
+  }
+
   const polling = new PollingLoop(pollOnce);
+  // A transaction just handed to the node may be mined already (automine): read the chain now, not a tick later.
+  relayer.on("broadcast", () => polling.wake());
   const opener = new CaseOpener({ projection, relayer, provider, workflows, escrowAddress, followChain });
 
   return {
@@ -114,6 +127,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       chainId = (await provider.getNetwork()).chainId;
       const latest = await provider.getBlock("latest");
       if (latest) clock.observeBlock(latest.number, latest.timestamp);
+      const pending = await pendingBlockTime();
+      if (pending !== null) clock.observePending(pending);
       await followChain();
       running = true;
       runtime.start();

@@ -17,6 +17,17 @@ export class ChainClock {
     this.offsetMs = timestampSeconds * 1000 - this.wallNow();
   }
 
+  /**
+   * Takes the timestamp of the block being built (`eth_getBlockByNumber("pending")`) as a reading of the chain's
+   * clock now, where it is ahead of what the latest block says. The latest block of an idle chain can be hours
+   * old (a node restarted from yesterday's save), and its offset would put the engine's clock, its timers and
+   * every status it shows that far behind until the next block; a dev node (Hardhat, Anvil) stamps the pending
+   * block with its clock as it is now. Never moves the clock back.
+   */
+  observePending(timestampSeconds: number): void {
+    this.offsetMs = Math.max(this.offsetMs, timestampSeconds * 1000 - this.wallNow());
+  }
+
   /** Forgets the blocks seen, e.g. after a reorganisation or a chain restored from an older save. */
   reset(): void {
     this.latestBlock = -1;

@@ -186,6 +186,31 @@ describe("engine: the runtime's other paths", function () {
     });
   });
 
+  describe("a start on an idle chain", function () {
+    it("reads the chain's clock as it is now, not as the last block (long ago) had it: a deadline that passed meanwhile expires at once", async function () {
+      const s = await setUp();
+      const first = await started(s);
+      await first.approve(approval(s, "application", "buyer"));
+      await first.approve(approval(s, "application", "bank"));
+      const loanEstimate = () => first.getCase(s.caseId)!.stages[stageIndex(s, "loan-estimate")];
+      await waitFor("the loan estimate's deadline set", () => loanEstimate().status === "open" && loanEstimate().deadline !== null);
+      const deadline = Date.parse(loanEstimate().deadline!) / 1000;
+      await first.stop();
+      engines.splice(0);
+
+      // The last block 3 s before the deadline; then 5 s pass with no block at all.
+      await time.increaseTo(deadline - 3);
+      await sleep(5_000);
+      const pending = await ethers.provider.send("eth_getBlockByNumber", ["pending", false]);
+      const engine = await started(s);
+      expect(engine.clock.nowSeconds(), "the chain's clock now, not the last block's").to.be.at.least(Number(pending.timestamp));
+      expect(engine.getCase(s.caseId)!.stages[stageIndex(s, "loan-estimate")].status, "shown as missed already").to.equal("overdue");
+      const startedAt = Date.now();
+      await waitFor("expired", () => engine.getCase(s.caseId)!.status === "expired", 5_000);
+      expect(Date.now() - startedAt, "at once").to.be.below(1_500);
+    });
+  });
+
   describe("revoke", function () {
     it("revokes a sign-off from the managed key and with the party's own signature; the old signature is void, a new one signs again", async function () {
       const s = await setUp();
