@@ -6,6 +6,8 @@ import { EngineError, createEngine, type Engine, type OpenCaseRequest } from "..
 import { getTemplate } from "../../workflows";
 import { MANAGED, RELAYER, approval, newEngine, senderOf, setUp, stageIndex, waitFor, type EngineSetup } from "./engine-helpers";
 import { hardhatWallet, setBalance } from "./relayer-helpers";
+import { type NodeKind, type NodeProcess, latestTimestamp, startNode } from "./support/node-process";
+import { approvalOf, deployCase, rpcEngine } from "./support/remote-case";
 
 /** The escrow's admin (the operator) and an account that is no party of anything, as managed keys. */
 const OPERATOR = hardhatWallet(0);
@@ -246,13 +248,53 @@ describe("engine: the API the HTTP server uses", function () {
       const paid = engine.deposit(deposit);
       const signed = await engine.approve(signOff);
       await waitFor("both settled", () => engine.submission(paid.id)?.status === "confirmed" && engine.submission(signed.id)?.status === "confirmed");
-      const progress = engine.getCase(opened.id)!;
+      const progress = await waitFor("both projected", () => {
+        const p = engine.getCase(opened.id)!;
+        return p.escrow.paidByBuyer !== "0" && p.stages[stageIndex(s, "application")].signedOff.length > 0 ? p : null;
+      });
       expect(progress.escrow.paidByBuyer).to.equal(TERMS.deposit);
       expect(progress.stages[stageIndex(s, "application")].signedOff).to.deep.equal(["buyer"]);
       expect(await senderOf(engine.submission(paid.id)!.txHash!)).to.equal(newBuyer.address);
     });
   });
+
+  for (const kind of ["hardhat", "anvil"] as NodeKind[]) {
+    describe(`over JSON-RPC against ${kind === "hardhat" ? "`hardhat node`" : "Anvil"}`, function () {
+      let node: NodeProcess;
+      before(async function () {
+        node = await startNode(kind);
+      });
+      after(async function () {
+        await node?.stop();
+      });
+
+      it("opens a case and moves the node's clock so that a waiting period's advance happens at once", async function () {
+        const relayerKey = new Wallet(ethers.id(`the relayer key of the engine API tests on ${kind}`));
+        const c = await deployCase(node, [relayerKey]);
+        const engine = rpcEngine(c, { url: node.url, relayerKey, partyKeys: Object.values(c.parties) });
+        engines.push(engine);
+        await engine.start();
+        const opened = await engine.openCase({
+          principalAddress: c.parties.bank.address,
+          workflow: "us-purchase",
+          parties: { bank: c.parties.bank.address, lawyer: c.parties.lawyer.address, buyer: c.parties.buyer.address, seller: c.parties.seller.address },
+          terms: TERMS,
+          idempotencyKey: "rpc-open",
+        });
+        expect(opened.id).to.equal((c.caseId + 1n).toString());
+
+        for (const [stage, role] of [["application", "buyer"], ["application", "bank"], ["loan-estimate", "bank"]] as const) await engine.approve(approvalOf(c, stage, role));
+        const waiting = () => engine.getCase(c.caseId)!.stages[c.template.stageIndex["loan-estimate-waiting-period"]];
+        await waitFor("waiting for time", () => waiting().waitingFor === "time");
+        const before = await latestTimestamp(node);
+        const { now } = await engine.increaseTime(10 * 86_400);
+        expect(Date.parse(now) / 1000 - before).to.be.within(10 * 86_400, 10 * 86_400 + 5);
+        await waitFor("the waiting period completed", () => waiting().status === "completed", 5_000);
+      });
+    });
+  }
 });
+
 
 function engineWithKeys(s: EngineSetup, partyKeys: BaseWallet[]): Engine {
   return createEngine({
