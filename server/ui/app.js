@@ -260,7 +260,7 @@ function follow() {
       signOut(messageForLoadError(error));
     },
   });
-  // For tests and the curious: the follower, to drop its connection or read the last event id.
+  // For tests and the curious: the follower, to read the last event id.
   window.caseStream = state.stream;
 }
 
@@ -313,6 +313,11 @@ $("sign-in-form").addEventListener("submit", (event) => {
   if (token) open(token, { fromForm: true });
 });
 $("sign-out").addEventListener("click", () => signOut());
+// A phone that comes back online or back to this tab should not sit out the rest of a long backoff.
+window.addEventListener("online", () => state.stream?.retryNow());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") state.stream?.retryNow();
+});
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (!caseId) showSignIn("This page needs a case id in its address, as in /ui/cases/1.");

@@ -66,11 +66,6 @@ export class SseParser {
   }
 }
 
-const sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
-  });
 
 /** The wait before reconnect attempt n (0-based): 0.5 s doubling to 15 s, with jitter so clients spread out. */
 export function backoffMs(attempt) {
@@ -87,6 +82,20 @@ export function followStream({ url, token, lastEventId = "", idleMs = 45000, onE
   const stopped = new AbortController();
   let connection = null;
   let lastId = lastEventId;
+  let wake = null;
+
+  /** Waits `ms`, or less if stopped or woken (retryNow). */
+  const pause = (ms) =>
+    new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wake = done;
+      stopped.signal.addEventListener("abort", done, { once: true });
+    });
 
   async function readOnce() {
     connection = new AbortController();
@@ -142,14 +151,14 @@ export function followStream({ url, token, lastEventId = "", idleMs = 45000, onE
       const wait = retryAfterMs > 0 ? retryAfterMs : backoffMs(attempt);
       onState("reconnecting", { inMs: wait, attempt: attempt + 1 });
       attempt += 1;
-      await sleep(wait, stopped.signal);
+      await pause(wait);
     }
   })();
 
   return {
     stop: () => stopped.abort(),
-    /** Drops the current connection as if the network had (the follower reconnects); for tests and a "retry now". */
-    drop: () => connection?.abort(),
+    /** While waiting to reconnect, reconnects at once (the browser is back online, the tab is visible again). */
+    retryNow: () => wake?.(),
     get lastEventId() {
       return lastId;
     },

@@ -255,6 +255,22 @@ describe("ui: the progress page in a real browser", function () {
     expect(resumed[0]).to.equal(lastSeen);
     await announced(page, "Live updates resumed.");
 
+    // Offline and back: the browser's "online" cuts the backoff short, and the page catches up again.
+    // (Going offline leaves an open connection be: the proxy cuts it.)
+    await buyer.context.setOffline(true);
+    proxy.setMode("drop");
+    proxy.setMode("pass");
+    await page.locator('#connection[data-state="reconnecting"]').waitFor(WAIT);
+    await signOff("bank", "clear-to-close");
+    await until("clear to close", (p) => stageOf(p, "clear-to-close").status === "completed");
+    // Wait until the backoff has grown to several seconds: then a quick catch-up is the "online" event's doing.
+    await page.locator("#connection-text", { hasText: /^Reconnecting in ([4-9]|\d\d) s/ }).waitFor(WAIT);
+    const onlineAt = Date.now();
+    await buyer.context.setOffline(false);
+    await completed(page, "clear-to-close").waitFor(WAIT);
+    expect(Date.now() - onlineAt, "reconnected as soon as the browser was online").to.be.below(2_000);
+    await notReloaded(page);
+
     // Midway: on a desktop width, the picture of the page the README shows.
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway.png"), fullPage: true });
     // Its upper part, from the heading to the stages still to come, is server/ui/screenshot.png.
@@ -262,7 +278,6 @@ describe("ui: the progress page in a real browser", function () {
   });
 
   it("lets the lawyer sign off from the page with a click, and says when it is too early", async function () {
-    await signOff("bank", "clear-to-close");
     await signOff("bank", "closing-disclosure");
     await signOff("buyer", "closing-disclosure");
     await until("the closing disclosure", (p) => stageOf(p, "closing-disclosure").status === "completed");
