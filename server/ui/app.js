@@ -199,7 +199,7 @@ function refreshHistory() {
     } catch {
       // The history is extra; the next change tries again.
     }
-  }, 200);
+  }, 500);
 }
 
 // ---- countdowns ----
