@@ -7,15 +7,15 @@
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encryptKeystoreJson, id as keccakId } from "ethers";
 import { deploy } from "../../server/deploy";
 import { Keystore, DEV_SCRYPT_N } from "../../server/keys/keystore";
 import { principalCli } from "../../server/cli/principal";
+import { waitForSavedState } from "../../server/chain/embedded-demo";
 import { devWallet, freePort, startHardhatNode, type NodeProcess } from "../engine/support/node-process";
-import { writeFileSync } from "node:fs";
 
 const ROOT = join(__dirname, "..", "..");
 const TS_NODE = require.resolve("ts-node/dist/bin.js", { paths: [ROOT] });
@@ -173,13 +173,26 @@ describe("npm start (server/main.ts)", function () {
       expect((await api(main!.url, null, "GET", `/cases/${caseId}`)).status).to.equal(401);
     });
 
-    it("keeps a sign-off answered 202 through a kill -9 of the server and its Anvil (the chain comes back older)", async function () {
+    it("keeps a sign-off answered 202 through a kill -9 of the server and its Anvil, with the chain back from an older save", async function () {
+      // An older save made certain: Anvil's state as it was before the sign-off is put back after the kill, as if
+      // Anvil had died before its next save (it saves every second).
+      const stateFile = join(dataDir, "chain", "state.json");
+      const head = (await api(main!.url, null, "GET", "/health")).body.blockNumber as number;
+      await waitForSavedState(stateFile, head);
+      const older = `${stateFile}.older`;
+      copyFileSync(stateFile, older);
+
       const answered = await api(main!.url, credentials.bank.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the bank") });
       expect(answered.status).to.equal(202);
+      await eventually("the bank's sign-off shown before the kill", async () => {
+        const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
+        return stage(res.body, "application").signedOff.includes("bank");
+      });
       const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
       signalGroup(main!.child, "SIGKILL");
       process.kill(anvilPid, "SIGKILL");
       await main!.exited;
+      copyFileSync(older, stateFile);
 
       main = await runMain(env());
       expect(main.output(), "the same tokens, printed again").to.contain(credentials.buyer.token);
@@ -189,12 +202,17 @@ describe("npm start (server/main.ts)", function () {
       });
       expect(progress.terms.price).to.equal("400000000000000000000");
       const history = await api(main.url, credentials.buyer.token, "GET", `/cases/${caseId}/history`);
-      expect(JSON.stringify(history.body)).to.contain("SignedOff");
+      const signedOff = history.body.events.filter((e: { event: string }) => e.event === "SignedOff");
+      expect(signedOff, JSON.stringify(history.body)).to.have.length(1);
+      expect(signedOff[0].block, "re-submitted onto the older chain, in its next block").to.equal(head + 1);
       const creds = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8"));
       expect(creds).to.deep.equal(credentials);
     });
 
-    it("keeps a sign-off through a kill -9 of the server alone: the next start stops the Anvil it left", async function () {
+    it("keeps a sign-off through a kill -9 of the server alone: the next start stops the Anvil it left, and keeps the moved clock", async function () {
+      const moved = await api(main!.url, credentials.operator.token, "POST", "/dev/clock", { seconds: 30 * 86_400 });
+      expect(moved.status, JSON.stringify(moved.body)).to.equal(200);
+      const movedTo = Date.parse(moved.body.now);
       const answered = await api(main!.url, credentials.buyer.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the buyer") });
       expect(answered.status).to.equal(202);
       const leftover = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
@@ -209,8 +227,20 @@ describe("npm start (server/main.ts)", function () {
         const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
         return res.status === 200 && stage(res.body, "application").status === "completed";
       });
+      const history = await api(main.url, credentials.buyer.token, "GET", `/cases/${caseId}/history`);
+      const completed = history.body.events.find((e: { event: string }) => e.event === "StageCompleted");
+      expect(Date.parse(completed.time), "Anvil's saved state lost the clock's offset; the start put it back").to.be.at.least(movedTo);
       const cases = await api(main.url, credentials.operator.token, "GET", "/cases");
       expect(cases.body.cases.map((c: { id: string }) => c.id), "no second demo case").to.deep.equal([caseId]);
+    });
+
+    it("lets a principal added by the CLI while it runs authenticate at once, and loads its new managed key", async function () {
+      const printed: string[] = [];
+      await principalCli(["add", "--name", "Late Bank", "--role", "bank"], { DATA_DIR: dataDir }, (line) => printed.push(line));
+      const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
+      const address = /added \S+ bank "Late Bank" (0x[0-9a-fA-F]{40})/.exec(printed.join("\n"))![1];
+      expect((await api(main!.url, token, "GET", "/cases")).body).to.deep.equal({ cases: [] });
+      await eventually("the server loading the new key", async () => main!.output().includes(`managed key ${address} loaded`), 20_000);
     });
 
     it("stops on SIGTERM with exit code 0, and stops its Anvil", async function () {
