@@ -12,6 +12,7 @@
 import type { Block, Provider } from "ethers";
 import { PollingLoop } from "../polling-loop";
 import { ChainUnavailableError, EngineError } from "../errors";
+import { relaxedTransaction } from "../store/database";
 import { decodeLog } from "./decode";
 import { type ChainEvent, type Checkpoint, EventLog } from "./event-log";
 
@@ -102,14 +103,18 @@ export class ChainFollower {
   }
 
   private async pollOnce(): Promise<PollResult> {
-    const latest = await this.chain(() => this.provider.getBlockNumber());
-    const reorg = await this.checkCheckpoint(latest);
+    // The latest block, not just its number: its hash and parent hash often settle the checkpoint check and
+    // stand for the range's head, saving a request each (an idle poll is this one request).
+    const latestBlock = await this.block("latest");
+    if (!latestBlock?.hash) throw new ChainUnavailableError("the chain returned no latest block", null);
+    const latest = latestBlock.number;
+    const reorg = await this.checkCheckpoint(latest, latestBlock);
     const added: ChainEvent[] = [];
     const head = latest - this.confirmations;
     for (let checkpoint = this.log.checkpoint(); checkpoint.number < head; checkpoint = this.log.checkpoint()) {
       const from = checkpoint.number + 1;
       const to = Math.min(checkpoint.number + this.rangeSize, head);
-      const step = await this.readRange(from, to);
+      const step = await this.readRange(from, to, to === latestBlock.number ? latestBlock : undefined);
       await this.commit(step, () => {
         this.log.appendEvents(step.events);
         const withEvents = new Map(step.events.map((e) => [e.blockNumber, e.blockHash]));
@@ -124,9 +129,12 @@ export class ChainFollower {
   }
 
   /** Rolls back to the fork point if the chain no longer holds the checkpoint block (or is shorter than it). */
-  private async checkCheckpoint(latest: number): Promise<PollResult["reorg"]> {
+  private async checkCheckpoint(latest: number, latestBlock: Block): Promise<PollResult["reorg"]> {
     const checkpoint = this.log.checkpoint();
     if (checkpoint.hash === null) return null;
+    // The latest block is the checkpoint, or its child: the chain still holds the checkpoint.
+    if (latestBlock.number === checkpoint.number && latestBlock.hash === checkpoint.hash) return null;
+    if (latestBlock.number === checkpoint.number + 1 && latestBlock.parentHash === checkpoint.hash) return null;
     if (latest >= checkpoint.number) {
       const block = await this.block(checkpoint.number);
       if (block?.hash === checkpoint.hash) return null;
@@ -153,13 +161,18 @@ export class ChainFollower {
    * that the log's block is still the chain's), then the head again. If anything moved, the range is not
    * written: a range is recorded only as one consistent view of the chain.
    */
-  private async readRange(from: number, to: number): Promise<FollowerStep & { kind: "range" }> {
-    const head = await this.block(to);
+  private async readRange(from: number, to: number, knownHead?: Block): Promise<FollowerStep & { kind: "range" }> {
+    const head = knownHead ?? (await this.block(to));
     if (!head?.hash) throw new ChainMovedError(`block ${to} is gone`);
     const logs = await this.chain(() => this.provider.getLogs({ address: this.address, fromBlock: from, toBlock: to }));
     const times = new Map<number, number>();
     for (const log of logs) {
       if (times.has(log.blockNumber)) continue;
+      // A log of the head block, with the head's hash: the head is its block (no need to read it again).
+      if (log.blockNumber === to && log.blockHash === head.hash) {
+        times.set(to, head.timestamp);
+        continue;
+      }
       const block = await this.block(log.blockNumber);
       if (block?.hash !== log.blockHash) throw new ChainMovedError(`block ${log.blockNumber} changed while it was read`);
       times.set(log.blockNumber, block.timestamp);
@@ -177,10 +190,11 @@ export class ChainFollower {
   private async commit(step: FollowerStep, writeLog: () => void): Promise<void> {
     await this.sink.prepare?.(step);
     try {
-      this.log.db.transaction(() => {
+      // Not fsynced: all of it is the chain's, read again from the checkpoint if a power cut loses it.
+      relaxedTransaction(this.log.db, () => {
         writeLog();
         this.sink.write(step);
-      })();
+      });
     } catch (error) {
       this.sink.discarded(step, error);
       throw error;
@@ -188,7 +202,7 @@ export class ChainFollower {
     this.sink.committed(step);
   }
 
-  private block(number: number): Promise<Block | null> {
+  private block(number: number | "latest"): Promise<Block | null> {
     return this.chain(() => this.provider.getBlock(number));
   }
 

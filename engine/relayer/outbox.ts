@@ -4,7 +4,7 @@
  * leaves either the state before it or the state after it; a signed transaction is committed here before it
  * is broadcast.
  */
-import type { Db, Migration } from "../store/database";
+import { relaxedTransaction, type Db, type Migration } from "../store/database";
 import { IdempotencyConflictError } from "./errors";
 import { canonicalJson } from "./intents";
 import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./types";
@@ -158,24 +158,45 @@ export class Outbox {
    * The same key with a different intent (or sender) is an `IdempotencyConflictError`.
    */
   record(input: { idempotencyKey: string; sender: string; intent: Intent }): { submission: Submission; created: boolean } {
-    const payload = canonicalJson(input.intent);
-    return this.db.transaction(() => {
-      const existing = this.rowByKey(input.idempotencyKey);
-      if (existing) {
-        if (existing.payload !== payload || existing.sender !== input.sender) {
-          throw new IdempotencyConflictError(input.idempotencyKey, existing.id);
+    return this.db.transaction(() => this.recordOne(input)).immediate();
+  }
+
+  /**
+   * Records several intents in ONE SQLite transaction (one fsync for all: a group commit). Each is recorded
+   * as `record` would (in order: a key given twice is recorded once), or gets its own error; an error of one
+   * leaves the others recorded.
+   */
+  recordMany(
+    inputs: readonly { idempotencyKey: string; sender: string; intent: Intent }[],
+  ): Array<{ submission: Submission; created: boolean } | { error: unknown }> {
+    return this.db.transaction(() =>
+      inputs.map((input) => {
+        try {
+          return this.recordOne(input);
+        } catch (error) {
+          return { error };
         }
-        return { submission: toSubmission(existing), created: false };
+      }),
+    ).immediate();
+  }
+
+  private recordOne(input: { idempotencyKey: string; sender: string; intent: Intent }): { submission: Submission; created: boolean } {
+    const payload = canonicalJson(input.intent);
+    const existing = this.rowByKey(input.idempotencyKey);
+    if (existing) {
+      if (existing.payload !== payload || existing.sender !== input.sender) {
+        throw new IdempotencyConflictError(input.idempotencyKey, existing.id);
       }
-      const at = this.now();
-      const { lastInsertRowid } = this.db
-        .prepare(
-          `INSERT INTO relayer_submissions (idempotency_key, kind, sender, payload, status, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-        )
-        .run(input.idempotencyKey, input.intent.kind, input.sender, payload, at, at);
-      return { submission: this.get(Number(lastInsertRowid))!, created: true };
-    }).immediate();
+      return { submission: toSubmission(existing), created: false };
+    }
+    const at = this.now();
+    const { lastInsertRowid } = this.db
+      .prepare(
+        `INSERT INTO relayer_submissions (idempotency_key, kind, sender, payload, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+      )
+      .run(input.idempotencyKey, input.intent.kind, input.sender, payload, at, at);
+    return { submission: this.get(Number(lastInsertRowid))!, created: true };
   }
 
   get(id: number): Submission | undefined {
@@ -359,7 +380,7 @@ export class Outbox {
 
   /** `tx` is in block `blockNumber`, not yet confirmed; the others for its nonce are replaced. */
   markMined(tx: SentTransaction, blockNumber: number): void {
-    this.db.transaction(() => {
+    relaxedTransaction(this.db, () => {
       const at = this.now();
       this.replaceSiblings(tx);
       this.setTransactionStatus(tx.id, "mined", blockNumber);
@@ -369,7 +390,7 @@ export class Outbox {
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
         .run(tx.rawTx, tx.txHash, blockNumber, at, tx.sender, tx.nonce);
-    }).immediate();
+    });
   }
 
   /** Transactions settled (confirmed or failed on chain) in a block above `blockNumber`, by sender and nonce. */
@@ -399,12 +420,12 @@ export class Outbox {
 
   /** A block reorganisation took `tx` out: it is in flight again. */
   markUnmined(tx: SentTransaction): void {
-    this.db.transaction(() => {
+    relaxedTransaction(this.db, () => {
       this.setTransactionStatus(tx.id, "sent", null);
       this.db
         .prepare("UPDATE relayer_submissions SET status = 'sent', block_number = NULL, updated_at = ? WHERE sender = ? AND nonce = ? AND status = 'mined'")
         .run(this.now(), tx.sender, tx.nonce);
-    }).immediate();
+    });
   }
 
   /**
@@ -412,7 +433,8 @@ export class Outbox {
    * nonce `replaced`, and each submission it carried takes its outcome. Returns the settled submissions.
    */
   settle(tx: SentTransaction, blockNumber: number, reverted: boolean, outcomes: ReadonlyMap<number, Outcome>): Submission[] {
-    return this.db.transaction(() => {
+    // Not fsynced: the receipt settles it again after a power cut (see `relaxedTransaction`).
+    return relaxedTransaction(this.db, () => {
       const carried = this.submissionsForNonce(tx.sender, tx.nonce);
       this.replaceSiblings(tx);
       this.setTransactionStatus(tx.id, reverted ? "failed" : "confirmed", blockNumber);
@@ -437,7 +459,7 @@ export class Outbox {
         );
       }
       return carried.map((s) => this.get(s.id)!);
-    }).immediate();
+    });
   }
 
   /** Settles a submission that never needed a transaction (refused at estimation, or already done). */

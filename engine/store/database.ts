@@ -29,6 +29,23 @@ export function openDatabase(file: string, migrations: readonly Migration[]): Db
   return db;
 }
 
+/**
+ * Runs `fn` in one transaction committed with `synchronous = NORMAL`: atomic and safe from a process crash as
+ * every commit is (WAL), but not fsynced, so a power cut may lose it. Only for what the chain can give again:
+ * the projection's events and views (re-read from its checkpoint), a receipt's settlement in the outbox
+ * (reconciled again from the receipt). The next FULL commit (an outbox write) syncs the log, these included.
+ * An fsync blocks the event loop for milliseconds; these were most of them.
+ */
+export function relaxedTransaction<T>(db: Db, fn: () => T): T {
+  if (db.inTransaction) return db.transaction(fn)();
+  db.pragma("synchronous = NORMAL");
+  try {
+    return db.transaction(fn).immediate();
+  } finally {
+    db.pragma("synchronous = FULL");
+  }
+}
+
 export function migrate(db: Db, migrations: readonly Migration[]): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
   const applied = new Set(db.prepare("SELECT id FROM schema_migrations").pluck().all() as string[]);

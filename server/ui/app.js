@@ -19,7 +19,7 @@ const state = {
   viewer: null, // { address, role, name } from GET /me, or else { roles } (see rolesFromRefusal)
   progress: null,
   history: [],
-  actions: {}, // stage id -> { kind: "pending" | "submitted" | "error", text }
+  actions: {}, // stage id -> { kind: "pending" | "submitted" | "done" | "error", text, role }
   stream: null,
   // How far the chain's clock runs ahead of this browser's (the dev clock moves it forward); see noteChainTime.
   chainAheadMs: 0,
@@ -58,6 +58,8 @@ function signOut(message = "") {
   state.token = null;
   state.viewer = null;
   state.actions = {};
+  state.history = [];
+  $("history-list").replaceChildren();
   showSignIn(message);
 }
 
@@ -295,7 +297,8 @@ async function signOff(stage, role) {
     let text;
     if (error instanceof ApiError && error.code === "TOO_EARLY") {
       const at = error.details?.availableAt;
-      text = at ? `Too early to sign off ${stage.title}: possible from ${formatMoment(at)}.` : `Too early to sign off ${stage.title}.`;
+      // Without a moment, the waiting time has not started: the server's message says what it waits for.
+      text = at ? `Too early to sign off ${stage.title}: possible from ${formatMoment(at)}.` : `Too early to sign off ${stage.title}: ${error.message}`;
     } else if (error instanceof ApiError) {
       text = `The sign-off of ${stage.title} was refused: ${error.message}`;
     } else {

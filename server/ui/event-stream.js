@@ -66,7 +66,6 @@ export class SseParser {
   }
 }
 
-
 /** The wait before reconnect attempt n (0-based): 0.5 s doubling to 15 s, with jitter so clients spread out. */
 export function backoffMs(attempt) {
   const base = Math.min(15000, 500 * 2 ** attempt);
@@ -89,6 +88,7 @@ export function followStream({ url, token, lastEventId = "", idleMs = 45000, onE
     new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        stopped.signal.removeEventListener("abort", done);
         wake = null;
         resolve();
       };
@@ -102,6 +102,7 @@ export function followStream({ url, token, lastEventId = "", idleMs = 45000, onE
     const abortConnection = () => connection.abort();
     stopped.signal.addEventListener("abort", abortConnection, { once: true });
     let idleTimer = null;
+    let received = false;
     const touch = () => {
       clearTimeout(idleTimer);
       idleTimer = setTimeout(() => connection.abort(), idleMs);
@@ -113,7 +114,6 @@ export function followStream({ url, token, lastEventId = "", idleMs = 45000, onE
       const response = await fetch(url, { headers, signal: connection.signal, cache: "no-store" });
       if (!response.ok) return { error: await errorFrom(response), retryAfter: response.headers.get("Retry-After") };
       onState("live");
-      let received = false;
       const parser = new SseParser((event) => {
         if (event.id) lastId = event.id;
         onEvent(event);
@@ -128,7 +128,7 @@ export function followStream({ url, token, lastEventId = "", idleMs = 45000, onE
       }
       return { received };
     } catch (error) {
-      return { dropped: error };
+      return { received, dropped: error };
     } finally {
       clearTimeout(idleTimer);
       stopped.signal.removeEventListener("abort", abortConnection);

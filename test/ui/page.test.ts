@@ -281,9 +281,6 @@ describe("ui: the progress page in a real browser", function () {
     await signOff("bank", "closing-disclosure");
     await signOff("buyer", "closing-disclosure");
     await until("the closing disclosure", (p) => stageOf(p, "closing-disclosure").status === "completed");
-    // The 4 business days after the Loan Estimate pass; that stage completes by time alone.
-    await moveClock(7 * DAY);
-    await completed(buyer.page, "loan-estimate-waiting-period").waitFor(WAIT);
 
     lawyer = await newPage();
     const { page } = lawyer;
@@ -293,11 +290,20 @@ describe("ui: the progress page in a real browser", function () {
     // The lawyer's stage that is done offers nothing; the ones that await the lawyer offer a button.
     expect(await stageItem(page, "title-commitment").getByRole("button").count()).to.equal(0);
 
-    // Consummation waits 3 business days after the Closing Disclosure: the server says from when.
+    // Consummation waits 3 business days after both the Closing Disclosure and the waiting period after the
+    // Loan Estimate; while that period runs, the server gives no moment yet, only its reason.
     const consummation = stageItem(page, "consummation");
-    await consummation.getByRole("button", { name: /^Sign off Signing \(consummation\) as Lawyer$/ }).click();
+    const button = consummation.getByRole("button", { name: /^Sign off Signing \(consummation\) as Lawyer$/ });
     const early = consummation.locator(".action-result--error");
-    await early.waitFor(WAIT);
+    await button.click();
+    await early.filter({ hasText: "its prerequisites, which are not all complete yet" }).waitFor(WAIT);
+    expect(await early.textContent()).to.match(/^Too early to sign off Signing \(consummation\): "Signing \(consummation\)" waits 3 business days/);
+
+    // The 4 business days after the Loan Estimate pass; that stage completes by time alone. Now the moment is known.
+    await moveClock(7 * DAY);
+    await completed(page, "loan-estimate-waiting-period").waitFor(WAIT);
+    await button.click();
+    await early.filter({ hasText: "possible from" }).waitFor(WAIT);
     expect(await early.textContent()).to.match(/^Too early to sign off Signing \(consummation\): possible from \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC\.$/);
     await announced(page, "Too early to sign off Signing (consummation)");
 
