@@ -110,6 +110,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
   }
 
   const polling = new PollingLoop(pollOnce);
+  // A transaction just handed to the node may be mined already (automine): read the chain now, not a tick later.
+  relayer.on("broadcast", () => polling.wake());
   const opener = new CaseOpener({ projection, relayer, provider, workflows, escrowAddress, followChain });
 
   return {

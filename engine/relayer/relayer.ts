@@ -81,6 +81,11 @@ export interface RelayerOptions {
 export interface RelayerEvents {
   /** A submission reached `confirmed` or `failed`. */
   settled: [Submission];
+  /**
+   * A transaction was handed to the node (and accepted). On an automining chain it is mined already: whoever
+   * follows the chain may read now rather than at its next tick.
+   */
+  broadcast: [SentTransaction];
   /** A sender ran out of funds. */
   paused: [RelayerOutOfFundsError];
   /** A paused sender has funds again (its address). */
@@ -150,6 +155,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private wakeUp: (() => void) | undefined;
   private wakeRequested = false;
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** Whether the loop's current poll handed a transaction to the node. */
+  private broadcastThisTick = false;
   /** The lowest fork point noticed since the last poll: blocks above it were lost. */
   private rolledBackTo: number | null = null;
 
@@ -186,6 +193,56 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const { submission, created } = this.outbox.record({ idempotencyKey, sender, intent: normal });
     if (created) this.scheduleWake(normal.kind === "relayed-sign-off" ? this.batchWindowMs : 0);
     return submission;
+  }
+
+  /**
+   * As `submit`, but recorded together with every other `submitDurably` of the same turn of the event loop, in
+   * one SQLite transaction: one fsync for the group instead of one each. Resolves once that transaction has
+   * committed (synchronous = FULL: on disk), so a caller still reports nothing accepted that is not durable.
+   */
+  submitDurably(intent: Intent, idempotencyKey: string): Promise<Submission> {
+    return new Promise((resolve, reject) => {
+      let entry: (typeof this.group)[number];
+      try {
+        const normal = normaliseIntent(intent);
+        const sender = normal.kind === "relayed-sign-off" ? this.relayerAddress : normal.from;
+        if (!this.senders.has(sender)) throw new InvalidIntentError(`the relayer holds no key for ${sender}`);
+        entry = { input: { idempotencyKey, sender, intent: normal }, resolve, reject };
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      this.group.push(entry);
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private group: Array<{
+    input: { idempotencyKey: string; sender: string; intent: Intent };
+    resolve: (s: Submission) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+
+  private commitGroup(): void {
+    const group = this.group;
+    this.group = [];
+    let results: ReturnType<Outbox["recordMany"]>;
+    try {
+      results = this.outbox.recordMany(group.map((g) => g.input));
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    let wakeIn: number | null = null;
+    results.forEach((result, i) => {
+      if ("error" in result) return group[i].reject(result.error);
+      if (result.created) {
+        const delay = result.submission.kind === "relayed-sign-off" ? this.batchWindowMs : 0;
+        wakeIn = wakeIn === null ? delay : Math.min(wakeIn, delay);
+      }
+      group[i].resolve(result.submission);
+    });
+    if (wakeIn !== null) this.scheduleWake(wakeIn);
   }
 
   /**
@@ -304,6 +361,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private async loop(): Promise<void> {
     let failures = 0;
     while (this.running) {
+      this.broadcastThisTick = false;
       try {
         await this.tick();
         failures = 0;
@@ -314,6 +372,9 @@ export class Relayer extends EventEmitter<RelayerEvents> {
         this.emit("retrying", this.lastError, failures);
       }
       if (!this.running) break;
+      // Something was just sent: look for its receipt at once (an automining node has it already) rather
+      // than a poll interval later. Once only: a chain that mines later is polled at the usual pace.
+      if (failures === 0 && this.broadcastThisTick) continue;
       await this.sleepUntilWoken(failures > 0 ? backoffDelay(failures, this.backoff(), this.random) : this.timings.pollIntervalMs);
     }
   }
@@ -627,6 +688,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private async broadcast(sender: string, tx: SentTransaction): Promise<void> {
     try {
       await withTimeout(this.provider.broadcastTransaction(tx.rawTx), this.timings.sendTimeoutMs);
+      this.broadcastThisTick = true;
+      this.emit("broadcast", tx);
     } catch (error) {
       if (isAlreadyKnown(error)) return;
       const state = this.senders.get(sender)!;

@@ -10,8 +10,8 @@
  * party's managed key.
  */
 import { randomUUID } from "node:crypto";
-import { REVOKE_TYPES, SIGN_OFF_TYPES } from "../chain/typed-data";
-import { ZeroHash, getAddress, isHexString, verifyTypedData, type BaseWallet, type TypedDataDomain, type TypedDataField } from "ethers";
+import { REVOKE_TYPES, SIGN_OFF_TYPES, escrowDomainSeparator, signOffDigest } from "../chain/typed-data";
+import { ZeroHash, getAddress, isHexString, recoverAddress, verifyTypedData, type BaseWallet, type TypedDataDomain, type TypedDataField } from "ethers";
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { isCompleted } from "../../workflows/case-rules";
 import { EngineError } from "../errors";
@@ -83,11 +83,22 @@ export class Approvals {
   private readonly keys = new Map<string, BaseWallet>();
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
+  private domainSeparator: Promise<string> | undefined;
   private escrow: MortgageEscrow | undefined;
+  /** Revocations sent by this engine, by submission id: the signer's epoch once it is mined. */
+  private readonly revoking = new Map<number, { signer: string; epoch: number }>();
+  /** Epochs known from this engine's own revocations, settled but perhaps not projected yet, by "case:stage:role". */
+  private readonly revokedTo = new Map<string, number>();
 
   constructor(private readonly options: ApprovalsOptions) {
     this.escrowAddress = getAddress(options.escrowAddress);
     for (const key of options.partyKeys) this.keys.set(getAddress(key.address), key);
+    options.relayer.on("settled", (s) => {
+      const revoked = this.revoking.get(s.id);
+      if (!revoked) return;
+      this.revoking.delete(s.id);
+      if (s.status === "confirmed") this.revokedTo.set(revoked.signer, Math.max(this.revokedTo.get(revoked.signer) ?? 0, revoked.epoch));
+    });
   }
 
   /** A managed key added while the engine runs (a principal created at runtime): it signs from now on. */
@@ -118,10 +129,10 @@ export class Approvals {
     const evidence = (request.evidence ?? ZeroHash).toLowerCase();
     if (!isHexString(evidence, 32)) throw invalid("the evidence must be a 32-byte hex string");
     const epoch = await this.epochOf(r);
-    const typed = await this.signOffTypedData(r, epoch, evidence);
-    const signature = await this.signatureFor(r, typed, request.signature);
+    const signature = await this.signOffSignature(r, { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, request.signature);
     try {
-      return this.options.relayer.submit(
+      // Recorded with the other approvals of this moment in one transaction (one fsync), durable before this resolves.
+      return await this.options.relayer.submitDurably(
         { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
         key ?? `approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`,
       );
@@ -147,15 +158,19 @@ export class Approvals {
     if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
     const epoch = await this.epochOf(r);
     const key = request.idempotencyKey ?? `revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`;
+    let submission: Submission;
     if (request.signature) {
       const typed = this.revokeTypedData(r, epoch);
       await this.signatureFor(r, await typed, request.signature);
-      return this.options.relayer.submit(
+      submission = this.options.relayer.submit(
         this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [r.view.id, r.stage, r.role, epoch, request.signature]),
         key,
       );
+    } else {
+      submission = this.options.relayer.submit(this.call(this.managedKey(r.party).address, "revokeSignOff", [r.view.id, r.stage, r.role]), key);
     }
-    return this.options.relayer.submit(this.call(this.managedKey(r.party).address, "revokeSignOff", [r.view.id, r.stage, r.role]), key);
+    if (submission.status !== "confirmed" && submission.status !== "failed") this.revoking.set(submission.id, { signer: signerKey(r), epoch: epoch + 1 });
+    return submission;
   }
 
   /** Pays `amount` of ETH into the escrow from the payer's managed key. */
@@ -239,11 +254,44 @@ export class Approvals {
     return key;
   }
 
-  /** Read from the chain, not the projection, which may not yet hold a revocation just mined. */
-  private epochOf(r: Resolved): Promise<number> {
-    // Built once: making a contract binding parses the whole ABI (it was most of an approval's time).
+  /**
+   * The signer's epoch (its revocation count for this stage): the projection's (each `SignOffRevoked` carries
+   * `newEpoch`), or higher where a revocation this engine sent is mined but not projected yet. No chain read:
+   * it was one `eth_call` per approval, queued behind everything else the node was doing. What this cannot
+   * see is a revocation made elsewhere (the party's own wallet, another engine) in a block the projection has
+   * not read yet: a sign-off approved in that moment is signed for the old epoch, and the contract skips it
+   * (`StaleEpoch`): the submission fails with SIGN_OFF_STALE_EPOCH, "sign again", never reported done. The
+   * same holds for a revocation still in the pool, as it did with the chain read. A view stored before epochs
+   * were projected is read from the chain as before.
+   */
+  private async epochOf(r: Resolved): Promise<number> {
+    const epochs = r.view.epochs;
+    if (epochs) return Math.max(epochs[`${r.stage}:${r.role}`] ?? 0, this.revokedTo.get(signerKey(r)) ?? 0);
+    // Built once: making a contract binding parses the whole ABI.
     this.escrow ??= connectEscrow(this.escrowAddress, this.options.provider);
-    return this.escrow.signOffEpoch(r.view.id, r.stage, r.role).then(Number);
+    return Number(await this.escrow.signOffEpoch(r.view.id, r.stage, r.role));
+  }
+
+  /**
+   * The signature of a sign-off: the given one if it recovers to the party (an EOA's), else the managed key's.
+   * The digest is hashed from a precomputed domain separator and signed with the key directly: ethers'
+   * `signTypedData` walks the types again for every message (most of a signature's time).
+   */
+  private async signOffSignature(r: Resolved, message: { caseId: string; stage: number; role: number; epoch: number; evidence: string }, signature?: string): Promise<string> {
+    this.domainSeparator ??= this.domain().then((d) => escrowDomainSeparator(BigInt(d.chainId), d.verifyingContract));
+    this.domainSeparator.catch(() => (this.domainSeparator = undefined));
+    const digest = signOffDigest(await this.domainSeparator, message);
+    if (signature === undefined) return this.managedKey(r.party).signingKey.sign(digest).serialized;
+    let signer: string;
+    try {
+      signer = recoverAddress(digest, signature);
+    } catch (error) {
+      throw forbidden(`the signature does not decode: ${(error as Error).message}`, { reason: "BAD_SIGNATURE" });
+    }
+    if (!sameAddress(signer, r.party)) {
+      throw forbidden(`the signature is ${signer}'s, not the ${ROLE_NAMES[r.role]}'s (${r.party})`, { reason: "BAD_SIGNATURE", signer, party: r.party });
+    }
+    return signature;
   }
 
   private async domain() {
@@ -282,6 +330,10 @@ export class Approvals {
   private call(from: string, method: string, args: unknown[]): CallIntent {
     return { kind: "call", from, method, args };
   }
+}
+
+function signerKey(r: Resolved): string {
+  return `${r.view.id}:${r.stage}:${r.role}`;
 }
 
 function roleIndex(role: RoleName): number {
