@@ -124,15 +124,26 @@ export class CaseStreams {
     }
   }
 
+  /**
+   * Writes the same bytes to every stream. The event is encoded once, and framed once as an HTTP/1.1 chunk,
+   * then written straight to each socket: `res.write` would encode the string again and make four stream
+   * writes of each chunk (size, CRLF, data, CRLF) for every watcher, which is most of a fan-out's time.
+   */
   private writeAll(set: Map<Response, string>, text: string): void {
+    const bytes = Buffer.from(text, "utf8");
+    let chunk: Buffer | undefined;
     for (const res of set.keys()) {
-      if (res.writableLength > MAX_BUFFERED_BYTES) {
-        this.options.logger.warn({ buffered: res.writableLength }, "closing a slow event stream");
+      const socket = res.socket;
+      if (!socket || socket.destroyed) continue;
+      if (socket.writableLength > MAX_BUFFERED_BYTES) {
+        this.options.logger.warn({ buffered: socket.writableLength }, "closing a slow event stream");
         res.end();
         set.delete(res);
         continue;
       }
-      res.write(text);
+      // Headers were flushed when the stream opened, so the socket carries only this response's body now.
+      if ((res as Response & { chunkedEncoding?: boolean }).chunkedEncoding) socket.write((chunk ??= frameChunk(bytes)));
+      else socket.write(bytes);
     }
   }
 
@@ -140,6 +151,11 @@ export class CaseStreams {
     this.lastId = Math.max(this.lastId + 1, Date.now() * 1000);
     return this.lastId;
   }
+}
+
+/** One HTTP/1.1 chunk: its size in hex, CRLF, the bytes, CRLF. */
+function frameChunk(bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`, "latin1"), bytes, Buffer.from("\r\n", "latin1")]);
 }
 
 function eventLines(id: number, json: string): string {
