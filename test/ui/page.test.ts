@@ -308,8 +308,13 @@ describe("ui: the progress page in a real browser", function () {
     await announced(page, "Too early to sign off Signing (consummation)");
 
     await moveClock(7 * DAY);
-    // This time from the keyboard: the button takes the focus and Enter presses it.
-    await consummation.getByRole("button", { name: /Sign off/ }).focus();
+    // This time from the keyboard: Tab reaches the button, its focus is visible, and Enter presses it.
+    await consummation.focus();
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(
+      "({ text: document.activeElement.textContent, outline: getComputedStyle(document.activeElement).outlineStyle })",
+    );
+    expect(focused).to.deep.equal({ text: "Sign off Signing (consummation) as Lawyer", outline: "solid" });
     await page.keyboard.press("Enter");
     await consummation.locator(".action-result", { hasText: "Sign-off submitted as Lawyer" }).waitFor(WAIT);
     await consummation.locator('[data-role="lawyer"].role--signed').waitFor(WAIT);
