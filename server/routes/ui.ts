@@ -10,6 +10,8 @@ const UI_DIR = join(__dirname, "..", "ui");
 export function uiRoutes(): Router {
   const router = express.Router();
   router.get("/ui/cases/:id", (_req, res) => res.sendFile(join(UI_DIR, "index.html")));
-  router.use("/ui/assets", express.static(UI_DIR, { index: false, fallthrough: false }));
+  // Fall through on anything not a file here (another method, a missing file, a path out of the folder): the
+  // API's own 404 answers it in the error shape (with fallthrough off, serve-static answers a bare 405 or 403).
+  router.use("/ui/assets", express.static(UI_DIR, { index: false, redirect: false }));
   return router;
 }
