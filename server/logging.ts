@@ -12,18 +12,15 @@ export function defaultLogger(): Logger {
 export function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
-    let logged = false;
-    const log = () => {
-      if (logged) return;
-      logged = true;
+    // Taken now: routers rewrite req.url while they route.
+    const path = req.path;
+    // "close" comes once for every response: sent in full, an event stream ended, or a client gone.
+    res.once("close", () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const line = { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, principal: (res.locals.principalId as string | undefined) ?? null };
+      const line = { method: req.method, path, status: res.statusCode, ms: Math.round(ms * 10) / 10, principal: (res.locals.principalId as string | undefined) ?? null };
       if (res.statusCode >= 500) logger.error(line, "request");
       else logger.info(line, "request");
-    };
-    // "finish" for an answer sent in full; "close" for an event stream or a client that went away.
-    res.on("finish", log);
-    res.on("close", log);
+    });
     next();
   };
 }
