@@ -43,6 +43,7 @@ import { migrate, type Db } from "../store/database";
 import { backoffDelay } from "./backoff";
 import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { bumpedFees, type Fees } from "./fees";
+import { signEip1559 } from "./sign-tx";
 import { batchCallData, callData, normaliseIntent, signOffItemKey } from "./intents";
 import { DONE_BY_SOMEONE_ELSE, errorOf, isAlreadySignedOff, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
 import { OUTBOX_MIGRATIONS, Outbox, type SignedTransaction } from "./outbox";
@@ -665,8 +666,9 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     fields: { nonce: number; to: string; data: string; value: bigint; gasLimit: bigint; fees: Fees },
   ): SignedTransaction {
     if (this.chainId === undefined) throw new Error("the relayer signs only after init");
-    const tx = Transaction.from({
-      type: 2,
+    // Signed synchronously, inside the SQLite transaction that takes the nonce; the same bytes as ethers'
+    // Transaction gives, at a fraction of its cost for a batch's calldata (see sign-tx.ts).
+    const { rawTx, txHash } = signEip1559(wallet.signingKey, {
       chainId: this.chainId,
       nonce: fields.nonce,
       to: fields.to,
@@ -676,9 +678,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       maxFeePerGas: fields.fees.maxFeePerGas,
       maxPriorityFeePerGas: fields.fees.maxPriorityFeePerGas,
     });
-    // Signed synchronously, inside the SQLite transaction that takes the nonce.
-    tx.signature = wallet.signingKey.sign(tx.unsignedHash);
-    return { rawTx: tx.serialized, txHash: tx.hash!, ...fields.fees };
+    return { rawTx, txHash, ...fields.fees };
   }
 
   /**
@@ -687,7 +687,11 @@ export class Relayer extends EventEmitter<RelayerEvents> {
    */
   private async broadcast(sender: string, tx: SentTransaction): Promise<void> {
     try {
-      await withTimeout(this.provider.broadcastTransaction(tx.rawTx), this.timings.sendTimeoutMs);
+      // Raw where the provider can: ethers' broadcastTransaction parses the transaction back (hex to bytes,
+      // hashes) to wrap its answer, which the relayer does not use.
+      const send = (this.provider as Partial<JsonRpcApiProvider>).send;
+      const sending = typeof send === "function" ? send.call(this.provider, "eth_sendRawTransaction", [tx.rawTx]) : this.provider.broadcastTransaction(tx.rawTx);
+      await withTimeout(sending, this.timings.sendTimeoutMs);
       this.broadcastThisTick = true;
       this.emit("broadcast", tx);
     } catch (error) {
