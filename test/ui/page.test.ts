@@ -87,6 +87,15 @@ describe("ui: the progress page in a real browser", function () {
     }
   }
 
+  /** Waits until `expression` is true in the page (page.waitForFunction would eval, which the page's CSP forbids). */
+  async function inPage(page: Page, expression: string) {
+    const deadline = Date.now() + WAIT.timeout;
+    while (!(await page.evaluate(expression))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${expression}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** A line of the aria-live region (visually hidden, so only attached). */
   const announced = (page: Page, text: string) => page.locator("#announcer > p", { hasText: text }).first().waitFor({ ...WAIT, state: "attached" });
 
@@ -277,8 +286,48 @@ describe("ui: the progress page in a real browser", function () {
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway-readme.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1800 } });
   });
 
-  it("lets the lawyer sign off from the page with a click, and says when it is too early", async function () {
+  it("gives up on a stalled stream that sends nothing, not even heartbeats, and resumes where it was", async function () {
+    // The page's follower with a short idle limit (the page uses 45 s against the server's 15 s heartbeat),
+    // run in the browser against the server through the proxy; the server's heartbeat here is 1 s.
+    const { page, context } = await newPage();
+    await page.goto(pageUrl());
+    const follow = `(async () => {
+      const { followStream } = await import("/ui/assets/event-stream.js");
+      const log = (window.followLog = { states: [], events: [] });
+      window.follower = followStream({
+        url: "/cases/${h.caseId}/events",
+        token: "${h.tokens.seller}",
+        idleMs: 2500,
+        onEvent: (e) => log.events.push({ id: e.id, data: JSON.parse(e.data) }),
+        onState: (state) => log.states.push(state),
+        onFatal: (error) => log.states.push("fatal " + error.status),
+      });
+    })()`;
+    await page.evaluate(follow);
+    await inPage(page, "window.followLog.events.length === 1");
+    const firstId = (await page.evaluate("window.followLog.events[0].id")) as string;
+
+    proxy.setMode("stall");
+    await inPage(page, "window.followLog.states.includes('reconnecting')");
     await signOff("bank", "closing-disclosure");
+    await until("the bank's closing disclosure", (p) => stageOf(p, "closing-disclosure").signedOff.includes("bank"));
+    proxy.setMode("pass");
+
+    const caughtUp = "window.followLog.events.some((e) => e.data.stages.some((s) => s.id === 'closing-disclosure' && s.signedOff.includes('bank')))";
+    await inPage(page, caughtUp);
+    const log = (await page.evaluate("window.followLog")) as { states: string[]; events: Array<{ id: string }> };
+    expect(log.states[0]).to.equal("connecting");
+    expect(log.states.filter((state) => state === "live").length, "live again after the stall").to.be.at.least(2);
+    expect(log.states.some((state) => state.startsWith("fatal"))).to.equal(false);
+    expect(BigInt(log.events[log.events.length - 1].id) > BigInt(firstId)).to.equal(true);
+    await page.evaluate("window.follower.stop()");
+    await context.close();
+    // The buyer's page went through the same stall, with its longer limit: it is live and caught up too.
+    await stageItem(buyer.page, "closing-disclosure").locator('[data-role="bank"].role--signed').waitFor(WAIT);
+    await buyer.page.locator('#connection[data-state="live"]').waitFor(WAIT);
+  });
+
+  it("lets the lawyer sign off from the page with a click, and says when it is too early", async function () {
     await signOff("buyer", "closing-disclosure");
     await until("the closing disclosure", (p) => stageOf(p, "closing-disclosure").status === "completed");
 
