@@ -52,7 +52,7 @@ const ENGINE_STATUS: Record<string, number> = {
 /** A zod failure as the 400 answer: the flattened field errors as details. */
 export function validationError(where: "params" | "query" | "body" | "headers", error: z.ZodError): ApiError {
   const flat = z.flattenError(error);
-  return badRequest(`the request's ${where} is not valid`, { in: where, formErrors: flat.formErrors, fieldErrors: flat.fieldErrors });
+  return badRequest(`the request's ${where} ${where === "body" || where === "query" ? "is" : "are"} not valid`, { in: where, formErrors: flat.formErrors, fieldErrors: flat.fieldErrors });
 }
 
 /** Turns anything thrown into an ApiError; unknown errors become a generic 500 (logged by the caller). */
@@ -78,7 +78,8 @@ function httpErrorOf(error: unknown): ApiError | null {
   if (e.type === "entity.too.large") return new ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large");
   if (e.type === "entity.parse.failed") return badRequest("the request body is not valid JSON", { in: "body" });
   if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") return new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the body's encoding or charset is not supported");
-  return new ApiError(e.status, e.status === 400 ? "BAD_REQUEST" : "HTTP_ERROR", e.expose === true && typeof e.message === "string" ? e.message : "the request was refused");
+  if (e.status === 400) return badRequest("the request could not be read (a bad percent-encoding in its path, say)");
+  return new ApiError(e.status, "HTTP_ERROR", e.expose === true && typeof e.message === "string" ? e.message : "the request was refused");
 }
 
 export function errorBody(error: ApiError): ErrorBody {

@@ -17,9 +17,11 @@ export const Address = z
   .describe("An EVM address, 0x-prefixed.");
 export const CaseId = z.string().regex(/^\d{1,78}$/, "must be a case id: a decimal integer").describe("A case id (decimal).");
 export const StageIdParam = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, "must be a stage id such as \"valuation\"").describe("A stage's id in its workflow.");
+const UINT256_MAX = (1n << 256n) - 1n;
 export const Amount = z
   .string()
   .regex(/^\d{1,78}$/, "must be a decimal string of an integer in the asset's smallest unit")
+  .refine((a) => !/^\d{1,78}$/.test(a) || BigInt(a) <= UINT256_MAX, { message: "must fit in 256 bits" })
   .describe("An amount: a decimal string of an integer in the asset's smallest unit (wei for ETH).");
 export const Hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex string").describe("32 bytes, 0x-prefixed hex.");
 export const Signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, "must be a 65-byte hex signature").describe("An EIP-712 signature (65 bytes, 0x-prefixed hex) by the party's own wallet.");

@@ -193,8 +193,8 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
       expect((await h.request("operator", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(403);
       expect((await h.request("stranger", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(404);
     });
-    it("answers a zero, negative or fractional amount 400", async function () {
-      for (const amount of ["0", "-1", "1.5", 5, ""]) {
+    it("answers a zero, negative, fractional or over-256-bit amount 400", async function () {
+      for (const amount of ["0", "-1", "1.5", 5, "", "9".repeat(78)]) {
         const res = await h.request("buyer", "POST", `/cases/${h.caseId}/deposits`, { amount });
         expect(res.status, JSON.stringify(amount)).to.equal(400);
         expect(res.body.error.details.fieldErrors).to.have.property("amount");

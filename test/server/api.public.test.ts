@@ -78,6 +78,11 @@ describe("server: public routes, auth and errors", function () {
       expect(big.status).to.equal(413);
       expect(((await big.json()) as any).error.code).to.equal("PAYLOAD_TOO_LARGE");
     });
+    it("answers a path that does not decode 400, not 500", async function () {
+      const res = await h.request("bank", "GET", "/cases/%ZZ");
+      expect(res.status).to.equal(400);
+      expect(res.body.error.code).to.equal("VALIDATION_FAILED");
+    });
     it("answers a bad case id 400 with the field errors", async function () {
       const res = await h.request("bank", "GET", "/cases/abc");
       expect(res.status).to.equal(400);
