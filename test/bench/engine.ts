@@ -36,6 +36,8 @@ import { hardhatWallet } from "../engine/relayer-helpers";
 
 const { ethers } = hre;
 const JSON_OUT = process.argv.includes("--json");
+/** `--trace`: where an approval's time goes, step by step (see engine-trace.ts), to stderr. */
+const TRACE = process.argv.includes("--trace");
 const CASES = Number(process.env.BENCH_CASES ?? 100);
 const CHAIN_TXS = Number(process.env.BENCH_CHAIN_TXS ?? 500);
 const REBUILD_CASES = Number(process.env.BENCH_REBUILD_CASES ?? 10_000);
@@ -57,6 +59,29 @@ const STAGES: Array<[string, RoleName[]]> = [
   ["closing-disclosure", ["bank", "buyer"]],
 ];
 const SIGN_OFFS = STAGES.flatMap(([stage, roles]) => roles.map((role): [string, RoleName] => [stage, role]));
+
+/** `--cpu-profile FILE`: a CPU profile (.cpuprofile) of the engine's phases only (throughput and latency). */
+const PROFILE = process.argv.includes("--cpu-profile") ? process.argv[process.argv.indexOf("--cpu-profile") + 1] : undefined;
+
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import("node:inspector/promises");
+  const { writeFileSync } = await import("node:fs");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+  return {
+    async stop(file) {
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      log(`cpu profile: ${file}`);
+    },
+  };
+}
+
+let trace: typeof import("./engine-trace") | undefined;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -96,6 +121,16 @@ async function openCases(escrow: MortgageEscrow, parties: Parties, count: number
   const [lo, hi] = ids;
   if (hi - lo + 1n !== BigInt(count)) throw new Error(`expected ${count} consecutive case ids, got ${lo}..${hi}`);
   return Array.from({ length: count }, (_, i) => lo + BigInt(i));
+}
+
+/**
+ * The process's CPU time (all its threads: the node's too) per sign-off in a phase: unlike the rates, it hardly
+ * moves when other processes share the machine, so it compares runs made under different loads.
+ */
+function logCpu(phase: string, since: NodeJS.CpuUsage, signOffs: number, seconds: number): void {
+  const used = process.cpuUsage(since);
+  const ms = (used.user + used.system) / 1000;
+  log(`  ${phase}: ${round(ms / signOffs, 2)} ms of CPU per sign-off (${round(ms / 1000, 2)} s CPU in ${round(seconds, 2)} s)`);
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -146,6 +181,7 @@ async function engineRate(engine: Engine, caseIds: bigint[]): Promise<{ perSec: 
     if (++confirmed === total) resolveAll();
   });
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const submissions = await Promise.all(
     caseIds.flatMap((caseId) =>
       SIGN_OFFS.map(([stageId, role]) =>
@@ -159,6 +195,7 @@ async function engineRate(engine: Engine, caseIds: bigint[]): Promise<{ perSec: 
   );
   await allConfirmed;
   const seconds = (performance.now() - started) / 1000;
+  logCpu("throughput", cpu, total, seconds);
   const txs = new Set(submissions.map((s) => engine.relayer.get(s.id)!.txHash).filter((h) => h && !before.has(h)));
   return { perSec: total / seconds, signOffs: total, transactions: txs.size };
 }
@@ -178,6 +215,9 @@ async function latencies(engine: Engine, caseIds: bigint[]): Promise<number[]> {
     }
   });
   const samples: number[] = [];
+  const traced: number[] = [];
+  const cpu = process.cpuUsage();
+  const started = performance.now();
   await Promise.all(
     caseIds.map(async (caseId) => {
       for (const [stageId, roles] of STAGES) {
@@ -186,13 +226,19 @@ async function latencies(engine: Engine, caseIds: bigint[]): Promise<number[]> {
         await Promise.all(others.map((role) => engine.approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE })));
         const last = roles[roles.length - 1];
         const started = performance.now();
-        await engine.approve({ caseId, stageId, role: last, principalAddress: MANAGED[last].address, evidence: EVIDENCE });
+        const submission = await engine.approve({ caseId, stageId, role: last, principalAddress: MANAGED[last].address, evidence: EVIDENCE });
         await completed;
         samples.push(performance.now() - started);
+        if (TRACE) {
+          trace!.traceHeard(submission.id);
+          traced.push(submission.id);
+        }
       }
     }),
   );
   unsubscribe();
+  logCpu("latency", cpu, SIGN_OFFS.length * caseIds.length, (performance.now() - started) / 1000);
+  if (TRACE) trace!.traceReport(traced, log);
   return samples.sort((a, b) => a - b);
 }
 
@@ -226,13 +272,19 @@ async function main(): Promise<void> {
   const address = await escrow.getAddress();
   const throughputCases = await openCases(escrow, parties, CASES);
   const latencyCases = await openCases(escrow, parties, CASES);
+  if (TRACE) {
+    trace = await import("./engine-trace");
+    trace.installTrace(hre.network.provider as never);
+  }
   const engine = newEngine(address, fromBlock);
+  const profiling = PROFILE ? await startProfile() : null;
   await engine.start();
   log(`engine: ${CASES} cases x ${SIGN_OFFS.length} sign-offs approved at once...`);
   const rate = await engineRate(engine, throughputCases);
   log(`engine: latency with ${CASES} cases in flight...`);
   const samples = await latencies(engine, latencyCases);
   await engine.stop();
+  if (profiling) await profiling.stop(PROFILE!);
 
   log(`rebuild: opening ${REBUILD_CASES} cases...`);
   await openCases(escrow, parties, REBUILD_CASES);
