@@ -71,6 +71,17 @@ describe("server: the event stream of a case", function () {
     expect(same.data, "every watcher gets the same event").to.deep.equal(next.data);
   });
 
+  it("fans one change out to many watchers of the case as the same event", async function () {
+    const watchers = await Promise.all(Array.from({ length: 100 }, () => watch("buyer")));
+    await Promise.all(watchers.map((w) => w.waitFor(() => true)));
+    const counts = watchers.map((w) => w.events.length);
+    expect((await h.request("lawyer", "POST", `/cases/${h.caseId}/stages/pre-completion-search/sign-offs`, {})).status).to.equal(202);
+    const isIt = (e: any) => e.data.stages.find((s: any) => s.id === "pre-completion-search").signedOff.includes("lawyer");
+    const seen = await Promise.all(watchers.map((w, i) => w.waitFor(isIt, 20_000, counts[i])));
+    expect(new Set(seen.map((e) => e.id)).size, "one event id").to.equal(1);
+    expect(new Set(seen.map((e) => JSON.stringify(e.data))).size, "one event body").to.equal(1);
+  });
+
   it("sends heartbeat comments", async function () {
     const reader = await watch("bank");
     await reader.waitFor(() => true);
