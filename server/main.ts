@@ -16,6 +16,7 @@
  * there), then Anvil (SIGTERM: it saves its state). A hard kill loses nothing the API reported done: the engine's
  * outbox is durable, and the next start re-submits whatever the chain lacks.
  */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { BaseWallet } from "ethers";
 import type { Engine } from "../engine";
@@ -39,7 +40,8 @@ export interface RunningServer {
 type Print = (line: string) => void;
 
 export async function startServer(settings: Settings, print: Print = console.log): Promise<RunningServer> {
-  const { mkdirSync } = await import("node:fs");
+  mkdirSync(settings.dataDir, { recursive: true });
+  const releaseLock = claimDataDir(settings.dataDir);
   const { createServer } = await import("node:http");
   const { join } = await import("node:path");
   const { default: pino } = await import("pino");
@@ -51,12 +53,10 @@ export async function startServer(settings: Settings, print: Print = console.log
   const { RELAYER_ACCOUNT, DEMO_ACCOUNTS, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys } = await import("./chain/embedded-demo");
   const { connectRpc } = await import("./chain/rpc");
   const { Keystore, decryptKeystoreFile, keystorePassword } = await import("./keys/keystore");
-
-  mkdirSync(settings.dataDir, { recursive: true });
   const { password, warning } = keystorePassword(settings.keystorePassword, settings.chain.mode);
   if (warning) print(`warning: ${warning}`);
   const keystore = new Keystore(settings.dataDir, password);
-  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanups: Array<() => Promise<void> | void> = [releaseLock];
   const cleanUp = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) {
       try {
@@ -166,6 +166,45 @@ export async function startServer(settings: Settings, print: Print = console.log
   } catch (error) {
     await cleanUp();
     throw error;
+  }
+}
+
+/**
+ * One server per data folder: a second one would stop the first one's Anvil (it looks like a leftover) and
+ * share its store and nonces. `DATA_DIR/server.pid` names the server using it; a pid that is gone, or now
+ * belongs to another program, is stale (a hard kill leaves it behind).
+ */
+function claimDataDir(dataDir: string): () => void {
+  const file = `${dataDir}/server.pid`;
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    if (pid !== process.pid && isRunningServer(pid)) {
+      throw new StartError(`DATA_DIR: ${dataDir} is in use by another npm start (pid ${pid}); stop it first, or set DATA_DIR to another folder`);
+    }
+  } catch (error) {
+    if (error instanceof StartError) throw error;
+  }
+  writeFileSync(file, `${process.pid}\n`);
+  return () => {
+    try {
+      if (Number(readFileSync(file, "utf8").trim()) === process.pid) rmSync(file);
+    } catch {
+      // gone already
+    }
+  };
+}
+
+function isRunningServer(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("main");
+  } catch {
+    return true; // no /proc: trust the pid
   }
 }
 

@@ -7,10 +7,14 @@
  *   npx ts-node --transpile-only server/cli/keystore.ts dev <index> <file>  dev account <index> of the public test
  *                                                                           mnemonic (hardhat node, Anvil): local only
  *
+ * <file> may be a folder ending in "/" (such as DATA_DIR/keys/): the keystore is then named <address>.json in it,
+ * which makes it one of the server's managed keys.
+ *
  * Any geth-style keystore works as well (for instance `cast wallet new`).
  */
 import { HDNodeWallet, Wallet, encryptKeystoreJson } from "ethers";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { DEV_MNEMONIC } from "../chain/embedded-chain";
 import { StartError, exitOnStartError } from "../settings";
 
@@ -41,8 +45,11 @@ export async function keystoreCli(args: string[], env: NodeJS.ProcessEnv = proce
   } else {
     throw new StartError(USAGE);
   }
+  // A folder (DATA_DIR/keys/, say) gets the file named after the address, as the server's managed keys are.
+  if (file.endsWith("/") || (existsSync(file) && statSync(file).isDirectory())) file = join(file, `${wallet.address}.json`);
   if (existsSync(file)) throw new StartError(`${file}: exists already; not overwritten`);
   const json = await encryptKeystoreJson({ address: wallet.address, privateKey: wallet.privateKey }, password);
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, json, { mode: 0o600, flag: "wx" });
   print(`${wallet.address} -> ${file}`);
 }

@@ -234,6 +234,13 @@ describe("npm start (server/main.ts)", function () {
       expect(cases.body.cases.map((c: { id: string }) => c.id), "no second demo case").to.deep.equal([caseId]);
     });
 
+    it("refuses a second server on the same DATA_DIR, naming it (it would stop the first one's Anvil)", async function () {
+      const second = await runMain({ DATA_DIR: dataDir, PORT: String(await freePort()) }, { expectExit: true });
+      expect((await second.exited).code).to.equal(1);
+      expect(second.output()).to.contain(`npm start: DATA_DIR: ${dataDir} is in use by another npm start (pid ${main!.child.pid})`);
+      expect((await api(main!.url, null, "GET", "/health")).status, "the first one still serves").to.equal(200);
+    });
+
     it("lets a principal added by the CLI while it runs authenticate at once, and loads its new managed key", async function () {
       const printed: string[] = [];
       await principalCli(["add", "--name", "Late Bank", "--role", "bank"], { DATA_DIR: dataDir }, (line) => printed.push(line));
@@ -249,6 +256,47 @@ describe("npm start (server/main.ts)", function () {
       expect(result.code).to.equal(0);
       expect(alive(anvilPid)).to.equal(false);
       expect(existsSync(join(dataDir, "chain", "anvil.pid"))).to.equal(false);
+    });
+  });
+
+  describe("npm run principal (server/cli/principal.ts)", function () {
+    const dataDir = mkdtempSync(join(tmpdir(), "principal-cli-"));
+    const run = async (...args: string[]) => {
+      const lines: string[] = [];
+      await principalCli(args, { DATA_DIR: dataDir, KEYSTORE_PASSWORD: "cli password" }, (line) => lines.push(line));
+      return lines.join("\n");
+    };
+    const failure = (...args: string[]) => run(...args).then(() => expect.fail("accepted"), (error: Error) => error.message);
+
+    it("adds a principal bound to a given address and prints its token once", async function () {
+      const out = await run("add", "--name", "Acme Bank", "--role", "bank", "--address", devWallet(1).address.toLowerCase());
+      expect(out).to.match(new RegExp(`^added prn_\\w+ bank "Acme Bank" ${devWallet(1).address}$`, "m"));
+      expect(out).to.match(/^token \(shown this once; only its hash is kept\): msk_[\w-]{43}$/m);
+      expect(out).not.to.contain("managed key");
+    });
+
+    it("generates an encrypted managed key when no address is given", async function () {
+      const out = await run("add", "--name", "Jones Law", "--role", "lawyer");
+      const address = /"Jones Law" (0x[0-9a-fA-F]{40})/.exec(out)![1];
+      const [wallet] = await new Keystore(dataDir, "cli password").loadAll();
+      expect(wallet.address).to.equal(address);
+    });
+
+    it("lists every principal with its key, and revokes by name, id or address", async function () {
+      expect(await run("list")).to.match(/Acme Bank .* own wallet +active/).and.match(/Jones Law .* managed +active/);
+      expect(await run("revoke", devWallet(1).address)).to.match(/^revoked prn_\w+ bank "Acme Bank"/);
+      expect(await run("list")).to.match(/Acme Bank .* revoked \d{4}-/);
+      expect(await failure("revoke", "Acme Bank")).to.contain('no active principal with the id, name or address "Acme Bank"');
+    });
+
+    it("answers bad arguments with a message and the usage", async function () {
+      expect(await failure()).to.match(/^usage: npm run principal -- <command>/);
+      expect(await failure("add", "--name", "X", "--role", "pilot")).to.equal('add: --role must be one of operator, bank, lawyer, buyer, seller, not "pilot"');
+      expect(await failure("add", "--role", "bank")).to.match(/^add: --name is required/);
+      expect(await failure("add", "--name", "Y", "--role", "bank", "--address", "0x12")).to.contain("--address must be a 20-byte hex address");
+      expect(await failure("add", "--name", "Jones Law", "--role", "lawyer")).to.contain('a principal named "Jones Law" already exists');
+      expect(await failure("remove", "x")).to.match(/^unknown or incomplete command "remove x"/);
+      expect((await new Keystore(dataDir, "").addresses()).length, "a refused add leaves no key behind").to.equal(1);
     });
   });
 
