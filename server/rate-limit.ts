@@ -59,7 +59,7 @@ export class TokenBuckets {
 
 export function rateLimit(options: RateLimitOptions): RequestHandler {
   const buckets = new TokenBuckets(options);
-  return (req, res, next) => {
+  return (req, _res, next) => {
     const token = bearerTokenOf(req);
     // The token's hash, not the token: nothing in memory that a heap dump could replay.
     const key = token ? `t:${createHash("sha256").update(token).digest("base64url")}` : `ip:${req.ip}`;

@@ -91,8 +91,8 @@ export function mount(router: Router, spec: AnyRouteSpec, ctx: RouteContext): vo
 
     const start = ctx.idempotency.begin(principal.id, key, requestHash(req.method, req.path, req.body ?? null));
     if (start.kind === "replay") {
-      res.setHeader("Idempotent-Replayed", "true");
-      send(res, { status: start.status, body: start.body });
+      const stored = start.body as { body: unknown; headers?: Record<string, string> };
+      send(res, { status: start.status, body: stored.body, headers: { ...stored.headers, "Idempotent-Replayed": "true" } });
       return;
     }
     if (start.kind === "mismatch") {
@@ -110,7 +110,7 @@ export function mount(router: Router, spec: AnyRouteSpec, ctx: RouteContext): vo
       ctx.idempotency.abandon(principal.id, key);
       throw error;
     }
-    if (reply && reply.status < 300) ctx.idempotency.finish(principal.id, key, reply.status, reply.body);
+    if (reply && reply.status < 300) ctx.idempotency.finish(principal.id, key, reply.status, { body: reply.raw === undefined ? reply.body : JSON.parse(reply.raw), headers: reply.headers });
     else ctx.idempotency.abandon(principal.id, key);
     send(res, reply);
   });

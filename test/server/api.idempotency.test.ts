@@ -79,6 +79,8 @@ describe("server: Idempotency-Key", function () {
     const replay = await h.request("bank", "POST", "/cases", body, headers);
     expect(replay.status).to.equal(201);
     expect(replay.body.id).to.equal((a.status === 201 ? a : b).body.id);
+    expect(replay.headers.get("location")).to.equal(`/cases/${replay.body.id}`);
+    expect(replay.headers.get("idempotent-replayed")).to.equal("true");
     expect((await h.request("operator", "GET", "/cases")).body.cases.length).to.equal(before + 1);
   });
 
