@@ -41,6 +41,7 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
     const parameters = [
       ...parametersOf(route.params, "path"),
       ...parametersOf(route.query, "query"),
+      ...(route.headers ?? []).map((h) => ({ name: h.name, in: "header", required: false, description: h.description, schema: jsonSchema(h.schema) })),
       ...(mutation && route.auth ? [{ name: "Idempotency-Key", in: "header", required: false, description: IdempotencyKeyHeader.description, schema: jsonSchema(IdempotencyKeyHeader) }] : []),
     ];
     const responses: Record<string, unknown> = {};

@@ -47,6 +47,8 @@ export interface RouteSpec<P extends Schema | undefined, Q extends Schema | unde
   params?: P;
   query?: Q;
   body?: B;
+  /** Request headers the route reads besides Authorization and Idempotency-Key (for the OpenAPI document). */
+  headers?: Array<{ name: string; description: string; schema: Schema }>;
   responses: Record<number, { description: string; schema?: Schema; contentType?: string }>;
   /** Returns the answer, or undefined when it answered itself (the event stream). */
   handler: (input: HandlerInput<P, Q, B, A>) => Reply | undefined | Promise<Reply | undefined>;

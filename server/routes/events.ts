@@ -1,4 +1,5 @@
 /** `GET /cases/:id/events`: the case's progress as Server-Sent Events (see server/sse.ts). */
+import { z } from "zod";
 import { visibleCaseEntry } from "../auth/case-access";
 import { CaseParams, CaseProgressResponse, ErrorResponse, NoQuery } from "../schemas";
 import type { CaseStreams } from "../sse";
@@ -17,6 +18,7 @@ export function eventRoutes(ctx: RouteContext, streams: CaseStreams): AnyRouteSp
       auth: true,
       params: CaseParams,
       query: NoQuery,
+      headers: [{ name: "Last-Event-ID", description: "The id of the last event received: resume after it.", schema: z.string().regex(/^\d+$/) }],
       responses: {
         200: { description: "The stream (text/event-stream); each event's data is the progress", schema: CaseProgressResponse, contentType: "text/event-stream" },
         404: { description: "No such case that the caller may see", schema: ErrorResponse },

@@ -85,6 +85,7 @@ describe("server: OpenAPI, rate limits and the request log", function () {
       const typedData = doc.paths["/cases/{id}/stages/{stage}/sign-offs/typed-data"].get;
       expect(typedData.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include.members(["path:id", "path:stage", "query:purpose", "query:evidence"]);
       expect(doc.paths["/cases/{id}/events"].get.responses["200"].content).to.have.property("text/event-stream");
+      expect(doc.paths["/cases/{id}/events"].get.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include("header:Last-Event-ID");
       expect(doc.paths["/submissions/{id}"].get).to.not.equal(undefined);
     });
   });
