@@ -570,6 +570,12 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   /** Sends one transaction for `group` (or settles it without one). False when the sender must stop for now. */
   private async send(sender: string, state: SenderState, group: readonly Submission[]): Promise<boolean> {
     const draft = this.draft(group);
+    // The fees and the balance are asked together with the estimate (one wait for the node, not three);
+    // they are used only if the estimate succeeds.
+    const feesAsked = this.freshFees();
+    const balanceAsked = this.provider.getBalance(sender, "latest");
+    feesAsked.catch(() => undefined);
+    balanceAsked.catch(() => undefined);
     let gas: bigint;
     try {
       gas = await this.provider.estimateGas({ from: sender, to: draft.to, data: draft.data, value: draft.value });
@@ -587,9 +593,9 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     // engine's or party's sign-off may have landed first, making this one the last that completes the stage
     // and its cascade (and perhaps the release). Gas left over is refunded, so the limit is generous.
     const gasLimit = (gas * 6n) / 5n + COMPLETION_HEADROOM_GAS;
-    const fees = await this.freshFees();
+    const fees = await feesAsked;
     const needed = gasLimit * fees.maxFeePerGas + draft.value;
-    const balance = await this.provider.getBalance(sender, "latest");
+    const balance = await balanceAsked;
     if (balance < needed) {
       this.pause(state, balance, needed);
       return false;
