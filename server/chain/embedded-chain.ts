@@ -183,7 +183,13 @@ async function restoreClock(url: string, log: (line: string) => void): Promise<v
  */
 function checkState(stateFile: string, log: (line: string) => void): void {
   const good = stateFile.replace(/\.json$/, ".good.json");
-  if (!existsSync(stateFile)) return;
+  if (!existsSync(stateFile)) {
+    if (existsSync(good)) {
+      copyFileSync(good, stateFile);
+      log(`embedded chain: ${stateFile} is missing; loading the previous copy (${good}): the engine re-submits what that chain lacks`);
+    }
+    return;
+  }
   if (parses(stateFile)) {
     copyFileSync(stateFile, good);
     log(`embedded chain: loading its state from ${stateFile}`);
