@@ -61,6 +61,14 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/**
+ * A submission with the raw bytes of the transaction that carries it. The bytes live once, in
+ * relayer_transactions: a batch of 64 sign-offs is about 50 kB of hex, and copying it into each of its
+ * submissions' rows (as the submissions' own raw_tx column once did, and still may in rows written then) made
+ * every change of their status rewrite megabytes.
+ */
+const SELECT_SUBMISSIONS = `SELECT s.*, t.raw_tx AS tx_raw_tx FROM relayer_submissions s LEFT JOIN relayer_transactions t ON t.tx_hash = s.tx_hash`;
+
 interface SubmissionRow {
   id: number;
   idempotency_key: string;
@@ -70,6 +78,7 @@ interface SubmissionRow {
   status: SubmissionStatus;
   nonce: number | null;
   raw_tx: string | null;
+  tx_raw_tx?: string | null;
   tx_hash: string | null;
   batch_index: number | null;
   block_number: number | null;
@@ -105,7 +114,7 @@ function toSubmission(row: SubmissionRow): Submission {
     payload: JSON.parse(row.payload) as Intent,
     status: row.status,
     nonce: row.nonce,
-    rawTx: row.raw_tx,
+    rawTx: row.tx_raw_tx ?? row.raw_tx,
     txHash: row.tx_hash,
     batchIndex: row.batch_index,
     blockNumber: row.block_number,
@@ -200,7 +209,7 @@ export class Outbox {
   }
 
   get(id: number): Submission | undefined {
-    const row = this.db.prepare("SELECT * FROM relayer_submissions WHERE id = ?").get(id) as SubmissionRow | undefined;
+    const row = this.db.prepare(`${SELECT_SUBMISSIONS} WHERE s.id = ?`).get(id) as SubmissionRow | undefined;
     return row ? toSubmission(row) : undefined;
   }
 
@@ -210,14 +219,14 @@ export class Outbox {
   }
 
   private rowByKey(key: string): SubmissionRow | undefined {
-    return this.db.prepare("SELECT * FROM relayer_submissions WHERE idempotency_key = ?").get(key) as SubmissionRow | undefined;
+    return this.db.prepare(`${SELECT_SUBMISSIONS} WHERE s.idempotency_key = ?`).get(key) as SubmissionRow | undefined;
   }
 
   list(filter: { status?: SubmissionStatus; sender?: string } = {}): Submission[] {
     const rows = this.db
       .prepare(
-        `SELECT * FROM relayer_submissions
-         WHERE (@status IS NULL OR status = @status) AND (@sender IS NULL OR sender = @sender) ORDER BY id`,
+        `${SELECT_SUBMISSIONS}
+         WHERE (@status IS NULL OR s.status = @status) AND (@sender IS NULL OR s.sender = @sender) ORDER BY s.id`,
       )
       .all({ status: filter.status ?? null, sender: filter.sender ?? null }) as SubmissionRow[];
     return rows.map(toSubmission);
@@ -277,12 +286,12 @@ export class Outbox {
       const at = this.now();
       const txId = this.insertTransaction(sender, nonce, signed, at);
       const update = this.db.prepare(
-        `UPDATE relayer_submissions SET status = 'sent', nonce = ?, raw_tx = ?, tx_hash = ?, batch_index = ?,
+        `UPDATE relayer_submissions SET status = 'sent', nonce = ?, raw_tx = NULL, tx_hash = ?, batch_index = ?,
            attempts = attempts + 1, error_code = NULL, error_message = NULL, error_details = NULL, updated_at = ?
          WHERE id = ? AND status = 'pending'`,
       );
       for (const item of items) {
-        const { changes } = update.run(nonce, signed.rawTx, signed.txHash, item.batchIndex, at, item.submissionId);
+        const { changes } = update.run(nonce, signed.txHash, item.batchIndex, at, item.submissionId);
         if (changes !== 1) throw new Error(`submission ${item.submissionId} is no longer pending`);
       }
       this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce + 1, sender);
@@ -298,10 +307,10 @@ export class Outbox {
       const txId = this.insertTransaction(previous.sender, previous.nonce, signed, at);
       this.db
         .prepare(
-          `UPDATE relayer_submissions SET raw_tx = ?, tx_hash = ?, status = 'sent', attempts = attempts + 1, updated_at = ?
+          `UPDATE relayer_submissions SET raw_tx = NULL, tx_hash = ?, status = 'sent', attempts = attempts + 1, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
-        .run(signed.rawTx, signed.txHash, at, previous.sender, previous.nonce);
+        .run(signed.txHash, at, previous.sender, previous.nonce);
       return this.transactionById(txId);
     }).immediate();
   }
@@ -373,7 +382,7 @@ export class Outbox {
 
   submissionsForNonce(sender: string, nonce: number): Submission[] {
     const rows = this.db
-      .prepare("SELECT * FROM relayer_submissions WHERE sender = ? AND nonce = ? AND status IN ('sent','mined') ORDER BY id")
+      .prepare(`${SELECT_SUBMISSIONS} WHERE s.sender = ? AND s.nonce = ? AND s.status IN ('sent','mined') ORDER BY s.id`)
       .all(sender, nonce) as SubmissionRow[];
     return rows.map(toSubmission);
   }
@@ -386,10 +395,10 @@ export class Outbox {
       this.setTransactionStatus(tx.id, "mined", blockNumber);
       this.db
         .prepare(
-          `UPDATE relayer_submissions SET status = 'mined', raw_tx = ?, tx_hash = ?, block_number = ?, updated_at = ?
+          `UPDATE relayer_submissions SET status = 'mined', raw_tx = NULL, tx_hash = ?, block_number = ?, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
-        .run(tx.rawTx, tx.txHash, blockNumber, at, tx.sender, tx.nonce);
+        .run(tx.txHash, blockNumber, at, tx.sender, tx.nonce);
     });
   }
 
@@ -440,14 +449,13 @@ export class Outbox {
       this.setTransactionStatus(tx.id, reverted ? "failed" : "confirmed", blockNumber);
       const at = this.now();
       const update = this.db.prepare(
-        `UPDATE relayer_submissions SET status = ?, raw_tx = ?, tx_hash = ?, block_number = ?, note = ?,
+        `UPDATE relayer_submissions SET status = ?, raw_tx = NULL, tx_hash = ?, block_number = ?, note = ?,
            error_code = ?, error_message = ?, error_details = ?, updated_at = ? WHERE id = ?`,
       );
       for (const s of carried) {
         const o = outcomes.get(s.id) ?? { status: "confirmed" };
         update.run(
           o.status,
-          tx.rawTx,
           tx.txHash,
           blockNumber,
           o.note ?? null,
