@@ -27,6 +27,7 @@ import {
   missedDeadlines,
   prerequisitesComplete,
 } from "../../workflows/case-rules";
+import { nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
@@ -50,6 +51,9 @@ export interface RuntimeOptions {
   clockJumpMs?: number;
   onError?: (error: unknown) => void;
 }
+
+/** How near (chain seconds) a case's next moment must be for a forward jump of the chain clock to re-arm it. */
+const REARM_HORIZON_SECONDS = 60;
 
 /** The contract's refusals that mean "too early, or already done": worth one more look a moment later. */
 const TRY_AGAIN_ERRORS = ["MortgageEscrowNothingToAdvance", "MortgageEscrowNothingToExpire"];
@@ -109,12 +113,28 @@ export class Runtime {
     this.rechecks.clear();
   }
 
-  /** After the chain clock took a new block: if it jumped, every actor's timers are re-armed on it. */
+  /**
+   * After the chain clock took a new block: if it jumped, the actors' timers are re-armed on it. A jump
+   * back re-arms every case. A jump forward re-arms the cases with a moment (a waiting time's end, a
+   * deadline, the law's moment) after the one their timers were armed at and at most `REARM_HORIZON_SECONDS`
+   * from now, passed ones included; a case whose next moment is further away keeps its timers (they would
+   * only be late) and is re-armed at a later block, once its moment comes that near. Re-creating every
+   * case's actor at every block was most of the engine's time on a chain whose clock runs ahead of the wall
+   * clock (an automining node stamps each block at least a second after the one before).
+   */
   clockObserved(): void {
     if (!this.running) return;
     const offset = this.offsetMs();
+    const now = this.clock.nowSeconds();
     for (const [caseId, running] of this.cases) {
-      if (Math.abs(running.offsetMs - offset) > this.clockJumpMs) this.sync(caseId);
+      const jump = offset - running.offsetMs;
+      if (Math.abs(jump) <= this.clockJumpMs) continue;
+      if (jump > 0) {
+        const { model, now: armedAt } = running.actor.context();
+        const moments = [nextWaitingTimeEnd(model, armedAt), nextDeadlineMiss(model, armedAt), running.legalTimer?.at ?? null];
+        if (moments.every((m) => m === null || m > now + REARM_HORIZON_SECONDS)) continue;
+      }
+      this.sync(caseId);
     }
   }
 
