@@ -326,6 +326,18 @@ if (require.main === module) {
   // Signals that arrive during the start are handled after it: the pending cleanups run either way.
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  process.on("SIGHUP", stop);
+  // `kill <pid of npm>` ends npm and its shell but not this process, which would live on as an orphan holding the
+  // port and Anvil: when the process that launched us is gone, shut down as on SIGTERM. (Under a supervisor that
+  // starts us directly, the launcher lives as long as we do, so this never fires.)
+  const launcher = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid === launcher) return;
+    clearInterval(orphaned);
+    stop("SIGTERM");
+  }, 1_000).unref();
+  // With the launcher gone its terminal may be too: a write to a closed pipe must not end the shutdown early.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
   (async () => {
     const settings = parseSettings();
     running = await startServer(settings);
