@@ -33,8 +33,12 @@ process.once("exit", () => {
 });
 
 /** Spawns server/main.ts; resolves when it prints the URL it listens on (or rejects with its output). */
-function runMain(env: NodeJS.ProcessEnv, options: { expectExit?: boolean } = {}): Promise<MainProcess> {
-  const child = spawn(process.execPath, [TS_NODE, "--transpile-only", "server/main.ts"], {
+function runMain(env: NodeJS.ProcessEnv, options: { expectExit?: boolean; viaShell?: boolean } = {}): Promise<MainProcess> {
+  // viaShell: as `npm start` runs it, a shell between the launcher and the server (`; true` keeps sh from exec-ing).
+  const [command, args] = options.viaShell
+    ? ["/bin/sh", ["-c", `"${process.execPath}" "${TS_NODE}" --transpile-only server/main.ts; true`]]
+    : [process.execPath, [TS_NODE, "--transpile-only", "server/main.ts"]];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn", ...env },
     detached: true,
@@ -256,6 +260,15 @@ describe("npm start (server/main.ts)", function () {
       expect(result.code).to.equal(0);
       expect(alive(anvilPid)).to.equal(false);
       expect(existsSync(join(dataDir, "chain", "anvil.pid"))).to.equal(false);
+    });
+
+    it("shuts down, Anvil included, when its launcher is killed (as `kill <pid of npm>` kills npm and its shell)", async function () {
+      main = await runMain(env(), { viaShell: true });
+      const server = Number(readFileSync(join(dataDir, "server.pid"), "utf8"));
+      const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      process.kill(main.child.pid!, "SIGKILL"); // the shell alone
+      await eventually("the server and its Anvil gone", async () => !alive(server) && !alive(anvilPid), 20_000);
+      expect(existsSync(join(dataDir, "server.pid")), "a graceful stop, which releases the data folder").to.equal(false);
     });
   });
 
