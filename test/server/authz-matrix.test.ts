@@ -81,7 +81,10 @@ interface Row {
 }
 
 function parseMatrix(text: string): Row[] {
-  const [header, ...lines] = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const [header, ...lines] = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   const columns = header.split(/\s+/).slice(3);
   if (columns.join(" ") !== COLUMNS.join(" ")) throw new Error(`the matrix's columns are ${columns.join(" ")}`);
   return lines.map((line) => {
