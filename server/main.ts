@@ -44,7 +44,7 @@ export async function startServer(settings: Settings, print: Print = console.log
   const releaseLock = claimDataDir(settings.dataDir);
   const { createServer } = await import("node:http");
   const { join } = await import("node:path");
-  const { default: pino } = await import("pino");
+  const { defaultLogger } = await import("./logging");
   const { createEngine } = await import("../engine");
   const { createApp } = await import("./app");
   const { PrincipalStore } = await import("./auth/principals");
@@ -68,6 +68,8 @@ export async function startServer(settings: Settings, print: Print = console.log
   };
 
   try {
+    // Before Anvil and the deploy, so that a taken port is said at once rather than after them.
+    await listen(createServer(), settings).then((probe) => new Promise<void>((resolve) => probe.close(() => resolve())));
     let rpcUrl: string;
     let escrowAddress: string;
     let deploymentBlock: number;
@@ -99,7 +101,7 @@ export async function startServer(settings: Settings, print: Print = console.log
         provider.destroy();
       }
       relayerKey = await keystore.load(devWallet(RELAYER_ACCOUNT).address);
-      chainLabel = `embedded Anvil (chain ${31337}, state in ${chain.stateFile})`;
+      chainLabel = `embedded Anvil (chain 31337, state in ${chain.stateFile})`;
     } else {
       const external = settings.chain;
       const { provider, chainId } = await connectRpc(external.rpcUrl);
@@ -148,7 +150,8 @@ export async function startServer(settings: Settings, print: Print = console.log
     const stopWatching = watchNewKeys(keystore, engine, new Set([relayerKey.address, ...partyKeys.map((w) => w.address)]), print);
     cleanups.push(stopWatching);
 
-    const logger = pino({ level: settings.logLevel, redact: { paths: ["req.headers.authorization", "*.authorization", "token", "*.token"], censor: "[redacted]" } });
+    const logger = defaultLogger();
+    logger.level = settings.logLevel;
     const app = createApp(engine, {
       principals,
       devClock: settings.chain.mode === "embedded",
@@ -231,7 +234,7 @@ function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, pr
   return () => clearInterval(timer);
 }
 
-function listen(server: Server, settings: Settings): Promise<void> {
+function listen(server: Server, settings: Settings): Promise<Server> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       if (error.code === "EADDRINUSE") reject(new StartError(`PORT: ${settings.port} on ${settings.host} is in use; set PORT to a free one`));
@@ -241,7 +244,7 @@ function listen(server: Server, settings: Settings): Promise<void> {
     server.once("error", onError);
     server.listen(settings.port, settings.host, () => {
       server.off("error", onError);
-      resolve();
+      resolve(server);
     });
   });
 }
