@@ -79,12 +79,17 @@ interface Resolved {
   party: string;
 }
 
+/** Managed-key signatures made in one turn of the event loop before the others wait for the next (see `signingTurn`). */
+const SIGNATURES_PER_TURN = 32;
+
 export class Approvals {
   private readonly keys = new Map<string, BaseWallet>();
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
   private domainSeparator: Promise<string> | undefined;
   private escrow: MortgageEscrow | undefined;
+  private signedThisTurn = 0;
+  private readonly waitingToSign: Array<() => void> = [];
   /** Revocations sent by this engine, by submission id: the signer's epoch once it is mined. */
   private readonly revoking = new Map<number, { signer: string; epoch: number }>();
   /** Epochs known from this engine's own revocations, settled but perhaps not projected yet, by "case:stage:role". */
@@ -273,6 +278,30 @@ export class Approvals {
   }
 
   /**
+   * Waits, when `SIGNATURES_PER_TURN` signatures were already made in this turn of the event loop, for a later
+   * turn. A signature is about a millisecond of JavaScript; a thousand approvals arriving together would
+   * otherwise all be signed in one turn, and the relayer (a timer) could send nothing until the last one:
+   * this way the first ones are recorded and sent while the node mines and the rest are signed.
+   */
+  private signingTurn(): Promise<void> {
+    if (this.signedThisTurn === 0) setImmediate(() => this.nextSigningTurn());
+    if (this.signedThisTurn < SIGNATURES_PER_TURN) {
+      this.signedThisTurn += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waitingToSign.push(resolve));
+  }
+
+  private nextSigningTurn(): void {
+    this.signedThisTurn = 0;
+    const next = this.waitingToSign.splice(0, SIGNATURES_PER_TURN);
+    if (next.length === 0) return;
+    this.signedThisTurn = next.length;
+    setImmediate(() => this.nextSigningTurn());
+    for (const resolve of next) resolve();
+  }
+
+  /**
    * The signature of a sign-off: the given one if it recovers to the party (an EOA's), else the managed key's.
    * The digest is hashed from a precomputed domain separator and signed with the key directly: ethers'
    * `signTypedData` walks the types again for every message (most of a signature's time).
@@ -281,7 +310,11 @@ export class Approvals {
     this.domainSeparator ??= this.domain().then((d) => escrowDomainSeparator(BigInt(d.chainId), d.verifyingContract));
     this.domainSeparator.catch(() => (this.domainSeparator = undefined));
     const digest = signOffDigest(await this.domainSeparator, message);
-    if (signature === undefined) return this.managedKey(r.party).signingKey.sign(digest).serialized;
+    if (signature === undefined) {
+      const key = this.managedKey(r.party);
+      await this.signingTurn();
+      return key.signingKey.sign(digest).serialized;
+    }
     let signer: string;
     try {
       signer = recoverAddress(digest, signature);
