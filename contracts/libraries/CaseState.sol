@@ -45,21 +45,21 @@ library CaseStateLib {
     uint256 private constant EVER_REVOKED = 255;
 
     function create(
-        uint64 requiredRoles,
-        uint256 templateIndex,
-        uint256 openedAt,
-        uint256 stageCount,
-        bool funded,
-        bool tokenAsset
+        uint64 requiredRoles_,
+        uint256 templateIndex_,
+        uint256 openedAt_,
+        uint256 stageCount_,
+        bool funded_,
+        bool tokenAsset_
     ) internal pure returns (CaseState) {
         return CaseState.wrap(
-            uint256(requiredRoles) |
-                (templateIndex << TEMPLATE_INDEX) |
-                (openedAt << OPENED_AT) |
-                (stageCount << STAGE_COUNT) |
+            uint256(requiredRoles_) |
+                (templateIndex_ << TEMPLATE_INDEX) |
+                (openedAt_ << OPENED_AT) |
+                (stageCount_ << STAGE_COUNT) |
                 (uint256(IMortgageEscrow.CaseStatus.Open) << STATUS) |
-                (_bit(funded) << FUNDED) |
-                (_bit(tokenAsset) << TOKEN_ASSET)
+                (_bit(funded_) << FUNDED) |
+                (_bit(tokenAsset_) << TOKEN_ASSET)
         );
     }
 

@@ -30,11 +30,11 @@ using StageRuleWordLib for StageRuleWord global;
 library StageRuleWordLib {
     function create(
         IMortgageEscrow.StageRule calldata rule,
-        uint256 anchorClock,
-        uint256 clock,
-        uint256 unlockClock,
-        uint256 waitingDependents,
-        uint256 dependents
+        uint256 anchorClock_,
+        uint256 clock_,
+        uint256 unlockClock_,
+        uint256 waitingDependents_,
+        uint256 dependents_
     ) internal pure returns (StageRuleWord) {
         return StageRuleWord.wrap(
             uint256(rule.roles) |
@@ -42,13 +42,13 @@ library StageRuleWordLib {
                 (uint256(rule.waitSeconds) << 20) |
                 (uint256(rule.deadlineSeconds) << 52) |
                 (uint256(rule.deadlineAnchor) << 84) |
-                (anchorClock << 89) |
+                (anchorClock_ << 89) |
                 (uint256(rule.action) << 93) |
                 (uint256(rule.binding ? 1 : 0) << 95) |
-                (clock << 96) |
-                (unlockClock << 100) |
-                (waitingDependents << 104) |
-                (dependents << 120)
+                (clock_ << 96) |
+                (unlockClock_ << 100) |
+                (waitingDependents_ << 104) |
+                (dependents_ << 120)
         );
     }
 
