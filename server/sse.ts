@@ -63,8 +63,6 @@ export class CaseStreams {
       res.end();
       return;
     }
-    res.flushHeaders();
-
     const resumeFrom = parseEventId(req.headers["last-event-id"]);
     let id = this.lastChange.get(caseId);
     let first = "retry: 2000\n\n";
@@ -75,6 +73,7 @@ export class CaseStreams {
       }
       first += eventLines(id, progressJson);
     }
+    // The headers go with this first write (one send, not two); every later write is body only.
     res.write(first);
 
     let set = this.watchers.get(caseId);
@@ -141,7 +140,7 @@ export class CaseStreams {
         set.delete(res);
         continue;
       }
-      // Headers were flushed when the stream opened, so the socket carries only this response's body now.
+      // The headers went out with the stream's first write, so the socket carries only this response's body now.
       if ((res as Response & { chunkedEncoding?: boolean }).chunkedEncoding) socket.write((chunk ??= frameChunk(bytes)));
       else socket.write(bytes);
     }
