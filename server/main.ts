@@ -10,7 +10,8 @@
  * Managed keys are every keystore in `DATA_DIR/keys/`, decrypted once at start (scrypt is slow). A key that
  * `npm run principal -- add` writes while the server runs is picked up within a few seconds: the server looks at
  * the folder every 2 s and hands a new key to the engine (`engine.addPartyKey`); principals themselves are read
- * per request, so the new principal's token works at once.
+ * per request, so the new principal's token works at once. On the embedded chain every managed key is topped up
+ * (`anvil_setBalance`), so that a generated one can pay for its own sends.
  *
  * Shutdown (SIGINT, SIGTERM): stop accepting, end the event streams, stop the engine (what is in its outbox stays
  * there), then Anvil (SIGTERM: it saves its state). A hard kill loses nothing the API reported done: the engine's
@@ -50,7 +51,7 @@ export async function startServer(settings: Settings, print: Print = console.log
   const { PrincipalStore } = await import("./auth/principals");
   const { hasCode } = await import("./chain/deploy-escrow");
   const { startEmbeddedChain } = await import("./chain/embedded-chain");
-  const { RELAYER_ACCOUNT, DEMO_ACCOUNTS, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys } = await import("./chain/embedded-demo");
+  const { RELAYER_ACCOUNT, DEMO_ACCOUNTS, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys, fundOnDevChain } = await import("./chain/embedded-demo");
   const { connectRpc } = await import("./chain/rpc");
   const { Keystore, decryptKeystoreFile, keystorePassword } = await import("./keys/keystore");
   const { password, warning } = keystorePassword(settings.keystorePassword, settings.chain.mode);
@@ -123,6 +124,17 @@ export async function startServer(settings: Settings, print: Print = console.log
     }
 
     const partyKeys = (await keystore.loadAll()).filter((w) => w.address !== relayerKey.address);
+    /** On the embedded chain, managed keys (a generated one included) get funds to pay for their own sends. */
+    const fund = async (addresses: string[]) => {
+      if (!chain) return;
+      const { provider } = await connectRpc(rpcUrl, { name: "embedded chain" });
+      try {
+        for (const address of await fundOnDevChain(provider, addresses)) print(`embedded chain: funded the managed key ${address}`);
+      } finally {
+        provider.destroy();
+      }
+    };
+    await fund(partyKeys.map((w) => w.address));
     const principals = PrincipalStore.open(join(settings.dataDir, "server.sqlite"));
     cleanups.push(() => principals.close());
 
@@ -147,7 +159,7 @@ export async function startServer(settings: Settings, print: Print = console.log
       demoCaseId = (await ensureDemoCase(engine, settings.dataDir, credentials)).caseId;
     }
 
-    const stopWatching = watchNewKeys(keystore, engine, new Set([relayerKey.address, ...partyKeys.map((w) => w.address)]), print);
+    const stopWatching = watchNewKeys(keystore, engine, new Set([relayerKey.address, ...partyKeys.map((w) => w.address)]), print, fund);
     cleanups.push(stopWatching);
 
     const logger = defaultLogger();
@@ -212,7 +224,7 @@ function isRunningServer(pid: number): boolean {
 }
 
 /** Looks at the keys folder every 2 s and hands a key written since (by `npm run principal`) to the engine. */
-function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, print: Print): () => void {
+function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, print: Print, onNewKey: (addresses: string[]) => Promise<void>): () => void {
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
@@ -222,6 +234,7 @@ function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, pr
         if (known.has(address)) continue;
         known.add(address);
         engine.addPartyKey(await keystore.load(address));
+        await onNewKey([address]);
         print(`managed key ${address} loaded`);
       }
     } catch (error) {

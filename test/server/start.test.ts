@@ -245,13 +245,19 @@ describe("npm start (server/main.ts)", function () {
       expect((await api(main!.url, null, "GET", "/health")).status, "the first one still serves").to.equal(200);
     });
 
-    it("lets a principal added by the CLI while it runs authenticate at once, and loads its new managed key", async function () {
+    it("lets a principal added by the CLI while it runs authenticate at once, and loads and funds its new managed key", async function () {
       const printed: string[] = [];
       await principalCli(["add", "--name", "Late Bank", "--role", "bank"], { DATA_DIR: dataDir }, (line) => printed.push(line));
       const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
       const address = /added \S+ bank "Late Bank" (0x[0-9a-fA-F]{40})/.exec(printed.join("\n"))![1];
       expect((await api(main!.url, token, "GET", "/cases")).body).to.deep.equal({ cases: [] });
       await eventually("the server loading the new key", async () => main!.output().includes(`managed key ${address} loaded`), 20_000);
+      expect(main!.output()).to.contain(`embedded chain: funded the managed key ${address}`);
+      // The new bank opens a case from its new (funded) managed key, with no restart.
+      const parties = { bank: address, lawyer: credentials.lawyer.address, buyer: credentials.buyer.address, seller: credentials.seller.address };
+      const opened = await api(main!.url, token, "POST", "/cases", { workflow: "uk-purchase", parties, terms: { price: "1000", deposit: "100", loan: "900" } });
+      expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
+      expect(opened.body.parties.bank).to.equal(address);
     });
 
     it("stops on SIGTERM with exit code 0, and stops its Anvil", async function () {
