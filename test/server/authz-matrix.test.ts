@@ -40,6 +40,7 @@ const MATRIX = `
   GET    /workflows/uk-remortgage                               -         200      200  200    200   200    200      200  200     200     200
   GET    /openapi.json                                          -         200      200  200    200   200    200      200  200     200     200
   GET    /ui/cases/:case                                        own       200      200  200    200   200    200      200  200     200     200
+  GET    /ui/assets/app.js                                      -         200      200  200    200   200    200      200  200     200     200
   POST   /cases                                                 own       201      201  403    403   403    403      401  401     401     401
   POST   /cases                                                 other     201      403  403    403   403    403      401  401     401     401
   GET    /cases                                                 -         200      200  200    200   200    200      401  401     401     401
@@ -214,7 +215,7 @@ describe("server: the authorization matrix", function () {
         // An event stream: its headers are the answer; it is closed at once.
         expect(type).to.match(/^text\/event-stream/);
       } else if (row.path.startsWith("/ui/")) {
-        expect(type).to.match(/^text\/html/);
+        expect(type).to.match(row.path.endsWith(".js") ? /javascript/ : /^text\/html/);
         await res.text();
       } else {
         expect(type).to.match(/^application\/json/);
