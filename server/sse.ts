@@ -59,7 +59,8 @@ export class CaseStreams {
     res.setHeader("X-Accel-Buffering", "no");
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
-    if (this.closed) {
+    // HEAD (which Express routes here) has no body to stream; a closed server streams nothing more.
+    if (this.closed || req.method === "HEAD") {
       res.end();
       return;
     }

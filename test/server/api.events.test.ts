@@ -82,6 +82,15 @@ describe("server: the event stream of a case", function () {
     expect(new Set(seen.map((e) => JSON.stringify(e.data))).size, "one event body").to.equal(1);
   });
 
+  it("answers HEAD with the headers only, and keeps the connection usable", async function () {
+    const head = await fetch(`${h.url}/cases/${h.caseId}/events`, { method: "HEAD", headers: { Authorization: `Bearer ${h.tokens.bank}` } });
+    expect(head.status).to.equal(200);
+    expect(head.headers.get("content-type")).to.match(/^text\/event-stream/);
+    expect((await h.request("bank", "POST", `/cases/${h.caseId}/stages/mortgage-offer/sign-offs`, {})).status).to.equal(202);
+    await sleep(300);
+    expect((await h.request("bank", "GET", `/cases/${h.caseId}`)).status).to.equal(200);
+  });
+
   it("sends heartbeat comments", async function () {
     const reader = await watch("bank");
     await reader.waitFor(() => true);
