@@ -15,7 +15,12 @@ import { ChainFollower } from "../../engine/projection/follower";
 import { Projection } from "../../engine/projection/projection";
 
 type Step = "approve" | "epoch" | "signed" | "outbox" | "send" | "assigned" | "mined" | "receipt" | "settled" | "read" | "committed" | "notice" | "heard";
-const STEPS: Step[] = ["approve", "epoch", "signed", "outbox", "send", "assigned", "mined", "receipt", "settled", "read", "committed", "notice", "heard"];
+/** The path to the notice, in order; the relayer's own receipt and settlement run beside it (from `mined`). */
+const STEPS: Step[] = ["approve", "epoch", "signed", "outbox", "send", "assigned", "mined", "read", "committed", "notice", "heard"];
+const SIDE_STEPS: Array<[Step, Step]> = [
+  ["mined", "receipt"],
+  ["receipt", "settled"],
+];
 
 interface Rec {
   t: Partial<Record<Step, number>>;
@@ -68,7 +73,7 @@ export function installTrace(provider: { request: (args: { method: string; param
       return e;
     }),
   );
-  wrap(Approvals.prototype, "signatureFor", (orig, self, args) =>
+  wrap(Approvals.prototype, "signOffSignature", (orig, self, args) =>
     (orig.apply(self, args) as Promise<string>).then((s) => {
       const rec = byKey.get(keyOf(args[0] as never));
       if (rec) rec.t.signed = now();
@@ -162,18 +167,19 @@ const noticeTimes = new Map<string, number[]>();
 /** The benchmark heard the stage completed for the approval that was submission `id`. */
 export function traceHeard(id: number): void {
   const rec = bySubmission.get(id);
-  if (!rec) return;
-  rec.t.heard = now();
+  if (rec) rec.t.heard = now();
+}
+
+/** The projection's read of the approval's block (known from the relayer's receipt, which may come later). */
+function placeReads(rec: Rec): void {
   const block = rec.block;
-  if (block !== undefined) {
-    const read = reads.find((r) => r.from <= block && block <= r.to && r.committed !== undefined);
-    if (read) {
-      rec.t.read = read.start;
-      rec.t.committed = read.committed;
-    }
-  }
-  const after = (noticeTimes.get(rec.caseId) ?? []).find((t) => t >= (rec.t.committed ?? rec.t.receipt ?? 0));
-  if (after !== undefined) rec.t.notice = after;
+  if (block === undefined) return;
+  const read = reads.find((r) => r.from <= block && block <= r.to && r.committed !== undefined && r.committed >= (rec.t.mined ?? 0));
+  if (!read) return;
+  rec.t.read = read.start;
+  rec.t.committed = read.committed;
+  const notice = (noticeTimes.get(rec.caseId) ?? []).find((t) => t >= (read.committed as number));
+  if (notice !== undefined) rec.t.notice = notice;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -183,20 +189,32 @@ function pct(sorted: number[], p: number): number {
 /** The steps' durations (p50 / p99 / mean, ms) over the traced approvals, and the RPC calls, to stderr. */
 export function traceReport(ids: readonly number[], write: (line: string) => void): void {
   const recs = ids.map((id) => bySubmission.get(id)).filter((r): r is Rec => r !== undefined && r.t.heard !== undefined);
-  write(`trace: ${recs.length} approvals (last signer of a stage), step durations in ms (p50 / p99 / mean)`);
+  for (const rec of recs) placeReads(rec);
+  write(`trace: ${recs.length} approvals (last signer of a stage), step durations in ms (p50 / p99 / mean, count)`);
+  const line = (a: Step, b: Step, ds: number[]) => {
+    ds.sort((x, y) => x - y);
+    const mean = ds.reduce((sum, d) => sum + d, 0) / (ds.length || 1);
+    write(`  ${`${a} -> ${b}`.padEnd(22)} ${pct(ds, 50).toFixed(1).padStart(8)} ${pct(ds, 99).toFixed(1).padStart(8)} ${mean.toFixed(1).padStart(8)}  (${ds.length})`);
+  };
   for (let i = 1; i < STEPS.length; i++) {
-    const [a, b] = [STEPS[i - 1], STEPS[i]];
+    const b = STEPS[i];
+    if (!recs.some((r) => r.t[b] !== undefined)) continue;
+    // From the nearest earlier step that was recorded.
+    let a: Step = STEPS[i - 1];
     const ds = recs
       .map((r) => {
-        // From the nearest earlier step that was recorded.
         let j = i - 1;
         while (j >= 0 && r.t[STEPS[j]] === undefined) j--;
-        return j >= 0 && r.t[b] !== undefined ? (r.t[b] as number) - (r.t[STEPS[j]] as number) : NaN;
+        if (j < 0 || r.t[b] === undefined) return NaN;
+        a = STEPS[j];
+        return (r.t[b] as number) - (r.t[STEPS[j]] as number);
       })
-      .filter((d) => !Number.isNaN(d))
-      .sort((x, y) => x - y);
-    const mean = ds.reduce((s, d) => s + d, 0) / (ds.length || 1);
-    write(`  ${`${a} -> ${b}`.padEnd(22)} ${pct(ds, 50).toFixed(1).padStart(8)} ${pct(ds, 99).toFixed(1).padStart(8)} ${mean.toFixed(1).padStart(8)}  (${ds.length})`);
+      .filter((d) => !Number.isNaN(d));
+    line(a, b, ds);
+  }
+  write("  beside it, the relayer:");
+  for (const [a, b] of SIDE_STEPS) {
+    line(a, b, recs.map((r) => (r.t[a] !== undefined && r.t[b] !== undefined ? (r.t[b] as number) - (r.t[a] as number) : NaN)).filter((d) => !Number.isNaN(d)));
   }
   write("trace: JSON-RPC calls (count, total ms, mean ms)");
   for (const [method, s] of [...rpcStats].sort((x, y) => y[1].ms - x[1].ms)) {

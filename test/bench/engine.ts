@@ -17,7 +17,10 @@
  *   file catching up from the deployment block: the time of that catch-up. The chain also holds this run's
  *   other cases.
  *
- * Progress goes to stderr; stdout has only the table or the JSON.
+ * Progress goes to stderr; stdout has only the table or the JSON. Also on stderr: each engine phase's CPU time
+ * per sign-off (the process's, all threads: it compares runs on a shared machine, where the rates move with
+ * the load). `--trace` adds where an approval's time goes, step by step, and the JSON-RPC calls by method
+ * (engine-trace.ts); `--cpu-profile FILE` writes a CPU profile of the engine phases.
  */
 import hre from "hardhat";
 import { mkdtempSync } from "node:fs";
