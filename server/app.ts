@@ -16,6 +16,7 @@ import { caseRoutes } from "./routes/cases";
 import type { RouteContext, ServerEngine } from "./routes/context";
 import { defineRoute, mount, type AnyRouteSpec, type Reply } from "./routes/define";
 import { devClockRoutes } from "./routes/dev-clock";
+import { meRoutes } from "./routes/me";
 import { eventRoutes } from "./routes/events";
 import { moneyRoutes } from "./routes/money";
 import { publicRoutes } from "./routes/public";
@@ -74,6 +75,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
 
   const routes: AnyRouteSpec[] = [
     ...publicRoutes(ctx),
+    ...meRoutes(),
     ...caseRoutes(ctx),
     ...eventRoutes(ctx, streams),
     ...signOffRoutes(ctx),

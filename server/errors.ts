@@ -47,6 +47,8 @@ const ENGINE_STATUS: Record<string, number> = {
   TIMEOUT: 503,
   NOT_RUNNING: 503,
   ENGINE_STOPPED: 503,
+  // The sender's key cannot pay for gas: the relayer paused it, consumed no nonce, and resumes once funded.
+  RELAYER_OUT_OF_FUNDS: 503,
 };
 
 /** A zod failure as the 400 answer: the flattened field errors as details. */

@@ -186,4 +186,11 @@ export const SubmissionResponse = z
     updatedAt: z.string(),
   });
 
+export const MeResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(["operator", "bank", "lawyer", "buyer", "seller"]),
+  address: z.string(),
+});
+
 export const ClockResponse = z.object({ now: z.string() });

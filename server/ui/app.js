@@ -16,7 +16,7 @@ const casePath = `/cases/${encodeURIComponent(caseId)}`;
 
 const state = {
   token: null,
-  viewer: null, // { address, role, name } from GET /me, or else { roles } (see rolesFromRefusal)
+  viewer: null, // { id, name, role, address } from GET /me
   progress: null,
   history: [],
   actions: {}, // stage id -> { kind: "pending" | "submitted" | "done" | "error", text, role }
@@ -73,37 +73,9 @@ function messageForLoadError(error) {
   return `The case could not be loaded: ${error.message}`;
 }
 
-/** The principal behind the token ({ address, role, name }), or null when the server has no GET /me. */
-async function whoAmI(token) {
-  try {
-    const me = await apiFetch(token, "/me");
-    return me && typeof me.address === "string" ? me : null;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return null;
-    throw error;
-  }
-}
-
-/**
- * Without GET /me, the viewer's roles in the case as the server's sign-off check reports them: asking for the
- * typed data of a stage as a role that stage does not require is refused (403) with the caller's own roles in
- * the details (server/auth/case-access.ts, actingRole), before anything is signed or sent.
- */
-async function rolesFromRefusal(token, progress) {
-  const roles = ["bank", "lawyer", "buyer", "seller"];
-  for (const stage of progress.stages) {
-    const other = roles.find((role) => !stage.requires.includes(role));
-    if (!other) continue;
-    const path = `${casePath}/stages/${encodeURIComponent(stage.id)}/sign-offs/typed-data?role=${other}`;
-    try {
-      await apiFetch(token, path);
-    } catch (error) {
-      const own = error instanceof ApiError ? error.details?.roles : undefined;
-      if (Array.isArray(own)) return own.filter((role) => roles.includes(role));
-    }
-    return [];
-  }
-  return [];
+/** The principal behind the token: { id, name, role, address }. */
+function whoAmI(token) {
+  return apiFetch(token, "/me");
 }
 
 async function open(token, { fromForm = false } = {}) {
@@ -112,7 +84,7 @@ async function open(token, { fromForm = false } = {}) {
   try {
     const [progress, me] = await Promise.all([apiFetch(token, casePath), whoAmI(token)]);
     state.token = token;
-    state.viewer = me ?? { roles: await rolesFromRefusal(token, progress) };
+    state.viewer = me;
     sessionStorage.setItem(TOKEN_KEY, token);
     $("loading").hidden = true;
     $("case").hidden = false;
@@ -132,7 +104,6 @@ async function open(token, { fromForm = false } = {}) {
 
 function viewerRoles(progress) {
   if (!state.viewer) return [];
-  if (!state.viewer.address) return state.viewer.roles ?? [];
   const roles = Object.keys(progress.parties).filter((role) => sameAddress(progress.parties[role], state.viewer.address));
   // One address may hold two roles; the principal signs as its own role, so that one comes first.
   return roles.sort((a, b) => Number(b === state.viewer.role) - Number(a === state.viewer.role));
