@@ -19,6 +19,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
+import { LISTEN_BACKLOG } from "./http-server";
 import type { BaseWallet } from "ethers";
 import type { Engine } from "../engine";
 import type { App } from "./app";
@@ -48,6 +49,7 @@ export async function startServer(settings: Settings, print: Print = console.log
   const { defaultLogger } = await import("./logging");
   const { createEngine } = await import("../engine");
   const { createApp } = await import("./app");
+  const { createHttpServer } = await import("./http-server");
   const { PrincipalStore } = await import("./auth/principals");
   const { hasCode } = await import("./chain/deploy-escrow");
   const { startEmbeddedChain } = await import("./chain/embedded-chain");
@@ -170,7 +172,7 @@ export async function startServer(settings: Settings, print: Print = console.log
       rateLimit: { requestsPerMinute: settings.rateLimitPerMinute },
       logger,
     });
-    const server = createServer(app);
+    const server = createHttpServer(app);
     await listen(server, settings);
     cleanups.push(() => closeServer(server, app));
     const address = server.address() as { port: number };
@@ -255,7 +257,7 @@ function listen(server: Server, settings: Settings): Promise<Server> {
       else reject(error);
     };
     server.once("error", onError);
-    server.listen(settings.port, settings.host, () => {
+    server.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", onError);
       resolve(server);
     });

@@ -14,7 +14,8 @@
  */
 import hre, { ethers } from "hardhat";
 import { mkdtempSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
+import { LISTEN_BACKLOG, createHttpServer } from "../../../server/http-server";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -139,8 +140,8 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
     heartbeatMs: options.heartbeatMs,
     logger: options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "silent" }),
   });
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const server = createHttpServer(app);
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: "127.0.0.1", backlog: LISTEN_BACKLOG }, resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   async function request<T>(who: TokenName | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
