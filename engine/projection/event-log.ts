@@ -8,7 +8,7 @@
  * chain's, the chain up to n is the one we read (a block hash commits to all its ancestors), and any block
  * between two stored ones had none of our events when we read it, so replaying from n + 1 re-reads it.
  */
-import type { Db, Migration } from "../store/database";
+import type { Db, Migration, Statement } from "../store/database";
 
 export const EVENT_LOG_MIGRATIONS: readonly Migration[] = [
   {
@@ -93,6 +93,20 @@ function fromRow(row: EventRow): ChainEvent {
 
 /** The three tables behind small, synchronous methods; callers wrap them in their own transaction. */
 export class EventLog {
+  /**
+   * A statement prepared once per SQL text: better-sqlite3 compiles the SQL at every \`prepare\`, which was
+   * most of the cost of reading a row by key.
+   */
+  private readonly statements = new Map<string, Statement>();
+  private prepare(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   constructor(
     readonly db: Db,
     /** Where the log starts: the checkpoint when nothing has been processed is the block before it. */
@@ -100,7 +114,7 @@ export class EventLog {
   ) {}
 
   checkpoint(): Checkpoint {
-    const row = this.db.prepare("SELECT block_number, block_hash FROM projection_checkpoint WHERE id = 1").get() as
+    const row = this.prepare("SELECT block_number, block_hash FROM projection_checkpoint WHERE id = 1").get() as
       | { block_number: number; block_hash: string | null }
       | undefined;
     return row ? { number: row.block_number, hash: row.block_hash } : this.origin();
@@ -112,7 +126,7 @@ export class EventLog {
   }
 
   setCheckpoint(checkpoint: Checkpoint): void {
-    this.db
+    this
       .prepare(
         `INSERT INTO projection_checkpoint (id, block_number, block_hash) VALUES (1, ?, ?)
          ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash`,
@@ -121,7 +135,7 @@ export class EventLog {
   }
 
   appendEvents(events: readonly ChainEvent[]): void {
-    const insert = this.db.prepare(
+    const insert = this.prepare(
       `INSERT INTO projection_events (block_number, log_index, block_hash, tx_hash, block_time, case_id, name, args)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -131,7 +145,7 @@ export class EventLog {
   }
 
   recordBlocks(blocks: readonly StoredBlock[]): void {
-    const upsert = this.db.prepare(
+    const upsert = this.prepare(
       "INSERT INTO projection_blocks (number, hash) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
     );
     for (const b of blocks) upsert.run(b.number, b.hash);
@@ -139,12 +153,12 @@ export class EventLog {
 
   /** Forgets block hashes more than `depth` blocks below `head`: a reorganisation deeper than that rebuilds. */
   pruneBlocks(head: number, depth: number): void {
-    this.db.prepare("DELETE FROM projection_blocks WHERE number < ?").run(head - depth);
+    this.prepare("DELETE FROM projection_blocks WHERE number < ?").run(head - depth);
   }
 
   /** Stored block hashes at or below `number`, newest first: the candidates for a fork point. */
   blocksAtOrBelow(number: number): StoredBlock[] {
-    return this.db
+    return this
       .prepare("SELECT number, hash FROM projection_blocks WHERE number <= ? ORDER BY number DESC")
       .all(number) as StoredBlock[];
   }
@@ -152,12 +166,12 @@ export class EventLog {
   /** Removes every event and block hash above `forkPoint` and returns the events removed, in block order. */
   rollBackTo(forkPoint: Checkpoint): ChainEvent[] {
     const removed = (
-      this.db
+      this
         .prepare("SELECT * FROM projection_events WHERE block_number > ? ORDER BY block_number, log_index")
         .all(forkPoint.number) as EventRow[]
     ).map(fromRow);
-    this.db.prepare("DELETE FROM projection_events WHERE block_number > ?").run(forkPoint.number);
-    this.db.prepare("DELETE FROM projection_blocks WHERE number > ?").run(forkPoint.number);
+    this.prepare("DELETE FROM projection_events WHERE block_number > ?").run(forkPoint.number);
+    this.prepare("DELETE FROM projection_blocks WHERE number > ?").run(forkPoint.number);
     this.setCheckpoint(forkPoint);
     return removed;
   }
@@ -165,7 +179,7 @@ export class EventLog {
   /** Every event of a case, in chain order. */
   eventsOf(caseId: string): ChainEvent[] {
     return (
-      this.db
+      this
         .prepare("SELECT * FROM projection_events WHERE case_id = ? ORDER BY block_number, log_index")
         .all(caseId) as EventRow[]
     ).map(fromRow);
@@ -173,12 +187,12 @@ export class EventLog {
 
   /** The template ids (lower-case hex) whose `TemplateRegistered` event the log holds. */
   registeredTemplateIds(): Set<string> {
-    const rows = this.db.prepare("SELECT args FROM projection_events WHERE name = 'TemplateRegistered'").pluck().all() as string[];
+    const rows = this.prepare("SELECT args FROM projection_events WHERE name = 'TemplateRegistered'").pluck().all() as string[];
     return new Set(rows.map((args) => String((JSON.parse(args) as { templateId: string }).templateId).toLowerCase()));
   }
 
   allEvents(): ChainEvent[] {
-    return (this.db.prepare("SELECT * FROM projection_events ORDER BY block_number, log_index").all() as EventRow[]).map(fromRow);
+    return (this.prepare("SELECT * FROM projection_events ORDER BY block_number, log_index").all() as EventRow[]).map(fromRow);
   }
 
   /** Empties the log, back to the origin: the first step of a rebuild from the chain alone. */

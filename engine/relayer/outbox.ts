@@ -4,7 +4,7 @@
  * leaves either the state before it or the state after it; a signed transaction is committed here before it
  * is broadcast.
  */
-import { relaxedTransaction, type Db, type Migration } from "../store/database";
+import { relaxedTransaction, type Db, type Migration, type Statement } from "../store/database";
 import { IdempotencyConflictError } from "./errors";
 import { canonicalJson } from "./intents";
 import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./types";
@@ -157,6 +157,20 @@ export interface SignedTransaction {
 }
 
 export class Outbox {
+  /**
+   * A statement prepared once per SQL text: better-sqlite3 compiles the SQL at every \`prepare\`, which was
+   * most of the cost of reading a row by key.
+   */
+  private readonly statements = new Map<string, Statement>();
+  private prepare(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
@@ -199,7 +213,7 @@ export class Outbox {
       return { submission: toSubmission(existing), created: false };
     }
     const at = this.now();
-    const { lastInsertRowid } = this.db
+    const { lastInsertRowid } = this
       .prepare(
         `INSERT INTO relayer_submissions (idempotency_key, kind, sender, payload, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
@@ -209,7 +223,7 @@ export class Outbox {
   }
 
   get(id: number): Submission | undefined {
-    const row = this.db.prepare(`${SELECT_SUBMISSIONS} WHERE s.id = ?`).get(id) as SubmissionRow | undefined;
+    const row = this.prepare(`${SELECT_SUBMISSIONS} WHERE s.id = ?`).get(id) as SubmissionRow | undefined;
     return row ? toSubmission(row) : undefined;
   }
 
@@ -219,11 +233,11 @@ export class Outbox {
   }
 
   private rowByKey(key: string): SubmissionRow | undefined {
-    return this.db.prepare(`${SELECT_SUBMISSIONS} WHERE s.idempotency_key = ?`).get(key) as SubmissionRow | undefined;
+    return this.prepare(`${SELECT_SUBMISSIONS} WHERE s.idempotency_key = ?`).get(key) as SubmissionRow | undefined;
   }
 
   list(filter: { status?: SubmissionStatus; sender?: string } = {}): Submission[] {
-    const rows = this.db
+    const rows = this
       .prepare(
         `${SELECT_SUBMISSIONS}
          WHERE (@status IS NULL OR s.status = @status) AND (@sender IS NULL OR s.sender = @sender) ORDER BY s.id`,
@@ -234,19 +248,19 @@ export class Outbox {
 
   /** Submissions waiting for a nonce, oldest first. */
   pending(sender: string, limit = 1000): Submission[] {
-    const rows = this.db
+    const rows = this
       .prepare("SELECT * FROM relayer_submissions WHERE sender = ? AND status = 'pending' ORDER BY id LIMIT ?")
       .all(sender, limit) as SubmissionRow[];
     return rows.map(toSubmission);
   }
 
   countUnsettled(): number {
-    return this.db.prepare("SELECT COUNT(*) FROM relayer_submissions WHERE status NOT IN ('confirmed','failed')").pluck().get() as number;
+    return this.prepare("SELECT COUNT(*) FROM relayer_submissions WHERE status NOT IN ('confirmed','failed')").pluck().get() as number;
   }
 
   countByStatus(): Record<SubmissionStatus, number> {
     const counts: Record<SubmissionStatus, number> = { pending: 0, sent: 0, mined: 0, confirmed: 0, failed: 0, replaced: 0 };
-    const rows = this.db.prepare("SELECT status, COUNT(*) AS n FROM relayer_submissions GROUP BY status").all() as { status: SubmissionStatus; n: number }[];
+    const rows = this.prepare("SELECT status, COUNT(*) AS n FROM relayer_submissions GROUP BY status").all() as { status: SubmissionStatus; n: number }[];
     for (const r of rows) counts[r.status] = r.n;
     return counts;
   }
@@ -254,7 +268,7 @@ export class Outbox {
   // ---------------------------------------------------------------- nonces
 
   nextNonce(sender: string): number | undefined {
-    return this.db.prepare("SELECT next_nonce FROM relayer_nonces WHERE sender = ?").pluck().get(sender) as number | undefined;
+    return this.prepare("SELECT next_nonce FROM relayer_nonces WHERE sender = ?").pluck().get(sender) as number | undefined;
   }
 
   /** Takes the chain's count of the sender's transactions (pending included) where it is ahead of ours. */
@@ -262,7 +276,7 @@ export class Outbox {
     return this.db.transaction(() => {
       const stored = this.nextNonce(sender);
       const next = Math.max(stored ?? 0, chainPendingCount);
-      this.db
+      this
         .prepare("INSERT INTO relayer_nonces (sender, next_nonce) VALUES (?, ?) ON CONFLICT(sender) DO UPDATE SET next_nonce = excluded.next_nonce")
         .run(sender, next);
       return next;
@@ -285,7 +299,7 @@ export class Outbox {
       const signed = sign(nonce);
       const at = this.now();
       const txId = this.insertTransaction(sender, nonce, signed, at);
-      const update = this.db.prepare(
+      const update = this.prepare(
         `UPDATE relayer_submissions SET status = 'sent', nonce = ?, raw_tx = NULL, tx_hash = ?, batch_index = ?,
            attempts = attempts + 1, error_code = NULL, error_message = NULL, error_details = NULL, updated_at = ?
          WHERE id = ? AND status = 'pending'`,
@@ -294,7 +308,7 @@ export class Outbox {
         const { changes } = update.run(nonce, signed.txHash, item.batchIndex, at, item.submissionId);
         if (changes !== 1) throw new Error(`submission ${item.submissionId} is no longer pending`);
       }
-      this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce + 1, sender);
+      this.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce + 1, sender);
       return this.transactionById(txId);
     }).immediate();
   }
@@ -305,7 +319,7 @@ export class Outbox {
       const at = this.now();
       this.setTransactionStatus(previous.id, "replaced", null);
       const txId = this.insertTransaction(previous.sender, previous.nonce, signed, at);
-      this.db
+      this
         .prepare(
           `UPDATE relayer_submissions SET raw_tx = NULL, tx_hash = ?, status = 'sent', attempts = attempts + 1, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
@@ -317,7 +331,7 @@ export class Outbox {
 
   /** Counts one more broadcast of the same signed transaction (a re-send after a drop or a restart). */
   countAttempt(sender: string, nonce: number): void {
-    this.db
+    this
       .prepare("UPDATE relayer_submissions SET attempts = attempts + 1, updated_at = ? WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')")
       .run(this.now(), sender, nonce);
   }
@@ -330,10 +344,10 @@ export class Outbox {
   release(sender: string, nonce: number, reason: SubmissionError, options: { giveBackNonce: boolean }): void {
     this.db.transaction(() => {
       const at = this.now();
-      this.db
+      this
         .prepare("UPDATE relayer_transactions SET status = 'replaced', updated_at = ? WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')")
         .run(at, sender, nonce);
-      this.db
+      this
         .prepare(
           `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, batch_index = NULL,
              block_number = NULL, error_code = ?, error_message = ?, error_details = ?, updated_at = ?
@@ -341,32 +355,32 @@ export class Outbox {
         )
         .run(reason.code, reason.message, reason.details ? JSON.stringify(reason.details) : null, at, sender, nonce);
       if (options.giveBackNonce) {
-        this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ? AND next_nonce = ?").run(nonce, sender, nonce + 1);
+        this.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ? AND next_nonce = ?").run(nonce, sender, nonce + 1);
       }
     }).immediate();
   }
 
   /** Sets the sender's next nonce (after a rollback left a gap below our counter that nothing of ours fills). */
   setNextNonce(sender: string, nonce: number): void {
-    this.db.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce, sender);
+    this.prepare("UPDATE relayer_nonces SET next_nonce = ? WHERE sender = ?").run(nonce, sender);
   }
 
   // ---------------------------------------------------------- transactions
 
   transactionById(id: number): SentTransaction {
-    return toTransaction(this.db.prepare("SELECT * FROM relayer_transactions WHERE id = ?").get(id) as TransactionRow);
+    return toTransaction(this.prepare("SELECT * FROM relayer_transactions WHERE id = ?").get(id) as TransactionRow);
   }
 
   /** Every transaction signed for the nonce, newest first. */
   transactionsForNonce(sender: string, nonce: number): SentTransaction[] {
-    const rows = this.db
+    const rows = this
       .prepare("SELECT * FROM relayer_transactions WHERE sender = ? AND nonce = ? ORDER BY id DESC")
       .all(sender, nonce) as TransactionRow[];
     return rows.map(toTransaction);
   }
 
   transactions(sender?: string): SentTransaction[] {
-    const rows = this.db
+    const rows = this
       .prepare("SELECT * FROM relayer_transactions WHERE (@sender IS NULL OR sender = @sender) ORDER BY id")
       .all({ sender: sender ?? null }) as TransactionRow[];
     return rows.map(toTransaction);
@@ -374,14 +388,14 @@ export class Outbox {
 
   /** The sender's nonces with a transaction in flight (sent or mined, not yet settled), ascending. */
   inFlightNonces(sender: string): number[] {
-    return this.db
+    return this
       .prepare("SELECT DISTINCT nonce FROM relayer_transactions WHERE sender = ? AND status IN ('sent','mined') ORDER BY nonce")
       .pluck()
       .all(sender) as number[];
   }
 
   submissionsForNonce(sender: string, nonce: number): Submission[] {
-    const rows = this.db
+    const rows = this
       .prepare(`${SELECT_SUBMISSIONS} WHERE s.sender = ? AND s.nonce = ? AND s.status IN ('sent','mined') ORDER BY s.id`)
       .all(sender, nonce) as SubmissionRow[];
     return rows.map(toSubmission);
@@ -393,7 +407,7 @@ export class Outbox {
       const at = this.now();
       this.replaceSiblings(tx);
       this.setTransactionStatus(tx.id, "mined", blockNumber);
-      this.db
+      this
         .prepare(
           `UPDATE relayer_submissions SET status = 'mined', raw_tx = NULL, tx_hash = ?, block_number = ?, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
@@ -404,7 +418,7 @@ export class Outbox {
 
   /** Transactions settled (confirmed or failed on chain) in a block above `blockNumber`, by sender and nonce. */
   settledAbove(blockNumber: number): SentTransaction[] {
-    const rows = this.db
+    const rows = this
       .prepare("SELECT * FROM relayer_transactions WHERE status IN ('confirmed','failed') AND block_number > ? ORDER BY sender, nonce")
       .all(blockNumber) as TransactionRow[];
     return rows.map(toTransaction);
@@ -418,7 +432,7 @@ export class Outbox {
     this.db.transaction(() => {
       const at = this.now();
       this.setTransactionStatus(tx.id, "sent", null);
-      this.db
+      this
         .prepare(
           `UPDATE relayer_submissions SET status = 'sent', block_number = NULL, note = NULL, error_code = NULL, error_message = NULL,
              error_details = NULL, updated_at = ? WHERE tx_hash = ? AND status IN ('confirmed','failed')`,
@@ -431,7 +445,7 @@ export class Outbox {
   markUnmined(tx: SentTransaction): void {
     relaxedTransaction(this.db, () => {
       this.setTransactionStatus(tx.id, "sent", null);
-      this.db
+      this
         .prepare("UPDATE relayer_submissions SET status = 'sent', block_number = NULL, updated_at = ? WHERE sender = ? AND nonce = ? AND status = 'mined'")
         .run(this.now(), tx.sender, tx.nonce);
     });
@@ -448,7 +462,7 @@ export class Outbox {
       this.replaceSiblings(tx);
       this.setTransactionStatus(tx.id, reverted ? "failed" : "confirmed", blockNumber);
       const at = this.now();
-      const update = this.db.prepare(
+      const update = this.prepare(
         `UPDATE relayer_submissions SET status = ?, raw_tx = NULL, tx_hash = ?, block_number = ?, note = ?,
            error_code = ?, error_message = ?, error_details = ?, updated_at = ? WHERE id = ?`,
       );
@@ -472,7 +486,7 @@ export class Outbox {
 
   /** Settles a submission that never needed a transaction (refused at estimation, or already done). */
   settleWithoutTransaction(id: number, outcome: Outcome): Submission {
-    this.db
+    this
       .prepare(
         `UPDATE relayer_submissions SET status = ?, note = ?, error_code = ?, error_message = ?, error_details = ?, updated_at = ?
          WHERE id = ? AND status = 'pending'`,
@@ -494,23 +508,23 @@ export class Outbox {
    * and data signed again give the same hash: a row released earlier is then taken up again.
    */
   private insertTransaction(sender: string, nonce: number, signed: SignedTransaction, at: number): number {
-    this.db
+    this
       .prepare(
         `INSERT INTO relayer_transactions (sender, nonce, tx_hash, raw_tx, max_fee_per_gas, max_priority_fee_per_gas, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, 'sent', ?, ?)
          ON CONFLICT(tx_hash) DO UPDATE SET status = 'sent', block_number = NULL, updated_at = excluded.updated_at`,
       )
       .run(sender, nonce, signed.txHash, signed.rawTx, signed.maxFeePerGas.toString(), signed.maxPriorityFeePerGas.toString(), at, at);
-    return this.db.prepare("SELECT id FROM relayer_transactions WHERE tx_hash = ?").pluck().get(signed.txHash) as number;
+    return this.prepare("SELECT id FROM relayer_transactions WHERE tx_hash = ?").pluck().get(signed.txHash) as number;
   }
 
   private replaceSiblings(tx: SentTransaction): void {
-    this.db
+    this
       .prepare("UPDATE relayer_transactions SET status = 'replaced', updated_at = ? WHERE sender = ? AND nonce = ? AND id != ? AND status != 'replaced'")
       .run(this.now(), tx.sender, tx.nonce, tx.id);
   }
 
   private setTransactionStatus(id: number, status: TransactionStatus, blockNumber: number | null): void {
-    this.db.prepare("UPDATE relayer_transactions SET status = ?, block_number = ?, updated_at = ? WHERE id = ?").run(status, blockNumber, this.now(), id);
+    this.prepare("UPDATE relayer_transactions SET status = ?, block_number = ?, updated_at = ? WHERE id = ?").run(status, blockNumber, this.now(), id);
   }
 }

@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
 export type Db = Database.Database;
+export type Statement = Database.Statement;
 
 export interface Migration {
   /** Unique and stable: "relayer-1-outbox". Applied in the order given. */
