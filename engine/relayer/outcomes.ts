@@ -10,6 +10,9 @@ import type { Outcome, Submission, SubmissionError } from "./types";
 /** `IMortgageEscrow.SkipReason`, by its number. */
 const SKIP_REASONS = ["AlreadySignedOff", "StaleEpoch", "CaseNotOpen"] as const;
 
+/** ethers hashes an event's signature again at every `topicHash`: once here. */
+const SIGN_OFF_SKIPPED_TOPIC = escrowInterface.getEvent("SignOffSkipped")!.topicHash;
+
 export const DONE_BY_SOMEONE_ELSE = "already signed off by someone else: nothing left to do";
 
 export function errorOf(error: EngineError): SubmissionError {
@@ -24,9 +27,9 @@ export function isAlreadySignedOff(error: EngineError): boolean {
 /** The outcome of each submission in a successful transaction, from its `SignOffSkipped` events. */
 export function outcomesOfSuccess(escrowAddress: string, logs: readonly Log[], carried: readonly Submission[]): Map<number, Outcome> {
   const skipped = new Map<number, (typeof SKIP_REASONS)[number]>();
-  const skippedEvent = escrowInterface.getEvent("SignOffSkipped")!;
+  const escrow = escrowAddress.toLowerCase();
   for (const log of logs) {
-    if (log.address.toLowerCase() !== escrowAddress.toLowerCase() || log.topics[0] !== skippedEvent.topicHash) continue;
+    if (log.topics[0] !== SIGN_OFF_SKIPPED_TOPIC || log.address.toLowerCase() !== escrow) continue;
     const parsed = parseEscrowLog(log);
     if (!parsed) continue;
     skipped.set(Number(parsed.args.index), SKIP_REASONS[Number(parsed.args.reason)] ?? "CaseNotOpen");
