@@ -2,7 +2,7 @@
  * The case views as stored: one JSON row per case, written in the same transaction as the events they were
  * folded from, so that the views, the events and the checkpoint never disagree after a crash.
  */
-import type { Db, Migration, Statement } from "../store/database";
+import { statementCache, type Db, type Migration, type Statement } from "../store/database";
 import type { CaseView } from "./case-view";
 
 export const CASE_STORE_MIGRATIONS: readonly Migration[] = [
@@ -19,21 +19,12 @@ export const CASE_STORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 export class CaseStore {
-  /**
-   * A statement prepared once per SQL text: better-sqlite3 compiles the SQL at every \`prepare\`, which was
-   * most of the cost of reading a row by key.
-   */
-  private readonly statements = new Map<string, Statement>();
-  private prepare(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
+  /** Each SQL text compiled once (see statementCache). */
+  private readonly prepare: (sql: string) => Statement;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    this.prepare = statementCache(db);
+  }
 
   put(view: CaseView): void {
     this

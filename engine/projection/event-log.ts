@@ -8,7 +8,7 @@
  * chain's, the chain up to n is the one we read (a block hash commits to all its ancestors), and any block
  * between two stored ones had none of our events when we read it, so replaying from n + 1 re-reads it.
  */
-import type { Db, Migration, Statement } from "../store/database";
+import { statementCache, type Db, type Migration, type Statement } from "../store/database";
 
 export const EVENT_LOG_MIGRATIONS: readonly Migration[] = [
   {
@@ -93,25 +93,16 @@ function fromRow(row: EventRow): ChainEvent {
 
 /** The three tables behind small, synchronous methods; callers wrap them in their own transaction. */
 export class EventLog {
-  /**
-   * A statement prepared once per SQL text: better-sqlite3 compiles the SQL at every \`prepare\`, which was
-   * most of the cost of reading a row by key.
-   */
-  private readonly statements = new Map<string, Statement>();
-  private prepare(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
+  /** Each SQL text compiled once (see statementCache). */
+  private readonly prepare: (sql: string) => Statement;
 
   constructor(
     readonly db: Db,
     /** Where the log starts: the checkpoint when nothing has been processed is the block before it. */
     private readonly fromBlock: number,
-  ) {}
+  ) {
+    this.prepare = statementCache(db);
+  }
 
   checkpoint(): Checkpoint {
     const row = this.prepare("SELECT block_number, block_hash FROM projection_checkpoint WHERE id = 1").get() as

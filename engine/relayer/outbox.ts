@@ -4,7 +4,7 @@
  * leaves either the state before it or the state after it; a signed transaction is committed here before it
  * is broadcast.
  */
-import { relaxedTransaction, type Db, type Migration, type Statement } from "../store/database";
+import { relaxedTransaction, statementCache, type Db, type Migration, type Statement } from "../store/database";
 import { IdempotencyConflictError } from "./errors";
 import { canonicalJson } from "./intents";
 import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./types";
@@ -157,24 +157,15 @@ export interface SignedTransaction {
 }
 
 export class Outbox {
-  /**
-   * A statement prepared once per SQL text: better-sqlite3 compiles the SQL at every \`prepare\`, which was
-   * most of the cost of reading a row by key.
-   */
-  private readonly statements = new Map<string, Statement>();
-  private prepare(sql: string): Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
+  /** Each SQL text compiled once (see statementCache). */
+  private readonly prepare: (sql: string) => Statement;
 
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.prepare = statementCache(db);
+  }
 
   /**
    * Records an intent under its idempotency key, or returns the submission already recorded under it.

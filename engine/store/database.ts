@@ -59,3 +59,19 @@ export function migrate(db: Db, migrations: readonly Migration[]): void {
     })();
   }
 }
+
+/**
+ * A `prepare` that compiles each SQL text once: better-sqlite3 compiles the SQL at every `prepare`, which was
+ * most of the cost of reading a row by key.
+ */
+export function statementCache(db: Db): (sql: string) => Statement {
+  const statements = new Map<string, Statement>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+}
