@@ -13,12 +13,12 @@
  * `DATA_DIR/chain/anvil.pid`: if the server was killed hard and its Anvil lives on, the next start stops that one
  * (SIGTERM, so it saves its state) before starting a new one on the same state.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { JsonRpcProvider } from "ethers";
 import { StartError } from "../settings";
+import { freePort, stopGroup, watchUntilReady } from "./child-process";
 
 /** The mnemonic of Anvil's (and Hardhat's) dev accounts. Public: never for real money. */
 export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
@@ -59,17 +59,6 @@ export function anvilBinary(): string {
   return join(dirname(pkg), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
 }
 
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise<EmbeddedChain> {
   const log = options.log ?? (() => undefined);
   const dir = join(options.dataDir, "chain");
@@ -98,33 +87,20 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
   );
   writeFileSync(pidFile, `${child.pid}\n`);
 
-  const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StartError(`Anvil did not start within 30 s:\n${lines.join("\n")}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      // Drained always (and kept in anvil.log): a child writing to a full pipe would block.
+  const watched = watchUntilReady(child, {
+    name: "Anvil",
+    ready: /Listening on 127\.0\.0\.1:\d+/,
+    timeoutMs: 30_000,
+    keepLines: 100,
+    fail: (message) => new StartError(message),
+    // Also kept in anvil.log.
+    onChunk: (chunk) => {
       try {
         writeFileSync(logFd, chunk);
       } catch {
         // the log is a convenience
       }
-      for (const line of chunk.toString().split("\n")) {
-        if (line.trim() === "") continue;
-        lines.push(line);
-        if (lines.length > 100) lines.shift();
-        if (/Listening on 127\.0\.0\.1:\d+/.test(line)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new StartError(`Anvil exited (${code ?? signal}) before it was ready:\n${lines.join("\n")}`));
-    });
+    },
   });
   child.once("exit", () => {
     removePidFile(pidFile, child.pid);
@@ -135,23 +111,17 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
     }
   });
 
-  const stop = async (graceMs = 10_000) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup(child, "SIGTERM");
-    const killer = setTimeout(() => signalGroup(child, "SIGKILL"), graceMs);
-    await exited;
-    clearTimeout(killer);
-  };
+  const stop = (graceMs = 10_000) => stopGroup(child, watched.exited, graceMs);
 
   try {
-    await ready;
+    await watched.ready;
   } catch (error) {
     await stop(2_000);
     throw error;
   }
   const url = `http://127.0.0.1:${port}`;
   await restoreClock(url, log);
-  return { url, port, pid: child.pid!, stateFile, output: () => lines.join("\n"), stop };
+  return { url, port, pid: child.pid!, stateFile, output: watched.output, stop };
 }
 
 /**
@@ -264,15 +234,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
     process.kill(pid, name);
   } catch {
     // already gone
-  }
-}
-
-function signalGroup(child: ChildProcess, name: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, name);
-  } catch {
-    signal(child.pid, name);
   }
 }
 

@@ -8,12 +8,13 @@
  * hook does the same if mocha ends abruptly.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Wallet, parseEther } from "ethers";
+import { freePort, signalGroup, stopGroup, watchUntilReady } from "../../../server/chain/child-process";
+import { DEV_MNEMONIC, anvilBinary } from "../../../server/chain/embedded-chain";
 
-/** The mnemonic both nodes derive their dev accounts from (Hardhat's and Anvil's default). */
-export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
+export { DEV_MNEMONIC, anvilBinary, freePort };
+
 export const CHAIN_ID = 31337n;
 
 export type NodeKind = "hardhat" | "anvil";
@@ -39,25 +40,13 @@ const READY: Record<NodeKind, RegExp> = {
 const live = new Set<ChildProcess>();
 
 process.once("exit", () => {
-  for (const child of live) killGroup(child, "SIGKILL");
+  for (const child of live) signalGroup(child, "SIGKILL");
 });
 
 /** The dev account `index` of the default mnemonic (0: the deployer and admin). */
 export function devWallet(index: number, provider?: JsonRpcProvider): Wallet {
   const hd = HDNodeWallet.fromPhrase(DEV_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
   return new Wallet(hd.privateKey, provider);
-}
-
-/** A port on 127.0.0.1 that nothing listened on a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** `npx hardhat node` on a free port, with this project's config (prague, chain id 31337). */
@@ -84,17 +73,6 @@ export function startNode(kind: NodeKind): Promise<NodeProcess> {
   return kind === "hardhat" ? startHardhatNode() : startAnvil();
 }
 
-/**
- * The platform binary that `@foundry-rs/anvil` installs as an optional dependency (its `bin.mjs` wrapper
- * only spawns this file; running it directly leaves one process to stop instead of two).
- */
-export function anvilBinary(): string {
-  const arch = { x64: "amd64", arm64: "arm64" }[process.arch as string];
-  if (!arch) throw new Error(`@foundry-rs/anvil ships no binary for ${process.platform}/${process.arch}`);
-  const pkg = require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [ROOT] });
-  return join(dirname(pkg), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
-}
-
 /** Sends `wei` from dev account 0, as a plain transfer (works the same on any node). */
 export async function fund(node: NodeProcess, address: string, wei: bigint = parseEther("10")): Promise<void> {
   await (await devWallet(0, node.provider).sendTransaction({ to: address, value: wei })).wait();
@@ -115,42 +93,13 @@ async function launch(kind: NodeKind, port: number, command: string, args: strin
   delete env.HARDHAT_NETWORK; // the node serves the in-process "hardhat" network of the config, whatever the parent uses
   const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
-  const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.once("exit", () => live.delete(child));
-
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${kind} node did not start within 60 s:\n${lines.join("\n")}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      // Drained always: a node that logs every request would block on a full pipe.
-      for (const line of chunk.toString().split("\n")) {
-        if (line.trim() === "") continue;
-        lines.push(line);
-        if (lines.length > 200) lines.shift();
-        if (READY[kind].test(line)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${kind} node exited (${code ?? signal}) before it was ready:\n${lines.join("\n")}`));
-    });
-  });
+  const watched = watchUntilReady(child, { name: `${kind} node`, ready: READY[kind], timeoutMs: 60_000, keepLines: 200 });
+  watched.exited.then(() => live.delete(child));
 
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    killGroup(child, "SIGTERM");
-    const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(killer);
-  };
+  const stop = () => stopGroup(child, watched.exited, 5_000);
   try {
-    await ready;
+    await watched.ready;
   } catch (error) {
     await stop();
     throw error;
@@ -167,19 +116,10 @@ async function launch(kind: NodeKind, port: number, command: string, args: strin
     port,
     pid: child.pid!,
     provider,
-    output: () => lines.join("\n"),
+    output: watched.output,
     stop: async () => {
       provider.destroy();
       await stop();
     },
   };
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
 }
