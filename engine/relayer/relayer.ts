@@ -45,9 +45,9 @@ import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { bumpedFees, type Fees } from "./fees";
 import { signEip1559 } from "./sign-tx";
 import { batchCallData, callData, normaliseIntent, signOffItemKey } from "./intents";
-import { DONE_BY_SOMEONE_ELSE, errorOf, isAlreadySignedOff, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
+import { errorOf, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
 import { OUTBOX_MIGRATIONS, Outbox, type SignedTransaction } from "./outbox";
-import type { Intent, Outcome, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
+import type { Intent, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
 
 export interface RelayerTimings {
   /** How often the worker polls receipts when idle. */
@@ -581,7 +581,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       gas = await this.provider.estimateGas({ from: sender, to: draft.to, data: draft.data, value: draft.value });
     } catch (error) {
       if (isInsufficientFunds(error)) {
-        this.pause(state, await this.provider.getBalance(sender, "latest"), draft.value);
+        this.pause(state, await balanceAsked, draft.value);
         return false;
       }
       const decoded = decodeChainError(error);
@@ -633,8 +633,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   /** The estimate reverted: settle the submissions it names, without a nonce. */
   private async refuse(sender: string, group: readonly Submission[], draft: Draft, error: ContractRevertError): Promise<void> {
     if (group[0].kind === "call") {
-      const outcome: Outcome = isAlreadySignedOff(error) ? { status: "confirmed", note: DONE_BY_SOMEONE_ELSE } : { status: "failed", error: errorOf(error) };
-      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, outcome));
+      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, outcomesOfRevert(error, group).get(group[0].id)!));
       return;
     }
     const culprits = culpritsOf(error, group, draft);

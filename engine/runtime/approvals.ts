@@ -121,7 +121,7 @@ export class Approvals {
       const existing = this.options.relayer.outbox.getByKey(key);
       if (existing) return existing;
     }
-    const r = this.resolve(request, { mustBeRequired: true });
+    const r = this.resolve(request);
     const model = r.view.model;
     if (isCompleted(model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
     if ((model.signedOff[r.stage] >> r.role) & 1) throw conflict(`the ${request.role} has already signed off "${request.stageId}"`, r);
@@ -150,7 +150,7 @@ export class Approvals {
 
   /** The EIP-712 typed data that the party's own wallet signs to sign off the stage (or to revoke its sign-off). */
   async typedDataFor(request: Omit<ApprovalRequest, "signature" | "idempotencyKey"> & { purpose?: "sign-off" | "revoke" }): Promise<TypedData> {
-    const r = this.resolve(request, { mustBeRequired: true });
+    const r = this.resolve(request);
     const epoch = await this.epochOf(r);
     if (request.purpose === "revoke") return this.revokeTypedData(r, epoch);
     return this.signOffTypedData(r, epoch, (request.evidence ?? ZeroHash).toLowerCase());
@@ -158,15 +158,16 @@ export class Approvals {
 
   /** Revokes the party's sign-off until the stage completes: from its managed key, or relayed with its signature. */
   async revoke(request: RevokeRequest): Promise<Submission> {
-    const r = this.resolve(request, { mustBeRequired: true });
+    const r = this.resolve(request);
     if (isCompleted(r.view.model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
     if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
     const epoch = await this.epochOf(r);
     const key = request.idempotencyKey ?? `revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`;
     let submission: Submission;
     if (request.signature) {
-      const typed = this.revokeTypedData(r, epoch);
-      await this.signatureFor(r, await typed, request.signature);
+      const typed = await this.revokeTypedData(r, epoch);
+      const signature = request.signature;
+      this.checkSigner(r, signature, () => verifyTypedData(typed.domain, typed.types, typed.message, signature));
       submission = this.options.relayer.submit(
         this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [r.view.id, r.stage, r.role, epoch, request.signature]),
         key,
@@ -222,7 +223,7 @@ export class Approvals {
     return view;
   }
 
-  private resolve(request: { caseId: string | bigint | number; stageId: string | number; role: RoleName; principalAddress: string }, _: { mustBeRequired: true }): Resolved {
+  private resolve(request: { caseId: string | bigint | number; stageId: string | number; role: RoleName; principalAddress: string }): Resolved {
     const view = this.caseOf(request.caseId);
     const stage = typeof request.stageId === "number" ? request.stageId : view.template.stages.findIndex((s) => s.id === request.stageId);
     if (!Number.isInteger(stage) || stage < 0 || stage >= view.model.rules.length) {
@@ -315,16 +316,7 @@ export class Approvals {
       await this.signingTurn();
       return key.signingKey.sign(digest).serialized;
     }
-    let signer: string;
-    try {
-      signer = recoverAddress(digest, signature);
-    } catch (error) {
-      throw forbidden(`the signature does not decode: ${(error as Error).message}`, { reason: "BAD_SIGNATURE" });
-    }
-    if (!sameAddress(signer, r.party)) {
-      throw forbidden(`the signature is ${signer}'s, not the ${ROLE_NAMES[r.role]}'s (${r.party})`, { reason: "BAD_SIGNATURE", signer, party: r.party });
-    }
-    return signature;
+    return this.checkSigner(r, signature, () => recoverAddress(digest, signature));
   }
 
   private async domain() {
@@ -345,12 +337,11 @@ export class Approvals {
     return { domain: await this.domain(), types: REVOKE_TYPES, primaryType: "RevokeSignOff", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch } };
   }
 
-  /** The given signature if it recovers to the party (an EOA's), else the managed key's. */
-  private async signatureFor(r: Resolved, typed: TypedData, signature?: string): Promise<string> {
-    if (signature === undefined) return this.managedKey(r.party).signTypedData(typed.domain, typed.types, typed.message);
+  /** `signature` if the address `recover` finds in it is the party's (an EOA's); else 403 BAD_SIGNATURE. */
+  private checkSigner(r: Resolved, signature: string, recover: () => string): string {
     let signer: string;
     try {
-      signer = verifyTypedData(typed.domain, typed.types, typed.message, signature);
+      signer = recover();
     } catch (error) {
       throw forbidden(`the signature does not decode: ${(error as Error).message}`, { reason: "BAD_SIGNATURE" });
     }

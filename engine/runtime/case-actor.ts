@@ -48,7 +48,7 @@ interface ActorEnv {
 
 const envOf = (context: CaseMachineContext) => (context as CaseMachineContext & { env: ActorEnv }).env;
 /** The delay until chain second `second`, measured on the actor's chain clock. */
-const untilChainSecond = (clock: ChainClock, second: number) => Math.min(MAX_TIMEOUT_MS, Math.max(0, second * 1000 - clock.nowMs()));
+export const untilChainSecond = (clock: ChainClock, second: number) => Math.min(MAX_TIMEOUT_MS, Math.max(0, second * 1000 - clock.nowMs()));
 const wakeAt = (target: number | null, now: number) => Math.min(target ?? now + MAX_STEP_SECONDS, now + MAX_STEP_SECONDS);
 
 /**

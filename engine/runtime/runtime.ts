@@ -33,7 +33,7 @@ import type { CaseView } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
-import { type CaseActor, startCaseActor } from "./case-actor";
+import { type CaseActor, startCaseActor, untilChainSecond } from "./case-actor";
 import { LegalGuards } from "./legal";
 
 export interface RuntimeOptions {
@@ -216,8 +216,7 @@ export class Runtime {
     const running = this.cases.get(caseId);
     if (!running || running.legalTimer?.at === at) return;
     if (running.legalTimer) clearTimeout(running.legalTimer.timer);
-    const delay = Math.min(2 ** 31 - 1, Math.max(0, at * 1000 - this.clock.nowMs()));
-    running.legalTimer = { at, timer: setTimeout(() => this.checkAdvance(caseId, at), delay) };
+    running.legalTimer = { at, timer: setTimeout(() => this.checkAdvance(caseId, at), untilChainSecond(this.clock, at)) };
   }
 
   /** Submits `expire` if a deadline has passed unmet (before the release it ends the case; after, overdue). */
