@@ -3,7 +3,7 @@
  * `burst`. Requests without a token count against their client's IP instead, so that guessing tokens is
  * limited too. Over the limit: 429 with Retry-After (whole seconds until a request would be allowed).
  */
-import { createHash } from "node:crypto";
+import { hashToken } from "./auth/principals";
 import type { RequestHandler } from "express";
 import { bearerTokenOf } from "./auth/middleware";
 import { ApiError } from "./errors";
@@ -62,7 +62,7 @@ export function rateLimit(options: RateLimitOptions): RequestHandler {
   return (req, _res, next) => {
     const token = bearerTokenOf(req);
     // The token's hash, not the token: nothing in memory that a heap dump could replay.
-    const key = token ? `t:${createHash("sha256").update(token).digest("base64url")}` : `ip:${req.ip}`;
+    const key = token ? `t:${hashToken(token)}` : `ip:${req.ip}`;
     const waitMs = buckets.take(key);
     if (waitMs === 0) return next();
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));

@@ -43,13 +43,6 @@ export class CaseStreams {
     this.heartbeat.unref();
   }
 
-  /** How many streams are open. */
-  get size(): number {
-    let n = 0;
-    for (const set of this.watchers.values()) n += set.size;
-    return n;
-  }
-
   /** Starts a stream of the case on `res` for the principal; `progressJson` is the case's progress now, serialised. */
   open(req: Request, res: Response, principalId: string, caseId: string, progressJson: string): void {
     res.status(200);

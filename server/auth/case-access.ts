@@ -37,6 +37,11 @@ export function visibleCase(cache: ProgressCache, principal: Principal, caseId: 
   return visibleCaseEntry(cache, principal, caseId).progress;
 }
 
+/** The operator reads every case but acts in none: 403. */
+export function refuseOperator(principal: Principal, what: string): void {
+  if (isOperator(principal)) throw forbidden(`the operator reads cases but does not ${what}`, { reason: "OPERATOR_DOES_NOT_ACT" });
+}
+
 /**
  * The role the principal acts as, among `fitting` (the roles the action calls for): its own roles in the
  * case that fit, narrowed by `requested` if given. None fits: 403. More than one and none named: 400.
@@ -48,7 +53,7 @@ export function actingRole<R extends RoleName>(
   requested: RoleName | undefined,
   what: string,
 ): R {
-  if (isOperator(principal)) throw forbidden(`the operator reads cases but does not ${what}`, { reason: "OPERATOR_DOES_NOT_ACT" });
+  refuseOperator(principal, what);
   const own = rolesOf(progress, principal.address);
   const candidates = fitting.filter((role) => own.includes(role));
   if (requested !== undefined) {

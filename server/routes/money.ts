@@ -1,7 +1,5 @@
 /** The case's money: deposits by the payers, withdrawals of a party's credit, and each party's vote to cancel. */
-import type { CaseProgress } from "../../engine";
-import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
-import { actingRole, visibleCase } from "../auth/case-access";
+import { actingRole, refuseOperator, visibleCase } from "../auth/case-access";
 import { CaseParams, DepositBody, EmptyBody, ErrorResponse, SubmissionResponse } from "../schemas";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
@@ -43,7 +41,8 @@ export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
       responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
       handler: ({ params, principal, engineKey }) => {
         const progress = visibleCase(ctx.progress, principal, params.id);
-        actingRole(progress, principal, ROLE_NAMES, firstRoleOf(progress, principal.address), "withdraw");
+        // A party withdraws or votes as its address, whatever roles it holds (visibleCase let only parties through).
+        refuseOperator(principal, "withdraw");
         const submission = ctx.engine.withdraw({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
         return accepted(ctx, principal, progress.id, submission);
       },
@@ -59,15 +58,10 @@ export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
       responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
       handler: ({ params, principal, engineKey }) => {
         const progress = visibleCase(ctx.progress, principal, params.id);
-        actingRole(progress, principal, ROLE_NAMES, firstRoleOf(progress, principal.address), "vote to cancel");
+        refuseOperator(principal, "vote to cancel");
         const submission = ctx.engine.cancel({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
         return accepted(ctx, principal, progress.id, submission);
       },
     }),
   ];
-}
-
-/** Withdrawing and voting are the address's, whatever roles it holds: any one of them will do. */
-function firstRoleOf(progress: CaseProgress, address: string): RoleName | undefined {
-  return ROLE_NAMES.find((role) => progress.parties[role].toLowerCase() === address.toLowerCase());
 }
