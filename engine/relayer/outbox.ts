@@ -471,7 +471,9 @@ export class Outbox {
           s.id,
         );
       }
-      return carried.map((s) => this.get(s.id)!);
+      // Read back in one query, not one per submission: a batch carries up to a few hundred.
+      const ids = JSON.stringify(carried.map((s) => s.id));
+      return (this.prepare(`${SELECT_SUBMISSIONS} WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id`).all(ids) as SubmissionRow[]).map(toSubmission);
     });
   }
 
