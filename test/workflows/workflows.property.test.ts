@@ -2,7 +2,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { STAGE_RULE_TUPLE, ruleTuple } from "../contracts/fixtures";
+import { STAGE_RULE_ABI, ruleFields } from "./helpers";
 import {
   MAX_CLOCKS,
   ROLE_NAMES,
@@ -45,8 +45,9 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
       fileOrder: fc.shuffledSubarray(Array.from({ length: n }, (_, k) => k), { minLength: n, maxLength: n }),
       version: fc.integer({ min: 1, max: 1_000_000 }),
       us: fc.boolean(),
+      longStopDays: fc.option(fc.integer({ min: 1200, max: 4000 }), { nil: undefined }),
     })
-    .map(({ stages, release, fileOrder, version, us }) => {
+    .map(({ stages, release, fileOrder, version, us, longStopDays }) => {
       const id = (i: number) => `stage-${i}`;
       // The times the contract keeps: anchors' completions, and the starts of waits after prerequisites.
       const anchors = new Set<number>();
@@ -73,8 +74,11 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
         stage.binding = s.binding;
         return stage;
       });
+      // The releasing stage needs a deadline from the opening, or the workflow a long-stop.
+      const days = longStopDays ?? (built[release].deadline?.from === "opening" ? undefined : 3650);
       return {
         id: "random",
+        ...(days === undefined ? {} : { longStop: { within: `${days} days`, basis: "a random figure" } }),
         version,
         jurisdiction: us ? ("US" as const) : ("England and Wales" as const),
         calendar: us ? ("us-federal" as const) : ("england-and-wales" as const),
@@ -168,6 +172,16 @@ const breakings: Record<string, (def: WorkflowInput, pick: number) => Breakage |
     stage.deadline = { within: "3 days", from: "opening" };
     return { definition: { ...def, stages }, code: "deadline-before-earliest", stage: stage.id };
   },
+  "no long-stop": (def) => {
+    const stages = def.stages.map((s) => (s.action === "release" && s.deadline?.from === "opening" ? { ...s, deadline: undefined } : s));
+    const { longStop: _dropped, ...rest } = def;
+    return { definition: { ...rest, stages }, code: "no-long-stop", stage: stages.find((s) => s.action === "release")!.id };
+  },
+  "a long-stop before the earliest completion": (def) => {
+    const stages = def.stages.map((s) => (s.action === "release" ? { ...s, wait: "5 days" } : s));
+    const release = stages.find((s) => s.action === "release")!;
+    return { definition: { ...def, stages, longStop: { within: "1 hour", basis: "too short" } }, code: "deadline-before-earliest", stage: release.id };
+  },
 };
 
 describe("workflows (properties)", function () {
@@ -179,7 +193,7 @@ describe("workflows (properties)", function () {
         const compiled = compileWorkflow(def);
         expect(compiled.stages).to.have.length(def.stages.length);
         const encoded = encodeTemplate(compiled.definitionHash, compiled.stages);
-        expect(encoded).to.equal(coder.encode(["bytes32", `${STAGE_RULE_TUPLE}[]`], [compiled.definitionHash, compiled.stages.map(ruleTuple)]));
+        expect(encoded).to.equal(coder.encode(["bytes32", `${STAGE_RULE_ABI}[]`], [compiled.definitionHash, compiled.stages.map(ruleFields)]));
         const id = await escrow.connect(admin).registerTemplate.staticCall(compiled.definitionHash, compiled.stages);
         expect(id).to.equal(compiled.templateId);
       }),
