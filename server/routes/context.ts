@@ -39,4 +39,6 @@ export interface RouteContext {
   progress: ProgressCache;
   logger: Logger;
   devClock: boolean;
+  /** Writes the embedded chain's state to disk (see AppOptions.saveChain); null elsewhere. */
+  saveChain: (() => Promise<void>) | null;
 }
