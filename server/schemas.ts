@@ -158,6 +158,7 @@ export const CaseProgressResponse = z
     terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
     asset: z.string(),
     escrow: z.object({ paidByBank: Amount, paidByBuyer: Amount, funded: z.boolean(), released: z.boolean(), credits: z.record(z.string(), Amount) }),
+    cancelVotes: z.array(RoleName).describe("The roles whose vote to cancel stands (POST and DELETE /cases/{id}/cancellation); the last of the four cancels the case."),
     progress: z.object({ completed: z.number().int(), total: z.number().int() }),
     stages: z.array(StageProgress),
     updatedAt: z.object({ block: z.number().int(), time: z.string() }),

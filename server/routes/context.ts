@@ -27,6 +27,7 @@ export type ServerEngine = Pick<
   | "deposit"
   | "withdraw"
   | "cancel"
+  | "withdrawCancelVote"
   | "submission"
   | "increaseTime"
 >;
