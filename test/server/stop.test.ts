@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { id as keccakId } from "ethers";
 import { freePort } from "../../server/chain/child-process";
-import { alive, anvilPid, api, eventually, runMain, savedBlock, signalGroup, type MainProcess, type RunOptions } from "./support/main-process";
+import { alive, anvilPid, api, eventually, groupAndSession, runMain, savedBlock, signalGroup, type MainProcess, type RunOptions } from "./support/main-process";
 
 describe("stopping npm start (server/main.ts)", function () {
   this.timeout(180_000);
@@ -78,6 +78,9 @@ describe("stopping npm start (server/main.ts)", function () {
       const server = Number(readFileSync(join(dataDir, "server.pid"), "utf8"));
       const anvil = anvilPid(dataDir)!;
       const head = await busyChain(running, `application by the buyer, before ${stop.title}`);
+      // Only the server stops Anvil: a signal to the server's group (or session) does not reach it.
+      expect(groupAndSession(anvil).group).to.not.equal(groupAndSession(server).group);
+      expect(groupAndSession(anvil).session).to.not.equal(groupAndSession(server).session);
 
       const slow = await slowRequest(running.url);
       if (stop.to === "group") signalGroup(running.child, stop.signal);

@@ -141,3 +141,10 @@ export function savedBlock(dataDir: string): number | null {
     return null;
   }
 }
+
+/** The process group and session of `pid`, from /proc (Linux). */
+export function groupAndSession(pid: number): { group: number; session: number } {
+  // After the command's closing parenthesis: state, ppid, pgrp, session.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+  return { group: Number(fields[2]), session: Number(fields[3]) };
+}
