@@ -97,6 +97,40 @@ describe("stopping npm start (server/main.ts)", function () {
     });
   }
 
+  it("names the chain in /health's reasons when its Anvil is gone, and still stops cleanly", async function () {
+    const running = await start("direct");
+    expect((await api(running.url, null, "GET", "/health")).body).to.include({ status: "ok" });
+    const anvil = anvilPid(dataDir)!;
+    process.kill(anvil, "SIGKILL");
+    const health = await eventually("a degraded /health", async () => {
+      const body = (await api(running.url, null, "GET", "/health")).body;
+      return body.status === "degraded" && body;
+    });
+    const chain = health.reasons.find((r: { source: string }) => r.source === "chain");
+    expect(chain, JSON.stringify(health)).to.include({ code: "CHAIN_UNAVAILABLE" });
+    expect(chain.message).to.match(/^the chain did not answer/);
+    expect(health.blockNumber).to.equal(null);
+
+    const server = Number(readFileSync(join(dataDir, "server.pid"), "utf8"));
+    process.kill(server, "SIGTERM");
+    await eventually("the server gone", async () => !alive(server), 40_000);
+    expect(existsSync(join(dataDir, "server.pid")), "a graceful stop releases the data folder").to.equal(false);
+  });
+
+  it("exits at once (130) on a second signal during the stop, and only then", async function () {
+    const running = await start("direct");
+    const server = Number(readFileSync(join(dataDir, "server.pid"), "utf8"));
+    const slow = await slowRequest(running.url);
+    process.kill(server, "SIGTERM");
+    // The stop waits for the slow request (up to 5 s): past the watchdog's second, still stopping.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(alive(server), "still stopping, not forced by anything but a signal").to.equal(true);
+    process.kill(server, "SIGTERM");
+    expect((await running.exited).code).to.equal(130);
+    slow.destroy();
+    expect(running.output()).to.contain("SIGTERM again: exiting now");
+  });
+
   it("keeps a dev clock move answered 200 through a kill -9 of the server and its Anvil right after", async function () {
     let running = await start("direct");
     const tokens = credentials();
