@@ -50,6 +50,30 @@ describe("server: public routes, auth and errors", function () {
       expect(health, "resumed by itself once funded").to.include({ status: "ok" });
       expect(health.reasons).to.deep.equal([]);
     });
+    it("names a payer's managed key that cannot pay for its deposit (finding 5), with its balance and what it needs", async function () {
+      const caseId = await h.openCase();
+      const buyer = h.addresses.buyer;
+      const funds = await ethers.provider.getBalance(buyer);
+      await setBalance(buyer, 1_000n);
+      try {
+        const paid = await h.request("buyer", "POST", `/cases/${caseId}/deposits`, { amount: "1" });
+        expect(paid.status, JSON.stringify(paid.body)).to.equal(202);
+        let health: any;
+        const deadline = Date.now() + 20_000;
+        do {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          health = (await h.request(null, "GET", "/health")).body;
+        } while (health.status === "ok" && Date.now() < deadline);
+        const reason = health.reasons.find((r: { address?: string }) => r.address === buyer);
+        expect(reason, JSON.stringify(health)).to.include({ source: "relayer", code: "RELAYER_OUT_OF_FUNDS", balance: "1000" });
+        expect(BigInt(reason.needed)).to.be.greaterThan(1_000n);
+      } finally {
+        await setBalance(buyer, funds);
+      }
+      const deadline = Date.now() + 20_000;
+      while ((await h.request(null, "GET", "/health")).body.status !== "ok" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await h.request(null, "GET", "/health")).body.reasons, "resumed once funded").to.deep.equal([]);
+    });
   });
 
   describe("GET /workflows", function () {
