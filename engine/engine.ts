@@ -173,6 +173,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     revoke: approvals.revoke.bind(approvals),
     deposit: approvals.deposit.bind(approvals),
     cancel: approvals.cancel.bind(approvals),
+    withdrawCancelVote: approvals.withdrawCancelVote.bind(approvals),
     withdraw: approvals.withdraw.bind(approvals),
 
     /** Every workflow the engine was given, with its stages; `registered` as far as the projection has read. */

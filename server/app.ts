@@ -36,6 +36,11 @@ export interface AppOptions {
   rateLimit?: { requestsPerMinute: number; burst?: number };
   /** True only on the embedded chain: enables POST /dev/clock. */
   devClock?: boolean;
+  /**
+   * On the embedded chain: writes the chain's state to disk, resolving once it is there. POST /dev/clock answers
+   * only after it, so that a move it answered survives a kill.
+   */
+  saveChain?: () => Promise<void>;
   /** Default: pino to stdout, its level from LOG_LEVEL. */
   logger?: Logger;
   /** The event streams' heartbeat; default 15 s. */
@@ -63,6 +68,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     progress: new ProgressCache(engine),
     logger,
     devClock: options.devClock ?? false,
+    saveChain: options.saveChain ?? null,
   };
   const streams = new CaseStreams(engine, {
     heartbeatMs: options.heartbeatMs ?? 15_000,

@@ -13,9 +13,11 @@
  * per request, so the new principal's token works at once. On the embedded chain every managed key is topped up
  * (`anvil_setBalance`), so that a generated one can pay for its own sends.
  *
- * Shutdown (SIGINT, SIGTERM): stop accepting, end the event streams, stop the engine (what is in its outbox stays
- * there), then Anvil (SIGTERM: it saves its state). A hard kill loses nothing the API reported done: the engine's
- * outbox is durable, and the next start re-submits whatever the chain lacks.
+ * Shutdown (SIGINT, SIGTERM, SIGHUP, to this process or to npm's whole process group, or the launcher gone):
+ * stop accepting, end the event streams, stop the engine (what is in its outbox stays there), then Anvil (a last
+ * save of its state, then SIGTERM). Only a second signal during the shutdown forces an exit. A hard kill loses
+ * nothing the API reported done: the engine's outbox is durable, a dev clock move is saved before it is
+ * answered, and the next start re-submits whatever the chain lacks.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
@@ -169,6 +171,7 @@ export async function startServer(settings: Settings, print: Print = console.log
     const app = createApp(engine, {
       principals,
       devClock: settings.chain.mode === "embedded",
+      saveChain: chain ? chain.save : undefined,
       rateLimit: { requestsPerMinute: settings.rateLimitPerMinute },
       logger,
     });
@@ -321,18 +324,15 @@ function printBanner(
 if (require.main === module) {
   let running: RunningServer | null = null;
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      console.error(`${signal} again: exiting now`);
-      process.exit(130);
-    }
+  /** Starts the one graceful shutdown; `why` is what the log says asked for it. */
+  const shutDown = (why: string) => {
     stopping = true;
     if (!running) {
       // Mid-start: Anvil runs in its own process group and would outlive an exit now; the start finishes, then closes.
-      console.log(`${signal}: shutting down once the start has finished (again to force)`);
+      console.log(`${why}: shutting down once the start has finished (a signal again forces an exit)`);
       return;
     }
-    console.log(`${signal}: shutting down (again to force)`);
+    console.log(`${why}: shutting down (a signal again forces an exit)`);
     void running.close().then(
       () => process.exit(0),
       (error) => {
@@ -341,18 +341,28 @@ if (require.main === module) {
       },
     );
   };
+  /** A signal starts the shutdown; only a second signal, sent while it runs, forces an exit (Anvil may then live on). */
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    shutDown(signal);
+  };
   // Signals that arrive during the start are handled after it: the pending cleanups run either way.
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  process.on("SIGHUP", stop);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
   // `kill <pid of npm>` ends npm and its shell but not this process, which would live on as an orphan holding the
-  // port and Anvil: when the process that launched us is gone, shut down as on SIGTERM. (Under a supervisor that
-  // starts us directly, the launcher lives as long as we do, so this never fires.)
+  // port and Anvil: when the process that launched us is gone, shut down as on SIGTERM. A signal to npm's whole
+  // group also ends the launcher, a moment after this process got the same signal: that is the same stop, not a
+  // second one, so this never forces. (Under a supervisor that starts us directly, the launcher lives as long as
+  // we do, so this never fires.)
   const launcher = process.ppid;
   const orphaned = setInterval(() => {
     if (process.ppid === launcher) return;
     clearInterval(orphaned);
-    stop("SIGTERM");
+    if (!stopping) shutDown("the process that started npm start is gone");
   }, 1_000).unref();
   // With the launcher gone its terminal may be too: a write to a closed pipe must not end the shutdown early.
   for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);

@@ -90,12 +90,25 @@ export const ErrorResponse = z
     }),
   });
 
+export const HealthReason = z
+  .object({
+    source: z.enum(["relayer", "projection", "chain"]).describe("relayer: a sender cannot pay, or its last RPC call failed; projection: the last poll of the chain failed; chain: it did not answer"),
+    code: z.string().describe("RELAYER_OUT_OF_FUNDS, CHAIN_UNAVAILABLE, ..."),
+    message: z.string(),
+    address: z.string().optional().describe("RELAYER_OUT_OF_FUNDS: the key that cannot pay"),
+    balance: z.string().optional().describe("RELAYER_OUT_OF_FUNDS: what it holds (wei)"),
+    needed: z.string().optional().describe("RELAYER_OUT_OF_FUNDS: what its next transaction needs (wei): gas x max fee, plus the value"),
+  })
+  .describe("One reason the server is degraded.");
+export type HealthReason = z.infer<typeof HealthReason>;
+
 export const HealthResponse = z.object({
-  status: z.enum(["ok", "degraded"]),
+  status: z.enum(["ok", "degraded"]).describe("`degraded` exactly when `reasons` is not empty"),
   chainId: z.string().nullable(),
   blockNumber: z.number().int().nullable(),
   contract: z.string(),
   checkpoint: z.number().int().describe("The latest block the engine has read."),
+  reasons: z.array(HealthReason),
 });
 
 const StageOfWorkflow = z.object({
@@ -145,6 +158,7 @@ export const CaseProgressResponse = z
     terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
     asset: z.string(),
     escrow: z.object({ paidByBank: Amount, paidByBuyer: Amount, funded: z.boolean(), released: z.boolean(), credits: z.record(z.string(), Amount) }),
+    cancelVotes: z.array(RoleName).describe("The roles whose vote to cancel stands (POST and DELETE /cases/{id}/cancellation); the last of the four cancels the case."),
     progress: z.object({ completed: z.number().int(), total: z.number().int() }),
     stages: z.array(StageProgress),
     updatedAt: z.object({ block: z.number().int(), time: z.string() }),

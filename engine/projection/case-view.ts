@@ -37,6 +37,11 @@ export interface CaseView {
    * `SignOffRevoked`): the epoch a new sign-off is signed under. Absent in views stored before it was kept.
    */
   epochs?: Record<string, number>;
+  /**
+   * How many times a cancel vote stopped standing (withdrawn, or cleared by a binding stage): after each, a
+   * party may vote again, so the engine's default idempotency keys for votes carry it. Absent: none yet.
+   */
+  cancelVoteRound?: number;
   /** The last event applied. */
   updatedAt: { block: number; blockHash: string; time: number };
 }
@@ -66,6 +71,8 @@ export interface CaseProgress {
   /** The ERC-20 held in escrow; the zero address for ETH. */
   asset: string;
   escrow: { paidByBank: string; paidByBuyer: string; funded: boolean; released: boolean; credits: Record<string, string> };
+  /** The roles whose vote to cancel stands; the last of the four cancels the case. */
+  cancelVotes: RoleName[];
   progress: { completed: number; total: number };
   stages: StageProgress[];
   updatedAt: { block: number; time: string };
@@ -154,6 +161,14 @@ export function applyEvent(view: CaseView | null, event: ChainEvent, lookup: Tem
       break;
     case "CancellationVoted":
       model.cancelVotes |= 1 << num(a, "role");
+      break;
+    case "CancellationVoteWithdrawn":
+      model.cancelVotes &= ~(1 << num(a, "role"));
+      view.cancelVoteRound = (view.cancelVoteRound ?? 0) + 1;
+      break;
+    case "CancellationVotesCleared":
+      model.cancelVotes = 0;
+      view.cancelVoteRound = (view.cancelVoteRound ?? 0) + 1;
       break;
     case "Deposited":
       if (num(a, "payer") === 0) view.paidByBank = add(view.paidByBank, str(a, "amount"));
@@ -260,6 +275,7 @@ export function progressOf(view: CaseView, nowSeconds: number): CaseProgress {
       released: model.released,
       credits: { ...view.credits },
     },
+    cancelVotes: roleNames(model.cancelVotes),
     progress: { completed: model.completedAt.filter((t) => t !== null).length, total: model.rules.length },
     stages,
     updatedAt: { block: view.updatedAt.block, time: iso(view.updatedAt.time) as string },

@@ -203,7 +203,21 @@ export class Approvals {
     const party = this.anyPartyOf(view, request.principalAddress);
     if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
     if (view.model.released) throw conflict(`case ${view.id} has released its escrow: it can no longer be cancelled`, { view });
-    return this.options.relayer.submit(this.call(this.managedKey(party).address, "cancel", [view.id]), request.idempotencyKey ?? `cancel:${view.id}:${party}`);
+    const round = view.cancelVoteRound ? `:${view.cancelVoteRound}` : "";
+    return this.options.relayer.submit(this.call(this.managedKey(party).address, "cancel", [view.id]), request.idempotencyKey ?? `cancel:${view.id}:${party}${round}`);
+  }
+
+  /** Withdraws the party's vote to cancel, for every role its address holds that voted, while the case is open. */
+  withdrawCancelVote(request: PartyRequest): Submission {
+    const view = this.caseOf(request.caseId);
+    const party = this.anyPartyOf(view, request.principalAddress);
+    if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
+    const roles = ROLE_NAMES.reduce((mask, name, role) => (sameAddress(view.parties[name], party) ? mask | (1 << role) : mask), 0);
+    if ((roles & view.model.cancelVotes) === 0) throw conflict(`${party} has no vote to cancel case ${view.id} standing`, { view });
+    return this.options.relayer.submit(
+      this.call(this.managedKey(party).address, "withdrawCancelVote", [view.id]),
+      request.idempotencyKey ?? `withdraw-cancel-vote:${view.id}:${party}:${view.cancelVoteRound ?? 0}`,
+    );
   }
 
   /** Pays the party's whole credit in the case out to its address. */

@@ -3,15 +3,17 @@
  * free 127.0.0.1 port, chain id 31337, the accounts of the default test mnemonic, its state in
  * `DATA_DIR/chain/state.json` so that the chain (blocks, receipts, balances, contracts) survives a restart.
  *
- * Why Anvil and not Hardhat's in-process network: Hardhat keeps nothing on disk, Anvil's `--state` does, and
- * `--state-interval 1` saves it every second while running, so a hard kill loses at most about a second of
- * blocks. The engine treats a chain that came back older than its store like a reorganisation and re-submits
- * what the chain lacks from its outbox.
+ * Why Anvil and not Hardhat's in-process network: Hardhat keeps nothing on disk, Anvil loads a saved state
+ * (`--load-state`). The server writes that file (see state-saver.ts): every second while the chain moves, on
+ * demand, and before it stops Anvil, each time atomically; so a hard kill loses at most about a second of
+ * blocks, and the engine treats a chain that came back older than its store like a reorganisation and
+ * re-submits what the chain lacks from its outbox.
  *
- * Anvil runs in its own process group, so a Ctrl-C in the terminal reaches only the server, which stops the
- * engine first and Anvil last (SIGTERM, on which Anvil writes its state). Its pid is kept in
- * `DATA_DIR/chain/anvil.pid`: if the server was killed hard and its Anvil lives on, the next start stops that one
- * (SIGTERM, so it saves its state) before starting a new one on the same state.
+ * Anvil runs in a session and process group of its own, so a signal to the server's group (Ctrl-C, a service
+ * manager's SIGTERM to npm's group) reaches only the server, which stops the engine first and Anvil last: a
+ * last save, then SIGTERM. Its pid and port are kept in `DATA_DIR/chain/anvil.pid`: if the server was killed
+ * hard and its Anvil lives on, the next start saves that one's state and stops it before starting a new one on
+ * the same state.
  */
 import { spawn } from "node:child_process";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +21,7 @@ import { dirname, join } from "node:path";
 import { JsonRpcProvider } from "ethers";
 import { StartError } from "../settings";
 import { freePort, stopGroup, watchUntilReady } from "./child-process";
+import { dumpStateTo, startStateSaver } from "./state-saver";
 
 /** The mnemonic of Anvil's (and Hardhat's) dev accounts. Public: never for real money. */
 export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
@@ -31,7 +34,9 @@ export interface EmbeddedChain {
   stateFile: string;
   /** The last lines Anvil printed (it also writes them to `chain/anvil.log`). */
   output(): string;
-  /** SIGTERM (Anvil saves its state), SIGKILL after `graceMs`; resolves once it has exited. */
+  /** Writes the chain's state to `stateFile` now; resolves once it is on disk. */
+  save(): Promise<void>;
+  /** A last save, then SIGTERM, SIGKILL after `graceMs`; resolves once Anvil has exited. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -66,7 +71,7 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
   const pidFile = join(dir, "anvil.pid");
   const stateFile = join(dir, "state.json");
 
-  await stopLeftover(pidFile, log);
+  await stopLeftover(pidFile, stateFile, log);
   checkState(stateFile, log);
 
   const port = await freePort();
@@ -80,12 +85,11 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
       "--mnemonic", DEV_MNEMONIC,
       "--accounts", "10",
       "--hardfork", "prague",
-      "--state", stateFile,
-      "--state-interval", "1",
+      ...(existsSync(stateFile) ? ["--load-state", stateFile] : []),
     ],
     { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
   );
-  writeFileSync(pidFile, `${child.pid}\n`);
+  writeFileSync(pidFile, `${child.pid}\n${port}\n`);
 
   const watched = watchUntilReady(child, {
     name: "Anvil",
@@ -111,17 +115,32 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
     }
   });
 
-  const stop = (graceMs = 10_000) => stopGroup(child, watched.exited, graceMs);
-
   try {
     await watched.ready;
   } catch (error) {
-    await stop(2_000);
+    await stopGroup(child, watched.exited, 2_000);
     throw error;
   }
   const url = `http://127.0.0.1:${port}`;
-  await restoreClock(url, log);
-  return { url, port, pid: child.pid!, stateFile, output: watched.output, stop };
+  try {
+    await restoreClock(url, log);
+  } catch (error) {
+    await stopGroup(child, watched.exited, 2_000);
+    throw error;
+  }
+  const saver = startStateSaver({ url, stateFile, log });
+  const stop = async (graceMs = 10_000) => {
+    await saver.stop();
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        await saver.save();
+      } catch (error) {
+        log(`embedded chain: its last save before stopping failed (the previous one, at most a second older, stays): ${(error as Error).message}`);
+      }
+    }
+    await stopGroup(child, watched.exited, graceMs);
+  };
+  return { url, port, pid: child.pid!, stateFile, output: watched.output, save: saver.save, stop };
 }
 
 /**
@@ -184,17 +203,24 @@ function parses(file: string): boolean {
 }
 
 /**
- * Stops the Anvil that a hard-killed server left running (its pid still alive and still an Anvil), with SIGTERM
- * so that it writes its state first. A pid that now belongs to another program is left alone.
+ * Stops the Anvil that a hard-killed server left running (its pid still alive and still an Anvil), after saving
+ * its state (from the port in the pid file). A pid that now belongs to another program is left alone.
  */
-async function stopLeftover(pidFile: string, log: (line: string) => void): Promise<void> {
+async function stopLeftover(pidFile: string, stateFile: string, log: (line: string) => void): Promise<void> {
   if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  const [pid, port] = readFileSync(pidFile, "utf8").trim().split("\n").map(Number);
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid) || !isAnvil(pid)) {
     rmSync(pidFile, { force: true });
     return;
   }
-  log(`embedded chain: stopping the Anvil left over from an earlier run (pid ${pid}) so that it saves its state`);
+  log(`embedded chain: stopping the Anvil left over from an earlier run (pid ${pid}) after saving its state`);
+  if (Number.isInteger(port) && port > 0) {
+    try {
+      await dumpStateTo(`http://127.0.0.1:${port}`, stateFile);
+    } catch (error) {
+      log(`embedded chain: the leftover Anvil's state could not be saved (its last periodic save stays): ${(error as Error).message}`);
+    }
+  }
   signal(pid, "SIGTERM");
   const deadline = Date.now() + 10_000;
   while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -239,7 +265,7 @@ function signal(pid: number, name: NodeJS.Signals): void {
 
 function removePidFile(pidFile: string, pid: number | undefined): void {
   try {
-    if (Number(readFileSync(pidFile, "utf8").trim()) === pid) rmSync(pidFile, { force: true });
+    if (Number(readFileSync(pidFile, "utf8").split("\n")[0]) === pid) rmSync(pidFile, { force: true });
   } catch {
     // gone already
   }

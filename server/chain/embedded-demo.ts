@@ -109,7 +109,7 @@ export async function ensureDeployment(options: {
   return { deployment, templates, fresh: true };
 }
 
-/** Waits until Anvil's state file holds block `blockNumber` (it saves every second). */
+/** Waits until the chain's state file holds block `blockNumber` (the server saves it every second, see state-saver.ts). */
 export async function waitForSavedState(stateFile: string, blockNumber: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

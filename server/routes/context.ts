@@ -27,6 +27,7 @@ export type ServerEngine = Pick<
   | "deposit"
   | "withdraw"
   | "cancel"
+  | "withdrawCancelVote"
   | "submission"
   | "increaseTime"
 >;
@@ -39,4 +40,6 @@ export interface RouteContext {
   progress: ProgressCache;
   logger: Logger;
   devClock: boolean;
+  /** Writes the embedded chain's state to disk (see AppOptions.saveChain); null elsewhere. */
+  saveChain: (() => Promise<void>) | null;
 }

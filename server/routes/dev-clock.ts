@@ -1,6 +1,8 @@
 /**
  * `POST /dev/clock`: moves the embedded chain's clock forward so that a case walks through its waiting
  * periods in seconds. Mounted only on the embedded chain (`devClock`); elsewhere the path does not exist.
+ * The answer waits for the chain's state to be on disk (`saveChain`): a move answered 200 outlives a kill -9,
+ * where the periodic save (every second) could miss it and the chain's time would go back.
  */
 import { forbidden } from "../errors";
 import { isOperator } from "../auth/case-access";
@@ -25,7 +27,9 @@ export function devClockRoutes(ctx: RouteContext): AnyRouteSpec[] {
       },
       handler: async ({ body, principal }) => {
         if (!isOperator(principal)) throw forbidden("only the operator moves the dev clock");
-        return { status: 200, body: await ctx.engine.increaseTime(body.seconds) };
+        const moved = await ctx.engine.increaseTime(body.seconds);
+        await ctx.saveChain?.();
+        return { status: 200, body: moved };
       },
     }),
   ];

@@ -1,4 +1,7 @@
-/** The case's money: deposits by the payers, withdrawals of a party's credit, and each party's vote to cancel. */
+/**
+ * The case's money: deposits by the payers, withdrawals of a party's credit, and each party's vote to cancel,
+ * which it may withdraw until the case is cancelled.
+ */
 import { actingRole, refuseOperator, visibleCase } from "../auth/case-access";
 import { CaseParams, DepositBody, EmptyBody, ErrorResponse, SubmissionResponse } from "../schemas";
 import type { RouteContext } from "./context";
@@ -9,7 +12,7 @@ const ERRORS = {
   400: { description: "Not a valid request", schema: ErrorResponse },
   403: { description: "A party whose role may not do this, or the operator", schema: ErrorResponse },
   404: { description: "No such case that the caller may see", schema: ErrorResponse },
-  409: { description: "The case's state does not allow it (closed, nothing credited, released)", schema: ErrorResponse },
+  409: { description: "The case's state does not allow it (closed, nothing credited, released, no vote standing)", schema: ErrorResponse },
 };
 
 export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
@@ -60,6 +63,23 @@ export function moneyRoutes(ctx: RouteContext): AnyRouteSpec[] {
         const progress = visibleCase(ctx.progress, principal, params.id);
         refuseOperator(principal, "vote to cancel");
         const submission = ctx.engine.cancel({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
+        return accepted(ctx, principal, progress.id, submission);
+      },
+    }),
+    defineRoute({
+      method: "delete",
+      path: "/cases/:id/cancellation",
+      tag: "money",
+      summary: "Withdraw the caller's vote to cancel the case (for every role it holds that voted), while the case is open",
+      description: "409 when none of the caller's roles has a vote standing on chain (a vote still being sent is not standing yet).",
+      auth: true,
+      params: CaseParams,
+      body: EmptyBody,
+      responses: { 202: { description: "The submission", schema: SubmissionResponse }, ...ERRORS },
+      handler: ({ params, principal, engineKey }) => {
+        const progress = visibleCase(ctx.progress, principal, params.id);
+        refuseOperator(principal, "withdraw a vote to cancel");
+        const submission = ctx.engine.withdrawCancelVote({ caseId: progress.id, principalAddress: principal.address, idempotencyKey: engineKey });
         return accepted(ctx, principal, progress.id, submission);
       },
     }),

@@ -1,5 +1,6 @@
 /** What anyone may read without a token: the server's health and the workflows on offer. */
 import { notFound } from "../errors";
+import { healthReasons } from "../health";
 import { ErrorResponse, HealthResponse, NoQuery, WorkflowListResponse, WorkflowParams, WorkflowResponse } from "../schemas";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
@@ -11,13 +12,16 @@ export function publicRoutes(ctx: RouteContext): AnyRouteSpec[] {
       path: "/health",
       tag: "health",
       summary: "Whether the server and its chain are well",
-      description: "Always 200 while the server runs; `status` is `degraded` when the chain does not answer or the relayer is paused.",
+      description:
+        "Always 200 while the server runs; `status` is `degraded` when the chain does not answer, the last poll of it failed, or the relayer is paused or failing, and `reasons` says which (a key that cannot pay: its address, balance and what it needs).",
       auth: false,
       query: NoQuery,
       responses: { 200: { description: "The health", schema: HealthResponse } },
       handler: async () => {
         const h = await ctx.engine.health();
-        return { status: 200, body: { status: h.status, chainId: h.chainId, blockNumber: h.blockNumber, contract: h.contract, checkpoint: h.checkpoint } };
+        const reasons = healthReasons(h);
+        const status = reasons.length > 0 ? "degraded" : "ok";
+        return { status: 200, body: { status, chainId: h.chainId, blockNumber: h.blockNumber, contract: h.contract, checkpoint: h.checkpoint, reasons } };
       },
     }),
     defineRoute({

@@ -30,6 +30,7 @@ describe("engine encodings against ethers", function () {
     };
     const events = escrowInterface.fragments.filter((f): f is EventFragment => f.type === "event");
     expect(events.length).to.be.greaterThan(10);
+    expect(events.map((e) => e.name)).to.include.members(["CancellationVoted", "CancellationVoteWithdrawn", "CancellationVotesCleared"]);
     for (const event of events) {
       for (let i = 0; i < 10; i++) {
         const { data, topics } = escrowInterface.encodeEventLog(event, event.inputs.map((p) => valueOf(p, i)));

@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { startApp, type AppHarness } from "./support/app-harness";
+import { ethers } from "hardhat";
+import { setBalance } from "../engine/relayer-helpers";
+import { RELAYER_WALLET, startApp, type AppHarness } from "./support/app-harness";
 
 describe("server: public routes, auth and errors", function () {
   let h: AppHarness;
@@ -16,6 +18,61 @@ describe("server: public routes, auth and errors", function () {
       expect(res.status).to.equal(200);
       expect(res.body).to.include({ status: "ok", chainId: "31337", contract: h.escrowAddress });
       expect(res.body.blockNumber).to.be.a("number").greaterThan(0);
+      expect(res.body.reasons).to.deep.equal([]);
+    });
+    it("names why it is degraded: the relayer's key that cannot pay, its balance and what it needs; ok again once funded", async function () {
+      const caseId = await h.openCase();
+      await setBalance(RELAYER_WALLET.address, 0n);
+      try {
+        const signed = await h.request("bank", "POST", `/cases/${caseId}/stages/application/sign-offs`, {});
+        expect(signed.status, JSON.stringify(signed.body)).to.equal(202);
+        let health: any;
+        const deadline = Date.now() + 20_000;
+        do {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          health = (await h.request(null, "GET", "/health")).body;
+        } while (health.status === "ok" && Date.now() < deadline);
+        expect(health.status).to.equal("degraded");
+        expect(health.reasons, JSON.stringify(health)).to.have.length(1);
+        const [reason] = health.reasons;
+        expect(reason).to.include({ source: "relayer", code: "RELAYER_OUT_OF_FUNDS", address: RELAYER_WALLET.address, balance: "0" });
+        expect(BigInt(reason.needed)).to.be.greaterThan(0n);
+        expect(reason.message).to.contain(RELAYER_WALLET.address).and.contain(`needs ${reason.needed} wei`);
+      } finally {
+        await setBalance(RELAYER_WALLET.address, ethers.parseEther("100"));
+      }
+      let health: any;
+      const deadline = Date.now() + 20_000;
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        health = (await h.request(null, "GET", "/health")).body;
+      } while (health.status !== "ok" && Date.now() < deadline);
+      expect(health, "resumed by itself once funded").to.include({ status: "ok" });
+      expect(health.reasons).to.deep.equal([]);
+    });
+    it("names a payer's managed key that cannot pay for its deposit (finding 5), with its balance and what it needs", async function () {
+      const caseId = await h.openCase();
+      const buyer = h.addresses.buyer;
+      const funds = await ethers.provider.getBalance(buyer);
+      await setBalance(buyer, 1_000n);
+      try {
+        const paid = await h.request("buyer", "POST", `/cases/${caseId}/deposits`, { amount: "1" });
+        expect(paid.status, JSON.stringify(paid.body)).to.equal(202);
+        let health: any;
+        const deadline = Date.now() + 20_000;
+        do {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          health = (await h.request(null, "GET", "/health")).body;
+        } while (health.status === "ok" && Date.now() < deadline);
+        const reason = health.reasons.find((r: { address?: string }) => r.address === buyer);
+        expect(reason, JSON.stringify(health)).to.include({ source: "relayer", code: "RELAYER_OUT_OF_FUNDS", balance: "1000" });
+        expect(BigInt(reason.needed)).to.be.greaterThan(1_000n);
+      } finally {
+        await setBalance(buyer, funds);
+      }
+      const deadline = Date.now() + 20_000;
+      while ((await h.request(null, "GET", "/health")).body.status !== "ok" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await h.request(null, "GET", "/health")).body.reasons, "resumed once funded").to.deep.equal([]);
     });
   });
 

@@ -21,6 +21,8 @@
  *   signed     fresh, and the bank and the lawyer have signed off "completion" (so each may revoke)
  *   refunded   fresh, the bank and the buyer paid 1 wei each, then cancelled by every party: each payer
  *              has a credit to withdraw, the lawyer and the seller have none (409: allowed, nothing to pay)
+ *   voted      fresh, and the bank and the buyer have voted to cancel (each may withdraw its vote; the lawyer and
+ *              the seller have none standing: 409)
  *   -          the request names no case
  * POST /cases names the parties instead: `own` the harness's parties (the bank principal as the bank),
  * `other` the other case's parties (so the bank principal is not the case's bank).
@@ -65,6 +67,8 @@ const MATRIX = `
   POST   /cases/:case/withdrawals                               other     403      404  404    404   404    404      401  401     401     401
   POST   /cases/:case/cancellation                              fresh     403      202  202    202   202    404      401  401     401     401
   POST   /cases/:case/cancellation                              other     403      404  404    404   404    404      401  401     401     401
+  DELETE /cases/:case/cancellation                              voted     403      202  409    202   409    404      401  401     401     401
+  DELETE /cases/:case/cancellation                              other     403      404  404    404   404    404      401  401     401     401
   GET    /submissions/:submission                               own       404      200  404    404   404    404      401  401     401     401
   GET    /submissions/:submission                               missing   404      404  404    404   404    404      401  401     401     401
   POST   /dev/clock                                             -         200      403  403    403   403    403      401  401     401     401
@@ -72,7 +76,7 @@ const MATRIX = `
 
 const COLUMNS = ["operator", "bank", "lawyer", "buyer", "seller", "stranger", "none", "unknown", "revoked", "malformed"] as const;
 type Column = (typeof COLUMNS)[number];
-const CASE_KINDS = ["own", "other", "missing", "fresh", "signed", "refunded", "-"] as const;
+const CASE_KINDS = ["own", "other", "missing", "fresh", "signed", "refunded", "voted", "-"] as const;
 type CaseKind = (typeof CASE_KINDS)[number];
 
 interface Row {
@@ -145,7 +149,7 @@ describe("server: the authorization matrix", function () {
 
   /** The case id a row's `:case` stands for, set up as the row needs it. */
   async function caseFor(kind: CaseKind): Promise<string> {
-    if (kind === "fresh" || kind === "signed" || kind === "refunded") casesMade += 1;
+    if (kind === "fresh" || kind === "signed" || kind === "refunded" || kind === "voted") casesMade += 1;
     switch (kind) {
       case "own":
         return h.caseId;
@@ -176,6 +180,15 @@ describe("server: the authorization matrix", function () {
           expect(res.status, JSON.stringify(res.body)).to.equal(202);
         }
         await until(id, "the cancellation", (p) => p.status === "cancelled");
+        return id;
+      }
+      case "voted": {
+        const id = await h.openCase();
+        for (const who of ["bank", "buyer"] as const) {
+          const res = await h.request(who, "POST", `/cases/${id}/cancellation`, {});
+          expect(res.status, JSON.stringify(res.body)).to.equal(202);
+        }
+        await until(id, "the bank's and the buyer's votes", (p) => p.cancelVotes.length === 2);
         return id;
       }
       case "-":

@@ -57,7 +57,7 @@ const ROUTES = {
   "/cases/:id/stages/:stage/sign-offs/typed-data": ["GET"],
   "/cases/:id/deposits": ["POST"],
   "/cases/:id/withdrawals": ["POST"],
-  "/cases/:id/cancellation": ["POST"],
+  "/cases/:id/cancellation": ["POST", "DELETE"],
   "/submissions/:submission": ["GET"],
   "/dev/clock": ["POST"],
   "/ui/cases/:id": ["GET"],

@@ -6,7 +6,6 @@
  * external mode against a `hardhat node` started on its own, where `npm run deploy` put the escrow.
  */
 import { expect } from "chai";
-import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,109 +15,10 @@ import { Keystore, DEV_SCRYPT_N } from "../../server/keys/keystore";
 import { principalCli } from "../../server/cli/principal";
 import { waitForSavedState } from "../../server/chain/embedded-demo";
 import { devWallet, freePort, startHardhatNode, type NodeProcess } from "../engine/support/node-process";
-
-const ROOT = join(__dirname, "..", "..");
-const TS_NODE = require.resolve("ts-node/dist/bin.js", { paths: [ROOT] });
-
-interface MainProcess {
-  child: ChildProcess;
-  url: string;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of live) signalGroup(child, "SIGKILL");
-});
-
-/** Spawns server/main.ts; resolves when it prints the URL it listens on (or rejects with its output). */
-function runMain(env: NodeJS.ProcessEnv, options: { expectExit?: boolean; viaShell?: boolean } = {}): Promise<MainProcess> {
-  // viaShell: as `npm start` runs it, a shell between the launcher and the server (`; true` keeps sh from exec-ing).
-  const [command, args] = options.viaShell
-    ? ["/bin/sh", ["-c", `"${process.execPath}" "${TS_NODE}" --transpile-only server/main.ts; true`]]
-    : [process.execPath, [TS_NODE, "--transpile-only", "server/main.ts"]];
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "warn", ...env },
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  live.add(child);
-  let output = "";
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm start did not listen within 60 s:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const listening = /listening on (http:\/\/\S+)/.exec(output);
-      if (listening && !options.expectExit) {
-        clearTimeout(timer);
-        resolve({ child, url: listening[1], output: () => output, exited });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    void exited.then(() => {
-      clearTimeout(timer);
-      if (options.expectExit) resolve({ child, url: "", output: () => output, exited });
-      else reject(new Error(`npm start exited before it listened:\n${output}`));
-    });
-  });
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    // gone
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-async function api(url: string, token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { alive, anvilPid, api, eventually, runMain, signalGroup, stopGracefully, type MainProcess } from "./support/main-process";
 
 function stage(progress: any, id: string): { status: string; signedOff: string[] } {
   return progress.stages.find((s: { id: string }) => s.id === id);
-}
-
-async function stopGracefully(main: MainProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  signalGroup(main.child, "SIGTERM");
-  const killer = setTimeout(() => signalGroup(main.child, "SIGKILL"), 20_000);
-  const result = await main.exited;
-  clearTimeout(killer);
-  return result;
 }
 
 describe("npm start (server/main.ts)", function () {
@@ -139,11 +39,8 @@ describe("npm start (server/main.ts)", function () {
 
     after(async function () {
       if (main && main.child.exitCode === null && main.child.signalCode === null) await stopGracefully(main);
-      const pidFile = join(dataDir, "chain", "anvil.pid");
-      if (existsSync(pidFile)) {
-        const pid = Number(readFileSync(pidFile, "utf8"));
-        if (alive(pid)) process.kill(pid, "SIGKILL");
-      }
+      const pid = anvilPid(dataDir);
+      if (pid !== null && alive(pid)) process.kill(pid, "SIGKILL");
     });
 
     it("serves /health with the escrow it deployed", async function () {
@@ -192,9 +89,9 @@ describe("npm start (server/main.ts)", function () {
         const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
         return stage(res.body, "application").signedOff.includes("bank");
       });
-      const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      const anvil = anvilPid(dataDir)!;
       signalGroup(main!.child, "SIGKILL");
-      process.kill(anvilPid, "SIGKILL");
+      process.kill(anvil, "SIGKILL");
       await main!.exited;
       copyFileSync(older, stateFile);
 
@@ -219,13 +116,13 @@ describe("npm start (server/main.ts)", function () {
       const movedTo = Date.parse(moved.body.now);
       const answered = await api(main!.url, credentials.buyer.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the buyer") });
       expect(answered.status).to.equal(202);
-      const leftover = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      const leftover = anvilPid(dataDir)!;
       signalGroup(main!.child, "SIGKILL");
       await main!.exited;
       expect(alive(leftover), "Anvil outlives a hard-killed server").to.equal(true);
 
       main = await runMain(env());
-      expect(main.output()).to.contain(`stopping the Anvil left over from an earlier run (pid ${leftover})`);
+      expect(main.output()).to.contain(`stopping the Anvil left over from an earlier run (pid ${leftover}) after saving its state`);
       expect(alive(leftover)).to.equal(false);
       await eventually("the application stage completed on chain", async () => {
         const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
@@ -261,19 +158,19 @@ describe("npm start (server/main.ts)", function () {
     });
 
     it("stops on SIGTERM with exit code 0, and stops its Anvil", async function () {
-      const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      const anvil = anvilPid(dataDir)!;
       const result = await stopGracefully(main!);
       expect(result.code).to.equal(0);
-      expect(alive(anvilPid)).to.equal(false);
+      expect(alive(anvil)).to.equal(false);
       expect(existsSync(join(dataDir, "chain", "anvil.pid"))).to.equal(false);
     });
 
     it("shuts down, Anvil included, when its launcher is killed (as `kill <pid of npm>` kills npm and its shell)", async function () {
-      main = await runMain(env(), { viaShell: true });
+      main = await runMain(env(), { via: "shell" });
       const server = Number(readFileSync(join(dataDir, "server.pid"), "utf8"));
-      const anvilPid = Number(readFileSync(join(dataDir, "chain", "anvil.pid"), "utf8"));
+      const anvil = anvilPid(dataDir)!;
       process.kill(main.child.pid!, "SIGKILL"); // the shell alone
-      await eventually("the server and its Anvil gone", async () => !alive(server) && !alive(anvilPid), 20_000);
+      await eventually("the server and its Anvil gone", async () => !alive(server) && !alive(anvil), 20_000);
       expect(existsSync(join(dataDir, "server.pid")), "a graceful stop, which releases the data folder").to.equal(false);
     });
   });
