@@ -40,9 +40,9 @@ interface IMortgageEscrow {
     /// @notice A stage's status, one function of the chain's state (see `stageOf`).
     /// Locked: a prerequisite is not complete (sign-offs are already accepted).
     /// Open: awaiting sign-offs. WaitingForTime: signed, the waiting time has not passed (or `advance` is due).
-    /// WaitingForFunds: signed, the escrow is not yet funded. Completed. Overdue: its deadline passed and it has
-    /// not completed (before the release, `expire` will end the case; after it, the stage is late but can still
-    /// complete).
+    /// WaitingForFunds: signed, the escrow is not yet funded. Completed. Overdue: its (effective) deadline passed
+    /// and it has not completed (before the release, `expire` will end the case; after it, the stage is late but
+    /// can still complete).
     /// Expired / Cancelled: the case ended before this stage completed.
     enum StageStatus {
         Locked,

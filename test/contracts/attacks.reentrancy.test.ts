@@ -193,6 +193,7 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
         ["deposit", [other, Role.Buyer, 1n]],
         ["expire", [other]],
         ["cancel", [other]],
+        ["withdrawCancelVote", [other]],
         ["withdraw", [refunded]],
         ["withdrawTo", [refunded, payee]],
         ["withdrawFor", [refunded, payee]],

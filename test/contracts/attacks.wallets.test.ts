@@ -16,6 +16,8 @@ import { openCaseWith, roleBit } from "./attacks.helpers";
 /** A gas limit a relayer would give a three-item batch: far below what a copied 1 MB answer costs. */
 const BATCH_GAS_LIMIT = 1_000_000n;
 const MAGIC = "0x1626ba7e";
+/** SignatureVerifier.ERC1271_GAS_STIPEND (internal there: a public getter would cost every sign-off gas). */
+const ERC1271_GAS_STIPEND = 150_000n;
 
 const HOSTILE: Array<[string, string, unknown[]]> = [
   ["a wallet whose isValidSignature reverts", "RevertingERC1271Wallet", []],
@@ -62,16 +64,25 @@ describe("MortgageEscrow attacks: hostile contract wallets in a relayed batch", 
   }
 
   it("costs the batch at most the stipend for a wallet that burns its gas", async function () {
-    const deploy = async () => caseWithWalletBuyer(await ethers.deployContract("GasBurningERC1271Wallet"));
-    const { escrow, parties, caseId } = await loadFixture(deploy);
-    const honest = [await signedItem(escrow, parties, caseId, 0, "Seller")];
-    const withBurner = [...honest, await walletItem(escrow, parties.buyer, caseId, 0)];
+    // Two cases alike but for their buyer: one burns every unit of gas it is given, one refuses at once.
+    // The same item for each takes the same path through the escrow, so the difference is what the wallet used.
+    const deploy = async () => {
+      const f = await caseWithWalletBuyer(await ethers.deployContract("GasBurningERC1271Wallet"));
+      const refuser = await ethers.deployContract("WrongMagicERC1271Wallet", [ethers.ZeroHash]);
+      const parties = { Bank: f.parties.bank, Lawyer: f.parties.lawyer, Buyer: { address: await refuser.getAddress() }, Seller: f.parties.seller };
+      const refuserCase = await openCaseWith(f.escrow, f.parties.bank, parties, f.templateId, DEFAULT_TERMS);
+      return { ...f, refuserCase };
+    };
+    const { escrow, parties, caseId, refuserCase } = await loadFixture(deploy);
+    const gasOf = async (id: bigint) => {
+      const tx = await escrow.connect(parties.relayer).signOffWithSignatures([await walletItem(escrow, parties.buyer, id, 0)]);
+      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(id, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
+      return (await tx.wait())!.gasUsed;
+    };
 
-    const alone = await escrow.connect(parties.relayer).signOffWithSignatures.estimateGas(honest);
-    const used = (await (await escrow.connect(parties.relayer).signOffWithSignatures(withBurner)).wait())!.gasUsed;
-    const stipend = await escrow.ERC1271_GAS_STIPEND();
-    expect(used - alone).to.be.greaterThan(stipend - 1_000n);
-    expect(used - alone).to.be.lessThan(stipend + 20_000n);
+    const burned = (await gasOf(caseId)) - (await gasOf(refuserCase));
+    expect(burned).to.be.lessThanOrEqual(ERC1271_GAS_STIPEND);
+    expect(burned).to.be.greaterThan(ERC1271_GAS_STIPEND - 2_000n);
   });
 
   it("applies a wallet's sign-off answered with the magic value and 64 KB more, without paying to copy them", async function () {
@@ -142,7 +153,7 @@ describe("SignatureVerifier: the ERC-1271 gas stipend", function () {
     const total = await ethers.provider.estimateGas({ to: await safe.getAddress(), data });
     const calldataGas = BigInt(ethers.getBytes(data).reduce((sum, byte) => sum + (byte === 0 ? 4 : 16), 0));
     const needed = total - 21_000n - calldataGas;
-    const stipend = await escrow.ERC1271_GAS_STIPEND();
+    const stipend = ERC1271_GAS_STIPEND;
     expect(needed * 3n).to.be.lessThan(stipend * 2n);
 
     await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
