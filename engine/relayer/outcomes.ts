@@ -12,6 +12,7 @@ const SKIP_REASONS = ["AlreadySignedOff", "StaleEpoch", "CaseNotOpen"] as const;
 
 /** ethers hashes an event's signature again at every `topicHash`: once here. */
 const SIGN_OFF_SKIPPED_TOPIC = escrowInterface.getEvent("SignOffSkipped")!.topicHash;
+const CASE_OPENED_TOPIC = escrowInterface.getEvent("CaseOpened")!.topicHash;
 
 export const DONE_BY_SOMEONE_ELSE = "already signed off by someone else: nothing left to do";
 
@@ -35,7 +36,13 @@ export function outcomesOfSuccess(escrowAddress: string, logs: readonly Log[], c
     skipped.set(Number(parsed.args.index), SKIP_REASONS[Number(parsed.args.reason)] ?? "CaseNotOpen");
   }
   const outcomes = new Map<number, Outcome>();
+  const opened = openedCaseIds(escrowAddress, logs, carried);
   for (const s of carried) {
+    const openedCaseId = opened.get(s.id);
+    if (openedCaseId !== undefined) {
+      outcomes.set(s.id, { status: "confirmed", openedCaseId });
+      continue;
+    }
     const reason = s.batchIndex === null ? undefined : skipped.get(s.batchIndex);
     if (reason === undefined) outcomes.set(s.id, { status: "confirmed" });
     else if (reason === "AlreadySignedOff") outcomes.set(s.id, { status: "confirmed", note: DONE_BY_SOMEONE_ELSE });
@@ -54,6 +61,15 @@ export function outcomesOfSuccess(escrowAddress: string, logs: readonly Log[], c
     }
   }
   return outcomes;
+}
+
+/** The case each opening among `carried` opened, from the `CaseOpened` of its transaction's logs. */
+export function openedCaseIds(escrowAddress: string, logs: readonly Log[], carried: readonly Submission[]): Map<number, string> {
+  const opening = carried.find((s) => s.payload.kind === "call" && s.payload.method === "openCase");
+  if (!opening) return new Map();
+  const escrow = escrowAddress.toLowerCase();
+  const log = logs.find((l) => l.topics[0] === CASE_OPENED_TOPIC && l.address.toLowerCase() === escrow);
+  return log ? new Map([[opening.id, BigInt(log.topics[1]).toString()]]) : new Map();
 }
 
 /** The outcome of every submission in a transaction that reverted with `error`. */

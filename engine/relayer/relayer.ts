@@ -45,9 +45,9 @@ import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { bumpedFees, type Fees } from "./fees";
 import { signEip1559 } from "./sign-tx";
 import { batchCallData, callData, normaliseIntent, signOffItemKey } from "./intents";
-import { errorOf, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
+import { errorOf, openedCaseIds, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
 import { OUTBOX_MIGRATIONS, Outbox, type SignedTransaction } from "./outbox";
-import type { Intent, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
+import type { Intent, Outcome, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
 
 export interface RelayerTimings {
   /** How often the worker polls receipts when idle. */
@@ -126,6 +126,18 @@ interface Draft {
   items: { submissionId: number; batchIndex: number | null }[];
 }
 
+/** The least gas a call can use, for what a sender needs when the node cannot estimate (it cannot pay the value). */
+const MIN_CALL_GAS = 21_000n;
+
+/** How far below the head a restarted relayer checks that the receipts it counted are still there. */
+const RECHECK_BLOCKS = 256;
+
+/** Why a submission is not sent yet: it waits for another submission of the engine to land first. */
+function waitingNote(blocker: Submission): string {
+  const what = blocker.payload.kind === "call" && blocker.payload.method === "openCase" ? `the opening of case ${blocker.caseId}` : `submission ${blocker.id} (${blocker.payload.kind === "call" ? blocker.payload.method : "a sign-off"} of case ${blocker.caseId})`;
+  return `waits for ${what} to land on chain first (submission ${blocker.id}, being sent again after the chain lost it or not mined yet)`;
+}
+
 /** Room above the estimate for completing a stage, its cascade and the release, which the estimate may not see. */
 const COMPLETION_HEADROOM_GAS = 300_000n;
 
@@ -160,6 +172,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private broadcastThisTick = false;
   /** The lowest fork point noticed since the last poll: blocks above it were lost. */
   private rolledBackTo: number | null = null;
+  /** Whether the first poll has checked the receipts of what the outbox counted in recent blocks. */
+  private checkedAtStart = false;
 
   constructor(options: RelayerOptions) {
     super();
@@ -327,7 +341,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   async drain(options: { timeoutMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     let failures = 0;
-    while (this.outbox.countUnsettled() > 0) {
+    while (this.outbox.countUnsettled() > 0 || this.rolledBackTo !== null || !this.checkedAtStart) {
       if (Date.now() > deadline) {
         throw new EngineError("RELAYER_DRAIN_TIMEOUT", `${this.outbox.countUnsettled()} submissions have not settled`, {
           details: this.outbox.countByStatus(),
@@ -345,7 +359,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       }
       const paused = this.health().error;
       if (paused instanceof RelayerOutOfFundsError) throw paused;
-      if (this.outbox.countUnsettled() > 0) await sleep(Math.min(this.timings.pollIntervalMs, 20));
+      if (this.outbox.countUnsettled() > 0 || this.rolledBackTo !== null) await sleep(Math.min(this.timings.pollIntervalMs, 20));
     }
   }
 
@@ -383,6 +397,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private async poll(): Promise<void> {
     await this.init();
     await this.initSenderNonces();
+    await this.noticeLostBlocks();
     if (this.rolledBackTo !== null) {
       const forkPoint = this.rolledBackTo;
       await this.recoverLost(forkPoint);
@@ -390,16 +405,46 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     }
     let firstError: unknown;
     // A snapshot: a key added while this poll runs waits for the next one, which starts its nonce first.
-    for (const [address, state] of [...this.senders]) {
-      if (this.senderNoncesToInit.has(address)) continue;
+    const senders = [...this.senders].filter(([address]) => !this.senderNoncesToInit.has(address));
+    // Every sender's receipts first, then what each sends: a submission held for another sender's opening or
+    // deposit sees that one landed in the same poll.
+    const reconciled = new Set<string>();
+    for (const [address] of senders) {
       try {
         await this.reconcile(address);
+        reconciled.add(address);
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+    for (const [address, state] of senders) {
+      if (!reconciled.has(address)) continue;
+      try {
         await this.sendPending(address, state);
       } catch (error) {
         firstError ??= error;
       }
     }
     if (firstError !== undefined) throw toEngineError(firstError);
+  }
+
+  /**
+   * Blocks the outbox counted that the chain no longer has, noticed by the relayer itself (the projection may
+   * not see it: its checkpoint can be the restored head): a recorded block above the head means the blocks
+   * above the head were lost. At the first poll (a restart, perhaps onto a chain restored from an older save
+   * that has grown again since) every transaction settled in the last `RECHECK_BLOCKS` blocks has its
+   * receipt checked.
+   */
+  private async noticeLostBlocks(): Promise<void> {
+    const recorded = this.outbox.highestRecordedBlock();
+    if (recorded === null) {
+      this.checkedAtStart = true;
+      return;
+    }
+    const head = await this.provider.getBlockNumber();
+    const lostAbove = this.checkedAtStart ? head : Math.max(0, Math.min(head, recorded) - RECHECK_BLOCKS);
+    if (recorded > lostAbove) this.rolledBackTo = Math.min(this.rolledBackTo ?? lostAbove, lostAbove);
+    this.checkedAtStart = true;
   }
 
   private init(): Promise<void> {
@@ -448,10 +493,23 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     // The nonce first: a transaction of ours mined after this answer still shows a receipt below.
     const chainNonce = await this.provider.getTransactionCount(sender, "latest");
     const head = await this.provider.getBlockNumber();
-    for (const nonce of nonces) await this.reconcileNonce(sender, nonce, chainNonce, head);
+    // Once a nonce is held back (what it carries waits for another sender's opening or deposit), no later one
+    // is handed to the node: it would be mined as soon as the held one is.
+    let holding = false;
+    for (const nonce of nonces) holding = (await this.reconcileNonce(sender, nonce, chainNonce, head, holding)) || holding;
   }
 
-  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number): Promise<void> {
+  /** The first submission `carried` must wait for (see `Outbox.blockerOf`), noted on each of them. */
+  private blockerOf(carried: readonly Submission[]): Submission | undefined {
+    for (const s of carried) {
+      const blocker = this.outbox.blockerOf(s);
+      if (blocker && !carried.some((c) => c.id === blocker.id)) return blocker;
+    }
+    return undefined;
+  }
+
+  /** Reconciles one nonce; true if its transaction is held back, not handed to the node (see `reconcile`). */
+  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number, holding: boolean): Promise<boolean> {
     const txs = this.outbox.transactionsForNonce(sender, nonce);
     // Any of them may be the one mined: a bumped transaction's predecessor can still win.
     for (const tx of txs) {
@@ -459,11 +517,14 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       if (!receipt) continue;
       const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
       if (confirmations >= this.confirmations) await this.settle(tx, receipt);
-      else if (tx.status !== "mined") this.outbox.markMined(tx, receipt.blockNumber);
-      return;
+      else if (tx.status !== "mined") {
+        const carried = this.outbox.submissionsForNonce(tx.sender, tx.nonce);
+        this.outbox.markMined(tx, receipt.blockNumber, receipt.status === 1 ? openedCaseIds(this.escrowAddress, receipt.logs, carried) : new Map());
+      }
+      return false;
     }
     const current = txs.find((t) => t.status === "sent" || t.status === "mined");
-    if (!current) return;
+    if (!current) return false;
     if (current.status === "mined") this.outbox.markUnmined(current);
     const state = this.senders.get(sender)!;
     if (chainNonce > nonce) {
@@ -475,20 +536,23 @@ export class Relayer extends EventEmitter<RelayerEvents> {
         { code: "NONCE_USED_ELSEWHERE", message: `nonce ${nonce} of ${sender} was used by a transaction the relayer did not send` },
         { giveBackNonce: false },
       );
-      return;
+      return false;
     }
     const known = await this.provider.getTransaction(current.txHash);
     if (!known) {
-      // Dropped from the pool, or never reached it (a crash or a lost send): the same bytes again.
+      // Dropped from the pool, never reached it (a crash or a lost send), or lost with the chain's blocks: the
+      // same bytes again, once what they carry may land (the case's opening, its deposits, from other keys).
+      if (holding || this.blockerOf(this.outbox.submissionsForNonce(sender, nonce))) return true;
       this.outbox.countAttempt(sender, nonce);
       await this.broadcast(sender, current);
-      return;
+      return false;
     }
     const polls = (state.waitingPolls.get(current.txHash) ?? 0) + 1;
     state.waitingPolls.set(current.txHash, polls);
-    if (polls < this.timings.underpricedPolls) return;
+    if (polls < this.timings.underpricedPolls) return false;
     const nextBaseFee = await this.nextBaseFee();
     if (nextBaseFee > current.maxFeePerGas) await this.bump(state, current, nextBaseFee);
+    return false;
   }
 
   private async settle(tx: SentTransaction, receipt: TransactionReceipt): Promise<void> {
@@ -497,8 +561,32 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const outcomes = reverted
       ? outcomesOfRevert(await this.revertReason(tx, receipt), carried)
       : outcomesOfSuccess(this.escrowAddress, receipt.logs, carried);
+    for (const s of carried) {
+      const outcome = outcomes.get(s.id);
+      if (outcome?.status === "failed" && (await this.openingBeingResent(s))) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
+    }
     this.senders.get(tx.sender)?.waitingPolls.delete(tx.txHash);
-    for (const s of this.outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) this.emit("settled", s);
+    for (const s of this.outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) if (s.status === "confirmed" || s.status === "failed") this.emit("settled", s);
+  }
+
+  /**
+   * Whether `s` failed only because its case's opening, which this outbox holds, is not on chain now: it is
+   * pending or in flight again, or the chain lost it without the outbox noticing yet (its receipt is gone;
+   * then it is put back in flight here). Such a failure (`CaseNotOpen`, an unknown case) passes: `s` is sent
+   * again once the opening has landed.
+   */
+  private async openingBeingResent(s: Submission): Promise<boolean> {
+    if (s.caseId === null) return false;
+    const opening = this.outbox.openingOf(s.caseId);
+    if (!opening || opening.id === s.id) return false;
+    if (opening.status === "pending" || opening.status === "sent") return true;
+    if (!opening.txHash || (await this.provider.getTransactionReceipt(opening.txHash))) return false;
+    for (const tx of this.outbox.transactionsForNonce(opening.sender, opening.nonce!)) {
+      if (tx.txHash === opening.txHash && (tx.status === "confirmed" || tx.status === "failed")) this.outbox.unsettle(tx);
+      else if (tx.txHash === opening.txHash && tx.status === "mined") this.outbox.markUnmined(tx);
+    }
+    this.rolledBackTo = Math.min(this.rolledBackTo ?? Number.MAX_SAFE_INTEGER, (opening.blockNumber ?? 1) - 1);
+    return true;
   }
 
   /** Replays a reverted transaction on the state before its block to learn the custom error. */
@@ -549,7 +637,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       // Once stop() is called nothing new is signed; what is already in flight is still reconciled.
       if (this.stopping) return;
       if (this.outbox.inFlightNonces(sender).length >= this.maxInFlight) return;
-      const pending = this.outbox.pending(sender, this.maxBatchSize);
+      const pending = this.ready(this.outbox.pending(sender, this.maxBatchSize));
       if (pending.length === 0) return;
       let group: Submission[];
       if (pending[0].kind === "relayed-sign-off") {
@@ -567,6 +655,26 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     }
   }
 
+  /**
+   * The pending submissions that may be sent now, in order: a sign-off waits only for what it depends on (see
+   * `Outbox.blockerOf`); a call also keeps its place behind every submission of its sender that waits.
+   */
+  private ready(pending: readonly Submission[]): Submission[] {
+    const ready: Submission[] = [];
+    let waiting = false;
+    for (const s of pending) {
+      const blocker = this.outbox.blockerOf(s);
+      this.outbox.noteWhy(s.id, blocker ? waitingNote(blocker) : s.note === null || !s.note.startsWith("waits for ") ? s.note : null);
+      if (blocker) {
+        waiting = true;
+        continue;
+      }
+      if (s.kind === "call" && waiting) break;
+      ready.push(s);
+    }
+    return ready;
+  }
+
   /** Sends one transaction for `group` (or settles it without one). False when the sender must stop for now. */
   private async send(sender: string, state: SenderState, group: readonly Submission[]): Promise<boolean> {
     const draft = this.draft(group);
@@ -581,7 +689,9 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       gas = await this.provider.estimateGas({ from: sender, to: draft.to, data: draft.data, value: draft.value });
     } catch (error) {
       if (isInsufficientFunds(error)) {
-        this.pause(state, await balanceAsked, draft.value);
+        // The node could not estimate the gas: what is needed is the value and at least a plain call's gas.
+        const fees = await feesAsked.catch(() => ({ maxFeePerGas: 0n }));
+        this.pause(state, await balanceAsked, draft.value + MIN_CALL_GAS * fees.maxFeePerGas);
         return false;
       }
       const decoded = decodeChainError(error);
@@ -633,16 +743,16 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   /** The estimate reverted: settle the submissions it names, without a nonce. */
   private async refuse(sender: string, group: readonly Submission[], draft: Draft, error: ContractRevertError): Promise<void> {
     if (group[0].kind === "call") {
-      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, outcomesOfRevert(error, group).get(group[0].id)!));
+      await this.settleRefused(group[0], outcomesOfRevert(error, group).get(group[0].id)!);
       return;
     }
     const culprits = culpritsOf(error, group, draft);
     if (culprits.length > 0) {
-      for (const s of culprits) this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(error) }));
+      for (const s of culprits) await this.settleRefused(s, { status: "failed", error: errorOf(error) });
       return;
     }
     if (group.length === 1) {
-      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, { status: "failed", error: errorOf(error) }));
+      await this.settleRefused(group[0], { status: "failed", error: errorOf(error) });
       return;
     }
     // The revert names no item: find the ones that revert alone.
@@ -652,9 +762,18 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       } catch (e) {
         const decoded = decodeChainError(e);
         if (!(decoded instanceof ContractRevertError)) throw decoded;
-        this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(decoded) }));
+        await this.settleRefused(s, { status: "failed", error: errorOf(decoded) });
       }
     }
+  }
+
+  /** Settles a submission refused at estimation, unless it failed only for want of its case's opening, which is being re-sent. */
+  private async settleRefused(s: Submission, outcome: Outcome): Promise<void> {
+    if (outcome.status === "failed" && (await this.openingBeingResent(s))) {
+      this.outbox.noteWhy(s.id, reopeningNote(s));
+      return;
+    }
+    this.emit("settled", this.outbox.settleWithoutTransaction(s.id, outcome));
   }
 
   private async freshFees(): Promise<Fees> {
@@ -707,10 +826,10 @@ export class Relayer extends EventEmitter<RelayerEvents> {
         const onlyVersion = this.outbox.transactionsForNonce(sender, tx.nonce).length === 1;
         const last = this.outbox.nextNonce(sender) === tx.nonce + 1;
         // The node refused it outright, so the nonce is free: give it back if no later nonce depends on it.
-        if (onlyVersion && last) {
-          this.outbox.release(sender, tx.nonce, { code: "RELAYER_OUT_OF_FUNDS", message: "the node refused the transaction for lack of funds" }, { giveBackNonce: true });
-        }
         const balance = await this.provider.getBalance(sender, "latest").catch(() => 0n);
+        if (onlyVersion && last) {
+          this.outbox.release(sender, tx.nonce, errorOf(new RelayerOutOfFundsError(getAddress(sender), balance, signed.gasLimit * signed.maxFeePerGas! + signed.value)), { giveBackNonce: true });
+        }
         this.pause(state, balance, signed.gasLimit * signed.maxFeePerGas! + signed.value);
         return;
       }
@@ -727,12 +846,15 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const address = getAddress(state.wallet.address);
     const wasPaused = state.paused !== null;
     state.paused = new RelayerOutOfFundsError(address, balance, needed);
+    // What waits for this key says why, on each submission: the API shows a submission's error and note.
+    this.outbox.noteWaiting(address, errorOf(state.paused));
     if (!wasPaused) this.emit("paused", state.paused);
   }
 
   private resume(state: SenderState, address: string): void {
     if (!state.paused) return;
     state.paused = null;
+    this.outbox.noteWaiting(address, null);
     this.emit("resumed", address);
   }
 
@@ -797,6 +919,10 @@ function culpritsOf(error: ContractRevertError, group: readonly Submission[], dr
     });
   }
   return [];
+}
+
+function reopeningNote(s: Submission): string {
+  return `case ${s.caseId} is not open on chain now: its opening is being sent again (the chain lost it); this is sent again once it lands`;
 }
 
 function errorText(error: unknown, depth = 0): string {
