@@ -114,7 +114,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
   function reopening(caseId: string): CaseProgress | null {
     if (!/^\d+$/.test(caseId)) return null;
     const opening = relayer.outbox.openingOf(BigInt(caseId).toString());
-    if (!opening || (opening.status !== "pending" && opening.status !== "sent") || opening.payload.kind !== "call") return null;
+    // Whatever the outbox says of it: the projection may have seen the chain lose it before the relayer has.
+    if (!opening || opening.payload.kind !== "call") return null;
     const progress = projection.provisionalCase(opening.caseId!, opening.payload.args[0] as Record<string, JsonValue>);
     if (!progress) return null;
     return {
@@ -248,7 +249,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     },
 
     /**
-     * A case's progress; for a case the chain lost whose opening the engine is sending again, its terms with
+     * A case's progress; for a case the chain lost whose opening the engine holds (and sends again), its terms with
      * status "opening" (a case once answered never becomes unknown); null if there is no such case.
      */
     getCase(caseId: string | bigint | number): CaseProgress | null {
@@ -259,7 +260,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       const projected = projection.listCases();
       const shown = new Set(projected.map((c) => c.id));
       const reopened = relayer.outbox
-        .openingsInFlightAgain()
+        .openingsWithCase()
         .filter((s) => !shown.has(s.caseId!))
         .map((s) => reopening(s.caseId!))
         .filter((c): c is CaseProgress => c !== null);

@@ -544,10 +544,10 @@ export class Outbox {
     return row ? toSubmission(row) : undefined;
   }
 
-  /** The openings the chain lost (they had named their case) that are being sent again. */
-  openingsInFlightAgain(): Submission[] {
+  /** The openings whose case the chain has named (once at least), not failed. */
+  openingsWithCase(): Submission[] {
     const rows = this
-      .prepare(`${SELECT_SUBMISSIONS} WHERE s.method = 'openCase' AND s.case_id IS NOT NULL AND s.status IN ('pending','sent') ORDER BY s.id`)
+      .prepare(`${SELECT_SUBMISSIONS} WHERE s.method = 'openCase' AND s.case_id IS NOT NULL AND s.status != 'failed' ORDER BY s.id`)
       .all() as SubmissionRow[];
     return rows.map(toSubmission);
   }
