@@ -58,11 +58,16 @@ interface IMortgageEscrow {
     /// @notice Why a relayed sign-off in a batch was skipped rather than applied.
     /// AlreadySignedOff: the same sign-off is already recorded (for example relayed by someone else first).
     /// StaleEpoch: the signer revoked since signing, so this signature is void. CaseNotOpen: the case ended
-    /// (or does not exist).
+    /// (or does not exist). InvalidSignature: the signature is not the party's: an ECDSA signature of someone
+    /// else, or a contract wallet that refused it, reverted, ran out of its gas stipend or answered anything but
+    /// the ERC-1271 magic value (or the party has no code and the ECDSA check failed).
+    /// RoleNotRequired: the stage does not require this role (or the template has no such stage).
     enum SkipReason {
         AlreadySignedOff,
         StaleEpoch,
-        CaseNotOpen
+        CaseNotOpen,
+        InvalidSignature,
+        RoleNotRequired
     }
 
     /// @notice One stage of a workflow template as registered.
@@ -72,7 +77,12 @@ interface IMortgageEscrow {
     /// @param deadlineSeconds Seconds after the anchor by which the stage must complete; zero for none.
     /// @param deadlineAnchor 0: the deadline counts from the case opening; k + 1: from stage k completing.
     /// @param action None, RequireFunding or Release.
-    /// @param binding Once this stage completes, a cancelled or expired case pays the buyer's deposit to the seller.
+    /// @param binding Once this stage completes, a cancelled or expired case pays the buyer's deposit to the seller,
+    /// and every cancel vote cast before it is cleared (`CancellationVotesCleared`).
+    /// @param longStopSeconds A second deadline: seconds after the case's opening by which the stage must
+    /// complete; zero for none. The stage's effective deadline is the earliest of its running deadlines. The
+    /// releasing stage must have a deadline counted from the opening (this, or `deadlineSeconds` with anchor 0),
+    /// so that every case can end by time alone (`MortgageEscrowNoLongStop`).
     struct StageRule {
         uint8 roles;
         uint16 prerequisites;
@@ -81,6 +91,7 @@ interface IMortgageEscrow {
         uint8 deadlineAnchor;
         Action action;
         bool binding;
+        uint32 longStopSeconds;
     }
 
     /// @notice The terms of a new case. Amounts are integers in the asset's smallest unit.
@@ -140,8 +151,11 @@ interface IMortgageEscrow {
 
     /// @notice One stage of a case as the engine and the API read it.
     /// @param availableAt The earliest time the stage can complete by time (zero while a prerequisite is open).
-    /// @param deadline When the stage's deadline passes (zero where it has none or its anchor has not completed).
+    /// @param deadline When the stage's effective deadline passes: the earliest of its running deadlines (its
+    /// long-stop, counted from the opening, and its anchored deadline once the anchor has completed); zero while
+    /// none runs.
     /// @param completedAt When it completed, for stages whose completion time the template records; else zero.
+    /// Times that would not fit 32 bits (past early 2106) read as `type(uint32).max`, never wrapped.
     struct StageView {
         StageStatus status;
         uint8 requiredRoles;
@@ -161,6 +175,9 @@ interface IMortgageEscrow {
     error MortgageEscrowInvalidReleaseStageCount(uint256 count);
     /// @notice More stages' completion times are needed (as deadline anchors or waiting starts) than a case holds.
     error MortgageEscrowTooManyClockStages(uint256 count, uint256 max);
+    /// @notice The releasing stage has no deadline counted from the case's opening (neither `longStopSeconds` nor
+    /// `deadlineSeconds` with anchor 0), so a case could wait for its release forever. @param stage Its index.
+    error MortgageEscrowNoLongStop(uint256 stage);
     /// @notice No template with this id is registered.
     error MortgageEscrowUnknownTemplate(bytes32 templateId);
     /// @notice A party of a case is the zero address. @param role The role it was given for.
@@ -178,6 +195,7 @@ interface IMortgageEscrow {
     /// @notice `account` is not the case's party for `role`.
     error MortgageEscrowUnauthorizedParty(uint256 caseId, address account, Role role);
     /// @notice The stage does not require a sign-off from `role` (or the template has no such stage).
+    /// In a batch this is not an error but a skip (`SkipReason.RoleNotRequired`).
     error MortgageEscrowRoleNotRequired(uint256 caseId, uint256 stage, Role role);
     /// @notice The case's template has no stage `stage`.
     error MortgageEscrowUnknownStage(uint256 caseId, uint256 stage);
@@ -187,7 +205,8 @@ interface IMortgageEscrow {
     error MortgageEscrowNotSignedOff(uint256 caseId, uint256 stage, Role role);
     /// @notice The stage has completed: sign-offs can no longer change.
     error MortgageEscrowStageAlreadyCompleted(uint256 caseId, uint256 stage);
-    /// @notice The signature is not `role`'s party's for this message. @param index Its place in a batch.
+    /// @notice The signature is not `role`'s party's for this revocation. @param index Always 0 (one signature;
+    /// in a batch of sign-offs an invalid signature is a skip, `SkipReason.InvalidSignature`).
     error MortgageEscrowInvalidSignature(uint256 index, uint256 caseId, uint256 stage, Role role);
     /// @notice A revocation signature names an epoch that is not the current one.
     error MortgageEscrowWrongEpoch(uint256 caseId, uint256 stage, Role role, uint256 given, uint256 current);
@@ -205,12 +224,18 @@ interface IMortgageEscrow {
     error MortgageEscrowAmountTooLarge(uint256 amount, uint256 max);
     /// @notice A payout cannot go to the zero address.
     error MortgageEscrowZeroRecipient();
+    /// @notice A payout cannot go to the escrow itself or to the case's token contract: the money would be lost.
+    error MortgageEscrowInvalidRecipient(uint256 caseId, address to);
     /// @notice Nothing is credited to `payee` in this case.
     error MortgageEscrowNothingToWithdraw(uint256 caseId, address payee);
     /// @notice `account` is not a party of the case.
     error MortgageEscrowNotAParty(uint256 caseId, address account);
     /// @notice Every role that `account` holds in the case has already voted to cancel.
     error MortgageEscrowAlreadyVoted(uint256 caseId, address account);
+    /// @notice None of the roles that `account` holds in the case has a cancel vote standing.
+    error MortgageEscrowNotVoted(uint256 caseId, address account);
+    /// @notice A time no longer fits the 32-bit field that holds it (after 2106). @param max The largest it may be.
+    error MortgageEscrowTimeOverflow(uint256 time, uint256 max);
     /// @notice Opening cases and deposits are paused by the operator.
     error MortgageEscrowPaused();
     /// @notice The operation needs the escrow to be paused (or unpaused) and it is not.
@@ -238,6 +263,11 @@ interface IMortgageEscrow {
     event CaseExpired(uint256 indexed caseId, uint8 indexed stage);
     /// @notice `role` voted to cancel the case.
     event CancellationVoted(uint256 indexed caseId, Role indexed role);
+    /// @notice `role` withdrew its vote to cancel the case.
+    event CancellationVoteWithdrawn(uint256 indexed caseId, Role indexed role);
+    /// @notice The binding `stage` completed, which cleared every cancel vote cast before it: a vote cast while
+    /// the buyer's deposit was refundable does not count toward a cancellation that pays it to the seller.
+    event CancellationVotesCleared(uint256 indexed caseId, uint8 indexed stage);
     /// @notice Every party voted to cancel; every deposit was credited back (see `Credited`).
     event CaseCancelled(uint256 indexed caseId);
     /// @notice `payer` paid `amount` into the escrow (for a token, the amount the escrow actually received).
@@ -259,7 +289,8 @@ interface IMortgageEscrow {
     /// @return templateId `keccak256(abi.encode(definitionHash, stages))`.
     function registerTemplate(bytes32 definitionHash, StageRule[] calldata stages) external returns (bytes32 templateId);
 
-    /// @notice Opens a case. Only `terms.bank` or the operator may; not while paused.
+    /// @notice Opens a case. Only `terms.bank` or the operator may; not while paused; not once the block time no
+    /// longer fits 32 bits (`MortgageEscrowTimeOverflow`).
     /// @return caseId Sequential from 1.
     function openCase(CaseTerms calldata terms) external returns (uint256 caseId);
 
@@ -268,9 +299,12 @@ interface IMortgageEscrow {
     /// was the last criterion.
     function signOff(uint256 caseId, uint8 stage, Role role, bytes32 evidence) external;
 
-    /// @notice Applies sign-offs signed off chain (EOA or ERC-1271). Items already applied, stale, or for a
-    /// case that is not open (finished, or unknown) are skipped with `SignOffSkipped`; an invalid signature or a
-    /// role that the stage does not require reverts the batch.
+    /// @notice Applies sign-offs signed off chain (EOA or ERC-1271). No item reverts the batch: an item for a case
+    /// that is not open (finished, or unknown), for a role the stage does not require, already applied, stale, or
+    /// whose signature does not verify is skipped with `SignOffSkipped` (its index and `SkipReason`), and the
+    /// others are applied in the same transaction. A 65-byte signature is first checked as the party's ECDSA
+    /// signature; otherwise a party with code is asked by ERC-1271 `isValidSignature`, with a bounded gas
+    /// stipend and at most 32 bytes of its answer copied, so no wallet can spend the batch's gas or memory.
     function signOffWithSignatures(SignedSignOff[] calldata items) external;
 
     /// @notice Revokes the caller's sign-off of `stage` as `role`, until the stage completes.
@@ -292,18 +326,24 @@ interface IMortgageEscrow {
     /// For ETH send exactly `amount`; for a token approve it first. Not while paused.
     function deposit(uint256 caseId, Role payer, uint256 amount) external payable;
 
-    /// @notice Acts on missed deadlines. Before the release: expires the case and credits every deposit back
-    /// (after a binding stage, the buyer's deposit to the seller). After it: marks the stages overdue.
+    /// @notice Acts on missed (effective) deadlines. Before the release: expires the case and credits every
+    /// deposit back (after a binding stage, the buyer's deposit to the seller). After it: marks the stages overdue.
+    /// The releasing stage's long-stop makes this reachable for every case that is not released.
     function expire(uint256 caseId) external;
 
     /// @notice Records the caller's vote to cancel, for every role it holds; the last vote cancels the case and
-    /// credits the deposits back as `expire` does. Only before the release.
+    /// credits the deposits back as `expire` does. Only before the release. A vote stands until withdrawn
+    /// (`withdrawCancelVote`) or until a binding stage completes, which clears every vote cast before it.
     function cancel(uint256 caseId) external;
+
+    /// @notice Withdraws the caller's cancel vote, for every role it holds that voted, while the case is open.
+    function withdrawCancelVote(uint256 caseId) external;
 
     /// @notice Pays the caller's whole credit in the case out to the caller.
     function withdraw(uint256 caseId) external;
 
     /// @notice Pays the caller's whole credit in the case to `to`: for a payee that cannot receive ETH itself.
+    /// `to` may not be zero, the escrow itself or the case's token contract.
     function withdrawTo(uint256 caseId, address to) external;
 
     /// @notice Pays `payee`'s whole credit in the case out to `payee`. Anyone may call: the money can only go

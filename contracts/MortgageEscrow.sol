@@ -6,10 +6,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IMortgageEscrow} from "./IMortgageEscrow.sol";
+import {SignatureVerifier} from "./SignatureVerifier.sol";
 import {CaseState, CaseStateLib} from "./libraries/CaseState.sol";
 import {StageRuleWord, StageRuleWordLib} from "./libraries/StageRuleWord.sol";
 
@@ -23,7 +22,7 @@ import {StageRuleWord, StageRuleWordLib} from "./libraries/StageRuleWord.sol";
 /// Re-entrancy. Every function that changes a case is `nonReentrant` (a transient-storage guard, about 200
 /// gas): a deposit calls the token, and a token with transfer hooks must not be able to end the case (cancel,
 /// expire, complete) in the middle of the deposit that the function is still accounting for.
-contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGuardTransient {
+contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGuardTransient, SignatureVerifier {
     using SafeERC20 for IERC20;
 
     /// @notice The most stages a template may have: one per bit of a 16-bit stage mask.
@@ -41,6 +40,8 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     uint256 private constant ROLE_COUNT = 4;
     uint256 private constant ALL_ROLES = 0xF;
     uint256 private constant CLOCKS_IN_CASE = 4;
+    /// @dev The largest time a packed 32-bit field holds (early 2106).
+    uint256 private constant MAX_TIME = type(uint32).max;
 
     /// @dev One slot: looked up by id when a case opens.
     struct Template {
@@ -158,7 +159,14 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             if (s.deadlineAnchor != 0 && s.deadlineSeconds == 0) {
                 revert MortgageEscrowInvalidStageRule(i, "anchor without deadline");
             }
-            if (s.action == Action.Release) ++releases;
+            if (s.action == Action.Release) {
+                ++releases;
+                // A deadline counted from the opening runs from the start, so a case that is not released
+                // can always be expired: nothing can hold its deposits for ever.
+                if (s.longStopSeconds == 0 && (s.deadlineSeconds == 0 || s.deadlineAnchor != 0)) {
+                    revert MortgageEscrowNoLongStop(i);
+                }
+            }
             if (s.deadlineAnchor != 0) anchors |= 1 << (s.deadlineAnchor - 1);
         }
         if (releases != 1) revert MortgageEscrowInvalidReleaseStageCount(releases);
@@ -190,12 +198,15 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             revert MortgageEscrowPriceExceedsShares(terms.price, terms.deposit, terms.loan);
         }
 
+        uint256 now_ = _now();
+        if (now_ > MAX_TIME) revert MortgageEscrowTimeOverflow(now_, MAX_TIME);
+
         caseId = ++_caseCount;
         Case storage c = _cases[caseId];
         c.state = CaseStateLib.create(
             t.requiredRoles,
             t.index,
-            _now(),
+            now_,
             t.stageCount,
             terms.deposit == 0 && terms.loan == 0,
             terms.asset != address(0)
@@ -231,24 +242,23 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             Case storage c = _cases[caseId];
             CaseState state = c.state;
             // A batch races other relayers and the parties themselves: what changed meanwhile is skipped.
+            // A bad item (a wallet that refuses, a role the stage does not need) is skipped, never fatal, so
+            // that no one item can hold back the honest ones relayed with it.
             SkipReason reason;
-            uint256 bit;
-            if (state.status() != CaseStatus.Open) {
-                reason = SkipReason.CaseNotOpen;
-            } else {
-                bit = _requiredRoleBit(caseId, state, stage, role);
-                if (state.signedOffRoles() & bit != 0) reason = SkipReason.AlreadySignedOff;
-                // Until the case's first revocation every epoch is 0, so the counters need no reading.
-                else if (epoch != (state.everRevoked() ? _epochOf(caseId, stage, role) : 0)) reason = SkipReason.StaleEpoch;
-                else {
-                    bytes32 evidence = item.evidence;
-                    bytes32 digest = _signOffDigest(caseId, stage, role, epoch, evidence);
-                    if (!_isValidSignature(_partyOf(c, role), digest, item.signature)) {
-                        revert MortgageEscrowInvalidSignature(i, caseId, stage, role);
-                    }
+            uint256 bit = _roleBit(state, stage, role);
+            if (state.status() != CaseStatus.Open) reason = SkipReason.CaseNotOpen;
+            else if (bit == 0) reason = SkipReason.RoleNotRequired;
+            else if (state.signedOffRoles() & bit != 0) reason = SkipReason.AlreadySignedOff;
+            // Until the case's first revocation every epoch is 0, so the counters need no reading.
+            else if (epoch != (state.everRevoked() ? _epochOf(caseId, stage, role) : 0)) reason = SkipReason.StaleEpoch;
+            else {
+                bytes32 evidence = item.evidence;
+                bytes32 digest = _signOffDigest(caseId, stage, role, epoch, evidence);
+                if (_isValidSignature(_partyOf(c, role), digest, item.signature)) {
                     _recordSignOff(caseId, c, state, stage, role, bit, evidence);
                     continue;
                 }
+                reason = SkipReason.InvalidSignature;
             }
             emit SignOffSkipped(caseId, stage, role, i, reason);
         }
@@ -320,22 +330,6 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         return _hashTypedDataV4(keccak256(abi.encode(REVOKE_TYPEHASH, caseId, stage, role, epoch)));
     }
 
-    /// @dev ECDSA first: for an EOA that settles it without the EXTCODESIZE of SignatureChecker's order.
-    /// Only when recovery does not give the party is the party asked as an ERC-1271 contract wallet.
-    function _isValidSignature(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
-        if (signature.length == 65) {
-            // Read straight from calldata: r, s, then v in the last byte (OpenZeppelin's layout).
-            (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(
-                digest,
-                uint8(signature[64]),
-                bytes32(signature[0:32]),
-                bytes32(signature[32:64])
-            );
-            if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
-        }
-        return SignatureChecker.isValidERC1271SignatureNow(signer, digest, signature);
-    }
-
     // ------------------------------------------------------------ completion
 
     /// @inheritdoc IMortgageEscrow
@@ -395,8 +389,13 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             if (rule.clock() != 0) state = _setClock(caseId, c, state, rule.clock(), now_);
             if (rule.waitingDependents() != 0) state = _unlockWaitingDependents(caseId, c, state, rule, completed, now_);
             if (rule.action() == Action.Release) state = state.withReleased();
+            // A vote cast while the buyer's deposit was refundable must not count toward a cancellation that
+            // now pays it to the seller.
+            bool clearVotes = rule.binding() && state.cancelVotes() != 0;
+            if (clearVotes) state = state.withCancelVotes(0);
             c.state = state;
             emit StageCompleted(caseId, uint8(s));
+            if (clearVotes) emit CancellationVotesCleared(caseId, uint8(s));
             ++completedNow;
             if (rule.action() == Action.Release) _release(caseId, c);
         }
@@ -506,6 +505,25 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         }
     }
 
+    /// @inheritdoc IMortgageEscrow
+    function withdrawCancelVote(uint256 caseId) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
+        uint256 before = state.cancelVotes();
+        uint256 votes = before;
+        for (uint256 r; r < ROLE_COUNT; ++r) {
+            if (votes & (1 << r) != 0 && _partyOf(c, Role(r)) == msg.sender) votes &= ~(1 << r);
+        }
+        if (votes == before) {
+            if (!_isParty(c, msg.sender)) revert MortgageEscrowNotAParty(caseId, msg.sender);
+            revert MortgageEscrowNotVoted(caseId, msg.sender);
+        }
+        c.state = state.withCancelVotes(votes);
+        for (uint256 r; r < ROLE_COUNT; ++r) {
+            if ((before & ~votes) & (1 << r) != 0) emit CancellationVoteWithdrawn(caseId, Role(r));
+        }
+    }
+
     /// @dev Ends a case before its release: each payer's deposit back to it, except that once a binding stage
     /// has completed the buyer's deposit (up to its share) goes to the seller.
     function _endWithRefunds(uint256 caseId, Case storage c, CaseState state, CaseStatus status) private {
@@ -530,6 +548,8 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     /// @inheritdoc IMortgageEscrow
     function withdrawTo(uint256 caseId, address to) external nonReentrant {
         if (to == address(0)) revert MortgageEscrowZeroRecipient();
+        // ETH sent to the escrow, or tokens to their own contract, would be credited to no one.
+        if (to == address(this) || to == _assets[caseId]) revert MortgageEscrowInvalidRecipient(caseId, to);
         _payOut(caseId, msg.sender, to);
     }
 
@@ -632,10 +652,10 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         v.signedOffRoles = uint8((state.signedOffRoles() >> (uint256(stage) * ROLE_COUNT)) & ALL_ROLES);
         bool prerequisitesDone = rule.prerequisites() & completed == rule.prerequisites();
         if (prerequisitesDone && rule.waitSeconds() != 0) {
-            v.availableAt = uint32(_unlockedAt(caseId, c, state, rule) + rule.waitSeconds());
+            v.availableAt = _viewTime(_unlockedAt(caseId, c, state, rule) + rule.waitSeconds());
         }
         (bool hasDeadline, uint256 deadline) = _deadlineOf(caseId, c, state, rule);
-        if (hasDeadline) v.deadline = uint32(deadline);
+        if (hasDeadline) v.deadline = _viewTime(deadline);
         if (rule.clock() != 0) v.completedAt = uint32(_clock(caseId, c, state, rule.clock()));
 
         uint256 now_ = _now();
@@ -686,6 +706,11 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         return block.timestamp;
     }
 
+    /// @dev A time for a view's 32-bit field: one past early 2106 reads as the largest, never wrapped.
+    function _viewTime(uint256 time) private pure returns (uint32) {
+        return uint32(time > MAX_TIME ? MAX_TIME : time);
+    }
+
     function _requireExists(uint256 caseId, Case storage c) private view returns (CaseState state) {
         state = c.state;
         if (state.status() == CaseStatus.None) revert MortgageEscrowUnknownCase(caseId);
@@ -715,11 +740,17 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         if (_partyOf(c, role) != account) revert MortgageEscrowUnauthorizedParty(caseId, account, role);
     }
 
-    /// @dev The bit of (stage, role) in the 4-bits-per-stage masks; reverts unless the stage requires the role.
+    /// @dev The bit of (stage, role) in the 4-bits-per-stage masks, or 0 unless the stage requires the role.
     /// A stage beyond 15 maps past the 64-bit mask, where no role is ever required.
+    function _roleBit(CaseState state, uint8 stage, Role role) private pure returns (uint256) {
+        uint256 bit = stage < MAX_STAGES ? 1 << (uint256(stage) * ROLE_COUNT + uint8(role)) : 0;
+        return state.requiredRoles() & bit;
+    }
+
+    /// @dev As `_roleBit`, reverting unless the stage requires the role.
     function _requiredRoleBit(uint256 caseId, CaseState state, uint8 stage, Role role) private pure returns (uint256 bit) {
-        bit = stage < MAX_STAGES ? 1 << (uint256(stage) * ROLE_COUNT + uint8(role)) : 0;
-        if (state.requiredRoles() & bit == 0) revert MortgageEscrowRoleNotRequired(caseId, stage, role);
+        bit = _roleBit(state, stage, role);
+        if (bit == 0) revert MortgageEscrowRoleNotRequired(caseId, stage, role);
     }
 
     /// @dev When the last prerequisite completed (the opening, if there are none): the start of the waiting time.
@@ -748,19 +779,25 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         return state;
     }
 
-    /// @dev A stage's deadline, once its anchor (the opening, or an earlier stage completing) has happened.
+    /// @dev A stage's effective deadline: the earliest of those running, its long-stop (from the opening) and
+    /// its anchored deadline once the anchor (the opening, or an earlier stage completing) has happened.
+    /// Both are read from the rule word the caller already holds.
     function _deadlineOf(
         uint256 caseId,
         Case storage c,
         CaseState state,
         StageRuleWord rule
     ) private view returns (bool hasDeadline, uint256 deadline) {
+        uint256 longStop = rule.longStopSeconds();
+        if (longStop != 0) (hasDeadline, deadline) = (true, state.openedAt() + longStop);
         uint256 seconds_ = rule.deadlineSeconds();
-        if (seconds_ == 0) return (false, 0);
+        if (seconds_ == 0) return (hasDeadline, deadline);
         uint256 anchor = rule.deadlineAnchor();
-        if (anchor == 0) return (true, state.openedAt() + seconds_);
-        if (!state.isCompleted(anchor - 1)) return (false, 0);
-        return (true, _clock(caseId, c, state, rule.anchorClock()) + seconds_);
+        uint256 anchored;
+        if (anchor == 0) anchored = state.openedAt() + seconds_;
+        else if (state.isCompleted(anchor - 1)) anchored = _clock(caseId, c, state, rule.anchorClock()) + seconds_;
+        else return (hasDeadline, deadline);
+        if (!hasDeadline || anchored < deadline) (hasDeadline, deadline) = (true, anchored);
     }
 
     function _isPastDeadline(
@@ -790,6 +827,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         uint256 clock,
         uint256 time
     ) private returns (CaseState) {
+        if (time > MAX_TIME) revert MortgageEscrowTimeOverflow(time, MAX_TIME);
         if (clock == 1) return state.withClock1(time);
         if (clock == 2) c.clock2 = uint32(time);
         else if (clock == 3) c.clock3 = uint32(time);

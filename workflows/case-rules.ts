@@ -11,6 +11,25 @@ import type { StageRule } from "./compile";
 
 export const ROLE_COUNT = 4;
 
+/** The largest time the contract's packed 32-bit time fields hold (early 2106): `MortgageEscrow.MAX_TIME`. */
+export const MAX_TIME = 2 ** 32 - 1;
+
+/**
+ * `MortgageEscrowTimeOverflow(time, max)`: a completion had to keep a time that no longer fits its field, so
+ * the whole transaction reverts. Thrown from the middle of a pass: the model it was given is then half
+ * changed, so callers pass a copy.
+ */
+export class TimeOverflowError extends Error {
+  readonly code = "TIME_OVERFLOW";
+  constructor(
+    readonly time: number,
+    readonly max: number = MAX_TIME,
+  ) {
+    super(`the time ${time} does not fit the contract's 32-bit time fields (at most ${max})`);
+    this.name = "TimeOverflowError";
+  }
+}
+
 export type StageStatus =
   | "locked"
   | "open"
@@ -83,8 +102,20 @@ export function availableAt(model: CaseModel, stage: number): number | null {
   return start === null ? null : start + model.rules[stage].waitSeconds;
 }
 
-/** The stage's deadline, once its anchor (the opening, or an earlier stage completing) has happened. */
+/**
+ * The stage's effective deadline: the earliest of those running, its long-stop (counted from the opening)
+ * and its own deadline once its anchor (the opening, or an earlier stage completing) has happened.
+ */
 export function deadlineOf(model: CaseModel, stage: number): number | null {
+  const rule = model.rules[stage];
+  const longStop = rule.longStopSeconds === 0 ? null : model.openedAt + rule.longStopSeconds;
+  const own = anchoredDeadlineOf(model, stage);
+  if (longStop === null || own === null) return longStop ?? own;
+  return Math.min(longStop, own);
+}
+
+/** The stage's own deadline, once its anchor has happened; the long-stop left out. */
+function anchoredDeadlineOf(model: CaseModel, stage: number): number | null {
   const rule = model.rules[stage];
   if (rule.deadlineSeconds === 0) return null;
   if (rule.deadlineAnchor === 0) return model.openedAt + rule.deadlineSeconds;
@@ -143,11 +174,25 @@ function completionPass(model: CaseModel, now: number, initial: readonly number[
   for (let s = 0; s < model.rules.length; s++) {
     if (!candidates.has(s) || !canComplete(model, s, now)) continue;
     model.completedAt[s] = now;
+    if (now > MAX_TIME && keepsATimeOnCompletion(model, s)) throw new TimeOverflowError(now);
     completed.push(s);
     for (const d of dependentsOf(model, s)) if (isFullySigned(model, d)) candidates.add(d);
     if (model.rules[s].action === 2) model.released = true;
+    // As the contract: a vote cast while the buyer's deposit was refundable must not count toward a
+    // cancellation that now pays it to the seller.
+    if (model.rules[s].binding) model.cancelVotes = 0;
   }
   return completed;
+}
+
+/**
+ * Whether the contract records a time when `stage` completes (`model.completedAt[stage]` already set): its
+ * completion time, if it anchors a deadline, or the unlock time of a dependent that waits and whose
+ * prerequisites are now all complete. Those are the times it keeps in 32-bit fields.
+ */
+function keepsATimeOnCompletion(model: CaseModel, stage: number): boolean {
+  if (model.rules.some((r) => r.deadlineAnchor === stage + 1)) return true;
+  return dependentsOf(model, stage).some((d) => model.rules[d].waitSeconds !== 0 && prerequisitesComplete(model, d));
 }
 
 /** The stages that `expire` would act on at `now`: past their deadline, not completed, not yet overdue. */

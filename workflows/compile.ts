@@ -1,6 +1,6 @@
 import { hexToBytes } from "@noble/hashes/utils";
 import { hashWorkflow, keccak256Hex } from "./hash";
-import { ROLE_NAMES, type RoleName, type Stage, type Workflow } from "./schema";
+import { type LongStop, ROLE_NAMES, type RoleName, type Stage, type Workflow } from "./schema";
 import { type CheckOptions, WorkflowValidationError, checkWorkflow, type WorkflowAnalysis } from "./validate";
 
 /** `IMortgageEscrow.Action`. */
@@ -17,6 +17,8 @@ export interface StageRule {
   deadlineAnchor: number;
   action: ActionCode;
   binding: boolean;
+  /** A second deadline, counted from the opening (0: none): the long-stop, on the releasing stage. */
+  longStopSeconds: number;
 }
 
 /** One stage as compiled: the definition's words next to what the contract holds. */
@@ -30,6 +32,8 @@ export interface CompiledStage {
   /** The legal rule, as the definition writes it (normalised), for the engine's legal guard. */
   wait?: string;
   deadline?: { within: string; from: string };
+  /** The workflow's long-stop, on the releasing stage only (normalised). */
+  longStop?: LongStop;
   action: Stage["action"];
   binding: boolean;
   /** The earliest it can complete, in seconds after the opening (the floors of the waiting times). */
@@ -68,6 +72,7 @@ export function stageRules(analysis: WorkflowAnalysis): StageRule[] {
       deadlineAnchor: plan.deadlineAnchor === null ? 0 : plan.deadlineAnchor + 1,
       action: ACTION[stage.action],
       binding: stage.binding,
+      longStopSeconds: plan.longStopSeconds,
     };
   });
 }
@@ -78,8 +83,8 @@ function word(value: number | bigint | boolean): string {
 
 /**
  * `abi.encode(bytes32 definitionHash, StageRule[] stages)`. Every field of the tuple is static, so the
- * encoding is: the hash, the array's offset (0x40, just past these two head words), the length, then seven
- * words per stage in field order.
+ * encoding is: the hash, the array's offset (0x40, just past these two head words), the length, then eight
+ * words per stage in field order (`longStopSeconds` last).
  */
 export function encodeTemplate(definitionHash: string, stages: readonly StageRule[]): string {
   if (!/^0x[0-9a-fA-F]{64}$/.test(definitionHash)) throw new Error(`not a bytes32: ${definitionHash}`);
@@ -93,6 +98,7 @@ export function encodeTemplate(definitionHash: string, stages: readonly StageRul
       word(s.deadlineAnchor),
       word(s.action),
       word(s.binding),
+      word(s.longStopSeconds),
     );
   }
   return `0x${words.join("")}`;
@@ -125,6 +131,7 @@ export function compileWorkflow(definition: unknown, options: CheckOptions = {})
       after: stage.after,
       wait: stage.wait,
       deadline: stage.deadline,
+      longStop: stage.action === "release" ? workflow.longStop : undefined,
       action: stage.action,
       binding: stage.binding,
       earliestSeconds: plan.earliestSeconds,

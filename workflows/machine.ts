@@ -12,6 +12,7 @@ import { and, assign, setup } from "xstate";
 import type { CompiledWorkflow } from "./compile";
 import {
   type CaseModel,
+  TimeOverflowError,
   availableAt,
   canComplete,
   completeReadyStages,
@@ -33,7 +34,9 @@ export type CaseEvent =
   | { type: "ADVANCE"; at: number }
   | { type: "EXPIRE"; at: number }
   /** `roles`: the role mask of the voter (a party holding two roles votes for both at once). */
-  | { type: "CANCEL_VOTE"; roles: number; at: number };
+  | { type: "CANCEL_VOTE"; roles: number; at: number }
+  /** `withdrawCancelVote`: `roles` is the role mask of the caller, whose every standing vote is withdrawn. */
+  | { type: "WITHDRAW_CANCEL_VOTE"; roles: number; at: number };
 
 export interface CaseMachineInput {
   workflow: Pick<CompiledWorkflow, "stages">;
@@ -93,6 +96,36 @@ export function nextDeadlineMiss(model: CaseModel, now: number): number | null {
   return next;
 }
 
+/**
+ * What a sign-off, the funding deposit or `advance` does to a copy of the model: the stages it completes.
+ * Throws `TimeOverflowError` where the contract reverts with `MortgageEscrowTimeOverflow`.
+ */
+function completionsOf(model: CaseModel, event: CaseEvent): { model: CaseModel; justCompleted: number[] } {
+  const next = cloneModel(model);
+  switch (event.type) {
+    case "SIGN_OFF":
+      next.signedOff[event.stage] |= 1 << event.role;
+      // As the contract: only the last missing sign-off can complete the stage (and its cascade).
+      return { model: next, justCompleted: isFullySigned(next, event.stage) ? completeReadyStages(next, event.at, [event.stage]) : [] };
+    case "FUNDED":
+      next.funded = true;
+      return { model: next, justCompleted: completeReadyStages(next, event.at, fundingCandidates(next)) };
+    default:
+      return { model: next, justCompleted: completeReadyStages(next, event.at, signedCandidates(next)) };
+  }
+}
+
+/** Whether the contract would take the transaction: every time it has to keep fits its 32-bit field. */
+function timesFit(model: CaseModel, event: CaseEvent): boolean {
+  try {
+    completionsOf(model, event);
+    return true;
+  } catch (error) {
+    if (error instanceof TimeOverflowError) return false;
+    throw error;
+  }
+}
+
 function reachedByOneTimer(target: number | null, now: number): boolean {
   return target !== null && target - now <= MAX_STEP_SECONDS;
 }
@@ -120,6 +153,8 @@ export const caseMachine = setup({
       ((context.model.signedOff[event.stage] >> event.role) & 1) === 1 &&
       !isCompleted(context.model, event.stage),
     notYetFunded: ({ context }) => !context.model.funded,
+    /** `MortgageEscrowTimeOverflow`: a completion past early 2106 that must keep its time reverts. */
+    keptTimesFit: ({ context, event }) => timesFit(context.model, event),
     aStageIsReady: ({ context, event }) =>
       context.model.rules.some((_, s) => canComplete(context.model, s, event.at)),
     aDeadlineWasMissedBeforeRelease: ({ context, event }) =>
@@ -131,6 +166,9 @@ export const caseMachine = setup({
       event.type === "CANCEL_VOTE" && (event.roles & ~context.model.cancelVotes & 0xf) !== 0,
     isTheLastVote: ({ context, event }) =>
       event.type === "CANCEL_VOTE" && ((context.model.cancelVotes | event.roles) & 0xf) === 0xf,
+    /** `withdrawCancelVote` reverts for a stranger and for a party none of whose roles has a vote standing. */
+    withdrawsAStandingVote: ({ context, event }) =>
+      event.type === "WITHDRAW_CANCEL_VOTE" && (event.roles & context.model.cancelVotes & 0xf) !== 0,
     everyStageCompleted: ({ context }) => context.model.status === "completed",
     /** Whether the timer that fired was the one set for the end of a waiting time (not a step of a long one). */
     timerReachedAWaitingTimeEnd: ({ context }) => reachedByOneTimer(nextWaitingTimeEnd(context.model, context.now), context.now),
@@ -138,29 +176,15 @@ export const caseMachine = setup({
   },
   actions: {
     /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
-    recordSignOff: assign(({ context, event }) => {
-      if (event.type !== "SIGN_OFF") return {};
-      const model = cloneModel(context.model);
-      model.signedOff[event.stage] |= 1 << event.role;
-      // As the contract: only the last missing sign-off can complete the stage (and its cascade).
-      const justCompleted = isFullySigned(model, event.stage) ? completeReadyStages(model, event.at, [event.stage]) : [];
-      return { model, now: event.at, justCompleted };
-    }),
+    recordSignOff: assign(({ context, event }) => ({ ...completionsOf(context.model, event), now: event.at })),
     recordRevocation: assign(({ context, event }) => {
       if (event.type !== "REVOKE") return {};
       const model = cloneModel(context.model);
       model.signedOff[event.stage] &= ~(1 << event.role);
       return { model, now: event.at, justCompleted: [] };
     }),
-    recordFunding: assign(({ context, event }) => {
-      const model = cloneModel(context.model);
-      model.funded = true;
-      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, fundingCandidates(model)) };
-    }),
-    completeReadyStages: assign(({ context, event }) => {
-      const model = cloneModel(context.model);
-      return { model, now: event.at, justCompleted: completeReadyStages(model, event.at, signedCandidates(model)) };
-    }),
+    recordFunding: assign(({ context, event }) => ({ ...completionsOf(context.model, event), now: event.at })),
+    completeReadyStages: assign(({ context, event }) => ({ ...completionsOf(context.model, event), now: event.at })),
     markOverdue: assign(({ context, event }) => {
       const model = cloneModel(context.model);
       for (const s of missedDeadlines(model, event.at)) model.overdue[s] = true;
@@ -176,6 +200,12 @@ export const caseMachine = setup({
       const model = cloneModel(context.model);
       model.cancelVotes |= event.roles & 0xf;
       if (model.cancelVotes === 0xf) model.status = "cancelled";
+      return { model, now: event.at, justCompleted: [] };
+    }),
+    withdrawVotes: assign(({ context, event }) => {
+      if (event.type !== "WITHDRAW_CANCEL_VOTE") return {};
+      const model = cloneModel(context.model);
+      model.cancelVotes &= ~event.roles & 0xf;
       return { model, now: event.at, justCompleted: [] };
     }),
     // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
@@ -212,14 +242,14 @@ export const caseMachine = setup({
       always: { guard: "everyStageCompleted", target: "completed" },
       on: {
         SIGN_OFF: {
-          guard: and(["stageRequiresRole", "notYetSignedOff"]),
+          guard: and(["stageRequiresRole", "notYetSignedOff", "keptTimesFit"]),
           target: "open",
           reenter: true,
           actions: "recordSignOff",
         },
         REVOKE: { guard: "signedOffAndStageNotCompleted", target: "open", reenter: true, actions: "recordRevocation" },
-        FUNDED: { guard: "notYetFunded", target: "open", reenter: true, actions: "recordFunding" },
-        ADVANCE: { guard: "aStageIsReady", target: "open", reenter: true, actions: "completeReadyStages" },
+        FUNDED: { guard: and(["notYetFunded", "keptTimesFit"]), target: "open", reenter: true, actions: "recordFunding" },
+        ADVANCE: { guard: and(["aStageIsReady", "keptTimesFit"]), target: "open", reenter: true, actions: "completeReadyStages" },
         EXPIRE: [
           { guard: "aDeadlineWasMissedBeforeRelease", target: "expired", actions: "markExpired" },
           { guard: "aDeadlineWasMissedAfterRelease", target: "open", reenter: true, actions: "markOverdue" },
@@ -228,6 +258,7 @@ export const caseMachine = setup({
           { guard: and(["notReleased", "bringsANewVote", "isTheLastVote"]), target: "cancelled", actions: "recordVote" },
           { guard: and(["notReleased", "bringsANewVote"]), target: "open", reenter: true, actions: "recordVote" },
         ],
+        WITHDRAW_CANCEL_VOTE: { guard: "withdrawsAStandingVote", target: "open", reenter: true, actions: "withdrawVotes" },
       },
       after: {
         untilWaitingTimeEnds: [

@@ -37,6 +37,18 @@ export const Deadline = z.strictObject({
 });
 export type Deadline = z.infer<typeof Deadline>;
 
+/**
+ * The case's long-stop: the moment, counted from the opening, after which a case that has not released its
+ * funds expires and every deposit goes back, whoever stopped acting. It goes on chain as the releasing
+ * stage's second deadline (`longStopSeconds`), at its ceiling like any other deadline. `basis` says which
+ * practice the figure comes from and its source, for the parties and for whoever changes it.
+ */
+export const LongStop = z.strictObject({
+  within: DurationText,
+  basis: z.string().min(1),
+});
+export type LongStop = z.infer<typeof LongStop>;
+
 export const STAGE_ACTIONS = ["none", "require-funding", "release"] as const;
 
 export const Stage = z.strictObject({
@@ -92,6 +104,8 @@ export const Workflow = z.strictObject({
     buyer: z.string().min(1),
     seller: z.string().min(1),
   }),
+  /** Required unless the releasing stage has a deadline counted from the opening (see `validate.ts`). */
+  longStop: LongStop.optional(),
   stages: z.array(Stage).min(1),
 });
 /** A definition as parsed: defaults filled. */

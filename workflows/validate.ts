@@ -22,6 +22,7 @@ export type IssueCode =
   | "deadline-anchor"
   | "too-long"
   | "deadline-before-earliest"
+  | "no-long-stop"
   | "too-many-clocks";
 
 /** One thing wrong with a definition. `stage` names the stage at fault, where one is. */
@@ -59,6 +60,8 @@ export interface StagePlan {
   deadlineSeconds: number;
   /** The on-chain index of the stage the deadline counts from; null for the opening (or no deadline). */
   deadlineAnchor: number | null;
+  /** The long-stop's ceiling, counted from the opening, on the releasing stage; 0 for none (every other stage). */
+  longStopSeconds: number;
   /** The earliest it can complete, in seconds after the opening (the longest chain of waiting floors). */
   earliestSeconds: number;
 }
@@ -229,6 +232,21 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
     });
   }
 
+  // The contract's `MortgageEscrowNoLongStop`: without a deadline that runs from the opening, a case whose
+  // other deadlines never start (the party who signs their anchor goes silent) could hold the deposits forever.
+  const release = releases[0];
+  if (release && release.deadline?.from !== OPENING && workflow.longStop === undefined) {
+    issues.push({
+      code: "no-long-stop",
+      stage: release.id,
+      path: ["longStop"],
+      message:
+        `stage ${q(release.id)}: the releasing stage has no deadline counted from the opening and the workflow has no "longStop": ` +
+        `a case whose other deadlines never start (a party that never signs their anchor) could hold the deposits forever; ` +
+        `add "longStop": { "within": "<duration>", "basis": "<the practice and its source>" } or a deadline from "${OPENING}"`,
+    });
+  }
+
   if (CALENDAR_OF_JURISDICTION[workflow.jurisdiction] !== workflow.calendar) {
     issues.push({
       code: "calendar-mismatch",
@@ -310,6 +328,17 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
   // The exact legal moment is the engine's legal guard's to keep.
   const waitSeconds = stages.map((s) => (s.wait ? waitFloorSeconds(duration(s.wait), calendar) : 0));
   const deadlineSeconds = stages.map((s) => (s.deadline ? deadlineCeilingSeconds(duration(s.deadline.within), calendar) : 0));
+  // The long-stop is a deadline from the opening like any other: the end of its last (business) day, at its ceiling.
+  const releaseIndex = stages.indexOf(release);
+  const longStopSeconds = workflow.longStop ? deadlineCeilingSeconds(duration(workflow.longStop.within), calendar) : 0;
+  if (longStopSeconds > MAX_SECONDS) {
+    issues.push({
+      code: "too-long",
+      stage: release.id,
+      path: ["longStop", "within"],
+      message: `stage ${q(release.id)}: the long-stop ${q(workflow.longStop!.within)} is ${longStopSeconds} seconds, longer than the contract's ${MAX_SECONDS}`,
+    });
+  }
   stages.forEach((stage, s) => {
     for (const [field, seconds, text] of [
       ["wait", waitSeconds[s], stage.wait],
@@ -362,6 +391,17 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
     }
   });
 
+  if (workflow.longStop && earliest[releaseIndex] > longStopSeconds) {
+    issues.push({
+      code: "deadline-before-earliest",
+      stage: release.id,
+      path: ["longStop", "within"],
+      message:
+        `stage ${q(release.id)}: the long-stop (within ${workflow.longStop.within} from ${OPENING}, at most ${describe(longStopSeconds)}) ` +
+        `falls before the earliest moment the releasing stage can complete (${describe(earliest[releaseIndex])} after the opening)`,
+    });
+  }
+
   // As the contract counts them: the completion time of each deadline anchor, and the start (the last
   // prerequisite's completion) of each waiting time that follows prerequisites.
   const anchors = new Set(stages.map((_, s) => anchorOf[s]).filter((a): a is number => a !== null));
@@ -384,6 +424,7 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
     waitSeconds: waitSeconds[s],
     deadlineSeconds: deadlineSeconds[s],
     deadlineAnchor: anchorOf[s] === null ? null : chainIndex.get(anchorOf[s]!)!,
+    longStopSeconds: s === releaseIndex ? longStopSeconds : 0,
     earliestSeconds: earliest[s],
   }));
   return { ok: true, analysis: { workflow, calendar, stages: plans, clockCount } };

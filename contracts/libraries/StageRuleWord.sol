@@ -23,6 +23,7 @@ import {IMortgageEscrow} from "../IMortgageEscrow.sol";
 /// [100, 104)  unlockClock
 /// [104, 120)  waitingDependents  1 bit per stage: dependents that have a waiting time
 /// [120, 136)  dependents       1 bit per stage
+/// [136, 168)  longStopSeconds  a second deadline counted from the opening (0: none)
 type StageRuleWord is uint256;
 
 using StageRuleWordLib for StageRuleWord global;
@@ -48,7 +49,8 @@ library StageRuleWordLib {
                 (clock_ << 96) |
                 (unlockClock_ << 100) |
                 (waitingDependents_ << 104) |
-                (dependents_ << 120)
+                (dependents_ << 120) |
+                (uint256(rule.longStopSeconds) << 136)
         );
     }
 
@@ -100,6 +102,10 @@ library StageRuleWordLib {
         return (StageRuleWord.unwrap(r) >> 120) & 0xFFFF;
     }
 
+    function longStopSeconds(StageRuleWord r) internal pure returns (uint32) {
+        return uint32(StageRuleWord.unwrap(r) >> 136);
+    }
+
     function toStageRule(StageRuleWord r) internal pure returns (IMortgageEscrow.StageRule memory) {
         return IMortgageEscrow.StageRule(
             r.roles(),
@@ -108,7 +114,8 @@ library StageRuleWordLib {
             r.deadlineSeconds(),
             r.deadlineAnchor(),
             r.action(),
-            r.binding()
+            r.binding(),
+            r.longStopSeconds()
         );
     }
 }

@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { STAGE_RULE_TUPLE, ruleTuple, templateIdOf as ethersTemplateId } from "../contracts/fixtures";
 import { compileWorkflow, encodeTemplate, loadTemplates, templateIdOf, type StageRule } from "../../workflows";
+import { getCalendar } from "../../workflows/calendars";
 import { smallPurchase } from "./helpers";
 
 function ethersEncoding(definitionHash: string, stages: StageRule[]): string {
@@ -20,11 +21,11 @@ describe("workflows/compile", function () {
     it("compiles the small purchase into the contract tests' SMALL_PURCHASE rules, in seconds", function () {
       const compiled = compileWorkflow(smallPurchase());
       expect(compiled.stages).to.deep.equal([
-        { roles: 0b1100, prerequisites: 0, waitSeconds: 0, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: false },
-        { roles: 0b0110, prerequisites: 0b1, waitSeconds: 3 * 86_400, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: true },
+        { roles: 0b1100, prerequisites: 0, waitSeconds: 0, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: false, longStopSeconds: 0 },
+        { roles: 0b0110, prerequisites: 0b1, waitSeconds: 3 * 86_400, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: true, longStopSeconds: 0 },
         // Deadlines in days run to the end of the last day, so on chain they get one local day (25 hours) more.
-        { roles: 0b0011, prerequisites: 0b10, waitSeconds: 0, deadlineSeconds: 60 * 86_400 + 90_000, deadlineAnchor: 0, action: 2, binding: false },
-        { roles: 0b0010, prerequisites: 0b100, waitSeconds: 0, deadlineSeconds: 14 * 86_400 + 90_000, deadlineAnchor: 3, action: 0, binding: false },
+        { roles: 0b0011, prerequisites: 0b10, waitSeconds: 0, deadlineSeconds: 60 * 86_400 + 90_000, deadlineAnchor: 0, action: 2, binding: false, longStopSeconds: 0 },
+        { roles: 0b0010, prerequisites: 0b100, waitSeconds: 0, deadlineSeconds: 14 * 86_400 + 90_000, deadlineAnchor: 3, action: 0, binding: false, longStopSeconds: 0 },
       ]);
       expect(compiled.stageIndex).to.deep.equal({ agreement: 0, exchange: 1, completion: 2, registration: 3 });
       expect(compiled.timeZone).to.equal("Europe/London");
@@ -49,6 +50,30 @@ describe("workflows/compile", function () {
       expect(compiled.stages[2].deadlineAnchor).to.equal(2);
     });
 
+    it("compiles the long-stop onto the releasing stage's longStopSeconds, at its ceiling, and 0 on every other stage", function () {
+      const longStop = { within: "90 days", basis: "a test's figure" };
+      const compiled = compileWorkflow({ ...smallPurchase(), longStop });
+      expect(compiled.stages.map((r) => r.longStopSeconds)).to.deep.equal([0, 0, 90 * 86_400 + 90_000, 0]);
+      // The stage's own deadline from the opening stays as it was: the contract takes the earlier of the two.
+      expect(compiled.stages[2].deadlineSeconds).to.equal(60 * 86_400 + 90_000);
+      expect(compiled.details[2].longStop).to.deep.equal(longStop);
+      expect(compiled.details.filter((d) => d.longStop !== undefined).map((d) => d.id)).to.deep.equal(["completion"]);
+    });
+
+    it("counts a long-stop of business days to the end of the last one, at the calendar's ceiling", function () {
+      const compiled = compileWorkflow({ ...smallPurchase(), longStop: { within: "60 working days", basis: "a test's figure" } });
+      const calendar = getCalendar("england-and-wales");
+      expect(compiled.stages[2].longStopSeconds).to.equal(calendar.ceilingSeconds(60) + 25 * 3_600);
+    });
+
+    it("writes the long-stop's duration one way, so its spelling does not change the template", function () {
+      const a = compileWorkflow({ ...smallPurchase(), longStop: { within: "12 weeks", basis: "b" } });
+      const b = compileWorkflow({ ...smallPurchase(), longStop: { within: "84 calendar days", basis: "b" } });
+      expect(a.workflow.longStop).to.deep.equal({ within: "84 days", basis: "b" });
+      expect(a.templateId).to.equal(b.templateId);
+      expect(compileWorkflow({ ...smallPurchase(), longStop: { within: "84 days", basis: "c" } }).definitionHash).not.to.equal(a.definitionHash);
+    });
+
     it("throws a WorkflowValidationError for an invalid definition", function () {
       expect(() => compileWorkflow({ ...smallPurchase(), stages: [] })).to.throw(/stages: Too small/);
     });
@@ -62,6 +87,16 @@ describe("workflows/compile", function () {
         expect(template.templateId).to.equal(ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)));
       });
     }
+
+    it("encodes eight words per stage, longStopSeconds last, exactly as ethers' AbiCoder does with the 8-field StageRule", function () {
+      const tuple = "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding,uint32 longStopSeconds)";
+      const compiled = compileWorkflow({ ...smallPurchase(), longStop: { within: "90 days", basis: "a test's figure" } });
+      const fields = (r: StageRule) => [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding, r.longStopSeconds];
+      const expected = ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", `${tuple}[]`], [compiled.definitionHash, compiled.stages.map(fields)]);
+      expect(encodeTemplate(compiled.definitionHash, compiled.stages)).to.equal(expected);
+      expect((expected.length - 2) / 64).to.equal(3 + 8 * compiled.stages.length);
+      expect(compiled.templateId).to.equal(ethers.keccak256(expected));
+    });
 
     it("encodes an empty list as the hash, the offset and a zero length", function () {
       const hash = ethers.id("x");

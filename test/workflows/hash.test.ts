@@ -58,6 +58,8 @@ describe("workflows/hash", function () {
       const weeks = withStage("registration", (s) => ({ ...s, deadline: { within: "2 weeks", from: "completion" } }));
       expect(hashWorkflow(weeks)).to.equal(base);
       const working = withStage("exchange", (s) => ({ ...s, wait: "3 working days" }));
+      const longStop = (within: string) => ({ ...smallPurchase(), longStop: { within, basis: "b" } });
+      expect(hashWorkflow(longStop("2 weeks"))).to.equal(hashWorkflow(longStop("14 days")));
       expect(hashWorkflow(working)).to.equal(hashWorkflow(withStage("exchange", (s) => ({ ...s, wait: "3 business days" }))));
     });
 
@@ -67,6 +69,8 @@ describe("workflows/hash", function () {
         { ...smallPurchase(), title: "Small purchase." },
         { ...smallPurchase(), timeZone: "Europe/Dublin" },
         { ...smallPurchase(), roles: { ...smallPurchase().roles, seller: "Vendor" } },
+        { ...smallPurchase(), longStop: { within: "90 days", basis: "a test's figure" } },
+        { ...smallPurchase(), longStop: { within: "91 days", basis: "a test's figure" } },
         withStage("exchange", (s) => ({ ...s, signedBy: ["lawyer"] })),
         withStage("exchange", (s) => ({ ...s, wait: "4 days" })),
         withStage("exchange", (s) => ({ ...s, wait: "3 business days" })),

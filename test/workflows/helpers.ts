@@ -42,11 +42,12 @@ export function withStage(id: string, change: (stage: StageInput) => StageInput,
   return { ...base, stages: base.stages.map((s) => (s.id === id ? change({ ...s }) : s)) };
 }
 
-/** A chain of `count` stages, each signed by the lawyer after the one before; the last releases. */
+/** A chain of `count` stages, each signed by the lawyer after the one before; the last releases, within a year's long-stop. */
 export function chainOf(count: number, stage: (i: number) => Partial<StageInput> = () => ({})): WorkflowInput {
   return {
     ...smallPurchase(),
     id: "chain",
+    longStop: { within: "365 days", basis: "a test chain's outer limit" },
     stages: Array.from({ length: count }, (_, i) => ({
       id: `s${i + 1}`,
       title: `Stage ${i + 1}`,

@@ -6,11 +6,16 @@
 import { expect } from "chai";
 import { initialTransition, transition } from "xstate";
 import { getTemplate } from "../../workflows";
-import { caseMachine } from "../../workflows/machine";
+import { caseMachine, nextDeadlineMiss } from "../../workflows/machine";
 import { isCompleted, stageStatus } from "../../workflows/case-rules";
 import { type CaseGraph, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, serializeCase, statesOf } from "./machine-paths";
 
 const OPENED_AT = 1_750_000_000;
+
+/** The long-stop of a template, in seconds after the opening (on its releasing stage). */
+function longStopOf(template: ReturnType<typeof getTemplate>): number {
+  return Math.max(...template.stages.map((r) => r.longStopSeconds));
+}
 
 type Outcome = "completed" | "expired" | "cancelled";
 
@@ -121,6 +126,22 @@ describe("workflows/machine graph", function () {
           const { model } = s.context;
           const deadlineAhead = model.rules.some((r, i) => r.deadlineSeconds > 0 && !isCompleted(model, i));
           expect(reaching.has(serializeCase(s)), serializeCase(s)).to.equal(!model.released && deadlineAhead);
+        }
+      });
+
+      it("lets time alone expire every open state before the release: a party that goes silent cannot hold the deposits", function () {
+        const silent = openStates.filter((s) => !s.context.model.released);
+        expect(silent.length).to.be.greaterThan(10);
+        for (const start of silent) {
+          // No one acts any more: only the deadline timer, fed to the machine as the engine's expire would be.
+          let snapshot = start;
+          for (let step = 0; step < 3 && snapshot.value === "open"; step++) {
+            const missAt = nextDeadlineMiss(snapshot.context.model, snapshot.context.now);
+            expect(missAt, `a running deadline in ${serializeCase(snapshot)}`).to.not.equal(null);
+            [snapshot] = transition(caseMachine, snapshot, { type: "EXPIRE", at: missAt! });
+          }
+          expect(snapshot.value, serializeCase(start)).to.equal("expired");
+          expect(snapshot.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(longStopOf(template) + 1);
         }
       });
 

@@ -25,6 +25,7 @@ const rule = (r: Partial<StageRule> & { roles: number }): StageRule => ({
   deadlineAnchor: 0,
   action: 0,
   binding: false,
+  longStopSeconds: 0,
   ...r,
 });
 
@@ -352,6 +353,124 @@ describe("workflows/machine", function () {
     });
   });
 
+  describe("WITHDRAW_CANCEL_VOTE", function () {
+    it("withdraws the vote of every role the caller holds, and the case then needs it again", function () {
+      const h = start(SMALL);
+      h.send({ type: "CANCEL_VOTE", roles: roles(BANK, SELLER), at: T0 + 1 });
+      h.send({ type: "CANCEL_VOTE", roles: roles(LAWYER), at: T0 + 1 });
+      h.send({ type: "WITHDRAW_CANCEL_VOTE", roles: roles(BANK, SELLER), at: T0 + 2 });
+      expect(h.actor.getSnapshot().context.model.cancelVotes).to.equal(roles(LAWYER));
+      h.send({ type: "CANCEL_VOTE", roles: roles(BUYER), at: T0 + 3 });
+      expect(h.actor.getSnapshot().value).to.equal("open");
+      h.send({ type: "CANCEL_VOTE", roles: roles(BANK, SELLER), at: T0 + 4 });
+      expect(h.actor.getSnapshot().value).to.equal("cancelled");
+    });
+
+    it("is ignored for a party with no vote standing and for someone holding no role", function () {
+      const h = start(SMALL);
+      h.send({ type: "CANCEL_VOTE", roles: roles(BANK), at: T0 + 1 });
+      expectIgnored(h, { type: "WITHDRAW_CANCEL_VOTE", roles: roles(BUYER), at: T0 + 2 });
+      expectIgnored(h, { type: "WITHDRAW_CANCEL_VOTE", roles: 0, at: T0 + 2 });
+    });
+
+    it("withdraws only the caller's roles that voted, when it holds two", function () {
+      const h = start(SMALL);
+      h.send({ type: "CANCEL_VOTE", roles: roles(BUYER), at: T0 + 1 });
+      h.send({ type: "WITHDRAW_CANCEL_VOTE", roles: roles(BUYER, SELLER), at: T0 + 2 });
+      expect(h.actor.getSnapshot().context.model.cancelVotes).to.equal(0);
+    });
+  });
+
+  describe("a binding stage", function () {
+    it("clears, when it completes, every cancel vote cast before it", function () {
+      const h = start(SMALL, { funded: true });
+      signAll(h, SMALL, 0, T0 + 1);
+      h.send({ type: "CANCEL_VOTE", roles: roles(BANK, LAWYER, BUYER), at: T0 + 2 });
+      signAll(h, SMALL, 1, T0 + 3);
+      expect(h.actor.getSnapshot().context.model.cancelVotes, "exchange still waits its 3 days").to.equal(roles(BANK, LAWYER, BUYER));
+      h.send({ type: "ADVANCE", at: T0 + 1 + 3 * DAY });
+      expect(h.statuses()[1]).to.equal("completed");
+      expect(h.actor.getSnapshot().context.model.cancelVotes).to.equal(0);
+      // The seller's vote alone no longer cancels: the others must vote again, now that exchange binds.
+      h.send({ type: "CANCEL_VOTE", roles: roles(SELLER), at: T0 + 1 + 3 * DAY + 1 });
+      expect(h.actor.getSnapshot().value).to.equal("open");
+    });
+
+    it("leaves the votes alone when a stage that does not bind completes", function () {
+      const h = start(SMALL);
+      h.send({ type: "CANCEL_VOTE", roles: roles(BANK), at: T0 + 1 });
+      signAll(h, SMALL, 0, T0 + 2);
+      expect(h.statuses()[0]).to.equal("completed");
+      expect(h.actor.getSnapshot().context.model.cancelVotes).to.equal(roles(BANK));
+    });
+  });
+
+  describe("the long-stop", function () {
+    /** 0 offer (bank) -> 1 completion (lawyer; releases; within 30 days of 0, and a long-stop of 90 days). */
+    const LONG_STOP: StageRule[] = [
+      rule({ roles: roles(BANK) }),
+      rule({ roles: roles(LAWYER), prerequisites: 0b1, action: 2, deadlineSeconds: 30 * DAY, deadlineAnchor: 1, longStopSeconds: 90 * DAY }),
+    ];
+
+    it("expires the case at the long-stop when the party that starts the other deadline never signs", function () {
+      const h = start(LONG_STOP);
+      expectIgnored(h, { type: "EXPIRE", at: T0 + 90 * DAY });
+      expect(h.statuses(T0 + 90 * DAY + 1)).to.deep.equal(["open", "overdue"]);
+      h.send({ type: "EXPIRE", at: T0 + 90 * DAY + 1 });
+      expect(h.actor.getSnapshot().value).to.equal("expired");
+    });
+
+    it("asks for expiry the second after the long-stop, with no one acting", function () {
+      const h = start(LONG_STOP);
+      h.clock.advance((90 * DAY + 1) * 1000);
+      expect(h.expiries).to.deep.equal([T0 + 90 * DAY + 1]);
+    });
+
+    it("takes the earlier of the two once the anchored deadline runs", function () {
+      const early = start(LONG_STOP);
+      early.send({ type: "SIGN_OFF", stage: 0, role: BANK, at: T0 + DAY });
+      expectIgnored(early, { type: "EXPIRE", at: T0 + 31 * DAY });
+      early.send({ type: "EXPIRE", at: T0 + 31 * DAY + 1 });
+      expect(early.actor.getSnapshot().value).to.equal("expired");
+
+      const late = start(LONG_STOP);
+      late.send({ type: "SIGN_OFF", stage: 0, role: BANK, at: T0 + 80 * DAY });
+      expectIgnored(late, { type: "EXPIRE", at: T0 + 90 * DAY });
+      late.send({ type: "EXPIRE", at: T0 + 90 * DAY + 1 });
+      expect(late.actor.getSnapshot().value).to.equal("expired");
+    });
+  });
+
+  describe("times past early 2106 (MortgageEscrowTimeOverflow)", function () {
+    const MAX = 2 ** 32 - 1;
+
+    it("ignores a completion that would keep a time that no longer fits, and takes one that keeps none", function () {
+      // Stage 0 anchors stage 1's deadline, so its completion time is kept; stage 2 keeps nothing.
+      const rules = [
+        rule({ roles: roles(BANK) }),
+        rule({ roles: roles(LAWYER), prerequisites: 0b1, deadlineSeconds: 10 * DAY, deadlineAnchor: 1 }),
+        rule({ roles: roles(BUYER), action: 2, deadlineSeconds: 100 * 365 * DAY }),
+      ];
+      const h = start(rules, { openedAt: MAX - DAY, funded: true });
+      expectIgnored(h, { type: "SIGN_OFF", stage: 0, role: BANK, at: MAX + 1 });
+      h.send({ type: "SIGN_OFF", stage: 2, role: BUYER, at: MAX + 1 });
+      expect(h.statuses()[2]).to.equal("completed");
+      const inTime = start(rules, { openedAt: MAX - DAY, funded: true });
+      inTime.send({ type: "SIGN_OFF", stage: 0, role: BANK, at: MAX });
+      expect(inTime.statuses()[0]).to.equal("completed");
+    });
+
+    it("ignores a completion that would start a dependent's waiting time past it", function () {
+      const rules = [rule({ roles: roles(BANK), action: 2, deadlineSeconds: DAY * 400 }), rule({ roles: 0, prerequisites: 0b1, waitSeconds: DAY })];
+      const funded = start(rules, { openedAt: MAX - DAY, funded: true });
+      expectIgnored(funded, { type: "SIGN_OFF", stage: 0, role: BANK, at: MAX + 1 });
+      const unfunded = start(rules, { openedAt: MAX - DAY });
+      unfunded.send({ type: "SIGN_OFF", stage: 0, role: BANK, at: MAX - 10 });
+      expect(unfunded.statuses()[0]).to.equal("waiting-for-funds");
+      expectIgnored(unfunded, { type: "FUNDED", at: MAX + 1 });
+    });
+  });
+
   describe("completion", function () {
     it("reaches the final state completed when every stage has, and then takes no event", function () {
       const h = start(SMALL, { funded: true });
@@ -459,6 +578,10 @@ describe("workflows/machine", function () {
         restored.send(event);
         expect(restored.getSnapshot().context).to.deep.equal(h.actor.getSnapshot().context);
       }
+      // The bank's vote was cast before the binding exchange completed, which cleared it.
+      expect(restored.getSnapshot().value).to.equal("open");
+      for (const actor of [h.actor, restored]) actor.send({ type: "CANCEL_VOTE", roles: roles(BANK), at: T0 + 4 * DAY + 1 });
+      expect(restored.getSnapshot().context).to.deep.equal(h.actor.getSnapshot().context);
       expect(restored.getSnapshot().value).to.equal("cancelled");
     });
 

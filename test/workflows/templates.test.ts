@@ -17,6 +17,7 @@ import {
 } from "../contracts/fixtures";
 import { type CompiledWorkflow, getTemplate, loadTemplates } from "../../workflows";
 import { getCalendar } from "../../workflows/calendars";
+import { localDayOf, startOfLocalDay } from "../../workflows/calendars/time-zones";
 
 const ROLE: Record<string, RoleName> = { bank: "Bank", lawyer: "Lawyer", buyer: "Buyer", seller: "Seller" };
 
@@ -93,6 +94,40 @@ describe("workflows/templates", function () {
       const ids = loadTemplates().map((t) => t.templateId);
       expect(new Set(ids).size).to.equal(3);
     });
+  });
+
+  describe("long-stops", function () {
+    const expected = [
+      { id: "uk-purchase", within: "270 days", release: "completion", source: /mortgage offer's validity, 3-6 months/ },
+      { id: "uk-remortgage", within: "240 days", release: "completion", source: /valid 3-6 months, often 180 days/ },
+      { id: "us-purchase", within: "90 days", release: "funding", source: /rate lock lasts 30, 45 or 60 days/ },
+    ];
+
+    for (const { id, within, release, source } of expected) {
+      const t = getTemplate(id);
+      const days = Number(within.split(" ")[0]);
+
+      it(`gives ${id} a long-stop of ${within} from the opening, with its basis, on its releasing stage ${JSON.stringify(release)} only`, function () {
+        expect(t.workflow.longStop?.within).to.equal(within);
+        expect(t.workflow.longStop?.basis).to.match(source);
+        const r = t.stageIndex[release];
+        expect(t.details[r]).to.deep.include({ action: "release", longStop: t.workflow.longStop });
+        expect(t.stages.map((rule) => rule.longStopSeconds)).to.deep.equal(t.stages.map((_, s) => (s === r ? days * DAY + 25 * 3600 : 0)));
+        // The releasing stage keeps its own deadline, counted from a stage: the contract takes the earlier.
+        expect(t.details[r].deadline?.from).to.not.equal("opening");
+      });
+
+      it(`never lets ${id}'s long-stop fall on chain before the end of the ${days}th day after the opening's local date in ${t.timeZone}`, function () {
+        const longStop = t.stages[t.stageIndex[release]].longStopSeconds;
+        // Openings every 7 hours for a year and a half: both clock changes, every hour of the day.
+        for (let opened = Date.parse("2026-01-01T00:00:00Z") / 1000; opened < Date.parse("2027-07-01T00:00:00Z") / 1000; opened += 7 * 3600) {
+          const legalEnd = startOfLocalDay(localDayOf(opened * 1000, t.timeZone) + days + 1, t.timeZone) / 1000;
+          const onChain = opened + longStop;
+          expect(onChain, new Date(opened * 1000).toISOString()).to.be.at.least(legalEnd);
+          expect(onChain - legalEnd, "at most a day and a bit late").to.be.at.most(26 * 3600);
+        }
+      });
+    }
   });
 
   describe("us-purchase", function () {

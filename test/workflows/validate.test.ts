@@ -8,6 +8,9 @@ import {
   type WorkflowIssue,
 } from "../../workflows";
 import { getCalendar } from "../../workflows/calendars";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { TEMPLATES_DIR } from "../../workflows";
 import { chainOf, smallPurchase, withStage } from "./helpers";
 
 /** The issues of a definition that must be rejected. */
@@ -199,7 +202,7 @@ describe("workflows/validate", function () {
 
       it("counts a business-day wait at its floor and a business-day deadline at its ceiling", function () {
         const calendar = getCalendar("england-and-wales");
-        const def = withStage("exchange", (s) => ({ ...s, wait: "10 working days" }));
+        const def = { ...withStage("exchange", (s) => ({ ...s, wait: "10 working days" })), longStop: { within: "365 days", basis: "a test's figure" } };
         const ok = withStage("completion", (s) => ({ ...s, deadline: { within: "10 working days", from: "agreement" } }), def);
         expect(checkWorkflow(ok).ok, "floor(10) <= ceiling(10) + a day").to.equal(true);
         const tooShort = withStage("completion", (s) => ({ ...s, deadline: { within: "3 working days", from: "agreement" } }), def);
@@ -278,6 +281,69 @@ describe("workflows/validate", function () {
         const def = withStage("registration", (s) => ({ ...s, signedBy: [], action: "release" }));
         expect(issuesOf(def).map((i) => i.code)).to.deep.equal(["no-completion", "release-count"]);
       });
+    });
+  });
+
+  describe("the long-stop", function () {
+    const noLongStop = (stage: string) =>
+      `stage ${JSON.stringify(stage)}: the releasing stage has no deadline counted from the opening and the workflow has no "longStop": ` +
+      `a case whose other deadlines never start (a party that never signs their anchor) could hold the deposits forever; ` +
+      `add "longStop": { "within": "<duration>", "basis": "<the practice and its source>" } or a deadline from "opening"`;
+    const longStop = { within: "90 days", basis: "a test's figure" };
+
+    for (const [file, release] of [
+      ["uk-purchase.json", "completion"],
+      ["uk-remortgage.json", "completion"],
+      ["us-purchase.json", "funding"],
+    ] as const) {
+      it(`refuses ${file} without its long-stop, naming the releasing stage ${JSON.stringify(release)}`, function () {
+        const definition = JSON.parse(readFileSync(join(TEMPLATES_DIR, file), "utf8")) as Record<string, unknown>;
+        delete definition.longStop;
+        expectOnly(definition, "no-long-stop", release, noLongStop(release));
+      });
+    }
+
+    it("refuses a releasing stage whose only deadline counts from another stage", function () {
+      const def = withStage("completion", (s) => ({ ...s, deadline: { within: "60 days", from: "agreement" } }));
+      expectOnly(def, "no-long-stop", "completion", noLongStop("completion"));
+    });
+
+    it("refuses a releasing stage with no deadline at all", function () {
+      expectOnly(withStage("completion", (s) => ({ ...s, deadline: undefined })), "no-long-stop", "completion", noLongStop("completion"));
+    });
+
+    it("accepts a releasing stage with a deadline counted from the opening and no long-stop", function () {
+      expect(checkWorkflow(smallPurchase()).ok).to.equal(true);
+    });
+
+    it("accepts a long-stop in place of a deadline from the opening", function () {
+      const def = { ...withStage("completion", (s) => ({ ...s, deadline: { within: "60 days", from: "exchange" } })), longStop };
+      expect(checkWorkflow(def).ok).to.equal(true);
+    });
+
+    it("rejects a long-stop that falls before the earliest moment the releasing stage can complete, naming it", function () {
+      const def = { ...withStage("completion", (s) => ({ ...s, deadline: undefined, wait: "5 days" })), longStop: { ...longStop, within: "2 days" } };
+      const issues = issuesOf(def);
+      expect(issues, JSON.stringify(issues, null, 2)).to.have.length(1);
+      expect(issues[0]).to.deep.equal({
+        code: "deadline-before-earliest",
+        stage: "completion",
+        path: ["longStop", "within"],
+        message:
+          'stage "completion": the long-stop (within 2 days from opening, at most 3 days 1 hour) falls before the earliest moment the releasing stage can complete (8 days after the opening)',
+      });
+    });
+
+    it("rejects a long-stop longer than the contract's 32 bits of seconds", function () {
+      const def = { ...smallPurchase(), longStop: { ...longStop, within: "50000 days" } };
+      const seconds = 50_000 * 86_400 + 25 * 3_600;
+      expectOnly(def, "too-long", "completion", `stage "completion": the long-stop "50000 days" is ${seconds} seconds, longer than the contract's ${MAX_SECONDS}`);
+    });
+
+    it("rejects a long-stop without its basis or with a duration it cannot read", function () {
+      expectOnly({ ...smallPurchase(), longStop: { within: "90 days" } }, "invalid-shape", undefined, /^workflow "small-purchase": longStop\.basis: /);
+      expectOnly({ ...smallPurchase(), longStop: { ...longStop, within: "a season" } }, "invalid-shape", undefined, /^workflow "small-purchase": longStop\.within: cannot read the duration "a season"/);
+      expectOnly({ ...smallPurchase(), longStop: { ...longStop, from: "exchange" } }, "invalid-shape", undefined, /^workflow "small-purchase": longStop: Unrecognized key: "from"/);
     });
   });
 
