@@ -148,6 +148,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     ) private pure returns (uint8[MAX_STAGES] memory completionClock, uint8[MAX_STAGES] memory unlockClock) {
         uint256 count = stages.length;
         uint256 releases;
+        uint256 releaseStage;
         uint256 anchors;
         for (uint256 i; i < count; ++i) {
             StageRule calldata s = stages[i];
@@ -159,17 +160,16 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             if (s.deadlineAnchor != 0 && s.deadlineSeconds == 0) {
                 revert MortgageEscrowInvalidStageRule(i, "anchor without deadline");
             }
-            if (s.action == Action.Release) {
-                ++releases;
-                // A deadline counted from the opening runs from the start, so a case that is not released
-                // can always be expired: nothing can hold its deposits for ever.
-                if (s.longStopSeconds == 0 && (s.deadlineSeconds == 0 || s.deadlineAnchor != 0)) {
-                    revert MortgageEscrowNoLongStop(i);
-                }
-            }
+            if (s.action == Action.Release) (releases, releaseStage) = (releases + 1, i);
             if (s.deadlineAnchor != 0) anchors |= 1 << (s.deadlineAnchor - 1);
         }
         if (releases != 1) revert MortgageEscrowInvalidReleaseStageCount(releases);
+        // A deadline counted from the opening runs from the start, so a case that is not released can always
+        // be expired: nothing can hold its deposits for ever.
+        StageRule calldata release = stages[releaseStage];
+        if (release.longStopSeconds == 0 && (release.deadlineSeconds == 0 || release.deadlineAnchor != 0)) {
+            revert MortgageEscrowNoLongStop(releaseStage);
+        }
         uint8 clocks;
         for (uint256 i; i < count; ++i) {
             if (anchors & (1 << i) != 0) completionClock[i] = ++clocks;

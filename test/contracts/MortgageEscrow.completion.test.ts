@@ -66,6 +66,7 @@ async function deployClockChain() {
       deadlineSeconds: i === 0 ? 0 : 2 * DAY,
       deadlineAnchor: i, // stage i - 1 + 1
       action: i === count - 1 ? Action.Release : Action.None,
+      longStopSeconds: i === count - 1 ? 365 * DAY : 0,
     }),
   );
   const templateId = await registerTemplate(escrow, parties.admin, chain, ethers.id("clock-chain@1"));
@@ -75,14 +76,14 @@ async function deployClockChain() {
   return { escrow, parties, caseId, count };
 }
 
-/** 0 buyer, 1 seller, 2 lawyer one day after both 0 and 1 (releases). */
+/** 0 buyer, 1 seller, 2 lawyer one day after both 0 and 1 (releases; a year's long-stop). */
 async function deployTwoPrerequisites() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
   const rules = [
     rule({ roles: roles("Buyer") }),
     rule({ roles: roles("Seller") }),
-    rule({ roles: roles("Lawyer"), prerequisites: stages(0, 1), waitSeconds: DAY, action: Action.Release }),
+    rule({ roles: roles("Lawyer"), prerequisites: stages(0, 1), waitSeconds: DAY, action: Action.Release, longStopSeconds: 365 * DAY }),
   ];
   const templateId = await registerTemplate(escrow, parties.admin, rules, ethers.id("two-prerequisites@1"));
   const caseId = await openCase(escrow, parties, templateId, { price: 0n, deposit: 0n, loan: 0n });

@@ -503,6 +503,26 @@ describe("MortgageEscrow money", function () {
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(PRICE);
     });
 
+    it("reverts when the recipient is the escrow itself, where the ETH would be credited to no one", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployReleased);
+      const self = await escrow.getAddress();
+      await expect(escrow.connect(parties.seller).withdrawTo(caseId, self))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidRecipient").withArgs(caseId, self);
+      expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(PRICE);
+    });
+
+    it("reverts when the recipient is the case's token contract, where the tokens would be lost", async function () {
+      const { escrow, parties, caseId, token } = await loadFixture(deployWithTokenCase);
+      await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEPOSIT);
+      for (const p of [parties.bank, parties.lawyer, parties.buyer, parties.seller]) await escrow.connect(p).cancel(caseId);
+      const tokenAddress = await token.getAddress();
+
+      await expect(escrow.connect(parties.buyer).withdrawTo(caseId, tokenAddress))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidRecipient").withArgs(caseId, tokenAddress);
+      expect(await escrow.creditOf(caseId, parties.buyer.address)).to.equal(DEPOSIT);
+      expect(await token.balanceOf(await escrow.getAddress())).to.equal(DEPOSIT);
+    });
+
     it("reverts when the caller has nothing to withdraw", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       await expect(escrow.connect(parties.stranger).withdrawTo(caseId, parties.stranger.address))

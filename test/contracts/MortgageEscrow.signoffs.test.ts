@@ -262,31 +262,41 @@ describe("MortgageEscrow sign-offs", function () {
         .withArgs(99n, 0, Role.Buyer, 0, SkipReason.CaseNotOpen);
     });
 
-    it("reverts the whole batch when one signature is not the role's party's", async function () {
+    it("skips an item whose signature is not the role's party's, with its index, and applies the rest", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       const good = await signedItem(escrow, parties, caseId, 0, "Buyer");
       const message = { caseId, stage: 0, role: Role.Seller, epoch: 0, evidence: EVIDENCE };
       const forged = { ...message, signature: await signSignOff(escrow, parties.stranger, message) };
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([good, forged]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature")
-        .withArgs(1, caseId, 0, Role.Seller);
-      expect((await escrow.stageOf(caseId, 0)).signedOffRoles).to.equal(0);
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(caseId, 0, Role.Seller, 1, SkipReason.InvalidSignature);
+      expect((await escrow.stageOf(caseId, 0)).signedOffRoles).to.equal(1 << Role.Buyer);
     });
 
-    it("reverts when the relayed evidence differs from the signed one", async function () {
+    it("skips, as InvalidSignature, an item whose relayed evidence differs from the signed one", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       const item = { ...(await signedItem(escrow, parties, caseId, 0, "Buyer")), evidence: ethers.id("another document") };
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature")
-        .withArgs(0, caseId, 0, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
     });
 
-    it("reverts when an item names a role that the stage does not require", async function () {
+    it("skips, as RoleNotRequired, an item naming a role that the stage does not require, and applies the rest", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       const item = await signedItem(escrow, parties, caseId, 0, "Bank");
-      await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowRoleNotRequired")
-        .withArgs(caseId, 0, Role.Bank);
+      const honest = await signedItem(escrow, parties, caseId, 0, "Buyer");
+      const tx = escrow.connect(parties.relayer).signOffWithSignatures([item, honest]);
+      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Bank, 0, SkipReason.RoleNotRequired);
+      await expect(tx).to.emit(escrow, "SignedOff").withArgs(caseId, 0, Role.Buyer, honest.evidence);
+    });
+
+    it("skips, as RoleNotRequired, an item for a stage the template does not have", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWithCase);
+      const beyondTemplate = await signedItem(escrow, parties, caseId, 4, "Lawyer");
+      const beyondMask = await signedItem(escrow, parties, caseId, 200, "Lawyer");
+      const tx = escrow.connect(parties.relayer).signOffWithSignatures([beyondTemplate, beyondMask]);
+      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 4, Role.Lawyer, 0, SkipReason.RoleNotRequired);
+      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 200, Role.Lawyer, 1, SkipReason.RoleNotRequired);
     });
 
     it("accepts an ERC-1271 contract wallet's signature", async function () {
@@ -299,13 +309,13 @@ describe("MortgageEscrow sign-offs", function () {
         .withArgs(walletCase, 3, Role.Lawyer, EVIDENCE);
     });
 
-    it("rejects a signature that the contract wallet does not vouch for", async function () {
+    it("skips, as InvalidSignature, a signature that the contract wallet does not vouch for", async function () {
       const { escrow, parties, walletCase } = await loadFixture(deployWithContractWalletLawyer);
       const message = { caseId: walletCase, stage: 3, role: Role.Lawyer, epoch: 0, evidence: EVIDENCE };
       const signature = await signSignOff(escrow, parties.stranger, message);
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...message, signature }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature")
-        .withArgs(0, walletCase, 3, Role.Lawyer);
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(walletCase, 3, Role.Lawyer, 0, SkipReason.InvalidSignature);
     });
 
     it("does nothing for an empty batch", async function () {

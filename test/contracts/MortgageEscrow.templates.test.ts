@@ -20,7 +20,7 @@ import {
 
 const reason = (tag: string) => ethers.encodeBytes32String(tag);
 
-/** A chain of `count` stages, each after the one before, the last one releasing. */
+/** A chain of `count` stages, each after the one before, the last one releasing (with a year's long-stop). */
 function chain(count: number, waitSeconds = 0): StageRule[] {
   return Array.from({ length: count }, (_, i) =>
     rule({
@@ -28,6 +28,7 @@ function chain(count: number, waitSeconds = 0): StageRule[] {
       prerequisites: i === 0 ? 0 : stages(i - 1),
       waitSeconds: i === 0 ? 0 : waitSeconds,
       action: i === count - 1 ? Action.Release : Action.None,
+      longStopSeconds: i === count - 1 ? 365 * DAY : 0,
     }),
   );
 }

@@ -41,7 +41,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const item = await signedItem(escrow, parties, caseId, 0, "Buyer");
 
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...item, caseId: otherCase }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, otherCase, 0, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(otherCase, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
         .to.emit(escrow, "SignedOff").withArgs(caseId, 0, Role.Buyer, item.evidence);
       await expectNotSignedOff(escrow, otherCase, 0, Role.Buyer);
@@ -52,7 +52,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const item = await signedItem(escrow, parties, caseId, 0, "Buyer");
 
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...item, stage: 1 }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 1, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 1, Role.Buyer, 0, SkipReason.InvalidSignature);
       await expectNotSignedOff(escrow, caseId, 1, Role.Buyer);
     });
 
@@ -65,7 +65,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const signature = await signSignOff(escrow, parties.buyer, asLawyer);
 
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...asLawyer, role: Role.Buyer, signature }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 1, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 1, Role.Buyer, 0, SkipReason.InvalidSignature);
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...asLawyer, signature }]))
         .to.emit(escrow, "SignedOff").withArgs(caseId, 1, Role.Lawyer, EVIDENCE);
       expect((await escrow.caseOf(caseId)).signedOffRoles).to.equal(roleBit(1, Role.Lawyer));
@@ -76,7 +76,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const item = await signedItem(escrow, parties, caseId, 0, "Buyer");
 
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...item, role: Role.Seller }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Seller);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Seller, 0, SkipReason.InvalidSignature);
     });
 
     it("rejects a revocation signature relayed as a sign-off", async function () {
@@ -85,7 +85,7 @@ describe("MortgageEscrow attacks: signatures", function () {
 
       await expect(
         escrow.signOffWithSignatures([{ caseId, stage: 0, role: Role.Buyer, epoch: 0, evidence: ethers.ZeroHash, signature }]),
-      ).to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+      ).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
     });
 
     describe("after revocation", function () {
@@ -110,7 +110,7 @@ describe("MortgageEscrow attacks: signatures", function () {
         expect(await escrow.signOffEpoch(caseId, 0, Role.Buyer)).to.equal(1n);
 
         await expect(escrow.signOffWithSignatures([{ ...item, epoch: 1 }]))
-          .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+          .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
         await expect(escrow.signOffWithSignatures([item]))
           .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.StaleEpoch);
         await expectNotSignedOff(escrow, caseId, 0, Role.Buyer);
@@ -144,7 +144,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const item = await signedItem(escrow, parties, caseId, 0, "Buyer");
 
       await expect(other.connect(parties.relayer).signOffWithSignatures([item]))
-        .to.be.revertedWithCustomError(other, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+        .to.emit(other, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
       expect(await other.signOffDigest(caseId, 0, Role.Buyer, 0, item.evidence))
         .not.to.equal(await escrow.signOffDigest(caseId, 0, Role.Buyer, 0, item.evidence));
     });
@@ -157,7 +157,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const signature = await signSignOffInDomain(parties.buyer, { chainId: 1n, verifyingContract }, message);
 
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...message, signature }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
       // The same message under this chain's id is accepted: only the domain differed.
       const here = await signSignOffInDomain(parties.buyer, { chainId, verifyingContract }, message);
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...message, signature: here }]))
@@ -174,7 +174,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       expect(await ecrecoverPrecompile(digest, twin)).to.equal(parties.buyer.address);
 
       await expect(escrow.signOffWithSignatures([{ ...item, signature: twin }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
       await expectNotSignedOff(escrow, caseId, 0, Role.Buyer);
     });
 
@@ -197,7 +197,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       expect(ethers.recoverAddress(digest, short)).to.equal(parties.buyer.address);
 
       await expect(escrow.signOffWithSignatures([{ ...item, signature: short }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
       await (await escrow.connect(parties.buyer).signOff(caseId, 0, Role.Buyer, EVIDENCE)).wait();
       const revocation = await signRevocation(escrow, parties.buyer, { caseId, stage: 0, role: Role.Buyer, epoch: 0 });
       await expect(escrow.revokeSignOffWithSignature(caseId, 0, Role.Buyer, 0, compact(revocation)))
@@ -220,7 +220,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       await expect(escrow.signOffWithSignatures([twin]))
         .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 1, Role.Buyer, 0, SkipReason.StaleEpoch);
       await expect(escrow.signOffWithSignatures([{ ...twin, epoch: 1 }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 1, Role.Buyer);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 1, Role.Buyer, 0, SkipReason.InvalidSignature);
       await expectNotSignedOff(escrow, caseId, 1, Role.Buyer);
     });
   });
@@ -239,23 +239,24 @@ describe("MortgageEscrow attacks: signatures", function () {
     ];
 
     for (const [kind, make] of kinds) {
-      it(`rejects ${kind} for a role with MortgageEscrowInvalidSignature`, async function () {
+      it(`skips ${kind} for a role as InvalidSignature`, async function () {
         const { escrow, parties, caseId } = await loadFixture(deployWithCase);
         const item = await signedItem(escrow, parties, caseId, 0, "Buyer");
         await expect(escrow.signOffWithSignatures([{ ...item, signature: make(item.signature as string) }]))
-          .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Buyer);
+          .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
         await expectNotSignedOff(escrow, caseId, 0, Role.Buyer);
       });
     }
 
-    it("reverts the whole batch at the invalid item's index, applying none of the valid items before it", async function () {
+    it("skips the invalid item at its index and applies the valid items before it in the same transaction", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       const good = [await signedItem(escrow, parties, caseId, 0, "Buyer"), await signedItem(escrow, parties, caseId, 0, "Seller")];
       const bad = { ...(await signedItem(escrow, parties, caseId, 1, "Lawyer")), signature: ethers.hexlify(new Uint8Array(65)) };
 
       await expect(escrow.signOffWithSignatures([...good, bad]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(2, caseId, 1, Role.Lawyer);
-      expect((await escrow.caseOf(caseId)).signedOffRoles).to.equal(0n);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 1, Role.Lawyer, 2, SkipReason.InvalidSignature)
+        .and.to.emit(escrow, "StageCompleted").withArgs(caseId, 0);
+      expect((await escrow.caseOf(caseId)).signedOffRoles).to.equal(roleBit(0, Role.Buyer) | roleBit(0, Role.Seller));
     });
 
     it("never lets ecrecover's zero result count: no party can be the zero address", async function () {
@@ -310,7 +311,7 @@ describe("MortgageEscrow attacks: signatures", function () {
       const signature = await signSignOff(escrow, parties.seller, message);
 
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...message, signature }]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, caseId, 0, Role.Seller);
+        .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Seller, 0, SkipReason.InvalidSignature);
       await expectNotSignedOff(escrow, caseId, 0, Role.Seller);
     });
 

@@ -19,7 +19,7 @@ export const StageStatus = {
   Expired: 6,
   Cancelled: 7,
 } as const;
-export const SkipReason = { AlreadySignedOff: 0, StaleEpoch: 1, CaseNotOpen: 2 } as const;
+export const SkipReason = { AlreadySignedOff: 0, StaleEpoch: 1, CaseNotOpen: 2, InvalidSignature: 3, RoleNotRequired: 4 } as const;
 
 export const DAY = 24 * 60 * 60;
 
@@ -44,6 +44,7 @@ export function rule(partial: Partial<StageRule> & { roles: number }): StageRule
     deadlineAnchor: 0,
     action: Action.None,
     binding: false,
+    longStopSeconds: 0,
     ...partial,
   };
 }
@@ -64,7 +65,8 @@ export const SMALL_PURCHASE: StageRule[] = [
 /**
  * The US purchase of shared/reference/mortgage-stages.md, as the gas benchmark runs it:
  * 0 application, 1 loan estimate (within 3 days of 0), 2 rate lock, 3 appraisal, 4 title, 5 underwriting,
- * 6 clear to close, 7 closing disclosure, 8 consummation (3 days after 7), 9 funding (releases), 10 recording.
+ * 6 clear to close, 7 closing disclosure, 8 consummation (3 days after 7), 9 funding (releases; within 60 days
+ * of the rate lock, and a long-stop of 120 days from the opening: the rate lock may never be signed), 10 recording.
  */
 export const US_PURCHASE: StageRule[] = [
   rule({ roles: roles("Buyer", "Bank") }),
@@ -76,7 +78,7 @@ export const US_PURCHASE: StageRule[] = [
   rule({ roles: roles("Bank"), prerequisites: stages(3, 4, 5) }),
   rule({ roles: roles("Bank", "Buyer"), prerequisites: stages(6) }),
   rule({ roles: roles("Buyer", "Seller", "Lawyer"), prerequisites: stages(7), waitSeconds: 2 * DAY, binding: true }),
-  rule({ roles: roles("Bank", "Lawyer"), prerequisites: stages(8), action: Action.Release, deadlineSeconds: 60 * DAY, deadlineAnchor: 3 }),
+  rule({ roles: roles("Bank", "Lawyer"), prerequisites: stages(8), action: Action.Release, deadlineSeconds: 60 * DAY, deadlineAnchor: 3, longStopSeconds: 120 * DAY }),
   rule({ roles: roles("Lawyer"), prerequisites: stages(9), deadlineSeconds: 90 * DAY, deadlineAnchor: 10 }),
 ];
 
@@ -213,10 +215,11 @@ export const EVIDENCE = ethers.id("document-hash-with-salt");
 export const DEFAULT_ADMIN_ROLE = ethers.ZeroHash;
 
 /** `StageRule` as a tuple in the contract's field order, for `AbiCoder` and deep equality with views. */
-export const STAGE_RULE_TUPLE = "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding)";
+export const STAGE_RULE_TUPLE =
+  "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding,uint32 longStopSeconds)";
 
 export function ruleTuple(r: StageRule): unknown[] {
-  return [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding];
+  return [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding, r.longStopSeconds];
 }
 
 /** The template id as the interface defines it: `keccak256(abi.encode(definitionHash, stages))`. */
@@ -227,14 +230,14 @@ export function templateIdOf(definitionHash: string, rules: StageRule[]): string
 
 /**
  * A template where stages complete in a cascade:
- * 0 buyer -> 1 seller -> 2 role-less, after 0 and 1 -> 3 lawyer after 2 (releases) ->
+ * 0 buyer -> 1 seller -> 2 role-less, after 0 and 1 -> 3 lawyer after 2 (releases; long-stop 90 days) ->
  * 4 role-less, 2 days after 3 (deadline 30 days after opening).
  */
 export const CASCADE: StageRule[] = [
   rule({ roles: roles("Buyer") }),
   rule({ roles: roles("Seller") }),
   rule({ roles: 0, prerequisites: stages(0, 1) }),
-  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release, longStopSeconds: 90 * DAY }),
   rule({ roles: 0, prerequisites: stages(3), waitSeconds: 2 * DAY, deadlineSeconds: 30 * DAY }),
 ];
 
