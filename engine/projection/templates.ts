@@ -69,6 +69,7 @@ export class TemplateCatalog {
       deadlineAnchor: Number(r.deadlineAnchor),
       action: Number(r.action) as StageRule["action"],
       binding: r.binding,
+      longStopSeconds: Number(r.longStopSeconds),
     }));
     const info = genericTemplateInfo(templateId, rules);
     this.add(info);

@@ -37,7 +37,7 @@
  */
 import { EventEmitter } from "node:events";
 import { getAddress, Transaction, type BaseWallet, type JsonRpcApiProvider, type Provider, type TransactionReceipt } from "ethers";
-import { decodeChainError } from "../chain/escrow";
+import { connectEscrow, decodeChainError } from "../chain/escrow";
 import { ChainUnavailableError, ContractRevertError, EngineError } from "../errors";
 import { migrate, type Db } from "../store/database";
 import { backoffDelay } from "./backoff";
@@ -45,7 +45,7 @@ import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { bumpedFees, type Fees } from "./fees";
 import { signEip1559 } from "./sign-tx";
 import { batchCallData, callData, normaliseIntent, signOffItemKey } from "./intents";
-import { errorOf, openedCaseIds, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
+import { errorOf, openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError } from "./outcomes";
 import { OUTBOX_MIGRATIONS, Outbox, type SignedTransaction } from "./outbox";
 import type { Intent, Outcome, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
 
@@ -563,10 +563,24 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       : outcomesOfSuccess(this.escrowAddress, receipt.logs, carried);
     for (const s of carried) {
       const outcome = outcomes.get(s.id);
-      if (outcome?.status === "failed" && (await this.openingBeingResent(s))) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
+      if (outcome?.status !== "failed") continue;
+      if (await this.openingBeingResent(s)) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
+      else if (outcome.error?.code === "SIGN_OFF_INVALID_SIGNATURE") outcomes.set(s.id, { ...outcome, error: skipError("InvalidSignature", s, await this.partyOf(s, receipt.blockNumber)) });
     }
     this.senders.get(tx.sender)?.waitingPolls.delete(tx.txHash);
     for (const s of this.outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) if (s.status === "confirmed" || s.status === "failed") this.emit("settled", s);
+  }
+
+  /** The address holding the role of a relayed sign-off in its case, as the chain had it at `blockTag`; undefined if not known. */
+  private async partyOf(s: Submission, blockTag: number): Promise<string | undefined> {
+    if (s.payload.kind !== "relayed-sign-off") return undefined;
+    const { caseId, role } = s.payload.message;
+    try {
+      const view = await connectEscrow(this.escrowAddress, this.provider).caseOf(caseId, { blockTag });
+      return view.parties[role] === undefined ? undefined : getAddress(view.parties[role]);
+    } catch {
+      return undefined; // the message names the role without its address
+    }
   }
 
   /**
@@ -696,7 +710,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       }
       const decoded = decodeChainError(error);
       if (!(decoded instanceof ContractRevertError)) throw decoded;
-      await this.refuse(sender, group, draft, decoded);
+      await this.refuse(sender, group, decoded);
       return true;
     }
     // The estimate is made against the chain as it is now; by the time the transaction is mined another
@@ -741,21 +755,18 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   }
 
   /** The estimate reverted: settle the submissions it names, without a nonce. */
-  private async refuse(sender: string, group: readonly Submission[], draft: Draft, error: ContractRevertError): Promise<void> {
+  private async refuse(sender: string, group: readonly Submission[], error: ContractRevertError): Promise<void> {
     if (group[0].kind === "call") {
       await this.settleRefused(group[0], outcomesOfRevert(error, group).get(group[0].id)!);
-      return;
-    }
-    const culprits = culpritsOf(error, group, draft);
-    if (culprits.length > 0) {
-      for (const s of culprits) await this.settleRefused(s, { status: "failed", error: errorOf(error) });
       return;
     }
     if (group.length === 1) {
       await this.settleRefused(group[0], { status: "failed", error: errorOf(error) });
       return;
     }
-    // The revert names no item: find the ones that revert alone.
+    // The contract skips every item it cannot apply (with its index and reason), so a batch that reverts
+    // whole was refused for something of the calldata (an item that does not decode): find the ones that
+    // revert alone; the others go in the next batch.
     for (const s of group) {
       try {
         await this.provider.estimateGas({ from: sender, to: this.escrowAddress, data: batchCallData([s.payload as RelayedSignOffIntent]) });
@@ -902,23 +913,6 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       this.wakeUp = done;
     });
   }
-}
-
-/** The submissions of a batch that its revert names: by index, or by (case, stage, role). */
-function culpritsOf(error: ContractRevertError, group: readonly Submission[], draft: Draft): Submission[] {
-  const args = error.args;
-  if (error.errorName === "MortgageEscrowInvalidSignature") {
-    const index = Number(args[0]);
-    return group.filter((_, i) => draft.items[i].batchIndex === index);
-  }
-  if (["MortgageEscrowRoleNotRequired", "MortgageEscrowUnknownStage", "MortgageEscrowUnknownCase"].includes(error.errorName)) {
-    const [caseId, stage, role] = args.map((a) => String(a));
-    return group.filter((s) => {
-      const m = (s.payload as RelayedSignOffIntent).message;
-      return m.caseId === caseId && (stage === undefined || String(m.stage) === stage) && (role === undefined || String(m.role) === role);
-    });
-  }
-  return [];
 }
 
 function reopeningNote(s: Submission): string {

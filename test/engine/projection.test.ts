@@ -87,7 +87,7 @@ describe("engine/projection/Projection", function () {
 
     it("projects a case on a template no workflow compiles to, with its rules from the chain and generic stage ids", async function () {
       const d = await deployEscrow();
-      const rules = d.template.stages.slice(0, 3).map((r, i) => ({ ...r, action: i === 2 ? 2 : 0, deadlineSeconds: 0, deadlineAnchor: 0 }));
+      const rules = d.template.stages.slice(0, 3).map((r, i) => ({ ...r, action: i === 2 ? 2 : 0, deadlineSeconds: 0, deadlineAnchor: 0, longStopSeconds: i === 2 ? 90 * 86_400 : 0 }));
       const templateId = await d.escrow.registerTemplate.staticCall(ethers.id("elsewhere@1"), rules);
       await (await d.escrow.registerTemplate(ethers.id("elsewhere@1"), rules)).wait();
       const caseId = await d.escrow.connect(d.parties.bank).openCase.staticCall({
