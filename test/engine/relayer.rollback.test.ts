@@ -120,6 +120,55 @@ describe("Relayer: a chain restored from an older save", function () {
   });
 });
 
+describe("Relayer: a case whose opening the chain lost unnoticed", function () {
+  /** An opening confirmed, then lost with the chain, which grows past its block again: the outbox still says confirmed. */
+  async function openedThenLost(fx: Fixture, relayer: Relayer) {
+    const save = await rpc<string>("evm_snapshot");
+    const open = relayer.submit({ kind: "call", from: fx.managed.bank.address, method: "openCase", args: [caseTerms(fx.parties, fx.templateId)] }, "open");
+    await relayer.drain();
+    const opened = relayer.get(open.id)!;
+    expect(opened.status).to.equal("confirmed");
+    await rpc("evm_revert", [save]);
+    await mine(3);
+    expect(await ethers.provider.getBlockNumber()).to.be.greaterThan(opened.blockNumber!);
+    expect(relayer.get(open.id)!.status, "the outbox has not noticed").to.equal("confirmed");
+    const receipt = await ethers.provider.getTransactionReceipt(opened.txHash!);
+    expect(receipt, "the receipt is gone with the chain").to.equal(null);
+    return { open, caseId: (await fx.escrow.caseCount()) + 1n };
+  }
+
+  it("retries a sign-off skipped as CaseNotOpen once the opening it holds is sent again and lands, never failing it", async function () {
+    const fx = await loadRelayerFixture();
+    const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
+    await relayer.drain(); // the start-up check is behind it: only the skip can tell
+    const { open, caseId } = await openedThenLost(fx, relayer);
+    const settled: Submission[] = [];
+    relayer.on("settled", (x) => settled.push(x));
+    const sign = relayer.submit(await signedSignOff(fx.escrow, fx.parties, caseId, 0, "Buyer"), "sign");
+    await relayer.drain();
+
+    expect(settled.filter((x) => x.id === sign.id).map((x) => x.status), "settled once, confirmed").to.deep.equal(["confirmed"]);
+    expect(relayer.get(sign.id)!.attempts, "sent twice: skipped, then applied").to.equal(2);
+    expect(relayer.get(open.id)!.status).to.equal("confirmed");
+    expect(Number((await fx.escrow.caseOf(caseId)).status)).to.equal(OPEN);
+    expect(await fx.escrow.queryFilter(fx.escrow.filters.SignedOff(caseId))).to.have.length(1);
+  });
+
+  it("keeps a deposit refused for an unknown case pending while the opening it holds is sent again, then sends it", async function () {
+    const fx = await loadRelayerFixture();
+    const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
+    await relayer.drain();
+    const { caseId } = await openedThenLost(fx, relayer);
+    const deposit = relayer.submit(
+      { kind: "call", from: fx.managed.buyer.address, method: "deposit", args: [caseId, Role.Buyer, DEFAULT_TERMS.deposit], value: DEFAULT_TERMS.deposit.toString() },
+      "deposit",
+    );
+    await relayer.drain();
+    expect(relayer.get(deposit.id)!.status).to.equal("confirmed");
+    expect((await fx.escrow.caseOf(caseId)).paidByBuyer).to.equal(DEFAULT_TERMS.deposit);
+  });
+});
+
 describe("Relayer: a key that cannot pay (finding 5)", function () {
   it("keeps the submission pending with an error naming the key, its balance and what it needs, and sends it once funded", async function () {
     const fx = await loadRelayerFixture();
