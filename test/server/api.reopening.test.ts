@@ -54,6 +54,14 @@ describe("server: a case whose opening the chain lost", function () {
     expect(reopening.parties.buyer).to.equal(h.addresses.buyer);
     const listed = await h.request("buyer", "GET", "/cases");
     expect(listed.body.cases.map((c: { id: string; status: string }) => `${c.id}:${c.status}`)).to.include(`${caseId}:opening`);
+    // Acting on it meanwhile is refused as a conflict to try again, not as an unknown case.
+    const stageId = reopening.stages[0].id;
+    const signOff = await h.request(reopening.stages[0].requires[0], "POST", `/cases/${caseId}/stages/${stageId}/sign-offs`, {});
+    expect(signOff.status, JSON.stringify(signOff.body)).to.equal(409);
+    expect(signOff.body.error.details).to.deep.include({ reason: "CASE_OPENING", caseId });
+    const deposit = await h.request("buyer", "POST", `/cases/${caseId}/deposits`, { amount: reopening.terms.deposit });
+    expect(deposit.status, JSON.stringify(deposit.body)).to.equal(409);
+    expect(deposit.body.error.details.reason).to.equal("CASE_OPENING");
     const submission = h.engine.submission(reopening.opening.submissionId)!;
     expect(submission.txHash, "the opening waits in the pool").to.not.equal(null);
     expect((await ethers.provider.getTransaction(submission.txHash!))?.blockNumber ?? null).to.equal(null);
