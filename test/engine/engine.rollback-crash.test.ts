@@ -17,27 +17,32 @@ import { join } from "node:path";
 import { createEngine, type Engine } from "../../engine";
 import { seededRandom } from "../support/seeded-random";
 import { rpc } from "./projection-helpers";
-import { MANAGED, RELAYER, setUp, sleep, waitFor, type EngineSetup } from "./engine-helpers";
+import { BEFORE_CONSUMMATION, MANAGED, RELAYER, setUp, sleep, waitFor, type EngineSetup } from "./engine-helpers";
 import { expectEveryAnswerKept, openCases, requestsFor, sendAllUntil, watchNeverUnknown } from "./support/rollback-script";
 
 const FIRST_SEED = Number(process.env.ROLLBACK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SEEDS = process.env.ROLLBACK_SEED ? 1 : Number(process.env.ROLLBACK_SEEDS ?? 10);
 const CASES = 3;
 
-/** The in-process chain through a switch: once killed, no request of this engine is answered any more. */
+/**
+ * The in-process chain through a switch: once killed, no request of this engine is answered any more. With
+ * `stallLogs`, its `eth_getLogs` requests go unanswered (the projection stops reading; the relayer goes on).
+ */
 function killableChain() {
   let dead = false;
+  let logsStalled = false;
   const never = new Promise<never>(() => {});
   const inner = hre.network.provider;
   return {
     provider: {
       async request(args: { method: string; params?: unknown[] | object }): Promise<unknown> {
-        if (dead) return never;
+        if (dead || (logsStalled && args.method === "eth_getLogs")) return never;
         const answer = await inner.request(args as { method: string; params?: unknown[] });
         return dead ? never : answer;
       },
     },
     kill: () => void (dead = true),
+    stallLogs: () => void (logsStalled = true),
   };
 }
 
@@ -97,6 +102,43 @@ async function oneSeed(seed: number): Promise<number> {
 
 describe("engine: a hard kill before the chain saves (finding 3)", function () {
   this.timeout(600_000);
+
+  it("sends again sign-offs it counted confirmed in blocks above the restored head, which the projection never read", async function () {
+    const s = await setUp();
+    const dataDir = mkdtempSync(join(tmpdir(), "engine-rollback-"));
+    const chain = killableChain();
+    const first = engineOn(s, dataDir, chain.provider);
+    await first.start();
+    await waitFor("the case projected", () => first.getCase(s.caseId));
+    const save = await rpc<string>("evm_snapshot");
+    const savedHead = await ethers.provider.getBlockNumber();
+    await waitFor("the projection at the saved head", () => first.projection.log.checkpoint().number === savedHead);
+    chain.stallLogs();
+    const submitted = await Promise.all(
+      BEFORE_CONSUMMATION.slice(0, 2).map(([stage, role]) =>
+        first.approve({ caseId: s.caseId, stageId: stage, role, principalAddress: MANAGED[role].address, evidence: ethers.id(`${stage} by ${role}`) }),
+      ),
+    );
+    await waitFor("the sign-offs confirmed", () => submitted.every((x) => first.relayer.get(x.id)!.status === "confirmed"));
+    const recorded = Math.max(...submitted.map((x) => first.relayer.get(x.id)!.blockNumber!));
+    expect(first.projection.log.checkpoint().number, "the projection never read them").to.equal(savedHead);
+    chain.kill();
+    void first.stop();
+    await rpc("evm_revert", [save]);
+    expect(await ethers.provider.getBlockNumber(), "the head is below the block the outbox counted them in").to.be.lessThan(recorded);
+
+    const second = engineOn(s, dataDir, killableChain().provider);
+    await second.start();
+    await waitFor("the sign-offs on chain again", async () => (await s.d.escrow.queryFilter(s.d.escrow.filters.SignedOff(s.caseId))).length === submitted.length, 20_000);
+    await waitFor("the outbox settled", () => second.relayer.outbox.countUnsettled() === 0);
+    for (const x of submitted) {
+      const now = second.submission(x.id)!;
+      expect(now.status).to.equal("confirmed");
+      expect(await ethers.provider.getTransactionReceipt(now.txHash!), "its receipt is on the chain").to.not.equal(null);
+    }
+    await waitFor("the application completed in the projection", () => second.getCase(s.caseId)?.stages[0].status === "completed");
+    await second.stop();
+  });
 
   it(`lands every 202 exactly once and reopens every 201 case under its id, over ${SEEDS} seeds from ${FIRST_SEED}`, async function () {
     let accepted = 0;
