@@ -559,20 +559,21 @@ export class Outbox {
 
   /** Tells every submission of `sender` waiting for a nonce why it waits (null: it no longer does). */
   noteWaiting(sender: string, reason: SubmissionError | null): void {
+    // Only rows that change: a paused sender is told again at every poll, mostly the same.
     this
       .prepare(
-        `UPDATE relayer_submissions SET note = ?, error_code = ?, error_message = ?, error_details = ?, updated_at = ?
-         WHERE sender = ? AND status = 'pending' AND (? = 1 OR error_code = 'RELAYER_OUT_OF_FUNDS')`,
+        `UPDATE relayer_submissions SET note = @message, error_code = @code, error_message = @message, error_details = @details, updated_at = @at
+         WHERE sender = @sender AND status = 'pending' AND (@set = 1 OR error_code = 'RELAYER_OUT_OF_FUNDS')
+           AND (error_code IS NOT @code OR error_message IS NOT @message OR error_details IS NOT @details OR note IS NOT @message)`,
       )
-      .run(
-        reason?.message ?? null,
-        reason?.code ?? null,
-        reason?.message ?? null,
-        reason?.details ? JSON.stringify(reason.details) : null,
-        this.now(),
+      .run({
+        message: reason?.message ?? null,
+        code: reason?.code ?? null,
+        details: reason?.details ? JSON.stringify(reason.details) : null,
+        at: this.now(),
         sender,
-        reason ? 1 : 0,
-      );
+        set: reason ? 1 : 0,
+      });
   }
 
   /** Says on a pending submission why it waits (null: it no longer does), without touching its error. */

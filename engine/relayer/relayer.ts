@@ -12,7 +12,10 @@
  *             -> confirmed the receipt has `confirmations` blocks on it; a sign-off that someone else made first
  *                          (`SignOffSkipped(AlreadySignedOff)`, or a direct call refused with
  *                          `MortgageEscrowAlreadySignedOff`) is confirmed too, with a note: it is done.
- *             -> failed    refused at estimation, reverted on chain, or skipped as StaleEpoch / CaseNotOpen.
+ *             -> failed    refused at estimation, reverted on chain, or skipped as StaleEpoch, CaseNotOpen,
+ *                          InvalidSignature or RoleNotRequired (each a code of its own; the rest of the batch
+ *                          lands). A CaseNotOpen (or unknown case) of a case whose opening this outbox holds and
+ *                          the chain does not is no failure: back to `pending`, sent once the opening lands.
  *   A transaction replaced by a fee bump becomes `replaced`; its submissions follow the new one. A nonce that
  *   something else used puts its submissions back to `pending`.
  *
@@ -30,6 +33,11 @@
  * - A sender that cannot pay (balance below gas x maxFeePerGas + value, or the node says so) is paused with
  *   `RelayerOutOfFundsError` (see `health()`), uses no nonce, and resumes on its own once funded.
  * - RPC faults are retried with exponential backoff and jitter.
+ * - After a rollback (told by `noticeRollback`, or seen here: a block counted above the head, a receipt gone at
+ *   restart) what the chain lost is in flight again and sent in causal order across the keys (see
+ *   causal-order.ts): openings first, in their case ids' order, then deposits, then what needs them.
+ * - A submission waiting for its key's funds carries the RELAYER_OUT_OF_FUNDS error and a note naming the key,
+ *   its balance and what it needs.
  * - Restart: a new Relayer on the same database carries on: stored transactions are reconciled (re-broadcast
  *   if the node lacks them), pending submissions proceed.
  *
@@ -41,6 +49,7 @@ import { connectEscrow, decodeChainError } from "../chain/escrow";
 import { ChainUnavailableError, ContractRevertError, EngineError } from "../errors";
 import { migrate, type Db } from "../store/database";
 import { backoffDelay } from "./backoff";
+import { CausalOrder, reopeningNote } from "./causal-order";
 import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { bumpedFees, type Fees } from "./fees";
 import { signEip1559 } from "./sign-tx";
@@ -132,18 +141,13 @@ const MIN_CALL_GAS = 21_000n;
 /** How far below the head a restarted relayer checks that the receipts it counted are still there. */
 const RECHECK_BLOCKS = 256;
 
-/** Why a submission is not sent yet: it waits for another submission of the engine to land first. */
-function waitingNote(blocker: Submission): string {
-  const what = blocker.payload.kind === "call" && blocker.payload.method === "openCase" ? `the opening of case ${blocker.caseId}` : `submission ${blocker.id} (${blocker.payload.kind === "call" ? blocker.payload.method : "a sign-off"} of case ${blocker.caseId})`;
-  return `waits for ${what} to land on chain first (submission ${blocker.id}, being sent again after the chain lost it or not mined yet)`;
-}
-
 /** Room above the estimate for completing a stage, its cascade and the release, which the estimate may not see. */
 const COMPLETION_HEADROOM_GAS = 300_000n;
 
 export class Relayer extends EventEmitter<RelayerEvents> {
   readonly outbox: Outbox;
   readonly relayerAddress: string;
+  private readonly order: CausalOrder;
   private readonly provider: Provider;
   private readonly escrowAddress: string;
   private readonly confirmations: number;
@@ -183,6 +187,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     this.now = options.now ?? Date.now;
     this.outbox = new Outbox(options.db, this.now);
     this.provider = options.provider;
+    this.order = new CausalOrder(this.outbox, this.provider);
     this.escrowAddress = getAddress(options.escrowAddress);
     this.confirmations = Math.max(1, options.confirmations ?? 1);
     this.batchWindowMs = options.batchWindowMs ?? 20;
@@ -499,15 +504,6 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     for (const nonce of nonces) holding = (await this.reconcileNonce(sender, nonce, chainNonce, head, holding)) || holding;
   }
 
-  /** The first submission `carried` must wait for (see `Outbox.blockerOf`), noted on each of them. */
-  private blockerOf(carried: readonly Submission[]): Submission | undefined {
-    for (const s of carried) {
-      const blocker = this.outbox.blockerOf(s);
-      if (blocker && !carried.some((c) => c.id === blocker.id)) return blocker;
-    }
-    return undefined;
-  }
-
   /** Reconciles one nonce; true if its transaction is held back, not handed to the node (see `reconcile`). */
   private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number, holding: boolean): Promise<boolean> {
     const txs = this.outbox.transactionsForNonce(sender, nonce);
@@ -542,7 +538,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     if (!known) {
       // Dropped from the pool, never reached it (a crash or a lost send), or lost with the chain's blocks: the
       // same bytes again, once what they carry may land (the case's opening, its deposits, from other keys).
-      if (holding || this.blockerOf(this.outbox.submissionsForNonce(sender, nonce))) return true;
+      if (holding || this.order.mustWait(this.outbox.submissionsForNonce(sender, nonce))) return true;
       this.outbox.countAttempt(sender, nonce);
       await this.broadcast(sender, current);
       return false;
@@ -564,7 +560,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     for (const s of carried) {
       const outcome = outcomes.get(s.id);
       if (outcome?.status !== "failed") continue;
-      if (await this.openingBeingResent(s)) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
+      if (await this.openingMissing(s)) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
       else if (outcome.error?.code === "SIGN_OFF_INVALID_SIGNATURE") outcomes.set(s.id, { ...outcome, error: skipError("InvalidSignature", s, await this.partyOf(s, receipt.blockNumber)) });
     }
     this.senders.get(tx.sender)?.waitingPolls.delete(tx.txHash);
@@ -583,24 +579,11 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     }
   }
 
-  /**
-   * Whether `s` failed only because its case's opening, which this outbox holds, is not on chain now: it is
-   * pending or in flight again, or the chain lost it without the outbox noticing yet (its receipt is gone;
-   * then it is put back in flight here). Such a failure (`CaseNotOpen`, an unknown case) passes: `s` is sent
-   * again once the opening has landed.
-   */
-  private async openingBeingResent(s: Submission): Promise<boolean> {
-    if (s.caseId === null) return false;
-    const opening = this.outbox.openingOf(s.caseId);
-    if (!opening || opening.id === s.id) return false;
-    if (opening.status === "pending" || opening.status === "sent") return true;
-    if (!opening.txHash || (await this.provider.getTransactionReceipt(opening.txHash))) return false;
-    for (const tx of this.outbox.transactionsForNonce(opening.sender, opening.nonce!)) {
-      if (tx.txHash === opening.txHash && (tx.status === "confirmed" || tx.status === "failed")) this.outbox.unsettle(tx);
-      else if (tx.txHash === opening.txHash && tx.status === "mined") this.outbox.markUnmined(tx);
-    }
-    this.rolledBackTo = Math.min(this.rolledBackTo ?? Number.MAX_SAFE_INTEGER, (opening.blockNumber ?? 1) - 1);
-    return true;
+  /** See `CausalOrder.openingMissing`; an opening lost unnoticed is a rollback, recovered at the next poll. */
+  private async openingMissing(s: Submission): Promise<boolean> {
+    const missing = await this.order.openingMissing(s);
+    if (missing?.lostAbove != null) this.noticeRollback(missing.lostAbove);
+    return missing !== null;
   }
 
   /** Replays a reverted transaction on the state before its block to learn the custom error. */
@@ -651,7 +634,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       // Once stop() is called nothing new is signed; what is already in flight is still reconciled.
       if (this.stopping) return;
       if (this.outbox.inFlightNonces(sender).length >= this.maxInFlight) return;
-      const pending = this.ready(this.outbox.pending(sender, this.maxBatchSize));
+      const pending = this.order.ready(this.outbox.pending(sender, this.maxBatchSize));
       if (pending.length === 0) return;
       let group: Submission[];
       if (pending[0].kind === "relayed-sign-off") {
@@ -667,26 +650,6 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       }
       if (!(await this.send(sender, state, group))) return;
     }
-  }
-
-  /**
-   * The pending submissions that may be sent now, in order: a sign-off waits only for what it depends on (see
-   * `Outbox.blockerOf`); a call also keeps its place behind every submission of its sender that waits.
-   */
-  private ready(pending: readonly Submission[]): Submission[] {
-    const ready: Submission[] = [];
-    let waiting = false;
-    for (const s of pending) {
-      const blocker = this.outbox.blockerOf(s);
-      this.outbox.noteWhy(s.id, blocker ? waitingNote(blocker) : s.note === null || !s.note.startsWith("waits for ") ? s.note : null);
-      if (blocker) {
-        waiting = true;
-        continue;
-      }
-      if (s.kind === "call" && waiting) break;
-      ready.push(s);
-    }
-    return ready;
   }
 
   /** Sends one transaction for `group` (or settles it without one). False when the sender must stop for now. */
@@ -780,7 +743,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
 
   /** Settles a submission refused at estimation, unless it failed only for want of its case's opening, which is being re-sent. */
   private async settleRefused(s: Submission, outcome: Outcome): Promise<void> {
-    if (outcome.status === "failed" && (await this.openingBeingResent(s))) {
+    if (outcome.status === "failed" && (await this.openingMissing(s))) {
       this.outbox.noteWhy(s.id, reopeningNote(s));
       return;
     }
@@ -913,10 +876,6 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       this.wakeUp = done;
     });
   }
-}
-
-function reopeningNote(s: Submission): string {
-  return `case ${s.caseId} is not open on chain now: its opening is being sent again (the chain lost it); this is sent again once it lands`;
 }
 
 function errorText(error: unknown, depth = 0): string {
