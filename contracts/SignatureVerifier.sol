@@ -11,15 +11,15 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// tested on its own. OpenZeppelin's `SignatureChecker.isValidERC1271SignatureNow` forwards all the gas left
 /// and copies all the return data, so one wallet that burns gas or returns a huge blob sinks the transaction.
 abstract contract SignatureVerifier {
-    /// @notice The gas an ERC-1271 wallet is given to answer `isValidSignature`.
-    /// @dev Enough for a Safe with several owners. A Safe answers through four nested calls (proxy ->
+    /// @dev The gas an ERC-1271 wallet is given to answer `isValidSignature`. Not a public getter: every
+    /// selector more in the dispatcher costs each sign-off gas, and a relayer budgets by eth_estimateGas. Enough for a Safe with several owners. A Safe answers through four nested calls (proxy ->
     /// DELEGATECALL singleton -> CALL fallback handler -> calls back for the domain separator and for
     /// `checkSignatures`), with cold reads of the singleton, handler, threshold and each owner's slot, and an
     /// ecrecover per owner. A wallet of that shape (contracts/test/SafeLikeWallet.sol) needs about 15,000 gas
     /// plus 7,300 per owner signature, measured with the 1/64 that each nested call keeps back: 88,000 for ten
     /// owners. 150,000 leaves ten owners a margin of 40% and verifies up to about eighteen; it is also the most
     /// a hostile wallet can burn per relayed item (a batch of fifty such items stays under 8 million gas).
-    uint256 public constant ERC1271_GAS_STIPEND = 150_000;
+    uint256 internal constant ERC1271_GAS_STIPEND = 150_000;
 
     /// @dev `bytes4(keccak256("isValidSignature(bytes32,bytes)"))`, the ERC-1271 selector and magic value.
     bytes4 private constant ERC1271_MAGIC_VALUE = 0x1626ba7e;

@@ -64,8 +64,13 @@ const US_PHASES: Array<{ name: string; waitBefore: number; signOffs: SignOff[]; 
   { name: "recording", waitBefore: DAY, signOffs: [["recording", "Lawyer"]] },
 ];
 
-/** Eight stages that each need the bank, the buyer and the lawyer (one releases, as every template must). */
-const BATCH_BENCH = Array.from({ length: 8 }, (_, k) => rule({ roles: roles("Bank", "Buyer", "Lawyer"), action: k === 7 ? 2 : 0 }));
+/**
+ * Eight stages that each need the bank, the buyer and the lawyer (one releases, as every template must, with
+ * the long-stop every releasing stage needs).
+ */
+const BATCH_BENCH = Array.from({ length: 8 }, (_, k) =>
+  rule({ roles: roles("Bank", "Buyer", "Lawyer"), action: k === 7 ? 2 : 0, longStopSeconds: k === 7 ? 90 * DAY : 0 }),
+);
 
 interface Walk {
   gas: number;

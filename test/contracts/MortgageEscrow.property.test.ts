@@ -2,7 +2,13 @@
  * Model-based property test of MortgageEscrow: random sequences of actions run against the contract on the
  * in-process Hardhat network and against the independent model in ./model.ts; after every step the two must
  * agree (what reverted, stage completion, status, money), and the contract must hold exactly the money it owes.
- * At the end of each run every case is ended and every credit withdrawn, leaving the contract with nothing.
+ * Parties stop acting at random points, some parties are hostile ERC-1271 wallets (they never vouch for a
+ * signature, and cannot act themselves), votes to cancel are cast and withdrawn, binding stages clear them.
+ *
+ * The invariant ("nothing is ever stuck"): from the state a run reaches, time and the actions of the parties
+ * still acting alone bring every case to completed, expired or cancelled, or to its release (after which every
+ * deposit is credited; only a silent party's own later stages stay open), and then every deposit is withdrawn,
+ * leaving the contract with nothing.
  *
  * PROPERTY_RUNS (default 50) and PROPERTY_STEPS (default 25) raise the search; fast-check prints the seed and
  * the shrunk action list of a failure (replay with PROPERTY_SEED and PROPERTY_PATH).
@@ -31,7 +37,7 @@ import {
   type RoleName,
   type StageRule,
 } from "./fixtures";
-import { BANK, BUYER, EscrowModel, LAWYER, MStatus, ROLE_NAMES, type MCase, type MRule, type Oracle, type Outcome } from "./model";
+import { BANK, BUYER, EscrowModel, LAWYER, MStatus, ROLE_NAMES, SELLER, type MCase, type MRule, type Oracle, type Outcome } from "./model";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
 const STEPS = Number(process.env.PROPERTY_STEPS ?? 25);
@@ -44,23 +50,24 @@ const tally = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
 
 /**
  * Template with role-less stages: a cooling-off period that time alone completes, a funding stage that binds,
- * the release, and a role-less stage after it with a deadline (counted from the release).
+ * the release (10 days after the funding stage, with a 40-day long-stop), and a role-less stage after it with
+ * a deadline (counted from the release).
  */
 const ROLELESS: StageRule[] = [
   rule({ roles: roles("Buyer", "Seller"), deadlineSeconds: 20 * DAY }),
   rule({ roles: 0, prerequisites: stages(0), waitSeconds: 2 * DAY }),
   rule({ roles: roles("Bank"), prerequisites: stages(1), action: Action.RequireFunding, binding: true }),
-  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release, deadlineSeconds: 10 * DAY, deadlineAnchor: 3 }),
+  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release, deadlineSeconds: 10 * DAY, deadlineAnchor: 3, longStopSeconds: 40 * DAY }),
   rule({ roles: 0, prerequisites: stages(3), waitSeconds: 1 * DAY, deadlineSeconds: 5 * DAY, deadlineAnchor: 4 }),
 ];
 
 /**
  * Template whose stages run in parallel: a binding stage with a deadline that is not a prerequisite of the
- * release, a release that waits a day from the opening, and a last stage needing both.
+ * release, a release that waits a day from the opening (30-day long-stop), and a last stage needing both.
  */
 const PARALLEL: StageRule[] = [
   rule({ roles: roles("Lawyer"), deadlineSeconds: 5 * DAY, binding: true }),
-  rule({ roles: roles("Bank"), waitSeconds: 1 * DAY, action: Action.Release }),
+  rule({ roles: roles("Bank"), waitSeconds: 1 * DAY, action: Action.Release, longStopSeconds: 30 * DAY }),
   rule({ roles: roles("Buyer", "Seller"), prerequisites: stages(0, 1) }),
 ];
 
@@ -71,6 +78,15 @@ const TEMPLATES: [string, StageRule[]][] = [
   ["parallel@1", PARALLEL],
 ];
 
+/** Contract wallets that never vouch for a signature, each in its own way (contracts/test/HostileERC1271Wallets.sol). */
+const HOSTILE_WALLETS: [string, unknown[]][] = [
+  ["RevertingERC1271Wallet", []],
+  ["WrongMagicERC1271Wallet", [ethers.ZeroHash]],
+  ["GasBurningERC1271Wallet", []],
+  ["SizedAnswerERC1271Wallet", [1 << 20]],
+  ["SizedAnswerERC1271Wallet", [4]],
+];
+
 async function deployForProperty() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
@@ -79,7 +95,9 @@ async function deployForProperty() {
     const id = await registerTemplate(escrow, parties.admin, rules, ethers.id(name));
     templates.push({ id, rules: rules.map(toModelRule) });
   }
-  return { escrow, parties, templates };
+  const hostile: string[] = [];
+  for (const [name, args] of HOSTILE_WALLETS) hostile.push(await (await ethers.deployContract(name, args)).getAddress());
+  return { escrow, parties, templates, hostile };
 }
 
 function toModelRule(r: StageRule): MRule {
@@ -91,6 +109,7 @@ function toModelRule(r: StageRule): MRule {
     deadlineAnchor: Number(r.deadlineAnchor),
     action: Number(r.action),
     binding: Boolean(r.binding),
+    longStopSeconds: Number(r.longStopSeconds),
   };
 }
 
@@ -99,7 +118,7 @@ function toModelRule(r: StageRule): MRule {
 type ItemSpec = { id?: bigint; c: number; pick: number; smart: boolean; epochMode: number; wrongSigner: boolean; forced?: { stage: number; role: number } };
 
 type Cmd =
-  | { k: "open"; tpl: number; opener: number; lawyerIsBank: boolean; zeroSeller: boolean; deposit: number; loan: number; priceMode: number; frac: number }
+  | { k: "open"; tpl: number; opener: number; lawyerIsBank: boolean; zeroSeller: boolean; hostile: number; hostileRole: number; deposit: number; loan: number; priceMode: number; frac: number }
   | { k: "sign"; id?: bigint; c: number; pick: number; smart: boolean; wrongSender: boolean }
   | { k: "relay"; wholeStage: boolean; items: ItemSpec[] }
   | { k: "revoke"; id?: bigint; c: number; pick: number; relayed: boolean; epochMode: number; wrong: boolean }
@@ -108,7 +127,9 @@ type Cmd =
   | { k: "advance"; id?: bigint; c: number }
   | { k: "expire"; id?: bigint; c: number }
   | { k: "cancel"; id?: bigint; c: number; who: number }
-  | { k: "withdraw"; id?: bigint; c: number; who: number; mode: number; toZero: boolean }
+  | { k: "unvote"; id?: bigint; c: number; who: number }
+  | { k: "quit"; c: number; who: number }
+  | { k: "withdraw"; id?: bigint; c: number; who: number; mode: number; to: number }
   | { k: "pause"; toggle: boolean; asAdmin: boolean }
   | { k: "progress"; c: number; variant: number };
 
@@ -121,6 +142,9 @@ const openArb: fc.Arbitrary<Cmd> = fc.record({
   opener: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.constant(1), weight: 3 }, { arbitrary: fc.constant(2), weight: 1 }),
   lawyerIsBank: rarely,
   zeroSeller: fc.oneof({ arbitrary: fc.constant(false), weight: 19 }, { arbitrary: fc.constant(true), weight: 1 }),
+  // 0: every party an EOA; k: the lawyer or the seller (who pay nothing) is hostile wallet k - 1
+  hostile: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: HOSTILE_WALLETS.length }), weight: 2 }),
+  hostileRole: fc.constantFrom(LAWYER, SELLER),
   deposit: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50_000 })),
   loan: fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.integer({ min: 1, max: 200_000 }), weight: 3 }),
   // 0: price = deposit + loan; 1: less; 2: more (rejected)
@@ -174,7 +198,13 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant("advance" as const), c: sel }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant("expire" as const), c: sel }), weight: 2 },
   { arbitrary: fc.record({ k: fc.constant("cancel" as const), c: sel, who: fc.nat({ max: 4 }) }), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant("withdraw" as const), c: sel, who: fc.nat({ max: 4 }), mode: fc.nat({ max: 2 }), toZero: rarely }), weight: 2 },
+  { arbitrary: fc.record({ k: fc.constant("unvote" as const), c: sel, who: fc.nat({ max: 4 }) }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant("quit" as const), c: sel, who: fc.nat({ max: 3 }) }), weight: 1 },
+  {
+    // to: 0 the payee itself (or the stranger for withdrawTo); 1 the zero address; 2 the escrow itself
+    arbitrary: fc.record({ k: fc.constant("withdraw" as const), c: sel, who: fc.nat({ max: 4 }), mode: fc.nat({ max: 2 }), to: fc.oneof({ arbitrary: fc.constant(0), weight: 12 }, { arbitrary: fc.nat({ max: 2 }), weight: 3 }) }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ k: fc.constant("pause" as const), toggle: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }), asAdmin: fc.oneof({ arbitrary: fc.constant(true), weight: 5 }, { arbitrary: fc.constant(false), weight: 1 }) }), weight: 1 },
 );
 
@@ -188,6 +218,11 @@ interface Ctx {
   model: EscrowModel;
   now: number;
   signers: Map<string, HardhatEthersSigner>;
+  /** The hostile wallets, in HOSTILE_WALLETS' order, and their addresses in lower case. */
+  hostileWallets: string[];
+  hostile: Set<string>;
+  /** `${caseId}:${address}` (lower case) of each party that has stopped acting in that case. */
+  silent: Set<string>;
   log: string[];
 }
 
@@ -267,6 +302,12 @@ function signerOf(ctx: Ctx, address: string): HardhatEthersSigner {
   return s;
 }
 
+/** Whether `address` still acts in case `id`: an EOA (not a hostile wallet, not zero) that has not stopped. */
+function acts(ctx: Ctx, id: bigint, address: string): boolean {
+  const a = address.toLowerCase();
+  return BigInt(address) !== 0n && !ctx.hostile.has(a) && !ctx.silent.has(`${id}:${a}`);
+}
+
 /** Someone who is not `address`: another party or the stranger. */
 function otherThan(ctx: Ctx, address: string, s: number): HardhatEthersSigner {
   const p = ctx.parties;
@@ -316,6 +357,7 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         parties.buyer.address,
         cmd.zeroSeller ? ethers.ZeroAddress : parties.seller.address,
       ];
+      if (cmd.hostile > 0 && !(cmd.zeroSeller && cmd.hostileRole === SELLER)) partyAddrs[cmd.hostileRole] = ctx.hostileWallets[cmd.hostile - 1];
       const terms: IMortgageEscrow.CaseTermsStruct = {
         templateId: ctx.templates[cmd.tpl].id,
         bank: partyAddrs[0],
@@ -328,7 +370,7 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         loan,
       };
       const opener = [parties.bank, parties.admin, parties.stranger][cmd.opener];
-      const what = `open ${TEMPLATES[cmd.tpl][0]} (${rules.length} stages) by ${["bank", "admin", "stranger"][cmd.opener]} price=${price} deposit=${deposit} loan=${loan}${cmd.lawyerIsBank ? " lawyer=bank" : ""}${cmd.zeroSeller ? " seller=0" : ""}`;
+      const what = `open ${TEMPLATES[cmd.tpl][0]} (${rules.length} stages) by ${["bank", "admin", "stranger"][cmd.opener]} price=${price} deposit=${deposit} loan=${loan}${cmd.lawyerIsBank ? " lawyer=bank" : ""}${cmd.zeroSeller ? " seller=0" : ""}${cmd.hostile > 0 ? ` ${ROLE_NAMES[cmd.hostileRole]}=${HOSTILE_WALLETS[cmd.hostile - 1][0]}` : ""}`;
       const chain = await send(ctx, (o) => escrow.connect(opener).openCase(terms, o));
       const res = model.openCase(ctx.now, opener.address, { templateId: terms.templateId as string, parties: partyAddrs, price, deposit, loan });
       agree(ctx, what, chain, res);
@@ -348,7 +390,7 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const c = model.caseOf(id);
       const { stage, role } = (cmd as { forced?: { stage: number; role: number } }).forced ?? pickSignOff(c, cmd.pick, cmd.smart);
       const party = c ? c.parties[role] : parties.stranger.address;
-      const sender = cmd.wrongSender || !c || BigInt(party) === 0n ? otherThan(ctx, party, cmd.pick) : signerOf(ctx, party);
+      const sender = cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.pick) : signerOf(ctx, party);
       const what = `signOff case ${id} stage ${stage} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}`;
       const evidence = ethers.id(`evidence ${id} ${stage} ${role} ${ctx.now}`);
       const chain = await send(ctx, (o) => escrow.connect(sender).signOff(id, stage, role, evidence, o));
@@ -378,7 +420,9 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         const current = c && stage < c.rules.length ? c.stages[stage].epochs[role] : 0;
         const epoch = it.epochMode === 0 ? current : it.epochMode === 1 ? (current > 0 ? current - 1 : current + 1) : current + 1;
         const party = c ? c.parties[role] : parties.stranger.address;
-        const rightSigner = !it.wrongSigner && c && BigInt(party) !== 0n;
+        // A party that stopped acting signs nothing, and a hostile wallet vouches for nothing: what is relayed
+        // in their name is signed by someone else (the wallet is still asked, and must be skipped).
+        const rightSigner = !it.wrongSigner && c && acts(ctx, id, party);
         const signer = rightSigner ? signerOf(ctx, party) : otherThan(ctx, party, it.pick);
         const defaultParty = [parties.bank, parties.lawyer, parties.buyer, parties.seller][role];
         const evidence = ethers.id(`relayed ${id} ${stage} ${role} ${epoch}`);
@@ -389,7 +433,8 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
             : { caseId: id, stage, role, epoch, evidence, signature: await signSignOff(escrow, signer, { caseId: id, stage, role, epoch, evidence }) };
         items.push(item);
         modelItems.push({ caseId: id, stage, role, epoch, signer: signer.address });
-        descr.push(`(case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${rightSigner ? "" : " wrong signer"})`);
+        if (ctx.hostile.has(party.toLowerCase())) tally("relayed for a hostile wallet");
+        descr.push(`(case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${rightSigner ? "" : ctx.hostile.has(party.toLowerCase()) ? " hostile wallet" : " wrong signer"})`);
       }
       const what = `signOffWithSignatures ${descr.join(" ")}`;
       const chain = await send(ctx, (o) => escrow.connect(parties.relayer).signOffWithSignatures(items, o));
@@ -424,7 +469,7 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         else stage = cmd.pick % c.rules.length;
       }
       const party = c ? c.parties[role] : parties.stranger.address;
-      const right = !cmd.wrong && c !== undefined;
+      const right = !cmd.wrong && c !== undefined && acts(ctx, id, party);
       const signer = right ? signerOf(ctx, party) : otherThan(ctx, party, cmd.pick);
       let chain: TxResult;
       let res: Outcome;
@@ -458,7 +503,7 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       if (cmd.amountMode === 0 && amount === 0n) amount = BigInt(cmd.frac); // already paid: over-pay a little
       const value = cmd.valueMismatch ? amount + 1n : amount;
       const party = c ? c.parties[cmd.payer] : parties.buyer.address;
-      const sender = cmd.wrongSender ? otherThan(ctx, party, cmd.frac) : signerOf(ctx, party);
+      const sender = cmd.wrongSender || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.frac) : signerOf(ctx, party);
       const what = `deposit case ${id} as ${ROLE_NAMES[cmd.payer]} amount ${amount} value ${value} by ${sender.address.slice(0, 8)}`;
       const chain = await send(ctx, (o) => escrow.connect(sender).deposit(id, cmd.payer, amount, { ...o, value }));
       const res = model.deposit(ctx.now, sender.address, id, cmd.payer, amount, value, await completionOracle(ctx, [id]));
@@ -519,20 +564,49 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
     case "cancel": {
       const id = cmd.id ?? pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
-      const voter = c && cmd.who < 4 && BigInt(c.parties[cmd.who]) !== 0n ? signerOf(ctx, c.parties[cmd.who]) : parties.stranger;
+      const voter = c && cmd.who < 4 && acts(ctx, id, c.parties[cmd.who]) ? signerOf(ctx, c.parties[cmd.who]) : parties.stranger;
       const what = `cancel case ${id} by ${voter.address.slice(0, 8)}`;
+      const votesBefore = c?.cancelVotes ?? 0;
       const chain = await send(ctx, (o) => escrow.connect(voter).cancel(id, o));
       const res = model.cancel(ctx.now, voter.address, id);
       ctx.log.push(what + (res.ok ? (res.value ? " -> cancelled" : " -> voted") : ` -> rejected (${chain.ok ? "?" : chain.error})`));
       agree(ctx, what, chain, res);
+      if (res.ok && votesBefore !== 0 && c!.rules.some((r, s) => r.binding && EscrowModel.completed(c!, s))) tally("vote after binding");
       return [id];
+    }
+
+    case "unvote": {
+      const id = cmd.id ?? pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      // Mostly a party whose vote stands; sometimes one without a vote, or the stranger.
+      const voted = c ? [0, 1, 2, 3].filter((r) => c.cancelVotes & (1 << r)) : [];
+      const who = voted.length > 0 && cmd.who % 3 !== 2 ? voted[cmd.who % voted.length] : cmd.who;
+      const voter = c && who < 4 && acts(ctx, id, c.parties[who]) ? signerOf(ctx, c.parties[who]) : parties.stranger;
+      const what = `withdrawCancelVote case ${id} by ${voter.address.slice(0, 8)}`;
+      const chain = await send(ctx, (o) => escrow.connect(voter).withdrawCancelVote(id, o));
+      const res = model.withdrawCancelVote(ctx.now, voter.address, id);
+      ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
+    case "quit": {
+      const id = pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      if (!c || BigInt(c.parties[cmd.who]) === 0n) return [];
+      ctx.silent.add(`${id}:${c.parties[cmd.who].toLowerCase()}`);
+      ctx.log.push(`quit: the ${ROLE_NAMES[cmd.who]} of case ${id} stops acting`);
+      tally("party stopped acting");
+      return [];
     }
 
     case "withdraw": {
       const id = cmd.id ?? pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
       const payee = c && cmd.who < 4 && BigInt(c.parties[cmd.who]) !== 0n ? c.parties[cmd.who] : parties.stranger.address;
-      await withdrawStep(ctx, id, payee, (["self", "pushed", "to"] as const)[cmd.mode], cmd.toZero);
+      // A payee that does not act (a wallet, or one that stopped) is paid only by being pushed.
+      const mode = acts(ctx, id, payee) ? (["self", "pushed", "to"] as const)[cmd.mode] : "pushed";
+      await withdrawStep(ctx, id, payee, mode, (["other", "zero", "escrow"] as const)[cmd.to]);
       return [id];
     }
 
@@ -545,17 +619,20 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const frontier = c.rules
         .map((r, s) => s)
         .filter((s) => !EscrowModel.completed(c, s) && EscrowModel.prerequisitesDone(c, s) && (c.stages[s].signed & c.rules[s].roles) !== c.rules[s].roles);
-      if (frontier.length > 0 && cmd.variant % 4 !== 3) {
-        const stage = frontier[cmd.variant % frontier.length];
-        const role = [0, 1, 2, 3].find((r) => c.rules[stage].roles & (1 << r) && !(c.stages[stage].signed & (1 << r)))!;
+      const missing = frontier.flatMap((stage) =>
+        [0, 1, 2, 3].filter((r) => c.rules[stage].roles & (1 << r) && !(c.stages[stage].signed & (1 << r)) && acts(ctx, id, c.parties[r])).map((role) => ({ stage, role })),
+      );
+      if (missing.length > 0 && cmd.variant % 4 !== 3) {
+        const { stage, role } = missing[cmd.variant % missing.length];
         if (cmd.variant % 2 === 0) {
           return step(ctx, { k: "relay", wholeStage: false, items: [{ c: 0, pick: 0, smart: false, epochMode: 0, wrongSigner: false, forced: { stage, role }, id } as ItemSpec] });
         }
         return step(ctx, { k: "sign", id, c: 0, pick: stage * 8 + role, smart: false, wrongSender: false, forced: { stage, role } } as Cmd);
       }
       const needsMoney = c.rules.some((r, s) => r.action !== 0 && !EscrowModel.completed(c, s));
-      if (!EscrowModel.funded(c) && needsMoney && !model.paused && cmd.variant % 3 !== 2) {
-        const payer = c.paidByBuyer < c.deposit ? BUYER : BANK;
+      const payers = [BUYER, BANK].filter((p) => (p === BUYER ? c.paidByBuyer < c.deposit : c.paidByBank < c.loan) && acts(ctx, id, c.parties[p]));
+      if (!EscrowModel.funded(c) && needsMoney && !model.paused && payers.length > 0 && cmd.variant % 3 !== 2) {
+        const payer = payers[0];
         return step(ctx, { k: "deposit", id, c: 0, payer, amountMode: 0, frac: 1, wrongSender: false, valueMismatch: false });
       }
       const waits = c.rules
@@ -587,11 +664,11 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
 
 /**
  * Pays out `payee`'s credit (by itself, pushed by the relayer, or by itself to another address: the stranger,
- * or the zero address, which must be refused) and checks that exactly that arrived.
+ * or the zero address or the escrow itself, which must be refused) and checks that exactly that arrived.
  */
-async function withdrawStep(ctx: Ctx, id: bigint, payee: string, mode: "self" | "pushed" | "to", toZero = false): Promise<void> {
+async function withdrawStep(ctx: Ctx, id: bigint, payee: string, mode: "self" | "pushed" | "to", to: "other" | "zero" | "escrow" = "other"): Promise<void> {
   const { escrow, parties } = ctx;
-  const recipient = mode === "to" ? (toZero ? ethers.ZeroAddress : parties.stranger.address) : payee;
+  const recipient = mode !== "to" ? payee : to === "zero" ? ethers.ZeroAddress : to === "escrow" ? ctx.address : parties.stranger.address;
   const before = await ethers.provider.getBalance(recipient);
   const caller = mode === "pushed" ? parties.relayer : signerOf(ctx, payee);
   const what = `${mode === "pushed" ? "withdrawFor" : mode === "to" ? `withdrawTo ${recipient.slice(0, 8)}` : "withdraw"} case ${id} payee ${payee.slice(0, 8)}`;
@@ -607,6 +684,7 @@ async function withdrawStep(ctx: Ctx, id: bigint, payee: string, mode: "self" | 
   agree(ctx, what, chain, res);
   if (chain.ok && res.ok) {
     tally("withdrawal");
+    if (ctx.hostile.has(payee.toLowerCase())) tally("paid a hostile wallet");
     const after = await ethers.provider.getBalance(recipient);
     const fee = caller.address === recipient ? chain.receipt.gasUsed * chain.receipt.gasPrice : 0n;
     expect(after - before + fee, `${what}: paid out`).to.equal(res.value);
@@ -656,15 +734,37 @@ async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
   expect(await ethers.provider.getBalance(ctx.address), "escrow balance").to.equal(model.heldBalance());
 }
 
-/** Ends every case (cancel before release, finish the stages after it) and withdraws everything. */
-async function endEverything(ctx: Ctx): Promise<void> {
-  const { escrow, model } = ctx;
+/** Jumps the chain's clock so that the next transaction runs at `at` (never backwards). */
+async function jumpTo(ctx: Ctx, at: number): Promise<void> {
+  if (at - 1 > ctx.now) {
+    await time.increase(at - 1 - ctx.now);
+    ctx.now = await time.latest();
+  }
+}
+
+/**
+ * The invariant. From the state the run reached, only time and the parties still acting (not the hostile
+ * wallets, not those that stopped; the operator unpauses) drive each case: they sign what they must, pay their
+ * shares, wait, advance, and once nothing else moves let a deadline pass and expire the case. Every case must
+ * end (completed, expired or cancelled) or, where a party that stopped holds up a stage after the release, at
+ * least be released; a case where every party still acts must end (every other one of those is cancelled by
+ * all the parties' votes instead, to end cases that way too). Then every credit is pushed out, and the
+ * escrow is left with nothing: every deposit was withdrawn.
+ */
+async function settleEverything(ctx: Ctx): Promise<void> {
+  const { escrow, model, parties } = ctx;
+  if (model.paused) {
+    const chain = await send(ctx, (o) => escrow.connect(parties.admin).unpause(o));
+    agree(ctx, "end: unpause", chain, model.setPaused(ctx.now, parties.admin.address, false));
+  }
   for (const c of model.cases) {
-    if (c.status === MStatus.Open && !c.released) {
+    const acting = (role: number) => acts(ctx, c.id, c.parties[role]);
+    const everyoneActs = [0, 1, 2, 3].every(acting);
+    // Every other case whose parties all still act is cancelled by their votes, the rest are driven to their end.
+    if (everyoneActs && !c.released && c.status === MStatus.Open && c.id % 2n === 0n) {
       for (const address of new Set(c.parties)) {
-        if (c.status !== MStatus.Open) break;
         const held = c.parties.reduce((m, p, r) => (p === address ? m | (1 << r) : m), 0);
-        if ((c.cancelVotes & held) === held) continue;
+        if (c.status !== MStatus.Open || (c.cancelVotes & held) === held) continue;
         const chain = await send(ctx, (o) => escrow.connect(signerOf(ctx, address)).cancel(c.id, o));
         const res = model.cancel(ctx.now, address, c.id);
         ctx.log.push(`end: cancel case ${c.id} by ${address.slice(0, 8)}`);
@@ -674,33 +774,63 @@ async function endEverything(ctx: Ctx): Promise<void> {
       }
       expect(c.status, `end: case ${c.id} cancelled`).to.equal(MStatus.Cancelled);
     }
-    // After the release no money is held, but the remaining stages can still complete: sign, wait, advance.
-    for (let round = 0; c.status === MStatus.Open && round <= c.rules.length; round++) {
+    for (let round = 0; c.status === MStatus.Open && round < 4 * c.rules.length + 8; round++) {
+      let moved = false;
       for (let s = 0; s < c.rules.length; s++) {
         for (let role = 0; role < 4; role++) {
-          if (c.status !== MStatus.Open || !(c.rules[s].roles & (1 << role)) || c.stages[s].signed & (1 << role)) continue;
+          if (c.status !== MStatus.Open || EscrowModel.completed(c, s) || !(c.rules[s].roles & (1 << role))) continue;
+          if (c.stages[s].signed & (1 << role) || !acting(role)) continue;
           const signer = signerOf(ctx, c.parties[role]);
           const chain = await send(ctx, (o) => escrow.connect(signer).signOff(c.id, s, role, ethers.ZeroHash, o));
           const res = model.signOff(ctx.now, signer.address, c.id, s, role, await completionOracle(ctx, [c.id]));
           ctx.log.push(`end: signOff case ${c.id} stage ${s} ${ROLE_NAMES[role]}`);
           agree(ctx, `end: signOff case ${c.id} stage ${s}`, chain, res);
           await check(ctx, [c.id]);
+          moved = true;
         }
       }
-      if (c.status !== MStatus.Open) break;
-      const waits = c.rules.map((_, s) => (EscrowModel.completed(c, s) ? undefined : EscrowModel.availableAt(c, s))).filter((t): t is number => t !== undefined);
-      const until = Math.max(ctx.now, ...waits);
-      if (until > ctx.now) {
-        await time.increase(until - ctx.now);
-        ctx.now = await time.latest();
+      for (const payer of [BUYER, BANK]) {
+        const short = payer === BUYER ? c.deposit - c.paidByBuyer : c.loan - c.paidByBank;
+        if (c.status !== MStatus.Open || c.released || short <= 0n || !acting(payer)) continue;
+        const signer = signerOf(ctx, c.parties[payer]);
+        const chain = await send(ctx, (o) => escrow.connect(signer).deposit(c.id, payer, short, { ...o, value: short }));
+        const res = model.deposit(ctx.now, signer.address, c.id, payer, short, short, await completionOracle(ctx, [c.id]));
+        ctx.log.push(`end: deposit case ${c.id} ${ROLE_NAMES[payer]} ${short}`);
+        agree(ctx, `end: deposit case ${c.id}`, chain, res);
+        await check(ctx, [c.id]);
+        moved = true;
       }
-      const chain = await send(ctx, (o) => escrow.advance(c.id, o));
-      const res = model.advance(ctx.now, c.id);
-      ctx.log.push(`end: advance case ${c.id}`);
-      agree(ctx, `end: advance case ${c.id}`, chain, res);
+      if (c.status !== MStatus.Open) break;
+      // A fully signed stage whose waiting time has not passed: wait for it, then advance.
+      const waits = c.rules
+        .map((r, s) => (EscrowModel.completed(c, s) || (c.stages[s].signed & r.roles) !== r.roles ? undefined : EscrowModel.availableAt(c, s)))
+        .filter((t): t is number => t !== undefined && t > ctx.now + 1);
+      if (waits.length > 0) await jumpTo(ctx, Math.min(...waits));
+      if (waits.length > 0 || EscrowModel.pending(c, ctx.now + 1).size > 0) {
+        const chain = await send(ctx, (o) => escrow.advance(c.id, o));
+        const res = model.advance(ctx.now, c.id);
+        ctx.log.push(`end: advance case ${c.id}`);
+        agree(ctx, `end: advance case ${c.id}`, chain, res);
+        await check(ctx, [c.id]);
+        continue;
+      }
+      if (moved) continue;
+      // Nothing moves: the earliest running deadline passes, and the case expires (or, after the release,
+      // the stage is marked overdue).
+      const deadlines = c.rules
+        .map((_, s) => (EscrowModel.completed(c, s) || c.stages[s].overdue ? undefined : EscrowModel.deadline(c, s)))
+        .filter((t): t is number => t !== undefined);
+      if (deadlines.length === 0) break;
+      await jumpTo(ctx, Math.min(...deadlines) + 1);
+      const chain = await send(ctx, (o) => escrow.connect(parties.stranger).expire(c.id, o));
+      const res = model.expire(ctx.now, c.id);
+      ctx.log.push(`end: expire case ${c.id}${res.ok ? ` -> ${res.value}` : ""}`);
+      agree(ctx, `end: expire case ${c.id}`, chain, res);
+      expect(res.ok, `end: expire case ${c.id}`).to.equal(true);
       await check(ctx, [c.id]);
     }
-    expect(c.status, `end: ${describeCase(c)} has ended`).to.not.equal(MStatus.Open);
+    if (everyoneActs || !c.released) expect(c.status, `end: ${describeCase(c)} has ended`).to.not.equal(MStatus.Open);
+    tally(c.status === MStatus.Open ? "end: released, a silent party's stage open" : `end: ${MStatus[c.status]}${everyoneActs ? "" : " with a party not acting"}`);
   }
   for (const c of model.cases) {
     for (const address of new Set(c.parties)) {
@@ -725,31 +855,39 @@ function tallyRun(ctx: Ctx): void {
 }
 
 describe("MortgageEscrow property (model-based)", function () {
-  it(`agrees with the model over ${RUNS} random runs of up to ${STEPS} actions, and nothing is ever stuck`, async function () {
+  it(`agrees with the model over ${RUNS} random runs of up to ${STEPS} actions, and time and the parties still acting end every case`, async function () {
     this.timeout(0);
     const started = Date.now();
     let steps = 0;
     await fc.assert(
       fc.asyncProperty(firstOpenArb, fc.array(cmdArb, { minLength: Math.floor(STEPS / 3), maxLength: STEPS - 1, size: "max" }), async (first, rest) => {
-        const { escrow, parties, templates } = await loadFixture(deployForProperty);
+        const { escrow, parties, templates, hostile } = await loadFixture(deployForProperty);
+        const address = await escrow.getAddress();
         const ctx: Ctx = {
           escrow,
-          address: await escrow.getAddress(),
+          address,
           parties,
           templates,
-          model: new EscrowModel(parties.admin.address, templates),
+          model: new EscrowModel(parties.admin.address, templates, address),
           now: await time.latest(),
           signers: new Map(Object.values(parties).map((s: HardhatEthersSigner) => [s.address.toLowerCase(), s])),
+          hostileWallets: hostile,
+          hostile: new Set(hostile.map((a) => a.toLowerCase())),
+          silent: new Set(),
           log: [],
         };
         try {
           for (const cmd of [first, ...rest]) {
+            const votes = ctx.model.cases.map((c) => c.cancelVotes);
             const touched = await step(ctx, cmd);
             await check(ctx, touched);
+            ctx.model.cases.forEach((c, i) => {
+              if (votes[i] && !c.cancelVotes && c.status === MStatus.Open && cmd.k !== "unvote") tally("votes cleared by a binding stage");
+            });
             steps++;
           }
           tallyRun(ctx);
-          await endEverything(ctx);
+          await settleEverything(ctx);
           if (process.env.PROPERTY_TRACE) console.log(`run:\n  ${ctx.log.join("\n  ")}\n  ${ctx.model.cases.map(describeCase).join("\n  ")}`);
         } catch (e) {
           const state = ctx.model.cases.map(describeCase).join("\n  ");

@@ -39,6 +39,8 @@ export enum MSkip {
   AlreadySignedOff = 0,
   StaleEpoch = 1,
   CaseNotOpen = 2,
+  InvalidSignature = 3,
+  RoleNotRequired = 4,
 }
 
 export interface MRule {
@@ -49,6 +51,7 @@ export interface MRule {
   deadlineAnchor: number;
   action: MAction;
   binding: boolean;
+  longStopSeconds: number;
 }
 
 export interface MTemplate {
@@ -105,28 +108,18 @@ const lower = (a: string) => a.toLowerCase();
 
 export class EscrowModel {
   readonly admin: string;
+  /** The escrow's own address: no payout may go there. */
+  readonly escrow: string;
   paused = false;
   readonly templates = new Map<string, MRule[]>();
   cases: MCase[] = [];
   /** `${caseId}:${address}` -> amount the payee may withdraw. */
   credits = new Map<string, bigint>();
 
-  constructor(admin: string, templates: MTemplate[]) {
+  constructor(admin: string, templates: MTemplate[], escrow: string) {
     this.admin = lower(admin);
+    this.escrow = lower(escrow);
     for (const t of templates) this.templates.set(t.id, t.rules);
-  }
-
-  clone(): EscrowModel {
-    const copy = Object.create(EscrowModel.prototype) as EscrowModel;
-    Object.assign(copy, structuredClone({ ...this, templates: undefined }));
-    (copy as { templates: Map<string, MRule[]> }).templates = this.templates;
-    return copy;
-  }
-
-  restore(from: EscrowModel): void {
-    this.paused = from.paused;
-    this.cases = from.cases;
-    this.credits = from.credits;
   }
 
   caseOf(id: bigint): MCase | undefined {
@@ -175,13 +168,19 @@ export class EscrowModel {
     return EscrowModel.unlockedAt(c, s) + c.rules[s].waitSeconds;
   }
 
-  /** The stage's deadline, once its anchor has happened; undefined for none. */
+  /**
+   * The stage's effective deadline: the earliest of those running, its long-stop (from the opening) and its
+   * deadline once its anchor has happened; undefined while none runs.
+   */
   static deadline(c: MCase, s: number): number | undefined {
     const r = c.rules[s];
-    if (r.deadlineSeconds === 0) return undefined;
-    if (r.deadlineAnchor === 0) return c.openedAt + r.deadlineSeconds;
-    const anchorAt = c.stages[r.deadlineAnchor - 1].completedAt;
-    return anchorAt === undefined ? undefined : anchorAt + r.deadlineSeconds;
+    const running: number[] = [];
+    if (r.longStopSeconds !== 0) running.push(c.openedAt + r.longStopSeconds);
+    if (r.deadlineSeconds !== 0) {
+      const anchorAt = r.deadlineAnchor === 0 ? c.openedAt : c.stages[r.deadlineAnchor - 1].completedAt;
+      if (anchorAt !== undefined) running.push(anchorAt + r.deadlineSeconds);
+    }
+    return running.length === 0 ? undefined : Math.min(...running);
   }
 
   static pastDeadline(c: MCase, s: number, now: number): boolean {
@@ -245,6 +244,8 @@ export class EscrowModel {
       this.credit(c.id, c.parties[BANK], c.paidByBank - c.loan);
       this.credit(c.id, c.parties[BUYER], c.paidByBuyer + c.loan - c.price);
     }
+    // A vote cast while cancelling refunded the buyer does not count once cancelling pays the seller.
+    if (c.rules[s].binding) c.cancelVotes = 0;
     if (c.stages.every((st) => st.completedAt !== undefined)) c.status = MStatus.Completed;
   }
 
@@ -323,16 +324,16 @@ export class EscrowModel {
   }
 
   /**
-   * A batch of relayed sign-offs, applied in order. `signer` is the address that signed each item.
-   * A finished (or unknown) case, an applied sign-off or a stale epoch skip the item; a role the stage
-   * does not require, or a signature not by the role's party, reverts the whole batch.
+   * A batch of relayed sign-offs, applied in order. `signer` is the address that signed each item (a party
+   * that is a contract wallet refusing everything never matches it). Nothing reverts the batch: a finished (or
+   * unknown) case, a role the stage does not require, an applied sign-off, a stale epoch or a signature not by
+   * the role's party skip the item.
    */
   signOffWithSignatures(
     now: number,
     items: { caseId: bigint; stage: number; role: number; epoch: number; signer: string }[],
     optional?: Oracle,
   ): Outcome<ItemOutcome[]> {
-    const before = this.clone();
     const outcomes: ItemOutcome[] = [];
     for (const item of items) {
       const c = this.caseOf(item.caseId);
@@ -341,8 +342,8 @@ export class EscrowModel {
         continue;
       }
       if (!this.roleRequired(c, item.stage, item.role)) {
-        this.restore(before);
-        return fail(["MortgageEscrowRoleNotRequired"]);
+        outcomes.push({ applied: false, reason: MSkip.RoleNotRequired });
+        continue;
       }
       const st = c.stages[item.stage];
       if (st.signed & (1 << item.role)) {
@@ -354,8 +355,8 @@ export class EscrowModel {
         continue;
       }
       if (lower(item.signer) !== lower(c.parties[item.role])) {
-        this.restore(before);
-        return fail(["MortgageEscrowInvalidSignature"]);
+        outcomes.push({ applied: false, reason: MSkip.InvalidSignature });
+        continue;
       }
       this.applySignOff(c, now, item.stage, item.role, optional);
       outcomes.push({ applied: true });
@@ -461,12 +462,30 @@ export class EscrowModel {
     return ok(false);
   }
 
-  /** Pays the payee's whole credit out, to itself or to `to` (works in every status and while paused). */
+  /** The sender withdraws its vote to cancel, for every role it holds that voted. */
+  withdrawCancelVote(now: number, sender: string, id: bigint): Outcome {
+    const errors = this.openErrors(id);
+    const c = this.caseOf(id);
+    if (c) {
+      const held = c.parties.reduce((m, p, r) => (lower(p) === lower(sender) ? m | (1 << r) : m), 0);
+      if (held === 0) errors.push("MortgageEscrowNotAParty");
+      else if ((c.cancelVotes & held) === 0) errors.push("MortgageEscrowNotVoted");
+    }
+    if (errors.length || !c) return fail(errors);
+    c.cancelVotes &= ~c.parties.reduce((m, p, r) => (lower(p) === lower(sender) ? m | (1 << r) : m), 0);
+    return ok(undefined);
+  }
+
+  /**
+   * Pays the payee's whole credit out, to itself or to `to` (works in every status and while paused); never
+   * to the zero address or the escrow itself (the cases here hold ETH, so there is no token to refuse).
+   */
   withdraw(now: number, id: bigint, payee: string, to: string = payee): Outcome<bigint> {
     const amount = this.creditOf(id, payee);
     const errors: string[] = [];
     if (amount === 0n) errors.push("MortgageEscrowNothingToWithdraw");
     if (BigInt(to) === 0n) errors.push("MortgageEscrowZeroRecipient");
+    else if (lower(to) === this.escrow) errors.push("MortgageEscrowInvalidRecipient");
     if (errors.length) return fail(errors);
     this.credits.delete(`${id}:${lower(payee)}`);
     const c = this.caseOf(id);
