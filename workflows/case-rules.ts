@@ -216,6 +216,26 @@ export function stageStatus(model: CaseModel, stage: number, now: number): Stage
   return "waiting-for-time"; // every criterion holds: `advance` is due
 }
 
+/** `IMortgageEscrow.SkipReason`, in its order: why `signOffWithSignatures` skipped an item. */
+export const SKIP_REASONS = ["AlreadySignedOff", "StaleEpoch", "CaseNotOpen", "InvalidSignature", "RoleNotRequired"] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+/** The contract's most stages (`MortgageEscrow.MAX_STAGES`): a stage index past them names no stage. */
+const MAX_STAGES = 16;
+
+/**
+ * Why the contract would skip a relayed sign-off of (stage, role) for the case as it stands, checked in the
+ * contract's order; null if it would go on to the epoch and the signature (`StaleEpoch`, `InvalidSignature`),
+ * which are the relayer's to know, not the model's. Nothing in a batch reverts it any more.
+ */
+export function signOffSkipOf(model: CaseModel, stage: number, role: number): "CaseNotOpen" | "RoleNotRequired" | "AlreadySignedOff" | null {
+  if (model.status !== "open") return "CaseNotOpen";
+  const required = stage < MAX_STAGES && stage < model.rules.length ? model.rules[stage].roles : 0;
+  if (((required >> role) & 1) === 0) return "RoleNotRequired";
+  if ((model.signedOff[stage] >> role) & 1) return "AlreadySignedOff";
+  return null;
+}
+
 /** The roles (as role indexes) that still have to sign off the stage. */
 export function awaitedRoles(model: CaseModel, stage: number): number[] {
   const missing = model.rules[stage].roles & ~model.signedOff[stage];

@@ -1,4 +1,14 @@
-import type { WorkflowInput } from "../../workflows";
+import type { StageRule, WorkflowInput } from "../../workflows";
+
+/** `IMortgageEscrow.StageRule` as an ABI tuple, field for field: what the compiler's encoding must equal. */
+export const STAGE_RULE_ABI =
+  "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding,uint32 longStopSeconds)";
+
+/** A rule's fields in the tuple's order (numbers from the chain's bigints). */
+export function ruleFields(r: StageRule | { [K in keyof StageRule]: unknown }): unknown[] {
+  const n = (v: unknown) => (typeof v === "bigint" ? Number(v) : v);
+  return [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding, r.longStopSeconds].map(n);
+}
 
 type StageInput = WorkflowInput["stages"][number];
 

@@ -9,7 +9,9 @@
  * - FUNDED while the escrow is not funded;
  * - ADVANCE at the next moment a waiting time ends (`nextWaitingTimeEnd`);
  * - EXPIRE at the next moment a deadline is missed (`nextDeadlineMiss`);
- * - CANCEL_VOTE by all four roles at once (mask 0b1111), before the release.
+ * - CANCEL_VOTE by all four roles at once (mask 0b1111), before the release;
+ * - between stages, CANCEL_VOTE by the buyer alone before the release, and WITHDRAW_CANCEL_VOTE by the buyer
+ *   while its vote stands (so a vote can be withdrawn, or cleared by a binding stage's completion).
  * Every event but ADVANCE and EXPIRE happens at the machine's `now`, so time moves only when the graph waits
  * for it and a state's times are few.
  */
@@ -24,6 +26,8 @@ export type CasePath = StatePath<CaseSnapshot, CaseEvent>;
 export const TEMPLATE_IDS = ["us-purchase", "uk-purchase", "uk-remortgage"] as const;
 
 export const ALL_ROLES = 0b1111;
+/** The buyer's role mask: the one party whose vote the graph casts and withdraws alone. */
+export const BUYER = 0b0100;
 
 export function reducedEvents(snapshot: CaseSnapshot): CaseEvent[] {
   if (snapshot.status !== "active") return [];
@@ -41,6 +45,8 @@ export function reducedEvents(snapshot: CaseSnapshot): CaseEvent[] {
     if (!model.funded) events.push({ type: "FUNDED", at: now });
     const waitingTimeEnd = nextWaitingTimeEnd(model, now);
     if (waitingTimeEnd !== null) events.push({ type: "ADVANCE", at: waitingTimeEnd });
+    if (model.cancelVotes & BUYER) events.push({ type: "WITHDRAW_CANCEL_VOTE", roles: BUYER, at: now });
+    else if (!model.released) events.push({ type: "CANCEL_VOTE", roles: BUYER, at: now });
   }
   // Expiry and cancellation stay on offer in the middle of a stage's sign-offs too.
   const deadlineMiss = nextDeadlineMiss(model, now);

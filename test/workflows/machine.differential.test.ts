@@ -7,9 +7,12 @@
  *
  * (a) every shortest path of each template's graph (./machine-paths.ts) is replayed on chain: the paths share
  *     prefixes, so the tree they form is walked depth first with a chain snapshot at each branch;
- * (b) seeded random walks: direct and relayed sign-offs (stale and duplicate items included), revocations,
- *     partial and full deposits, time jumps (random, and aimed at availableAt and deadlines +-1 s), advance,
- *     expire and cancellation votes (a party holding two roles, a stranger), many of which revert.
+ * (b) seeded random walks: direct and relayed sign-offs (stale, duplicate, forged and not-required items
+ *     included: each skipped with the contract's reason, none reverting the batch), revocations, partial and
+ *     full deposits, time jumps (random, and aimed at availableAt and deadlines +-1 s), advance, expire,
+ *     cancellation votes and their withdrawal (a party holding two roles, a stranger), many of which revert;
+ * (c) the cases the issue is about: a party goes silent and the long-stop expires the case, every deposit
+ *     then withdrawn; votes cast before a binding stage cleared by it; votes withdrawn; times past 2106.
  *
  * MACHINE_WALKS (default 24) and MACHINE_WALK_STEPS (default 60) raise the search; MACHINE_WALK_SEED (default
  * 20250601) picks the walks; a failure prints the seed, the walk and every step taken.
@@ -25,7 +28,18 @@ import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
 import { EVIDENCE, getParties, signRevocation, signSignOff } from "../contracts/fixtures";
 import { type CompiledWorkflow, compileWorkflow, getTemplate } from "../../workflows";
 import { type CaseEvent, caseMachine } from "../../workflows/machine";
-import { type CaseModel, availableAt, deadlineOf, indexesOf, isCompleted, prerequisitesComplete, stageStatus } from "../../workflows/case-rules";
+import {
+  type CaseModel,
+  MAX_TIME,
+  SKIP_REASONS,
+  availableAt,
+  deadlineOf,
+  indexesOf,
+  isCompleted,
+  prerequisitesComplete,
+  signOffSkipOf,
+  stageStatus,
+} from "../../workflows/case-rules";
 import { type CasePath, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, serializeCase } from "./machine-paths";
 import { smallPurchase } from "./helpers";
 
@@ -46,6 +60,7 @@ const CASE_STATUS = ["none", "open", "completed", "expired", "cancelled"] as con
 const EXTRAS = compileWorkflow({
   ...smallPurchase(),
   id: "machine-extras",
+  longStop: { within: "45 days", basis: "the differential test's figure" },
   stages: [
     { id: "agreement", title: "Sale agreed", signedBy: ["buyer", "seller"], deadline: { within: "20 days", from: "opening" } },
     { id: "cooling-off", title: "Cooling off", signedBy: [], after: ["agreement"], wait: "2 days" },
@@ -181,8 +196,9 @@ function machineView(snapshot: CaseSnapshot, now: number, chain: CaseView): Case
     stages: model.rules.map((rule, s) => ({
       status: stageStatus(model, s, now),
       signedOffRoles: model.signedOff[s],
-      availableAt: rule.waitSeconds !== 0 ? (availableAt(model, s) ?? 0) : 0,
-      deadline: deadlineOf(model, s) ?? 0,
+      // The views' 32-bit fields read a time past early 2106 as the largest they hold.
+      availableAt: rule.waitSeconds !== 0 ? Math.min(availableAt(model, s) ?? 0, MAX_TIME) : 0,
+      deadline: Math.min(deadlineOf(model, s) ?? 0, MAX_TIME),
       completedAt: chain.stages[s]?.completedAt !== 0 ? (model.completedAt[s] ?? 0) : 0,
     })),
   };
@@ -383,54 +399,58 @@ class Twin {
     return outcome;
   }
 
-  /**
-   * Relays signed sign-offs in one batch. The machine hears one SIGN_OFF per applied item, in order, and must
-   * take each; an item skipped as already signed off or for a case no longer open must be one the machine
-   * ignores. (A stale epoch it cannot judge: epochs are the relayer's business, not the machine's.)
-   */
-  async relay(at: number, items: IMortgageEscrow.SignedSignOffStruct[]): Promise<Outcome> {
-    const what = items.map((i) => `(${i.stage}, ${i.role}, epoch ${i.epoch})`).join(" ");
-    const outcome = await this.send(`signOffWithSignatures ${what}`, at, this.anyone, "signOffWithSignatures", [items]);
-    if (outcome.reverted) {
-      // Only a role that a stage does not require, met while the case is open, reverts a valid batch.
-      let probe = this.snapshot;
-      let expected = false;
-      for (const item of items) {
-        if (probe.value !== "open") continue;
-        const stage = Number(item.stage);
-        const role = Number(item.role);
-        if ((((this.model.rules[stage]?.roles ?? 0) >> role) & 1) === 0) {
-          expected = true;
-          break;
-        }
-        [probe] = transition(caseMachine, probe, { type: "SIGN_OFF", stage, role, at });
-      }
-      expect(expected, `${this.failure()}\nthe batch reverted`).to.equal(true);
-      expect(outcome.error).to.equal("MortgageEscrowRoleNotRequired");
-      return outcome;
-    }
-    const results = new Map<number, "applied" | number>();
-    for (const e of this.eventsOf(outcome)) {
-      if (e.name === "SignOffSkipped") results.set(Number(e.args.index), Number(e.args.reason));
-    }
-    items.forEach((item, index) => {
-      const event: CaseEvent = { type: "SIGN_OFF", stage: Number(item.stage), role: Number(item.role), at };
-      const result = results.get(index) ?? "applied";
-      if (result === 1) {
-        this.log.push(`  item ${index} skipped: stale epoch`);
-        return;
-      }
-      expect(this.feed(event), `${this.failure()}\nitem ${index}: ${result === "applied" ? "applied" : `skipped (${result})`}`).to.equal(
-        result === "applied",
-      );
-    });
+  async withdrawVote(at: number, voter: HardhatEthersSigner): Promise<Outcome> {
+    const roles = this.rolesOf(voter);
+    const outcome = await this.send(`withdrawCancelVote() by roles ${roles.toString(2)}`, at, voter.address, "withdrawCancelVote", [this.caseId]);
+    this.feedFor(outcome, { type: "WITHDRAW_CANCEL_VOTE", roles, at });
     return outcome;
   }
 
-  async signedItem(stage: number, role: number, epoch: number): Promise<IMortgageEscrow.SignedSignOffStruct> {
+  /**
+   * Relays signed sign-offs in one batch, which no item reverts. Item by item, in order, the skip reason the
+   * model gives (`signOffSkipOf`: case not open, role not required, already signed off) must be the chain's,
+   * and the machine must ignore the item; past those, a stale epoch is the relayer's to know, a forged
+   * signature must be skipped as `InvalidSignature`, and every other item applied, the machine taking it.
+   * Returns the outcome and the chain's reason for each item ("applied" or a `SkipReason` name).
+   */
+  async relay(at: number, items: IMortgageEscrow.SignedSignOffStruct[], forged: ReadonlySet<number> = new Set()): Promise<Outcome & { results: string[] }> {
+    const what = items.map((i, k) => `(${i.stage}, ${i.role}, epoch ${i.epoch}${forged.has(k) ? ", forged" : ""})`).join(" ");
+    const outcome = await this.send(`signOffWithSignatures ${what}`, at, this.anyone, "signOffWithSignatures", [items]);
+    expect(outcome.reverted, `${this.failure()}\nno item reverts a batch`).to.equal(false);
+    const skipped = new Map<number, string>();
+    for (const e of this.eventsOf(outcome)) {
+      if (e.name === "SignOffSkipped") {
+        expect(Number(e.args.caseId)).to.equal(Number(this.caseId));
+        skipped.set(Number(e.args.index), SKIP_REASONS[Number(e.args.reason)]);
+      }
+    }
+    const results = items.map((item, index) => {
+      const stage = Number(item.stage);
+      const role = Number(item.role);
+      const event: CaseEvent = { type: "SIGN_OFF", stage, role, at };
+      const result = skipped.get(index) ?? "applied";
+      const expected = signOffSkipOf(this.model, stage, role);
+      const context = `${this.failure()}\nitem ${index} (${stage}, ${role}): ${result}`;
+      if (expected !== null) {
+        expect(result, context).to.equal(expected);
+        expect(this.feed(event), context).to.equal(false);
+      } else if (result === "StaleEpoch") {
+        this.log.push(`  item ${index} skipped: stale epoch`);
+      } else {
+        // A forged item is not the party's sign-off: the machine never hears of it.
+        expect(result, context).to.equal(forged.has(index) ? "InvalidSignature" : "applied");
+        if (result === "applied") expect(this.feed(event), context).to.equal(true);
+      }
+      return result;
+    });
+    return { ...outcome, results };
+  }
+
+  /** A relayed item signed by the role's holder, or, given `forger`, by someone else: a signature not the party's. */
+  async signedItem(stage: number, role: number, epoch: number, forger?: HardhatEthersSigner): Promise<IMortgageEscrow.SignedSignOffStruct> {
     const evidence = ethers.id(`evidence ${stage} ${role} ${epoch}`);
     const message = { caseId: this.caseId, stage, role, epoch, evidence };
-    return { ...message, signature: await signSignOff(this.escrow, this.holders[role], message) };
+    return { ...message, signature: await signSignOff(this.escrow, forger ?? this.holders[role], message) };
   }
 
   /** Mines an empty block at `at`: time alone changes what the views say. */
@@ -497,6 +517,9 @@ async function replayEvent(twin: Twin, event: CaseEvent, shift: number, terms: {
         outcomes.push(await twin.cancel(at(), twin.holders[role]));
         if (role !== 3) await twin.compare(`the vote of role ${role}`);
       }
+      break;
+    case "WITHDRAW_CANCEL_VOTE":
+      for (const role of indexesOf(event.roles)) outcomes.push(await twin.withdrawVote(at(), twin.holders[role]));
       break;
     default:
       throw new Error(`no transaction for ${JSON.stringify(event)}`);
@@ -600,8 +623,8 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
     if (twin.snapshot.status === "done") stepsAfterTheEnd++;
     const kind = choose.weighted(
       steady
-        ? { sign: 12, relay: 4, revoke: 2, deposit: 3, time: 3, advance: 3, expire: 1, cancel: 1 }
-        : { sign: 9, relay: 3, revoke: 3, deposit: 3, time: 3, advance: 3, expire: 2, cancel: 2 },
+        ? { sign: 12, relay: 4, revoke: 2, deposit: 3, time: 3, advance: 3, expire: 1, cancel: 2, withdraw: 1 }
+        : { sign: 9, relay: 3, revoke: 3, deposit: 3, time: 3, advance: 3, expire: 2, cancel: 3, withdraw: 2 },
     );
     const at =
       kind === "advance"
@@ -618,6 +641,7 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
       }
       case "relay": {
         const items: IMortgageEscrow.SignedSignOffStruct[] = [];
+        const forged = new Set<number>();
         for (let n = 1 + choose.int(3); n > 0; n--) {
           if (signed.length > 0 && choose.chance(0.3)) {
             items.push(choose.pick(signed)); // possibly stale, possibly applied already
@@ -625,12 +649,23 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
           }
           const [stage, role] = signable(choose.chance(0.85));
           const epoch = stage < stageCount ? Number(await escrow.signOffEpoch(twin.caseId, stage, role)) : 0;
+          if (choose.chance(0.15)) {
+            // Signed by someone who holds no role: the batch skips it and carries on.
+            forged.add(items.length);
+            items.push(await twin.signedItem(stage, role, epoch, parties.stranger));
+            continue;
+          }
           const item = await twin.signedItem(stage, role, epoch);
           signed.push(item);
           items.push(item);
         }
-        if (choose.chance(0.2)) items.push(items[0]); // the same item twice in one batch
-        outcome = await twin.relay(at, items);
+        if (choose.chance(0.2)) {
+          if (forged.has(0)) forged.add(items.length);
+          items.push(items[0]); // the same item twice in one batch
+        }
+        const relayed = await twin.relay(at, items, forged);
+        for (const result of relayed.results) count(`relay item ${result}`);
+        outcome = relayed;
         break;
       }
       case "revoke": {
@@ -662,7 +697,15 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
         outcome = await twin.cancel(at, voter);
         break;
       }
+      case "withdraw": {
+        // Mostly a voter whose vote stands; sometimes one with none, or a stranger.
+        const voters = holders.filter((h) => (twin.rolesOf(h) & twin.model.cancelVotes) !== 0);
+        const voter = voters.length > 0 && choose.chance(0.7) ? choose.pick(voters) : choose.chance(0.2) ? parties.stranger : choose.pick(holders);
+        outcome = await twin.withdrawVote(at, voter);
+        break;
+      }
     }
+    if (outcome && twin.eventsOf(outcome).some((e) => e.name === "CancellationVotesCleared")) count("votes cleared by a binding stage");
     count(`${kind}${outcome ? (outcome.reverted ? ` reverted (${outcome.error})` : " succeeded") : ""}`);
     await twin.compare(kind);
   }
@@ -720,6 +763,104 @@ describe("workflows/machine against MortgageEscrow", function () {
     }
   });
 
+  describe("a party that goes silent", function () {
+    for (const id of TEMPLATE_IDS) {
+      it(`cannot hold ${id}'s deposits: the long-stop expires the case, and every payer withdraws its deposit`, async function () {
+        const { escrow, parties } = await loadFixture(deployWithTemplates);
+        const template = getTemplate(id);
+        const terms = TERMS[id];
+        const holders = [parties.bank, parties.lawyer, parties.buyer, parties.seller];
+        const openedAt = (await time.latest()) + 10;
+        const twin = await Twin.open(escrow, template, holders, parties.relayer, terms, openedAt);
+        twin.header = `${id}: the party that signs the release's anchor goes silent`;
+        const release = template.details.find((d) => d.action === "release")!;
+        const silentStage = release.rule.deadlineAnchor - 1;
+        expect(silentStage, "the release's own deadline counts from a stage").to.be.at.least(0);
+        let at = openedAt;
+        // Everyone pays in, and the parties sign the stages before the anchor's; then its signer goes silent.
+        if (terms.deposit > 0n) expect((await twin.deposit(++at, 2, terms.deposit)).reverted).to.equal(false);
+        expect((await twin.deposit(++at, 0, terms.loan)).reverted).to.equal(false);
+        for (const stage of template.details) {
+          if (stage.index >= silentStage) break;
+          for (const role of stage.signedBy) await twin.signOff(++at, stage.index, ["bank", "lawyer", "buyer", "seller"].indexOf(role));
+          await twin.compare(`the sign-offs of ${stage.id}`);
+        }
+        expect(isCompleted(twin.model, silentStage)).to.equal(false);
+        const longStop = openedAt + release.rule.longStopSeconds;
+        expect(deadlineOf(twin.model, release.index), "the long-stop is the release's running deadline").to.equal(longStop);
+        const expireAt = async (t: number) => {
+          const outcome = await twin.expire(t);
+          await twin.compare(`expire at ${t}`);
+          return outcome;
+        };
+        expect((await expireAt(longStop)).error).to.equal("MortgageEscrowNothingToExpire");
+        const expired = await expireAt(longStop + 1);
+        expect(expired.reverted).to.equal(false);
+        expect(twin.snapshot.value).to.equal("expired");
+        expect(twin.eventsOf(expired).map((e) => e.name)).to.include("CaseExpired");
+        // Nothing binding has completed: each payer gets back what it paid in.
+        for (const [payer, amount] of [
+          [parties.buyer, terms.deposit],
+          [parties.bank, terms.loan],
+        ] as const) {
+          expect(await escrow.creditOf(twin.caseId, payer.address)).to.equal(amount);
+          if (amount > 0n) await expect(escrow.connect(payer).withdraw(twin.caseId)).to.changeEtherBalance(payer, amount);
+        }
+      });
+    }
+  });
+
+  describe("cancel votes", function () {
+    it("clears, on chain as in the machine, the votes cast before exchange binds the buyer's deposit", async function () {
+      const { escrow, parties } = await loadFixture(deployWithTemplates);
+      const template = getTemplate("uk-purchase");
+      const holders = [parties.bank, parties.lawyer, parties.buyer, parties.seller];
+      const openedAt = (await time.latest()) + 10;
+      const twin = await Twin.open(escrow, template, holders, parties.relayer, TERMS["uk-purchase"], openedAt);
+      twin.header = "uk-purchase: votes before exchange";
+      let at = openedAt;
+      const exchange = template.stageIndex["exchange"];
+      for (const stage of template.details.slice(0, exchange)) {
+        for (const role of stage.signedBy) await twin.signOff(++at, stage.index, ["bank", "lawyer", "buyer", "seller"].indexOf(role));
+      }
+      for (const voter of [parties.bank, parties.lawyer, parties.seller]) expect((await twin.cancel(++at, voter)).reverted).to.equal(false);
+      await twin.compare("three votes");
+      expect(twin.model.cancelVotes).to.equal(0b1011);
+      await twin.signOff(++at, exchange, 1);
+      await twin.signOff(++at, exchange, 2);
+      const binding = await twin.signOff(++at, exchange, 3);
+      const names = twin.eventsOf(binding).map((e) => e.name);
+      expect(names).to.include("CancellationVotesCleared");
+      await twin.compare("exchange");
+      expect(twin.model.cancelVotes).to.equal(0);
+      // The buyer's vote no longer completes a cancellation: the others must vote again, knowing it pays the seller.
+      expect((await twin.cancel(++at, parties.buyer)).reverted).to.equal(false);
+      await twin.compare("the buyer's vote after exchange");
+      expect(twin.snapshot.value).to.equal("open");
+    });
+
+    it("lets a party holding two roles withdraw both votes, and a stranger or a party with no vote standing withdraw none", async function () {
+      const { escrow, parties } = await loadFixture(deployWithTemplates);
+      const template = getTemplate("us-purchase");
+      const holders = [parties.bank, parties.lawyer, parties.buyer, parties.bank];
+      const twin = await Twin.open(escrow, template, holders, parties.relayer, TERMS["us-purchase"], (await time.latest()) + 10);
+      twin.header = "us-purchase: the bank also holds the seller's role";
+      let at = await time.latest();
+      expect((await twin.cancel(++at, parties.bank)).reverted).to.equal(false);
+      expect((await twin.cancel(++at, parties.lawyer)).reverted).to.equal(false);
+      await twin.compare("votes");
+      expect((await twin.withdrawVote(++at, parties.stranger)).error).to.equal("MortgageEscrowNotAParty");
+      expect((await twin.withdrawVote(++at, parties.buyer)).error).to.equal("MortgageEscrowNotVoted");
+      const withdrawn = await twin.withdrawVote(++at, parties.bank);
+      expect(twin.eventsOf(withdrawn).filter((e) => e.name === "CancellationVoteWithdrawn").map((e) => Number(e.args.role))).to.deep.equal([0, 3]);
+      await twin.compare("the bank's withdrawal");
+      expect(twin.model.cancelVotes).to.equal(0b0010);
+      expect((await twin.cancel(++at, parties.buyer)).reverted).to.equal(false);
+      await twin.compare("the buyer's vote");
+      expect(twin.snapshot.value).to.equal("open");
+    });
+  });
+
   describe("seeded random walks", function () {
     it(`agrees with the contract at every step of ${WALKS} walks of ${WALK_STEPS} steps (seed ${WALK_SEED})`, async function () {
       const tally = new Map<string, number>();
@@ -735,13 +876,63 @@ describe("workflows/machine against MortgageEscrow", function () {
       console.log(`      ${WALKS} walks: ${transactions} transactions (${reverts} reverted), ${comparisons} comparisons`);
       console.log(`      ${[...tally].sort().map(([k, v]) => `${k}: ${v}`).join("; ")}`);
       // The walks must reach what they are for, or they prove little.
-      for (const must of ["sign succeeded", "relay succeeded", "revoke succeeded", "deposit succeeded", "advance succeeded", "cancel succeeded"]) {
+      for (const must of [
+        "sign succeeded",
+        "relay succeeded",
+        "revoke succeeded",
+        "deposit succeeded",
+        "advance succeeded",
+        "cancel succeeded",
+        "withdraw succeeded",
+        "relay item applied",
+        "relay item InvalidSignature",
+        "relay item RoleNotRequired",
+        "relay item AlreadySignedOff",
+        "votes cleared by a binding stage",
+      ]) {
         expect(tally.get(must) ?? 0, must).to.be.greaterThan(0);
       }
-      for (const must of ["sign reverted", "revoke reverted", "advance reverted", "expire reverted", "cancel reverted"]) {
+      for (const must of ["sign reverted", "revoke reverted", "advance reverted", "expire reverted", "cancel reverted", "withdraw reverted"]) {
         expect([...tally.keys()].some((k) => k.startsWith(must)), must).to.equal(true);
       }
       expect(reverts).to.be.greaterThan(0);
     });
   });
+
+  describe("times past early 2106", function () {
+    it("refuses a completion that must keep a time past 2^32 - 1, as the machine does, and takes what keeps no time", async function () {
+      const { escrow, parties } = await loadFixture(deployWithTemplates);
+      // The chain's clock must come back before 2106 for the suites that run after this one.
+      const beforeTheTest = await hre.network.provider.send("evm_snapshot", []);
+      try {
+        await pastTheLastTime(escrow, parties);
+      } finally {
+        expect(await hre.network.provider.send("evm_revert", [beforeTheTest])).to.equal(true);
+      }
+      expect(await time.latest()).to.be.below(MAX_TIME - 2 * DAY);
+    });
+  });
 });
+
+/**
+ * A case of machine-extras opened two days before 2^32 - 1: the completion that must keep a time past it
+ * reverts on chain and is ignored by the machine; a revocation, which keeps no time, goes through.
+ */
+async function pastTheLastTime(escrow: MortgageEscrow, parties: Awaited<ReturnType<typeof getParties>>): Promise<void> {
+  const holders = [parties.bank, parties.lawyer, parties.buyer, parties.seller];
+  const openedAt = MAX_TIME - 2 * DAY;
+  const twin = await Twin.open(escrow, EXTRAS, holders, parties.relayer, TERMS["machine-extras"], openedAt);
+  twin.header = "machine-extras, opened two days before 2^32 - 1";
+  const agreement = EXTRAS.stageIndex["agreement"];
+  await twin.signOff(MAX_TIME - DAY, agreement, 2);
+  // The seller's sign-off would complete the agreement, which starts the cooling-off's waiting time: a time
+  // the contract keeps, in 32 bits.
+  const late = await twin.signOff(MAX_TIME + 1, agreement, 3);
+  expect(late.error).to.equal("MortgageEscrowTimeOverflow");
+  await twin.compare("the seller's sign-off past 2^32 - 1");
+  expect(twin.model.signedOff[agreement]).to.equal(0b0100);
+  // The views read the deadlines past 2106 as the largest time they hold.
+  expect(deadlineOf(twin.model, EXTRAS.stageIndex["registration"])).to.be.greaterThan(MAX_TIME);
+  expect((await twin.revoke(MAX_TIME + 2, agreement, 2, false)).reverted).to.equal(false);
+  await twin.compare("a revocation past 2^32 - 1");
+}

@@ -8,7 +8,7 @@ import { initialTransition, transition } from "xstate";
 import { getTemplate } from "../../workflows";
 import { caseMachine, nextDeadlineMiss } from "../../workflows/machine";
 import { isCompleted, stageStatus } from "../../workflows/case-rules";
-import { type CaseGraph, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, serializeCase, statesOf } from "./machine-paths";
+import { BUYER, type CaseGraph, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, serializeCase, statesOf } from "./machine-paths";
 
 const OPENED_AT = 1_750_000_000;
 
@@ -124,7 +124,7 @@ describe("workflows/machine graph", function () {
         const reaching = statesReaching(graph, "expired");
         for (const s of openStates) {
           const { model } = s.context;
-          const deadlineAhead = model.rules.some((r, i) => r.deadlineSeconds > 0 && !isCompleted(model, i));
+          const deadlineAhead = model.rules.some((r, i) => (r.deadlineSeconds > 0 || r.longStopSeconds > 0) && !isCompleted(model, i));
           expect(reaching.has(serializeCase(s)), serializeCase(s)).to.equal(!model.released && deadlineAhead);
         }
       });
@@ -143,6 +143,35 @@ describe("workflows/machine graph", function () {
           expect(snapshot.value, serializeCase(start)).to.equal("expired");
           expect(snapshot.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(longStopOf(template) + 1);
         }
+      });
+
+      it("withdraws the buyer's vote wherever it stands, and only that vote", function () {
+        let withdrawals = 0;
+        for (const [key, { state, transitions }] of statesOf(graph)) {
+          for (const { event, state: next } of Object.values(transitions)) {
+            if (event.type !== "WITHDRAW_CANCEL_VOTE") continue;
+            withdrawals++;
+            expect(state.context.model.cancelVotes & BUYER, key).to.equal(BUYER);
+            expect(next.context.model.cancelVotes, key).to.equal(state.context.model.cancelVotes & ~BUYER);
+            expect(next.value).to.equal("open");
+          }
+        }
+        expect(withdrawals).to.be.greaterThan(0);
+      });
+
+      it("clears every cancel vote when a binding stage completes, and no vote otherwise", function () {
+        const binding = template.details.filter((d) => d.binding).map((d) => d.index);
+        let cleared = 0;
+        for (const [key, { state, transitions }] of statesOf(graph)) {
+          for (const { event, state: next } of Object.values(transitions)) {
+            if (event.type === "CANCEL_VOTE" || event.type === "WITHDRAW_CANCEL_VOTE" || next.value === "cancelled") continue;
+            const bound = binding.some((b) => !isCompleted(state.context.model, b) && isCompleted(next.context.model, b));
+            const before = state.context.model.cancelVotes;
+            expect(next.context.model.cancelVotes, `${event.type} from ${key}`).to.equal(bound ? 0 : before);
+            if (bound && before !== 0) cleared++;
+          }
+        }
+        if (binding.length > 0) expect(cleared, "a vote cast before a binding stage, then cleared").to.be.greaterThan(0);
       });
 
       it("takes every event of the reduced set it offers: none is ignored", function () {

@@ -2,7 +2,10 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { STAGE_RULE_TUPLE, ruleTuple } from "../contracts/fixtures";
+import { type SnapshotFrom, initialTransition, transition } from "xstate";
+import { type CaseEvent, caseMachine, nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
+import { awaitedRoles, isCompleted, prerequisitesComplete } from "../../workflows/case-rules";
+import { STAGE_RULE_ABI, ruleFields } from "./helpers";
 import {
   MAX_CLOCKS,
   ROLE_NAMES,
@@ -15,6 +18,41 @@ import {
 } from "../../workflows";
 
 type StageInput = WorkflowInput["stages"][number];
+
+/** One thing a party (or time) does to a case, drawn at random; `stage` and `role` are taken modulo the case's. */
+const caseAction = fc.record({
+  kind: fc.constantFrom("sign", "revoke", "fund", "advance", "expire", "vote", "withdraw", "wait"),
+  stage: fc.nat(),
+  role: fc.nat({ max: 3 }),
+  roles: fc.integer({ min: 1, max: 15 }),
+  seconds: fc.nat({ max: 40 * 86_400 }),
+});
+
+type CaseState = SnapshotFrom<typeof caseMachine>;
+
+function eventOf(snapshot: CaseState, action: { kind: string; stage: number; role: number; roles: number; seconds: number }): CaseEvent {
+  const { model, now } = snapshot.context;
+  const stage = action.stage % model.rules.length;
+  switch (action.kind) {
+    case "sign":
+      return { type: "SIGN_OFF", stage, role: action.role, at: now + 1 };
+    case "revoke":
+      return { type: "REVOKE", stage, role: action.role, at: now + 1 };
+    case "fund":
+      return { type: "FUNDED", at: now + 1 };
+    case "advance":
+      return { type: "ADVANCE", at: nextWaitingTimeEnd(model, now) ?? now + 1 + action.seconds };
+    case "expire":
+      return { type: "EXPIRE", at: nextDeadlineMiss(model, now) ?? now + 1 + action.seconds };
+    case "vote":
+      return { type: "CANCEL_VOTE", roles: action.roles, at: now + 1 };
+    case "withdraw":
+      return { type: "WITHDRAW_CANCEL_VOTE", roles: action.roles, at: now + 1 };
+    default:
+      // Time passes: an ADVANCE that nothing is ready for is ignored, but moves no clock either, so sign later.
+      return { type: "SIGN_OFF", stage, role: action.role, at: now + 1 + action.seconds };
+  }
+}
 
 const UNITS = ["days", "hours", "business days", "working days", "weeks"] as const;
 
@@ -45,8 +83,9 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
       fileOrder: fc.shuffledSubarray(Array.from({ length: n }, (_, k) => k), { minLength: n, maxLength: n }),
       version: fc.integer({ min: 1, max: 1_000_000 }),
       us: fc.boolean(),
+      longStopDays: fc.option(fc.integer({ min: 1200, max: 4000 }), { nil: undefined }),
     })
-    .map(({ stages, release, fileOrder, version, us }) => {
+    .map(({ stages, release, fileOrder, version, us, longStopDays }) => {
       const id = (i: number) => `stage-${i}`;
       // The times the contract keeps: anchors' completions, and the starts of waits after prerequisites.
       const anchors = new Set<number>();
@@ -73,8 +112,11 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
         stage.binding = s.binding;
         return stage;
       });
+      // The releasing stage needs a deadline from the opening, or the workflow a long-stop.
+      const days = longStopDays ?? (built[release].deadline?.from === "opening" ? undefined : 3650);
       return {
         id: "random",
+        ...(days === undefined ? {} : { longStop: { within: `${days} days`, basis: "a random figure" } }),
         version,
         jurisdiction: us ? ("US" as const) : ("England and Wales" as const),
         calendar: us ? ("us-federal" as const) : ("england-and-wales" as const),
@@ -168,6 +210,16 @@ const breakings: Record<string, (def: WorkflowInput, pick: number) => Breakage |
     stage.deadline = { within: "3 days", from: "opening" };
     return { definition: { ...def, stages }, code: "deadline-before-earliest", stage: stage.id };
   },
+  "no long-stop": (def) => {
+    const stages = def.stages.map((s) => (s.action === "release" && s.deadline?.from === "opening" ? { ...s, deadline: undefined } : s));
+    const { longStop: _dropped, ...rest } = def;
+    return { definition: { ...rest, stages }, code: "no-long-stop", stage: stages.find((s) => s.action === "release")!.id };
+  },
+  "a long-stop before the earliest completion": (def) => {
+    const stages = def.stages.map((s) => (s.action === "release" ? { ...s, wait: "5 days" } : s));
+    const release = stages.find((s) => s.action === "release")!;
+    return { definition: { ...def, stages, longStop: { within: "1 hour", basis: "too short" } }, code: "deadline-before-earliest", stage: release.id };
+  },
 };
 
 describe("workflows (properties)", function () {
@@ -179,7 +231,7 @@ describe("workflows (properties)", function () {
         const compiled = compileWorkflow(def);
         expect(compiled.stages).to.have.length(def.stages.length);
         const encoded = encodeTemplate(compiled.definitionHash, compiled.stages);
-        expect(encoded).to.equal(coder.encode(["bytes32", `${STAGE_RULE_TUPLE}[]`], [compiled.definitionHash, compiled.stages.map(ruleTuple)]));
+        expect(encoded).to.equal(coder.encode(["bytes32", `${STAGE_RULE_ABI}[]`], [compiled.definitionHash, compiled.stages.map(ruleFields)]));
         const id = await escrow.connect(admin).registerTemplate.staticCall(compiled.definitionHash, compiled.stages);
         expect(id).to.equal(compiled.templateId);
       }),
@@ -214,6 +266,61 @@ describe("workflows (properties)", function () {
         expect(hashWorkflow(changes[which](def, pick))).not.to.equal(hashWorkflow(def));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("brings every case to an end by time and the honest parties alone, whichever parties stop acting and when", function () {
+    const OPENED_AT = 1_750_000_000;
+    fc.assert(
+      fc.property(validDefinition, fc.array(caseAction, { maxLength: 40 }), fc.nat({ max: 15 }), (def, actions, silentRoles) => {
+        const compiled = compileWorkflow(def);
+        const release = compiled.details.find((d) => d.action === "release")!;
+        let [snapshot] = initialTransition(caseMachine, { workflow: compiled, openedAt: OPENED_AT });
+        for (const action of actions) [snapshot] = transition(caseMachine, snapshot, eventOf(snapshot, action));
+
+        // Time alone: every party silent from here, only expiry called when a deadline is missed.
+        let alone = snapshot;
+        for (let step = 0; alone.value === "open" && !alone.context.model.released; step++) {
+          expect(step, "time alone ends the case in a few expiries").to.be.below(20);
+          const missAt = nextDeadlineMiss(alone.context.model, alone.context.now);
+          expect(missAt, "a deadline runs in every open case before the release").to.not.equal(null);
+          [alone] = transition(caseMachine, alone, { type: "EXPIRE", at: missAt! });
+        }
+        if (!alone.context.model.released) {
+          expect(["expired", "cancelled"]).to.include(alone.value);
+          const limit = release.rule.longStopSeconds || release.rule.deadlineSeconds;
+          if (alone.value === "expired") expect(alone.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(limit + 1);
+        }
+
+        // The honest parties (the roles not in `silentRoles`) sign what they can, pay in if both payers are
+        // honest, and time completes what it may: the case ends, or its funds are released.
+        let honest = snapshot;
+        for (let step = 0; honest.value === "open"; step++) {
+          expect(step, "the honest parties end the case in bounded steps").to.be.below(400);
+          const { model, now } = honest.context;
+          const signable = model.rules
+            .map((_, s) => s)
+            .filter((s) => !isCompleted(model, s) && prerequisitesComplete(model, s))
+            .flatMap((s) => awaitedRoles(model, s).filter((r) => ((silentRoles >> r) & 1) === 0).map((role) => ({ stage: s, role })));
+          let event: CaseEvent | null = null;
+          if (signable.length > 0) event = { type: "SIGN_OFF", ...signable[0], at: now + 1 };
+          else if (!model.funded && (silentRoles & 0b0101) === 0) event = { type: "FUNDED", at: now + 1 };
+          else {
+            const ready = nextWaitingTimeEnd(model, now);
+            const missed = nextDeadlineMiss(model, now);
+            if (ready !== null && (missed === null || ready <= missed)) event = { type: "ADVANCE", at: ready };
+            else if (missed !== null) event = { type: "EXPIRE", at: missed };
+          }
+          if (event === null) break;
+          const before = JSON.stringify(honest.context);
+          [honest] = transition(caseMachine, honest, event);
+          expect(JSON.stringify(honest.context), `the machine takes ${JSON.stringify(event)}`).to.not.equal(before);
+        }
+        const ended = honest.value !== "open" || honest.context.model.released;
+        expect(ended, `the case ends or releases its funds: ${JSON.stringify(honest.context.model)}`).to.equal(true);
+        if (silentRoles === 0 && honest.value === "open") expect.fail("with every party honest an open case must complete");
+      }),
+      { numRuns: 300 },
     );
   });
 
