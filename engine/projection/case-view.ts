@@ -161,6 +161,12 @@ export function applyEvent(view: CaseView | null, event: ChainEvent, lookup: Tem
     case "CancellationVoted":
       model.cancelVotes |= 1 << num(a, "role");
       break;
+    case "CancellationVoteWithdrawn":
+      model.cancelVotes &= ~(1 << num(a, "role"));
+      break;
+    case "CancellationVotesCleared":
+      model.cancelVotes = 0;
+      break;
     case "Deposited":
       if (num(a, "payer") === 0) view.paidByBank = add(view.paidByBank, str(a, "amount"));
       else view.paidByBuyer = add(view.paidByBuyer, str(a, "amount"));
