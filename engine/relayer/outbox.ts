@@ -451,6 +451,15 @@ export class Outbox {
     }).immediate();
   }
 
+  /** A settled `tx` is in block `blockNumber` now (a reorganisation mined it again in another block). */
+  moveToBlock(tx: SentTransaction, blockNumber: number): void {
+    if (tx.blockNumber === blockNumber) return;
+    this.db.transaction(() => {
+      this.prepare("UPDATE relayer_transactions SET block_number = ?, updated_at = ? WHERE id = ?").run(blockNumber, this.now(), tx.id);
+      this.prepare("UPDATE relayer_submissions SET block_number = ?, updated_at = ? WHERE tx_hash = ? AND status IN ('confirmed','failed')").run(blockNumber, this.now(), tx.txHash);
+    }).immediate();
+  }
+
   /** A block reorganisation took `tx` out: it is in flight again. */
   markUnmined(tx: SentTransaction): void {
     relaxedTransaction(this.db, () => {

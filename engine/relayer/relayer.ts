@@ -475,8 +475,10 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   /** See `noticeRollback`. */
   private async recoverLost(forkPoint: number): Promise<void> {
     for (const tx of this.outbox.settledAbove(forkPoint)) {
-      if (await this.provider.getTransactionReceipt(tx.txHash)) continue;
-      this.outbox.unsettle(tx);
+      const receipt = await this.provider.getTransactionReceipt(tx.txHash);
+      // Mined again elsewhere (a reorganisation that kept it): the block it is in now is the one to watch.
+      if (receipt) this.outbox.moveToBlock(tx, receipt.blockNumber);
+      else this.outbox.unsettle(tx);
     }
     for (const sender of this.senders.keys()) {
       const counter = this.outbox.nextNonce(sender);

@@ -14,7 +14,7 @@ import { mine } from "@nomicfoundation/hardhat-network-helpers";
 import type { Relayer } from "../../engine/relayer/relayer";
 import type { Submission } from "../../engine/relayer/types";
 import { DEFAULT_TERMS, Role, caseTerms, type RoleName } from "../contracts/fixtures";
-import { loadRelayerFixture, newRelayer, openOutboxDb, rpc, setBalance, signedSignOff, tempDbFile } from "./relayer-helpers";
+import { chainProvider, loadRelayerFixture, newRelayer, openOutboxDb, rpc, setBalance, signedSignOff, tempDbFile } from "./relayer-helpers";
 
 type Fixture = Awaited<ReturnType<typeof loadRelayerFixture>>;
 
@@ -115,6 +115,38 @@ describe("Relayer: a chain restored from an older save", function () {
     const again = second.get(s.id)!;
     expect(again.status).to.equal("confirmed");
     expect(await ethers.provider.getTransactionReceipt(again.txHash!), "sent again and mined").to.not.equal(null);
+    expect(await fx.escrow.queryFilter(fx.escrow.filters.SignedOff(fx.caseId))).to.have.length(1);
+    await second.stop();
+  });
+});
+
+describe("Relayer: a transaction the chain lost and mined again lower down", function () {
+  it("watches the block it is in now, and stops looking for it once that block is below the head", async function () {
+    const fx = await loadRelayerFixture();
+    const file = tempDbFile();
+    const save = await rpc<string>("evm_snapshot");
+    await mine(5);
+    const first = newRelayer(openOutboxDb(file), fx);
+    const s = first.submit(await signedSignOff(fx.escrow, fx.parties, fx.caseId, 0, "Buyer"), "sign");
+    await first.drain();
+    const recorded = first.get(s.id)!;
+    await first.stop();
+    await rpc("evm_revert", [save]);
+    await rpc("eth_sendRawTransaction", [recorded.rawTx]); // someone else's node had it: mined again, lower
+    const minedAt = (await ethers.provider.getTransactionReceipt(recorded.txHash!))!.blockNumber;
+    expect(minedAt).to.be.lessThan(recorded.blockNumber!);
+
+    let receiptsAsked = 0;
+    const provider = chainProvider((args, forward) => {
+      if (args.method === "eth_getTransactionReceipt") receiptsAsked += 1;
+      return forward();
+    });
+    const second = newRelayer(openOutboxDb(file), fx, { provider });
+    await second.drain();
+    expect(second.get(s.id)!).to.deep.include({ status: "confirmed", blockNumber: minedAt, txHash: recorded.txHash });
+    receiptsAsked = 0;
+    for (let i = 0; i < 3; i++) await second.tick();
+    expect(receiptsAsked, "nothing in flight, nothing lost: no receipt asked").to.equal(0);
     expect(await fx.escrow.queryFilter(fx.escrow.filters.SignedOff(fx.caseId))).to.have.length(1);
     await second.stop();
   });
