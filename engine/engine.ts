@@ -20,6 +20,7 @@ import { createProvider } from "./chain/provider";
 import { parseEngineConfig, type EngineConfigInput } from "./config";
 import { EngineError } from "./errors";
 import type { CaseProgress } from "./projection/case-view";
+import type { JsonValue } from "./projection/event-log";
 import { Projection, type HistoryEntry, type ProgressListener } from "./projection/projection";
 import { Relayer, type RelayerHealth } from "./relayer/relayer";
 import { openDatabase } from "./store/database";
@@ -107,6 +108,21 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     } catch {
       return null;
     }
+  }
+
+  /** The case `caseId` as its opening's terms make it, while that opening is being sent again (see getCase). */
+  function reopening(caseId: string): CaseProgress | null {
+    if (!/^\d+$/.test(caseId)) return null;
+    const opening = relayer.outbox.openingOf(BigInt(caseId).toString());
+    // Whatever the outbox says of it: the projection may have seen the chain lose it before the relayer has.
+    if (!opening || opening.payload.kind !== "call") return null;
+    const progress = projection.provisionalCase(opening.caseId!, opening.payload.args[0] as Record<string, JsonValue>);
+    if (!progress) return null;
+    return {
+      ...progress,
+      status: "opening",
+      opening: { submissionId: opening.id, note: `the chain lost this case's opening (submission ${opening.id}); the engine is sending it again` },
+    };
   }
 
   const polling = new PollingLoop(pollOnce);
@@ -233,12 +249,23 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       approvals.addKey(wallet);
     },
 
+    /**
+     * A case's progress; for a case the chain lost whose opening the engine holds (and sends again), its terms with
+     * status "opening" (a case once answered never becomes unknown); null if there is no such case.
+     */
     getCase(caseId: string | bigint | number): CaseProgress | null {
-      return projection.getCase(caseId);
+      return projection.getCase(caseId) ?? reopening(String(caseId));
     },
     /** Every case, or those `party` is a party to. */
     listCases(filter: { party?: string } = {}): CaseProgress[] {
-      const all = projection.listCases();
+      const projected = projection.listCases();
+      const shown = new Set(projected.map((c) => c.id));
+      const reopened = relayer.outbox
+        .openingsWithCase()
+        .filter((s) => !shown.has(s.caseId!))
+        .map((s) => reopening(s.caseId!))
+        .filter((c): c is CaseProgress => c !== null);
+      const all = reopened.length === 0 ? projected : [...projected, ...reopened].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       if (!filter.party) return all;
       const party = filter.party.toLowerCase();
       return all.filter((c) => Object.values(c.parties).some((p) => p.toLowerCase() === party));

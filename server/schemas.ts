@@ -153,7 +153,11 @@ export const CaseProgressResponse = z
   .object({
     id: z.string(),
     workflow: z.object({ id: z.string().nullable(), version: z.number().nullable(), title: z.string().nullable(), templateId: z.string() }),
-    status: z.enum(["open", "completed", "expired", "cancelled"]),
+    status: z.enum(["open", "completed", "expired", "cancelled", "opening"]),
+    opening: z
+      .object({ submissionId: z.number().int(), note: z.string() })
+      .optional()
+      .describe("Only with status \"opening\": the chain lost the case's opening (a reorganisation, a node restored from an older save) and the engine is sending it again"),
     parties: z.object({ bank: z.string(), lawyer: z.string(), buyer: z.string(), seller: z.string() }),
     terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
     asset: z.string(),

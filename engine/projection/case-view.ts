@@ -65,7 +65,13 @@ export interface StageProgress {
 export interface CaseProgress {
   id: string;
   workflow: { id: string | null; version: number | null; title: string | null; templateId: string };
-  status: CaseModel["status"];
+  /**
+   * "opening": the case was opened (and answered) but the chain lost its opening (a reorganisation, a node
+   * restored from an older save); the engine is sending it again, and `opening` says so.
+   */
+  status: CaseModel["status"] | "opening";
+  /** Only while the status is "opening": the submission re-sending the case's opening, and why. */
+  opening?: { submissionId: number; note: string };
   parties: Record<RoleName, string>;
   terms: { price: string; deposit: string; loan: string };
   /** The ERC-20 held in escrow; the zero address for ETH. */

@@ -13,7 +13,7 @@ import type { CompiledWorkflow } from "../../workflows";
 import { ChainClock } from "../chain/clock";
 import { type Db, migrate } from "../store/database";
 import { CASE_STORE_MIGRATIONS, CaseStore } from "./case-store";
-import { type CaseProgress, type CaseView, applyEvent, cloneView, foldCase, progressOf } from "./case-view";
+import { type CaseProgress, type CaseView, applyEvent, cloneView, foldCase, openedView, progressOf } from "./case-view";
 import { type ChainEvent, EVENT_LOG_MIGRATIONS, EventLog, type JsonValue } from "./event-log";
 import { ChainFollower, type FollowerSink, type FollowerStep, type PollResult } from "./follower";
 import { TemplateCatalog } from "./templates";
@@ -164,6 +164,27 @@ export class Projection {
   getCase(caseId: string | bigint | number, nowSeconds = this.clock.nowSeconds()): CaseProgress | null {
     const view = this.views.get(String(caseId));
     return view ? progressOf(view, nowSeconds) : null;
+  }
+
+  /**
+   * A case the chain does not hold now but will again: its opening, answered before, is being sent again
+   * after the chain lost it. Its progress as the opening's terms make it, at chain time `nowSeconds`; null if
+   * the terms' template is not known.
+   */
+  provisionalCase(caseId: string, terms: Record<string, JsonValue>, nowSeconds = this.clock.nowSeconds()): CaseProgress | null {
+    if (!this.catalog.get(String(terms.templateId))) return null;
+    const checkpoint = this.log.checkpoint();
+    const opened: ChainEvent = {
+      blockNumber: checkpoint.number,
+      blockHash: checkpoint.hash ?? "",
+      logIndex: 0,
+      txHash: "",
+      blockTime: nowSeconds,
+      caseId,
+      name: "CaseOpened",
+      args: { terms },
+    };
+    return progressOf(openedView(opened, this.lookup), nowSeconds);
   }
 
   /** The read model itself (a copy), for the engine's runtime. */

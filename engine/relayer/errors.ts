@@ -25,8 +25,8 @@ export class RelayerOutOfFundsError extends EngineError {
     const shortfall = needed > balance ? needed - balance : 0n;
     super(
       "RELAYER_OUT_OF_FUNDS",
-      `the relayer's account ${address} is out of funds: it holds ${balance} wei and needs ${needed} wei ` +
-        `for its next transaction (short by ${shortfall} wei); send it funds and it resumes by itself`,
+      `the account ${address}, a key the engine sends from, cannot pay for its next transaction: it holds ${balance} wei ` +
+        `and needs ${needed} wei (value and gas; short by ${shortfall} wei); it waits, and sends once the account is funded`,
       {
         cause,
         retryable: true,

@@ -2,7 +2,7 @@
  * Intents in canonical form (so "the same request" can be compared byte for byte under an idempotency key)
  * and as calldata.
  */
-import { getAddress, isHexString } from "ethers";
+import { getAddress, isHexString, type FunctionFragment } from "ethers";
 import { escrowInterface } from "../chain/escrow";
 import { InvalidIntentError } from "./errors";
 import type { CallIntent, Intent, RelayedSignOffIntent, SignOffMessage } from "./types";
@@ -84,4 +84,21 @@ export function batchCallData(items: readonly RelayedSignOffIntent[]): string {
       signature: i.signature,
     })),
   ]);
+}
+
+/** The escrow's functions that act on one case, named by their first argument `caseId`. */
+export const CASE_METHODS: readonly string[] = escrowInterface.fragments
+  .filter((f) => f.type === "function")
+  .map((f) => f as FunctionFragment)
+  .filter((f) => !f.constant && f.inputs[0]?.name === "caseId")
+  .map((f) => f.name);
+
+/**
+ * The case an intent is about, as a decimal string: a sign-off's, or a case method's first argument. Null for
+ * an opening (the chain names its case when it is mined) and for calls about no case.
+ */
+export function caseIdOf(intent: Intent): string | null {
+  if (intent.kind === "relayed-sign-off") return intent.message.caseId;
+  if (!CASE_METHODS.includes(intent.method)) return null;
+  return BigInt(intent.args[0] as string | number).toString();
 }

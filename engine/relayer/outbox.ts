@@ -6,7 +6,7 @@
  */
 import { relaxedTransaction, statementCache, type Db, type Migration, type Statement } from "../store/database";
 import { IdempotencyConflictError } from "./errors";
-import { canonicalJson } from "./intents";
+import { CASE_METHODS, canonicalJson, caseIdOf } from "./intents";
 import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./types";
 
 export { IdempotencyConflictError };
@@ -59,6 +59,20 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // The case each submission is about (an opening's once the chain has named it), so that what the chain
+    // lost is sent again in an order it accepts: nothing about a case before its opening, nor before its deposits.
+    id: "relayer-2-case-of-submission",
+    sql: `
+      ALTER TABLE relayer_submissions ADD COLUMN case_id TEXT;
+      ALTER TABLE relayer_submissions ADD COLUMN method TEXT;
+      UPDATE relayer_submissions SET case_id = json_extract(payload, '$.message.caseId') WHERE kind = 'relayed-sign-off';
+      UPDATE relayer_submissions SET method = json_extract(payload, '$.method') WHERE kind = 'call';
+      UPDATE relayer_submissions SET case_id = CAST(json_extract(payload, '$.args[0]') AS TEXT)
+        WHERE kind = 'call' AND method IN (${CASE_METHODS.map((m) => `'${m}'`).join(",")});
+      CREATE INDEX relayer_submissions_by_case ON relayer_submissions (case_id, id);
+    `,
+  },
 ];
 
 /**
@@ -87,6 +101,8 @@ interface SubmissionRow {
   error_message: string | null;
   error_details: string | null;
   note: string | null;
+  case_id: string | null;
+  method: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -127,6 +143,7 @@ function toSubmission(row: SubmissionRow): Submission {
         }
       : null,
     note: row.note,
+    caseId: row.case_id ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -206,10 +223,10 @@ export class Outbox {
     const at = this.now();
     const { lastInsertRowid } = this
       .prepare(
-        `INSERT INTO relayer_submissions (idempotency_key, kind, sender, payload, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+        `INSERT INTO relayer_submissions (idempotency_key, kind, sender, payload, status, case_id, method, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
       )
-      .run(input.idempotencyKey, input.intent.kind, input.sender, payload, at, at);
+      .run(input.idempotencyKey, input.intent.kind, input.sender, payload, caseIdOf(input.intent), input.intent.kind === "call" ? input.intent.method : null, at, at);
     return { submission: this.get(Number(lastInsertRowid))!, created: true };
   }
 
@@ -292,7 +309,7 @@ export class Outbox {
       const txId = this.insertTransaction(sender, nonce, signed, at);
       const update = this.prepare(
         `UPDATE relayer_submissions SET status = 'sent', nonce = ?, raw_tx = NULL, tx_hash = ?, batch_index = ?,
-           attempts = attempts + 1, error_code = NULL, error_message = NULL, error_details = NULL, updated_at = ?
+           attempts = attempts + 1, error_code = NULL, error_message = NULL, error_details = NULL, note = NULL, updated_at = ?
          WHERE id = ? AND status = 'pending'`,
       );
       for (const item of items) {
@@ -393,8 +410,10 @@ export class Outbox {
   }
 
   /** `tx` is in block `blockNumber`, not yet confirmed; the others for its nonce are replaced. */
-  markMined(tx: SentTransaction, blockNumber: number): void {
+  markMined(tx: SentTransaction, blockNumber: number, openedCases: ReadonlyMap<number, string> = new Map()): void {
     relaxedTransaction(this.db, () => {
+      const named = this.prepare("UPDATE relayer_submissions SET case_id = ? WHERE id = ?");
+      for (const [id, caseId] of openedCases) named.run(caseId, id);
       const at = this.now();
       this.replaceSiblings(tx);
       this.setTransactionStatus(tx.id, "mined", blockNumber);
@@ -432,6 +451,15 @@ export class Outbox {
     }).immediate();
   }
 
+  /** A settled `tx` is in block `blockNumber` now (a reorganisation mined it again in another block). */
+  moveToBlock(tx: SentTransaction, blockNumber: number): void {
+    if (tx.blockNumber === blockNumber) return;
+    this.db.transaction(() => {
+      this.prepare("UPDATE relayer_transactions SET block_number = ?, updated_at = ? WHERE id = ?").run(blockNumber, this.now(), tx.id);
+      this.prepare("UPDATE relayer_submissions SET block_number = ?, updated_at = ? WHERE tx_hash = ? AND status IN ('confirmed','failed')").run(blockNumber, this.now(), tx.txHash);
+    }).immediate();
+  }
+
   /** A block reorganisation took `tx` out: it is in flight again. */
   markUnmined(tx: SentTransaction): void {
     relaxedTransaction(this.db, () => {
@@ -455,10 +483,19 @@ export class Outbox {
       const at = this.now();
       const update = this.prepare(
         `UPDATE relayer_submissions SET status = ?, raw_tx = NULL, tx_hash = ?, block_number = ?, note = ?,
-           error_code = ?, error_message = ?, error_details = ?, updated_at = ? WHERE id = ?`,
+           error_code = ?, error_message = ?, error_details = ?, case_id = COALESCE(?, case_id), updated_at = ? WHERE id = ?`,
+      );
+      // Not applied for a reason that passes: back to pending, to be signed into a new transaction.
+      const retry = this.prepare(
+        `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, batch_index = NULL,
+           block_number = NULL, note = ?, error_code = NULL, error_message = NULL, error_details = NULL, updated_at = ? WHERE id = ?`,
       );
       for (const s of carried) {
         const o = outcomes.get(s.id) ?? { status: "confirmed" };
+        if (o.status === "pending") {
+          retry.run(o.note ?? null, at, s.id);
+          continue;
+        }
         update.run(
           o.status,
           tx.txHash,
@@ -467,6 +504,7 @@ export class Outbox {
           o.error?.code ?? null,
           o.error?.message ?? null,
           o.error?.details ? JSON.stringify(o.error.details) : null,
+          o.openedCaseId ?? null,
           at,
           s.id,
         );
@@ -475,6 +513,81 @@ export class Outbox {
       const ids = JSON.stringify(carried.map((s) => s.id));
       return (this.prepare(`${SELECT_SUBMISSIONS} WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id`).all(ids) as SubmissionRow[]).map(toSubmission);
     });
+  }
+
+  /**
+   * The submission `s` must wait for before it is sent (again), if any, derived from the intents: anything about
+   * a case waits for that case's opening while the opening is not on chain (pending, or sent again after the
+   * chain lost it); anything but a deposit waits for the deposits of its case recorded before it that are in
+   * flight; an opening waits for the openings the chain lost that had opened a case with a lower id (so every
+   * case gets its id back), and a new opening for every lost one.
+   */
+  blockerOf(s: Submission): Submission | undefined {
+    const method = s.payload.kind === "call" ? s.payload.method : null;
+    let row: SubmissionRow | undefined;
+    if (method === "openCase") {
+      row = this
+        .prepare(
+          `${SELECT_SUBMISSIONS} WHERE s.method = 'openCase' AND s.case_id IS NOT NULL AND s.status IN ('pending','sent') AND s.id != @id
+             AND (@caseId IS NULL OR CAST(s.case_id AS INTEGER) < CAST(@caseId AS INTEGER)) ORDER BY CAST(s.case_id AS INTEGER) LIMIT 1`,
+        )
+        .get({ id: s.id, caseId: s.caseId }) as SubmissionRow | undefined;
+    } else if (s.caseId !== null) {
+      row = this
+        .prepare(
+          `${SELECT_SUBMISSIONS} WHERE s.case_id = @caseId AND s.id != @id AND (
+             (s.method = 'openCase' AND s.status IN ('pending','sent'))
+             OR (@isDeposit = 0 AND s.method = 'deposit' AND s.status = 'sent' AND s.id < @id)
+           ) ORDER BY s.id LIMIT 1`,
+        )
+        .get({ id: s.id, caseId: s.caseId, isDeposit: method === "deposit" ? 1 : 0 }) as SubmissionRow | undefined;
+    }
+    return row ? toSubmission(row) : undefined;
+  }
+
+  /** The opening of `caseId` this outbox holds (the chain named the case it opened), if any. */
+  openingOf(caseId: string): Submission | undefined {
+    const row = this
+      .prepare(`${SELECT_SUBMISSIONS} WHERE s.case_id = ? AND s.method = 'openCase' AND s.status != 'failed' ORDER BY s.id DESC LIMIT 1`)
+      .get(caseId) as SubmissionRow | undefined;
+    return row ? toSubmission(row) : undefined;
+  }
+
+  /** The openings whose case the chain has named (once at least), not failed. */
+  openingsWithCase(): Submission[] {
+    const rows = this
+      .prepare(`${SELECT_SUBMISSIONS} WHERE s.method = 'openCase' AND s.case_id IS NOT NULL AND s.status != 'failed' ORDER BY s.id`)
+      .all() as SubmissionRow[];
+    return rows.map(toSubmission);
+  }
+
+  /** The highest block a transaction of ours was counted in (mined, confirmed or failed), or null. */
+  highestRecordedBlock(): number | null {
+    return this.prepare("SELECT MAX(block_number) FROM relayer_transactions WHERE status IN ('mined','confirmed','failed')").pluck().get() as number | null;
+  }
+
+  /** Tells every submission of `sender` waiting for a nonce why it waits (null: it no longer does). */
+  noteWaiting(sender: string, reason: SubmissionError | null): void {
+    // Only rows that change: a paused sender is told again at every poll, mostly the same.
+    this
+      .prepare(
+        `UPDATE relayer_submissions SET note = @message, error_code = @code, error_message = @message, error_details = @details, updated_at = @at
+         WHERE sender = @sender AND status = 'pending' AND (@set = 1 OR error_code = 'RELAYER_OUT_OF_FUNDS')
+           AND (error_code IS NOT @code OR error_message IS NOT @message OR error_details IS NOT @details OR note IS NOT @message)`,
+      )
+      .run({
+        message: reason?.message ?? null,
+        code: reason?.code ?? null,
+        details: reason?.details ? JSON.stringify(reason.details) : null,
+        at: this.now(),
+        sender,
+        set: reason ? 1 : 0,
+      });
+  }
+
+  /** Says on a pending submission why it waits (null: it no longer does), without touching its error. */
+  noteWhy(id: number, note: string | null): void {
+    this.prepare("UPDATE relayer_submissions SET note = ?, updated_at = ? WHERE id = ? AND status = 'pending' AND note IS NOT ?").run(note, this.now(), id, note);
   }
 
   /** Settles a submission that never needed a transaction (refused at estimation, or already done). */

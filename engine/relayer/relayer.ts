@@ -12,7 +12,10 @@
  *             -> confirmed the receipt has `confirmations` blocks on it; a sign-off that someone else made first
  *                          (`SignOffSkipped(AlreadySignedOff)`, or a direct call refused with
  *                          `MortgageEscrowAlreadySignedOff`) is confirmed too, with a note: it is done.
- *             -> failed    refused at estimation, reverted on chain, or skipped as StaleEpoch / CaseNotOpen.
+ *             -> failed    refused at estimation, reverted on chain, or skipped as StaleEpoch, CaseNotOpen,
+ *                          InvalidSignature or RoleNotRequired (each a code of its own; the rest of the batch
+ *                          lands). A CaseNotOpen (or unknown case) of a case whose opening this outbox holds and
+ *                          the chain does not is no failure: back to `pending`, sent once the opening lands.
  *   A transaction replaced by a fee bump becomes `replaced`; its submissions follow the new one. A nonce that
  *   something else used puts its submissions back to `pending`.
  *
@@ -30,6 +33,11 @@
  * - A sender that cannot pay (balance below gas x maxFeePerGas + value, or the node says so) is paused with
  *   `RelayerOutOfFundsError` (see `health()`), uses no nonce, and resumes on its own once funded.
  * - RPC faults are retried with exponential backoff and jitter.
+ * - After a rollback (told by `noticeRollback`, or seen here: a block counted above the head, a receipt gone at
+ *   restart) what the chain lost is in flight again and sent in causal order across the keys (see
+ *   causal-order.ts): openings first, in their case ids' order, then deposits, then what needs them.
+ * - A submission waiting for its key's funds carries the RELAYER_OUT_OF_FUNDS error and a note naming the key,
+ *   its balance and what it needs.
  * - Restart: a new Relayer on the same database carries on: stored transactions are reconciled (re-broadcast
  *   if the node lacks them), pending submissions proceed.
  *
@@ -37,17 +45,18 @@
  */
 import { EventEmitter } from "node:events";
 import { getAddress, Transaction, type BaseWallet, type JsonRpcApiProvider, type Provider, type TransactionReceipt } from "ethers";
-import { decodeChainError } from "../chain/escrow";
+import { connectEscrow, decodeChainError } from "../chain/escrow";
 import { ChainUnavailableError, ContractRevertError, EngineError } from "../errors";
 import { migrate, type Db } from "../store/database";
 import { backoffDelay } from "./backoff";
+import { CausalOrder, reopeningNote } from "./causal-order";
 import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { bumpedFees, type Fees } from "./fees";
 import { signEip1559 } from "./sign-tx";
 import { batchCallData, callData, normaliseIntent, signOffItemKey } from "./intents";
-import { errorOf, outcomesOfRevert, outcomesOfSuccess } from "./outcomes";
+import { errorOf, openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError } from "./outcomes";
 import { OUTBOX_MIGRATIONS, Outbox, type SignedTransaction } from "./outbox";
-import type { Intent, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
+import type { Intent, Outcome, RelayedSignOffIntent, SentTransaction, Submission, SubmissionStatus } from "./types";
 
 export interface RelayerTimings {
   /** How often the worker polls receipts when idle. */
@@ -126,12 +135,19 @@ interface Draft {
   items: { submissionId: number; batchIndex: number | null }[];
 }
 
+/** The least gas a call can use, for what a sender needs when the node cannot estimate (it cannot pay the value). */
+const MIN_CALL_GAS = 21_000n;
+
+/** How far below the head a restarted relayer checks that the receipts it counted are still there. */
+const RECHECK_BLOCKS = 256;
+
 /** Room above the estimate for completing a stage, its cascade and the release, which the estimate may not see. */
 const COMPLETION_HEADROOM_GAS = 300_000n;
 
 export class Relayer extends EventEmitter<RelayerEvents> {
   readonly outbox: Outbox;
   readonly relayerAddress: string;
+  private readonly order: CausalOrder;
   private readonly provider: Provider;
   private readonly escrowAddress: string;
   private readonly confirmations: number;
@@ -160,6 +176,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private broadcastThisTick = false;
   /** The lowest fork point noticed since the last poll: blocks above it were lost. */
   private rolledBackTo: number | null = null;
+  /** Whether the first poll has checked the receipts of what the outbox counted in recent blocks. */
+  private checkedAtStart = false;
 
   constructor(options: RelayerOptions) {
     super();
@@ -169,6 +187,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     this.now = options.now ?? Date.now;
     this.outbox = new Outbox(options.db, this.now);
     this.provider = options.provider;
+    this.order = new CausalOrder(this.outbox, this.provider);
     this.escrowAddress = getAddress(options.escrowAddress);
     this.confirmations = Math.max(1, options.confirmations ?? 1);
     this.batchWindowMs = options.batchWindowMs ?? 20;
@@ -327,7 +346,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   async drain(options: { timeoutMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     let failures = 0;
-    while (this.outbox.countUnsettled() > 0) {
+    while (this.outbox.countUnsettled() > 0 || this.rolledBackTo !== null || !this.checkedAtStart) {
       if (Date.now() > deadline) {
         throw new EngineError("RELAYER_DRAIN_TIMEOUT", `${this.outbox.countUnsettled()} submissions have not settled`, {
           details: this.outbox.countByStatus(),
@@ -345,7 +364,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       }
       const paused = this.health().error;
       if (paused instanceof RelayerOutOfFundsError) throw paused;
-      if (this.outbox.countUnsettled() > 0) await sleep(Math.min(this.timings.pollIntervalMs, 20));
+      if (this.outbox.countUnsettled() > 0 || this.rolledBackTo !== null) await sleep(Math.min(this.timings.pollIntervalMs, 20));
     }
   }
 
@@ -383,6 +402,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   private async poll(): Promise<void> {
     await this.init();
     await this.initSenderNonces();
+    await this.noticeLostBlocks();
     if (this.rolledBackTo !== null) {
       const forkPoint = this.rolledBackTo;
       await this.recoverLost(forkPoint);
@@ -390,16 +410,46 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     }
     let firstError: unknown;
     // A snapshot: a key added while this poll runs waits for the next one, which starts its nonce first.
-    for (const [address, state] of [...this.senders]) {
-      if (this.senderNoncesToInit.has(address)) continue;
+    const senders = [...this.senders].filter(([address]) => !this.senderNoncesToInit.has(address));
+    // Every sender's receipts first, then what each sends: a submission held for another sender's opening or
+    // deposit sees that one landed in the same poll.
+    const reconciled = new Set<string>();
+    for (const [address] of senders) {
       try {
         await this.reconcile(address);
+        reconciled.add(address);
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+    for (const [address, state] of senders) {
+      if (!reconciled.has(address)) continue;
+      try {
         await this.sendPending(address, state);
       } catch (error) {
         firstError ??= error;
       }
     }
     if (firstError !== undefined) throw toEngineError(firstError);
+  }
+
+  /**
+   * Blocks the outbox counted that the chain no longer has, noticed by the relayer itself (the projection may
+   * not see it: its checkpoint can be the restored head): a recorded block above the head means the blocks
+   * above the head were lost. At the first poll (a restart, perhaps onto a chain restored from an older save
+   * that has grown again since) every transaction settled in the last `RECHECK_BLOCKS` blocks has its
+   * receipt checked.
+   */
+  private async noticeLostBlocks(): Promise<void> {
+    const recorded = this.outbox.highestRecordedBlock();
+    if (recorded === null) {
+      this.checkedAtStart = true;
+      return;
+    }
+    const head = await this.provider.getBlockNumber();
+    const lostAbove = this.checkedAtStart ? head : Math.max(0, Math.min(head, recorded) - RECHECK_BLOCKS);
+    if (recorded > lostAbove) this.rolledBackTo = Math.min(this.rolledBackTo ?? lostAbove, lostAbove);
+    this.checkedAtStart = true;
   }
 
   private init(): Promise<void> {
@@ -425,8 +475,10 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   /** See `noticeRollback`. */
   private async recoverLost(forkPoint: number): Promise<void> {
     for (const tx of this.outbox.settledAbove(forkPoint)) {
-      if (await this.provider.getTransactionReceipt(tx.txHash)) continue;
-      this.outbox.unsettle(tx);
+      const receipt = await this.provider.getTransactionReceipt(tx.txHash);
+      // Mined again elsewhere (a reorganisation that kept it): the block it is in now is the one to watch.
+      if (receipt) this.outbox.moveToBlock(tx, receipt.blockNumber);
+      else this.outbox.unsettle(tx);
     }
     for (const sender of this.senders.keys()) {
       const counter = this.outbox.nextNonce(sender);
@@ -448,10 +500,14 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     // The nonce first: a transaction of ours mined after this answer still shows a receipt below.
     const chainNonce = await this.provider.getTransactionCount(sender, "latest");
     const head = await this.provider.getBlockNumber();
-    for (const nonce of nonces) await this.reconcileNonce(sender, nonce, chainNonce, head);
+    // Once a nonce is held back (what it carries waits for another sender's opening or deposit), no later one
+    // is handed to the node: it would be mined as soon as the held one is.
+    let holding = false;
+    for (const nonce of nonces) holding = (await this.reconcileNonce(sender, nonce, chainNonce, head, holding)) || holding;
   }
 
-  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number): Promise<void> {
+  /** Reconciles one nonce; true if its transaction is held back, not handed to the node (see `reconcile`). */
+  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number, holding: boolean): Promise<boolean> {
     const txs = this.outbox.transactionsForNonce(sender, nonce);
     // Any of them may be the one mined: a bumped transaction's predecessor can still win.
     for (const tx of txs) {
@@ -459,11 +515,14 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       if (!receipt) continue;
       const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
       if (confirmations >= this.confirmations) await this.settle(tx, receipt);
-      else if (tx.status !== "mined") this.outbox.markMined(tx, receipt.blockNumber);
-      return;
+      else if (tx.status !== "mined") {
+        const carried = this.outbox.submissionsForNonce(tx.sender, tx.nonce);
+        this.outbox.markMined(tx, receipt.blockNumber, receipt.status === 1 ? openedCaseIds(this.escrowAddress, receipt.logs, carried) : new Map());
+      }
+      return false;
     }
     const current = txs.find((t) => t.status === "sent" || t.status === "mined");
-    if (!current) return;
+    if (!current) return false;
     if (current.status === "mined") this.outbox.markUnmined(current);
     const state = this.senders.get(sender)!;
     if (chainNonce > nonce) {
@@ -475,20 +534,23 @@ export class Relayer extends EventEmitter<RelayerEvents> {
         { code: "NONCE_USED_ELSEWHERE", message: `nonce ${nonce} of ${sender} was used by a transaction the relayer did not send` },
         { giveBackNonce: false },
       );
-      return;
+      return false;
     }
     const known = await this.provider.getTransaction(current.txHash);
     if (!known) {
-      // Dropped from the pool, or never reached it (a crash or a lost send): the same bytes again.
+      // Dropped from the pool, never reached it (a crash or a lost send), or lost with the chain's blocks: the
+      // same bytes again, once what they carry may land (the case's opening, its deposits, from other keys).
+      if (holding || this.order.mustWait(this.outbox.submissionsForNonce(sender, nonce))) return true;
       this.outbox.countAttempt(sender, nonce);
       await this.broadcast(sender, current);
-      return;
+      return false;
     }
     const polls = (state.waitingPolls.get(current.txHash) ?? 0) + 1;
     state.waitingPolls.set(current.txHash, polls);
-    if (polls < this.timings.underpricedPolls) return;
+    if (polls < this.timings.underpricedPolls) return false;
     const nextBaseFee = await this.nextBaseFee();
     if (nextBaseFee > current.maxFeePerGas) await this.bump(state, current, nextBaseFee);
+    return false;
   }
 
   private async settle(tx: SentTransaction, receipt: TransactionReceipt): Promise<void> {
@@ -497,8 +559,33 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const outcomes = reverted
       ? outcomesOfRevert(await this.revertReason(tx, receipt), carried)
       : outcomesOfSuccess(this.escrowAddress, receipt.logs, carried);
+    for (const s of carried) {
+      const outcome = outcomes.get(s.id);
+      if (outcome?.status !== "failed") continue;
+      if (await this.openingMissing(s)) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
+      else if (outcome.error?.code === "SIGN_OFF_INVALID_SIGNATURE") outcomes.set(s.id, { ...outcome, error: skipError("InvalidSignature", s, await this.partyOf(s, receipt.blockNumber)) });
+    }
     this.senders.get(tx.sender)?.waitingPolls.delete(tx.txHash);
-    for (const s of this.outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) this.emit("settled", s);
+    for (const s of this.outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) if (s.status === "confirmed" || s.status === "failed") this.emit("settled", s);
+  }
+
+  /** The address holding the role of a relayed sign-off in its case, as the chain had it at `blockTag`; undefined if not known. */
+  private async partyOf(s: Submission, blockTag: number): Promise<string | undefined> {
+    if (s.payload.kind !== "relayed-sign-off") return undefined;
+    const { caseId, role } = s.payload.message;
+    try {
+      const view = await connectEscrow(this.escrowAddress, this.provider).caseOf(caseId, { blockTag });
+      return view.parties[role] === undefined ? undefined : getAddress(view.parties[role]);
+    } catch {
+      return undefined; // the message names the role without its address
+    }
+  }
+
+  /** See `CausalOrder.openingMissing`; an opening lost unnoticed is a rollback, recovered at the next poll. */
+  private async openingMissing(s: Submission): Promise<boolean> {
+    const missing = await this.order.openingMissing(s);
+    if (missing?.lostAbove != null) this.noticeRollback(missing.lostAbove);
+    return missing !== null;
   }
 
   /** Replays a reverted transaction on the state before its block to learn the custom error. */
@@ -549,7 +636,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       // Once stop() is called nothing new is signed; what is already in flight is still reconciled.
       if (this.stopping) return;
       if (this.outbox.inFlightNonces(sender).length >= this.maxInFlight) return;
-      const pending = this.outbox.pending(sender, this.maxBatchSize);
+      const pending = this.order.ready(this.outbox.pending(sender, this.maxBatchSize));
       if (pending.length === 0) return;
       let group: Submission[];
       if (pending[0].kind === "relayed-sign-off") {
@@ -581,12 +668,14 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       gas = await this.provider.estimateGas({ from: sender, to: draft.to, data: draft.data, value: draft.value });
     } catch (error) {
       if (isInsufficientFunds(error)) {
-        this.pause(state, await balanceAsked, draft.value);
+        // The node could not estimate the gas: what is needed is the value and at least a plain call's gas.
+        const fees = await feesAsked.catch(() => ({ maxFeePerGas: 0n }));
+        this.pause(state, await balanceAsked, draft.value + MIN_CALL_GAS * fees.maxFeePerGas);
         return false;
       }
       const decoded = decodeChainError(error);
       if (!(decoded instanceof ContractRevertError)) throw decoded;
-      await this.refuse(sender, group, draft, decoded);
+      await this.refuse(sender, group, decoded);
       return true;
     }
     // The estimate is made against the chain as it is now; by the time the transaction is mined another
@@ -631,30 +720,36 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   }
 
   /** The estimate reverted: settle the submissions it names, without a nonce. */
-  private async refuse(sender: string, group: readonly Submission[], draft: Draft, error: ContractRevertError): Promise<void> {
+  private async refuse(sender: string, group: readonly Submission[], error: ContractRevertError): Promise<void> {
     if (group[0].kind === "call") {
-      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, outcomesOfRevert(error, group).get(group[0].id)!));
-      return;
-    }
-    const culprits = culpritsOf(error, group, draft);
-    if (culprits.length > 0) {
-      for (const s of culprits) this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(error) }));
+      await this.settleRefused(group[0], outcomesOfRevert(error, group).get(group[0].id)!);
       return;
     }
     if (group.length === 1) {
-      this.emit("settled", this.outbox.settleWithoutTransaction(group[0].id, { status: "failed", error: errorOf(error) }));
+      await this.settleRefused(group[0], { status: "failed", error: errorOf(error) });
       return;
     }
-    // The revert names no item: find the ones that revert alone.
+    // The contract skips every item it cannot apply (with its index and reason), so a batch that reverts
+    // whole was refused for something of the calldata (an item that does not decode): find the ones that
+    // revert alone; the others go in the next batch.
     for (const s of group) {
       try {
         await this.provider.estimateGas({ from: sender, to: this.escrowAddress, data: batchCallData([s.payload as RelayedSignOffIntent]) });
       } catch (e) {
         const decoded = decodeChainError(e);
         if (!(decoded instanceof ContractRevertError)) throw decoded;
-        this.emit("settled", this.outbox.settleWithoutTransaction(s.id, { status: "failed", error: errorOf(decoded) }));
+        await this.settleRefused(s, { status: "failed", error: errorOf(decoded) });
       }
     }
+  }
+
+  /** Settles a submission refused at estimation, unless it failed only for want of its case's opening, which is being re-sent. */
+  private async settleRefused(s: Submission, outcome: Outcome): Promise<void> {
+    if (outcome.status === "failed" && (await this.openingMissing(s))) {
+      this.outbox.noteWhy(s.id, reopeningNote(s));
+      return;
+    }
+    this.emit("settled", this.outbox.settleWithoutTransaction(s.id, outcome));
   }
 
   private async freshFees(): Promise<Fees> {
@@ -707,10 +802,10 @@ export class Relayer extends EventEmitter<RelayerEvents> {
         const onlyVersion = this.outbox.transactionsForNonce(sender, tx.nonce).length === 1;
         const last = this.outbox.nextNonce(sender) === tx.nonce + 1;
         // The node refused it outright, so the nonce is free: give it back if no later nonce depends on it.
-        if (onlyVersion && last) {
-          this.outbox.release(sender, tx.nonce, { code: "RELAYER_OUT_OF_FUNDS", message: "the node refused the transaction for lack of funds" }, { giveBackNonce: true });
-        }
         const balance = await this.provider.getBalance(sender, "latest").catch(() => 0n);
+        if (onlyVersion && last) {
+          this.outbox.release(sender, tx.nonce, errorOf(new RelayerOutOfFundsError(getAddress(sender), balance, signed.gasLimit * signed.maxFeePerGas! + signed.value)), { giveBackNonce: true });
+        }
         this.pause(state, balance, signed.gasLimit * signed.maxFeePerGas! + signed.value);
         return;
       }
@@ -727,12 +822,15 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const address = getAddress(state.wallet.address);
     const wasPaused = state.paused !== null;
     state.paused = new RelayerOutOfFundsError(address, balance, needed);
+    // What waits for this key says why, on each submission: the API shows a submission's error and note.
+    this.outbox.noteWaiting(address, errorOf(state.paused));
     if (!wasPaused) this.emit("paused", state.paused);
   }
 
   private resume(state: SenderState, address: string): void {
     if (!state.paused) return;
     state.paused = null;
+    this.outbox.noteWaiting(address, null);
     this.emit("resumed", address);
   }
 
@@ -780,23 +878,6 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       this.wakeUp = done;
     });
   }
-}
-
-/** The submissions of a batch that its revert names: by index, or by (case, stage, role). */
-function culpritsOf(error: ContractRevertError, group: readonly Submission[], draft: Draft): Submission[] {
-  const args = error.args;
-  if (error.errorName === "MortgageEscrowInvalidSignature") {
-    const index = Number(args[0]);
-    return group.filter((_, i) => draft.items[i].batchIndex === index);
-  }
-  if (["MortgageEscrowRoleNotRequired", "MortgageEscrowUnknownStage", "MortgageEscrowUnknownCase"].includes(error.errorName)) {
-    const [caseId, stage, role] = args.map((a) => String(a));
-    return group.filter((s) => {
-      const m = (s.payload as RelayedSignOffIntent).message;
-      return m.caseId === caseId && (stage === undefined || String(m.stage) === stage) && (role === undefined || String(m.role) === role);
-    });
-  }
-  return [];
 }
 
 function errorText(error: unknown, depth = 0): string {

@@ -68,8 +68,13 @@ export interface Submission {
   /** Transactions signed or broadcast for it (first send, re-sends, bumps). */
   attempts: number;
   error: SubmissionError | null;
-  /** For example that the sign-off was already made by someone else. */
+  /** For example that the sign-off was already made by someone else, or why it waits. */
   note: string | null;
+  /**
+   * The case it is about (decimal): a sign-off's or a case call's, an opening's once the chain has named the
+   * case it opened; null otherwise.
+   */
+  caseId: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -93,7 +98,10 @@ export interface SentTransaction {
 
 /** How a mined transaction settles one of the submissions it carried. */
 export interface Outcome {
-  status: "confirmed" | "failed";
+  /** `pending`: the transaction did not apply it, for a reason that passes (its case's opening is being re-sent): it is sent again. */
+  status: "confirmed" | "failed" | "pending";
   note?: string;
   error?: SubmissionError;
+  /** The case an opening opened, from its `CaseOpened`. */
+  openedCaseId?: string;
 }

@@ -233,8 +233,16 @@ export class Approvals {
   private caseOf(caseId: string | bigint | number): CaseView {
     const id = String(caseId);
     const view = /^\d+$/.test(id) ? this.options.projection.viewOf(id) : null;
-    if (!view) throw new EngineError("NOT_FOUND", `no case ${id}`, { details: { caseId: id } });
-    return view;
+    if (view) return view;
+    // A case answered before whose opening the chain lost: it exists again once its re-sent opening lands.
+    const opening = /^\d+$/.test(id) ? this.options.relayer.outbox.openingOf(BigInt(id).toString()) : undefined;
+    if (opening) {
+      throw new EngineError("CONFLICT", `case ${id} is being opened again (the chain lost its opening; submission ${opening.id} sends it again): try again once it reads open`, {
+        retryable: true,
+        details: { caseId: id, reason: "CASE_OPENING", submissionId: opening.id },
+      });
+    }
+    throw new EngineError("NOT_FOUND", `no case ${id}`, { details: { caseId: id } });
   }
 
   private resolve(request: { caseId: string | bigint | number; stageId: string | number; role: RoleName; principalAddress: string }): Resolved {

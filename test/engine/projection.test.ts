@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { Role, fundCase } from "../contracts/fixtures";
+import { Action, DAY, Role, fundCase, openCase, registerTemplate, roles, rule, stages } from "../contracts/fixtures";
 import type { ProgressNotice } from "../../engine/projection/projection";
 import { TERMS, chainNow, deployEscrow, expectMatchesChain, newProjection, openUsCase, sign, statusKey, tempDbFile, type Deployment } from "./projection-helpers";
 import type { Projection } from "../../engine/projection/projection";
@@ -87,7 +87,7 @@ describe("engine/projection/Projection", function () {
 
     it("projects a case on a template no workflow compiles to, with its rules from the chain and generic stage ids", async function () {
       const d = await deployEscrow();
-      const rules = d.template.stages.slice(0, 3).map((r, i) => ({ ...r, action: i === 2 ? 2 : 0, deadlineSeconds: 0, deadlineAnchor: 0 }));
+      const rules = d.template.stages.slice(0, 3).map((r, i) => ({ ...r, action: i === 2 ? 2 : 0, deadlineSeconds: 0, deadlineAnchor: 0, longStopSeconds: i === 2 ? 90 * 86_400 : 0 }));
       const templateId = await d.escrow.registerTemplate.staticCall(ethers.id("elsewhere@1"), rules);
       await (await d.escrow.registerTemplate(ethers.id("elsewhere@1"), rules)).wait();
       const caseId = await d.escrow.connect(d.parties.bank).openCase.staticCall({
@@ -109,6 +109,39 @@ describe("engine/projection/Projection", function () {
       // After a restart the template is known from the stored view, without the chain.
       const again = newProjection(d, file);
       expect(again.getCase(caseId, await chainNow())).to.deep.equal(progress);
+    });
+  });
+
+  describe("cancel votes", function () {
+    it("follows the votes the chain counts: a vote withdrawn no longer stands", async function () {
+      const d = await deployEscrow();
+      const caseId = await openUsCase(d);
+      await (await d.escrow.connect(d.parties.buyer).cancel(caseId)).wait();
+      await (await d.escrow.connect(d.parties.seller).cancel(caseId)).wait();
+      await (await d.escrow.connect(d.parties.buyer).withdrawCancelVote(caseId)).wait();
+      const projection = newProjection(d, tempDbFile());
+      await projection.poll();
+      const onChain = Number((await d.escrow.caseOf(caseId)).cancelVotes);
+      expect(onChain, "the seller's vote alone stands").to.equal(1 << Role.Seller);
+      expect(projection.viewOf(caseId)!.model.cancelVotes).to.equal(onChain);
+      await projection.stop();
+    });
+
+    it("clears the votes cast before a binding stage completes, as the chain does", async function () {
+      const d = await deployEscrow();
+      const rules = [
+        rule({ roles: roles("Buyer"), binding: true }),
+        rule({ roles: roles("Bank"), prerequisites: stages(0), action: Action.Release, longStopSeconds: 60 * DAY }),
+      ];
+      const templateId = await registerTemplate(d.escrow, d.parties.admin, rules, ethers.id("binding@1"));
+      const caseId = await openCase(d.escrow, d.parties, templateId, TERMS);
+      await (await d.escrow.connect(d.parties.seller).cancel(caseId)).wait();
+      await sign(d, caseId, 0, "buyer");
+      const projection = newProjection(d, tempDbFile());
+      await projection.poll();
+      expect(Number((await d.escrow.caseOf(caseId)).cancelVotes), "the chain cleared the seller's vote").to.equal(0);
+      expect(projection.viewOf(caseId)!.model.cancelVotes).to.equal(0);
+      await projection.stop();
     });
   });
 

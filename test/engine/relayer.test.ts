@@ -80,7 +80,7 @@ describe("Relayer", function () {
       expect((await fx.escrow.stageOf(fx.caseId, 0)).status).to.equal(4n); // Completed
     });
 
-    it("fails only the item whose signature is invalid and relays the rest", async function () {
+    it("fails only the item whose signature is invalid (SignOffSkipped InvalidSignature) and lands the rest in the same transaction", async function () {
       const fx = await loadRelayerFixture();
       const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
       const good = await signedSignOff(fx.escrow, fx.parties, fx.caseId, 0, "Buyer");
@@ -93,9 +93,9 @@ describe("Relayer", function () {
       expect(relayer.get(a.id)!.status).to.equal("confirmed");
       const failed = relayer.get(b.id)!;
       expect(failed.status).to.equal("failed");
-      expect(failed.nonce).to.equal(null);
-      expect(failed.error!.code).to.equal("CONTRACT_REVERTED");
-      expect(failed.error!.details!.error).to.equal("MortgageEscrowInvalidSignature");
+      expect(failed.txHash, "carried by the same transaction").to.equal(relayer.get(a.id)!.txHash);
+      expect(failed.error!.code).to.equal("SIGN_OFF_INVALID_SIGNATURE");
+      expect(failed.error!.message).to.include(fx.parties.seller.address).and.include("seller");
       expect(await chainNonce(fx.relayerWallet.address)).to.equal(1);
     });
   });
