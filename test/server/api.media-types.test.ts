@@ -61,7 +61,7 @@ describe("server: strict media types (issue 11, finding 2)", function () {
       headers: { Authorization: `Bearer ${h.tokens.lawyer}` },
       body: new Blob([JSON.stringify({})]),
     });
-    const body = await res.json();
+    const body = (await res.json()) as { error: { code: string; message: string } };
     expect(res.status, JSON.stringify(body)).to.equal(415);
     expect(body.error.code).to.equal("UNSUPPORTED_MEDIA_TYPE");
     expect(body.error.message).to.match(/no Content-Type/i);
