@@ -11,7 +11,7 @@
  *
  * Without a caller's idempotency key each action is keyed by what it is (`approve:case:stage:role:epoch`,
  * ...), so the same action asked twice is one submission; once a submission under that key has failed, the
- * next one goes under `...:again-N` (see `defaultKey`), so a failure never blocks the action for good.
+ * next one goes under `...:again-N` (retry-key.ts), so a failure never blocks the action for good.
  */
 import { randomUUID } from "node:crypto";
 import { REVOKE_TYPES, SIGN_OFF_TYPES, escrowDomainSeparator, signOffDigest } from "../chain/typed-data";
@@ -27,6 +27,7 @@ import { IdempotencyConflictError } from "../relayer/errors";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
 import type { LegalGuards } from "./legal";
+import { keyPastFailures } from "./retry-key";
 import { contractSignatureForm } from "./signature-form";
 import type { Provider } from "ethers";
 
@@ -233,16 +234,9 @@ export class Approvals {
     return this.options.relayer.submit(this.call(this.managedKey(party).address, "withdraw", [view.id]), request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`);
   }
 
-  /**
-   * The engine's own key for an action asked without a caller's key: `base`, or, once the submission under it
-   * has failed, the first of `base:again-1`, `base:again-2`, ... that holds no failed one. The same action
-   * asked again while one is on its way is still that one submission; after a failure it is a new one.
-   */
+  /** The engine's own key for an action asked without a caller's key: `base`, unless a failed submission holds it (retry-key.ts). */
   private defaultKey(base: string): string {
-    for (let attempt = 0; ; attempt += 1) {
-      const key = attempt === 0 ? base : `${base}:again-${attempt}`;
-      if (this.options.relayer.outbox.getByKey(key)?.status !== "failed") return key;
-    }
+    return keyPastFailures(this.options.relayer.outbox, base);
   }
 
   // ------------------------------------------------------------------------------ checks

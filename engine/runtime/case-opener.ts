@@ -1,7 +1,8 @@
 /**
  * Opening a case for a principal (its own bank, or the operator): checked here first, so a caller hears a
  * clear reason (NOT_FOUND, INVALID_REQUEST, FORBIDDEN) rather than a revert; then `openCase(terms)` is
- * recorded in the relayer's outbox (durable, and one case per idempotency key) to be sent from the
+ * recorded in the relayer's outbox (durable, and one case per idempotency key; a failed opening does not
+ * hold its key: retry-key.ts) to be sent from the
  * principal's managed key; then the opener waits for the chain to settle it and for the projection to hold
  * the new case, and returns its progress.
  *
@@ -20,6 +21,7 @@ import type { RelayerOutOfFundsError } from "../relayer/errors";
 import type { Relayer } from "../relayer/relayer";
 import type { Submission } from "../relayer/types";
 import { findWorkflow } from "../workflow-summaries";
+import { keyPastFailures } from "./retry-key";
 
 export interface OpenCaseRequest {
   /** Who asks: its managed key sends the transaction. */
@@ -77,7 +79,7 @@ export class CaseOpener {
       });
     }
     const caseTerms = { templateId: compiled.templateId, ...parties, asset, price: terms.price, deposit: terms.deposit, loan: terms.loan };
-    const key = request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`;
+    const key = keyPastFailures(this.options.relayer.outbox, request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`);
     const submission = this.options.relayer.submit({ kind: "call", from: principal, method: "openCase", args: [caseTerms] }, key);
     const deadline = Date.now() + (options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const caseId = await this.caseIdOnceSettled(submission, principal, deadline);

@@ -50,6 +50,36 @@ describe("server: opening a case is idempotent without a key (issue 11, finding 
     expect(a.body.id).to.not.equal(b.body.id);
   });
 
+  it("opens the case when asked again after an opening failed on chain (the escrow was paused), with or without a key", async function () {
+    // The admin (dev account 0) pauses and unpauses from its own wallet: the engine sends nothing from it here.
+    const [admin] = await ethers.getSigners();
+    const pausable = new ethers.Contract(h.escrowAddress, ["function pause()", "function unpause()"], admin);
+    const withoutKey = body({ price: "1004", deposit: "4", loan: "1000" });
+    const withKey = body({ price: "1005", deposit: "5", loan: "1000" });
+    const headers = { "Idempotency-Key": "opened-once-unpaused" };
+    await (await pausable.pause()).wait();
+    let refused;
+    let refusedWithKey;
+    try {
+      refused = await h.request("bank", "POST", "/cases", withoutKey);
+      refusedWithKey = await h.request("bank", "POST", "/cases", withKey, headers);
+    } finally {
+      await (await pausable.unpause()).wait();
+    }
+    expect(refused.status, JSON.stringify(refused.body)).to.equal(409);
+    expect(refused.body.error.message).to.match(/paused/);
+    expect(refusedWithKey.status, JSON.stringify(refusedWithKey.body)).to.equal(409);
+
+    const before = await escrow.caseCount();
+    const opened = await h.request("bank", "POST", "/cases", withoutKey);
+    expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
+    const openedWithKey = await h.request("bank", "POST", "/cases", withKey, headers);
+    expect(openedWithKey.status, JSON.stringify(openedWithKey.body)).to.equal(201);
+    expect((await h.request("bank", "POST", "/cases", withoutKey)).body.id).to.equal(opened.body.id);
+    expect((await h.request("bank", "POST", "/cases", withKey, headers)).body.id).to.equal(openedWithKey.body.id);
+    expect(await escrow.caseCount()).to.equal(before + 2n);
+  });
+
   it("names the caller's own key, its address and what it needs when it cannot pay; the same request, once funded, returns that one case", async function () {
     const bank = h.addresses.bank;
     const funds = await ethers.provider.getBalance(bank);
