@@ -97,7 +97,8 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
       tags: [route.tag],
       security: route.auth ? [{ bearerAuth: [] }] : [],
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(route.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(route.body) } } } } : {}),
+      // Optional where `{}` is a valid body: a request with no body at all reads as `{}`.
+      ...(route.body ? { requestBody: { required: !route.body.safeParse({}).success, content: { "application/json": { schema: jsonSchema(route.body) } } } } : {}),
       responses,
     };
   }

@@ -101,7 +101,11 @@ export const IdempotencyKeyHeader = z
 export const ErrorResponse = z
   .object({
     error: z.object({
-      code: z.string().describe("VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, RATE_LIMITED, CHAIN_UNAVAILABLE, ..."),
+      code: z
+        .string()
+        .describe(
+          "VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, CHAIN_UNAVAILABLE, RELAYER_OUT_OF_FUNDS, TIMEOUT, ...",
+        ),
       message: z.string(),
       details: z.unknown().optional().describe("For VALIDATION_FAILED the field errors; for TOO_EARLY `availableAt` (ISO time or null)."),
     }),
