@@ -1,6 +1,6 @@
 /**
  * `createApp(engine, options)`: the Express 5 app of the HTTP API, without `listen` (server/main.ts and the
- * tests listen). Order of the layers: request log, security headers, rate limit, JSON body (64 kB), the
+ * tests listen). Order of the layers: request log, security headers, rate limit, strict media type (a body must be application/json: else 415), JSON body (64 kB), the
  * routes (each authenticates, validates and honours Idempotency-Key itself, see routes/define.ts), the
  * page, then 404 and the one error middleware.
  */
@@ -10,6 +10,7 @@ import { PrincipalStore } from "./auth/principals";
 import { errorHandler, unknownRoute } from "./errors";
 import { IdempotencyStore } from "./idempotency";
 import { defaultLogger, requestLog } from "./logging";
+import { requireJsonBody } from "./media-type";
 import { buildOpenApi } from "./openapi";
 import { rateLimit } from "./rate-limit";
 import { caseRoutes } from "./routes/cases";
@@ -107,6 +108,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
   app.use(requestLog(logger));
   app.use(securityHeaders());
   app.use(rateLimit(options.rateLimit ?? { requestsPerMinute: 600 }));
+  app.use(requireJsonBody());
   app.use(express.json({ limit: options.bodyLimit ?? "64kb" }));
 
   const router = express.Router();

@@ -84,6 +84,15 @@ export class IdempotencyStore {
   }
 }
 
+/**
+ * The engine key of a request that must be idempotent even when the client sends no Idempotency-Key (opening
+ * a case): derived from the principal and the request's canonical content. It holds a space, which a client's
+ * key never does (visible ASCII only), so it can't meet a client's key.
+ */
+export function derivedEngineKey(principalId: string, purpose: string, canonical: unknown): string {
+  return `${principalId}:derived ${purpose} ${createHash("sha256").update(stableJson(canonical)).digest("hex")}`;
+}
+
 /** The request's fingerprint: method, path and body (keys sorted, so the order of fields does not matter). */
 export function requestHash(method: string, path: string, body: unknown): string {
   return createHash("sha256").update(`${method.toUpperCase()} ${path}\n${stableJson(body ?? null)}`).digest("hex");

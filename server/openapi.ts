@@ -1,6 +1,9 @@
 /**
  * The OpenAPI 3.1 document, built from the same route declarations (and zod schemas) that the server checks
- * requests with. JSON Schema 2020-12, which OpenAPI 3.1 uses, is what `z.toJSONSchema` writes.
+ * requests with. JSON Schema 2020-12, which OpenAPI 3.1 uses, is what `z.toJSONSchema` writes. Each
+ * operation lists every status it can answer: its own, plus those every request can meet (400/413/415 for a
+ * body, 401 with a token, 409 for an Idempotency-Key, 429, 503 for a change); the fuzz test checks that every
+ * status it sees a route answer is listed for that route.
  */
 import { z } from "zod";
 import { ErrorResponse, IdempotencyKeyHeader } from "./schemas";
@@ -34,6 +37,30 @@ function parametersOf(schema: z.ZodType | undefined, where: "path" | "query"): u
 
 const ERROR_CONTENT = { "application/json": { schema: jsonSchema(ErrorResponse) } };
 
+/**
+ * What any request that carries a body can hear before its route runs (server/media-type.ts and the JSON
+ * parser answer for every path): 400 for a body that is not valid JSON, 413 for one over the limit, 415 for
+ * one that is not application/json.
+ */
+function BODY_ANSWERS(description = "A body that is not valid JSON"): Record<string, unknown> {
+  return {
+    400: { description, content: ERROR_CONTENT },
+    413: { description: "The request body is larger than the limit (64 kB unless configured)", content: ERROR_CONTENT },
+    415: {
+      description: "The request has a body that is not application/json (text/plain, a form, no Content-Type, ...), or a charset other than UTF-8: the type it got is in the message and details.contentType; nothing of the body was used",
+      content: ERROR_CONTENT,
+    },
+  };
+}
+
+const RATE_LIMITED = { description: "Too many requests (per token; per address without one): see Retry-After", headers: { "Retry-After": { schema: { type: "integer" } } }, content: ERROR_CONTENT };
+
+const UNAVAILABLE = {
+  description: "The engine or the chain cannot serve it now (CHAIN_UNAVAILABLE, ENGINE_STOPPED, TIMEOUT), or the sending key cannot pay (RELAYER_OUT_OF_FUNDS: details.address, balance, needed): retry after Retry-After",
+  headers: { "Retry-After": { schema: { type: "integer" } } },
+  content: ERROR_CONTENT,
+};
+
 export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: string; version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -51,10 +78,16 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
         ...(response.schema ? { content: { [response.contentType ?? "application/json"]: { schema: jsonSchema(response.schema) } } } : {}),
       };
     }
-    if (route.params || route.query || route.body) responses["400"] ??= { description: "Not a valid request: the zod field errors in details", content: ERROR_CONTENT };
+    Object.assign(responses, {
+      ...BODY_ANSWERS(route.params || route.query || route.body ? "Not a valid request: the zod field errors in details, or a body that is not valid JSON" : undefined),
+      ...responses,
+    });
     if (route.auth) responses["401"] = { description: "No token, or an unknown or revoked one", content: ERROR_CONTENT };
     if (mutation && route.auth) responses["409"] ??= { description: "The Idempotency-Key was used for another request, or that request is still in flight", content: ERROR_CONTENT };
-    responses["429"] = { description: "Too many requests for this token: see Retry-After", headers: { "Retry-After": { schema: { type: "integer" } } }, content: ERROR_CONTENT };
+    responses["429"] = RATE_LIMITED;
+    // A change goes through the engine's outbox and the chain: the engine stopping, the chain not answering, or
+    // the sending key unable to pay (RELAYER_OUT_OF_FUNDS, naming the key) is a 503 to retry.
+    if (mutation && route.auth) responses["503"] ??= UNAVAILABLE;
     const path = openApiPath(route.path);
     paths[path] ??= {};
     paths[path][route.method] = {
@@ -64,7 +97,8 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
       tags: [route.tag],
       security: route.auth ? [{ bearerAuth: [] }] : [],
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(route.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(route.body) } } } } : {}),
+      // Optional where `{}` is a valid body: a request with no body at all reads as `{}`.
+      ...(route.body ? { requestBody: { required: !route.body.safeParse({}).success, content: { "application/json": { schema: jsonSchema(route.body) } } } } : {}),
       responses,
     };
   }
@@ -77,13 +111,14 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
       responses: {
         200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } },
-        429: { description: "Too many requests from this address: see Retry-After", content: ERROR_CONTENT },
+        ...BODY_ANSWERS(),
+        429: RATE_LIMITED,
       },
     },
   };
   return {
     openapi: "3.1.0",
-    info: { ...info, description: "The mortgage sign-off engine's HTTP API. Amounts are decimal strings of integers in the asset's smallest unit. Errors are { error: { code, message, details } }." },
+    info: { ...info, description: "The mortgage sign-off engine's HTTP API. Amounts are decimal strings of integers in the asset's smallest unit; a case's terms keep price <= deposit + loan. Errors are { error: { code, message, details } }. A request body must be application/json (a charset parameter is fine): any other type, or a body without a Content-Type, is 415; a request with no body at all reads as {}. Every POST and DELETE honours Idempotency-Key; POST /cases is idempotent without one too (its key derived from the caller and the body)." },
     servers: [{ url: "/" }],
     components: {
       securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "A principal's token, msk_..." } },

@@ -6,6 +6,7 @@
  */
 import { isAddress } from "ethers";
 import { z } from "zod";
+import { contractSignatureForm } from "../engine/runtime/signature-form";
 import { ROLE_NAMES } from "../workflows/schema";
 
 // ------------------------------------------------------------------------------------------ building blocks
@@ -24,7 +25,21 @@ export const Amount = z
   .refine((a) => !/^\d{1,78}$/.test(a) || BigInt(a) <= UINT256_MAX, { message: "must fit in 256 bits" })
   .describe("An amount: a decimal string of an integer in the asset's smallest unit (wei for ETH).");
 export const Hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex string").describe("32 bytes, 0x-prefixed hex.");
-export const Signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, "must be a 65-byte hex signature").describe("An EIP-712 signature (65 bytes, 0x-prefixed hex) by the party's own wallet.");
+export const Signature = z
+  .string()
+  .regex(/^0x([0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/, "must be a 65-byte signature (r, s, v) or a 64-byte EIP-2098 compact one, 0x-prefixed hex")
+  .superRefine((signature, ctx) => {
+    if (!/^0x([0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/.test(signature)) return;
+    try {
+      contractSignatureForm(signature);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message, input: signature });
+    }
+  })
+  .describe(
+    "An EIP-712 signature by the party's own wallet, 0x-prefixed hex: 65 bytes (r, s, v) with v 27/28 or 0/1, or 64 bytes (EIP-2098 compact). " +
+      "The server relays it in the one form the contract takes (65 bytes, v 27/28); a high s (above half the curve order) is refused with 400, as the contract refuses it.",
+  );
 
 // ------------------------------------------------------------------------------------------ request parts
 
@@ -37,7 +52,9 @@ export const NoQuery = z.object({}).describe("No query parameters.");
 export const OpenCaseBody = z.strictObject({
   workflow: z.string().min(1).max(80).describe('A workflow id ("uk-remortgage") or a template id (0x...).'),
   parties: z.strictObject({ bank: Address, lawyer: Address, buyer: Address, seller: Address }),
-  terms: z.strictObject({ price: Amount, deposit: Amount, loan: Amount }),
+  terms: z
+    .strictObject({ price: Amount, deposit: Amount, loan: Amount })
+    .describe("The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1."),
   asset: Address.optional().describe("The ERC-20 held in escrow; ETH when absent."),
 });
 export type OpenCaseBody = z.output<typeof OpenCaseBody>;
@@ -84,7 +101,11 @@ export const IdempotencyKeyHeader = z
 export const ErrorResponse = z
   .object({
     error: z.object({
-      code: z.string().describe("VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, RATE_LIMITED, CHAIN_UNAVAILABLE, ..."),
+      code: z
+        .string()
+        .describe(
+          "VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, CHAIN_UNAVAILABLE, RELAYER_OUT_OF_FUNDS, TIMEOUT, ...",
+        ),
       message: z.string(),
       details: z
         .unknown()

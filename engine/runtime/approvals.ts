@@ -6,8 +6,12 @@
  *
  * A sign-off is always an EIP-712 message relayed by the relayer's own key (so sign-offs that are ready
  * together go in one `signOffWithSignatures` batch): signed by the principal's managed key, or by the
- * party's own wallet (`signature`, checked here to recover to the party). The other calls are sent from the
- * party's managed key.
+ * party's own wallet (`signature`, rewritten into the one form the contract takes and checked here to recover
+ * to the party). The other calls are sent from the party's managed key.
+ *
+ * Without a caller's idempotency key each action is keyed by what it is (`approve:case:stage:role:epoch`,
+ * ...), so the same action asked twice is one submission; once a submission under that key has failed, the
+ * next one goes under `...:again-N` (retry-key.ts), so a failure never blocks the action for good.
  */
 import { randomUUID } from "node:crypto";
 import { REVOKE_TYPES, SIGN_OFF_TYPES, escrowDomainSeparator, signOffDigest } from "../chain/typed-data";
@@ -23,6 +27,8 @@ import { IdempotencyConflictError } from "../relayer/errors";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
 import type { LegalGuards } from "./legal";
+import { keyPastFailures } from "./retry-key";
+import { contractSignatureForm } from "./signature-form";
 import type { Provider } from "ethers";
 
 export interface ApprovalRequest {
@@ -139,7 +145,7 @@ export class Approvals {
       // Recorded with the other approvals of this moment in one transaction (one fsync), durable before this resolves.
       return await this.options.relayer.submitDurably(
         { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
-        key ?? `approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`,
+        key ?? this.defaultKey(`approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`),
       );
     } catch (error) {
       // Without a key of the caller's, the default key names the sign-off: another one is already on its way.
@@ -162,14 +168,14 @@ export class Approvals {
     if (isCompleted(r.view.model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
     if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
     const epoch = await this.epochOf(r);
-    const key = request.idempotencyKey ?? `revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`;
+    const key = request.idempotencyKey ?? this.defaultKey(`revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`);
     let submission: Submission;
     if (request.signature) {
       const typed = await this.revokeTypedData(r, epoch);
-      const signature = request.signature;
+      const signature = contractSignatureForm(request.signature);
       this.checkSigner(r, signature, () => verifyTypedData(typed.domain, typed.types, typed.message, signature));
       submission = this.options.relayer.submit(
-        this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [r.view.id, r.stage, r.role, epoch, request.signature]),
+        this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [r.view.id, r.stage, r.role, epoch, signature]),
         key,
       );
     } else {
@@ -204,7 +210,7 @@ export class Approvals {
     if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
     if (view.model.released) throw conflict(`case ${view.id} has released its escrow: it can no longer be cancelled`, { view });
     const round = view.cancelVoteRound ? `:${view.cancelVoteRound}` : "";
-    return this.options.relayer.submit(this.call(this.managedKey(party).address, "cancel", [view.id]), request.idempotencyKey ?? `cancel:${view.id}:${party}${round}`);
+    return this.options.relayer.submit(this.call(this.managedKey(party).address, "cancel", [view.id]), request.idempotencyKey ?? this.defaultKey(`cancel:${view.id}:${party}${round}`));
   }
 
   /** Withdraws the party's vote to cancel, for every role its address holds that voted, while the case is open. */
@@ -216,7 +222,7 @@ export class Approvals {
     if ((roles & view.model.cancelVotes) === 0) throw conflict(`${party} has no vote to cancel case ${view.id} standing`, { view });
     return this.options.relayer.submit(
       this.call(this.managedKey(party).address, "withdrawCancelVote", [view.id]),
-      request.idempotencyKey ?? `withdraw-cancel-vote:${view.id}:${party}:${view.cancelVoteRound ?? 0}`,
+      request.idempotencyKey ?? this.defaultKey(`withdraw-cancel-vote:${view.id}:${party}:${view.cancelVoteRound ?? 0}`),
     );
   }
 
@@ -226,6 +232,11 @@ export class Approvals {
     const party = this.anyPartyOf(view, request.principalAddress);
     if (BigInt(view.credits[party] ?? "0") === 0n) throw conflict(`nothing is credited to ${party} in case ${view.id}`, { view });
     return this.options.relayer.submit(this.call(this.managedKey(party).address, "withdraw", [view.id]), request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`);
+  }
+
+  /** The engine's own key for an action asked without a caller's key: `base`, unless a failed submission holds it (retry-key.ts). */
+  private defaultKey(base: string): string {
+    return keyPastFailures(this.options.relayer.outbox, base);
   }
 
   // ------------------------------------------------------------------------------ checks
@@ -325,7 +336,8 @@ export class Approvals {
   }
 
   /**
-   * The signature of a sign-off: the given one if it recovers to the party (an EOA's), else the managed key's.
+   * The signature of a sign-off: the given one, in the contract's form (see signature-form.ts), if it recovers
+   * to the party (an EOA's), else the managed key's.
    * The digest is hashed from a precomputed domain separator and signed with the key directly: ethers'
    * `signTypedData` walks the types again for every message (most of a signature's time).
    */
@@ -338,7 +350,8 @@ export class Approvals {
       await this.signingTurn();
       return key.signingKey.sign(digest).serialized;
     }
-    return this.checkSigner(r, signature, () => recoverAddress(digest, signature));
+    const canonical = contractSignatureForm(signature);
+    return this.checkSigner(r, canonical, () => recoverAddress(digest, canonical));
   }
 
   private async domain() {

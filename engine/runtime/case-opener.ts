@@ -1,7 +1,8 @@
 /**
  * Opening a case for a principal (its own bank, or the operator): checked here first, so a caller hears a
  * clear reason (NOT_FOUND, INVALID_REQUEST, FORBIDDEN) rather than a revert; then `openCase(terms)` is
- * recorded in the relayer's outbox (durable, and one case per idempotency key) to be sent from the
+ * recorded in the relayer's outbox (durable, and one case per idempotency key; a failed opening does not
+ * hold its key: retry-key.ts) to be sent from the
  * principal's managed key; then the opener waits for the chain to settle it and for the projection to hold
  * the new case, and returns its progress.
  *
@@ -16,9 +17,11 @@ import { parseEscrowLog } from "../chain/escrow";
 import { EngineError } from "../errors";
 import type { CaseProgress } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
+import type { RelayerOutOfFundsError } from "../relayer/errors";
 import type { Relayer } from "../relayer/relayer";
 import type { Submission } from "../relayer/types";
 import { findWorkflow } from "../workflow-summaries";
+import { keyPastFailures } from "./retry-key";
 
 export interface OpenCaseRequest {
   /** Who asks: its managed key sends the transaction. */
@@ -76,7 +79,7 @@ export class CaseOpener {
       });
     }
     const caseTerms = { templateId: compiled.templateId, ...parties, asset, price: terms.price, deposit: terms.deposit, loan: terms.loan };
-    const key = request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`;
+    const key = keyPastFailures(this.options.relayer.outbox, request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`);
     const submission = this.options.relayer.submit({ kind: "call", from: principal, method: "openCase", args: [caseTerms] }, key);
     const deadline = Date.now() + (options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const caseId = await this.caseIdOnceSettled(submission, principal, deadline);
@@ -105,7 +108,7 @@ export class CaseOpener {
         // A reverted receipt: the relayer decodes why and fails the submission; wait for that.
       }
       const paused = this.options.relayer.health().senders.find((x) => x.address === s.sender)?.paused;
-      if (paused) throw paused;
+      if (paused) throw cannotPay(paused, s);
       if (Date.now() > deadline) throw timeout(`the chain has not settled the opening of the case (submission ${s.id} is ${s.status})`, s);
       await sleep(POLL_MS);
     }
@@ -187,6 +190,21 @@ function refusal(s: Submission, principal: string): EngineError {
         details,
       });
   }
+}
+
+/**
+ * The opener's key cannot pay: said of that key (the caller's own, not "the relayer"), with what it holds and
+ * needs. The opening stays in the outbox and is sent once the key is funded; the same request again (same
+ * idempotency key, which the server derives from the body when the client sends none) returns that case.
+ */
+function cannotPay(paused: RelayerOutOfFundsError, s: Submission): EngineError {
+  const { address, balance, needed, shortfall } = paused.details as { address: string; balance: string; needed: string; shortfall: string };
+  return new EngineError(
+    "RELAYER_OUT_OF_FUNDS",
+    `the key ${address} that opens this case (the caller's managed key) cannot pay for it: it holds ${balance} wei and needs ${needed} wei (gas; short by ${shortfall} wei). ` +
+      `Fund ${address}; the opening waits (submission ${s.id}) and is sent once it is funded. Send the same request again (the same body, or the same Idempotency-Key) to get that case, never a second one`,
+    { retryable: true, cause: paused, details: { address, balance, needed, shortfall, submissionId: s.id } },
+  );
 }
 
 function timeout(message: string, s: Submission, extra: Record<string, unknown> = {}): EngineError {

@@ -1,10 +1,23 @@
 /** Cases: open one (its bank or the operator), list the caller's, read one's progress and its on-chain history. */
 import { isOperator, visibleCase, visibleCaseEntry } from "../auth/case-access";
 import { forbidden, validationError } from "../errors";
+import { derivedEngineKey } from "../idempotency";
 import { CaseListResponse, CaseParams, CaseProgressResponse, ErrorResponse, HistoryResponse, NoQuery, OpenCaseBody } from "../schemas";
+import { ZeroAddress, getAddress } from "ethers";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
 import { z } from "zod";
+
+/** What makes two openings the same request: the template, the parties, the amounts as integers and the asset, however written. */
+function canonicalOpening(ctx: RouteContext, body: OpenCaseBody): unknown {
+  const address = (a: string) => getAddress(a.toLowerCase());
+  return {
+    templateId: ctx.engine.workflow(body.workflow)?.templateId.toLowerCase() ?? body.workflow,
+    parties: Object.fromEntries(Object.entries(body.parties).map(([role, a]) => [role, address(a)])),
+    terms: Object.fromEntries(Object.entries(body.terms).map(([name, amount]) => [name, BigInt(amount).toString()])),
+    asset: body.asset === undefined ? ZeroAddress : address(body.asset),
+  };
+}
 
 const SEE_CASE = "Only the case's parties and the operator see it; anyone else gets 404.";
 
@@ -15,7 +28,13 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       path: "/cases",
       tag: "cases",
       summary: "Open a case",
-      description: "By a bank naming itself as the case's bank, or by the operator. The case is opened from the caller's managed key; the answer comes once it is mined and projected.",
+      description:
+        "By a bank naming itself as the case's bank, or by the operator. The case is opened from the caller's managed key; the answer comes once it is mined and projected. " +
+        "The terms must have price <= deposit + loan (400 otherwise; in a remortgage the price is the redemption amount and the deposit may be zero).\n\n" +
+        "Idempotent with or without a key: without an `Idempotency-Key` the key is derived from the caller and the canonical body (the workflow's template, the parties' addresses, " +
+        "the amounts as integers, the asset), so the same request again returns the same case (201), never a second one, also after a 503 or a timeout. " +
+        "To open a second case with the same parties and terms, send a new Idempotency-Key. " +
+        "503 RELAYER_OUT_OF_FUNDS names the caller's key that cannot pay (`details.address`, `balance`, `needed` in wei): the opening waits in the engine's outbox and is sent once the key is funded; the same request again returns that case.",
       auth: true,
       body: OpenCaseBody,
       responses: {
@@ -37,7 +56,7 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
           parties: body.parties,
           terms: body.terms,
           asset: body.asset,
-          idempotencyKey: engineKey,
+          idempotencyKey: engineKey ?? derivedEngineKey(principal.id, "open-case", canonicalOpening(ctx, body)),
         });
         return { status: 201, body: progress, headers: { Location: `/cases/${progress.id}` } };
       },

@@ -34,7 +34,12 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
       auth: true,
       params: StageParams,
       query: TypedDataQuery,
-      responses: { 200: { description: "The typed data", schema: TypedDataResponse }, ...ERRORS },
+      responses: {
+        200: { description: "The typed data", schema: TypedDataResponse },
+        ...ERRORS,
+        409: { description: "The case is closed", schema: ErrorResponse },
+        503: { description: "The chain did not answer (its chain id is read once): retry", schema: ErrorResponse },
+      },
       handler: async ({ params, query, principal }) => {
         const { progress, stage, role } = resolve(principal, params.id, params.stage, query.role, query.purpose === "revoke" ? "revoke a sign-off of" : "sign off");
         const typed = await ctx.engine.typedDataFor({ caseId: progress.id, stageId: stage.id, role, principalAddress: principal.address, evidence: query.evidence, purpose: query.purpose });
@@ -47,7 +52,10 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
       tag: "sign-offs",
       summary: "Sign off the stage as the caller's role",
       description:
-        "With `signature` (from the typed data) the server checks that it is the party's and relays it; without, the principal's managed key signs. 409 TOO_EARLY with `details.availableAt` while the stage's legal waiting period runs.",
+        "With `signature` (from the typed data) the server checks that it is the party's and relays it; without, the principal's managed key signs. " +
+        "A signature may be 65 bytes with v 27/28 or 0/1, or 64 bytes (EIP-2098): it is relayed in the one form the contract takes (65 bytes, v 27/28); a high s or any other length is 400, another signer's 403. " +
+        "Without an Idempotency-Key the same sign-off asked twice is one submission; after that submission failed, asking again makes a new one. " +
+        "409 TOO_EARLY with `details.availableAt` while the stage's legal waiting period runs.",
       auth: true,
       params: StageParams,
       body: SignOffBody,

@@ -88,6 +88,20 @@ describe("server: OpenAPI, rate limits and the request log", function () {
       expect(doc.paths["/cases/{id}/events"].get.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include("header:Last-Event-ID");
       expect(doc.paths["/submissions/{id}"].get).to.not.equal(undefined);
     });
+    it("states the rule price <= deposit + loan, and lists 413, 415, 429 on every operation and 409, 503 on every change (issue 11)", async function () {
+      const doc = (await h.request(null, "GET", "/openapi.json")).body;
+      expect(doc.paths["/cases"].post.requestBody.content["application/json"].schema.properties.terms.description).to.include("price <= deposit + loan");
+      expect(doc.paths["/cases"].post.description).to.include("price <= deposit + loan");
+      for (const [path, operations] of Object.entries<any>(doc.paths)) {
+        for (const [method, operation] of Object.entries<any>(operations)) {
+          for (const status of ["400", "413", "415", "429"]) expect(operation.responses[status], `${method} ${path} ${status}`).to.not.equal(undefined);
+          if (method !== "get" && operation.security.length > 0) for (const status of ["409", "503"]) expect(operation.responses[status], `${method} ${path} ${status}`).to.not.equal(undefined);
+        }
+      }
+      // A body that may be left out entirely (it reads as {}) is not required; one that can't, is.
+      expect(doc.paths["/cases/{id}/cancellation"].post.requestBody.required).to.equal(false);
+      expect(doc.paths["/cases"].post.requestBody.required).to.equal(true);
+    });
   });
 
   describe("rate limit", function () {

@@ -9,7 +9,8 @@
  * `{error: {code, message}}`. Afterwards the server still answers, and nothing is half-done: every case
  * the escrow gained and every submission the engine's outbox gained is explained by a successful answer
  * (or is the engine's own timer work, keyed `runtime:`), no Idempotency-Key is left "in progress", and
- * no connection is left open.
+ * no connection is left open. Every status an operation of the OpenAPI document answered is one the document
+ * lists for that operation (matched as Express matches routes: test/server/support/openapi-operations.ts).
  *
  * FUZZ_RUNS and FUZZ_SEED change the run; a failure prints its seed and the request that failed.
  */
@@ -19,6 +20,7 @@ import { ethers } from "hardhat";
 import { Agent, request as httpRequest } from "node:http";
 import { getTemplate } from "../../workflows";
 import { startApp, type AppHarness, type TokenName } from "./support/app-harness";
+import { documentedStatuses, operationMatcher } from "./support/openapi-operations";
 
 /** Each run sends two requests at once (so the server also meets concurrent requests, an in-flight key among them). */
 const PER_RUN = 2;
@@ -399,6 +401,10 @@ describe("server: fuzz", function () {
     const createdCases = new Set<string>();
     const acceptedSubmissions = new Set<number>();
     const statuses = new Map<number, number>();
+    // Per operation of the OpenAPI document, the statuses the fuzz saw it answer: each must be documented.
+    const document = JSON.parse((await send({ method: "GET", path: "/openapi.json", headers: {}, body: undefined })).text);
+    const operationOf = operationMatcher(document);
+    const seenByOperation = new Map<string, { path: string; method: string; statuses: Map<number, string> }>();
     let notHttpCount = 0;
     const started = Date.now();
 
@@ -406,6 +412,13 @@ describe("server: fuzz", function () {
       const answer = await send(r);
       statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
       const what = `${r.method} ${r.path.slice(0, 200)} -> ${answer.status} ${answer.text.slice(0, 300)}`;
+      const operation = operationOf(r.method, r.path);
+      if (operation) {
+        const name = `${operation.method.toUpperCase()} ${operation.path}`;
+        const seen = seenByOperation.get(name) ?? { ...operation, statuses: new Map<number, string>() };
+        if (!seen.statuses.has(answer.status)) seen.statuses.set(answer.status, what.slice(0, 240));
+        seenByOperation.set(name, seen);
+      }
       expect((answer.status >= 200 && answer.status < 300) || (answer.status >= 400 && answer.status < 500), what).to.equal(true);
       expect(answer.text, `a stack trace: ${what}`).to.not.match(/\n\s+at .+\(.+:\d+:\d+\)/);
       if (answer.status >= 400 && r.method !== "HEAD") {
@@ -472,6 +485,16 @@ describe("server: fuzz", function () {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(open, "connections still open").to.equal(0);
+
+    // Every status an operation answered is one the OpenAPI document lists for it.
+    const undocumented: string[] = [];
+    for (const [name, seen] of seenByOperation) {
+      const documented = documentedStatuses(document, seen);
+      for (const [status, example] of seen.statuses) if (!documented.has(status)) undocumented.push(`${name}: ${status} is not documented (e.g. ${example})`);
+    }
+    expect(undocumented, "statuses the fuzz saw that the OpenAPI document does not list for the route").to.deep.equal([]);
+    const perOperation = [...seenByOperation].map(([name, seen]) => `${name} ${[...seen.statuses.keys()].sort((a, b) => a - b).join(",")}`);
+    console.log(`      statuses seen per operation (all documented): ${perOperation.join("; ")}`);
 
     // One line for the log: what the run was made of.
     const counts = Object.fromEntries([...statuses].sort(([a], [b]) => a - b));
