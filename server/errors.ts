@@ -63,7 +63,7 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof EngineError) {
     const status = ENGINE_STATUS[error.code];
     if (status !== undefined) {
-      const details = error.code === "TOO_EARLY" ? { availableAt: null, ...error.details } : error.details;
+      const details = error.code === "TOO_EARLY" ? { availableAt: null, waitsFor: null, ...error.details } : error.details;
       return new ApiError(status, error.code, error.message, details, status === 503 ? { "Retry-After": "5" } : {});
     }
   }

@@ -36,8 +36,8 @@ describe("server/errors: toApiError", function () {
     }
     expect(toApiError(new EngineError("CHAIN_UNAVAILABLE", "down")).headers["Retry-After"]).to.equal("5");
   });
-  it("always gives TOO_EARLY an availableAt, null when the engine knows no moment", function () {
-    expect(toApiError(new EngineError("TOO_EARLY", "wait")).details).to.deep.equal({ availableAt: null });
+  it("always gives TOO_EARLY an availableAt and a waitsFor, null when the engine knows neither", function () {
+    expect(toApiError(new EngineError("TOO_EARLY", "wait")).details).to.deep.equal({ availableAt: null, waitsFor: null });
     const at = "2030-01-01T00:00:00.000Z";
     expect((toApiError(new EngineError("TOO_EARLY", "wait", { details: { availableAt: at } })).details as any).availableAt).to.equal(at);
   });
