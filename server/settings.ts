@@ -7,7 +7,11 @@
  * - embedded (no `RPC_URL`): the server runs its own chain (Anvil) in the data folder, deploys the escrow and
  *   creates demo data on it. Its keys are the public dev accounts, so a default keystore password may stand in.
  * - external (`RPC_URL`): the server joins an existing chain where `npm run deploy` put the escrow; it needs
- *   `ESCROW_ADDRESS`, the relayer's keystore (`SIGNER_KEYSTORE`) and `KEYSTORE_PASSWORD`.
+ *   `ESCROW_ADDRESS`, the relayer's keystore (`SIGNER_KEYSTORE`) and `KEYSTORE_PASSWORD`, which
+ *   `DATA_DIR/deployment.env` records (all but the password).
+ *
+ * `SETTINGS` below documents each one (what it does, its default); `npm start -- --help` prints it, and a test
+ * holds it to the schemas and to the README's table.
  */
 import { isAddress, getAddress } from "ethers";
 import { resolve } from "node:path";
