@@ -6,8 +6,8 @@
  * --role operator` (the operator must be the escrow's admin) and `npm run principal -- fund`.
  */
 import { expect } from "chai";
-import { Wallet, encryptKeystoreJson, parseEther } from "ethers";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { encryptKeystoreJson, parseEther } from "ethers";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deploy } from "../../server/deploy";
