@@ -85,7 +85,7 @@ export async function startServer(settings: Settings, print: Print = console.log
     let chainLabel: string;
 
     if (settings.chain.mode === "embedded") {
-      chain = await startEmbeddedChain({ dataDir: settings.dataDir, log: print });
+      chain = await startEmbeddedChain({ dataDir: settings.dataDir, port: settings.chainPort ?? undefined, log: print });
       const anvil = chain;
       cleanups.push(() => anvil.stop());
       rpcUrl = chain.url;

@@ -59,6 +59,8 @@ const Environment = z.object({
   /** External mode: the block the escrow was deployed in (`npm run deploy` prints it); following starts there. */
   DEPLOYMENT_BLOCK: optional(integer(0, Number.MAX_SAFE_INTEGER)),
   POLL_INTERVAL_MS: optional(integer(10, 60_000)),
+  /** Embedded chain only: Anvil's port, fixed so that a wallet or an explorer pointed at it keeps working. */
+  CHAIN_PORT: optional(integer(1, 65_535)),
 });
 
 export type ChainSettings =
@@ -76,6 +78,8 @@ export interface Settings {
   keystorePassword: string | undefined;
   confirmations: number;
   pollIntervalMs: number;
+  /** The embedded chain's port, or null for any free one. */
+  chainPort: number | null;
   chain: ChainSettings;
 }
 
@@ -103,6 +107,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     need("ESCROW_ADDRESS", e.ESCROW_ADDRESS, "the escrow that `npm run deploy` printed");
     need("SIGNER_KEYSTORE", e.SIGNER_KEYSTORE, "the path of the relayer's encrypted JSON keystore");
     need("KEYSTORE_PASSWORD", e.KEYSTORE_PASSWORD, "the password of the keystores; only the embedded demo chain has a default");
+    if (e.CHAIN_PORT !== undefined) problems.push("CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT");
     if (problems.length === 0) {
       chain = {
         mode: "external",
@@ -128,6 +133,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     keystorePassword: e.KEYSTORE_PASSWORD,
     confirmations: e.CONFIRMATIONS ?? 1,
     pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
+    chainPort: e.CHAIN_PORT ?? null,
     chain,
   };
 }
@@ -221,6 +227,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: "SIGNER_KEYSTORE", usedBy: "start, deploy", default: "none (required with RPC_URL)", what: "to `npm start`, the relayer's keystore (pays for relayed sign-offs, advance and expire); to `npm run deploy`, the deployer's (the escrow's admin)" },
   { name: "ADMIN_ADDRESS", usedBy: "deploy", default: "the deployer", what: "the escrow's admin: registers templates, pauses, and may open any case (the operator principal's key must be it)" },
   { name: "CONFIRMATIONS", usedBy: "start, deploy", default: "1", what: "blocks on top of a transaction before it counts as confirmed (1 to 64)" },
+  { name: "CHAIN_PORT", usedBy: "start", default: "any free port", what: "the embedded chain's port on 127.0.0.1, fixed so that a wallet or an explorer pointed at it keeps working across starts" },
   { name: "POLL_INTERVAL_MS", usedBy: "start", default: "200 on the embedded chain, 1000 on an external one", what: "how often the engine asks the node for new blocks, in ms (10 to 60000)" },
 ];
 

@@ -86,6 +86,14 @@ describe("parseSettings", function () {
     for (const s of SETTINGS) expect(readme, s.name).to.contain(`| \`${s.name}\` | ${s.default} | ${s.what} | ${s.usedBy} |`);
   });
 
+  it("takes CHAIN_PORT for the embedded chain only", function () {
+    expect(parseSettings({ CHAIN_PORT: "8545" }, "/srv/app").chainPort).to.equal(8545);
+    expect(parseSettings({}, "/srv/app").chainPort).to.equal(null);
+    expect(problemsOf({ RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: ADDRESS, SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p", CHAIN_PORT: "8545" })).to.deep.equal([
+      "CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT",
+    ]);
+  });
+
   it("gives npm run deploy a DATA_DIR, .data by default, for its deployment.env", function () {
     const env = { RPC_URL: "http://127.0.0.1:8545", SIGNER_KEYSTORE: "d.json", KEYSTORE_PASSWORD: "p" };
     expect(parseDeploySettings(env, "/srv/app").dataDir).to.equal("/srv/app/.data");

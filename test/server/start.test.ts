@@ -15,6 +15,8 @@ import { Keystore, DEV_SCRYPT_N } from "../../server/keys/keystore";
 import { principalCli } from "../../server/cli/principal";
 import { readDeploymentRecord } from "../../server/chain/deployment-record";
 import { waitForSavedState } from "../../server/chain/embedded-demo";
+import { startEmbeddedChain } from "../../server/chain/embedded-chain";
+import { createServer } from "node:net";
 import { devWallet, freePort, startHardhatNode, type NodeProcess } from "../engine/support/node-process";
 import { alive, anvilPid, api, eventually, runMain, signalGroup, stopGracefully, type MainProcess } from "./support/main-process";
 
@@ -28,13 +30,15 @@ describe("npm start (server/main.ts)", function () {
   describe("on the embedded chain", function () {
     const dataDir = mkdtempSync(join(tmpdir(), "npm-start-"));
     let port: number;
+    let chainPort: number;
     let main: MainProcess | null = null;
-    const env = () => ({ DATA_DIR: dataDir, PORT: String(port) });
+    const env = () => ({ DATA_DIR: dataDir, PORT: String(port), CHAIN_PORT: String(chainPort) });
     let credentials: Record<string, { token: string; address: string }>;
     let caseId: string;
 
     before(async function () {
       port = await freePort();
+      chainPort = await freePort();
       main = await runMain(env());
     });
 
@@ -52,9 +56,10 @@ describe("npm start (server/main.ts)", function () {
       expect(deployment).to.include({ chainId: 31337 });
     });
 
-    it("prints the embedded chain's RPC URL, which answers as chain 31337 (for a wallet or an explorer)", async function () {
+    it("prints the embedded chain's RPC URL, on CHAIN_PORT, which answers as chain 31337 (for a wallet or an explorer)", async function () {
       const rpc = /^ {2}RPC {10}(http:\/\/127\.0\.0\.1:\d+)/m.exec(main!.output());
       expect(rpc, main!.output()).not.to.equal(null);
+      expect(rpc![1]).to.equal(`http://127.0.0.1:${chainPort}`);
       const res = await fetch(rpc![1], { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) });
       expect(((await res.json()) as { result: string }).result).to.equal("0x7a69");
     });
@@ -130,6 +135,7 @@ describe("npm start (server/main.ts)", function () {
       expect(alive(leftover), "Anvil outlives a hard-killed server").to.equal(true);
 
       main = await runMain(env());
+      expect(main.output(), "the same RPC URL after a restart").to.contain(`RPC          http://127.0.0.1:${chainPort} `);
       expect(main.output()).to.contain(`stopping the Anvil left over from an earlier run (pid ${leftover}) after saving its state`);
       expect(alive(leftover)).to.equal(false);
       await eventually("the application stage completed on chain", async () => {
@@ -252,6 +258,21 @@ describe("npm start (server/main.ts)", function () {
           results.set(title, { code: (await main.exited).code, output: main.output() });
         }),
       );
+    });
+
+    it("names a CHAIN_PORT in use before Anvil starts", async function () {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+      const busy = (taken.address() as { port: number }).port;
+      try {
+        const error = await startEmbeddedChain({ dataDir: mkdtempSync(join(tmpdir(), "chain-port-")), port: busy }).then(
+          (chain) => chain.stop().then(() => expect.fail("started on a taken port")),
+          (e: Error) => e,
+        );
+        expect(error.message).to.equal(`CHAIN_PORT: ${busy} on 127.0.0.1 is in use (EADDRINUSE); set CHAIN_PORT to a free port, or unset it for any free one`);
+      } finally {
+        taken.close();
+      }
     });
 
     for (const [title, , message] of cases) {
