@@ -123,7 +123,7 @@ export async function startServer(settings: Settings, print: Print = console.log
         }
         relayerKey = await decryptKeystoreFile(external.signerKeystore, password);
         if ((await provider.getBalance(relayerKey.address)) === 0n) {
-          print(`warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has`);
+          print(`warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has (npm run principal -- fund --from <the deployer's keystore>)`);
         }
       } finally {
         provider.destroy();
