@@ -29,7 +29,7 @@ import type { PrincipalStore } from "./auth/principals";
 import type { EmbeddedChain } from "./chain/embedded-chain";
 import type { Credentials } from "./chain/embedded-demo";
 import type { Keystore } from "./keys/keystore";
-import { type Settings, StartError, exitOnStartError, parseSettings } from "./settings";
+import { type Settings, StartError, exitOnStartError, parseSettings, settingsHelp } from "./settings";
 
 // The engine, the app and the chain code are loaded only after the settings parsed: a wrong setting is then
 // reported in about a second, not after ts-node has compiled the whole server.
@@ -57,6 +57,7 @@ export async function startServer(settings: Settings, print: Print = console.log
   const { startEmbeddedChain } = await import("./chain/embedded-chain");
   const { RELAYER_ACCOUNT, DEMO_ACCOUNTS, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys, fundOnDevChain } = await import("./chain/embedded-demo");
   const { connectRpc } = await import("./chain/rpc");
+  const { readDeploymentRecord } = await import("./chain/deployment-record");
   const { Keystore, decryptKeystoreFile, keystorePassword } = await import("./keys/keystore");
   const { password, warning } = keystorePassword(settings.keystorePassword, settings.chain.mode);
   if (warning) print(`warning: ${warning}`);
@@ -84,7 +85,7 @@ export async function startServer(settings: Settings, print: Print = console.log
     let chainLabel: string;
 
     if (settings.chain.mode === "embedded") {
-      chain = await startEmbeddedChain({ dataDir: settings.dataDir, log: print });
+      chain = await startEmbeddedChain({ dataDir: settings.dataDir, port: settings.chainPort ?? undefined, log: print });
       const anvil = chain;
       cleanups.push(() => anvil.stop());
       rpcUrl = chain.url;
@@ -109,6 +110,12 @@ export async function startServer(settings: Settings, print: Print = console.log
       chainLabel = `embedded Anvil (chain 31337, state in ${chain.stateFile})`;
     } else {
       const external = settings.chain;
+      const recorded = readDeploymentRecord(settings.dataDir);
+      if (recorded?.ESCROW_ADDRESS && recorded.ESCROW_ADDRESS.toLowerCase() !== external.escrowAddress.toLowerCase()) {
+        throw new StartError(
+          `ESCROW_ADDRESS: ${external.escrowAddress} is not the escrow ${recorded.ESCROW_ADDRESS} that ${settings.dataDir}/deployment.env records for this data folder; set DATA_DIR to the folder of ${external.escrowAddress}, or start with the recorded settings (set -a; . ${settings.dataDir}/deployment.env; set +a)`,
+        );
+      }
       const { provider, chainId } = await connectRpc(external.rpcUrl);
       try {
         if (!(await hasCode(provider, external.escrowAddress))) {
@@ -116,7 +123,7 @@ export async function startServer(settings: Settings, print: Print = console.log
         }
         relayerKey = await decryptKeystoreFile(external.signerKeystore, password);
         if ((await provider.getBalance(relayerKey.address)) === 0n) {
-          print(`warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has`);
+          print(`warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has (npm run principal -- fund --from <the deployer's keystore>)`);
         }
       } finally {
         provider.destroy();
@@ -128,19 +135,30 @@ export async function startServer(settings: Settings, print: Print = console.log
     }
 
     const partyKeys = (await keystore.loadAll()).filter((w) => w.address !== relayerKey.address);
-    /** On the embedded chain, managed keys (a generated one included) get funds to pay for their own sends. */
+    const principals = PrincipalStore.open(join(settings.dataDir, "server.sqlite"));
+    cleanups.push(() => principals.close());
+    /**
+     * On the embedded chain, managed keys (a generated one included) get funds to pay for their own sends; on an
+     * external one nothing can fund them for us, so each key holding nothing is named, with the way to fund it.
+     */
     const fund = async (addresses: string[]) => {
-      if (!chain) return;
-      const { provider } = await connectRpc(rpcUrl, { name: "embedded chain" });
+      const { provider } = await connectRpc(rpcUrl, { name: chain ? "embedded chain" : "RPC_URL" });
       try {
-        for (const address of await fundOnDevChain(provider, addresses)) print(`embedded chain: funded the managed key ${address}`);
+        if (chain) {
+          for (const address of await fundOnDevChain(provider, addresses)) print(`embedded chain: funded the managed key ${address}`);
+          return;
+        }
+        for (const address of addresses) {
+          if ((await provider.getBalance(address)) !== 0n) continue;
+          const owners = principals.list().filter((p) => p.address === address && p.revokedAt === null);
+          const whose = owners.length > 0 ? owners.map((p) => `${p.role} ${JSON.stringify(p.name)}`).join(", ") : "no principal";
+          print(`warning: the managed key ${address} (${whose}) has no funds on ${chainLabel}: it cannot open cases or pay deposits until funded (npm run principal -- fund --from <the deployer's keystore>)`);
+        }
       } finally {
         provider.destroy();
       }
     };
     await fund(partyKeys.map((w) => w.address));
-    const principals = PrincipalStore.open(join(settings.dataDir, "server.sqlite"));
-    cleanups.push(() => principals.close());
 
     const engine = createEngine({
       dataDir: settings.dataDir,
@@ -181,7 +199,7 @@ export async function startServer(settings: Settings, print: Print = console.log
     const address = server.address() as { port: number };
     const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${address.port}`;
 
-    printBanner(print, { url, chainLabel, escrowAddress, deploymentBlock, credentials, demoCaseId, dataDir: settings.dataDir, principals });
+    printBanner(print, { url, chainLabel, rpcUrl, escrowAddress, deploymentBlock, credentials, demoCaseId, dataDir: settings.dataDir, principals });
     return { url, engine, app, close: cleanUp };
   } catch (error) {
     await cleanUp();
@@ -282,6 +300,7 @@ function printBanner(
   s: {
     url: string;
     chainLabel: string;
+    rpcUrl: string;
     escrowAddress: string;
     deploymentBlock: number;
     credentials: Credentials | null;
@@ -296,6 +315,8 @@ function printBanner(
   print("");
   print(`Mortgage sign-off engine listening on ${s.url}`);
   print(`  chain        ${s.chainLabel}`);
+  // The node's own URL, for a wallet or a block explorer pointed at the same chain.
+  print(`  RPC          ${s.rpcUrl}  (chain JSON-RPC: for a wallet or an explorer)`);
   print(`  escrow       ${s.escrowAddress} (deployed in block ${s.deploymentBlock})`);
   print(`  data         ${s.dataDir}`);
   print(`  health       ${s.url}/health`);
@@ -366,6 +387,10 @@ if (require.main === module) {
   }, 1_000).unref();
   // With the launcher gone its terminal may be too: a write to a closed pipe must not end the shutdown early.
   for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+  if (process.argv.includes("--help")) {
+    console.log(`npm start: the engine and the HTTP API (see the README)\n${settingsHelp()}`);
+    process.exit(0);
+  }
   (async () => {
     const settings = parseSettings();
     running = await startServer(settings);

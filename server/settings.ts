@@ -7,7 +7,11 @@
  * - embedded (no `RPC_URL`): the server runs its own chain (Anvil) in the data folder, deploys the escrow and
  *   creates demo data on it. Its keys are the public dev accounts, so a default keystore password may stand in.
  * - external (`RPC_URL`): the server joins an existing chain where `npm run deploy` put the escrow; it needs
- *   `ESCROW_ADDRESS`, the relayer's keystore (`SIGNER_KEYSTORE`) and `KEYSTORE_PASSWORD`.
+ *   `ESCROW_ADDRESS`, the relayer's keystore (`SIGNER_KEYSTORE`) and `KEYSTORE_PASSWORD`, which
+ *   `DATA_DIR/deployment.env` records (all but the password).
+ *
+ * `SETTINGS` below documents each one (what it does, its default); `npm start -- --help` prints it, and a test
+ * holds it to the schemas and to the README's table.
  */
 import { isAddress, getAddress } from "ethers";
 import { resolve } from "node:path";
@@ -55,6 +59,8 @@ const Environment = z.object({
   /** External mode: the block the escrow was deployed in (`npm run deploy` prints it); following starts there. */
   DEPLOYMENT_BLOCK: optional(integer(0, Number.MAX_SAFE_INTEGER)),
   POLL_INTERVAL_MS: optional(integer(10, 60_000)),
+  /** Embedded chain only: Anvil's port, fixed so that a wallet or an explorer pointed at it keeps working. */
+  CHAIN_PORT: optional(integer(1, 65_535)),
 });
 
 export type ChainSettings =
@@ -72,6 +78,8 @@ export interface Settings {
   keystorePassword: string | undefined;
   confirmations: number;
   pollIntervalMs: number;
+  /** The embedded chain's port, or null for any free one. */
+  chainPort: number | null;
   chain: ChainSettings;
 }
 
@@ -99,6 +107,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     need("ESCROW_ADDRESS", e.ESCROW_ADDRESS, "the escrow that `npm run deploy` printed");
     need("SIGNER_KEYSTORE", e.SIGNER_KEYSTORE, "the path of the relayer's encrypted JSON keystore");
     need("KEYSTORE_PASSWORD", e.KEYSTORE_PASSWORD, "the password of the keystores; only the embedded demo chain has a default");
+    if (e.CHAIN_PORT !== undefined) problems.push("CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT");
     if (problems.length === 0) {
       chain = {
         mode: "external",
@@ -124,6 +133,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     keystorePassword: e.KEYSTORE_PASSWORD,
     confirmations: e.CONFIRMATIONS ?? 1,
     pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
+    chainPort: e.CHAIN_PORT ?? null,
     chain,
   };
 }
@@ -155,6 +165,8 @@ export function exitOnStartError(command: string, error: unknown): never {
 
 export interface DeploySettings {
   rpcUrl: string;
+  /** Absolute: where `deployment.env` and the relayer's keystore are written. */
+  dataDir: string;
   signerKeystore: string;
   keystorePassword: string;
   /** With an existing escrow, only the missing templates are registered. */
@@ -168,6 +180,7 @@ const DeployEnvironment = z.object({
   RPC_URL: z.preprocess((v) => (v === "" ? undefined : v), httpUrl.optional()).refine((v) => v !== undefined, { message: "is required: the node to deploy to, such as http://127.0.0.1:8545" }),
   SIGNER_KEYSTORE: optional(z.string()).refine((v) => v !== undefined, { message: "is required: the deployer's encrypted JSON keystore (it becomes the admin)" }),
   KEYSTORE_PASSWORD: optional(z.string()).refine((v) => v !== undefined, { message: "is required: the password of SIGNER_KEYSTORE" }),
+  DATA_DIR: optional(z.string()),
   ESCROW_ADDRESS: optional(address),
   ADMIN_ADDRESS: optional(address),
   CONFIRMATIONS: optional(integer(1, 64)),
@@ -181,6 +194,7 @@ export function parseDeploySettings(env: NodeJS.ProcessEnv = process.env, cwd: s
   const e = parsed.data;
   return {
     rpcUrl: e.RPC_URL!,
+    dataDir: resolve(cwd, e.DATA_DIR ?? ".data"),
     signerKeystore: resolve(cwd, e.SIGNER_KEYSTORE!),
     keystorePassword: e.KEYSTORE_PASSWORD!,
     escrowAddress: e.ESCROW_ADDRESS,
@@ -188,3 +202,43 @@ export function parseDeploySettings(env: NodeJS.ProcessEnv = process.env, cwd: s
     confirmations: e.CONFIRMATIONS ?? 1,
   };
 }
+
+/** One setting as `npm start -- --help` and the README list it. */
+export interface SettingDoc {
+  name: string;
+  /** Who reads it: the server (`npm start`), `npm run deploy`, or both. */
+  usedBy: "start" | "deploy" | "start, deploy";
+  /** The default, in words ("none" where there is none). */
+  default: string;
+  what: string;
+}
+
+/** Every setting either command reads: a test holds this list, the schemas above and the README to each other. */
+export const SETTINGS: readonly SettingDoc[] = [
+  { name: "PORT", usedBy: "start", default: "3000", what: "the HTTP port (0: any free one)" },
+  { name: "HOST", usedBy: "start", default: "127.0.0.1", what: "the address to listen on (0.0.0.0 for every interface)" },
+  { name: "DATA_DIR", usedBy: "start, deploy", default: ".data", what: "the data folder: stores, managed keys, the embedded chain's state; `npm run deploy` writes deployment.env and relayer.json there" },
+  { name: "LOG_LEVEL", usedBy: "start", default: "info", what: `the log's level: ${LOG_LEVELS.join(", ")}` },
+  { name: "RATE_LIMIT_PER_MINUTE", usedBy: "start", default: "600", what: "requests a minute per token (per address without one)" },
+  { name: "KEYSTORE_PASSWORD", usedBy: "start, deploy", default: "none (the embedded chain: a built-in dev password, with a warning)", what: "the password of every keystore: the managed keys, the relayer's, the deployer's" },
+  { name: "RPC_URL", usedBy: "start, deploy", default: "none: the embedded chain", what: "an existing chain's JSON-RPC URL; with it the server joins that chain" },
+  { name: "ESCROW_ADDRESS", usedBy: "start, deploy", default: "none (required with RPC_URL)", what: "the escrow `npm run deploy` deployed; to `npm run deploy`, an escrow to register missing templates on" },
+  { name: "DEPLOYMENT_BLOCK", usedBy: "start", default: "0", what: "the escrow's deployment block (`npm run deploy` records it): the engine follows the chain from there" },
+  { name: "SIGNER_KEYSTORE", usedBy: "start, deploy", default: "none (required with RPC_URL)", what: "to `npm start`, the relayer's keystore (pays for relayed sign-offs, advance and expire); to `npm run deploy`, the deployer's (the escrow's admin)" },
+  { name: "ADMIN_ADDRESS", usedBy: "deploy", default: "the deployer", what: "the escrow's admin: registers templates, pauses, and may open any case (the operator principal's key must be it)" },
+  { name: "CONFIRMATIONS", usedBy: "start, deploy", default: "1", what: "blocks on top of a transaction before it counts as confirmed (1 to 64)" },
+  { name: "CHAIN_PORT", usedBy: "start", default: "any free port", what: "the embedded chain's port on 127.0.0.1, fixed so that a wallet or an explorer pointed at it keeps working across starts" },
+  { name: "POLL_INTERVAL_MS", usedBy: "start", default: "200 on the embedded chain, 1000 on an external one", what: "how often the engine asks the node for new blocks, in ms (10 to 60000)" },
+];
+
+/** The settings as `npm start -- --help` prints them. */
+export function settingsHelp(): string {
+  const width = Math.max(...SETTINGS.map((s) => s.name.length));
+  return [
+    "Settings (environment variables):",
+    ...SETTINGS.map((s) => `  ${s.name.padEnd(width)}  ${s.what}; default ${s.default} [${s.usedBy}]`),
+  ].join("\n");
+}
+
+/** The names each command's schema reads, for the test that every one is documented. */
+export const SETTING_NAMES = { start: Object.keys(Environment.shape), deploy: Object.keys(DeployEnvironment.shape) };

@@ -18,6 +18,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { createServer } from "node:net";
 import { JsonRpcProvider } from "ethers";
 import { StartError } from "../settings";
 import { freePort, stopGroup, watchUntilReady } from "./child-process";
@@ -42,6 +43,8 @@ export interface EmbeddedChain {
 
 export interface EmbeddedChainOptions {
   dataDir: string;
+  /** The port to serve on (`CHAIN_PORT`), so that a wallet pointed at it keeps working across starts; default a free one. */
+  port?: number;
   /** Told about a leftover Anvil it stopped, a clock it restored, and the like. */
   log?: (line: string) => void;
 }
@@ -74,7 +77,8 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
   await stopLeftover(pidFile, stateFile, log);
   checkState(stateFile, log);
 
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
+  if (options.port !== undefined) await requireFree(options.port);
   const logFd = openSync(join(dir, "anvil.log"), "a");
   const child = spawn(
     anvilBinary(),
@@ -269,4 +273,15 @@ function removePidFile(pidFile: string, pid: number | undefined): void {
   } catch {
     // gone already
   }
+}
+
+/** A taken CHAIN_PORT said by name before Anvil starts, rather than as Anvil's own exit. */
+function requireFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      reject(new StartError(`CHAIN_PORT: ${port} on 127.0.0.1 is in use (${error.code}); set CHAIN_PORT to a free port, or unset it for any free one`)),
+    );
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
+  });
 }

@@ -87,6 +87,17 @@ export class Keystore {
     return file;
   }
 
+  /** A keystore made elsewhere (and already opened with this password), kept as it is under its address. */
+  saveJson(address: string, json: string): string {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const file = this.fileOf(address);
+    const temporary = `${file}.${process.pid}.tmp`;
+    writeFileSync(temporary, json, { mode: 0o600 });
+    chmodSync(temporary, 0o600);
+    renameSync(temporary, file);
+    return file;
+  }
+
   /** A new random key, saved at the default (slow) scrypt cost. */
   async generate(): Promise<Wallet> {
     const created = Wallet.createRandom();
@@ -122,5 +133,17 @@ export async function decryptKeystoreFile(file: string, password: string): Promi
     const reason = String((error as Error).message ?? error);
     const hint = /password/i.test(reason) ? "wrong KEYSTORE_PASSWORD?" : "not an encrypted JSON keystore?";
     throw new StartError(`${file}: cannot decrypt the keystore (${hint} ${reason.split("(")[0].trim()})`);
+  }
+}
+
+/** The address a keystore file names (its `address` field), without decrypting it; null if it names none. */
+export function keystoreAddress(file: string): string | null {
+  try {
+    const address = (JSON.parse(readFileSync(file, "utf8")) as { address?: unknown }).address;
+    if (typeof address !== "string") return null;
+    const prefixed = address.startsWith("0x") ? address : `0x${address}`;
+    return isAddress(prefixed) ? getAddress(prefixed) : null;
+  } catch {
+    return null;
   }
 }

@@ -1,5 +1,7 @@
 import { expect } from "chai";
-import { SettingsError, parseSettings } from "../../server/settings";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { SETTINGS, SETTING_NAMES, SettingsError, parseDeploySettings, parseSettings, settingsHelp } from "../../server/settings";
 
 const ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
@@ -71,5 +73,30 @@ describe("parseSettings", function () {
       return "";
     })();
     expect(message).to.contain("PORT").and.not.contain("hunter2").and.not.contain("SECRET_THING");
+  });
+
+  it("documents every setting npm start and npm run deploy read, with its default, in the help and in the README", function () {
+    const documented = SETTINGS.map((s) => s.name);
+    for (const name of [...SETTING_NAMES.start, ...SETTING_NAMES.deploy]) expect(documented, name).to.include(name);
+    for (const s of SETTINGS) {
+      expect([...SETTING_NAMES.start, ...SETTING_NAMES.deploy], `${s.name} is read by a command`).to.include(s.name);
+      expect(settingsHelp()).to.contain(`${s.name}`).and.contain(`default ${s.default}`);
+    }
+    const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
+    for (const s of SETTINGS) expect(readme, s.name).to.contain(`| \`${s.name}\` | ${s.default} | ${s.what} | ${s.usedBy} |`);
+  });
+
+  it("takes CHAIN_PORT for the embedded chain only", function () {
+    expect(parseSettings({ CHAIN_PORT: "8545" }, "/srv/app").chainPort).to.equal(8545);
+    expect(parseSettings({}, "/srv/app").chainPort).to.equal(null);
+    expect(problemsOf({ RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: ADDRESS, SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p", CHAIN_PORT: "8545" })).to.deep.equal([
+      "CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT",
+    ]);
+  });
+
+  it("gives npm run deploy a DATA_DIR, .data by default, for its deployment.env", function () {
+    const env = { RPC_URL: "http://127.0.0.1:8545", SIGNER_KEYSTORE: "d.json", KEYSTORE_PASSWORD: "p" };
+    expect(parseDeploySettings(env, "/srv/app").dataDir).to.equal("/srv/app/.data");
+    expect(parseDeploySettings({ ...env, DATA_DIR: ".data-ext" }, "/srv/app").dataDir).to.equal("/srv/app/.data-ext");
   });
 });

@@ -13,7 +13,10 @@ import { encryptKeystoreJson, id as keccakId } from "ethers";
 import { deploy } from "../../server/deploy";
 import { Keystore, DEV_SCRYPT_N } from "../../server/keys/keystore";
 import { principalCli } from "../../server/cli/principal";
+import { readDeploymentRecord } from "../../server/chain/deployment-record";
 import { waitForSavedState } from "../../server/chain/embedded-demo";
+import { startEmbeddedChain } from "../../server/chain/embedded-chain";
+import { createServer } from "node:net";
 import { devWallet, freePort, startHardhatNode, type NodeProcess } from "../engine/support/node-process";
 import { alive, anvilPid, api, eventually, runMain, signalGroup, stopGracefully, type MainProcess } from "./support/main-process";
 
@@ -27,13 +30,15 @@ describe("npm start (server/main.ts)", function () {
   describe("on the embedded chain", function () {
     const dataDir = mkdtempSync(join(tmpdir(), "npm-start-"));
     let port: number;
+    let chainPort: number;
     let main: MainProcess | null = null;
-    const env = () => ({ DATA_DIR: dataDir, PORT: String(port) });
+    const env = () => ({ DATA_DIR: dataDir, PORT: String(port), CHAIN_PORT: String(chainPort) });
     let credentials: Record<string, { token: string; address: string }>;
     let caseId: string;
 
     before(async function () {
       port = await freePort();
+      chainPort = await freePort();
       main = await runMain(env());
     });
 
@@ -49,6 +54,14 @@ describe("npm start (server/main.ts)", function () {
       expect(health.status).to.equal(200);
       expect(health.body).to.include({ status: "ok", chainId: "31337", contract: deployment.address });
       expect(deployment).to.include({ chainId: 31337 });
+    });
+
+    it("prints the embedded chain's RPC URL, on CHAIN_PORT, which answers as chain 31337 (for a wallet or an explorer)", async function () {
+      const rpc = /^ {2}RPC {10}(http:\/\/127\.0\.0\.1:\d+)/m.exec(main!.output());
+      expect(rpc, main!.output()).not.to.equal(null);
+      expect(rpc![1]).to.equal(`http://127.0.0.1:${chainPort}`);
+      const res = await fetch(rpc![1], { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) });
+      expect(((await res.json()) as { result: string }).result).to.equal("0x7a69");
     });
 
     it("writes credentials.json (mode 0600) with a working token for each of the five roles, as printed", async function () {
@@ -122,6 +135,7 @@ describe("npm start (server/main.ts)", function () {
       expect(alive(leftover), "Anvil outlives a hard-killed server").to.equal(true);
 
       main = await runMain(env());
+      expect(main.output(), "the same RPC URL after a restart").to.contain(`RPC          http://127.0.0.1:${chainPort} `);
       expect(main.output()).to.contain(`stopping the Anvil left over from an earlier run (pid ${leftover}) after saving its state`);
       expect(alive(leftover)).to.equal(false);
       await eventually("the application stage completed on chain", async () => {
@@ -205,6 +219,17 @@ describe("npm start (server/main.ts)", function () {
       expect(await failure("revoke", "Acme Bank")).to.contain('no active principal with the id, name or address "Acme Bank"');
     });
 
+    it("refuses a KEYSTORE_PASSWORD that does not open the keys already there, leaving no key and no principal", async function () {
+      const lines: string[] = [];
+      const refused = await principalCli(["add", "--name", "Other Law", "--role", "lawyer"], { DATA_DIR: dataDir, KEYSTORE_PASSWORD: "another password" }, (line) => lines.push(line)).then(
+        () => expect.fail(`accepted: ${lines.join("\n")}`),
+        (error: Error) => error.message,
+      );
+      expect(refused).to.match(/^add: KEYSTORE_PASSWORD does not open .*\.json, a key already in this data folder/);
+      expect(new Keystore(dataDir, "").addresses()).to.have.length(1);
+      expect(await run("list")).not.to.contain("Other Law");
+    });
+
     it("answers bad arguments with a message and the usage", async function () {
       expect(await failure()).to.match(/^usage: npm run principal -- <command>/);
       expect(await failure("add", "--name", "X", "--role", "pilot")).to.equal('add: --role must be one of operator, bank, lawyer, buyer, seller, not "pilot"');
@@ -235,6 +260,21 @@ describe("npm start (server/main.ts)", function () {
       );
     });
 
+    it("names a CHAIN_PORT in use before Anvil starts", async function () {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+      const busy = (taken.address() as { port: number }).port;
+      try {
+        const error = await startEmbeddedChain({ dataDir: mkdtempSync(join(tmpdir(), "chain-port-")), port: busy }).then(
+          (chain) => chain.stop().then(() => expect.fail("started on a taken port")),
+          (e: Error) => e,
+        );
+        expect(error.message).to.equal(`CHAIN_PORT: ${busy} on 127.0.0.1 is in use (EADDRINUSE); set CHAIN_PORT to a free port, or unset it for any free one`);
+      } finally {
+        taken.close();
+      }
+    });
+
     for (const [title, , message] of cases) {
       it(`exits 1 with ${title}, naming it, with no stack trace`, function () {
         const { code, output } = results.get(title)!;
@@ -263,24 +303,23 @@ describe("npm start (server/main.ts)", function () {
 
     it("deploys with npm run deploy, then serves the escrow with the relayer's keystore and a principal added by the CLI", async function () {
       // Keystores at the low scrypt cost to keep the test quick: these are public dev keys.
-      const relayerFile = join(dataDir, "relayer.json");
-      writeFileSync(relayerFile, await encryptKeystoreJson({ address: devWallet(5).address, privateKey: devWallet(5).privateKey }, password, { scrypt: { N: DEV_SCRYPT_N } }));
-      const deployed = await deploy({ RPC_URL: node.url, SIGNER_KEYSTORE: relayerFile, KEYSTORE_PASSWORD: password }, () => undefined);
+      const deployerFile = join(dataDir, "deployer.json");
+      writeFileSync(deployerFile, await encryptKeystoreJson({ address: devWallet(5).address, privateKey: devWallet(5).privateKey }, password, { scrypt: { N: DEV_SCRYPT_N } }));
+      const deployed = await deploy({ RPC_URL: node.url, SIGNER_KEYSTORE: deployerFile, KEYSTORE_PASSWORD: password, DATA_DIR: dataDir }, () => undefined);
       await new Keystore(dataDir, password).save(devWallet(1), { scryptN: DEV_SCRYPT_N });
       const printed: string[] = [];
       await principalCli(["add", "--name", "Acme Bank", "--role", "bank", "--address", devWallet(1).address], { DATA_DIR: dataDir }, (line) => printed.push(line));
       const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
+      await principalCli(["add", "--name", "Jones Law", "--role", "lawyer"], { DATA_DIR: dataDir, KEYSTORE_PASSWORD: password }, (line) => printed.push(line));
+      const lawyerKey = /added \S+ lawyer "Jones Law" (0x[0-9a-fA-F]{40})/.exec(printed.join("\n"))![1];
 
-      main = await runMain({
-        DATA_DIR: dataDir,
-        PORT: String(await freePort()),
-        RPC_URL: node.url,
-        ESCROW_ADDRESS: deployed.address,
-        DEPLOYMENT_BLOCK: String(deployed.block),
-        SIGNER_KEYSTORE: relayerFile,
-        KEYSTORE_PASSWORD: password,
-      });
+      // The settings as npm run deploy recorded them, and nothing else about the chain.
+      const recorded = readDeploymentRecord(dataDir)!;
+      main = await runMain({ DATA_DIR: dataDir, PORT: String(await freePort()), KEYSTORE_PASSWORD: password, ...recorded });
       expect(main.output()).not.to.contain("Anvil");
+      expect(main.output()).to.contain(`warning: the managed key ${lawyerKey} (lawyer "Jones Law") has no funds on ${node.url} (chain 31337)`);
+      expect(main.output(), "a funded key is not named").not.to.contain(`the managed key ${devWallet(1).address}`);
+      expect(main.output()).to.match(new RegExp(`^ {2}RPC {10}${node.url.replaceAll(".", "\\.")}`, "m"));
       expect(existsSync(join(dataDir, "credentials.json")), "no demo data").to.equal(false);
       const health = await api(main.url, null, "GET", "/health");
       expect(health.body).to.include({ status: "ok", chainId: "31337", contract: deployed.address });
@@ -293,6 +332,14 @@ describe("npm start (server/main.ts)", function () {
 
       const clock = await api(main.url, token, "POST", "/dev/clock", { seconds: 60 });
       expect(clock.status, "no dev clock against an external chain").to.equal(404);
+    });
+
+    it("refuses an ESCROW_ADDRESS other than the one DATA_DIR/deployment.env records", async function () {
+      await stopGracefully(main!);
+      const recorded = readDeploymentRecord(dataDir)!;
+      const other = await runMain({ DATA_DIR: dataDir, PORT: String(await freePort()), KEYSTORE_PASSWORD: password, ...recorded, ESCROW_ADDRESS: devWallet(9).address }, { expectExit: true });
+      expect((await other.exited).code).to.equal(1);
+      expect(other.output()).to.contain(`npm start: ESCROW_ADDRESS: ${devWallet(9).address} is not the escrow ${recorded.ESCROW_ADDRESS} that ${dataDir}/deployment.env records`);
     });
   });
 });
