@@ -47,6 +47,8 @@ const Environment = z.object({
   DATA_DIR: optional(z.string()),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })),
   RATE_LIMIT_PER_MINUTE: optional(integer(1, 1_000_000)),
+  /** Requests without a token, per client address (many people may share one); the page's files never count. */
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: optional(integer(1, 1_000_000)),
   KEYSTORE_PASSWORD: optional(z.string()),
   RPC_URL: optional(httpUrl),
   ESCROW_ADDRESS: optional(address),
@@ -68,6 +70,7 @@ export interface Settings {
   dataDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
   rateLimitPerMinute: number;
+  rateLimitAnonymousPerMinute: number;
   /** Undefined when not set: only the embedded chain may then fall back to the dev password. */
   keystorePassword: string | undefined;
   confirmations: number;
@@ -121,6 +124,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     dataDir: resolve(cwd, e.DATA_DIR ?? ".data"),
     logLevel: e.LOG_LEVEL ?? "info",
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? 600,
+    rateLimitAnonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE ?? 6_000,
     keystorePassword: e.KEYSTORE_PASSWORD,
     confirmations: e.CONFIRMATIONS ?? 1,
     pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
