@@ -69,7 +69,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
   const onError = (error: unknown) => {
     lastError = error instanceof EngineError ? error : new EngineError("INTERNAL", String(error), { cause: error, retryable: true });
   };
-  const runtime = new Runtime({ projection, relayer, clock, workflows, onError });
+  const runtime = new Runtime({ projection, relayer, clock, onError });
   const approvals = new Approvals({ projection, relayer, provider, clock, guards: runtime.guards, escrowAddress, partyKeys: config.partyKeys });
 
   let running = false;
@@ -120,6 +120,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     if (!progress) return null;
     return {
       ...progress,
+      // Nothing is accepted of a case the chain does not hold: sign-offs wait for its opening to land again.
+      stages: progress.stages.map((stage) => ({ ...stage, acceptsSignOffs: false, waitsFor: "the case's opening, which the engine is sending again" })),
       status: "opening",
       opening: { submissionId: opening.id, note: `the chain lost this case's opening (submission ${opening.id}); the engine is sending it again` },
     };

@@ -86,7 +86,10 @@ export const ErrorResponse = z
     error: z.object({
       code: z.string().describe("VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, RATE_LIMITED, CHAIN_UNAVAILABLE, ..."),
       message: z.string(),
-      details: z.unknown().optional().describe("For VALIDATION_FAILED the field errors; for TOO_EARLY `availableAt` (ISO time or null)."),
+      details: z
+        .unknown()
+        .optional()
+        .describe("For VALIDATION_FAILED the field errors; for TOO_EARLY `availableAt` (the stage's legal moment, ISO time, or null while it cannot be known yet) and `waitsFor` (plain words, the same as the stage's `waitsFor`)."),
     }),
   });
 
@@ -136,16 +139,37 @@ export const WorkflowResponse = z.object({
 });
 export const WorkflowListResponse = z.object({ workflows: z.array(WorkflowResponse) });
 
+const IsoTime = z.string().describe("An instant, ISO 8601 in UTC.");
+
 const StageProgress = z.object({
   id: z.string(),
   title: z.string(),
-  status: z.enum(["locked", "open", "waiting", "completed", "overdue", "expired", "cancelled"]),
+  status: z
+    .enum(["locked", "open", "waiting", "completed", "overdue", "expired", "cancelled"])
+    .describe("`waiting` (with `waitingFor: \"time\"`) until the stage's legal moment (`availableAt`), even once the contract's floor has passed."),
   waitingFor: z.enum(["time", "funds"]).nullable(),
   requires: z.array(RoleName),
   signedOff: z.array(RoleName),
-  availableAt: z.string().nullable(),
-  deadline: z.string().nullable(),
-  completedAt: z.string().nullable(),
+  availableAt: IsoTime.nullable().describe(
+    "The earliest LEGAL moment the stage can complete: the legal guard's exact instant, its waiting time counted in the jurisdiction's calendar and time zone (`timeZone`). Null while it cannot be known yet (a prerequisite is open). For a stage with no legal waiting rule, the contract's moment (`contractFloor`).",
+  ),
+  deadline: IsoTime.nullable().describe(
+    "The LEGAL deadline: the earliest of the stage's own deadline and the long-stop, each to the end of its last (business) day in the jurisdiction's time zone (00:00 local of the day after). Null when none is running.",
+  ),
+  contractFloor: IsoTime.nullable().describe(
+    "The on-chain floor: the earliest moment the contract lets time complete the stage (a business-day wait as its shortest possible span in seconds), as `stageOf` reports it. Null for a stage with no waiting time, or while a prerequisite is open.",
+  ),
+  contractCeiling: IsoTime.nullable().describe(
+    "The on-chain ceiling: the last moment before the contract lets `expire` act on the stage (a business-day or calendar-day deadline as its longest possible span in seconds). Null when no deadline is running.",
+  ),
+  acceptsSignOffs: z
+    .boolean()
+    .describe("Whether the API would accept a sign-off of this stage now from a role it requires that has not signed: false while the legal guard would answer TOO_EARLY, when no required role is left to sign, or once the stage or the case has ended."),
+  waitsFor: z
+    .string()
+    .nullable()
+    .describe('Plain words naming what the stage waits for before it accepts sign-offs, e.g. "Closing Disclosure received by the borrower, then 3 business days"; null when the law holds nothing back. The same words as a TOO_EARLY refusal\'s `details.waitsFor`.'),
+  completedAt: IsoTime.nullable(),
   tx: z.string().nullable(),
 });
 
@@ -153,6 +177,9 @@ export const CaseProgressResponse = z
   .object({
     id: z.string(),
     workflow: z.object({ id: z.string().nullable(), version: z.number().nullable(), title: z.string().nullable(), templateId: z.string() }),
+    timeZone: z
+      .string()
+      .describe('The jurisdiction\'s IANA time zone ("America/New_York", "Europe/London"), whose local dates the legal moments count in; "UTC" for a template that no workflow here compiles to.'),
     status: z.enum(["open", "completed", "expired", "cancelled", "opening"]),
     opening: z
       .object({ submissionId: z.number().int(), note: z.string() })

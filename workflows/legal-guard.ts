@@ -1,30 +1,46 @@
 /**
- * The legal guard: when the law lets a stage complete. The contract keeps a waiting time of business days
- * as its floor in seconds (the shortest span it can ever be), so once the floor has passed the contract
- * would accept a completion that the law does not yet allow. The engine asks this guard before it submits
- * a sign-off of such a stage or calls `advance` for it, and answers a party that is too early with the
- * moment it becomes possible.
+ * The legal guard: the law's moments of a stage. The contract keeps a waiting time of business days as its
+ * floor in seconds (the shortest span it can ever be) and a deadline as its ceiling (the longest), so once
+ * the floor has passed the contract would accept a completion that the law does not yet allow, and until
+ * the ceiling it would accept one that the law no longer does. The engine asks this guard before it submits
+ * a sign-off of a waiting stage or calls `advance` for it, answers a party that is too early with the moment
+ * it becomes possible and what it waits for, and shows the law's moments as the stage's `availableAt` and
+ * `deadline`.
  *
  * Only stages with a waiting time are guarded; every other stage accepts sign-offs early, even while locked.
  */
-import { unlockedAt, type CaseModel } from "./case-rules";
+import { indexesOf, isCompleted, unlockedAt, type CaseModel } from "./case-rules";
 import { getCalendar } from "./calendars";
 import type { Calendar } from "./calendars/calendar";
 import type { CompiledWorkflow } from "./compile";
-import { duration } from "./duration";
+import { duration, type Duration } from "./duration";
 
 export type LegalVerdict =
   | { allowed: true }
   /** `availableAt` is null while a prerequisite is still open: the waiting time has not started. */
-  | { allowed: false; availableAt: Date | null; reason: string };
+  | { allowed: false; availableAt: Date | null; reason: string; waitsFor: string };
 
 export interface LegalGuard {
+  /** The jurisdiction's IANA time zone, whose local dates the rules count in. */
+  readonly timeZone: string;
   /**
    * The exact moment from which the law lets the stage complete: its waiting time counted in the
    * workflow's calendar from the completion of its last prerequisite (or the opening). `undefined` for a
    * stage without a waiting time, null while a prerequisite is open.
    */
   legalMomentOf(model: CaseModel, stage: number): Date | null | undefined;
+  /**
+   * The law's deadline of the stage: the earliest of its own deadline (once its anchor has happened) and
+   * the long-stop, each to the end of its last (business) day in the jurisdiction's zone (00:00 of the day
+   * after), or to the exact hour for a deadline in hours. Null when none is running; `undefined` for a
+   * stage without a deadline rule.
+   */
+  legalDeadlineOf(model: CaseModel, stage: number): Date | null | undefined;
+  /**
+   * Plain words for what the stage waits for before it accepts sign-offs ("Closing Disclosure received by
+   * the borrower, then 3 business days"), or null when the law holds nothing back at `now`.
+   */
+  waitsFor(model: CaseModel, stage: number, now: Date): string | null;
   /** Whether the engine may now submit what could complete the stage: a sign-off of it, or `advance`. */
   mayComplete(model: CaseModel, stage: number, now: Date): LegalVerdict;
 }
@@ -32,6 +48,8 @@ export interface LegalGuard {
 export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "calendar" | "timeZone">): LegalGuard {
   const calendar: Calendar = getCalendar(workflow.calendar, workflow.timeZone);
   const waits = workflow.details.map((stage) => (stage.wait === undefined ? undefined : duration(stage.wait)));
+  const deadlines = workflow.details.map((stage) => (stage.deadline === undefined ? undefined : duration(stage.deadline.within)));
+  const longStops = workflow.details.map((stage) => (stage.longStop === undefined ? undefined : duration(stage.longStop.within)));
 
   function legalMomentOf(model: CaseModel, stage: number): Date | null | undefined {
     const wait = waits[stage];
@@ -45,16 +63,66 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     return new Date((start + seconds) * 1000);
   }
 
+  /** The end of "within `within`" counted from `anchor` (chain seconds). */
+  function endOf(within: Duration, anchor: number): Date {
+    const from = new Date(anchor * 1000);
+    switch (within.unit) {
+      case "business-days":
+        return calendar.startOfDayAfter(calendar.addBusinessDays(from, within.amount), 1);
+      case "days":
+        return calendar.startOfDayAfter(from, within.amount + 1);
+      case "hours":
+        return new Date((anchor + within.amount * 3_600) * 1000);
+    }
+  }
+
+  function legalDeadlineOf(model: CaseModel, stage: number): Date | null | undefined {
+    const own = deadlines[stage];
+    const longStop = longStops[stage];
+    if (own === undefined && longStop === undefined) return undefined;
+    const running: Date[] = [];
+    if (longStop !== undefined) running.push(endOf(longStop, model.openedAt));
+    if (own !== undefined) {
+      const anchorStage = model.rules[stage].deadlineAnchor;
+      const anchor = anchorStage === 0 ? model.openedAt : model.completedAt[anchorStage - 1];
+      if (anchor !== null) running.push(endOf(own, anchor));
+    }
+    if (running.length === 0) return null;
+    return new Date(Math.min(...running.map((d) => d.getTime())));
+  }
+
+  function waitsFor(model: CaseModel, stage: number, now: Date): string | null {
+    const wait = workflow.details[stage].wait;
+    const moment = legalMomentOf(model, stage);
+    if (moment === undefined || wait === undefined) return null;
+    if (moment === null) {
+      const open = indexesOf(model.rules[stage].prerequisites).filter((p) => !isCompleted(model, p));
+      return `${open.map((p) => workflow.details[p].title).join(" and ")}, then ${wait}`;
+    }
+    if (now.getTime() >= moment.getTime()) return null;
+    return `${wait} from ${lastPrerequisiteTitle(model, stage)} (until ${moment.toISOString()})`;
+  }
+
+  /** The title of the prerequisite that completed last (the one the waiting time counts from), or "the opening". */
+  function lastPrerequisiteTitle(model: CaseModel, stage: number): string {
+    let last: number | null = null;
+    for (const p of indexesOf(model.rules[stage].prerequisites)) {
+      if (last === null || (model.completedAt[p] as number) >= (model.completedAt[last] as number)) last = p;
+    }
+    return last === null || (model.completedAt[last] as number) < model.openedAt ? "the opening" : workflow.details[last].title;
+  }
+
   function mayComplete(model: CaseModel, stage: number, now: Date): LegalVerdict {
     const moment = legalMomentOf(model, stage);
     if (moment === undefined || (moment !== null && now.getTime() >= moment.getTime())) return { allowed: true };
     const title = workflow.details[stage].title;
     const wait = workflow.details[stage].wait;
+    const words = waitsFor(model, stage, now) as string;
     if (moment === null) {
-      return { allowed: false, availableAt: null, reason: `"${title}" waits ${wait} after its prerequisites, which are not all complete yet` };
+      return { allowed: false, availableAt: null, waitsFor: words, reason: `"${title}" waits ${wait} after its prerequisites, which are not all complete yet: it waits for ${words}` };
     }
-    return { allowed: false, availableAt: moment, reason: `"${title}" waits ${wait}: possible from ${moment.toISOString()}` };
+    return { allowed: false, availableAt: moment, waitsFor: words, reason: `"${title}" waits ${wait}: possible from ${moment.toISOString()}` };
   }
 
-  return { legalMomentOf, mayComplete };
+  return { timeZone: calendar.timeZone, legalMomentOf, legalDeadlineOf, waitsFor, mayComplete };
 }

@@ -12,10 +12,13 @@ import {
   availableAt,
   deadlineOf,
   indexesOf,
+  isCompleted,
   newCaseModel,
   prerequisitesComplete,
   stageStatus,
+  type StageStatus,
 } from "../../workflows/case-rules";
+import type { LegalGuard } from "../../workflows/legal-guard";
 import type { ChainEvent, JsonValue } from "./event-log";
 import type { TemplateInfo } from "./templates";
 
@@ -55,8 +58,22 @@ export interface StageProgress {
   waitingFor: "time" | "funds" | null;
   requires: RoleName[];
   signedOff: RoleName[];
+  /**
+   * The earliest legal moment the stage can complete: the legal guard's instant, in the jurisdiction's
+   * calendar and zone; null while it cannot be known (a prerequisite is open). For a stage with no legal
+   * waiting rule, the contract's moment (`contractFloor`).
+   */
   availableAt: string | null;
+  /** The legal deadline (the end of its last (business) day in the jurisdiction's zone); null when none runs. */
   deadline: string | null;
+  /** The contract's floor: the earliest second the chain lets time complete the stage; null as `stageOf` has 0. */
+  contractFloor: string | null;
+  /** The contract's ceiling: the last second before `expire` may act on the stage; null when none runs. */
+  contractCeiling: string | null;
+  /** Whether a sign-off of the stage by a required role that has not signed would be accepted now. */
+  acceptsSignOffs: boolean;
+  /** What the stage waits for before it accepts sign-offs, in plain words; null when nothing holds it. */
+  waitsFor: string | null;
   completedAt: string | null;
   tx: string | null;
 }
@@ -65,6 +82,8 @@ export interface StageProgress {
 export interface CaseProgress {
   id: string;
   workflow: { id: string | null; version: number | null; title: string | null; templateId: string };
+  /** The jurisdiction's IANA time zone ("America/New_York"); "UTC" for a template no workflow here compiles to. */
+  timeZone: string;
   /**
    * "opening": the case was opened (and answered) but the chain lost its opening (a reorganisation, a node
    * restored from an older save); the engine is sending it again, and `opening` says so.
@@ -242,12 +261,27 @@ function roleNames(mask: number): RoleName[] {
     .map((r) => ROLE_NAMES[r]);
 }
 
-/** The API's progress of a case at chain time `nowSeconds`. */
-export function progressOf(view: CaseView, nowSeconds: number): CaseProgress {
+/**
+ * The API's progress of a case at chain time `nowSeconds`. With the legal guard of the case's workflow, the
+ * stages' moments are the law's (the contract's floor and ceiling beside them); without one (a template no
+ * workflow here compiles to), the contract's are all there are.
+ */
+export function progressOf(view: CaseView, nowSeconds: number, guard?: LegalGuard): CaseProgress {
   const { model } = view;
+  const now = new Date(nowSeconds * 1000);
   const stages = model.rules.map((rule, s): StageProgress => {
-    const raw = stageStatus(model, s, nowSeconds);
+    const legalMoment = guard?.legalMomentOf(model, s);
+    // The law holds the stage back until its moment, whatever the contract's floor says.
+    const heldByLaw = legalMoment !== undefined && legalMoment !== null && now.getTime() < legalMoment.getTime();
+    const contractStatus = stageStatus(model, s, nowSeconds);
+    const raw: StageStatus = heldByLaw && (contractStatus === "open" || contractStatus === "waiting-for-funds") ? "waiting-for-time" : contractStatus;
     const waiting = raw === "waiting-for-time" || raw === "waiting-for-funds";
+    // As `stageOf` reports it: only for a stage with a waiting time whose prerequisites are complete.
+    const contractFloor = rule.waitSeconds !== 0 && prerequisitesComplete(model, s) ? iso(availableAt(model, s)) : null;
+    const contractCeiling = iso(deadlineOf(model, s));
+    const legalDeadline = guard?.legalDeadlineOf(model, s);
+    const legallyBlocked = guard ? !guard.mayComplete(model, s, now).allowed : false;
+    const unsigned = rule.roles & ~model.signedOff[s];
     return {
       id: view.template.stages[s].id,
       title: view.template.stages[s].title,
@@ -255,9 +289,12 @@ export function progressOf(view: CaseView, nowSeconds: number): CaseProgress {
       waitingFor: raw === "waiting-for-time" ? "time" : raw === "waiting-for-funds" ? "funds" : null,
       requires: roleNames(rule.roles),
       signedOff: roleNames(model.signedOff[s] & rule.roles),
-      // As `stageOf` reports it: only for a stage with a waiting time whose prerequisites are complete.
-      availableAt: rule.waitSeconds !== 0 && prerequisitesComplete(model, s) ? iso(availableAt(model, s)) : null,
-      deadline: iso(deadlineOf(model, s)),
+      availableAt: legalMoment === undefined ? contractFloor : legalMoment === null ? null : legalMoment.toISOString(),
+      deadline: legalDeadline === undefined ? contractCeiling : legalDeadline === null ? null : legalDeadline.toISOString(),
+      contractFloor,
+      contractCeiling,
+      acceptsSignOffs: model.status === "open" && !isCompleted(model, s) && unsigned !== 0 && !legallyBlocked,
+      waitsFor: model.status === "open" && !isCompleted(model, s) ? (guard?.waitsFor(model, s, now) ?? null) : null,
       completedAt: iso(model.completedAt[s]),
       tx: view.stageTx[s],
     };
@@ -270,6 +307,7 @@ export function progressOf(view: CaseView, nowSeconds: number): CaseProgress {
       title: view.template.workflow?.title ?? null,
       templateId: view.template.templateId,
     },
+    timeZone: guard?.timeZone ?? "UTC",
     status: model.status,
     parties: { ...view.parties },
     terms: { ...view.terms },

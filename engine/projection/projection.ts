@@ -9,7 +9,8 @@
  */
 import type { Provider } from "ethers";
 import { PollingLoop } from "../polling-loop";
-import type { CompiledWorkflow } from "../../workflows";
+import { type CompiledWorkflow, loadTemplates } from "../../workflows";
+import { LegalGuards } from "../runtime/legal";
 import { ChainClock } from "../chain/clock";
 import { type Db, migrate } from "../store/database";
 import { CASE_STORE_MIGRATIONS, CaseStore } from "./case-store";
@@ -71,6 +72,8 @@ export class Projection {
   readonly log: EventLog;
   readonly follower: ChainFollower;
   readonly clock: ChainClock;
+  /** The legal guards of the workflows the projection knows: the law's moments in every progress it gives. */
+  readonly guards: LegalGuards;
   private readonly store: CaseStore;
   private readonly catalog: TemplateCatalog;
   private readonly views = new Map<string, CaseView>();
@@ -87,7 +90,9 @@ export class Projection {
     migrate(options.db, PROJECTION_MIGRATIONS);
     this.log = new EventLog(options.db, options.fromBlock);
     this.store = new CaseStore(options.db);
-    this.catalog = new TemplateCatalog(options.provider, options.address, options.workflows);
+    const workflows = options.workflows ?? loadTemplates();
+    this.catalog = new TemplateCatalog(options.provider, options.address, workflows);
+    this.guards = new LegalGuards(workflows);
     this.clock = options.clock ?? new ChainClock();
     this.beforeCommit = options.beforeCommit;
     for (const view of this.store.all()) {
@@ -122,7 +127,7 @@ export class Projection {
    */
   rebuild(): Promise<PollResult> {
     return this.serially(async () => {
-      const before = new Map([...this.views].map(([id, view]) => [id, JSON.stringify(progressOf(view, 0))]));
+      const before = new Map([...this.views].map(([id, view]) => [id, JSON.stringify(this.progress(view, 0))]));
       this.log.db.transaction(() => {
         this.log.clear();
         this.store.clear();
@@ -137,7 +142,7 @@ export class Projection {
       }
       for (const id of new Set([...before.keys(), ...this.views.keys()])) {
         const view = this.views.get(id) ?? null;
-        if (before.get(id) !== (view ? JSON.stringify(progressOf(view, 0)) : undefined)) {
+        if (before.get(id) !== (view ? JSON.stringify(this.progress(view, 0)) : undefined)) {
           this.publish({ caseId: id, view, reorg: true });
         }
       }
@@ -163,7 +168,7 @@ export class Projection {
   /** A case's progress at chain time `nowSeconds` (default: the chain clock), or null if there is no such case. */
   getCase(caseId: string | bigint | number, nowSeconds = this.clock.nowSeconds()): CaseProgress | null {
     const view = this.views.get(String(caseId));
-    return view ? progressOf(view, nowSeconds) : null;
+    return view ? this.progress(view, nowSeconds) : null;
   }
 
   /**
@@ -184,7 +189,7 @@ export class Projection {
       name: "CaseOpened",
       args: { terms },
     };
-    return progressOf(openedView(opened, this.lookup), nowSeconds);
+    return this.progress(openedView(opened, this.lookup), nowSeconds);
   }
 
   /** The read model itself (a copy), for the engine's runtime. */
@@ -197,7 +202,7 @@ export class Projection {
   listCases(nowSeconds = this.clock.nowSeconds()): CaseProgress[] {
     return [...this.views.values()]
       .sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0))
-      .map((view) => progressOf(view, nowSeconds));
+      .map((view) => this.progress(view, nowSeconds));
   }
 
   /** Every on-chain event of the case, in chain order. */
@@ -211,6 +216,11 @@ export class Projection {
       time: new Date(e.blockTime * 1000).toISOString(),
       tx: e.txHash,
     }));
+  }
+
+  /** A view's progress, with the law's moments where a workflow here compiles to its template. */
+  private progress(view: CaseView, nowSeconds: number): CaseProgress {
+    return progressOf(view, nowSeconds, this.guards.of(view.template.templateId));
   }
 
   private serially<T>(work: () => Promise<T>): Promise<T> {
@@ -290,7 +300,7 @@ export class Projection {
   private publish(notice: StagedNotice): void {
     const message: ProgressNotice = {
       caseId: notice.caseId,
-      progress: notice.view ? progressOf(notice.view, this.clock.nowSeconds()) : null,
+      progress: notice.view ? this.progress(notice.view, this.clock.nowSeconds()) : null,
       reorg: notice.reorg,
     };
     for (const listener of this.listeners) {

@@ -128,7 +128,7 @@ export class Approvals {
     const verdict = this.options.guards.of(r.view.template.templateId)?.mayComplete(model, r.stage, new Date(this.options.clock.nowMs()));
     if (verdict && !verdict.allowed) {
       throw new EngineError("TOO_EARLY", verdict.reason, {
-        details: { caseId: r.view.id, stage: request.stageId, availableAt: verdict.availableAt ? verdict.availableAt.toISOString() : null },
+        details: { caseId: r.view.id, stage: request.stageId, availableAt: verdict.availableAt ? verdict.availableAt.toISOString() : null, waitsFor: verdict.waitsFor },
       });
     }
     const evidence = (request.evidence ?? ZeroHash).toLowerCase();

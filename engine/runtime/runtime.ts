@@ -17,7 +17,6 @@
  * Restart: `start()` builds every open case's actor from the projection (the store, then the chain) at the
  * chain clock's now. What fell due while the engine was down is submitted at once; later moments re-arm.
  */
-import type { CompiledWorkflow } from "../../workflows";
 import {
   type CaseModel,
   deadlineOf,
@@ -34,13 +33,12 @@ import type { Projection } from "../projection/projection";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
 import { type CaseActor, startCaseActor, untilChainSecond } from "./case-actor";
-import { LegalGuards } from "./legal";
+import type { LegalGuards } from "./legal";
 
 export interface RuntimeOptions {
   projection: Projection;
   relayer: Relayer;
   clock: ChainClock;
-  workflows: readonly CompiledWorkflow[];
   /** How long after a too-early `advance`/`expire` was first refused it is tried again; each later try waits twice as long. */
   retryDelayMs?: number;
   /** The longest wait between two tries. */
@@ -86,7 +84,7 @@ export class Runtime {
     this.projection = options.projection;
     this.relayer = options.relayer;
     this.clock = options.clock;
-    this.guards = new LegalGuards(options.workflows);
+    this.guards = options.projection.guards;
     this.retryDelayMs = options.retryDelayMs ?? 1_000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 8;

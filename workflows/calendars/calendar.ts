@@ -21,6 +21,8 @@ export interface Calendar {
    * of the Nth business day after `from`'s local date. N = 0 gives `from` itself.
    */
   addBusinessDays(from: Date, businessDays: number): Date;
+  /** The start (00:00 local time) of the local date `days` days after `from`'s local date; 0 gives the start of that date. */
+  startOfDayAfter(from: Date, days: number): Date;
   /** The shortest span, in whole seconds, that "N business days after" can ever be (rounded down). */
   floorSeconds(businessDays: number): number;
   /** The longest span, in whole seconds, that "N business days after" can ever be (rounded up). */
