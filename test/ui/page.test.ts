@@ -400,7 +400,9 @@ describe("ui: the progress page in a real browser", function () {
     expect(await closingDisclosure.getByRole("button", { name: /^Sign off/ }).count()).to.equal(1);
     await notReloaded(page);
 
-    // Midway: on a desktop width, the picture of the page the README shows.
+    // Midway: on a desktop width, the picture of the page the README shows (from the top: the header sticks
+    // to the window, and a full-page picture taken scrolled down would show it midway).
+    await page.evaluate("window.scrollTo(0, 0)");
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway.png"), fullPage: true });
     // Its upper part, from the heading to the stages still to come, is server/ui/screenshot.png.
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway-readme.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1800 } });
@@ -559,6 +561,7 @@ describe("ui: the progress page in a real browser", function () {
     await done.locator("#escrow .payouts li", { hasText: "Seller" }).filter({ hasText: "0.9 ETH withdrawn" }).waitFor(WAIT);
     await notReloaded(done);
     expect(await done.getByRole("button", { name: /Sign off/ }).count()).to.equal(0);
+    await done.evaluate("window.scrollTo(0, 0)");
     await done.screenshot({ path: join(SCREENSHOTS, "3-completed.png"), fullPage: true });
 
     // On a phone's width, nothing runs off the side.
