@@ -15,6 +15,9 @@ import type { Calendar } from "./calendars/calendar";
 import type { CompiledWorkflow } from "./compile";
 import { duration, type Duration } from "./duration";
 
+/** How many answers a guard keeps before it starts again: a few per open case, for many thousands of cases. */
+const MAX_REMEMBERED = 100_000;
+
 export type LegalVerdict =
   | { allowed: true }
   /** `availableAt` is null while a prerequisite is still open: the waiting time has not started. */
@@ -51,13 +54,25 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
   const deadlines = workflow.details.map((stage) => (stage.deadline === undefined ? undefined : duration(stage.deadline.within)));
   const longStops = workflow.details.map((stage) => (stage.longStop === undefined ? undefined : duration(stage.longStop.within)));
 
+  // Every progress asks for every stage's moments; the calendar's answer for the same rule and second is
+  // always the same, and finding it walks local dates through Intl, so each answer is kept (in ms).
+  const remembered = new Map<string, number>();
+  function remember(key: string, compute: () => Date): Date {
+    let ms = remembered.get(key);
+    if (ms === undefined) {
+      if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+      ms = compute().getTime();
+      remembered.set(key, ms);
+    }
+    return new Date(ms);
+  }
+
   function legalMomentOf(model: CaseModel, stage: number): Date | null | undefined {
     const wait = waits[stage];
     if (wait === undefined) return undefined;
     const start = unlockedAt(model, stage);
     if (start === null) return null;
-    const from = new Date(start * 1000);
-    if (wait.unit === "business-days") return calendar.addBusinessDays(from, wait.amount);
+    if (wait.unit === "business-days") return remember(`wait:${wait.amount}:${start}`, () => calendar.addBusinessDays(new Date(start * 1000), wait.amount));
     // Calendar days and hours are exact spans: the law and the contract agree to the second.
     const seconds = wait.amount * (wait.unit === "days" ? 86_400 : 3_600);
     return new Date((start + seconds) * 1000);
@@ -68,9 +83,9 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     const from = new Date(anchor * 1000);
     switch (within.unit) {
       case "business-days":
-        return calendar.startOfDayAfter(calendar.addBusinessDays(from, within.amount), 1);
+        return remember(`within-business:${within.amount}:${anchor}`, () => calendar.startOfDayAfter(calendar.addBusinessDays(from, within.amount), 1));
       case "days":
-        return calendar.startOfDayAfter(from, within.amount + 1);
+        return remember(`within-days:${within.amount}:${anchor}`, () => calendar.startOfDayAfter(from, within.amount + 1));
       case "hours":
         return new Date((anchor + within.amount * 3_600) * 1000);
     }

@@ -165,6 +165,15 @@ export class Projection {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Publishes the case's progress again, unchanged on chain: for a change that time alone makes (a stage's
+   * legal moment has come, so it now accepts sign-offs), which no event would announce.
+   */
+  republish(caseId: string): void {
+    const view = this.views.get(caseId);
+    if (view && !this.muted) this.publish({ caseId, view: cloneView(view), reorg: false });
+  }
+
   /** A case's progress at chain time `nowSeconds` (default: the chain clock), or null if there is no such case. */
   getCase(caseId: string | bigint | number, nowSeconds = this.clock.nowSeconds()): CaseProgress | null {
     const view = this.views.get(String(caseId));

@@ -5,7 +5,8 @@
  * - advance: when a waiting time ends (the machine's timer), at the later of the contract's and the law's
  *   moment (a second timer of the runtime's own covers the law's business days beyond the contract's floor);
  * - expire: when a deadline passes unmet;
- * - withdrawFor(seller): once the releasing stage has completed, the seller's credit is pushed to it.
+ * - withdrawFor(seller): once the releasing stage has completed, the seller's credit is pushed to it;
+ * - at a stage's legal moment, its progress published again (it now accepts sign-offs: no event says so).
  *
  * Every submission goes through the relayer under an idempotency key derived from (case, kind, moment), so a
  * timer that fires twice, or again after a restart, finds the submission already there. An `advance` or
@@ -62,6 +63,8 @@ interface RunningCase {
   offsetMs: number;
   /** The runtime's own timer for a legal moment later than the contract's, and the moment it is for. */
   legalTimer?: { at: number; timer: NodeJS.Timeout };
+  /** The next legal moment of a stage still to complete (ms): its progress is published again then. */
+  momentTimer?: { at: number; timer: NodeJS.Timeout };
 }
 
 export class Runtime {
@@ -129,7 +132,8 @@ export class Runtime {
       if (Math.abs(jump) <= this.clockJumpMs) continue;
       if (jump > 0) {
         const { model, now: armedAt } = running.actor.context();
-        const moments = [nextWaitingTimeEnd(model, armedAt), nextDeadlineMiss(model, armedAt), running.legalTimer?.at ?? null];
+        const legalMoment = running.momentTimer ? Math.ceil(running.momentTimer.at / 1000) : null;
+        const moments = [nextWaitingTimeEnd(model, armedAt), nextDeadlineMiss(model, armedAt), running.legalTimer?.at ?? null, legalMoment];
         if (moments.every((m) => m === null || m > now + REARM_HORIZON_SECONDS)) continue;
       }
       this.sync(caseId);
@@ -151,7 +155,10 @@ export class Runtime {
   /** Re-creates the case's actor from its projected view, then does at once whatever is already due. */
   private sync(caseId: string): void {
     if (!this.running) return;
+    // A legal moment that came while its timer was being re-armed (a jump of the clock) is published still.
+    const pendingMoment = this.cases.get(caseId)?.momentTimer?.at;
     this.drop(caseId);
+    if (pendingMoment !== undefined && pendingMoment <= this.clock.nowMs()) setImmediate(() => this.running && this.projection.republish(caseId));
     const view = this.projection.viewOf(caseId);
     if (!view) return;
     try {
@@ -162,6 +169,7 @@ export class Runtime {
         requestExpire: (at) => this.checkExpire(caseId, at),
       });
       this.cases.set(caseId, { actor, offsetMs: this.offsetMs() });
+      this.armMomentTimer(caseId, view);
       this.checkAdvance(caseId);
       this.checkExpire(caseId);
     } catch (error) {
@@ -174,7 +182,33 @@ export class Runtime {
     if (!running) return;
     running.actor.stop();
     if (running.legalTimer) clearTimeout(running.legalTimer.timer);
+    if (running.momentTimer) clearTimeout(running.momentTimer.timer);
     this.cases.delete(caseId);
+  }
+
+  /**
+   * At the next legal moment of a stage still to complete, the case's progress is published again: the stage
+   * then reads open and accepts sign-offs, which no chain event would tell the event stream.
+   */
+  private armMomentTimer(caseId: string, view: CaseView): void {
+    const guard = this.guards.of(view.template.templateId);
+    const running = this.cases.get(caseId);
+    if (!guard || !running) return;
+    const nowMs = this.clock.nowMs();
+    const later = view.model.rules
+      .map((_, s) => (isCompleted(view.model, s) ? undefined : guard.legalMomentOf(view.model, s)))
+      .filter((m): m is Date => m instanceof Date && m.getTime() > nowMs)
+      .map((m) => m.getTime());
+    if (later.length === 0) return;
+    const at = Math.min(...later);
+    const timer = setTimeout(() => {
+      if (this.cases.get(caseId) !== running) return;
+      running.momentTimer = undefined;
+      // A timer may wake a moment early on the chain's clock: wait for the moment itself.
+      if (this.clock.nowMs() < at) this.armMomentTimer(caseId, view);
+      else this.projection.republish(caseId);
+    }, untilChainSecond(this.clock, Math.ceil(at / 1000)));
+    running.momentTimer = { at, timer };
   }
 
   /**

@@ -89,8 +89,8 @@ describe("engine: the runtime's other paths", function () {
       await engine.approve(approval(s, "application", "buyer"));
       await engine.approve(approval(s, "application", "bank"));
       const loanEstimate = () => engine.getCase(s.caseId)!.stages[stageIndex(s, "loan-estimate")];
-      await waitFor("the loan estimate open, its deadline set", () => loanEstimate().status === "open" && loanEstimate().deadline !== null);
-      const deadline = Date.parse(loanEstimate().deadline!) / 1000;
+      await waitFor("the loan estimate open, its deadline set", () => loanEstimate().status === "open" && loanEstimate().contractCeiling !== null);
+      const deadline = Date.parse(loanEstimate().contractCeiling!) / 1000;
 
       // A few seconds before the deadline; no block comes after this one unless the engine sends one.
       await time.increaseTo(deadline - 2);
@@ -144,7 +144,7 @@ describe("engine: the runtime's other paths", function () {
       const waiting = stageIndex(s, "loan-estimate-waiting-period");
       await waitFor("the waiting period waiting for time", () => engine.getCase(s.caseId)!.stages[waiting].waitingFor === "time");
       const view = engine.projection.viewOf(s.caseId)!;
-      const contractAt = Date.parse(engine.getCase(s.caseId)!.stages[waiting].availableAt!) / 1000;
+      const contractAt = Date.parse(engine.getCase(s.caseId)!.stages[waiting].contractFloor!) / 1000;
       const legalAt = engine.runtime.guards.advanceMomentOf(view.template.templateId, view.model, waiting)!;
 
       // The chain 4 s short of the contract's moment; the engine's clock (as if it had misread the chain)
@@ -172,7 +172,7 @@ describe("engine: the runtime's other paths", function () {
       const waiting = stageIndex(s, "loan-estimate-waiting-period");
       await waitFor("the waiting period waiting for time", () => engine.getCase(s.caseId)!.stages[waiting].waitingFor === "time");
       const view = engine.projection.viewOf(s.caseId)!;
-      const contractAt = Date.parse(engine.getCase(s.caseId)!.stages[waiting].availableAt!) / 1000;
+      const contractAt = Date.parse(engine.getCase(s.caseId)!.stages[waiting].contractFloor!) / 1000;
       const legalAt = engine.runtime.guards.advanceMomentOf(view.template.templateId, view.model, waiting)!;
 
       await time.increaseTo(contractAt - 13);
@@ -193,8 +193,8 @@ describe("engine: the runtime's other paths", function () {
       await first.approve(approval(s, "application", "buyer"));
       await first.approve(approval(s, "application", "bank"));
       const loanEstimate = () => first.getCase(s.caseId)!.stages[stageIndex(s, "loan-estimate")];
-      await waitFor("the loan estimate's deadline set", () => loanEstimate().status === "open" && loanEstimate().deadline !== null);
-      const deadline = Date.parse(loanEstimate().deadline!) / 1000;
+      await waitFor("the loan estimate's deadline set", () => loanEstimate().status === "open" && loanEstimate().contractCeiling !== null);
+      const deadline = Date.parse(loanEstimate().contractCeiling!) / 1000;
       await first.stop();
       engines.splice(0);
 
@@ -304,7 +304,7 @@ describe("engine: the runtime's other paths", function () {
       const credits = { ...engine.getCase(caseId)!.escrow.credits };
 
       // The deadline as compiled: the law's 14 days, rounded up to the end of the day (and a clock change).
-      const deadline = Date.parse(engine.getCase(caseId)!.stages[stampDuty].deadline!) / 1000;
+      const deadline = Date.parse(engine.getCase(caseId)!.stages[stampDuty].contractCeiling!) / 1000;
       await engine.increaseTime(deadline - (await time.latest()) + 5);
       expect(engine.getCase(caseId)!.stages[stampDuty].status, "overdue as the chain's stageOf says at once").to.equal("overdue");
       // The engine's own expire records it on chain.

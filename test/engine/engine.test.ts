@@ -72,7 +72,7 @@ describe("engine/createEngine", function () {
       // The Loan Estimate waiting period: the contract's floor passes before the law's 4 business days.
       const view = engine.projection.viewOf(s.caseId)!;
       const waiting = stageIndex(s, "loan-estimate-waiting-period");
-      const contractAt = Date.parse(stageOf(engine, s, "loan-estimate-waiting-period").availableAt!) / 1000;
+      const contractAt = Date.parse(stageOf(engine, s, "loan-estimate-waiting-period").contractFloor!) / 1000;
       const legal = engine.runtime.guards.of(view.template.templateId)!.legalMomentOf(view.model, waiting) as Date;
       const legalAt = Math.ceil(legal.getTime() / 1000);
       expect(legalAt, "the law's moment is later than the contract's floor").to.be.greaterThan(contractAt + 3600);
@@ -134,7 +134,7 @@ describe("engine/createEngine", function () {
       expect((early as EngineError).details?.availableAt).to.equal(null);
 
       // Past the waiting period (the engine advances it), consummation waits 3 business days from then.
-      const contractAt = Date.parse(stageOf(engine, s, "loan-estimate-waiting-period").availableAt!) / 1000;
+      const contractAt = Date.parse(stageOf(engine, s, "loan-estimate-waiting-period").contractFloor!) / 1000;
       await time.increaseTo(contractAt + 7 * 86_400);
       await waitFor("the waiting period completed", () => stageOf(engine, s, "loan-estimate-waiting-period").status === "completed");
       const unlocked = Math.max(
@@ -169,7 +169,7 @@ describe("engine/createEngine", function () {
       const s = await setUp();
       const first = await started(s);
       await approveBeforeConsummation(first, s);
-      const contractAt = Date.parse(stageOf(first, s, "loan-estimate-waiting-period").availableAt!) / 1000;
+      const contractAt = Date.parse(stageOf(first, s, "loan-estimate-waiting-period").contractFloor!) / 1000;
       engines.splice(engines.indexOf(first), 1);
       await first.stop();
 
