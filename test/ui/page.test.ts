@@ -218,6 +218,25 @@ describe("ui: the progress page in a real browser", function () {
     await context.close();
   });
 
+  it("keeps the token and tries again when the case cannot be loaded for want of a connection, and the error goes", async function () {
+    const { page, context } = await newPage(360);
+    await page.goto(pageUrl());
+    await context.setOffline(true);
+    await signIn(page, h.tokens.buyer);
+    const loading = page.locator("#loading", { hasText: "The server could not be reached" });
+    await loading.waitFor(WAIT);
+    expect(await loading.textContent()).to.match(/Trying again in \d+ s…$/);
+    // Not a verdict on the token: the form does not come back asking for it again.
+    expect(await page.locator("#sign-in-form").isVisible()).to.equal(false);
+    await context.setOffline(false);
+    await page.getByRole("heading", { name: "US home purchase with a mortgage" }).waitFor(WAIT);
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator("#loading").isVisible()).to.equal(false);
+    expect(await page.getByText("could not be reached").count()).to.equal(0);
+    expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(h.tokens.buyer);
+    await context.close();
+  });
+
   it("shows the buyer every stage once the token is entered, and keeps the token for the tab only", async function () {
     buyer = await newPage();
     const { page } = buyer;
