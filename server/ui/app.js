@@ -228,8 +228,9 @@ function tick() {
 }
 
 /**
- * A stage that does not take sign-offs yet but whose legal moment has passed, by the chain's estimated time:
- * nothing on the chain changes at that moment, so no event says so; the page asks for the case again.
+ * A stage that does not take sign-offs yet but whose legal moment has passed, by the chain's estimated time.
+ * Nothing on the chain marks that moment; the engine sends the progress again then, but a stream that was
+ * reconnecting meanwhile may have missed it: the page asks for the case itself.
  */
 function legalMomentPassed(now) {
   const progress = state.progress;
@@ -283,6 +284,8 @@ function follow() {
         announce($("notice").textContent);
       } else if (data && Array.isArray(data.stages)) {
         if (data.reorg) announce("The chain reorganised; the case is shown as the chain now holds it.");
+        // A fresh progress: the next legal moment that passes is asked about soon again (see tick).
+        state.momentRefresh.waitMs = 5_000;
         $("notice").textContent = "";
         showProgress(data);
         refreshHistory();
