@@ -1,8 +1,9 @@
 /**
  * `createApp(engine, options)`: the Express 5 app of the HTTP API, without `listen` (server/main.ts and the
- * tests listen). Order of the layers: request log, security headers, rate limit, strict media type (a body must be application/json: else 415), JSON body (64 kB), the
- * routes (each authenticates, validates and honours Idempotency-Key itself, see routes/define.ts), the
- * page, then 404 and the one error middleware.
+ * tests listen). Order of the layers: request log, security headers, the page's own files (before the rate
+ * limit, so that no limit keeps the page from loading), rate limit, strict media type (a body must be
+ * application/json: else 415), JSON body (64 kB), the routes (each authenticates, validates and honours
+ * Idempotency-Key itself, see routes/define.ts), then 404 and the one error middleware.
  */
 import express from "express";
 import type { Logger } from "pino";
@@ -12,7 +13,7 @@ import { IdempotencyStore } from "./idempotency";
 import { defaultLogger, requestLog } from "./logging";
 import { requireJsonBody } from "./media-type";
 import { buildOpenApi } from "./openapi";
-import { rateLimit } from "./rate-limit";
+import { DEFAULT_RATE_LIMITS, rateLimit, type RateLimits } from "./rate-limit";
 import { caseRoutes } from "./routes/cases";
 import type { RouteContext, ServerEngine } from "./routes/context";
 import { defineRoute, mount, type AnyRouteSpec, type Reply } from "./routes/define";
@@ -33,8 +34,8 @@ export type { ServerEngine } from "./routes/context";
 
 export interface AppOptions {
   principals: PrincipalStore;
-  /** Per token; default 600 a minute. */
-  rateLimit?: { requestsPerMinute: number; burst?: number };
+  /** Per token, and per address for requests without one (`anonymous`); default 600 and 6000 a minute. */
+  rateLimit?: RateLimits;
   /** True only on the embedded chain: enables POST /dev/clock. */
   devClock?: boolean;
   /**
@@ -107,7 +108,8 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
   app.set("etag", false);
   app.use(requestLog(logger));
   app.use(securityHeaders());
-  app.use(rateLimit(options.rateLimit ?? { requestsPerMinute: 600 }));
+  app.use(uiRoutes());
+  app.use(rateLimit(options.rateLimit ?? DEFAULT_RATE_LIMITS));
   app.use(requireJsonBody());
   app.use(express.json({ limit: options.bodyLimit ?? "64kb" }));
 
@@ -118,7 +120,6 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     mount(router, route, ctx);
   }
   app.use(router);
-  app.use(uiRoutes());
   app.use(unknownRoute);
   app.use(errorHandler(logger));
 

@@ -190,7 +190,7 @@ export async function startServer(settings: Settings, print: Print = console.log
       principals,
       devClock: settings.chain.mode === "embedded",
       saveChain: chain ? chain.save : undefined,
-      rateLimit: { requestsPerMinute: settings.rateLimitPerMinute },
+      rateLimit: { requestsPerMinute: settings.rateLimitPerMinute, anonymous: { requestsPerMinute: settings.rateLimitAnonymousPerMinute } },
       logger,
     });
     const server = createHttpServer(app);

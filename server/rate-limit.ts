@@ -1,7 +1,9 @@
 /**
  * Rate limits per token: a token bucket each, in memory, refilled at `requestsPerMinute` and holding at most
- * `burst`. Requests without a token count against their client's IP instead, so that guessing tokens is
- * limited too. Over the limit: 429 with Retry-After (whole seconds until a request would be allowed).
+ * `burst`. Requests without a token count against their client's IP instead, under limits of their own
+ * (`anonymous`): many people may share one address (an office, a mobile carrier's NAT), so that limit is
+ * usually the larger. Over the limit: 429 with Retry-After (whole seconds until a request would be allowed).
+ * The page's own files are served before this (server/routes/ui.ts), so no limit ever keeps a page from loading.
  */
 import { hashToken } from "./auth/principals";
 import type { RequestHandler } from "express";
@@ -13,6 +15,14 @@ export interface RateLimitOptions {
   /** How many requests may come at once after a quiet spell; default a tenth of a minute's worth, at least 10. */
   burst?: number;
 }
+
+export interface RateLimits extends RateLimitOptions {
+  /** Requests without a token, per client address; default the same as per token. */
+  anonymous?: RateLimitOptions;
+}
+
+/** As `npm start` has them unless told otherwise (RATE_LIMIT_PER_MINUTE, RATE_LIMIT_ANONYMOUS_PER_MINUTE). */
+export const DEFAULT_RATE_LIMITS: RateLimits = { requestsPerMinute: 600, anonymous: { requestsPerMinute: 6_000 } };
 
 interface Bucket {
   tokens: number;
@@ -57,15 +67,17 @@ export class TokenBuckets {
   }
 }
 
-export function rateLimit(options: RateLimitOptions): RequestHandler {
-  const buckets = new TokenBuckets(options);
+export function rateLimit(options: RateLimits): RequestHandler {
+  const perToken = new TokenBuckets(options);
+  const perAddress = new TokenBuckets(options.anonymous ?? options);
   return (req, _res, next) => {
     const token = bearerTokenOf(req);
     // The token's hash, not the token: nothing in memory that a heap dump could replay.
-    const key = token ? `t:${hashToken(token)}` : `ip:${req.ip}`;
+    const [buckets, key, per] = token ? [perToken, `t:${hashToken(token)}`, "token"] : [perAddress, `ip:${req.ip}`, "address without a token"];
     const waitMs = buckets.take(key);
     if (waitMs === 0) return next();
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    next(new ApiError(429, "RATE_LIMITED", `too many requests: at most ${options.requestsPerMinute} a minute (bursts of ${buckets.burst}) per token`, { retryAfterSeconds: seconds }, { "Retry-After": String(seconds) }));
+    const limit = `at most ${buckets.options.requestsPerMinute} a minute (bursts of ${buckets.burst}) per ${per}`;
+    next(new ApiError(429, "RATE_LIMITED", `too many requests: ${limit}`, { retryAfterSeconds: seconds }, { "Retry-After": String(seconds) }));
   };
 }

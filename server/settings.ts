@@ -51,6 +51,8 @@ const Environment = z.object({
   DATA_DIR: optional(z.string()),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })),
   RATE_LIMIT_PER_MINUTE: optional(integer(1, 1_000_000)),
+  /** Requests without a token, per client address (many people may share one); the page's files never count. */
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: optional(integer(1, 1_000_000)),
   KEYSTORE_PASSWORD: optional(z.string()),
   RPC_URL: optional(httpUrl),
   ESCROW_ADDRESS: optional(address),
@@ -74,6 +76,7 @@ export interface Settings {
   dataDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
   rateLimitPerMinute: number;
+  rateLimitAnonymousPerMinute: number;
   /** Undefined when not set: only the embedded chain may then fall back to the dev password. */
   keystorePassword: string | undefined;
   confirmations: number;
@@ -130,6 +133,7 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     dataDir: resolve(cwd, e.DATA_DIR ?? ".data"),
     logLevel: e.LOG_LEVEL ?? "info",
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE ?? 600,
+    rateLimitAnonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE ?? 6_000,
     keystorePassword: e.KEYSTORE_PASSWORD,
     confirmations: e.CONFIRMATIONS ?? 1,
     pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
@@ -219,7 +223,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: "HOST", usedBy: "start", default: "127.0.0.1", what: "the address to listen on (0.0.0.0 for every interface)" },
   { name: "DATA_DIR", usedBy: "start, deploy", default: ".data", what: "the data folder: stores, managed keys, the embedded chain's state; `npm run deploy` writes deployment.env and relayer.json there" },
   { name: "LOG_LEVEL", usedBy: "start", default: "info", what: `the log's level: ${LOG_LEVELS.join(", ")}` },
-  { name: "RATE_LIMIT_PER_MINUTE", usedBy: "start", default: "600", what: "requests a minute per token (per address without one)" },
+  { name: "RATE_LIMIT_PER_MINUTE", usedBy: "start", default: "600", what: "requests a minute per token" },
+  { name: "RATE_LIMIT_ANONYMOUS_PER_MINUTE", usedBy: "start", default: "6000", what: "requests a minute per address for requests without a token (an office behind one address; the page's own files are outside every limit)" },
   { name: "KEYSTORE_PASSWORD", usedBy: "start, deploy", default: "none (the embedded chain: a built-in dev password, with a warning)", what: "the password of every keystore: the managed keys, the relayer's, the deployer's" },
   { name: "RPC_URL", usedBy: "start, deploy", default: "none: the embedded chain", what: "an existing chain's JSON-RPC URL; with it the server joins that chain" },
   { name: "ESCROW_ADDRESS", usedBy: "start, deploy", default: "none (required with RPC_URL)", what: "the escrow `npm run deploy` deployed; to `npm run deploy`, an escrow to register missing templates on" },

@@ -1,9 +1,11 @@
 // The buyer's progress page: signs in with a token kept in this tab's session storage, shows the case, follows
-// its event stream, and lets a party sign off the stages that await it.
+// its event stream, and lets a party sign off the stages that await it and that the API would accept now. An
+// address that names no case gets a page saying so; a lost connection is retried, and its errors go once it
+// is back.
 
 import { ApiError, apiFetch } from "./api.js";
-import { followStream } from "./event-stream.js";
-import { formatDuration, formatMoment, roleLabel, sameAddress } from "./format.js";
+import { backoffMs, followStream } from "./event-stream.js";
+import { formatDuration, formatMoment, formatWaitsFor, roleLabel, sameAddress } from "./format.js";
 import { historyEntries, renderHistory, withdrawnByPayee } from "./history.js";
 import { renderEscrow, renderParties, renderSummary } from "./summary.js";
 import { renderTimeline } from "./timeline.js";
@@ -11,8 +13,10 @@ import { renderTimeline } from "./timeline.js";
 const TOKEN_KEY = "mortgage-signoff.token";
 const $ = (id) => document.getElementById(id);
 
-const caseId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() ?? "");
-const casePath = `/cases/${encodeURIComponent(caseId)}`;
+// A case id as the API takes it (server/schemas.ts CaseId); anything else names no case.
+const CASE_ADDRESS = /^\/ui\/cases\/(\d{1,78})\/?$/;
+const caseId = CASE_ADDRESS.exec(location.pathname)?.[1] ?? null;
+const casePath = `/cases/${caseId}`;
 
 const state = {
   token: null,
@@ -23,6 +27,9 @@ const state = {
   stream: null,
   // How far the chain's clock runs ahead of this browser's (the dev clock moves it forward); see noteChainTime.
   chainAheadMs: 0,
+  // When the case was last fetched again because a stage's legal moment passed (see tick), and how long to
+  // wait before the next such fetch.
+  momentRefresh: { at: 0, waitMs: 5_000 },
 };
 
 // ---- announcements for screen readers ----
@@ -40,6 +47,8 @@ function announce(text) {
 
 function showSignIn(message = "") {
   stopFollowing();
+  clearTimeout(openRetry?.timer);
+  openRetry = null;
   state.progress = null;
   $("case").hidden = true;
   $("loading").hidden = true;
@@ -53,6 +62,19 @@ function showSignIn(message = "") {
   $("token").focus();
 }
 
+/** The address names no case (`/ui/cases/abc`, `/ui/cases/`): no token could show one, so none is asked for. */
+function showNoCase() {
+  let named = location.pathname.replace(/^\/ui\/cases\/?/, "").replace(/\/$/, "");
+  try {
+    named = decodeURIComponent(named);
+  } catch {
+    // A broken %-escape: shown as it stands.
+  }
+  $("no-case-title").textContent = named ? `There is no case ${named}` : "This address names no case";
+  $("no-case").hidden = false;
+  document.title = "No such case · Mortgage case progress";
+}
+
 function signOut(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
@@ -61,6 +83,11 @@ function signOut(message = "") {
   state.history = [];
   $("history-list").replaceChildren();
   showSignIn(message);
+}
+
+/** A failure that passes by itself (the network, a busy or restarting server): worth retrying, not a verdict. */
+function isTransient(error) {
+  return !(error instanceof ApiError) || error.status === 429 || error.status >= 500;
 }
 
 function messageForLoadError(error) {
@@ -78,11 +105,16 @@ function whoAmI(token) {
   return apiFetch(token, "/me");
 }
 
-async function open(token, { fromForm = false } = {}) {
+let openRetry = null;
+
+async function open(token, { fromForm = false, attempt = 0 } = {}) {
+  clearTimeout(openRetry?.timer);
+  openRetry = null;
   $("sign-in").hidden = true;
   $("loading").hidden = false;
   try {
     const [progress, me] = await Promise.all([apiFetch(token, casePath), whoAmI(token)]);
+    $("loading").textContent = "Loading the case…";
     state.token = token;
     state.viewer = me;
     sessionStorage.setItem(TOKEN_KEY, token);
@@ -95,6 +127,14 @@ async function open(token, { fromForm = false } = {}) {
     refreshHistory();
     follow();
   } catch (error) {
+    if (isTransient(error)) {
+      // The token may be fine: keep it, say why the case is not shown yet, and try again; "online" tries at once.
+      const wait = backoffMs(attempt);
+      $("loading").textContent = `${messageForLoadError(error)} Trying again in ${Math.ceil(wait / 1000)} s…`;
+      const retry = () => open(token, { fromForm, attempt: attempt + 1 });
+      openRetry = { timer: setTimeout(retry, wait), now: retry };
+      return;
+    }
     sessionStorage.removeItem(TOKEN_KEY);
     showSignIn(messageForLoadError(error));
   }
@@ -184,6 +224,38 @@ function tick() {
     element.textContent = left > 0 ? element.dataset.before.replace("{}", formatDuration(left)) : element.dataset.after;
     element.classList.toggle("countdown--over", left <= 0);
   }
+  if (legalMomentPassed(now)) refreshAtLegalMoment();
+}
+
+/**
+ * A stage that does not take sign-offs yet but whose legal moment has passed, by the chain's estimated time.
+ * Nothing on the chain marks that moment; the engine sends the progress again then, but a stream that was
+ * reconnecting meanwhile may have missed it: the page asks for the case itself.
+ */
+function legalMomentPassed(now) {
+  const progress = state.progress;
+  if (!state.token || !progress || progress.status !== "open") return false;
+  return progress.stages.some(
+    (stage) =>
+      stage.acceptsSignOffs === false &&
+      stage.availableAt &&
+      Date.parse(stage.availableAt) <= now &&
+      stage.requires.some((role) => !stage.signedOff.includes(role)),
+  );
+}
+
+async function refreshAtLegalMoment() {
+  const refresh = state.momentRefresh;
+  if (Date.now() - refresh.at < refresh.waitMs) return;
+  refresh.at = Date.now();
+  // The chain's clock may be behind the estimate: ask again later, less and less often.
+  refresh.waitMs = Math.min(refresh.waitMs * 2, 300_000);
+  try {
+    const progress = await apiFetch(state.token, casePath);
+    if (state.token && state.progress) showProgress(progress);
+  } catch {
+    // The stream's next event, or the next tick, brings it.
+  }
 }
 setInterval(tick, 1000);
 
@@ -212,6 +284,8 @@ function follow() {
         announce($("notice").textContent);
       } else if (data && Array.isArray(data.stages)) {
         if (data.reorg) announce("The chain reorganised; the case is shown as the chain now holds it.");
+        // A fresh progress: the next legal moment that passes is asked about soon again (see tick).
+        state.momentRefresh.waitMs = 5_000;
         $("notice").textContent = "";
         showProgress(data);
         refreshHistory();
@@ -221,7 +295,10 @@ function follow() {
       if (kind === "live") {
         setConnection("live", "Live");
         if (!wasLive) wasLive = true;
-        else announce("Live updates resumed.");
+        else {
+          announce("Live updates resumed.");
+          clearTransientErrors();
+        }
       } else if (kind === "reconnecting") {
         setConnection("reconnecting", `Reconnecting in ${Math.ceil(detail.inMs / 1000)} s…`);
         if (detail.attempt === 1) announce("Live updates interrupted; reconnecting.");
@@ -242,10 +319,22 @@ function stopFollowing() {
   state.stream = null;
 }
 
+/** The connection is back: what failed only for want of it is no longer true, so it leaves the screen. */
+function clearTransientErrors() {
+  let cleared = false;
+  for (const [id, action] of Object.entries(state.actions)) {
+    if (action.kind === "error" && action.transient) {
+      delete state.actions[id];
+      cleared = true;
+    }
+  }
+  if (cleared && state.progress) showProgress(state.progress, { announceChanges: false });
+}
+
 // ---- signing off ----
 
-function setAction(stage, kind, text, role = null) {
-  state.actions[stage.id] = { kind, text, role };
+function setAction(stage, kind, text, role = null, { transient = false } = {}) {
+  state.actions[stage.id] = { kind, text, role, transient };
   if (state.progress) showProgress(state.progress, { announceChanges: false });
   if (text) announce(text);
 }
@@ -265,18 +354,26 @@ async function signOff(stage, role) {
       signOut(messageForLoadError(error));
       return;
     }
-    let text;
-    if (error instanceof ApiError && error.code === "TOO_EARLY") {
-      const at = error.details?.availableAt;
-      // Without a moment, the waiting time has not started: the server's message says what it waits for.
-      text = at ? `Too early to sign off ${stage.title}: possible from ${formatMoment(at)}.` : `Too early to sign off ${stage.title}: ${error.message}`;
-    } else if (error instanceof ApiError) {
-      text = `The sign-off of ${stage.title} was refused: ${error.message}`;
-    } else {
-      text = `The sign-off of ${stage.title} could not be sent: the server could not be reached.`;
-    }
-    setAction(stage, "error", text);
+    setAction(stage, "error", refusalText(stage, error), null, { transient: isTransient(error) });
   }
+}
+
+/** What the page says when a sign-off is not taken: for "too early", what the stage waits for and from when. */
+function refusalText(stage, error) {
+  if (error instanceof ApiError && error.code === "TOO_EARLY") {
+    const zone = state.progress?.timeZone ?? null;
+    const waitsFor = error.details?.waitsFor ?? stage.waitsFor ?? null;
+    const at = error.details?.availableAt;
+    const from = at ? `possible from ${formatMoment(at, zone, { edge: "start" })}` : null;
+    // The words may carry the moment already ("… (until <moment>)"): then it is not said twice.
+    const why = waitsFor ? `waits for: ${formatWaitsFor(waitsFor, zone)}${from && !waitsFor.includes(at) ? `; ${from}` : ""}` : from;
+    // Neither (a server older than the page): its message is all there is.
+    return `Too early to sign off ${stage.title}: ${why || error.message}.`;
+  }
+  if (error instanceof ApiError && error.status === 429) return `The sign-off of ${stage.title} was not sent: too many requests just now. Try again in a moment.`;
+  if (error instanceof ApiError && error.status >= 500) return `The sign-off of ${stage.title} was not sent: the server cannot do it just now (${error.message}). Try again in a moment.`;
+  if (error instanceof ApiError) return `The sign-off of ${stage.title} was refused: ${error.message}`;
+  return `The sign-off of ${stage.title} could not be sent: the server could not be reached.`;
 }
 
 // ---- start ----
@@ -288,12 +385,15 @@ $("sign-in-form").addEventListener("submit", (event) => {
 });
 $("sign-out").addEventListener("click", () => signOut());
 // A phone that comes back online or back to this tab should not sit out the rest of a long backoff.
-window.addEventListener("online", () => state.stream?.retryNow());
+window.addEventListener("online", () => {
+  state.stream?.retryNow();
+  openRetry?.now();
+});
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") state.stream?.retryNow();
 });
 
 const saved = sessionStorage.getItem(TOKEN_KEY);
-if (!caseId) showSignIn("This page needs a case id in its address, as in /ui/cases/1.");
+if (!caseId) showNoCase();
 else if (saved) open(saved);
 else showSignIn();

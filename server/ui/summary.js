@@ -2,7 +2,7 @@
 // escrow: what each payer paid in, whether it is funded and released, and where the money went.
 
 import { h } from "./dom.js";
-import { formatAmount, roleLabel, sameAddress, shortAddress } from "./format.js";
+import { VIEWER_ZONE, formatAmount, roleLabel, sameAddress, shortAddress, zoneName } from "./format.js";
 
 const CASE_STATUS = { open: "Open", completed: "Completed", expired: "Expired", cancelled: "Cancelled" };
 
@@ -17,6 +17,16 @@ function payeeName(progress, payee) {
 
 function row(term, ...definition) {
   return [h("dt", {}, term), h("dd", {}, ...definition)];
+}
+
+/** Which clock the times are in, when the jurisdiction keeps another than the viewer's. */
+function zoneLine(jurisdictionZone) {
+  if (!jurisdictionZone || jurisdictionZone === VIEWER_ZONE) return null;
+  return h(
+    "p",
+    { class: "zones" },
+    `Times are in your time zone (${zoneName(VIEWER_ZONE)}); legal days are counted in ${zoneName(jurisdictionZone)} time, shown beside them.`,
+  );
 }
 
 export function renderSummary(root, progress, viewerRoles) {
@@ -36,6 +46,7 @@ export function renderSummary(root, progress, viewerRoles) {
       h("label", { for: "case-progress", id: "progress-text" }, `${completed} of ${total} stages complete`),
       h("progress", { id: "case-progress", max: total, value: completed }, `${completed} of ${total}`),
     ),
+    zoneLine(progress.timeZone),
     h(
       "p",
       { class: "viewer" },

@@ -1,14 +1,16 @@
 // The stages of a case as an ordered list: status in words (not only colour), who signed off and who is
-// awaited, waiting periods and deadlines with live countdowns, the completing transaction, and a "Sign off"
-// button on each stage that awaits the viewer.
+// awaited, the legal moments (possible from, deadline) with live countdowns in the viewer's and the
+// jurisdiction's time, the completing transaction, and a "Sign off" button on each stage that awaits the viewer
+// and that the API would accept a sign-off of now ("Sign off early" on a stage still locked), or else what
+// the stage waits for.
 
 import { h } from "./dom.js";
-import { formatMoment, roleLabel } from "./format.js";
+import { formatMoment, formatWaitsFor, roleLabel } from "./format.js";
 
 const FINISHED = new Set(["completed", "expired", "cancelled"]);
 
 const STATUS_TEXT = {
-  locked: { glyph: "–", label: "Locked", hint: "waits for earlier stages; sign-offs are accepted already" },
+  locked: { glyph: "–", label: "Locked", hint: "waits for earlier stages" },
   open: { glyph: "○", label: "Open", hint: "awaiting sign-offs" },
   "waiting:time": { glyph: "◷", label: "Waiting for time", hint: "the waiting period has not ended yet" },
   "waiting:funds": { glyph: "◷", label: "Waiting for funds", hint: "the escrow is not funded yet" },
@@ -25,6 +27,32 @@ function statusKey(stage) {
 /** Whether `role` may sign this stage off now: required, not yet signed, and the stage still open to it. */
 export function awaitsRole(caseStatus, stage, role) {
   return caseStatus === "open" && !FINISHED.has(stage.status) && stage.requires.includes(role) && !stage.signedOff.includes(role);
+}
+
+/**
+ * Whether the API would take a sign-off of the stage now (`acceptsSignOffs`, the legal guard's verdict). A
+ * server without the field (older than the page) is taken at its word when it answers: the button stays.
+ */
+export function acceptsSignOffs(stage) {
+  return stage.acceptsSignOffs ?? true;
+}
+
+function hasAwaitedRole(stage) {
+  return stage.requires.some((role) => !stage.signedOff.includes(role));
+}
+
+function statusHint(progress, stage, status) {
+  if (stage.status === "locked" && stage.acceptsSignOffs === true && progress.status === "open") {
+    return `${status.hint}; an early sign-off is accepted already`;
+  }
+  return status.hint;
+}
+
+/** "Not open to sign-offs yet: waits for: Closing Disclosure, then 3 business days", where the API says so. */
+function waitsForLine(progress, stage) {
+  if (progress.status !== "open" || FINISHED.has(stage.status) || acceptsSignOffs(stage) || !hasAwaitedRole(stage)) return null;
+  const what = stage.waitsFor ? `waits for: ${formatWaitsFor(stage.waitsFor, progress.timeZone ?? null)}` : "it is too early";
+  return h("p", { class: "waits-for" }, `Not open to sign-offs yet: ${what}.`);
 }
 
 function countdown(iso, { before, after }) {
@@ -51,7 +79,7 @@ function rolesList(stage, viewerRoles) {
   );
 }
 
-function timing(stage) {
+function timing(stage, zone) {
   const lines = [];
   if (stage.availableAt && !FINISHED.has(stage.status)) {
     lines.push(
@@ -59,7 +87,7 @@ function timing(stage) {
         "p",
         { class: "timing timing--available" },
         "Possible from ",
-        h("time", { datetime: stage.availableAt }, formatMoment(stage.availableAt)),
+        h("time", { datetime: stage.availableAt }, formatMoment(stage.availableAt, zone, { edge: "start" })),
         " ",
         countdown(stage.availableAt, { before: "(in {})", after: "(the waiting period is over)" }),
       ),
@@ -72,7 +100,7 @@ function timing(stage) {
         "p",
         { class: "timing timing--deadline" },
         "Deadline ",
-        h("time", { datetime: stage.deadline }, formatMoment(stage.deadline)),
+        h("time", { datetime: stage.deadline }, formatMoment(stage.deadline, zone)),
         open ? " " : "",
         open ? countdown(stage.deadline, { before: "({} left)", after: "(passed)" }) : "",
       ),
@@ -95,25 +123,33 @@ function timing(stage) {
 }
 
 function signOffAction(progress, stage, viewerRoles, actions, onSignOff) {
-  const role = viewerRoles.find((r) => awaitsRole(progress.status, stage, r));
+  const role = acceptsSignOffs(stage) ? viewerRoles.find((r) => awaitsRole(progress.status, stage, r)) : undefined;
   const state = actions[stage.id];
   const children = [];
   if (role) {
     const busy = state?.kind === "pending" || state?.kind === "submitted";
+    // On a locked stage the sign-off is an early one: it counts once the earlier stages complete. Not the
+    // page's primary action, and it says so.
+    const early = stage.status === "locked";
+    const idle = early ? "Sign off early" : "Sign off";
     children.push(
       h(
         "button",
         {
           type: "button",
-          class: "sign-off",
+          class: early ? "sign-off sign-off--early secondary" : "sign-off",
           "data-stage": stage.id,
+          "aria-describedby": early ? `stage-${stage.id}-early` : null,
           disabled: busy,
           onclick: () => onSignOff(stage, role),
         },
-        busy ? (state.kind === "pending" ? "Signing off…" : "Submitted") : "Sign off",
+        busy ? (state.kind === "pending" ? "Signing off…" : "Submitted") : idle,
         h("span", { class: "visually-hidden" }, ` ${stage.title} as ${roleLabel(role)}`),
       ),
     );
+    if (early && !busy) {
+      children.push(h("p", { class: "early-note", id: `stage-${stage.id}-early` }, "An early sign-off: it counts once the earlier stages complete."));
+    }
   }
   if (state?.text) children.push(h("p", { class: `action-result action-result--${state.kind}` }, state.text));
   return children.length > 0 ? h("div", { class: "actions" }, children) : null;
@@ -149,9 +185,10 @@ export function renderTimeline(list, progress, { viewerRoles, actions, onSignOff
           h("span", { class: "status-label" }, status.label),
         ),
       ),
-      status.hint ? h("p", { class: "status-hint" }, status.hint) : null,
+      status.hint ? h("p", { class: "status-hint" }, statusHint(progress, stage, status)) : null,
       rolesList(stage, viewerRoles),
-      timing(stage),
+      waitsForLine(progress, stage),
+      timing(stage, progress.timeZone ?? null),
       signOffAction(progress, stage, viewerRoles, actions, onSignOff),
     );
   });

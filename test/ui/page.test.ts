@@ -5,6 +5,7 @@
  *
  * One browser and one case for the whole file: the tests follow the case in order, from the first sign-off
  * to its completion, and save screenshots at the start, midway and at completion to test/screenshots/.
+ * The browser's time zone is London's unless a test says otherwise; the case's jurisdiction keeps New York's.
  */
 import { expect } from "chai";
 import { mkdirSync } from "node:fs";
@@ -17,6 +18,17 @@ const SCREENSHOTS = join(__dirname, "..", "screenshots");
 const TOKEN_KEY = "mortgage-signoff.token";
 const WAIT = { timeout: 20_000 };
 const DAY = 86_400;
+const VIEWER_ZONE = "Europe/London";
+
+/** A moment's wall clock in `zone`, worked out here (Node's ICU) apart from the page's own code (Chromium's). */
+function wallClock(iso: string, zone: string): { day: string; time: string } {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-GB", { timeZone: zone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(new Date(iso))
+      .map((p) => [p.type, p.value]),
+  );
+  return { day: `${parts.weekday} ${parts.day} ${parts.month}`, time: `${parts.hour}:${parts.minute}` };
+}
 
 describe("ui: the progress page in a real browser", function () {
   this.timeout(60_000);
@@ -47,8 +59,8 @@ describe("ui: the progress page in a real browser", function () {
     await h?.close();
   });
 
-  async function newPage(width = 1280): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width, height: 900 } });
+  async function newPage(width = 1280, timezoneId = VIEWER_ZONE): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId });
     const page = await context.newPage();
     page.on("console", (message) => {
       if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
@@ -110,6 +122,29 @@ describe("ui: the progress page in a real browser", function () {
   const markNotReloaded = (page: Page) => page.evaluate("window.__notReloaded = true");
   const notReloaded = async (page: Page) => expect(await page.evaluate("window.__notReloaded === true")).to.equal(true);
 
+  /**
+   * Every stage offers `role` a button exactly where the API would take its sign-off now: "Sign off" on a stage
+   * that is due, "Sign off early" (and a note saying so) on one still locked; no stage claims sign-offs are
+   * accepted where the API says they are not.
+   */
+  async function expectButtonsAsTheApiAccepts(page: Page, role: string) {
+    const progress = await caseNow();
+    for (const stage of progress.stages) {
+      expect(stage.acceptsSignOffs, `${stage.id}: acceptsSignOffs`).to.be.a("boolean");
+      const item = stageItem(page, stage.id);
+      const offered = stage.acceptsSignOffs && stage.requires.includes(role) && !stage.signedOff.includes(role);
+      const buttons = item.getByRole("button", { name: /^Sign off/ });
+      expect(await buttons.count(), `${stage.id} (${stage.status}): a button for the ${role}`).to.equal(offered ? 1 : 0);
+      if (offered) {
+        const early = stage.status === "locked";
+        expect(await buttons.first().textContent(), stage.id).to.match(early ? /^Sign off early / : /^Sign off (?!early)/);
+        expect(await item.locator(".early-note").count(), `${stage.id}: says it is early`).to.equal(early ? 1 : 0);
+      }
+      const hint = (await item.locator(".status-hint").count()) > 0 ? await item.locator(".status-hint").textContent() : "";
+      if (!stage.acceptsSignOffs) expect(hint, stage.id).to.not.contain("accepted");
+    }
+  }
+
   it("parses the event stream in any chunking: CRLF split across chunks, comments, multi-line data, ids", async function () {
     const { page, context } = await newPage();
     await page.goto(pageUrl());
@@ -163,6 +198,45 @@ describe("ui: the progress page in a real browser", function () {
     await context.close();
   });
 
+  it("says there is no such case for an address that names none, as for an unknown case, never the API's words", async function () {
+    const { page, context } = await newPage(360);
+    for (const [path, title] of [["/ui/cases/abc", "There is no case abc"], ["/ui/cases/", "This address names no case"], ["/ui/cases", "This address names no case"]]) {
+      const response = await page.goto(`${proxy.url}${path}`);
+      expect(response?.status(), path).to.equal(200);
+      await page.getByRole("heading", { name: title }).waitFor(WAIT);
+      const text = (await page.locator("main").innerText()).replace(/\s+/g, " ");
+      expect(text, path).to.contain("A case's page is /ui/cases/ followed by the case's number");
+      expect(text, path).to.not.match(/params|not valid|NOT_FOUND|\{/);
+      // No token could show a case that cannot exist: none is asked for.
+      expect(await page.locator("#sign-in-form").isVisible(), path).to.equal(false);
+    }
+    // An unknown case (a well-formed number): the token first, since only the server knows, then the same words.
+    await page.goto(`${proxy.url}/ui/cases/987654321`);
+    await signIn(page, h.tokens.buyer);
+    await page.getByRole("alert").filter({ hasText: "There is no case 987654321 that this token may see" }).waitFor(WAIT);
+    expect(await page.locator("#case").isVisible()).to.equal(false);
+    await context.close();
+  });
+
+  it("keeps the token and tries again when the case cannot be loaded for want of a connection, and the error goes", async function () {
+    const { page, context } = await newPage(360);
+    await page.goto(pageUrl());
+    await context.setOffline(true);
+    await signIn(page, h.tokens.buyer);
+    const loading = page.locator("#loading", { hasText: "The server could not be reached" });
+    await loading.waitFor(WAIT);
+    expect(await loading.textContent()).to.match(/Trying again in \d+ s…$/);
+    // Not a verdict on the token: the form does not come back asking for it again.
+    expect(await page.locator("#sign-in-form").isVisible()).to.equal(false);
+    await context.setOffline(false);
+    await page.getByRole("heading", { name: "US home purchase with a mortgage" }).waitFor(WAIT);
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    expect(await page.locator("#loading").isVisible()).to.equal(false);
+    expect(await page.getByText("could not be reached").count()).to.equal(0);
+    expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(h.tokens.buyer);
+    await context.close();
+  });
+
   it("shows the buyer every stage once the token is entered, and keeps the token for the tab only", async function () {
     buyer = await newPage();
     const { page } = buyer;
@@ -184,6 +258,13 @@ describe("ui: the progress page in a real browser", function () {
     // The buyer's own stages offer a button; the bank's do not.
     expect(await stageItem(page, "application").getByRole("button", { name: /^Sign off Application as Buyer$/ }).count()).to.equal(1);
     expect(await stageItem(page, "loan-estimate").getByRole("button").count()).to.equal(0);
+    await expectButtonsAsTheApiAccepts(page, "buyer");
+    // Signing waits 3 business days after the Closing Disclosure: no button, and the page says what it waits for.
+    const consummation = stageOf(await caseNow(), "consummation");
+    expect(consummation.acceptsSignOffs).to.equal(false);
+    expect(consummation.waitsFor).to.be.a("string").and.not.equal("");
+    expect(await stageItem(page, "consummation").getByRole("button").count()).to.equal(0);
+    expect(await stageItem(page, "consummation").locator(".waits-for").textContent()).to.equal(`Not open to sign-offs yet: waits for: ${consummation.waitsFor}.`);
     expect(await page.locator("#escrow").textContent()).to.contain("Paid in by the buyer0 ETH");
 
     // The token lives in this tab's session storage, never in the address; a reload keeps the page signed in.
@@ -240,6 +321,45 @@ describe("ui: the progress page in a real browser", function () {
     expect(await stageItem(page, "loan-estimate-waiting-period").locator(".status-label").textContent()).to.equal("Waiting for time");
   });
 
+  it("shows the legal moments in the viewer's time zone, with New York time beside them where it differs", async function () {
+    const progress = await caseNow();
+    expect(progress.timeZone).to.equal("America/New_York");
+    const moments = progress.stages.flatMap((stage: any) =>
+      [["availableAt", ".timing--available"], ["deadline", ".timing--deadline"]]
+        .filter(([field]) => stage[field] && stage.status !== "completed")
+        .map(([field, selector]) => ({ stage: stage.id, field, iso: stage[field] as string, selector })),
+    );
+    expect(moments.map((m: any) => `${m.stage}.${m.field}`)).to.include("loan-estimate-waiting-period.availableAt");
+
+    // The buyer's page runs in London: London's clock first, New York's beside it.
+    for (const m of moments) {
+      const text = await stageItem(buyer.page, m.stage).locator(`${m.selector} time[datetime="${m.iso}"]`).textContent();
+      const london = wallClock(m.iso, VIEWER_ZONE);
+      const newYork = wallClock(m.iso, "America/New_York");
+      expect(text, `${m.stage}.${m.field}`).to.contain(`${london.day.replace(" ", ", ")} 2`).and.contain(`${london.time} GMT`);
+      const inNewYork = newYork.time === "00:00" ? `midnight at the ${m.field === "deadline" ? "end of " + wallClock(new Date(Date.parse(m.iso) - 1).toISOString(), "America/New_York").day : "start of " + newYork.day}` : `${newYork.day}, ${newYork.time}`;
+      expect(text, `${m.stage}.${m.field}`).to.match(new RegExp(`\\(${inNewYork}, New York time\\)$`));
+      expect(text).to.not.contain("UTC");
+    }
+    // The legal days end at midnight in New York: the waiting period after the Loan Estimate is possible from one.
+    const waiting = moments.find((m: any) => m.stage === "loan-estimate-waiting-period" && m.field === "availableAt");
+    expect(wallClock(waiting.iso, "America/New_York").time).to.equal("00:00");
+    expect(await buyer.page.locator(".zones").textContent()).to.equal("Times are in your time zone (London); legal days are counted in New York time, shown beside them.");
+
+    // A lawyer in New York sees New York's clock alone.
+    const local = await newPage(1280, "America/New_York");
+    await local.page.goto(pageUrl());
+    await signIn(local.page, h.tokens.lawyer);
+    await local.page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    for (const m of moments) {
+      const text = await stageItem(local.page, m.stage).locator(`${m.selector} time[datetime="${m.iso}"]`).textContent();
+      const newYork = wallClock(m.iso, "America/New_York");
+      expect(text, `${m.stage}.${m.field}`).to.match(new RegExp(`^${newYork.day.replace(" ", ", ")} \\d{4}, ${newYork.time} E[SD]T$`));
+    }
+    expect(await local.page.locator(".zones").count()).to.equal(0);
+    await local.context.close();
+  });
+
   it("reconnects a dropped stream with Last-Event-ID and catches up on what happened meanwhile", async function () {
     const { page } = buyer;
     const lastSeen = (await page.evaluate("window.caseStream.lastEventId")) as string;
@@ -248,6 +368,15 @@ describe("ui: the progress page in a real browser", function () {
 
     proxy.setMode("drop");
     await page.locator('#connection[data-state="reconnecting"]').waitFor(WAIT);
+    // Scrolled to the bottom of the page, the reader still sees that the page is reconnecting.
+    await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)");
+    expect(await page.evaluate("window.scrollY"), "the page scrolled").to.be.greaterThan(500);
+    const notice = await page.locator("#connection").boundingBox();
+    expect(notice, "the notice is laid out").to.not.equal(null);
+    expect(notice!.y, "the notice's top is in view").to.be.at.least(0);
+    expect(notice!.y + notice!.height, "the notice's bottom is in view").to.be.at.most(900);
+    expect(await page.locator("#connection-text").textContent()).to.match(/^Reconnecting in \d+ s…$/);
+    await page.evaluate("window.scrollTo(0, 0)");
     await signOff("bank", "rate-lock");
     await signOff("buyer", "rate-lock");
     await until("the rate lock", (p) => stageOf(p, "rate-lock").status === "completed");
@@ -270,6 +399,11 @@ describe("ui: the progress page in a real browser", function () {
     proxy.setMode("drop");
     proxy.setMode("pass");
     await page.locator('#connection[data-state="reconnecting"]').waitFor(WAIT);
+    // A sign-off tried while offline cannot be sent, and says so ...
+    const closingDisclosure = stageItem(page, "closing-disclosure");
+    await closingDisclosure.getByRole("button", { name: /^Sign off/ }).click();
+    const unsent = closingDisclosure.locator(".action-result--error", { hasText: "could not be sent: the server could not be reached" });
+    await unsent.waitFor(WAIT);
     await signOff("bank", "clear-to-close");
     await until("clear to close", (p) => stageOf(p, "clear-to-close").status === "completed");
     // Wait until the backoff has grown to several seconds: then a quick catch-up is the "online" event's doing.
@@ -278,9 +412,16 @@ describe("ui: the progress page in a real browser", function () {
     await buyer.context.setOffline(false);
     await completed(page, "clear-to-close").waitFor(WAIT);
     expect(Date.now() - onlineAt, "reconnected as soon as the browser was online").to.be.below(2_000);
+    // ... and once the connection is back, that error leaves the screen; the button is there to try again.
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    await unsent.waitFor({ ...WAIT, state: "detached" });
+    expect(await closingDisclosure.locator(".action-result--error").count()).to.equal(0);
+    expect(await closingDisclosure.getByRole("button", { name: /^Sign off/ }).count()).to.equal(1);
     await notReloaded(page);
 
-    // Midway: on a desktop width, the picture of the page the README shows.
+    // Midway: on a desktop width, the picture of the page the README shows (from the top: the header sticks
+    // to the window, and a full-page picture taken scrolled down would show it midway).
+    await page.evaluate("window.scrollTo(0, 0)");
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway.png"), fullPage: true });
     // Its upper part, from the heading to the stages still to come, is server/ui/screenshot.png.
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway-readme.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1800 } });
@@ -340,23 +481,60 @@ describe("ui: the progress page in a real browser", function () {
     expect(await stageItem(page, "title-commitment").getByRole("button").count()).to.equal(0);
 
     // Consummation waits 3 business days after both the Closing Disclosure and the waiting period after the
-    // Loan Estimate; while that period runs, the server gives no moment yet, only its reason.
+    // Loan Estimate. The API would refuse the lawyer now: no button, and the page says what the stage waits for.
     const consummation = stageItem(page, "consummation");
     const button = consummation.getByRole("button", { name: /^Sign off Signing \(consummation\) as Lawyer$/ });
-    const early = consummation.locator(".action-result--error");
-    await button.click();
-    await early.filter({ hasText: "its prerequisites, which are not all complete yet" }).waitFor(WAIT);
-    expect(await early.textContent()).to.match(/^Too early to sign off Signing \(consummation\): "Signing \(consummation\)" waits 3 business days/);
+    const refused = await h.request("lawyer", "POST", `/cases/${h.caseId}/stages/consummation/sign-offs`, {});
+    expect(refused.status).to.equal(409);
+    expect(refused.body.error.code).to.equal("TOO_EARLY");
+    const waitsFor = refused.body.error.details.waitsFor as string;
+    expect(waitsFor).to.match(/, then 3 business days$/);
+    expect(stageOf(await caseNow(), "consummation").waitsFor).to.equal(waitsFor);
+    expect(await consummation.getByRole("button").count()).to.equal(0);
+    expect(await consummation.locator(".waits-for").textContent()).to.equal(`Not open to sign-offs yet: waits for: ${waitsFor}.`);
+    await expectButtonsAsTheApiAccepts(page, "lawyer");
 
-    // The 4 business days after the Loan Estimate pass; that stage completes by time alone. Now the moment is known.
+    // A page whose view is older than the server's still offers the button; the server's refusal then names
+    // what the stage waits for. (Stale on purpose: this page's GET /cases/:id answer is altered in flight to say
+    // consummation takes sign-offs, and its event stream is held off. The sign-off goes to the real server.)
+    const stale = await newPage();
+    await stale.page.route((url) => url.pathname === `/cases/${h.caseId}`, async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      for (const stage of body.stages) if (stage.id === "consummation") stage.acceptsSignOffs = true;
+      await route.fulfill({ response, json: body });
+    });
+    await stale.page.route((url) => url.pathname === `/cases/${h.caseId}/events`, (route) => route.abort());
+    await stale.page.goto(pageUrl());
+    await signIn(stale.page, h.tokens.lawyer);
+    const staleConsummation = stageItem(stale.page, "consummation");
+    // Still locked (the waiting period after the Loan Estimate runs): an early sign-off, and it says so.
+    await staleConsummation.getByRole("button", { name: /^Sign off early Signing \(consummation\) as Lawyer$/ }).click();
+    const early = staleConsummation.locator(".action-result--error");
+    await early.waitFor(WAIT);
+    expect(await early.textContent()).to.equal(`Too early to sign off Signing (consummation): waits for: ${waitsFor}.`);
+    await announced(stale.page, "Too early to sign off Signing (consummation)");
+    await stale.context.close();
+
+    // The 4 business days after the Loan Estimate pass; that stage completes by time alone. Now the legal
+    // moment is known, and shown: the API's own, in London's clock and New York's.
     await moveClock(7 * DAY);
     await completed(page, "loan-estimate-waiting-period").waitFor(WAIT);
-    await button.click();
-    await early.filter({ hasText: "possible from" }).waitFor(WAIT);
-    expect(await early.textContent()).to.match(/^Too early to sign off Signing \(consummation\): possible from \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC\.$/);
-    await announced(page, "Too early to sign off Signing (consummation)");
+    const known = stageOf(await caseNow(), "consummation");
+    expect(known.acceptsSignOffs).to.equal(false);
+    expect(known.availableAt).to.match(/T\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    const possibleFrom = consummation.locator(`.timing--available time[datetime="${known.availableAt}"]`);
+    await possibleFrom.waitFor(WAIT);
+    expect(await possibleFrom.textContent()).to.contain("New York time)");
+    expect(await consummation.locator(".waits-for").textContent()).to.not.match(/\d{4}-\d\d-\d\dT/);
+    expect(await consummation.getByRole("button").count()).to.equal(0);
 
+    // Past the legal moment the API takes the lawyer's sign-off; the next progress (the seller's sign-off) says so.
     await moveClock(7 * DAY);
+    await signOff("seller", "consummation");
+    await consummation.locator('[data-role="seller"].role--signed').waitFor(WAIT);
+    await button.waitFor(WAIT);
+    expect(await consummation.locator(".waits-for").count()).to.equal(0);
     // This time from the keyboard: Tab reaches the button, its focus is visible, and Enter presses it.
     await consummation.focus();
     await page.keyboard.press("Tab");
@@ -402,6 +580,7 @@ describe("ui: the progress page in a real browser", function () {
     await done.locator("#escrow .payouts li", { hasText: "Seller" }).filter({ hasText: "0.9 ETH withdrawn" }).waitFor(WAIT);
     await notReloaded(done);
     expect(await done.getByRole("button", { name: /Sign off/ }).count()).to.equal(0);
+    await done.evaluate("window.scrollTo(0, 0)");
     await done.screenshot({ path: join(SCREENSHOTS, "3-completed.png"), fullPage: true });
 
     // On a phone's width, nothing runs off the side.
