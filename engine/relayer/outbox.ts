@@ -73,15 +73,20 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX relayer_submissions_by_case ON relayer_submissions (case_id, id);
     `,
   },
+  {
+    // A transaction's signed bytes live once, in relayer_transactions: a batch of 64 sign-offs is about 50 kB
+    // of hex, and a copy in each of its submissions' rows made every change of their status rewrite megabytes.
+    // Every submission that had a copy has its transaction's row too (both were written together).
+    id: "relayer-3-signed-bytes-once",
+    sql: `
+      ALTER TABLE relayer_submissions DROP COLUMN raw_tx;
+      ALTER TABLE relayer_transactions RENAME COLUMN raw_tx TO signed_tx;
+    `,
+  },
 ];
 
-/**
- * A submission with the raw bytes of the transaction that carries it. The bytes live once, in
- * relayer_transactions: a batch of 64 sign-offs is about 50 kB of hex, and copying it into each of its
- * submissions' rows (as the submissions' own raw_tx column once did, and still may in rows written then) made
- * every change of their status rewrite megabytes.
- */
-const SELECT_SUBMISSIONS = `SELECT s.*, t.raw_tx AS tx_raw_tx FROM relayer_submissions s LEFT JOIN relayer_transactions t ON t.tx_hash = s.tx_hash`;
+/** A submission with the signed bytes of the transaction that carries it, which live once, in relayer_transactions. */
+const SELECT_SUBMISSIONS = `SELECT s.*, t.signed_tx FROM relayer_submissions s LEFT JOIN relayer_transactions t ON t.tx_hash = s.tx_hash`;
 
 interface SubmissionRow {
   id: number;
@@ -91,8 +96,7 @@ interface SubmissionRow {
   payload: string;
   status: SubmissionStatus;
   nonce: number | null;
-  raw_tx: string | null;
-  tx_raw_tx?: string | null;
+  signed_tx: string | null;
   tx_hash: string | null;
   batch_index: number | null;
   block_number: number | null;
@@ -112,7 +116,7 @@ interface TransactionRow {
   sender: string;
   nonce: number;
   tx_hash: string;
-  raw_tx: string;
+  signed_tx: string;
   max_fee_per_gas: string;
   max_priority_fee_per_gas: string;
   status: TransactionStatus;
@@ -130,7 +134,7 @@ function toSubmission(row: SubmissionRow): Submission {
     payload: JSON.parse(row.payload) as Intent,
     status: row.status,
     nonce: row.nonce,
-    rawTx: row.tx_raw_tx ?? row.raw_tx,
+    rawTx: row.signed_tx,
     txHash: row.tx_hash,
     batchIndex: row.batch_index,
     blockNumber: row.block_number,
@@ -155,7 +159,7 @@ function toTransaction(row: TransactionRow): SentTransaction {
     sender: row.sender,
     nonce: row.nonce,
     txHash: row.tx_hash,
-    rawTx: row.raw_tx,
+    rawTx: row.signed_tx,
     maxFeePerGas: BigInt(row.max_fee_per_gas),
     maxPriorityFeePerGas: BigInt(row.max_priority_fee_per_gas),
     status: row.status,
@@ -308,7 +312,7 @@ export class Outbox {
       const at = this.now();
       const txId = this.insertTransaction(sender, nonce, signed, at);
       const update = this.prepare(
-        `UPDATE relayer_submissions SET status = 'sent', nonce = ?, raw_tx = NULL, tx_hash = ?, batch_index = ?,
+        `UPDATE relayer_submissions SET status = 'sent', nonce = ?, tx_hash = ?, batch_index = ?,
            attempts = attempts + 1, error_code = NULL, error_message = NULL, error_details = NULL, note = NULL, updated_at = ?
          WHERE id = ? AND status = 'pending'`,
       );
@@ -329,7 +333,7 @@ export class Outbox {
       const txId = this.insertTransaction(previous.sender, previous.nonce, signed, at);
       this
         .prepare(
-          `UPDATE relayer_submissions SET raw_tx = NULL, tx_hash = ?, status = 'sent', attempts = attempts + 1, updated_at = ?
+          `UPDATE relayer_submissions SET tx_hash = ?, status = 'sent', attempts = attempts + 1, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
         .run(signed.txHash, at, previous.sender, previous.nonce);
@@ -357,7 +361,7 @@ export class Outbox {
         .run(at, sender, nonce);
       this
         .prepare(
-          `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, batch_index = NULL,
+          `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, tx_hash = NULL, batch_index = NULL,
              block_number = NULL, error_code = ?, error_message = ?, error_details = ?, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
@@ -419,7 +423,7 @@ export class Outbox {
       this.setTransactionStatus(tx.id, "mined", blockNumber);
       this
         .prepare(
-          `UPDATE relayer_submissions SET status = 'mined', raw_tx = NULL, tx_hash = ?, block_number = ?, updated_at = ?
+          `UPDATE relayer_submissions SET status = 'mined', tx_hash = ?, block_number = ?, updated_at = ?
            WHERE sender = ? AND nonce = ? AND status IN ('sent','mined')`,
         )
         .run(tx.txHash, blockNumber, at, tx.sender, tx.nonce);
@@ -482,12 +486,12 @@ export class Outbox {
       this.setTransactionStatus(tx.id, reverted ? "failed" : "confirmed", blockNumber);
       const at = this.now();
       const update = this.prepare(
-        `UPDATE relayer_submissions SET status = ?, raw_tx = NULL, tx_hash = ?, block_number = ?, note = ?,
+        `UPDATE relayer_submissions SET status = ?, tx_hash = ?, block_number = ?, note = ?,
            error_code = ?, error_message = ?, error_details = ?, case_id = COALESCE(?, case_id), updated_at = ? WHERE id = ?`,
       );
       // Not applied for a reason that passes: back to pending, to be signed into a new transaction.
       const retry = this.prepare(
-        `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, raw_tx = NULL, tx_hash = NULL, batch_index = NULL,
+        `UPDATE relayer_submissions SET status = 'pending', nonce = NULL, tx_hash = NULL, batch_index = NULL,
            block_number = NULL, note = ?, error_code = NULL, error_message = NULL, error_details = NULL, updated_at = ? WHERE id = ?`,
       );
       for (const s of carried) {
@@ -616,7 +620,7 @@ export class Outbox {
   private insertTransaction(sender: string, nonce: number, signed: SignedTransaction, at: number): number {
     this
       .prepare(
-        `INSERT INTO relayer_transactions (sender, nonce, tx_hash, raw_tx, max_fee_per_gas, max_priority_fee_per_gas, status, created_at, updated_at)
+        `INSERT INTO relayer_transactions (sender, nonce, tx_hash, signed_tx, max_fee_per_gas, max_priority_fee_per_gas, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, 'sent', ?, ?)
          ON CONFLICT(tx_hash) DO UPDATE SET status = 'sent', block_number = NULL, updated_at = excluded.updated_at`,
       )
