@@ -4,6 +4,9 @@
  *
  * `wake()` runs the next poll now instead of at the end of the interval (or, if a poll is in progress, right
  * after it): whoever knows that there is something to read (a transaction just mined) need not wait a tick.
+ *
+ * The interval may be a function, asked after each poll for the wait before the next: a poller that backs off
+ * after a failure, or polls again at once after a poll that did something, says so there.
  */
 export class PollingLoop {
   private timer: NodeJS.Timeout | null = null;
@@ -15,7 +18,7 @@ export class PollingLoop {
 
   constructor(private readonly poll: () => Promise<unknown>) {}
 
-  start(intervalMs: number, onError: (error: unknown) => void): void {
+  start(interval: number | (() => number), onError: (error: unknown) => void): void {
     if (!this.stopped) return;
     this.stopped = false;
     const tick = () => {
@@ -29,7 +32,7 @@ export class PollingLoop {
         )
         .then(() => {
           this.polling = false;
-          if (!this.stopped) this.timer = setTimeout(tick, this.again ? 0 : intervalMs);
+          if (!this.stopped) this.timer = setTimeout(tick, this.again ? 0 : typeof interval === "function" ? interval() : interval);
         });
     };
     this.tick = tick;

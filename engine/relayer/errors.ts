@@ -1,3 +1,4 @@
+import { decodeChainError } from "../chain/escrow";
 import { EngineError } from "../errors";
 
 /** The idempotency key was used before for a different intent: the caller reused a key by mistake. */
@@ -34,4 +35,9 @@ export class RelayerOutOfFundsError extends EngineError {
       },
     );
   }
+}
+
+/** Any error a poll meets as an EngineError: the node's own errors decoded, the engine's kept. */
+export function toEngineError(error: unknown): EngineError {
+  return error instanceof EngineError ? error : decodeChainError(error);
 }
