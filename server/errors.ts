@@ -6,7 +6,7 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { EngineError } from "../engine";
+import { EngineError, type EngineErrorCode } from "../engine";
 
 export class ApiError extends Error {
   constructor(
@@ -31,8 +31,11 @@ export const notFound = (message: string, details?: unknown) => new ApiError(404
 export const conflict = (message: string, details?: unknown) => new ApiError(409, "CONFLICT", message, details);
 export const badRequest = (message: string, details?: unknown) => new ApiError(400, "VALIDATION_FAILED", message, details);
 
-/** The engine's codes and their statuses; anything else is the server's fault (500). */
-const ENGINE_STATUS: Record<string, number> = {
+/**
+ * The engine's codes and their statuses, every code named (a new one is a compile error until it has its
+ * status). `null`: the server's own fault, answered with the generic 500 that tells the client nothing.
+ */
+const ENGINE_STATUS: Record<EngineErrorCode, number | null> = {
   NOT_FOUND: 404,
   FORBIDDEN: 403,
   CONFLICT: 409,
@@ -49,6 +52,11 @@ const ENGINE_STATUS: Record<string, number> = {
   ENGINE_STOPPED: 503,
   // The sender's key cannot pay for gas: the relayer paused it, consumed no nonce, and resumes once funded.
   RELAYER_OUT_OF_FUNDS: 503,
+  INVALID_INTENT: null,
+  CHAIN_MOVED: null,
+  RELAYER_DRAIN_TIMEOUT: null,
+  CONFIG_INVALID: null,
+  INTERNAL: null,
 };
 
 /** A zod failure as the 400 answer: the flattened field errors as details. */
@@ -62,7 +70,7 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof EngineError) {
     const status = ENGINE_STATUS[error.code];
-    if (status !== undefined) {
+    if (status !== null) {
       const details = error.code === "TOO_EARLY" ? { availableAt: null, waitsFor: null, ...error.details } : error.details;
       return new ApiError(status, error.code, error.message, details, status === 503 ? { "Retry-After": "5" } : {});
     }

@@ -10,6 +10,7 @@
  * again, and is.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { canonicalJson } from "../workflows/canonical-json";
 import type { Db } from "./store";
 
 export type IdempotencyStart =
@@ -90,21 +91,10 @@ export class IdempotencyStore {
  * key never does (visible ASCII only), so it can't meet a client's key.
  */
 export function derivedEngineKey(principalId: string, purpose: string, canonical: unknown): string {
-  return `${principalId}:derived ${purpose} ${createHash("sha256").update(stableJson(canonical)).digest("hex")}`;
+  return `${principalId}:derived ${purpose} ${createHash("sha256").update(canonicalJson(canonical)).digest("hex")}`;
 }
 
 /** The request's fingerprint: method, path and body (keys sorted, so the order of fields does not matter). */
 export function requestHash(method: string, path: string, body: unknown): string {
-  return createHash("sha256").update(`${method.toUpperCase()} ${path}\n${stableJson(body ?? null)}`).digest("hex");
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
+  return createHash("sha256").update(`${method.toUpperCase()} ${path}\n${canonicalJson(body ?? null)}`).digest("hex");
 }

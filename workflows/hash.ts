@@ -1,11 +1,5 @@
-import { keccak_256 } from "@noble/hashes/sha3";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
-import { getCalendar } from "./calendars";
-import { duration, formatDuration } from "./duration";
-import { ROLE_NAMES, Workflow, type WorkflowInput } from "./schema";
-
 /**
- * The canonical hash of a definition: keccak256 of its canonical JSON.
+ * The canonical hash of a definition: keccak256 of its canonical JSON (`./canonical-json`).
  *
  * What does not change the hash (layout, not meaning):
  * - the order of object keys, whitespace and indentation of the file;
@@ -18,25 +12,13 @@ import { ROLE_NAMES, Workflow, type WorkflowInput } from "./schema";
  * What does (meaning): everything else, the version, titles, descriptions and role labels included (they
  * are what the parties read and agree to), and the order of `stages`: it is the order the parties see and
  * the tie-break of the compiler's topological order, so it decides each stage's index on chain.
- *
- * Canonical JSON: objects with keys sorted by UTF-16 code units, no whitespace, strings escaped as
- * `JSON.stringify` does, integers in decimal, `undefined` fields left out; the bytes hashed are its UTF-8.
  */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new Error(`canonical JSON has no ${value}`);
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  throw new Error(`canonical JSON has no ${typeof value}`);
-}
+import { keccak_256 } from "@noble/hashes/sha3";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
+import { canonicalJson } from "./canonical-json";
+import { getCalendar } from "./calendars";
+import { duration, formatDuration } from "./duration";
+import { ROLE_NAMES, Workflow, type WorkflowInput } from "./schema";
 
 /** The definition with every default filled and every set and duration written one way (see `canonicalJson`). */
 export function normalizeWorkflow(workflow: Workflow): Workflow {

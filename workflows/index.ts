@@ -5,6 +5,7 @@ import type { CheckOptions } from "./validate";
 
 export * from "./schema";
 export * from "./duration";
+export * from "./canonical-json";
 export * from "./hash";
 export * from "./validate";
 export * from "./compile";

@@ -3,28 +3,13 @@
  * and as calldata.
  */
 import { getAddress, isHexString, type FunctionFragment } from "ethers";
+import { canonicalJson } from "../../workflows/canonical-json";
 import { escrowInterface } from "../chain/escrow";
 import { InvalidIntentError } from "./errors";
 import type { CallIntent, Intent, RelayedSignOffIntent, SignOffMessage } from "./types";
 
-/** JSON with object keys sorted and bigints as decimal strings: equal intents give equal strings. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(normalise(value));
-}
-
-function normalise(value: unknown): unknown {
-  if (typeof value === "bigint") return value.toString();
-  if (Array.isArray(value)) return value.map(normalise);
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = normalise(v);
-    }
-    return out;
-  }
-  return value;
-}
+/** The outbox compares intents by these bytes under an idempotency key. */
+export { canonicalJson };
 
 /** Checks an intent and puts it in canonical form (checksummed addresses, lower-case hex, decimal strings). */
 export function normaliseIntent(intent: Intent): Intent {
@@ -50,13 +35,22 @@ export function normaliseIntent(intent: Intent): Intent {
       kind: "call",
       from: getAddress(intent.from),
       method: fragment.name,
-      args: JSON.parse(canonicalJson(intent.args)) as unknown[],
+      args: canonicalArgs(intent),
       ...(intent.value !== undefined && BigInt(intent.value) !== 0n ? { value: BigInt(intent.value).toString() } : {}),
     };
     callData(call); // fails now, not in the worker, when the arguments do not encode
     return call;
   }
   throw new InvalidIntentError(`unknown intent kind ${(intent as { kind: unknown }).kind}`);
+}
+
+/** The arguments as JSON says them (bigints as decimal strings); a value JSON cannot say is the caller's error. */
+function canonicalArgs(intent: CallIntent): unknown[] {
+  try {
+    return JSON.parse(canonicalJson(intent.args)) as unknown[];
+  } catch (error) {
+    throw new InvalidIntentError(`the arguments of ${intent.method} are not JSON: ${(error as Error).message}`, error);
+  }
 }
 
 export function callData(intent: CallIntent): string {

@@ -14,7 +14,7 @@ import { ZeroAddress, getAddress, isAddress, type Provider } from "ethers";
 import type { CompiledWorkflow } from "../../workflows";
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { parseEscrowLog } from "../chain/escrow";
-import { EngineError } from "../errors";
+import { EngineError, isEngineErrorCode } from "../errors";
 import type { CaseProgress } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
 import type { RelayerOutOfFundsError } from "../relayer/errors";
@@ -186,7 +186,7 @@ function refusal(s: Submission, principal: string): EngineError {
     case "MortgageEscrowPriceExceedsShares":
       return new EngineError("INVALID_REQUEST", s.error?.message ?? name, { details });
     default:
-      return new EngineError(s.error?.code === "CONTRACT_REVERTED" || !s.error ? "CONFLICT" : s.error.code, `the case was not opened: ${s.error?.message ?? "unknown"}`, {
+      return new EngineError(s.error?.code === "CONTRACT_REVERTED" || !s.error ? "CONFLICT" : isEngineErrorCode(s.error.code) ? s.error.code : "INTERNAL", `the case was not opened: ${s.error?.message ?? "unknown"}`, {
         details,
       });
   }

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EngineError } from "../../engine";
+import { ENGINE_ERROR_CODES, EngineError, type EngineErrorCode } from "../../engine";
 import { PrincipalStore, hashToken } from "../../server/auth/principals";
 import { ApiError, errorBody, toApiError } from "../../server/errors";
 import { IdempotencyStore, requestHash } from "../../server/idempotency";
@@ -17,7 +17,7 @@ const ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 describe("server/errors: toApiError", function () {
   it("maps each engine code to its status, in one place", function () {
-    const expected: Record<string, number> = {
+    const expected: Partial<Record<EngineErrorCode, number>> = {
       NOT_FOUND: 404,
       FORBIDDEN: 403,
       CONFLICT: 409,
@@ -28,13 +28,21 @@ describe("server/errors: toApiError", function () {
       CHAIN_UNAVAILABLE: 503,
       TIMEOUT: 503,
     };
-    for (const [code, status] of Object.entries(expected)) {
+    for (const [code, status] of Object.entries(expected) as [EngineErrorCode, number][]) {
       const api = toApiError(new EngineError(code, `a ${code}`, { details: { x: 1 } }));
       expect(api.status, code).to.equal(status);
       expect(api.code, code).to.equal(code);
       expect(api.message).to.equal(`a ${code}`);
     }
     expect(toApiError(new EngineError("CHAIN_UNAVAILABLE", "down")).headers["Retry-After"]).to.equal("5");
+  });
+  it("answers every engine code with its status, or with the generic 500 when it is the server's own fault", function () {
+    for (const code of ENGINE_ERROR_CODES) {
+      const api = toApiError(new EngineError(code, `a ${code}`));
+      expect(api.status, code).to.be.within(400, 599);
+      if (api.status === 500) expect(api.code, code).to.equal("INTERNAL");
+      else expect(api.code, code).to.equal(code);
+    }
   });
   it("always gives TOO_EARLY an availableAt and a waitsFor, null when the engine knows neither", function () {
     expect(toApiError(new EngineError("TOO_EARLY", "wait")).details).to.deep.equal({ availableAt: null, waitsFor: null });
