@@ -4,26 +4,16 @@
  * what fails them is a 400 with the field errors. The answer schemas describe what the engine returns; they
  * are documentation and are not checked at run time.
  */
-import { isAddress } from "ethers";
 import { z } from "zod";
+import { CaseProgress } from "../engine/projection/progress-schema";
 import { contractSignatureForm } from "../engine/runtime/signature-form";
-import { ROLE_NAMES } from "../workflows/schema";
+import { Address, Amount, RoleName } from "../engine/value-schemas";
 
 // ------------------------------------------------------------------------------------------ building blocks
 
-export const RoleName = z.enum(ROLE_NAMES).describe("A party's role in a case.");
-export const Address = z
-  .string()
-  .refine((a) => isAddress(a), { message: "must be a 20-byte hex address (0x followed by 40 hex digits)" })
-  .describe("An EVM address, 0x-prefixed.");
+export { RoleName, Address, Amount };
 export const CaseId = z.string().regex(/^\d{1,78}$/, "must be a case id: a decimal integer").describe("A case id (decimal).");
 export const StageIdParam = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, "must be a stage id such as \"valuation\"").describe("A stage's id in its workflow.");
-const UINT256_MAX = (1n << 256n) - 1n;
-export const Amount = z
-  .string()
-  .regex(/^\d{1,78}$/, "must be a decimal string of an integer in the asset's smallest unit")
-  .refine((a) => !/^\d{1,78}$/.test(a) || BigInt(a) <= UINT256_MAX, { message: "must fit in 256 bits" })
-  .describe("An amount: a decimal string of an integer in the asset's smallest unit (wei for ETH).");
 export const Hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex string").describe("32 bytes, 0x-prefixed hex.");
 export const Signature = z
   .string()
@@ -160,61 +150,7 @@ export const WorkflowResponse = z.object({
 });
 export const WorkflowListResponse = z.object({ workflows: z.array(WorkflowResponse) });
 
-const IsoTime = z.string().describe("An instant, ISO 8601 in UTC.");
-
-const StageProgress = z.object({
-  id: z.string(),
-  title: z.string(),
-  status: z
-    .enum(["locked", "open", "waiting", "completed", "overdue", "expired", "cancelled"])
-    .describe("`waiting` (with `waitingFor: \"time\"`) until the stage's legal moment (`availableAt`), even once the contract's floor has passed."),
-  waitingFor: z.enum(["time", "funds"]).nullable(),
-  requires: z.array(RoleName),
-  signedOff: z.array(RoleName),
-  availableAt: IsoTime.nullable().describe(
-    "The earliest LEGAL moment the stage can complete: the legal guard's exact instant, its waiting time counted in the jurisdiction's calendar and time zone (`timeZone`). Null while it cannot be known yet (a prerequisite is open). For a stage with no legal waiting rule, the contract's moment (`contractFloor`).",
-  ),
-  deadline: IsoTime.nullable().describe(
-    "The LEGAL deadline: the earliest of the stage's own deadline and the long-stop, each to the end of its last (business) day in the jurisdiction's time zone (00:00 local of the day after). Null when none is running.",
-  ),
-  contractFloor: IsoTime.nullable().describe(
-    "The on-chain floor: the earliest moment the contract lets time complete the stage (a business-day wait as its shortest possible span in seconds), as `stageOf` reports it. Null for a stage with no waiting time, or while a prerequisite is open.",
-  ),
-  contractCeiling: IsoTime.nullable().describe(
-    "The on-chain ceiling: the last moment before the contract lets `expire` act on the stage (a business-day or calendar-day deadline as its longest possible span in seconds). Null when no deadline is running.",
-  ),
-  acceptsSignOffs: z
-    .boolean()
-    .describe("Whether the API would accept a sign-off of this stage now from a role it requires that has not signed: false while the legal guard would answer TOO_EARLY, when no required role is left to sign, or once the stage or the case has ended."),
-  waitsFor: z
-    .string()
-    .nullable()
-    .describe('Plain words naming what the stage waits for before it accepts sign-offs, e.g. "Closing Disclosure received by the borrower, then 3 business days"; null when the law holds nothing back. The same words as a TOO_EARLY refusal\'s `details.waitsFor`.'),
-  completedAt: IsoTime.nullable(),
-  tx: z.string().nullable(),
-});
-
-export const CaseProgressResponse = z
-  .object({
-    id: z.string(),
-    workflow: z.object({ id: z.string().nullable(), version: z.number().nullable(), title: z.string().nullable(), templateId: z.string() }),
-    timeZone: z
-      .string()
-      .describe('The jurisdiction\'s IANA time zone ("America/New_York", "Europe/London"), whose local dates the legal moments count in; "UTC" for a template that no workflow here compiles to.'),
-    status: z.enum(["open", "completed", "expired", "cancelled", "opening"]),
-    opening: z
-      .object({ submissionId: z.number().int(), note: z.string() })
-      .optional()
-      .describe("Only with status \"opening\": the chain lost the case's opening (a reorganisation, a node restored from an older save) and the engine is sending it again"),
-    parties: z.object({ bank: z.string(), lawyer: z.string(), buyer: z.string(), seller: z.string() }),
-    terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
-    asset: z.string(),
-    escrow: z.object({ paidByBank: Amount, paidByBuyer: Amount, funded: z.boolean(), released: z.boolean(), credits: z.record(z.string(), Amount) }),
-    cancelVotes: z.array(RoleName).describe("The roles whose vote to cancel stands (POST and DELETE /cases/{id}/cancellation); the last of the four cancels the case."),
-    progress: z.object({ completed: z.number().int(), total: z.number().int() }),
-    stages: z.array(StageProgress),
-    updatedAt: z.object({ block: z.number().int(), time: z.string() }),
-  });
+export const CaseProgressResponse = CaseProgress;
 export const CaseListResponse = z.object({ cases: z.array(CaseProgressResponse) });
 
 export const HistoryResponse = z.object({

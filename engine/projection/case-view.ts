@@ -20,6 +20,7 @@ import {
 } from "../../workflows/case-rules";
 import type { LegalGuard } from "../../workflows/legal-guard";
 import type { ChainEvent, JsonValue } from "./event-log";
+import type { CaseProgress, StageProgress, StageProgressStatus } from "./progress-schema";
 import type { TemplateInfo } from "./templates";
 
 export interface CaseView {
@@ -49,59 +50,8 @@ export interface CaseView {
   updatedAt: { block: number; blockHash: string; time: number };
 }
 
-export type StageProgressStatus = "locked" | "open" | "waiting" | "completed" | "overdue" | "expired" | "cancelled";
-
-export interface StageProgress {
-  id: string;
-  title: string;
-  status: StageProgressStatus;
-  waitingFor: "time" | "funds" | null;
-  requires: RoleName[];
-  signedOff: RoleName[];
-  /**
-   * The earliest legal moment the stage can complete: the legal guard's instant, in the jurisdiction's
-   * calendar and zone; null while it cannot be known (a prerequisite is open). For a stage with no legal
-   * waiting rule, the contract's moment (`contractFloor`).
-   */
-  availableAt: string | null;
-  /** The legal deadline (the end of its last (business) day in the jurisdiction's zone); null when none runs. */
-  deadline: string | null;
-  /** The contract's floor: the earliest second the chain lets time complete the stage; null as `stageOf` has 0. */
-  contractFloor: string | null;
-  /** The contract's ceiling: the last second before `expire` may act on the stage; null when none runs. */
-  contractCeiling: string | null;
-  /** Whether a sign-off of the stage by a required role that has not signed would be accepted now. */
-  acceptsSignOffs: boolean;
-  /** What the stage waits for before it accepts sign-offs, in plain words; null when nothing holds it. */
-  waitsFor: string | null;
-  completedAt: string | null;
-  tx: string | null;
-}
-
-/** The progress of a case, as `GET /cases/:id` returns it and its event stream sends it. */
-export interface CaseProgress {
-  id: string;
-  workflow: { id: string | null; version: number | null; title: string | null; templateId: string };
-  /** The jurisdiction's IANA time zone ("America/New_York"); "UTC" for a template no workflow here compiles to. */
-  timeZone: string;
-  /**
-   * "opening": the case was opened (and answered) but the chain lost its opening (a reorganisation, a node
-   * restored from an older save); the engine is sending it again, and `opening` says so.
-   */
-  status: CaseModel["status"] | "opening";
-  /** Only while the status is "opening": the submission re-sending the case's opening, and why. */
-  opening?: { submissionId: number; note: string };
-  parties: Record<RoleName, string>;
-  terms: { price: string; deposit: string; loan: string };
-  /** The ERC-20 held in escrow; the zero address for ETH. */
-  asset: string;
-  escrow: { paidByBank: string; paidByBuyer: string; funded: boolean; released: boolean; credits: Record<string, string> };
-  /** The roles whose vote to cancel stands; the last of the four cancels the case. */
-  cancelVotes: RoleName[];
-  progress: { completed: number; total: number };
-  stages: StageProgress[];
-  updatedAt: { block: number; time: string };
-}
+/** The progress's shape is declared once, in zod, where the server's OpenAPI document takes it from. */
+export type { CaseProgress, StageProgress, StageProgressStatus };
 
 /** Resolves a template id to its info; the projection fills it before folding (synchronously, in a transaction). */
 export type TemplateLookup = (templateId: string) => TemplateInfo;

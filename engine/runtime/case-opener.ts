@@ -18,6 +18,7 @@ import { EngineError, isEngineErrorCode } from "../errors";
 import type { CaseProgress } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
 import type { RelayerOutOfFundsError } from "../relayer/errors";
+import { sleep } from "../sleep";
 import type { Relayer } from "../relayer/relayer";
 import type { Submission } from "../relayer/types";
 import { findWorkflow } from "../workflow-summaries";
@@ -212,8 +213,4 @@ function timeout(message: string, s: Submission, extra: Record<string, unknown> 
     retryable: true,
     details: { submissionId: s.id, ...extra },
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -31,6 +31,7 @@ import { nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
+import { exponentialDelay } from "../relayer/backoff";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
 import { type CaseActor, startCaseActor, untilChainSecond } from "./case-actor";
@@ -297,7 +298,7 @@ export class Runtime {
 
   /** How long after the failed try number `attempt` (0 for the first) the next one is made. */
   private retryDelay(attempt: number): number {
-    return Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** attempt);
+    return exponentialDelay(attempt + 1, { baseMs: this.retryDelayMs, maxMs: this.maxRetryDelayMs });
   }
 
   private recheck(caseId: string, delayMs: number): void {
