@@ -10,6 +10,7 @@
  */
 import { EngineError } from "../errors";
 import { PollingLoop } from "../polling-loop";
+import { sleep } from "../sleep";
 import { backoffDelay } from "./backoff";
 import { RelayerOutOfFundsError, toEngineError } from "./errors";
 import type { Reconciliation } from "./reconciliation";
@@ -157,8 +158,4 @@ export class RelayerWorker {
   private backoff() {
     return { baseMs: this.ctx.timings.backoffBaseMs, maxMs: this.ctx.timings.backoffMaxMs };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
