@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
+import { waitFor } from "../engine/engine-helpers";
 import { rpc } from "../engine/projection-helpers";
 import { startApp, type AppHarness } from "./support/app-harness";
 
@@ -20,16 +21,6 @@ describe("server: a case whose opening the chain lost", function () {
     await h?.close();
   });
 
-  async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-
   it("answers it with status \"opening\" while its opening is sent again, never 404, and \"open\" once it lands", async function () {
     const save = await rpc<string>("evm_snapshot");
     const caseId = await h.openCase();
@@ -43,7 +34,7 @@ describe("server: a case whose opening the chain lost", function () {
     expect(await h.engine.relayer.outbox.list().length).to.be.greaterThan(0);
 
     const statuses = new Set<string>();
-    const reopening = await until("the case read as opening", async () => {
+    const reopening = await waitFor("the case read as opening", async () => {
       const res = await h.request("buyer", "GET", `/cases/${caseId}`);
       expect(res.status, `GET /cases/${caseId}: ${JSON.stringify(res.body)}`).to.equal(200);
       statuses.add(res.body.status);
@@ -68,7 +59,7 @@ describe("server: a case whose opening the chain lost", function () {
 
     await rpc("evm_mine");
     await rpc("evm_setAutomine", [true]);
-    await until("the case open again", async () => {
+    await waitFor("the case open again", async () => {
       const res = await h.request("buyer", "GET", `/cases/${caseId}`);
       expect(res.status).to.equal(200);
       return res.body.status === "open";

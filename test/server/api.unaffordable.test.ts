@@ -7,6 +7,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { toQuantity } from "ethers";
+import { waitFor } from "../engine/engine-helpers";
 import { rpc } from "../engine/projection-helpers";
 import { startApp, type AppHarness } from "./support/app-harness";
 
@@ -20,16 +21,6 @@ describe("server: a deposit the payer cannot afford (finding 5)", function () {
     await h?.close();
   });
 
-  async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-
   it("answers 202, then the submission reads pending with an error and a note naming the key, its balance and its need; funded, it lands", async function () {
     const buyer = h.addresses.buyer;
     const before = await ethers.provider.getBalance(buyer);
@@ -41,7 +32,7 @@ describe("server: a deposit the payer cannot afford (finding 5)", function () {
 
     const res = await h.request("buyer", "POST", `/cases/${h.caseId}/deposits`, { amount });
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
-    const waiting = await until("the submission saying why it waits", async () => {
+    const waiting = await waitFor("the submission saying why it waits", async () => {
       const s = await h.request("buyer", "GET", `/submissions/${res.body.id}`);
       return s.body.error ? s.body : null;
     });
@@ -52,7 +43,7 @@ describe("server: a deposit the payer cannot afford (finding 5)", function () {
     expect(needed).to.be.greaterThan(BigInt(amount));
 
     await rpc("hardhat_setBalance", [buyer, toQuantity(before)]);
-    const done = await until("the deposit confirmed once funded", async () => {
+    const done = await waitFor("the deposit confirmed once funded", async () => {
       const s = await h.request("buyer", "GET", `/submissions/${res.body.id}`);
       return s.body.status === "confirmed" ? s.body : null;
     });
