@@ -27,6 +27,7 @@ import { IdempotencyConflictError } from "../relayer/errors";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
 import type { LegalGuards } from "./legal";
+import type { Runtime } from "./runtime";
 import { keyPastFailures } from "./retry-key";
 import { contractSignatureForm } from "./signature-form";
 import type { Provider } from "ethers";
@@ -73,6 +74,8 @@ export interface ApprovalsOptions {
   provider: Provider;
   clock: ChainClock;
   guards: LegalGuards;
+  /** The runtime, whose case actors take each approval (see `approve`). */
+  runtime: Pick<Runtime, "signOff">;
   escrowAddress: string;
   /** The principals' managed keys. */
   partyKeys: readonly BaseWallet[];
@@ -142,11 +145,17 @@ export class Approvals {
     const epoch = await this.epochOf(r);
     const signature = await this.signOffSignature(r, { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, request.signature);
     try {
-      // Recorded with the other approvals of this moment in one transaction (one fsync), durable before this resolves.
-      return await this.options.relayer.submitDurably(
-        { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
-        key ?? this.defaultKey(`approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`),
+      // The case's actor has the last word (its guards are the contract's rules and the law's, as the case is
+      // now: signing may have taken a while). It hands the sign-off to the relayer, which records it with the
+      // other approvals of this moment in one transaction (one fsync), durable before this resolves.
+      const submitted = this.options.runtime.signOff(r.view.id, r.stage, r.role, () =>
+        this.options.relayer.submitDurably(
+          { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
+          key ?? this.defaultKey(`approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`),
+        ),
       );
+      if (!submitted) throw this.movedOn(request, r);
+      return await submitted;
     } catch (error) {
       // Without a key of the caller's, the default key names the sign-off: another one is already on its way.
       if (!key && error instanceof IdempotencyConflictError) throw conflict(`a sign-off of "${request.stageId}" by the ${request.role} is already submitted`, r);
@@ -232,6 +241,16 @@ export class Approvals {
     const party = this.anyPartyOf(view, request.principalAddress);
     if (BigInt(view.credits[party] ?? "0") === 0n) throw conflict(`nothing is credited to ${party} in case ${view.id}`, { view });
     return this.options.relayer.submit(this.call(this.managedKey(party).address, "withdraw", [view.id]), request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`);
+  }
+
+  /** Why the case's actor refused a sign-off that the checks before signing let through: the case changed meanwhile. */
+  private movedOn(request: ApprovalRequest, before: Resolved): EngineError {
+    const view = this.options.projection.viewOf(before.view.id);
+    if (view && view.model.status === "open") {
+      if (isCompleted(view.model, before.stage)) return conflict(`the stage "${request.stageId}" has already completed`, { view });
+      if ((view.model.signedOff[before.stage] >> before.role) & 1) return conflict(`the ${request.role} has already signed off "${request.stageId}"`, { view });
+    }
+    return conflict(`case ${before.view.id} changed while the sign-off was being signed: look at it again`, { view: view ?? before.view });
   }
 
   /** The engine's own key for an action asked without a caller's key: `base`, unless a failed submission holds it (retry-key.ts). */
