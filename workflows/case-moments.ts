@@ -97,3 +97,25 @@ export function nextLegalMoment(model: CaseModel, now: number, law?: CaseLaw): n
   });
   return next;
 }
+
+/** What falls due at exactly `at`: an `advance`, an `expire`, a legal moment (the machine's next timer). */
+export interface MomentsAt {
+  advance: boolean;
+  expire: boolean;
+  legal: boolean;
+}
+
+/**
+ * The next moment after `now` at which time changes anything (a waiting time's end, a deadline missed, a
+ * legal moment), and what falls due at it: one timer for all of them, so that two that fall on the same
+ * second are both acted on.
+ */
+export function nextMoment(model: CaseModel, now: number, law?: CaseLaw): { at: number; due: MomentsAt } | null {
+  const advance = nextWaitingTimeEnd(model, now, law);
+  const expire = nextDeadlineMiss(model, now);
+  const legal = nextLegalMoment(model, now, law);
+  const candidates = [advance, expire, legal].filter((m): m is number => m !== null);
+  if (candidates.length === 0) return null;
+  const at = Math.min(...candidates);
+  return { at, due: { advance: advance === at, expire: expire === at, legal: legal === at } };
+}

@@ -15,7 +15,7 @@
  * events and timers, so a timer is set for an exact chain moment whatever the wall clock says; the engine's
  * scheduler (engine/runtime/chain-scheduler.ts) turns them into wake-ups on the chain clock.
  */
-import { and, assign, setup } from "xstate";
+import { and, assign, enqueueActions, setup } from "xstate";
 import type { CompiledWorkflow } from "./compile";
 import { createLegalGuard } from "./legal-guard";
 import {
@@ -34,9 +34,7 @@ import {
   type CaseLaw,
   dueDeadlineMiss,
   dueWaitingTimeEnd,
-  nextDeadlineMiss,
-  nextLegalMoment,
-  nextWaitingTimeEnd,
+  nextMoment,
 } from "./case-moments";
 
 export { nextDeadlineMiss, nextWaitingTimeEnd } from "./case-moments";
@@ -192,12 +190,8 @@ function createCaseMachine(law?: CaseLaw) {
         event.type === "WITHDRAW_CANCEL_VOTE" && (event.roles & context.model.cancelVotes & 0xf) !== 0,
       everyStageCompleted: ({ context }) => context.model.status === "completed",
       caseIsOpen: ({ context }) => context.model.status === "open",
-      /** Whether the timer that fired was the one set for the moment itself (not a step of a long wait). */
-      timerReachedAWaitingTimeEnd: ({ context }) =>
-        reachedByOneTimer(nextWaitingTimeEnd(context.model, context.now, law), context.now),
-      timerReachedADeadline: ({ context }) => reachedByOneTimer(nextDeadlineMiss(context.model, context.now), context.now),
-      timerReachedALegalMoment: ({ context }) =>
-        reachedByOneTimer(nextLegalMoment(context.model, context.now, law), context.now),
+      /** Whether the timer that fired was set for a moment itself (not a step of a long wait). */
+      timerReachedAMoment: ({ context }) => reachedByOneTimer(nextMoment(context.model, context.now, law)?.at ?? null, context.now),
     },
     actions: {
       /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
@@ -247,16 +241,8 @@ function createCaseMachine(law?: CaseLaw) {
       /** The clock moves to `at`, to which the requests of what time made due meanwhile are then made. */
       moveClockToNow: assign(({ context, event }) => (event.type === "CLOCK" ? { now: later(context.now, event.at), justCompleted: [] } : {})),
       // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
-      moveClockToWaitingTimeEnd: assign(({ context }) => ({
-        now: nextWaitingTimeEnd(context.model, context.now, law) as number,
-        justCompleted: [],
-      })),
-      moveClockToDeadlineMiss: assign(({ context }) => ({
-        now: nextDeadlineMiss(context.model, context.now) as number,
-        justCompleted: [],
-      })),
-      moveClockToLegalMoment: assign(({ context }) => ({
-        now: nextLegalMoment(context.model, context.now, law) as number,
+      moveClockToNextMoment: assign(({ context }) => ({
+        now: (nextMoment(context.model, context.now, law) as { at: number }).at,
         justCompleted: [],
       })),
       moveClockByLongestTimer: assign(({ context }) => ({
@@ -264,18 +250,16 @@ function createCaseMachine(law?: CaseLaw) {
         justCompleted: [],
       })),
       // The engine provides these: submit to the chain, or publish. `at` is the moment the request is for
-      // (its idempotency key's), null when nothing is due.
-      requestAdvance: (_, _params: { at: number | null }) => {},
-      requestExpire: (_, _params: { at: number | null }) => {},
+      // (its idempotency key's).
+      requestAdvance: (_, _params: { at: number }) => {},
+      requestExpire: (_, _params: { at: number }) => {},
       requestSignOff: (_, _params: { ticket: number }) => {},
       /** `released`: whether the escrow is released, so that the seller is owed its payout. */
       requestSellerPayout: (_, _params: { released: boolean }) => {},
       announceLegalMoment: () => {},
     },
     delays: {
-      untilWaitingTimeEnds: ({ context }) => delayUntil(nextWaitingTimeEnd(context.model, context.now, law), context.now),
-      untilDeadlinePasses: ({ context }) => delayUntil(nextDeadlineMiss(context.model, context.now), context.now),
-      untilLegalMoment: ({ context }) => delayUntil(nextLegalMoment(context.model, context.now, law), context.now),
+      untilNextMoment: ({ context }) => delayUntil(nextMoment(context.model, context.now, law)?.at ?? null, context.now),
     },
   }).createMachine({
     id: "mortgageCase",
@@ -317,8 +301,12 @@ function createCaseMachine(law?: CaseLaw) {
             reenter: true,
             actions: [
               "moveClockToNow",
-              { type: "requestAdvance", params: ({ context }) => ({ at: dueWaitingTimeEnd(context.model, context.now, law) }) },
-              { type: "requestExpire", params: ({ context }) => ({ at: dueDeadlineMiss(context.model, context.now) }) },
+              enqueueActions(({ context, enqueue }) => {
+                const advanceAt = dueWaitingTimeEnd(context.model, context.now, law);
+                const expireAt = dueDeadlineMiss(context.model, context.now);
+                if (advanceAt !== null) enqueue({ type: "requestAdvance", params: { at: advanceAt } });
+                if (expireAt !== null) enqueue({ type: "requestExpire", params: { at: expireAt } });
+              }),
             ],
           },
           APPROVE: {
@@ -328,30 +316,22 @@ function createCaseMachine(law?: CaseLaw) {
           RESYNC: { target: "open", reenter: true, actions: "takeModel" },
         },
         after: {
-          untilWaitingTimeEnds: [
+          untilNextMoment: [
             {
-              guard: "timerReachedAWaitingTimeEnd",
+              guard: "timerReachedAMoment",
               target: "open",
               reenter: true,
-              actions: ["moveClockToWaitingTimeEnd", { type: "requestAdvance", params: ({ context }) => ({ at: context.now }) }],
-            },
-            { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
-          ],
-          untilDeadlinePasses: [
-            {
-              guard: "timerReachedADeadline",
-              target: "open",
-              reenter: true,
-              actions: ["moveClockToDeadlineMiss", { type: "requestExpire", params: ({ context }) => ({ at: context.now }) }],
-            },
-            { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
-          ],
-          untilLegalMoment: [
-            {
-              guard: "timerReachedALegalMoment",
-              target: "open",
-              reenter: true,
-              actions: ["moveClockToLegalMoment", "announceLegalMoment"],
+              actions: [
+                "moveClockToNextMoment",
+                // Everything that falls due at this second: after the clock moved, it is the latest one passed.
+                enqueueActions(({ context, enqueue }) => {
+                  const passed = nextMoment(context.model, context.now - 1, law);
+                  if (!passed || passed.at !== context.now) return;
+                  if (passed.due.advance) enqueue({ type: "requestAdvance", params: { at: context.now } });
+                  if (passed.due.expire) enqueue({ type: "requestExpire", params: { at: context.now } });
+                  if (passed.due.legal) enqueue("announceLegalMoment");
+                }),
+              ],
             },
             { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
           ],

@@ -79,8 +79,8 @@ export class CaseActors {
       const effects = this.effects;
       const machine = caseMachineFor(law).provide({
         actions: {
-          requestAdvance: ({ self }, params: { at: number | null }) => params.at !== null && effects.requestAdvance(self.id, params.at),
-          requestExpire: ({ self }, params: { at: number | null }) => params.at !== null && effects.requestExpire(self.id, params.at),
+          requestAdvance: ({ self }, params: { at: number }) => effects.requestAdvance(self.id, params.at),
+          requestExpire: ({ self }, params: { at: number }) => effects.requestExpire(self.id, params.at),
           requestSignOff: (_, params: { ticket: number }) => effects.requestSignOff(params.ticket),
           requestSellerPayout: ({ self }, params: { released: boolean }) => params.released && effects.requestSellerPayout(self.id),
           announceLegalMoment: ({ self }) => effects.announceLegalMoment(self.id),

@@ -108,14 +108,30 @@ export class Runtime {
     migrate(options.db, SNAPSHOT_MIGRATIONS);
     this.snapshots = new SnapshotStore(options.db);
     this.scheduler = new ChainScheduler(options.clock, this.onError);
+    // An effect that throws (the store or the relayer failing) must not kill the actor: it is reported, and
+    // what was due is asked for again a moment later.
+    const timed = (kind: "advance" | "expire") => (caseId: string, at: number) => {
+      try {
+        this.submitTimed(caseId, `runtime:${kind}:${caseId}:${at}`, this.relayerCall(kind, [caseId]));
+      } catch (error) {
+        this.onError(error);
+        this.recheck(caseId, this.retryDelay(0));
+      }
+    };
     this.actors = new CaseActors(this.scheduler, {
-      requestAdvance: (caseId, at) => this.submitTimed(caseId, `runtime:advance:${caseId}:${at}`, this.relayerCall("advance", [caseId])),
-      requestExpire: (caseId, at) => this.submitTimed(caseId, `runtime:expire:${caseId}:${at}`, this.relayerCall("expire", [caseId])),
+      requestAdvance: timed("advance"),
+      requestExpire: timed("expire"),
       requestSignOff: (ticket) => {
         const pending = this.tickets.get(ticket);
         if (pending) pending.submitted = pending.submit();
       },
-      requestSellerPayout: (caseId) => this.payOutSeller(caseId),
+      requestSellerPayout: (caseId) => {
+        try {
+          this.payOutSeller(caseId);
+        } catch (error) {
+          this.onError(error);
+        }
+      },
       announceLegalMoment: (caseId) => this.projection.republish(caseId),
     });
   }
