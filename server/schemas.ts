@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { CaseProgress } from "../engine/projection/progress-schema";
+import { SubmissionView } from "../engine/relayer/submission-schema";
 import { contractSignatureForm } from "../engine/runtime/signature-form";
 import { Address, Amount, RoleName } from "../engine/value-schemas";
 
@@ -175,18 +176,7 @@ export const TypedDataResponse = z.object({
   message: z.record(z.string(), z.union([z.string(), z.number()])),
 });
 
-export const SubmissionResponse = z
-  .object({
-    id: z.number().int(),
-    kind: z.string(),
-    status: z.enum(["pending", "sent", "mined", "confirmed", "failed", "replaced"]),
-    txHash: z.string().nullable(),
-    blockNumber: z.number().int().nullable(),
-    error: z.object({ code: z.string(), message: z.string() }).nullable(),
-    note: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  });
+export const SubmissionResponse = SubmissionView;
 
 export const MeResponse = z.object({
   id: z.string(),
