@@ -8,7 +8,7 @@ import { z } from "zod";
 import { CaseProgress } from "../engine/projection/progress-schema";
 import { SubmissionView } from "../engine/relayer/submission-schema";
 import { contractSignatureForm } from "../engine/runtime/signature-form";
-import { Address, Amount, RoleName } from "../engine/value-schemas";
+import { Address, Amount, CaseParties, CaseTerms, RoleName } from "../engine/value-schemas";
 
 // ------------------------------------------------------------------------------------------ building blocks
 
@@ -42,10 +42,8 @@ export const NoQuery = z.object({}).describe("No query parameters.");
 
 export const OpenCaseBody = z.strictObject({
   workflow: z.string().min(1).max(80).describe('A workflow id ("uk-remortgage") or a template id (0x...).'),
-  parties: z.strictObject({ bank: Address, lawyer: Address, buyer: Address, seller: Address }),
-  terms: z
-    .strictObject({ price: Amount, deposit: Amount, loan: Amount })
-    .describe("The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1."),
+  parties: CaseParties,
+  terms: CaseTerms.describe("The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1."),
   asset: Address.optional().describe("The ERC-20 held in escrow; ETH when absent."),
 });
 export type OpenCaseBody = z.output<typeof OpenCaseBody>;
