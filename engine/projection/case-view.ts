@@ -176,8 +176,8 @@ export function foldCase(events: readonly ChainEvent[], lookup: TemplateLookup):
 }
 
 /**
- * A deep copy, field by field (`structuredClone` was a tenth of the engine's time: views are copied for every
- * event, notice and request). A field added to `CaseView` that holds an object or array is copied here too.
+ * A deep copy, field by field: much cheaper than `structuredClone`, and views are copied for every event,
+ * notice and request. A field added to `CaseView` that holds an object or array is copied here too.
  */
 export function cloneView(view: CaseView): CaseView {
   const m = view.model;
