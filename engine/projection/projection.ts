@@ -148,12 +148,6 @@ export class Projection {
     });
   }
 
-  /**
-   * Nothing to stop: the projection reads the chain only when `poll` is called (the engine's loop does).
-   * engine.ts still calls this; it goes when that call does.
-   */
-  async stop(): Promise<void> {}
-
   /** Calls `listener` with every change from now on; returns the unsubscribe function. */
   subscribe(listener: ProgressListener): () => void {
     this.listeners.add(listener);
