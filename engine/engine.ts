@@ -162,7 +162,6 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       runtime.stop();
       await polling.stop();
       await relayer.stop();
-      await projection.stop();
       db.close();
     },
 

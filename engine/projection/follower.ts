@@ -10,7 +10,6 @@
  * leaves a store that a replay from its checkpoint completes.
  */
 import { toQuantity, type Block, type JsonRpcApiProvider, type Provider } from "ethers";
-import { PollingLoop } from "../polling-loop";
 import { ChainUnavailableError, EngineError } from "../errors";
 import { relaxedTransaction } from "../store/database";
 import { decodeLog, type RawLog } from "./decode";
@@ -70,7 +69,6 @@ export class ChainFollower {
   private readonly confirmations: number;
   private readonly historyDepth: number;
   private running: Promise<PollResult> | null = null;
-  private readonly polling = new PollingLoop(() => this.poll());
 
   constructor(options: FollowerOptions) {
     this.provider = options.provider;
@@ -91,15 +89,6 @@ export class ChainFollower {
       });
     }
     return this.running;
-  }
-
-  /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
-  start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
-    this.polling.start(intervalMs, onError);
-  }
-
-  async stop(): Promise<void> {
-    await this.polling.stop();
   }
 
   private async pollOnce(): Promise<PollResult> {

@@ -8,7 +8,6 @@
  * left, and publishes the corrected progress with `reorg: true`. Nothing the chain does not hold stays shown.
  */
 import type { Provider } from "ethers";
-import { PollingLoop } from "../polling-loop";
 import { type CompiledWorkflow, loadTemplates } from "../../workflows";
 import { LegalGuards } from "../runtime/legal";
 import { ChainClock } from "../chain/clock";
@@ -93,7 +92,6 @@ export class Projection {
   private stagedNotices: StagedNotice[] = [];
   private muted = false;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly polling = new PollingLoop(() => this.poll());
 
   constructor(options: ProjectionOptions) {
     migrate(options.db, PROJECTION_MIGRATIONS);
@@ -157,15 +155,6 @@ export class Projection {
       }
       return result;
     });
-  }
-
-  /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
-  start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
-    this.polling.start(intervalMs, onError);
-  }
-
-  async stop(): Promise<void> {
-    await this.polling.stop();
   }
 
   /** Calls `listener` with every change from now on; returns the unsubscribe function. */

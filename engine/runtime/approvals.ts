@@ -19,7 +19,6 @@ import { ZeroHash, getAddress, isHexString, recoverAddress, verifyTypedData, typ
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { isCompleted } from "../../workflows/case-rules";
 import { EngineError } from "../errors";
-import { connectEscrow, type MortgageEscrow } from "../chain/escrow";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
@@ -96,7 +95,6 @@ export class Approvals {
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
   private domainSeparator: Promise<string> | undefined;
-  private escrow: MortgageEscrow | undefined;
   private signedThisTurn = 0;
   private readonly waitingToSign: Array<() => void> = [];
   /** Revocations sent by this engine, by submission id: the signer's epoch once it is mined. */
@@ -142,7 +140,7 @@ export class Approvals {
     }
     const evidence = (request.evidence ?? ZeroHash).toLowerCase();
     if (!isHexString(evidence, 32)) throw invalid("the evidence must be a 32-byte hex string");
-    const epoch = await this.epochOf(r);
+    const epoch = this.epochOf(r);
     const signature = await this.signOffSignature(r, { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, request.signature);
     try {
       // The case's actor has the last word (its guards are the contract's rules and the law's, as the case is
@@ -166,7 +164,7 @@ export class Approvals {
   /** The EIP-712 typed data that the party's own wallet signs to sign off the stage (or to revoke its sign-off). */
   async typedDataFor(request: Omit<ApprovalRequest, "signature" | "idempotencyKey"> & { purpose?: "sign-off" | "revoke" }): Promise<TypedData> {
     const r = this.resolve(request);
-    const epoch = await this.epochOf(r);
+    const epoch = this.epochOf(r);
     if (request.purpose === "revoke") return this.revokeTypedData(r, epoch);
     return this.signOffTypedData(r, epoch, (request.evidence ?? ZeroHash).toLowerCase());
   }
@@ -176,7 +174,7 @@ export class Approvals {
     const r = this.resolve(request);
     if (isCompleted(r.view.model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
     if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
-    const epoch = await this.epochOf(r);
+    const epoch = this.epochOf(r);
     const key = request.idempotencyKey ?? this.defaultKey(`revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`);
     let submission: Submission;
     if (request.signature) {
@@ -315,19 +313,14 @@ export class Approvals {
   /**
    * The signer's epoch (its revocation count for this stage): the projection's (each `SignOffRevoked` carries
    * `newEpoch`), or higher where a revocation this engine sent is mined but not projected yet. No chain read:
-   * it was one `eth_call` per approval, queued behind everything else the node was doing. What this cannot
-   * see is a revocation made elsewhere (the party's own wallet, another engine) in a block the projection has
-   * not read yet: a sign-off approved in that moment is signed for the old epoch, and the contract skips it
+   * an `eth_call` per approval would queue behind everything else the node is doing. What this cannot see is
+   * a revocation made elsewhere (the party's own wallet, another engine) in a block the projection has not
+   * read yet: a sign-off approved in that moment is signed for the old epoch, and the contract skips it
    * (`StaleEpoch`): the submission fails with SIGN_OFF_STALE_EPOCH, "sign again", never reported done. The
-   * same holds for a revocation still in the pool, as it did with the chain read. A view stored before epochs
-   * were projected is read from the chain as before.
+   * same holds for a revocation still in the pool, which a chain read would not see either.
    */
-  private async epochOf(r: Resolved): Promise<number> {
-    const epochs = r.view.epochs;
-    if (epochs) return Math.max(epochs[`${r.stage}:${r.role}`] ?? 0, this.revokedTo.get(signerKey(r)) ?? 0);
-    // Built once: making a contract binding parses the whole ABI.
-    this.escrow ??= connectEscrow(this.escrowAddress, this.options.provider);
-    return Number(await this.escrow.signOffEpoch(r.view.id, r.stage, r.role));
+  private epochOf(r: Resolved): number {
+    return Math.max(r.view.epochs[`${r.stage}:${r.role}`] ?? 0, this.revokedTo.get(signerKey(r)) ?? 0);
   }
 
   /**
