@@ -276,6 +276,7 @@ export class Projection {
           this.stagedViews.set(event.caseId, applyEvent(this.current(event.caseId), event, this.lookup));
           if (!touched.includes(event.caseId)) touched.push(event.caseId);
         }
+        if (!this.heard()) continue;
         for (const caseId of touched) {
           const view = this.stagedViews.get(caseId) ?? null;
           this.stagedNotices.push({ caseId, view: view && cloneView(view), reorg: false });
@@ -306,7 +307,17 @@ export class Projection {
     this.stagedNotices = [];
   }
 
+  /**
+   * Whether a notice staged now would reach anyone: a write and its commit run in one synchronous stretch, so
+   * no listener can subscribe in between. A rebuild with no one listening then skips a copy and a progress of
+   * every case.
+   */
+  private heard(): boolean {
+    return !this.muted && this.listeners.size > 0;
+  }
+
   private publish(notice: StagedNotice): void {
+    if (this.listeners.size === 0) return;
     const message: ProgressNotice = {
       caseId: notice.caseId,
       progress: notice.view ? this.progress(notice.view, this.clock.nowSeconds()) : null,
