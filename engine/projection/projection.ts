@@ -283,10 +283,12 @@ export class Projection {
         }
       }
     }
+    const kept: CaseView[] = [];
     for (const [caseId, view] of this.stagedViews) {
-      if (view) this.store.put(view);
+      if (view) kept.push(view);
       else this.store.delete(caseId);
     }
+    this.store.putAll(kept);
     this.beforeCommit?.(step);
   }
 
