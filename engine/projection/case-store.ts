@@ -4,7 +4,7 @@
  *
  * A view's template (its stages' names and rules, most of a view's bytes) is the same for every case of that
  * template and never changes under one id (the id is a hash of it): it is stored once, in its own table, and
- * a view's row holds only its template id. Writing every case's copy was most of a rebuild's time.
+ * a view's row holds only its template id, so that writing a case costs that case's own bytes.
  */
 import { statementCache, type Db, type Migration, type Statement } from "../store/database";
 import type { CaseView } from "./case-view";

@@ -17,8 +17,8 @@ import { decodeLog, type RawLog } from "./decode";
 import { type ChainEvent, type Checkpoint, EventLog } from "./event-log";
 
 /**
- * Blocks of a range read at once (their hashes and times): over JSON-RPC one at a time was a round trip each,
- * and a few at once stay gentle on the node.
+ * Blocks of a range read at once (their hashes and times): over JSON-RPC each is a round trip, and a few at
+ * once stay gentle on the node.
  */
 const BLOCKS_AT_ONCE = 16;
 
