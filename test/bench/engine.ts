@@ -349,7 +349,7 @@ async function main(): Promise<void> {
     ["ratio", String(result.ratio), "goal >= 1.5"],
     ["latency p50 ms (approve -> projected complete)", String(result.latencyMs.p50), `${samples.length} stages, ${CASES} cases in flight`],
     ["latency p99 ms", String(result.latencyMs.p99), "goal <= 50"],
-    [`rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`, String(result.rebuildSecondsFor10kCases), "goal < 10 for 10,000 cases"],
+    [`rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`, String(result.rebuildSecondsFor10kCases), "goal <= 1 for 10,000 cases (10,000 cases/s)"],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(`engine benchmark (in-process Hardhat; engine poll ${POLL_MS} ms, batch window ${BATCH_WINDOW_MS} ms)\n`);
