@@ -282,16 +282,19 @@ export class Projection {
           if (events) events.push(event);
           else touched.set(event.caseId, [event]);
         }
+        if (!this.heard()) continue;
         for (const [caseId, events] of touched) {
           const view = this.stagedViews.get(caseId) ?? null;
           this.stagedNotices.push({ caseId, view: view && cloneView(view), events, reorg: false });
         }
       }
     }
+    const kept: CaseView[] = [];
     for (const [caseId, view] of this.stagedViews) {
-      if (view) this.store.put(view);
+      if (view) kept.push(view);
       else this.store.delete(caseId);
     }
+    this.store.putAll(kept);
     this.beforeCommit?.(step);
   }
 
@@ -312,6 +315,15 @@ export class Projection {
     this.stagedNotices = [];
   }
 
+  /**
+   * Whether a notice staged now would reach anyone: a write and its commit run in one synchronous stretch, so
+   * no listener can subscribe in between. A rebuild with no one listening then skips a copy and a progress of
+   * every case.
+   */
+  private heard(): boolean {
+    return !this.muted && (this.listeners.size > 0 || this.changeListeners.size > 0);
+  }
+
   private publish(notice: StagedNotice): void {
     for (const listener of this.changeListeners) {
       try {
@@ -324,6 +336,7 @@ export class Projection {
   }
 
   private publishProgress(notice: StagedNotice): void {
+    if (this.listeners.size === 0) return;
     const message: ProgressNotice = {
       caseId: notice.caseId,
       progress: notice.view ? this.progress(notice.view, this.clock.nowSeconds()) : null,
