@@ -6,7 +6,7 @@
  */
 import { relaxedTransaction, statementCache, type Db, type Migration, type Statement } from "../store/database";
 import { IdempotencyConflictError } from "./errors";
-import { CASE_METHODS, canonicalJson, caseIdOf } from "./intents";
+import { canonicalJson, caseIdOf } from "./intents";
 import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./types";
 
 export { IdempotencyConflictError };
