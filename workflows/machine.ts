@@ -147,7 +147,10 @@ function delayUntil(target: number | null, now: number): number {
 /** The machine's clock after an event at `at`: never back (a transaction read after a timer moved it on). */
 const later = (now: number, at: number) => Math.max(now, at);
 
-const hasRole = (event: CaseEvent) => "stage" in event && "role" in event;
+/** The stage and the role an event names (a sign-off, a revocation, an approval), or null. */
+function stageAndRole(event: CaseEvent): { stage: number; role: number } | null {
+  return "stage" in event && "role" in event ? event : null;
+}
 
 /** The case machine with the law `law` (a workflow's legal guard), or the contract's rules alone. */
 function createCaseMachine(law?: CaseLaw) {
@@ -158,11 +161,14 @@ function createCaseMachine(law?: CaseLaw) {
       input: {} as CaseMachineInput,
     },
     guards: {
-      stageRequiresRole: ({ context, event }) =>
-        hasRole(event) && (((context.model.rules[(event as { stage: number }).stage]?.roles ?? 0) >> (event as { role: number }).role) & 1) === 1,
-      notYetSignedOff: ({ context, event }) =>
-        hasRole(event) &&
-        ((context.model.signedOff[(event as { stage: number }).stage] >> (event as { role: number }).role) & 1) === 0,
+      stageRequiresRole: ({ context, event }) => {
+        const named = stageAndRole(event);
+        return named !== null && (((context.model.rules[named.stage]?.roles ?? 0) >> named.role) & 1) === 1;
+      },
+      notYetSignedOff: ({ context, event }) => {
+        const named = stageAndRole(event);
+        return named !== null && ((context.model.signedOff[named.stage] >> named.role) & 1) === 0;
+      },
       signedOffAndStageNotCompleted: ({ context, event }) =>
         event.type === "REVOKE" &&
         ((context.model.signedOff[event.stage] >> event.role) & 1) === 1 &&
@@ -173,9 +179,8 @@ function createCaseMachine(law?: CaseLaw) {
         event.type === "APPROVE" && (law?.mayComplete(context.model, event.stage, new Date(event.atMs)).allowed ?? true),
       notYetFunded: ({ context }) => !context.model.funded,
       /** `MortgageEscrowTimeOverflow`: a completion past early 2106 that must keep its time reverts. */
-      keptTimesFit: ({ context, event }) => "at" in event && timesFit(context.model, event as CaseEvent & { at: number }),
-      aStageIsReady: ({ context, event }) =>
-        "at" in event && context.model.rules.some((_, s) => canComplete(context.model, s, event.at as number)),
+      keptTimesFit: ({ context, event }) => "at" in event && timesFit(context.model, event),
+      aStageIsReady: ({ context, event }) => "at" in event && context.model.rules.some((_, s) => canComplete(context.model, s, event.at)),
       aDeadlineWasMissedBeforeRelease: ({ context, event }) =>
         event.type === "EXPIRE" && !context.model.released && missedDeadlines(context.model, event.at).length > 0,
       aDeadlineWasMissedAfterRelease: ({ context, event }) =>
