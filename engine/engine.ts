@@ -25,7 +25,7 @@ import { Projection, type HistoryEntry, type ProgressListener } from "./projecti
 import { Relayer, type RelayerHealth } from "./relayer/relayer";
 import { openDatabase } from "./store/database";
 import { Approvals } from "./runtime/approvals";
-import { Runtime } from "./runtime/runtime";
+import { Runtime, type RuntimeStats } from "./runtime/runtime";
 import { CaseOpener, type OpenCaseRequest } from "./runtime/case-opener";
 import type { Submission } from "./relayer/types";
 import { type WorkflowSummary, findWorkflow, summariseWorkflow } from "./workflow-summaries";
@@ -38,6 +38,8 @@ export interface EngineHealth {
   /** The latest block the projection has read. */
   checkpoint: number;
   relayer: RelayerHealth;
+  /** The case actors: how many run, their wake-ups, and how many were restored, rebuilt or resynced. */
+  runtime: RuntimeStats;
   /** The last failed poll of the chain, if the last one failed. */
   error: EngineError | null;
 }
@@ -181,6 +183,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
         contract: escrowAddress,
         checkpoint: projection.log.checkpoint().number,
         relayer: relayerHealth,
+        runtime: runtime.stats(),
         error,
       };
     },

@@ -122,6 +122,15 @@ export const HealthResponse = z.object({
   contract: z.string(),
   checkpoint: z.number().int().describe("The latest block the engine has read."),
   reasons: z.array(HealthReason),
+  runtime: z
+    .object({
+      actors: z.number().int().describe("Case actors running: one per open case."),
+      timers: z.number().int().describe("Wake-ups set on the engine's chain scheduler."),
+      restored: z.number().int().describe("Actors restored from their persisted snapshot at start."),
+      rebuilt: z.number().int().describe("Actors rebuilt from the chain: no snapshot, one of another machine version, or one that disagreed with the chain."),
+      resynced: z.number().int().describe("Times an actor's model came out different from the projection's and took it (expected 0 but after a reorganisation)."),
+    })
+    .describe("The engine's durable case actors."),
 });
 
 const StageOfWorkflow = z.object({

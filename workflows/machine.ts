@@ -84,6 +84,12 @@ export interface CaseMachineContext {
   model: CaseModel;
   /** The time of the latest event or timer: the machine's clock, in chain seconds. */
   now: number;
+  /**
+   * The last moment (a waiting time's end, a deadline missed, a legal moment) the machine's timer acted on.
+   * Moments after it are acted on in order, each once, even when an event moved the clock past them first
+   * (a deposit mined in the very second a waiting time ends): the timer for such a moment fires at once.
+   */
+  actedUntil: number;
   /** The stages that the latest event completed, in order. */
   justCompleted: number[];
 }
@@ -196,7 +202,7 @@ function createCaseMachine(law?: CaseLaw) {
       everyStageCompleted: ({ context }) => context.model.status === "completed",
       caseIsOpen: ({ context }) => context.model.status === "open",
       /** Whether the timer that fired was set for a moment itself (not a step of a long wait). */
-      timerReachedAMoment: ({ context }) => reachedByOneTimer(nextMoment(context.model, context.now, law)?.at ?? null, context.now),
+      timerReachedAMoment: ({ context }) => reachedByOneTimer(nextMoment(context.model, context.actedUntil, law)?.at ?? null, context.now),
     },
     actions: {
       /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
@@ -242,14 +248,18 @@ function createCaseMachine(law?: CaseLaw) {
         model.cancelVotes &= ~event.roles & 0xf;
         return { model, now: later(context.now, event.at), justCompleted: [] };
       }),
-      takeModel: assign(({ event }) => (event.type === "RESYNC" ? { model: cloneModel(event.model), now: event.at, justCompleted: [] } : {})),
+      takeModel: assign(({ context, event }) =>
+        event.type === "RESYNC"
+          ? { model: cloneModel(event.model), now: event.at, actedUntil: Math.min(context.actedUntil, event.at), justCompleted: [] }
+          : {},
+      ),
       /** The clock moves to `at`, to which the requests of what time made due meanwhile are then made. */
       moveClockToNow: assign(({ context, event }) => (event.type === "CLOCK" ? { now: later(context.now, event.at), justCompleted: [] } : {})),
       // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
-      moveClockToNextMoment: assign(({ context }) => ({
-        now: (nextMoment(context.model, context.now, law) as { at: number }).at,
-        justCompleted: [],
-      })),
+      moveClockToNextMoment: assign(({ context }) => {
+        const { at } = nextMoment(context.model, context.actedUntil, law) as { at: number };
+        return { now: later(context.now, at), actedUntil: at, justCompleted: [] };
+      }),
       moveClockByLongestTimer: assign(({ context }) => ({
         now: context.now + MAX_STEP_SECONDS,
         justCompleted: [],
@@ -264,14 +274,21 @@ function createCaseMachine(law?: CaseLaw) {
       announceLegalMoment: () => {},
     },
     delays: {
-      untilNextMoment: ({ context }) => delayUntil(nextMoment(context.model, context.now, law)?.at ?? null, context.now),
+      untilNextMoment: ({ context }) => delayUntil(nextMoment(context.model, context.actedUntil, law)?.at ?? null, context.now),
     },
   }).createMachine({
     id: "mortgageCase",
     context: ({ input }) =>
       "model" in input
-        ? { model: cloneModel(input.model), now: input.now, justCompleted: [] }
-        : { model: newCaseModel(input.workflow.stages, input.openedAt, input.funded ?? false), now: input.openedAt, justCompleted: [] },
+        ? // Rebuilt from the chain: what was acted on before is not known, so every moment still pending is acted
+          // on again (the engine's idempotency keys make a second request of one moment the first one).
+          { model: cloneModel(input.model), now: input.now, actedUntil: input.model.openedAt, justCompleted: [] }
+        : {
+            model: newCaseModel(input.workflow.stages, input.openedAt, input.funded ?? false),
+            now: input.openedAt,
+            actedUntil: input.openedAt,
+            justCompleted: [],
+          },
     initial: "open",
     states: {
       open: {
@@ -328,13 +345,14 @@ function createCaseMachine(law?: CaseLaw) {
               reenter: true,
               actions: [
                 "moveClockToNextMoment",
-                // Everything that falls due at this second: after the clock moved, it is the latest one passed.
+                // Everything that falls due at the moment just reached, each kind once.
                 enqueueActions(({ context, enqueue }) => {
-                  const passed = nextMoment(context.model, context.now - 1, law);
-                  if (!passed || passed.at !== context.now) return;
-                  if (passed.due.advance) enqueue({ type: "requestAdvance", params: { at: context.now } });
-                  if (passed.due.expire) enqueue({ type: "requestExpire", params: { at: context.now } });
-                  if (passed.due.legal) enqueue("announceLegalMoment");
+                  const at = context.actedUntil;
+                  const reached = nextMoment(context.model, at - 1, law);
+                  if (!reached || reached.at !== at) return;
+                  if (reached.due.advance) enqueue({ type: "requestAdvance", params: { at } });
+                  if (reached.due.expire) enqueue({ type: "requestExpire", params: { at } });
+                  if (reached.due.legal) enqueue("announceLegalMoment");
                 }),
               ],
             },

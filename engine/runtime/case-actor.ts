@@ -17,7 +17,7 @@ import { machineVersionOf } from "./snapshot-store";
  * Raised when a guard's or an action's meaning changes while the machine's graph does not (a graph change
  * changes the version by itself): snapshots written before are then rebuilt, not restored.
  */
-const MACHINE_REVISION = 1;
+const MACHINE_REVISION = 2;
 
 /** What the actors ask of the engine; `caseId` is the actor's. */
 export interface CaseEffects {

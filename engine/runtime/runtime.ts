@@ -55,8 +55,12 @@ export interface RuntimeOptions {
   onError?: (error: unknown) => void;
 }
 
-/** What the runtime did with its actors since it started: for health checks and tests. */
+/** The runtime's actors now, and what it did with them since it started: for health checks and tests. */
 export interface RuntimeStats {
+  /** Actors running: one per open case. */
+  actors: number;
+  /** Wake-ups set on the chain scheduler (each actor's next moment, and tries of refused calls again). */
+  timers: number;
   /** Actors started from a persisted snapshot. */
   restored: number;
   /** Actors built from the projection: no snapshot, one of another machine version, or one that disagreed. */
@@ -91,7 +95,7 @@ export class Runtime {
   /** Sign-offs waiting for their actor's word (see `signOff`), and what became of them. */
   private readonly tickets = new Map<number, { submit: () => Promise<Submission>; submitted?: Promise<Submission> }>();
   private nextTicket = 1;
-  private readonly counts: RuntimeStats = { restored: 0, rebuilt: 0, resynced: 0 };
+  private readonly counts = { restored: 0, rebuilt: 0, resynced: 0 };
   private unsubscribe: (() => void) | null = null;
   private readonly onSettled = (s: Submission) => this.settled(s);
   private running = false;
@@ -179,7 +183,7 @@ export class Runtime {
   }
 
   stats(): RuntimeStats {
-    return { ...this.counts };
+    return { actors: this.cases.size, timers: this.scheduler.size, ...this.counts };
   }
 
   /**

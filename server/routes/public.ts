@@ -21,7 +21,7 @@ export function publicRoutes(ctx: RouteContext): AnyRouteSpec[] {
         const h = await ctx.engine.health();
         const reasons = healthReasons(h);
         const status = reasons.length > 0 ? "degraded" : "ok";
-        return { status: 200, body: { status, chainId: h.chainId, blockNumber: h.blockNumber, contract: h.contract, checkpoint: h.checkpoint, reasons } };
+        return { status: 200, body: { status, chainId: h.chainId, blockNumber: h.blockNumber, contract: h.contract, checkpoint: h.checkpoint, reasons, runtime: h.runtime } };
       },
     }),
     defineRoute({

@@ -59,12 +59,12 @@ describe("engine: the durable case actors", function () {
     const s = await setUp();
     const engine = await started(s);
     // The case was opened before the engine started: its actor is rebuilt from the projection once.
-    expect(engine.runtime.stats()).to.deep.equal({ restored: 0, rebuilt: 1, resynced: 0 });
+    expect(engine.runtime.stats()).to.deep.include({ actors: 1, restored: 0, rebuilt: 1, resynced: 0 });
     await Promise.all(BEFORE_CONSUMMATION.map(([stage, role]) => engine.approve(approval(s, stage, role))));
     await waitFor("the closing disclosure completed", () => engine.getCase(s.caseId)!.stages.find((x) => x.id === "closing-disclosure")!.status === "completed");
     expect(engine.runtime.contextOf(s.caseId)!.model).to.deep.equal(engine.projection.viewOf(s.caseId)!.model);
     // Every block was fed as the machine's events, none taken from the projection instead.
-    expect(engine.runtime.stats()).to.deep.equal({ restored: 0, rebuilt: 1, resynced: 0 });
+    expect(engine.runtime.stats()).to.deep.include({ actors: 1, restored: 0, rebuilt: 1, resynced: 0 });
     const row = snapshotRows(s).find((r) => r.case_id === String(s.caseId))!;
     expect(JSON.parse(row.snapshot).context.model.signedOff).to.deep.equal(engine.projection.viewOf(s.caseId)!.model.signedOff);
   });
@@ -77,7 +77,7 @@ describe("engine: the durable case actors", function () {
     await stopped(first);
 
     const second = await started(s);
-    expect(second.runtime.stats()).to.deep.equal({ restored: 1, rebuilt: 0, resynced: 0 });
+    expect(second.runtime.stats()).to.deep.include({ actors: 1, restored: 1, rebuilt: 0, resynced: 0 });
     expect(second.runtime.contextOf(s.caseId)!.model).to.deep.equal(before.model);
   });
 
@@ -114,7 +114,7 @@ describe("engine: the durable case actors", function () {
       }
 
       const second = await started(s);
-      expect(second.runtime.stats()).to.deep.equal({ restored: 0, rebuilt: 1, resynced: 0 });
+      expect(second.runtime.stats()).to.deep.include({ actors: 1, restored: 0, rebuilt: 1, resynced: 0 });
       expect(second.runtime.contextOf(s.caseId)!.model).to.deep.equal(second.projection.viewOf(s.caseId)!.model);
       expect(await chainStageStatus(s, "loan-estimate-waiting-period")).to.equal(WAITING_FOR_TIME);
       await time.increaseTo(availableAt + 1);
@@ -131,10 +131,10 @@ describe("engine: the durable case actors", function () {
     const s = await setUp();
     const engine = await started(s);
     const availableAt = await signedUpToTheWait(engine, s);
-    const stats = engine.runtime.stats();
+    const { restored, rebuilt, resynced } = engine.runtime.stats();
     await engine.increaseTime(availableAt - (await time.latest()) + 1);
     await waitFor("the loan estimate's wait advanced", async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED);
-    expect(engine.runtime.stats()).to.deep.equal(stats);
+    expect(engine.runtime.stats()).to.deep.include({ restored, rebuilt, resynced, actors: 1 });
   });
 
   it("stops a finished case's actor and deletes its snapshot", async function () {

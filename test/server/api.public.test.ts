@@ -19,6 +19,8 @@ describe("server: public routes, auth and errors", function () {
       expect(res.body).to.include({ status: "ok", chainId: "31337", contract: h.escrowAddress });
       expect(res.body.blockNumber).to.be.a("number").greaterThan(0);
       expect(res.body.reasons).to.deep.equal([]);
+      expect(res.body.runtime).to.have.all.keys("actors", "timers", "restored", "rebuilt", "resynced");
+      expect(res.body.runtime.resynced).to.equal(0);
     });
     it("names why it is degraded: the relayer's key that cannot pay, its balance and what it needs; ok again once funded", async function () {
       const caseId = await h.openCase();

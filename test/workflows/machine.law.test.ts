@@ -132,6 +132,21 @@ describe("workflows/machine with a law", function () {
     expect(h.requests).to.deep.equal([`advance@${T0 + 2 * DAY + LAW_EXTRA}`, `legal-moment@${T0 + 2 * DAY + LAW_EXTRA}`]);
   });
 
+  it("acts on a moment that an event reached first: a vote mined in the very second a waiting time ends", function () {
+    const model = agreedAt(T0);
+    model.signedOff[1] = roles(SELLER);
+    const moment = T0 + 2 * DAY + LAW_EXTRA;
+    const h = start({ workflow: { stages: RULES }, openedAt: T0 });
+    h.actor.send({ type: "SIGN_OFF", stage: 0, role: BUYER, at: T0 });
+    h.actor.send({ type: "SIGN_OFF", stage: 1, role: SELLER, at: T0 });
+    // The vote's block has the moment's own time: the machine's clock is there before its timer fires.
+    h.actor.send({ type: "CANCEL_VOTE", roles: roles(BUYER), at: moment });
+    h.clock.increment(1);
+    expect(h.requests).to.deep.equal([`advance@${moment}`, `legal-moment@${moment}`]);
+    h.clock.increment(DAY * 1000);
+    expect(h.requests, "each moment once").to.have.length(2);
+  });
+
   it("takes the projection's model on RESYNC, its clock at the given time", function () {
     const h = start({ model: agreedAt(T0), now: T0 + 100 });
     const corrected = newCaseModel(RULES, T0);
