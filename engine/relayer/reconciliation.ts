@@ -18,7 +18,9 @@ import { reopeningNote } from "./causal-order";
 import { openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError } from "./outcomes";
 import type { RelayerContext } from "./relayer-context";
 import type { Sending } from "./sending";
-import type { SentTransaction, Submission } from "./types";
+import type { Outcome, SentTransaction, Submission } from "./types";
+
+const UNESTIMATED_BATCH_REVERTED = "its batch, sent without a gas estimate, reverted (out of gas?): nothing of it applied; sent again, estimated first";
 
 /** How far below the head a restarted relayer checks that the receipts it counted are still there. */
 const RECHECK_BLOCKS = 256;
@@ -154,7 +156,11 @@ export class Reconciliation {
     const { outbox, escrowAddress } = this.ctx;
     const carried = outbox.submissionsForNonce(tx.sender, tx.nonce);
     const reverted = receipt.status !== 1;
-    const outcomes = reverted ? outcomesOfRevert(await this.revertReason(tx, receipt), carried) : outcomesOfSuccess(escrowAddress, receipt.logs, carried);
+    const outcomes = this.sending.revertedUnestimated(tx, reverted, carried)
+      ? new Map(carried.map((s): [number, Outcome] => [s.id, { status: "pending", note: UNESTIMATED_BATCH_REVERTED }]))
+      : reverted
+        ? outcomesOfRevert(await this.revertReason(tx, receipt), carried)
+        : outcomesOfSuccess(escrowAddress, receipt.logs, carried);
     for (const s of carried) {
       const outcome = outcomes.get(s.id);
       if (outcome?.status !== "failed") continue;
