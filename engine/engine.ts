@@ -162,6 +162,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       runtime.stop();
       await polling.stop();
       await relayer.stop();
+      await approvals.close();
       await projection.stop();
       db.close();
     },

@@ -29,6 +29,7 @@ import type { CallIntent, Submission } from "../relayer/types";
 import type { LegalGuards } from "./legal";
 import { keyPastFailures } from "./retry-key";
 import { contractSignatureForm } from "./signature-form";
+import { SigningPool } from "./signing-pool";
 import type { Provider } from "ethers";
 
 export interface ApprovalRequest {
@@ -85,17 +86,14 @@ interface Resolved {
   party: string;
 }
 
-/** Managed-key signatures made in one turn of the event loop before the others wait for the next (see `signingTurn`). */
-const SIGNATURES_PER_TURN = 32;
-
 export class Approvals {
   private readonly keys = new Map<string, BaseWallet>();
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
   private domainSeparator: Promise<string> | undefined;
   private escrow: MortgageEscrow | undefined;
-  private signedThisTurn = 0;
-  private readonly waitingToSign: Array<() => void> = [];
+  /** Managed-key signatures, on a worker thread (signing-pool.ts). */
+  private readonly signing = new SigningPool();
   /** Revocations sent by this engine, by submission id: the signer's epoch once it is mined. */
   private readonly revoking = new Map<number, { signer: string; epoch: number }>();
   /** Epochs known from this engine's own revocations, settled but perhaps not projected yet, by "case:stage:role". */
@@ -110,6 +108,11 @@ export class Approvals {
       this.revoking.delete(s.id);
       if (s.status === "confirmed") this.revokedTo.set(revoked.signer, Math.max(this.revokedTo.get(revoked.signer) ?? 0, revoked.epoch));
     });
+  }
+
+  /** Stops the signing worker (the engine's stop). */
+  close(): Promise<void> {
+    return this.signing.close();
   }
 
   /** A managed key added while the engine runs (a principal created at runtime): it signs from now on. */
@@ -312,43 +315,17 @@ export class Approvals {
   }
 
   /**
-   * Waits, when `SIGNATURES_PER_TURN` signatures were already made in this turn of the event loop, for a later
-   * turn. A signature is about a millisecond of JavaScript; a thousand approvals arriving together would
-   * otherwise all be signed in one turn, and the relayer (a timer) could send nothing until the last one:
-   * this way the first ones are recorded and sent while the node mines and the rest are signed.
-   */
-  private signingTurn(): Promise<void> {
-    if (this.signedThisTurn === 0) setImmediate(() => this.nextSigningTurn());
-    if (this.signedThisTurn < SIGNATURES_PER_TURN) {
-      this.signedThisTurn += 1;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waitingToSign.push(resolve));
-  }
-
-  private nextSigningTurn(): void {
-    this.signedThisTurn = 0;
-    const next = this.waitingToSign.splice(0, SIGNATURES_PER_TURN);
-    if (next.length === 0) return;
-    this.signedThisTurn = next.length;
-    setImmediate(() => this.nextSigningTurn());
-    for (const resolve of next) resolve();
-  }
-
-  /**
    * The signature of a sign-off: the given one, in the contract's form (see signature-form.ts), if it recovers
    * to the party (an EOA's), else the managed key's.
-   * The digest is hashed from a precomputed domain separator and signed with the key directly: ethers'
-   * `signTypedData` walks the types again for every message (most of a signature's time).
+   * The digest is hashed from a precomputed domain separator and signed with the key directly, on a worker
+   * thread (signing-pool.ts): ethers' `signTypedData` walks the types again for every message.
    */
   private async signOffSignature(r: Resolved, message: { caseId: string; stage: number; role: number; epoch: number; evidence: string }, signature?: string): Promise<string> {
     this.domainSeparator ??= this.domain().then((d) => escrowDomainSeparator(BigInt(d.chainId), d.verifyingContract));
     this.domainSeparator.catch(() => (this.domainSeparator = undefined));
     const digest = signOffDigest(await this.domainSeparator, message);
     if (signature === undefined) {
-      const key = this.managedKey(r.party);
-      await this.signingTurn();
-      return key.signingKey.sign(digest).serialized;
+      return this.signing.sign(this.managedKey(r.party), digest);
     }
     const canonical = contractSignatureForm(signature);
     return this.checkSigner(r, canonical, () => recoverAddress(digest, canonical));
