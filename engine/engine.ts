@@ -149,6 +149,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       if (pending !== null) clock.observePending(pending);
       await followChain();
       running = true;
+      approvals.warmUp();
       runtime.start();
       relayer.start();
       polling.start(config.pollIntervalMs, onError);

@@ -110,6 +110,11 @@ export class Approvals {
     });
   }
 
+  /** Starts the signing worker, if there are managed keys to sign with (the engine's start). */
+  warmUp(): void {
+    if (this.keys.size > 0) this.signing.warmUp();
+  }
+
   /** Stops the signing worker (the engine's stop). */
   close(): Promise<void> {
     return this.signing.close();

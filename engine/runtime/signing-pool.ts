@@ -63,6 +63,11 @@ export class SigningPool {
     });
   }
 
+  /** Starts the worker now rather than at the first signature (its start is tens of milliseconds). */
+  warmUp(): void {
+    this.started();
+  }
+
   /** Stops the worker; what it had not answered is signed here. */
   async close(): Promise<void> {
     this.closed = true;
