@@ -11,16 +11,24 @@
  * receipt gone in the last `RECHECK_BLOCKS` blocks) what the chain lost is in flight again, and a nonce gap
  * left by the lost blocks puts the counter back to it, so what was above is signed again.
  */
-import { getAddress, Transaction, type TransactionReceipt } from "ethers";
+import { getAddress, Transaction, type JsonRpcApiProvider } from "ethers";
 import { connectEscrow, decodeChainError } from "../chain/escrow";
 import { ContractRevertError, type EngineError } from "../errors";
 import { reopeningNote } from "./causal-order";
-import { openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError } from "./outcomes";
+import { openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError, type ReceiptLog } from "./outcomes";
 import type { RelayerContext } from "./relayer-context";
 import type { Sending } from "./sending";
 import type { Outcome, SentTransaction, Submission } from "./types";
 
 const UNESTIMATED_BATCH_REVERTED = "its batch, sent without a gas estimate, reverted (out of gas?): nothing of it applied; sent again, estimated first";
+
+/** What reconciliation reads of a receipt. */
+interface Receipt {
+  blockNumber: number;
+  /** 1: succeeded, 0: reverted. */
+  status: number;
+  logs: readonly ReceiptLog[];
+}
 
 /** How far below the head a restarted relayer checks that the receipts it counted are still there. */
 const RECHECK_BLOCKS = 256;
@@ -74,7 +82,7 @@ export class Reconciliation {
   private async recoverLost(forkPoint: number): Promise<void> {
     const { outbox, provider } = this.ctx;
     for (const tx of outbox.settledAbove(forkPoint)) {
-      const receipt = await provider.getTransactionReceipt(tx.txHash);
+      const receipt = await this.receiptOf(tx.txHash);
       // Mined again elsewhere (a reorganisation that kept it): the block it is in now is the one to watch.
       if (receipt) outbox.moveToBlock(tx, receipt.blockNumber);
       else outbox.unsettle(tx);
@@ -99,19 +107,34 @@ export class Reconciliation {
     // The nonce first: a transaction of ours mined after this answer still shows a receipt below.
     const chainNonce = await this.ctx.provider.getTransactionCount(sender, "latest");
     const head = await this.ctx.provider.getBlockNumber();
+    // Every receipt asked at once (asked one after the other, each waited behind the node's other work), and
+    // after the nonce, as above.
+    const txsByNonce = nonces.map((nonce) => this.ctx.outbox.transactionsForNonce(sender, nonce));
+    const receipts = new Map<string, Promise<Receipt | null>>();
+    for (const tx of txsByNonce.flat()) receipts.set(tx.txHash, this.receiptOf(tx.txHash));
+    for (const receipt of receipts.values()) receipt.catch(() => undefined);
     // Once a nonce is held back (what it carries waits for another sender's opening or deposit), no later one
     // is handed to the node: it would be mined as soon as the held one is.
     let holding = false;
-    for (const nonce of nonces) holding = (await this.reconcileNonce(sender, nonce, chainNonce, head, holding)) || holding;
+    for (const [i, nonce] of nonces.entries()) {
+      holding = (await this.reconcileNonce(sender, nonce, txsByNonce[i], receipts, chainNonce, head, holding)) || holding;
+    }
   }
 
   /** Reconciles one nonce; true if its transaction is held back, not handed to the node (see `reconcile`). */
-  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number, holding: boolean): Promise<boolean> {
+  private async reconcileNonce(
+    sender: string,
+    nonce: number,
+    txs: readonly SentTransaction[],
+    receipts: ReadonlyMap<string, Promise<Receipt | null>>,
+    chainNonce: number,
+    head: number,
+    holding: boolean,
+  ): Promise<boolean> {
     const { outbox, provider } = this.ctx;
-    const txs = outbox.transactionsForNonce(sender, nonce);
     // Any of them may be the one mined: a bumped transaction's predecessor can still win.
     for (const tx of txs) {
-      const receipt = await provider.getTransactionReceipt(tx.txHash);
+      const receipt = await receipts.get(tx.txHash);
       if (!receipt) continue;
       const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
       if (confirmations >= this.ctx.confirmations) await this.settle(tx, receipt);
@@ -152,7 +175,7 @@ export class Reconciliation {
     return false;
   }
 
-  private async settle(tx: SentTransaction, receipt: TransactionReceipt): Promise<void> {
+  private async settle(tx: SentTransaction, receipt: Receipt): Promise<void> {
     const { outbox, escrowAddress } = this.ctx;
     const carried = outbox.submissionsForNonce(tx.sender, tx.nonce);
     const reverted = receipt.status !== 1;
@@ -183,6 +206,25 @@ export class Reconciliation {
     }
   }
 
+  /**
+   * A transaction's receipt, or null while it has none: asked raw where the provider can (ethers wraps each of
+   * a batch's hundred or so logs in objects that are not read here, milliseconds of the event loop per batch).
+   */
+  private async receiptOf(txHash: string): Promise<Receipt | null> {
+    const provider = this.ctx.provider as Partial<JsonRpcApiProvider>;
+    if (typeof provider.send !== "function") {
+      const receipt = await this.ctx.provider.getTransactionReceipt(txHash);
+      return receipt && { blockNumber: receipt.blockNumber, status: receipt.status ?? 0, logs: receipt.logs };
+    }
+    const raw = (await provider.send("eth_getTransactionReceipt", [txHash])) as {
+      blockNumber?: string | null;
+      status?: string | null;
+      logs?: Array<{ address: string; topics: string[]; data: string }>;
+    } | null;
+    if (!raw || raw.blockNumber == null) return null;
+    return { blockNumber: Number(raw.blockNumber), status: Number(raw.status ?? 0), logs: raw.logs ?? [] };
+  }
+
   /** See `CausalOrder.openingMissing`; an opening lost unnoticed is a rollback, recovered at the next poll. */
   async openingMissing(s: Submission): Promise<boolean> {
     const missing = await this.ctx.order.openingMissing(s);
@@ -191,7 +233,7 @@ export class Reconciliation {
   }
 
   /** Replays a reverted transaction on the state before its block to learn the custom error. */
-  private async revertReason(tx: SentTransaction, receipt: TransactionReceipt): Promise<EngineError> {
+  private async revertReason(tx: SentTransaction, receipt: Receipt): Promise<EngineError> {
     const signed = Transaction.from(tx.rawTx);
     try {
       await this.ctx.provider.call({ from: tx.sender, to: signed.to, data: signed.data, value: signed.value, blockTag: receipt.blockNumber - 1 });
