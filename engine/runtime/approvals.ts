@@ -86,12 +86,17 @@ interface Resolved {
   party: string;
 }
 
+/** Bounds the memory of `Approvals.checksummed`: parties' addresses, a few per case. */
+const MAX_REMEMBERED_ADDRESSES = 10_000;
+
 export class Approvals {
   private readonly keys = new Map<string, BaseWallet>();
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
   private domainSeparator: Promise<string> | undefined;
   private escrow: MortgageEscrow | undefined;
+  /** Addresses as given, checksummed (see `checksummed`). */
+  private readonly addresses = new Map<string, string>();
   /** Managed-key signatures, on a worker thread (signing-pool.ts). */
   private readonly signing = new SigningPool();
   /** Revocations sent by this engine, by submission id: the signer's epoch once it is mined. */
@@ -282,7 +287,7 @@ export class Approvals {
   }
 
   private partyOf(view: CaseView, role: number, principal: string): string {
-    const party = getAddress(view.parties[ROLE_NAMES[role]]);
+    const party = this.checksummed(view.parties[ROLE_NAMES[role]]);
     if (!sameAddress(party, principal)) {
       throw forbidden(`${principal} is not the ${ROLE_NAMES[role]} of case ${view.id}`, { reason: "NOT_THE_PARTY", caseId: view.id, role: ROLE_NAMES[role] });
     }
@@ -292,11 +297,25 @@ export class Approvals {
   private anyPartyOf(view: CaseView, principal: string): string {
     const party = Object.values(view.parties).find((p) => sameAddress(p, principal));
     if (!party) throw forbidden(`${principal} is not a party of case ${view.id}`, { reason: "NOT_A_PARTY", caseId: view.id });
-    return getAddress(party);
+    return this.checksummed(party);
+  }
+
+  /**
+   * `getAddress(address)`, remembered: the checksum is a keccak of the address, twice per approval, and a
+   * burst of a thousand approvals was checksumming the same few parties' addresses before the first was signed.
+   */
+  private checksummed(address: string): string {
+    let checksummed = this.addresses.get(address);
+    if (checksummed === undefined) {
+      checksummed = getAddress(address);
+      if (this.addresses.size >= MAX_REMEMBERED_ADDRESSES) this.addresses.clear();
+      this.addresses.set(address, checksummed);
+    }
+    return checksummed;
   }
 
   private managedKey(address: string): BaseWallet {
-    const key = this.keys.get(getAddress(address));
+    const key = this.keys.get(this.checksummed(address));
     if (!key) throw forbidden(`the engine holds no managed key for ${address}: sign with the party's own wallet`, { reason: "NO_MANAGED_KEY" });
     return key;
   }
