@@ -12,6 +12,8 @@ const SOLC_VERSION = "0.8.30";
 
 subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }, _hre, runSuper) => {
   if (args.solcVersion !== SOLC_VERSION) return runSuper();
+  // solc ships no types, and is loaded only when a compile asks for it: a require, not an import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const solcPackage = require("solc/package.json") as { version: string };
   if (solcPackage.version !== SOLC_VERSION) {
     throw new Error(`the solc package is ${solcPackage.version}, expected ${SOLC_VERSION}: run npm ci`);
@@ -20,6 +22,7 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
     compilerPath: require.resolve("solc/soljson.js"),
     isSolcJs: true,
     version: SOLC_VERSION,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     longVersion: (require("solc").version() as string).replace(".Emscripten.clang", ""),
   };
 });

@@ -69,8 +69,8 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
   const onError = (error: unknown) => {
     lastError = error instanceof EngineError ? error : new EngineError("INTERNAL", String(error), { cause: error, retryable: true });
   };
-  const runtime = new Runtime({ projection, relayer, clock, onError });
-  const approvals = new Approvals({ projection, relayer, provider, clock, guards: runtime.guards, escrowAddress, partyKeys: config.partyKeys });
+  const runtime = new Runtime({ projection, relayer, clock, db, onError });
+  const approvals = new Approvals({ projection, relayer, provider, clock, guards: runtime.guards, runtime, escrowAddress, partyKeys: config.partyKeys });
 
   let running = false;
   let stopped = false;
@@ -164,7 +164,6 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       await polling.stop();
       await relayer.stop();
       await approvals.close();
-      await projection.stop();
       db.close();
     },
 

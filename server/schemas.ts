@@ -6,8 +6,9 @@
  */
 import { z } from "zod";
 import { CaseProgress } from "../engine/projection/progress-schema";
+import { SubmissionView } from "../engine/relayer/submission-schema";
 import { contractSignatureForm } from "../engine/runtime/signature-form";
-import { Address, Amount, RoleName } from "../engine/value-schemas";
+import { Address, Amount, CaseParties, CaseTerms, RoleName } from "../engine/value-schemas";
 
 // ------------------------------------------------------------------------------------------ building blocks
 
@@ -41,10 +42,8 @@ export const NoQuery = z.object({}).describe("No query parameters.");
 
 export const OpenCaseBody = z.strictObject({
   workflow: z.string().min(1).max(80).describe('A workflow id ("uk-remortgage") or a template id (0x...).'),
-  parties: z.strictObject({ bank: Address, lawyer: Address, buyer: Address, seller: Address }),
-  terms: z
-    .strictObject({ price: Amount, deposit: Amount, loan: Amount })
-    .describe("The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1."),
+  parties: CaseParties,
+  terms: CaseTerms.describe("The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1."),
   asset: Address.optional().describe("The ERC-20 held in escrow; ETH when absent."),
 });
 export type OpenCaseBody = z.output<typeof OpenCaseBody>;
@@ -175,18 +174,7 @@ export const TypedDataResponse = z.object({
   message: z.record(z.string(), z.union([z.string(), z.number()])),
 });
 
-export const SubmissionResponse = z
-  .object({
-    id: z.number().int(),
-    kind: z.string(),
-    status: z.enum(["pending", "sent", "mined", "confirmed", "failed", "replaced"]),
-    txHash: z.string().nullable(),
-    blockNumber: z.number().int().nullable(),
-    error: z.object({ code: z.string(), message: z.string() }).nullable(),
-    note: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  });
+export const SubmissionResponse = SubmissionView;
 
 export const MeResponse = z.object({
   id: z.string(),

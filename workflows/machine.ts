@@ -1,33 +1,46 @@
 /**
- * The XState machine of one case of a workflow. It mirrors `MortgageEscrow` exactly: fed the same
- * transactions (as events carrying the block time), its context holds the same state and `stageStatus`
- * gives the same status for every stage. Its timers say when the contract will let time complete a stage
- * (`requestAdvance`) or let a missed deadline be acted on (`requestExpire`); the engine provides those two
- * actions with `.provide()`, tests provide fakes. It never imports ethers.
+ * The XState machine of one case of a workflow: the engine runs it as each open case's durable actor, and the
+ * differential test feeds it the same transactions as `MortgageEscrow` to show that its context and
+ * `stageStatus` agree with the contract after every one.
  *
- * The law can ask for more than the contract's floor (business days): that is the legal guard's to say
- * (`legal-guard.ts`), not this machine's.
+ * Events in: the contract's transactions of the case (each carrying its block's time), a party's approval,
+ * and the chain clock. Actions out: a sign-off (`requestSignOff`), `advance` and `expire` when time lets the
+ * contract take them (`requestAdvance`, `requestExpire`), the seller's payout once the escrow is released
+ * (`requestSellerPayout`), and word that a stage's legal moment has come (`announceLegalMoment`). The engine
+ * provides those actions with `.provide()`, tests provide fakes. It never imports ethers.
+ *
+ * Guards are the contract's rules (`case-rules.ts`) and, for a workflow's machine (`caseMachineFor(law)`),
+ * the law's: a waiting time in business days lasts until its legal moment, not the contract's floor.
+ * Delays are counted on the machine's own clock (`context.now`, chain seconds), which moves only with its
+ * events and timers, so a timer is set for an exact chain moment whatever the wall clock says; the engine's
+ * scheduler (engine/runtime/chain-scheduler.ts) turns them into wake-ups on the chain clock.
  */
-import { and, assign, setup } from "xstate";
+import { and, assign, enqueueActions, setup } from "xstate";
 import type { CompiledWorkflow } from "./compile";
+import { createLegalGuard } from "./legal-guard";
 import {
   type CaseModel,
   TimeOverflowError,
-  availableAt,
   canComplete,
   completeReadyStages,
-  deadlineOf,
   fundingCandidates,
   isCompleted,
   isFullySigned,
   missedDeadlines,
   newCaseModel,
-  prerequisitesComplete,
   signedCandidates,
 } from "./case-rules";
+import {
+  type CaseLaw,
+  dueDeadlineMiss,
+  dueWaitingTimeEnd,
+  nextMoment,
+} from "./case-moments";
 
-/** Every event carries `at`: the time, in chain seconds, of the block that holds the transaction. */
-export type CaseEvent =
+export { nextDeadlineMiss, nextWaitingTimeEnd } from "./case-moments";
+
+/** The contract's transactions of a case, each with `at`: the time, in chain seconds, of its block. */
+export type ContractEvent =
   | { type: "SIGN_OFF"; stage: number; role: number; at: number }
   | { type: "REVOKE"; stage: number; role: number; at: number }
   | { type: "FUNDED"; at: number }
@@ -38,12 +51,34 @@ export type CaseEvent =
   /** `withdrawCancelVote`: `roles` is the role mask of the caller, whose every standing vote is withdrawn. */
   | { type: "WITHDRAW_CANCEL_VOTE"; roles: number; at: number };
 
-export interface CaseMachineInput {
-  workflow: Pick<CompiledWorkflow, "stages">;
-  openedAt: number;
-  /** Whether the case opened with nothing to pay in (deposit and loan zero). */
-  funded?: boolean;
-}
+export type CaseEvent =
+  | ContractEvent
+  /**
+   * The chain clock reads `at`: what time has made due since the machine's clock (while the engine was
+   * stopped, or when a timer's submission was refused as too early) is requested now, and the timers are set
+   * again from `at`. XState does not restore pending delays from a snapshot: this is how they come back.
+   */
+  | { type: "CLOCK"; at: number }
+  /**
+   * A party asks to sign off: `requestSignOff` runs if the contract and the law take that sign-off at the
+   * chain moment `atMs`. `ticket` names the engine's pending submission; the machine only passes it on.
+   */
+  | { type: "APPROVE"; stage: number; role: number; atMs: number; ticket: number }
+  /**
+   * The case as the chain holds it, for when the transactions fed here cannot say it: a reorganisation, or a
+   * model the engine found to disagree with its projection. `at` becomes the machine's clock.
+   */
+  | { type: "RESYNC"; model: CaseModel; at: number };
+
+/** A new case, from its opening; or a case's model as the chain holds it now, at chain second `now`. */
+export type CaseMachineInput =
+  | {
+      workflow: Pick<CompiledWorkflow, "stages">;
+      openedAt: number;
+      /** Whether the case opened with nothing to pay in (deposit and loan zero). */
+      funded?: boolean;
+    }
+  | { model: CaseModel; now: number };
 
 export interface CaseMachineContext {
   model: CaseModel;
@@ -71,36 +106,11 @@ function cloneModel(model: CaseModel): CaseModel {
   };
 }
 
-/** The next moment, after `now`, at which time alone lets the contract complete a stage. */
-export function nextWaitingTimeEnd(model: CaseModel, now: number): number | null {
-  let next: number | null = null;
-  model.rules.forEach((rule, s) => {
-    if (rule.waitSeconds === 0 || isCompleted(model, s) || !isFullySigned(model, s)) return;
-    if (!prerequisitesComplete(model, s) || (rule.action !== 0 && !model.funded)) return;
-    const at = availableAt(model, s) as number;
-    if (at > now && (next === null || at < next)) next = at;
-  });
-  return next;
-}
-
-/** The next moment, after `now`, at which a stage's deadline is missed (the contract's `now > deadline`). */
-export function nextDeadlineMiss(model: CaseModel, now: number): number | null {
-  let next: number | null = null;
-  model.rules.forEach((_, s) => {
-    if (isCompleted(model, s) || model.overdue[s]) return;
-    const deadline = deadlineOf(model, s);
-    if (deadline === null) return;
-    const missAt = deadline + 1;
-    if (missAt > now && (next === null || missAt < next)) next = missAt;
-  });
-  return next;
-}
-
 /**
  * What a sign-off, the funding deposit or `advance` does to a copy of the model: the stages it completes.
  * Throws `TimeOverflowError` where the contract reverts with `MortgageEscrowTimeOverflow`.
  */
-function completionsOf(model: CaseModel, event: CaseEvent): { model: CaseModel; justCompleted: number[] } {
+function completionsOf(model: CaseModel, event: CaseEvent & { at: number }): { model: CaseModel; justCompleted: number[] } {
   const next = cloneModel(model);
   switch (event.type) {
     case "SIGN_OFF":
@@ -116,7 +126,7 @@ function completionsOf(model: CaseModel, event: CaseEvent): { model: CaseModel; 
 }
 
 /** Whether the contract would take the transaction: every time it has to keep fits its 32-bit field. */
-function timesFit(model: CaseModel, event: CaseEvent): boolean {
+function timesFit(model: CaseModel, event: CaseEvent & { at: number }): boolean {
   try {
     completionsOf(model, event);
     return true;
@@ -134,155 +144,232 @@ function delayUntil(target: number | null, now: number): number {
   return (target === null ? MAX_STEP_SECONDS : Math.min(MAX_STEP_SECONDS, Math.max(0, target - now))) * 1000;
 }
 
-export const caseMachine = setup({
-  types: {
-    context: {} as CaseMachineContext,
-    events: {} as CaseEvent,
-    input: {} as CaseMachineInput,
-  },
-  guards: {
-    stageRequiresRole: ({ context, event }) =>
-      "stage" in event && "role" in event && ((context.model.rules[event.stage]?.roles ?? 0) >> event.role) & 1
-        ? true
-        : false,
-    notYetSignedOff: ({ context, event }) =>
-      "stage" in event && "role" in event && ((context.model.signedOff[event.stage] >> event.role) & 1) === 0,
-    signedOffAndStageNotCompleted: ({ context, event }) =>
-      "stage" in event &&
-      "role" in event &&
-      ((context.model.signedOff[event.stage] >> event.role) & 1) === 1 &&
-      !isCompleted(context.model, event.stage),
-    notYetFunded: ({ context }) => !context.model.funded,
-    /** `MortgageEscrowTimeOverflow`: a completion past early 2106 that must keep its time reverts. */
-    keptTimesFit: ({ context, event }) => timesFit(context.model, event),
-    aStageIsReady: ({ context, event }) =>
-      context.model.rules.some((_, s) => canComplete(context.model, s, event.at)),
-    aDeadlineWasMissedBeforeRelease: ({ context, event }) =>
-      !context.model.released && missedDeadlines(context.model, event.at).length > 0,
-    aDeadlineWasMissedAfterRelease: ({ context, event }) =>
-      context.model.released && missedDeadlines(context.model, event.at).length > 0,
-    notReleased: ({ context }) => !context.model.released,
-    bringsANewVote: ({ context, event }) =>
-      event.type === "CANCEL_VOTE" && (event.roles & ~context.model.cancelVotes & 0xf) !== 0,
-    isTheLastVote: ({ context, event }) =>
-      event.type === "CANCEL_VOTE" && ((context.model.cancelVotes | event.roles) & 0xf) === 0xf,
-    /** `withdrawCancelVote` reverts for a stranger and for a party none of whose roles has a vote standing. */
-    withdrawsAStandingVote: ({ context, event }) =>
-      event.type === "WITHDRAW_CANCEL_VOTE" && (event.roles & context.model.cancelVotes & 0xf) !== 0,
-    everyStageCompleted: ({ context }) => context.model.status === "completed",
-    /** Whether the timer that fired was the one set for the end of a waiting time (not a step of a long one). */
-    timerReachedAWaitingTimeEnd: ({ context }) => reachedByOneTimer(nextWaitingTimeEnd(context.model, context.now), context.now),
-    timerReachedADeadline: ({ context }) => reachedByOneTimer(nextDeadlineMiss(context.model, context.now), context.now),
-  },
-  actions: {
-    /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
-    recordSignOff: assign(({ context, event }) => ({ ...completionsOf(context.model, event), now: event.at })),
-    recordRevocation: assign(({ context, event }) => {
-      if (event.type !== "REVOKE") return {};
-      const model = cloneModel(context.model);
-      model.signedOff[event.stage] &= ~(1 << event.role);
-      return { model, now: event.at, justCompleted: [] };
-    }),
-    recordFunding: assign(({ context, event }) => ({ ...completionsOf(context.model, event), now: event.at })),
-    completeReadyStages: assign(({ context, event }) => ({ ...completionsOf(context.model, event), now: event.at })),
-    markOverdue: assign(({ context, event }) => {
-      const model = cloneModel(context.model);
-      for (const s of missedDeadlines(model, event.at)) model.overdue[s] = true;
-      return { model, now: event.at, justCompleted: [] };
-    }),
-    markExpired: assign(({ context, event }) => ({
-      model: { ...cloneModel(context.model), status: "expired" as const },
-      now: event.at,
-      justCompleted: [],
-    })),
-    recordVote: assign(({ context, event }) => {
-      if (event.type !== "CANCEL_VOTE") return {};
-      const model = cloneModel(context.model);
-      model.cancelVotes |= event.roles & 0xf;
-      if (model.cancelVotes === 0xf) model.status = "cancelled";
-      return { model, now: event.at, justCompleted: [] };
-    }),
-    withdrawVotes: assign(({ context, event }) => {
-      if (event.type !== "WITHDRAW_CANCEL_VOTE") return {};
-      const model = cloneModel(context.model);
-      model.cancelVotes &= ~event.roles & 0xf;
-      return { model, now: event.at, justCompleted: [] };
-    }),
-    // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
-    moveClockToWaitingTimeEnd: assign(({ context }) => ({
-      now: nextWaitingTimeEnd(context.model, context.now) as number,
-      justCompleted: [],
-    })),
-    moveClockToDeadlineMiss: assign(({ context }) => ({
-      now: nextDeadlineMiss(context.model, context.now) as number,
-      justCompleted: [],
-    })),
-    moveClockByLongestTimer: assign(({ context }) => ({
-      now: context.now + MAX_STEP_SECONDS,
-      justCompleted: [],
-    })),
-    // The engine provides these: submit `advance` / `expire` to the chain.
-    requestAdvance: () => {},
-    requestExpire: () => {},
-  },
-  delays: {
-    untilWaitingTimeEnds: ({ context }) => delayUntil(nextWaitingTimeEnd(context.model, context.now), context.now),
-    untilDeadlinePasses: ({ context }) => delayUntil(nextDeadlineMiss(context.model, context.now), context.now),
-  },
-}).createMachine({
-  id: "mortgageCase",
-  context: ({ input }) => ({
-    model: newCaseModel(input.workflow.stages, input.openedAt, input.funded ?? false),
-    now: input.openedAt,
-    justCompleted: [],
-  }),
-  initial: "open",
-  states: {
-    open: {
-      always: { guard: "everyStageCompleted", target: "completed" },
-      on: {
-        SIGN_OFF: {
-          guard: and(["stageRequiresRole", "notYetSignedOff", "keptTimesFit"]),
-          target: "open",
-          reenter: true,
-          actions: "recordSignOff",
-        },
-        REVOKE: { guard: "signedOffAndStageNotCompleted", target: "open", reenter: true, actions: "recordRevocation" },
-        FUNDED: { guard: and(["notYetFunded", "keptTimesFit"]), target: "open", reenter: true, actions: "recordFunding" },
-        ADVANCE: { guard: and(["aStageIsReady", "keptTimesFit"]), target: "open", reenter: true, actions: "completeReadyStages" },
-        EXPIRE: [
-          { guard: "aDeadlineWasMissedBeforeRelease", target: "expired", actions: "markExpired" },
-          { guard: "aDeadlineWasMissedAfterRelease", target: "open", reenter: true, actions: "markOverdue" },
-        ],
-        CANCEL_VOTE: [
-          { guard: and(["notReleased", "bringsANewVote", "isTheLastVote"]), target: "cancelled", actions: "recordVote" },
-          { guard: and(["notReleased", "bringsANewVote"]), target: "open", reenter: true, actions: "recordVote" },
-        ],
-        WITHDRAW_CANCEL_VOTE: { guard: "withdrawsAStandingVote", target: "open", reenter: true, actions: "withdrawVotes" },
-      },
-      after: {
-        untilWaitingTimeEnds: [
-          {
-            guard: "timerReachedAWaitingTimeEnd",
-            target: "open",
-            reenter: true,
-            actions: ["moveClockToWaitingTimeEnd", "requestAdvance"],
-          },
-          { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
-        ],
-        untilDeadlinePasses: [
-          {
-            guard: "timerReachedADeadline",
-            target: "open",
-            reenter: true,
-            actions: ["moveClockToDeadlineMiss", "requestExpire"],
-          },
-          { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
-        ],
-      },
+/** The machine's clock after an event at `at`: never back (a transaction read after a timer moved it on). */
+const later = (now: number, at: number) => Math.max(now, at);
+
+const hasRole = (event: CaseEvent) => "stage" in event && "role" in event;
+
+/** The case machine with the law `law` (a workflow's legal guard), or the contract's rules alone. */
+function createCaseMachine(law?: CaseLaw) {
+  return setup({
+    types: {
+      context: {} as CaseMachineContext,
+      events: {} as CaseEvent,
+      input: {} as CaseMachineInput,
     },
-    completed: { type: "final" },
-    expired: { type: "final" },
-    cancelled: { type: "final" },
-  },
-});
+    guards: {
+      stageRequiresRole: ({ context, event }) =>
+        hasRole(event) && (((context.model.rules[(event as { stage: number }).stage]?.roles ?? 0) >> (event as { role: number }).role) & 1) === 1,
+      notYetSignedOff: ({ context, event }) =>
+        hasRole(event) &&
+        ((context.model.signedOff[(event as { stage: number }).stage] >> (event as { role: number }).role) & 1) === 0,
+      signedOffAndStageNotCompleted: ({ context, event }) =>
+        event.type === "REVOKE" &&
+        ((context.model.signedOff[event.stage] >> event.role) & 1) === 1 &&
+        !isCompleted(context.model, event.stage),
+      stageNotCompleted: ({ context, event }) => event.type === "APPROVE" && !isCompleted(context.model, event.stage),
+      /** The legal guard: a waiting stage takes no sign-off before the law's moment. */
+      lawAllowsTheSignOff: ({ context, event }) =>
+        event.type === "APPROVE" && (law?.mayComplete(context.model, event.stage, new Date(event.atMs)).allowed ?? true),
+      notYetFunded: ({ context }) => !context.model.funded,
+      /** `MortgageEscrowTimeOverflow`: a completion past early 2106 that must keep its time reverts. */
+      keptTimesFit: ({ context, event }) => "at" in event && timesFit(context.model, event as CaseEvent & { at: number }),
+      aStageIsReady: ({ context, event }) =>
+        "at" in event && context.model.rules.some((_, s) => canComplete(context.model, s, event.at as number)),
+      aDeadlineWasMissedBeforeRelease: ({ context, event }) =>
+        event.type === "EXPIRE" && !context.model.released && missedDeadlines(context.model, event.at).length > 0,
+      aDeadlineWasMissedAfterRelease: ({ context, event }) =>
+        event.type === "EXPIRE" && context.model.released && missedDeadlines(context.model, event.at).length > 0,
+      notReleased: ({ context }) => !context.model.released,
+      bringsANewVote: ({ context, event }) =>
+        event.type === "CANCEL_VOTE" && (event.roles & ~context.model.cancelVotes & 0xf) !== 0,
+      isTheLastVote: ({ context, event }) =>
+        event.type === "CANCEL_VOTE" && ((context.model.cancelVotes | event.roles) & 0xf) === 0xf,
+      /** `withdrawCancelVote` reverts for a stranger and for a party none of whose roles has a vote standing. */
+      withdrawsAStandingVote: ({ context, event }) =>
+        event.type === "WITHDRAW_CANCEL_VOTE" && (event.roles & context.model.cancelVotes & 0xf) !== 0,
+      everyStageCompleted: ({ context }) => context.model.status === "completed",
+      caseIsOpen: ({ context }) => context.model.status === "open",
+      /** Whether the timer that fired was set for a moment itself (not a step of a long wait). */
+      timerReachedAMoment: ({ context }) => reachedByOneTimer(nextMoment(context.model, context.now, law)?.at ?? null, context.now),
+    },
+    actions: {
+      /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
+      recordSignOff: assign(({ context, event }) => ({
+        ...completionsOf(context.model, event as ContractEvent),
+        now: later(context.now, (event as ContractEvent).at),
+      })),
+      recordRevocation: assign(({ context, event }) => {
+        if (event.type !== "REVOKE") return {};
+        const model = cloneModel(context.model);
+        model.signedOff[event.stage] &= ~(1 << event.role);
+        return { model, now: later(context.now, event.at), justCompleted: [] };
+      }),
+      recordFunding: assign(({ context, event }) => ({
+        ...completionsOf(context.model, event as ContractEvent),
+        now: later(context.now, (event as ContractEvent).at),
+      })),
+      completeReadyStages: assign(({ context, event }) => ({
+        ...completionsOf(context.model, event as ContractEvent),
+        now: later(context.now, (event as ContractEvent).at),
+      })),
+      markOverdue: assign(({ context, event }) => {
+        if (event.type !== "EXPIRE") return {};
+        const model = cloneModel(context.model);
+        for (const s of missedDeadlines(model, event.at)) model.overdue[s] = true;
+        return { model, now: later(context.now, event.at), justCompleted: [] };
+      }),
+      markExpired: assign(({ context, event }) => ({
+        model: { ...cloneModel(context.model), status: "expired" as const },
+        now: later(context.now, (event as ContractEvent).at),
+        justCompleted: [],
+      })),
+      recordVote: assign(({ context, event }) => {
+        if (event.type !== "CANCEL_VOTE") return {};
+        const model = cloneModel(context.model);
+        model.cancelVotes |= event.roles & 0xf;
+        if (model.cancelVotes === 0xf) model.status = "cancelled";
+        return { model, now: later(context.now, event.at), justCompleted: [] };
+      }),
+      withdrawVotes: assign(({ context, event }) => {
+        if (event.type !== "WITHDRAW_CANCEL_VOTE") return {};
+        const model = cloneModel(context.model);
+        model.cancelVotes &= ~event.roles & 0xf;
+        return { model, now: later(context.now, event.at), justCompleted: [] };
+      }),
+      takeModel: assign(({ event }) => (event.type === "RESYNC" ? { model: cloneModel(event.model), now: event.at, justCompleted: [] } : {})),
+      /** The clock moves to `at`, to which the requests of what time made due meanwhile are then made. */
+      moveClockToNow: assign(({ context, event }) => (event.type === "CLOCK" ? { now: later(context.now, event.at), justCompleted: [] } : {})),
+      // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
+      moveClockToNextMoment: assign(({ context }) => ({
+        now: (nextMoment(context.model, context.now, law) as { at: number }).at,
+        justCompleted: [],
+      })),
+      moveClockByLongestTimer: assign(({ context }) => ({
+        now: context.now + MAX_STEP_SECONDS,
+        justCompleted: [],
+      })),
+      // The engine provides these: submit to the chain, or publish. `at` is the moment the request is for
+      // (its idempotency key's).
+      requestAdvance: (_, _params: { at: number }) => {},
+      requestExpire: (_, _params: { at: number }) => {},
+      requestSignOff: (_, _params: { ticket: number }) => {},
+      /** `released`: whether the escrow is released, so that the seller is owed its payout. */
+      requestSellerPayout: (_, _params: { released: boolean }) => {},
+      announceLegalMoment: () => {},
+    },
+    delays: {
+      untilNextMoment: ({ context }) => delayUntil(nextMoment(context.model, context.now, law)?.at ?? null, context.now),
+    },
+  }).createMachine({
+    id: "mortgageCase",
+    context: ({ input }) =>
+      "model" in input
+        ? { model: cloneModel(input.model), now: input.now, justCompleted: [] }
+        : { model: newCaseModel(input.workflow.stages, input.openedAt, input.funded ?? false), now: input.openedAt, justCompleted: [] },
+    initial: "open",
+    states: {
+      open: {
+        always: [
+          { guard: "everyStageCompleted", target: "completed" },
+          // A case rebuilt from a model the chain already ended.
+          { guard: ({ context }) => context.model.status === "expired", target: "expired" },
+          { guard: ({ context }) => context.model.status === "cancelled", target: "cancelled" },
+        ],
+        entry: { type: "requestSellerPayout", params: ({ context }) => ({ released: context.model.released }) },
+        on: {
+          SIGN_OFF: {
+            guard: and(["stageRequiresRole", "notYetSignedOff", "keptTimesFit"]),
+            target: "open",
+            reenter: true,
+            actions: "recordSignOff",
+          },
+          REVOKE: { guard: "signedOffAndStageNotCompleted", target: "open", reenter: true, actions: "recordRevocation" },
+          FUNDED: { guard: and(["notYetFunded", "keptTimesFit"]), target: "open", reenter: true, actions: "recordFunding" },
+          ADVANCE: { guard: and(["aStageIsReady", "keptTimesFit"]), target: "open", reenter: true, actions: "completeReadyStages" },
+          EXPIRE: [
+            { guard: "aDeadlineWasMissedBeforeRelease", target: "expired", actions: "markExpired" },
+            { guard: "aDeadlineWasMissedAfterRelease", target: "open", reenter: true, actions: "markOverdue" },
+          ],
+          CANCEL_VOTE: [
+            { guard: and(["notReleased", "bringsANewVote", "isTheLastVote"]), target: "cancelled", actions: "recordVote" },
+            { guard: and(["notReleased", "bringsANewVote"]), target: "open", reenter: true, actions: "recordVote" },
+          ],
+          WITHDRAW_CANCEL_VOTE: { guard: "withdrawsAStandingVote", target: "open", reenter: true, actions: "withdrawVotes" },
+          CLOCK: {
+            target: "open",
+            reenter: true,
+            actions: [
+              "moveClockToNow",
+              enqueueActions(({ context, enqueue }) => {
+                const advanceAt = dueWaitingTimeEnd(context.model, context.now, law);
+                const expireAt = dueDeadlineMiss(context.model, context.now);
+                if (advanceAt !== null) enqueue({ type: "requestAdvance", params: { at: advanceAt } });
+                if (expireAt !== null) enqueue({ type: "requestExpire", params: { at: expireAt } });
+              }),
+            ],
+          },
+          APPROVE: {
+            guard: and(["caseIsOpen", "stageRequiresRole", "notYetSignedOff", "stageNotCompleted", "lawAllowsTheSignOff"]),
+            actions: { type: "requestSignOff", params: ({ event }) => ({ ticket: event.type === "APPROVE" ? event.ticket : 0 }) },
+          },
+          RESYNC: { target: "open", reenter: true, actions: "takeModel" },
+        },
+        after: {
+          untilNextMoment: [
+            {
+              guard: "timerReachedAMoment",
+              target: "open",
+              reenter: true,
+              actions: [
+                "moveClockToNextMoment",
+                // Everything that falls due at this second: after the clock moved, it is the latest one passed.
+                enqueueActions(({ context, enqueue }) => {
+                  const passed = nextMoment(context.model, context.now - 1, law);
+                  if (!passed || passed.at !== context.now) return;
+                  if (passed.due.advance) enqueue({ type: "requestAdvance", params: { at: context.now } });
+                  if (passed.due.expire) enqueue({ type: "requestExpire", params: { at: context.now } });
+                  if (passed.due.legal) enqueue("announceLegalMoment");
+                }),
+              ],
+            },
+            { target: "open", reenter: true, actions: "moveClockByLongestTimer" },
+          ],
+        },
+      },
+      completed: { type: "final", entry: { type: "requestSellerPayout", params: ({ context }) => ({ released: context.model.released }) } },
+      expired: { type: "final" },
+      cancelled: { type: "final" },
+    },
+  });
+}
+
+export type CaseMachine = ReturnType<typeof createCaseMachine>;
+
+/** The contract's rules alone: the machine of a template that no workflow here compiles to. */
+export const caseMachine: CaseMachine = createCaseMachine();
+
+const byLaw = new WeakMap<CaseLaw, CaseMachine>();
+
+/** The machine of a workflow whose legal guard is `law` (one machine per guard), or `caseMachine` without one. */
+export function caseMachineFor(law: CaseLaw | undefined): CaseMachine {
+  if (!law) return caseMachine;
+  let machine = byLaw.get(law);
+  if (!machine) {
+    machine = createCaseMachine(law);
+    byLaw.set(law, machine);
+  }
+  return machine;
+}
+
+const byWorkflow = new WeakMap<CompiledWorkflow, CaseMachine>();
+
+/** The machine of a compiled workflow, with that workflow's legal guard: the engine's, and the differential test's. */
+export function caseMachineOfWorkflow(workflow: CompiledWorkflow): CaseMachine {
+  let machine = byWorkflow.get(workflow);
+  if (!machine) {
+    machine = caseMachineFor(createLegalGuard(workflow));
+    byWorkflow.set(workflow, machine);
+  }
+  return machine;
+}

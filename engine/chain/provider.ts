@@ -20,10 +20,10 @@ export type ChainConnection =
 
 /**
  * ethers' provider for an EIP-1193 provider in this process, minus two costs per request: the chain id is
- * asked once (`staticNetwork`; otherwise ethers asks it again before every request: eth_chainId was a third of
- * all calls), and a request goes to the node at once rather than through ethers' batch queue, which waits for a
- * timer (at least a millisecond, more on a busy event loop) even when batches are off. Answers and errors are
- * ethers' own (`_send`, `getRpcError`), as before.
+ * asked once (`staticNetwork`; otherwise ethers asks for it again before every request, an extra eth_chainId
+ * call for each), and a request goes to the node at once rather than through ethers' batch queue, which waits
+ * for a timer (at least a millisecond, more on a busy event loop) even when batches are off. Answers and errors
+ * are ethers' own (`_send`, `getRpcError`), as its own `send` gives them.
  */
 class InProcessProvider extends BrowserProvider {
   private nextRequestId = 1;

@@ -5,8 +5,8 @@
  * Every event of the escrow has only static arguments (integers, enums, addresses, bools, bytes32, a struct
  * of those), so each argument is one topic or one 32-byte word of the data at a fixed place: such events are
  * decoded here word by word, giving exactly what ethers' `decodeEventLog` gives (test/engine/encoding.test.ts
- * compares them), at a fraction of its cost (it was the largest single cost of following the chain). An event
- * with a dynamic argument, or a log that does not fit its event, goes through ethers.
+ * compares them), at a fraction of its cost (ethers' decoding would be the largest single cost of following
+ * the chain). An event with a dynamic argument, or a log that does not fit its event, goes through ethers.
  */
 import { Result, getAddress, type EventFragment, type ParamType } from "ethers";
 import { escrowInterface, parseEscrowLog } from "../chain/escrow";

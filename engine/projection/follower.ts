@@ -10,11 +10,16 @@
  * leaves a store that a replay from its checkpoint completes.
  */
 import { toQuantity, type Block, type JsonRpcApiProvider, type Provider } from "ethers";
-import { PollingLoop } from "../polling-loop";
 import { ChainUnavailableError, EngineError } from "../errors";
 import { relaxedTransaction } from "../store/database";
 import { decodeLog, type RawLog } from "./decode";
 import { type ChainEvent, type Checkpoint, EventLog } from "./event-log";
+
+/**
+ * Blocks of a range read at once (their hashes and times): over JSON-RPC each is a round trip, and a few at
+ * once stay gentle on the node.
+ */
+const BLOCKS_AT_ONCE = 16;
 
 /** The chain changed under a range while it was being read: the range is read again at the next poll. */
 export class ChainMovedError extends EngineError {
@@ -70,7 +75,6 @@ export class ChainFollower {
   private readonly confirmations: number;
   private readonly historyDepth: number;
   private running: Promise<PollResult> | null = null;
-  private readonly polling = new PollingLoop(() => this.poll());
 
   constructor(options: FollowerOptions) {
     this.provider = options.provider;
@@ -91,15 +95,6 @@ export class ChainFollower {
       });
     }
     return this.running;
-  }
-
-  /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
-  start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
-    this.polling.start(intervalMs, onError);
-  }
-
-  async stop(): Promise<void> {
-    await this.polling.stop();
   }
 
   private async pollOnce(): Promise<PollResult> {
@@ -158,24 +153,29 @@ export class ChainFollower {
 
   /**
    * Reads one range: the head of the range first, then the logs, then each log's block (its time, and a check
-   * that the log's block is still the chain's), then the head again. If anything moved, the range is not
-   * written: a range is recorded only as one consistent view of the chain.
+   * that the log's block is still the chain's; a few at once), then the head again. If anything moved, the
+   * range is not written: a range is recorded only as one consistent view of the chain.
    */
   private async readRange(from: number, to: number, knownHead?: Block): Promise<FollowerStep & { kind: "range" }> {
     const head = knownHead ?? (await this.block(to));
     if (!head?.hash) throw new ChainMovedError(`block ${to} is gone`);
     const logs = await this.chain(() => this.getLogs(from, to));
     const times = new Map<number, number>();
+    const wanted = new Map<number, string>();
     for (const log of logs) {
-      if (times.has(log.blockNumber)) continue;
+      if (wanted.has(log.blockNumber)) continue;
+      wanted.set(log.blockNumber, log.blockHash);
       // A log of the head block, with the head's hash: the head is its block (no need to read it again).
-      if (log.blockNumber === to && log.blockHash === head.hash) {
-        times.set(to, head.timestamp);
-        continue;
+      if (log.blockNumber === to && log.blockHash === head.hash) times.set(to, head.timestamp);
+    }
+    const toRead = [...wanted.keys()].filter((n) => !times.has(n));
+    for (let i = 0; i < toRead.length; i += BLOCKS_AT_ONCE) {
+      const stamps = await Promise.all(toRead.slice(i, i + BLOCKS_AT_ONCE).map((n) => this.stampOf(n)));
+      for (const [j, stamp] of stamps.entries()) {
+        const number = toRead[i + j];
+        if (!stamp || stamp.hash !== wanted.get(number)) throw new ChainMovedError(`block ${number} changed while it was read`);
+        times.set(number, stamp.timestamp);
       }
-      const block = await this.block(log.blockNumber);
-      if (block?.hash !== log.blockHash) throw new ChainMovedError(`block ${log.blockNumber} changed while it was read`);
-      times.set(log.blockNumber, block.timestamp);
     }
     const again = await this.block(to);
     if (again?.hash !== head.hash) throw new ChainMovedError(`block ${to} changed while its range was read`);
@@ -227,6 +227,20 @@ export class ChainFollower {
       data: l.data,
       removed: l.removed === true,
     }));
+  }
+
+  /**
+   * A block's hash and time, asked raw where the provider can: ethers' `getBlock` builds a whole frozen block
+   * (every transaction hash formatted) for the two fields a range needs of each block with logs.
+   */
+  private async stampOf(number: number): Promise<{ hash: string | null; timestamp: number } | null> {
+    const send = (this.provider as Partial<JsonRpcApiProvider>).send;
+    if (typeof send !== "function") return this.block(number);
+    const raw = (await this.chain(() => send.call(this.provider, "eth_getBlockByNumber", [toQuantity(number), false]))) as {
+      hash: string;
+      timestamp: string;
+    } | null;
+    return raw && { hash: raw.hash, timestamp: Number(raw.timestamp) };
   }
 
   private block(number: number | "latest"): Promise<Block | null> {

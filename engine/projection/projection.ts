@@ -8,7 +8,6 @@
  * left, and publishes the corrected progress with `reorg: true`. Nothing the chain does not hold stays shown.
  */
 import type { Provider } from "ethers";
-import { PollingLoop } from "../polling-loop";
 import { type CompiledWorkflow, loadTemplates } from "../../workflows";
 import { LegalGuards } from "../runtime/legal";
 import { ChainClock } from "../chain/clock";
@@ -30,6 +29,18 @@ export interface ProgressNotice {
 }
 
 export type ProgressListener = (notice: ProgressNotice) => void;
+
+/**
+ * One change of one case, for the engine's runtime: the view as committed (a copy; null when a
+ * reorganisation removed the case) and the events of the block that made it, in chain order. A correction
+ * (`reorg: true`: a reorganisation, or a rebuild that differed) carries no events: the view is the truth.
+ */
+export interface CaseChange {
+  caseId: string;
+  view: CaseView | null;
+  events: readonly ChainEvent[];
+  reorg: boolean;
+}
 
 /** One on-chain event of a case, as `GET /cases/:id/history` returns it. */
 export interface HistoryEntry {
@@ -62,11 +73,7 @@ export interface ProjectionOptions {
   beforeCommit?: (step: FollowerStep) => void;
 }
 
-interface StagedNotice {
-  caseId: string;
-  view: CaseView | null;
-  reorg: boolean;
-}
+type StagedNotice = CaseChange;
 
 export class Projection {
   readonly log: EventLog;
@@ -78,13 +85,13 @@ export class Projection {
   private readonly catalog: TemplateCatalog;
   private readonly views = new Map<string, CaseView>();
   private readonly listeners = new Set<ProgressListener>();
+  private readonly changeListeners = new Set<(change: CaseChange) => void>();
   private readonly beforeCommit?: (step: FollowerStep) => void;
   /** Staged by a transaction, applied and published only once it commits. */
   private stagedViews = new Map<string, CaseView | null>();
   private stagedNotices: StagedNotice[] = [];
   private muted = false;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly polling = new PollingLoop(() => this.poll());
 
   constructor(options: ProjectionOptions) {
     migrate(options.db, PROJECTION_MIGRATIONS);
@@ -143,20 +150,11 @@ export class Projection {
       for (const id of new Set([...before.keys(), ...this.views.keys()])) {
         const view = this.views.get(id) ?? null;
         if (before.get(id) !== (view ? JSON.stringify(this.progress(view, 0)) : undefined)) {
-          this.publish({ caseId: id, view, reorg: true });
+          this.publish({ caseId: id, view: view && cloneView(view), events: [], reorg: true });
         }
       }
       return result;
     });
-  }
-
-  /** Polls every `intervalMs` until `stop()`; a failed poll goes to `onError` and the next one retries. */
-  start(intervalMs = 500, onError: (error: unknown) => void = () => {}): void {
-    this.polling.start(intervalMs, onError);
-  }
-
-  async stop(): Promise<void> {
-    await this.polling.stop();
   }
 
   /** Calls `listener` with every change from now on; returns the unsubscribe function. */
@@ -165,13 +163,19 @@ export class Projection {
     return () => this.listeners.delete(listener);
   }
 
+  /** Calls `listener` with every case's change (its view and events) from now on, before the progress listeners. */
+  subscribeChanges(listener: (change: CaseChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
   /**
    * Publishes the case's progress again, unchanged on chain: for a change that time alone makes (a stage's
    * legal moment has come, so it now accepts sign-offs), which no event would announce.
    */
   republish(caseId: string): void {
     const view = this.views.get(caseId);
-    if (view && !this.muted) this.publish({ caseId, view: cloneView(view), reorg: false });
+    if (view && !this.muted) this.publishProgress({ caseId, view: cloneView(view), events: [], reorg: false });
   }
 
   /** A case's progress at chain time `nowSeconds` (default: the chain clock), or null if there is no such case. */
@@ -266,26 +270,31 @@ export class Projection {
       for (const caseId of new Set(step.removed.map((e) => e.caseId).filter((id): id is string => id !== null))) {
         const view = foldCase(this.log.eventsOf(caseId), this.lookup);
         this.stagedViews.set(caseId, view);
-        this.stagedNotices.push({ caseId, view: view && cloneView(view), reorg: true });
+        this.stagedNotices.push({ caseId, view: view && cloneView(view), events: [], reorg: true });
       }
     } else {
       for (const block of groupByBlock(step.events)) {
-        const touched: string[] = [];
+        const touched = new Map<string, ChainEvent[]>();
         for (const event of block) {
           if (event.caseId === null) continue;
           this.stagedViews.set(event.caseId, applyEvent(this.current(event.caseId), event, this.lookup));
-          if (!touched.includes(event.caseId)) touched.push(event.caseId);
+          const events = touched.get(event.caseId);
+          if (events) events.push(event);
+          else touched.set(event.caseId, [event]);
         }
-        for (const caseId of touched) {
+        if (!this.heard()) continue;
+        for (const [caseId, events] of touched) {
           const view = this.stagedViews.get(caseId) ?? null;
-          this.stagedNotices.push({ caseId, view: view && cloneView(view), reorg: false });
+          this.stagedNotices.push({ caseId, view: view && cloneView(view), events, reorg: false });
         }
       }
     }
+    const kept: CaseView[] = [];
     for (const [caseId, view] of this.stagedViews) {
-      if (view) this.store.put(view);
+      if (view) kept.push(view);
       else this.store.delete(caseId);
     }
+    this.store.putAll(kept);
     this.beforeCommit?.(step);
   }
 
@@ -306,7 +315,28 @@ export class Projection {
     this.stagedNotices = [];
   }
 
+  /**
+   * Whether a notice staged now would reach anyone: a write and its commit run in one synchronous stretch, so
+   * no listener can subscribe in between. A rebuild with no one listening then skips a copy and a progress of
+   * every case.
+   */
+  private heard(): boolean {
+    return !this.muted && (this.listeners.size > 0 || this.changeListeners.size > 0);
+  }
+
   private publish(notice: StagedNotice): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(notice);
+      } catch {
+        // As below: one failing listener stops nothing else.
+      }
+    }
+    this.publishProgress(notice);
+  }
+
+  private publishProgress(notice: StagedNotice): void {
+    if (this.listeners.size === 0) return;
     const message: ProgressNotice = {
       caseId: notice.caseId,
       progress: notice.view ? this.progress(notice.view, this.clock.nowSeconds()) : null,

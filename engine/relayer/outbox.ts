@@ -11,6 +11,12 @@ import type { Intent, Outcome, SentTransaction, Submission, SubmissionError, Sub
 
 export { IdempotencyConflictError };
 
+/**
+ * The outbox's tables. A transaction's signed bytes live once, in relayer_transactions (a batch of 64
+ * sign-offs is about 50 kB of hex: a copy in each submission's row made every change of status rewrite
+ * megabytes); each submission names its case (an opening's once the chain has named it) and its method, so
+ * that what the chain lost is sent again in an order it accepts.
+ */
 export const OUTBOX_MIGRATIONS: readonly Migration[] = [
   {
     id: "relayer-1-outbox",
@@ -23,7 +29,6 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
         payload TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('pending','sent','mined','confirmed','failed','replaced')),
         nonce INTEGER,
-        raw_tx TEXT,
         tx_hash TEXT,
         batch_index INTEGER,
         block_number INTEGER,
@@ -33,17 +38,20 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
         error_details TEXT,
         note TEXT,
         created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
+        updated_at INTEGER NOT NULL,
+        case_id TEXT,
+        method TEXT
       );
       CREATE INDEX relayer_submissions_by_sender_status ON relayer_submissions (sender, status, id);
       CREATE INDEX relayer_submissions_by_nonce ON relayer_submissions (sender, nonce);
+      CREATE INDEX relayer_submissions_by_case ON relayer_submissions (case_id, id);
 
       CREATE TABLE relayer_transactions (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         sender TEXT NOT NULL,
         nonce INTEGER NOT NULL,
         tx_hash TEXT NOT NULL UNIQUE,
-        raw_tx TEXT NOT NULL,
+        signed_tx TEXT NOT NULL,
         max_fee_per_gas TEXT NOT NULL,
         max_priority_fee_per_gas TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('sent','mined','confirmed','failed','replaced')),
@@ -59,31 +67,23 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
-  {
-    // The case each submission is about (an opening's once the chain has named it), so that what the chain
-    // lost is sent again in an order it accepts: nothing about a case before its opening, nor before its deposits.
-    id: "relayer-2-case-of-submission",
-    sql: `
-      ALTER TABLE relayer_submissions ADD COLUMN case_id TEXT;
-      ALTER TABLE relayer_submissions ADD COLUMN method TEXT;
-      UPDATE relayer_submissions SET case_id = json_extract(payload, '$.message.caseId') WHERE kind = 'relayed-sign-off';
-      UPDATE relayer_submissions SET method = json_extract(payload, '$.method') WHERE kind = 'call';
-      UPDATE relayer_submissions SET case_id = CAST(json_extract(payload, '$.args[0]') AS TEXT)
-        WHERE kind = 'call' AND method IN (${CASE_METHODS.map((m) => `'${m}'`).join(",")});
-      CREATE INDEX relayer_submissions_by_case ON relayer_submissions (case_id, id);
-    `,
-  },
-  {
-    // A transaction's signed bytes live once, in relayer_transactions: a batch of 64 sign-offs is about 50 kB
-    // of hex, and a copy in each of its submissions' rows made every change of their status rewrite megabytes.
-    // Every submission that had a copy has its transaction's row too (both were written together).
-    id: "relayer-3-signed-bytes-once",
-    sql: `
-      ALTER TABLE relayer_submissions DROP COLUMN raw_tx;
-      ALTER TABLE relayer_transactions RENAME COLUMN raw_tx TO signed_tx;
-    `,
-  },
 ];
+
+/**
+ * Refuses an outbox whose tables are not the ones above: one created by a pre-release engine (before
+ * 2026-12-04) whose later migrations were folded into the first. Its submissions cannot be read safely, so
+ * the engine says so rather than lose or double them.
+ */
+export function checkOutboxSchema(db: Db): void {
+  const columns = new Set((db.prepare("SELECT name FROM pragma_table_info('relayer_submissions')").pluck().all() as string[]));
+  const txColumns = new Set((db.prepare("SELECT name FROM pragma_table_info('relayer_transactions')").pluck().all() as string[]));
+  if (!columns.has("case_id") || !txColumns.has("signed_tx")) {
+    throw new Error(
+      "this data folder's outbox was written by a pre-release engine (before 2026-12-04) whose tables this one does not read: " +
+        "settle or copy out its pending submissions with that version, then start this one on a fresh data folder",
+    );
+  }
+}
 
 /** A submission with the signed bytes of the transaction that carries it, which live once, in relayer_transactions. */
 const SELECT_SUBMISSIONS = `SELECT s.*, t.signed_tx FROM relayer_submissions s LEFT JOIN relayer_transactions t ON t.tx_hash = s.tx_hash`;

@@ -56,7 +56,7 @@ import { CausalOrder } from "./causal-order";
 import { InvalidIntentError, RelayerOutOfFundsError } from "./errors";
 import { OutOfFundsPause } from "./funds";
 import { normaliseIntent } from "./intents";
-import { OUTBOX_MIGRATIONS, Outbox } from "./outbox";
+import { OUTBOX_MIGRATIONS, Outbox, checkOutboxSchema } from "./outbox";
 import { Reconciliation } from "./reconciliation";
 import type { RelayerContext, RelayerEvents, RelayerTimings, SenderState } from "./relayer-context";
 import { Sending } from "./sending";
@@ -128,6 +128,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
     const feeBumpPercent = options.feeBumpPercent ?? 12;
     if (feeBumpPercent < 10) throw new RangeError("feeBumpPercent must be at least 10: nodes refuse smaller replacements");
     migrate(options.db, OUTBOX_MIGRATIONS);
+    checkOutboxSchema(options.db);
     const now = options.now ?? Date.now;
     this.outbox = new Outbox(options.db, now);
     this.relayerAddress = getAddress(options.wallets.relayer.address);

@@ -19,7 +19,6 @@ import { ZeroHash, getAddress, isHexString, recoverAddress, verifyTypedData, typ
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { isCompleted } from "../../workflows/case-rules";
 import { EngineError } from "../errors";
-import { connectEscrow, type MortgageEscrow } from "../chain/escrow";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
 import type { Projection } from "../projection/projection";
@@ -27,6 +26,7 @@ import { IdempotencyConflictError } from "../relayer/errors";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
 import type { LegalGuards } from "./legal";
+import type { Runtime } from "./runtime";
 import { keyPastFailures } from "./retry-key";
 import { contractSignatureForm } from "./signature-form";
 import { SigningPool } from "./signing-pool";
@@ -74,6 +74,8 @@ export interface ApprovalsOptions {
   provider: Provider;
   clock: ChainClock;
   guards: LegalGuards;
+  /** The runtime, whose case actors take each approval (see `approve`). */
+  runtime: Pick<Runtime, "signOff">;
   escrowAddress: string;
   /** The principals' managed keys. */
   partyKeys: readonly BaseWallet[];
@@ -94,7 +96,6 @@ export class Approvals {
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
   private domainSeparator: Promise<string> | undefined;
-  private escrow: MortgageEscrow | undefined;
   /** Addresses as given, checksummed (see `checksummed`). */
   private readonly addresses = new Map<string, string>();
   /** Managed-key signatures, on a worker thread (signing-pool.ts). */
@@ -152,14 +153,20 @@ export class Approvals {
     }
     const evidence = (request.evidence ?? ZeroHash).toLowerCase();
     if (!isHexString(evidence, 32)) throw invalid("the evidence must be a 32-byte hex string");
-    const epoch = await this.epochOf(r);
+    const epoch = this.epochOf(r);
     const signature = await this.signOffSignature(r, { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, request.signature);
     try {
-      // Recorded with the other approvals of this moment in one transaction (one fsync), durable before this resolves.
-      return await this.options.relayer.submitDurably(
-        { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
-        key ?? this.defaultKey(`approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`),
+      // The case's actor has the last word (its guards are the contract's rules and the law's, as the case is
+      // now: signing may have taken a while). It hands the sign-off to the relayer, which records it with the
+      // other approvals of this moment in one transaction (one fsync), durable before this resolves.
+      const submitted = this.options.runtime.signOff(r.view.id, r.stage, r.role, () =>
+        this.options.relayer.submitDurably(
+          { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
+          key ?? this.defaultKey(`approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`),
+        ),
       );
+      if (!submitted) throw this.movedOn(request, r);
+      return await submitted;
     } catch (error) {
       // Without a key of the caller's, the default key names the sign-off: another one is already on its way.
       if (!key && error instanceof IdempotencyConflictError) throw conflict(`a sign-off of "${request.stageId}" by the ${request.role} is already submitted`, r);
@@ -170,7 +177,7 @@ export class Approvals {
   /** The EIP-712 typed data that the party's own wallet signs to sign off the stage (or to revoke its sign-off). */
   async typedDataFor(request: Omit<ApprovalRequest, "signature" | "idempotencyKey"> & { purpose?: "sign-off" | "revoke" }): Promise<TypedData> {
     const r = this.resolve(request);
-    const epoch = await this.epochOf(r);
+    const epoch = this.epochOf(r);
     if (request.purpose === "revoke") return this.revokeTypedData(r, epoch);
     return this.signOffTypedData(r, epoch, (request.evidence ?? ZeroHash).toLowerCase());
   }
@@ -180,7 +187,7 @@ export class Approvals {
     const r = this.resolve(request);
     if (isCompleted(r.view.model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
     if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
-    const epoch = await this.epochOf(r);
+    const epoch = this.epochOf(r);
     const key = request.idempotencyKey ?? this.defaultKey(`revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`);
     let submission: Submission;
     if (request.signature) {
@@ -245,6 +252,16 @@ export class Approvals {
     const party = this.anyPartyOf(view, request.principalAddress);
     if (BigInt(view.credits[party] ?? "0") === 0n) throw conflict(`nothing is credited to ${party} in case ${view.id}`, { view });
     return this.options.relayer.submit(this.call(this.managedKey(party).address, "withdraw", [view.id]), request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`);
+  }
+
+  /** Why the case's actor refused a sign-off that the checks before signing let through: the case changed meanwhile. */
+  private movedOn(request: ApprovalRequest, before: Resolved): EngineError {
+    const view = this.options.projection.viewOf(before.view.id);
+    if (view && view.model.status === "open") {
+      if (isCompleted(view.model, before.stage)) return conflict(`the stage "${request.stageId}" has already completed`, { view });
+      if ((view.model.signedOff[before.stage] >> before.role) & 1) return conflict(`the ${request.role} has already signed off "${request.stageId}"`, { view });
+    }
+    return conflict(`case ${before.view.id} changed while the sign-off was being signed: look at it again`, { view: view ?? before.view });
   }
 
   /** The engine's own key for an action asked without a caller's key: `base`, unless a failed submission holds it (retry-key.ts). */
@@ -323,19 +340,14 @@ export class Approvals {
   /**
    * The signer's epoch (its revocation count for this stage): the projection's (each `SignOffRevoked` carries
    * `newEpoch`), or higher where a revocation this engine sent is mined but not projected yet. No chain read:
-   * it was one `eth_call` per approval, queued behind everything else the node was doing. What this cannot
-   * see is a revocation made elsewhere (the party's own wallet, another engine) in a block the projection has
-   * not read yet: a sign-off approved in that moment is signed for the old epoch, and the contract skips it
+   * an `eth_call` per approval would queue behind everything else the node is doing. What this cannot see is
+   * a revocation made elsewhere (the party's own wallet, another engine) in a block the projection has not
+   * read yet: a sign-off approved in that moment is signed for the old epoch, and the contract skips it
    * (`StaleEpoch`): the submission fails with SIGN_OFF_STALE_EPOCH, "sign again", never reported done. The
-   * same holds for a revocation still in the pool, as it did with the chain read. A view stored before epochs
-   * were projected is read from the chain as before.
+   * same holds for a revocation still in the pool, which a chain read would not see either.
    */
-  private async epochOf(r: Resolved): Promise<number> {
-    const epochs = r.view.epochs;
-    if (epochs) return Math.max(epochs[`${r.stage}:${r.role}`] ?? 0, this.revokedTo.get(signerKey(r)) ?? 0);
-    // Built once: making a contract binding parses the whole ABI.
-    this.escrow ??= connectEscrow(this.escrowAddress, this.options.provider);
-    return Number(await this.escrow.signOffEpoch(r.view.id, r.stage, r.role));
+  private epochOf(r: Resolved): number {
+    return Math.max(r.view.epochs[`${r.stage}:${r.role}`] ?? 0, this.revokedTo.get(signerKey(r)) ?? 0);
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * Opening a case for a principal (its own bank, or the operator): checked here first, so a caller hears a
- * clear reason (NOT_FOUND, INVALID_REQUEST, FORBIDDEN) rather than a revert; then `openCase(terms)` is
+ * clear reason (NOT_FOUND, INVALID_REQUEST, FORBIDDEN) rather than a revert; the request's shape is the zod
+ * schema `OpenCaseRequest`, from the same parts (value-schemas.ts) as the server's POST /cases body; then `openCase(terms)` is
  * recorded in the relayer's outbox (durable, and one case per idempotency key; a failed opening does not
  * hold its key: retry-key.ts) to be sent from the
  * principal's managed key; then the opener waits for the chain to settle it and for the projection to hold
@@ -10,7 +11,8 @@
  * admin is refused by the contract (`MortgageEscrowUnauthorizedOpener`), which becomes FORBIDDEN here.
  */
 import { randomUUID } from "node:crypto";
-import { ZeroAddress, getAddress, isAddress, type Provider } from "ethers";
+import { ZeroAddress, getAddress, type Provider } from "ethers";
+import { z } from "zod";
 import type { CompiledWorkflow } from "../../workflows";
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { parseEscrowLog } from "../chain/escrow";
@@ -21,22 +23,25 @@ import type { RelayerOutOfFundsError } from "../relayer/errors";
 import { sleep } from "../sleep";
 import type { Relayer } from "../relayer/relayer";
 import type { Submission } from "../relayer/types";
+import { Address, CaseParties, CaseTerms } from "../value-schemas";
 import { findWorkflow } from "../workflow-summaries";
 import { keyPastFailures } from "./retry-key";
 
-export interface OpenCaseRequest {
+/** What opening a case takes; `open` checks a request against it before anything is recorded or sent. */
+export const OpenCaseRequest = z.object({
   /** Who asks: its managed key sends the transaction. */
-  principalAddress: string;
+  principalAddress: Address,
   /** A workflow id ("us-purchase") or a template id. */
-  workflow: string;
-  parties: Record<RoleName, string>;
-  /** In the asset's smallest unit, decimal strings (or bigints). */
-  terms: { price: string | bigint; deposit: string | bigint; loan: string | bigint };
+  workflow: z.string(),
+  parties: CaseParties,
+  /** In the asset's smallest unit, decimal strings. */
+  terms: CaseTerms,
   /** An ERC-20's address; ETH when absent (or the zero address). */
-  asset?: string;
+  asset: Address.optional(),
   /** The same key (from the same principal) again returns the same case: one case, never two. */
-  idempotencyKey?: string;
-}
+  idempotencyKey: z.string().optional(),
+});
+export type OpenCaseRequest = z.input<typeof OpenCaseRequest>;
 
 export interface CaseOpenerOptions {
   projection: Projection;
@@ -50,7 +55,6 @@ export interface CaseOpenerOptions {
   timeoutMs?: number;
 }
 
-const UINT96_MAX = (1n << 96n) - 1n;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const POLL_MS = 25;
 
@@ -63,23 +67,27 @@ export class CaseOpener {
     this.escrowAddress = getAddress(options.escrowAddress);
   }
 
-  async open(request: OpenCaseRequest, options: { timeoutMs?: number } = {}): Promise<CaseProgress> {
-    const principal = addressOf("principalAddress", request.principalAddress);
-    const compiled = findWorkflow(this.options.workflows, String(request.workflow ?? ""));
+  async open(input: OpenCaseRequest, options: { timeoutMs?: number } = {}): Promise<CaseProgress> {
+    const checked = OpenCaseRequest.safeParse(input, { reportInput: true });
+    if (!checked.success) throw invalidRequest(checked.error);
+    const request = checked.data;
+    const principal = getAddress(request.principalAddress);
+    const compiled = findWorkflow(this.options.workflows, request.workflow);
     if (!compiled) {
       throw new EngineError("NOT_FOUND", `no workflow ${JSON.stringify(request.workflow)} (the engine knows ${this.options.workflows.map((w) => w.workflow.id).join(", ")})`, {
         details: { workflow: request.workflow },
       });
     }
-    const parties = partiesOf(request.parties);
-    const terms = termsOf(request.terms);
-    const asset = request.asset === undefined ? ZeroAddress : addressOf("asset", request.asset);
+    const parties = Object.fromEntries(ROLE_NAMES.map((role) => [role, getAddress(request.parties[role])])) as Record<RoleName, string>;
+    // Amounts as the chain will echo them (no leading zeros), so the same terms make the same intent.
+    const terms = { price: BigInt(request.terms.price).toString(), deposit: BigInt(request.terms.deposit).toString(), loan: BigInt(request.terms.loan).toString() };
+    const asset = request.asset === undefined ? ZeroAddress : getAddress(request.asset);
     if (!this.options.relayer.holdsKey(principal)) {
       throw new EngineError("FORBIDDEN", `the engine holds no managed key for ${principal}: it cannot open a case for it`, {
         details: { reason: "NO_MANAGED_KEY", principal },
       });
     }
-    const caseTerms = { templateId: compiled.templateId, ...parties, asset, price: terms.price, deposit: terms.deposit, loan: terms.loan };
+    const caseTerms = { templateId: compiled.templateId, ...parties, asset, ...terms };
     const key = keyPastFailures(this.options.relayer.outbox, request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`);
     const submission = this.options.relayer.submit({ kind: "call", from: principal, method: "openCase", args: [caseTerms] }, key);
     const deadline = Date.now() + (options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -126,50 +134,18 @@ export class CaseOpener {
   }
 }
 
-function addressOf(field: string, value: unknown): string {
-  if (typeof value !== "string" || !isAddress(value)) {
-    throw new EngineError("INVALID_REQUEST", `${field} must be a 20-byte hex address, not ${JSON.stringify(value)}`, { details: { field } });
-  }
-  return getAddress(value);
-}
-
-function partiesOf(parties: Record<RoleName, string> | undefined): Record<RoleName, string> {
-  if (parties === null || typeof parties !== "object") {
-    throw new EngineError("INVALID_REQUEST", `parties must name the ${ROLE_NAMES.join(", ")}`, { details: { field: "parties" } });
-  }
-  const out = {} as Record<RoleName, string>;
-  for (const role of ROLE_NAMES) {
-    const address = addressOf(`parties.${role}`, parties[role]);
-    if (address === ZeroAddress) throw new EngineError("INVALID_REQUEST", `parties.${role} must not be the zero address`, { details: { field: `parties.${role}` } });
-    out[role] = address;
-  }
-  return out;
-}
-
-function termsOf(terms: OpenCaseRequest["terms"] | undefined): { price: string; deposit: string; loan: string } {
-  if (terms === null || typeof terms !== "object") {
-    throw new EngineError("INVALID_REQUEST", "terms must give price, deposit and loan", { details: { field: "terms" } });
-  }
-  const amount = (name: "price" | "deposit" | "loan"): bigint => {
-    const text = typeof terms[name] === "bigint" ? String(terms[name]) : terms[name];
-    if (typeof text !== "string" || !/^\d+$/.test(text)) {
-      throw new EngineError("INVALID_REQUEST", `terms.${name} must be a decimal string of a whole number in the asset's smallest unit, not ${JSON.stringify(text)}`, {
-        details: { field: `terms.${name}` },
-      });
-    }
-    const value = BigInt(text);
-    if (value > UINT96_MAX) throw new EngineError("INVALID_REQUEST", `terms.${name} is larger than the escrow holds (2^96 - 1)`, { details: { field: `terms.${name}` } });
-    return value;
-  };
-  const price = amount("price");
-  const deposit = amount("deposit");
-  const loan = amount("loan");
-  if (price > deposit + loan) {
-    throw new EngineError("INVALID_REQUEST", `the price (${price}) must be at most the deposit plus the loan (${deposit} + ${loan} = ${deposit + loan})`, {
-      details: { field: "terms.price" },
-    });
-  }
-  return { price: price.toString(), deposit: deposit.toString(), loan: loan.toString() };
+/**
+ * The first thing wrong with a request, as INVALID_REQUEST naming the field: "parties.seller must be a 20-byte
+ * hex address (...), not "0x1234"". The value-schemas' messages are predicates of the field (a "must be" one
+ * is followed by the value given); zod's own are sentences, after a colon.
+ */
+function invalidRequest(error: z.ZodError): EngineError {
+  const issue = error.issues[0];
+  const field = issue.path.join(".") || "the request";
+  if (!/^[a-z]/.test(issue.message)) return new EngineError("INVALID_REQUEST", `${field}: ${issue.message}`, { details: { field } });
+  const input = (issue as { input?: unknown }).input;
+  const given = issue.message.startsWith("must be ") && typeof input === "string" ? `, not ${JSON.stringify(input)}` : "";
+  return new EngineError("INVALID_REQUEST", `${field} ${issue.message}${given}`, { details: { field } });
 }
 
 /** The contract's refusal of a failed opening, as the code a caller acts on. */

@@ -1,71 +1,76 @@
 /**
- * The runtime: one XState actor per open case (see `case-actor.ts`), kept equal to the projection's view,
- * and what the engine does by itself when time or the chain says so:
+ * The runtime: one durable XState actor per open case (case-actor.ts), the engine's one brain.
  *
- * - advance: when a waiting time ends (the machine's timer), at the later of the contract's and the law's
- *   moment (a second timer of the runtime's own covers the law's business days beyond the contract's floor);
- * - expire: when a deadline passes unmet;
- * - withdrawFor(seller): once the releasing stage has completed, the seller's credit is pushed to it;
- * - at a stage's legal moment, its progress published again (it now accepts sign-offs: no event says so).
+ * The life of an actor:
+ * - **Born** when the projection reads the case's `CaseOpened`: started from the opening, then sent the rest
+ *   of that block's events.
+ * - **Fed** every later transaction of the case as the machine's event (contract-events.ts), a party's
+ *   approval (`APPROVE`, whose `requestSignOff` hands the sign-off to the relayer), and the chain clock: its
+ *   timers run on the engine's chain scheduler (chain-scheduler.ts), the one timer system, so a dev clock
+ *   moved forward fires what is due with no actor rebuilt.
+ * - **Checked**: after each block its model must be the projection's (the one fold of the chain, which a
+ *   reorganisation corrects); where it is not, it takes the projection's (`RESYNC`) and `stats().resynced`
+ *   counts it.
+ * - **Persisted** after every change (`getPersistedSnapshot`, snapshot-store.ts), with its machine's version.
+ * - **Restored** at start from its snapshot if that was written by the running machine and its model is the
+ *   projection's; otherwise rebuilt from the projection. Then a `CLOCK` event at the chain's now submits what
+ *   fell due while the engine was down and sets its timers again (XState does not restore pending delays).
+ * - **Done** when the case completes, expires or is cancelled: stopped, its snapshot deleted.
  *
- * Every submission goes through the relayer under an idempotency key derived from (case, kind, moment), so a
- * timer that fires twice, or again after a restart, finds the submission already there. An `advance` or
- * `expire` refused because it came too early (the chain clock is the wall clock plus an offset measured to
- * the second; a node may estimate against a block some seconds old) is tried again under the next key
- * `...#n`, each time waiting twice as long (1 s, 2 s, 4 s... up to 30 s), so the tries span minutes, not
- * seconds: the keys are the moment's, so once they are spent the engine never tries that moment again.
- *
- * Restart: `start()` builds every open case's actor from the projection (the store, then the chain) at the
- * chain clock's now. What fell due while the engine was down is submitted at once; later moments re-arm.
+ * What comes out goes through the relayer under an idempotency key derived from (case, kind, moment), so a
+ * timer that fires twice, or again after a restart, finds its submission already there: `advance` when a
+ * waiting time ends at the later of the contract's and the law's moment; `expire` when a deadline passes
+ * unmet; `withdrawFor(seller)` once the escrow is released. An `advance` or `expire` refused because it came
+ * too early (the chain clock is the wall clock plus an offset measured to the second) is tried again under the
+ * next key `...#n`, each time waiting twice as long (1 s, 2 s, 4 s... up to 30 s): the wait is a wake-up on the
+ * same scheduler, which sends the actor a `CLOCK` event.
  */
-import {
-  type CaseModel,
-  deadlineOf,
-  isCompleted,
-  isFullySigned,
-  isPastDeadline,
-  missedDeadlines,
-  prerequisitesComplete,
-} from "../../workflows/case-rules";
-import { nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
+import type { CaseModel } from "../../workflows/case-rules";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
-import type { Projection } from "../projection/projection";
+import type { CaseChange, Projection } from "../projection/projection";
 import { exponentialDelay } from "../relayer/backoff";
 import type { Relayer } from "../relayer/relayer";
 import type { CallIntent, Submission } from "../relayer/types";
-import { type CaseActor, startCaseActor, untilChainSecond } from "./case-actor";
+import type { Db } from "../store/database";
+import { migrate } from "../store/database";
+import { type CaseActor, CaseActors } from "./case-actor";
+import { ChainScheduler } from "./chain-scheduler";
+import { machineEventsOf } from "./contract-events";
 import type { LegalGuards } from "./legal";
+import { SNAPSHOT_MIGRATIONS, SnapshotStore } from "./snapshot-store";
 
 export interface RuntimeOptions {
   projection: Projection;
   relayer: Relayer;
   clock: ChainClock;
+  /** The engine's store: the actors' snapshots are kept there. */
+  db: Db;
   /** How long after a too-early `advance`/`expire` was first refused it is tried again; each later try waits twice as long. */
   retryDelayMs?: number;
   /** The longest wait between two tries. */
   maxRetryDelayMs?: number;
   /** Tries of one `advance`/`expire` moment before the runtime gives up on it (until the case changes). */
   maxAttempts?: number;
-  /** A chain clock that moved by more than this (a dev clock moved forward) re-arms every case's timers. */
-  clockJumpMs?: number;
   onError?: (error: unknown) => void;
 }
 
-/** How near (chain seconds) a case's next moment must be for a forward jump of the chain clock to re-arm it. */
-const REARM_HORIZON_SECONDS = 60;
+/** What the runtime did with its actors since it started: for health checks and tests. */
+export interface RuntimeStats {
+  /** Actors started from a persisted snapshot. */
+  restored: number;
+  /** Actors built from the projection: no snapshot, one of another machine version, or one that disagreed. */
+  rebuilt: number;
+  /** Times an actor's model came out different from the projection's and took the projection's. */
+  resynced: number;
+}
 
 /** The contract's refusals that mean "too early, or already done": worth one more look a moment later. */
 const TRY_AGAIN_ERRORS = ["MortgageEscrowNothingToAdvance", "MortgageEscrowNothingToExpire"];
 
 interface RunningCase {
   actor: CaseActor;
-  /** The chain clock's offset when the actor's timers were armed. */
-  offsetMs: number;
-  /** The runtime's own timer for a legal moment later than the contract's, and the moment it is for. */
-  legalTimer?: { at: number; timer: NodeJS.Timeout };
-  /** The next legal moment of a stage still to complete (ms): its progress is published again then. */
-  momentTimer?: { at: number; timer: NodeJS.Timeout };
+  version: string;
 }
 
 export class Runtime {
@@ -76,10 +81,17 @@ export class Runtime {
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private readonly maxAttempts: number;
-  private readonly clockJumpMs: number;
   private readonly onError: (error: unknown) => void;
+  private readonly scheduler: ChainScheduler;
+  private readonly actors: CaseActors;
+  private readonly snapshots: SnapshotStore;
   private readonly cases = new Map<string, RunningCase>();
-  private readonly rechecks = new Map<string, NodeJS.Timeout>();
+  /** A wake-up per case for a refused `advance`/`expire` to be tried again. */
+  private readonly rechecks = new Map<string, number>();
+  /** Sign-offs waiting for their actor's word (see `signOff`), and what became of them. */
+  private readonly tickets = new Map<number, { submit: () => Promise<Submission>; submitted?: Promise<Submission> }>();
+  private nextTicket = 1;
+  private readonly counts: RuntimeStats = { restored: 0, rebuilt: 0, resynced: 0 };
   private unsubscribe: (() => void) | null = null;
   private readonly onSettled = (s: Submission) => this.settled(s);
   private running = false;
@@ -92,17 +104,51 @@ export class Runtime {
     this.retryDelayMs = options.retryDelayMs ?? 1_000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 8;
-    this.clockJumpMs = options.clockJumpMs ?? 1_000;
     this.onError = options.onError ?? (() => {});
+    migrate(options.db, SNAPSHOT_MIGRATIONS);
+    this.snapshots = new SnapshotStore(options.db);
+    this.scheduler = new ChainScheduler(options.clock, this.onError);
+    // An effect that throws (the store or the relayer failing) must not kill the actor: it is reported, and
+    // what was due is asked for again a moment later.
+    const timed = (kind: "advance" | "expire") => (caseId: string, at: number) => {
+      try {
+        this.submitTimed(caseId, `runtime:${kind}:${caseId}:${at}`, this.relayerCall(kind, [caseId]));
+      } catch (error) {
+        this.onError(error);
+        this.recheck(caseId, this.retryDelay(0));
+      }
+    };
+    this.actors = new CaseActors(this.scheduler, {
+      requestAdvance: timed("advance"),
+      requestExpire: timed("expire"),
+      requestSignOff: (ticket) => {
+        const pending = this.tickets.get(ticket);
+        if (pending) pending.submitted = pending.submit();
+      },
+      requestSellerPayout: (caseId) => {
+        try {
+          this.payOutSeller(caseId);
+        } catch (error) {
+          this.onError(error);
+        }
+      },
+      announceLegalMoment: (caseId) => this.projection.republish(caseId),
+    });
   }
 
-  /** Builds every case's actor from the projection and follows its changes. */
+  /** Restores (or rebuilds) every open case's actor, then follows the projection's changes. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.projection.subscribe((notice) => this.sync(notice.caseId));
+    this.unsubscribe = this.projection.subscribeChanges((change) => this.changed(change));
     this.relayer.on("settled", this.onSettled);
-    for (const progress of this.projection.listCases()) this.sync(progress.id);
+    for (const progress of this.projection.listCases()) {
+      const view = this.projection.viewOf(progress.id);
+      if (!view) continue;
+      if (view.model.status === "open") this.revive(view);
+      // A release whose payout was not yet asked for when the engine stopped: the case may have ended with it.
+      else this.payOutSeller(view.id, view);
+    }
   }
 
   stop(): void {
@@ -110,40 +156,21 @@ export class Runtime {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.relayer.off("settled", this.onSettled);
-    for (const caseId of [...this.cases.keys()]) this.drop(caseId);
-    for (const timer of this.rechecks.values()) clearTimeout(timer);
+    this.snapshots.flush();
+    for (const { actor } of this.cases.values()) actor.stop();
+    this.cases.clear();
     this.rechecks.clear();
+    this.scheduler.stop();
   }
 
-  /**
-   * After the chain clock took a new block: if it jumped, the actors' timers are re-armed on it. A jump
-   * back re-arms every case. A jump forward re-arms the cases with a moment (a waiting time's end, a
-   * deadline, the law's moment) after the one their timers were armed at and at most `REARM_HORIZON_SECONDS`
-   * from now, passed ones included; a case whose next moment is further away keeps its timers (they would
-   * only be late) and is re-armed at a later block, once its moment comes that near. Re-creating every
-   * case's actor at every block was most of the engine's time on a chain whose clock runs ahead of the wall
-   * clock (an automining node stamps each block at least a second after the one before).
-   */
+  /** The chain clock took a new block: it may have jumped, so what is due now runs now. */
   clockObserved(): void {
-    if (!this.running) return;
-    const offset = this.offsetMs();
-    const now = this.clock.nowSeconds();
-    for (const [caseId, running] of this.cases) {
-      const jump = offset - running.offsetMs;
-      if (Math.abs(jump) <= this.clockJumpMs) continue;
-      if (jump > 0) {
-        const { model, now: armedAt } = running.actor.context();
-        const legalMoment = running.momentTimer ? Math.ceil(running.momentTimer.at / 1000) : null;
-        const moments = [nextWaitingTimeEnd(model, armedAt), nextDeadlineMiss(model, armedAt), running.legalTimer?.at ?? null, legalMoment];
-        if (moments.every((m) => m === null || m > now + REARM_HORIZON_SECONDS)) continue;
-      }
-      this.sync(caseId);
-    }
+    if (this.running) this.scheduler.clockMoved();
   }
 
   /** The machine's context of a case's actor (its model is the projection's), or null if none runs. */
   contextOf(caseId: string | bigint | number) {
-    return this.cases.get(String(caseId))?.actor.context() ?? null;
+    return this.cases.get(String(caseId))?.actor.getSnapshot().context ?? null;
   }
 
   /** The case ids whose actors run. */
@@ -151,121 +178,142 @@ export class Runtime {
     return [...this.cases.keys()];
   }
 
-  // ----------------------------------------------------------------------------- per case
+  stats(): RuntimeStats {
+    return { ...this.counts };
+  }
 
-  /** Re-creates the case's actor from its projected view, then does at once whatever is already due. */
-  private sync(caseId: string): void {
-    if (!this.running) return;
-    // A legal moment that came while its timer was being re-armed (a jump of the clock) is published still.
-    const pendingMoment = this.cases.get(caseId)?.momentTimer?.at;
-    this.drop(caseId);
-    if (pendingMoment !== undefined && pendingMoment <= this.clock.nowMs()) setImmediate(() => this.running && this.projection.republish(caseId));
-    const view = this.projection.viewOf(caseId);
-    if (!view) return;
+  /**
+   * A party's approval, sent to the case's actor: `submit` (which records the sign-off with the relayer) runs
+   * if the machine's guards take the sign-off now (the contract's rules and the law's). Null when they do
+   * not, or no actor runs for the case: the case moved on since the caller looked.
+   */
+  signOff(caseId: string, stage: number, role: number, submit: () => Promise<Submission>): Promise<Submission> | null {
+    const running = this.cases.get(caseId);
+    if (!running) return null;
+    const ticket = this.nextTicket++;
+    const pending: { submit: () => Promise<Submission>; submitted?: Promise<Submission> } = { submit };
+    this.tickets.set(ticket, pending);
     try {
-      this.pushSellerCredit(view);
-      if (view.model.status !== "open") return;
-      const actor = startCaseActor(caseId, view.model, this.clock, {
-        requestAdvance: (at) => this.checkAdvance(caseId, at),
-        requestExpire: (at) => this.checkExpire(caseId, at),
-      });
-      this.cases.set(caseId, { actor, offsetMs: this.offsetMs() });
-      this.armMomentTimer(caseId, view);
-      this.checkAdvance(caseId);
-      this.checkExpire(caseId);
+      this.send(running, { type: "APPROVE", stage, role, atMs: this.clock.nowMs(), ticket }, running.actor.getSnapshot().context.now);
+    } finally {
+      this.tickets.delete(ticket);
+    }
+    return pending.submitted ?? null;
+  }
+
+  // ----------------------------------------------------------------------------- actors
+
+  /** Restores the case's actor from its snapshot if it can be trusted, or rebuilds it from the projection. */
+  private revive(view: CaseView): void {
+    const law = this.guards.of(view.template.templateId);
+    const version = this.actors.versionFor(law);
+    const stored = this.snapshots.get(view.id);
+    const context = (stored?.snapshot as { context?: { model?: CaseModel; now?: number }; value?: unknown } | null)?.context;
+    let actor: CaseActor | null = null;
+    if (stored?.machineVersion === version && context?.model && typeof context.now === "number" && sameModel(context.model, view.model)) {
+      try {
+        actor = this.actors.restored(view.id, law, stored.snapshot, view.model, context.now);
+        this.counts.restored += 1;
+      } catch (error) {
+        // A snapshot XState cannot read: rebuilt below, as one that was never written.
+        this.onError(error);
+      }
+    }
+    if (!actor) {
+      actor = this.actors.rebuilt(view.id, law, view.model, view.updatedAt.time);
+      this.counts.rebuilt += 1;
+    }
+    const running = this.track(view.id, actor, version);
+    if (running) this.send(running, { type: "CLOCK", at: this.clock.nowSeconds() }, this.clock.nowSeconds());
+  }
+
+  /** A case the projection changed: its events go to its actor, which must come out as the projection has it. */
+  private changed(change: CaseChange): void {
+    if (!this.running) return;
+    const { caseId, view } = change;
+    try {
+      let running = this.cases.get(caseId);
+      if (!view) {
+        if (running) this.drop(caseId, running);
+        return;
+      }
+      let events = change.events;
+      const opening = events.findIndex((e) => e.name === "CaseOpened");
+      if (opening >= 0 && !change.reorg) {
+        if (running) this.drop(caseId, running);
+        const law = this.guards.of(view.template.templateId);
+        const openedAt = events[opening].blockTime;
+        const funded = view.terms.deposit === "0" && view.terms.loan === "0";
+        const actor = this.actors.opened(caseId, law, { workflow: { stages: [...view.model.rules] }, openedAt, funded });
+        running = this.track(caseId, actor, this.actors.versionFor(law)) ?? undefined;
+        events = events.slice(opening + 1);
+      } else if (!running) {
+        if (view.model.status === "open") this.revive(view);
+        else this.payOutSeller(caseId, view);
+        return;
+      }
+      if (!running) return;
+      if (change.reorg) {
+        this.send(running, { type: "RESYNC", model: view.model, at: view.updatedAt.time }, view.updatedAt.time);
+      } else {
+        for (const event of machineEventsOf(events)) {
+          if (running.actor.getSnapshot().status !== "active") break;
+          this.send(running, event, event.at);
+        }
+        const context = running.actor.getSnapshot().context;
+        if (!sameModel(context.model, view.model)) {
+          this.counts.resynced += 1;
+          const at = Math.max(context.now, view.updatedAt.time);
+          if (running.actor.getSnapshot().status === "active") this.send(running, { type: "RESYNC", model: view.model, at }, at);
+          else this.drop(caseId, running);
+        }
+      }
     } catch (error) {
       this.onError(error);
     }
   }
 
-  private drop(caseId: string): void {
-    const running = this.cases.get(caseId);
-    if (!running) return;
-    running.actor.stop();
-    if (running.legalTimer) clearTimeout(running.legalTimer.timer);
-    if (running.momentTimer) clearTimeout(running.momentTimer.timer);
-    this.cases.delete(caseId);
+  /** Sends `event` to the actor as happening at chain second `at` (its timers count from there). */
+  private send(running: RunningCase, event: Parameters<CaseActor["send"]>[0], at: number): void {
+    this.scheduler.at(at * 1000, () => running.actor.send(event));
   }
 
-  /**
-   * At the next legal moment of a stage still to complete, the case's progress is published again: the stage
-   * then reads open and accepts sign-offs, which no chain event would tell the event stream.
-   */
-  private armMomentTimer(caseId: string, view: CaseView): void {
-    const guard = this.guards.of(view.template.templateId);
-    const running = this.cases.get(caseId);
-    if (!guard || !running) return;
-    const nowMs = this.clock.nowMs();
-    const later = view.model.rules
-      .map((_, s) => (isCompleted(view.model, s) ? undefined : guard.legalMomentOf(view.model, s)))
-      .filter((m): m is Date => m instanceof Date && m.getTime() > nowMs)
-      .map((m) => m.getTime());
-    if (later.length === 0) return;
-    const at = Math.min(...later);
-    const timer = setTimeout(() => {
-      if (this.cases.get(caseId) !== running) return;
-      running.momentTimer = undefined;
-      // A timer may wake a moment early on the chain's clock: wait for the moment itself.
-      if (this.clock.nowMs() < at) this.armMomentTimer(caseId, view);
-      else this.projection.republish(caseId);
-    }, untilChainSecond(this.clock, Math.ceil(at / 1000)));
-    running.momentTimer = { at, timer };
-  }
-
-  /**
-   * Submits `advance` if a stage may complete by time now (by the contract and by the law); otherwise, if
-   * the law's moment is later than the contract's, arms the runtime's own timer for it.
-   */
-  private checkAdvance(caseId: string, at = 0): void {
-    const view = this.projection.viewOf(caseId);
-    if (!view || view.model.status !== "open") return;
-    const now = Math.max(this.clock.nowSeconds(), at);
-    const moments = this.advanceMoments(view, now);
-    const due = moments.filter((m) => m <= now);
-    if (due.length > 0) {
-      this.submitTimed(caseId, `runtime:advance:${caseId}:${Math.min(...due)}`, this.relayerCall("advance", [caseId]));
+  /** Keeps a started actor: persisted at every change, dropped once it is done. Null if it already is. */
+  private track(caseId: string, actor: CaseActor, version: string): RunningCase | null {
+    const running: RunningCase = { actor, version };
+    if (actor.getSnapshot().status !== "active") {
+      actor.stop();
+      this.snapshots.delete(caseId);
+      return null;
     }
-    const later = moments.filter((m) => m > now);
-    if (later.length > 0) this.armLegalTimer(caseId, Math.min(...later));
-  }
-
-  /** The moment each stage that only time holds back may complete (contract and law), for open stages. */
-  private advanceMoments(view: CaseView, now: number): number[] {
-    const model: CaseModel = view.model;
-    const moments: number[] = [];
-    model.rules.forEach((rule, s) => {
-      if (isCompleted(model, s) || !isFullySigned(model, s) || !prerequisitesComplete(model, s)) return;
-      if (rule.action !== 0 && !model.funded) return;
-      const moment = this.guards.advanceMomentOf(view.template.templateId, model, s);
-      if (moment === null) return;
-      // Before the release a missed deadline is `expire`'s, not `advance`'s.
-      if (!model.released && isPastDeadline(model, s, Math.max(moment, now))) return;
-      moments.push(moment);
+    this.cases.set(caseId, running);
+    actor.subscribe({
+      next: (snapshot) => {
+        if (this.cases.get(caseId) !== running) return;
+        if (snapshot.status === "active") this.snapshots.put(caseId, version, () => actor.getPersistedSnapshot());
+        else this.drop(caseId, running);
+      },
+      error: (error) => this.onError(error),
     });
-    return moments;
+    this.snapshots.put(caseId, version, () => actor.getPersistedSnapshot());
+    return running;
   }
 
-  private armLegalTimer(caseId: string, at: number): void {
-    const running = this.cases.get(caseId);
-    if (!running || running.legalTimer?.at === at) return;
-    if (running.legalTimer) clearTimeout(running.legalTimer.timer);
-    running.legalTimer = { at, timer: setTimeout(() => this.checkAdvance(caseId, at), untilChainSecond(this.clock, at)) };
+  private drop(caseId: string, running: RunningCase): void {
+    if (this.cases.get(caseId) === running) this.cases.delete(caseId);
+    running.actor.stop();
+    this.snapshots.delete(caseId);
+    const recheck = this.rechecks.get(caseId);
+    if (recheck !== undefined) this.scheduler.clearTimeout(recheck);
+    this.rechecks.delete(caseId);
   }
 
-  /** Submits `expire` if a deadline has passed unmet (before the release it ends the case; after, overdue). */
-  private checkExpire(caseId: string, at = 0): void {
-    const view = this.projection.viewOf(caseId);
-    if (!view || view.model.status !== "open") return;
-    const now = Math.max(this.clock.nowSeconds(), at);
-    const missed = missedDeadlines(view.model, now);
-    if (missed.length === 0) return;
-    const moment = Math.min(...missed.map((s) => (deadlineOf(view.model, s) as number) + 1));
-    this.submitTimed(caseId, `runtime:expire:${caseId}:${moment}`, this.relayerCall("expire", [caseId]));
-  }
+  // ----------------------------------------------------------------------------- effects
 
-  /** Right after the release: the seller's credit, pushed to the seller, once. */
-  private pushSellerCredit(view: CaseView): void {
-    if (!view.model.released) return;
+  /** Once the escrow is released: the seller's credit, pushed to the seller, once. */
+  private payOutSeller(caseId: string, known?: CaseView): void {
+    const view = known ?? this.projection.viewOf(caseId);
+    if (!view?.model.released) return;
     const seller = view.parties.seller;
     if (BigInt(view.credits[seller] ?? "0") === 0n) return;
     this.relayer.submit(this.relayerCall("withdrawFor", [view.id, seller]), `runtime:withdraw-for:${view.id}:${seller}`);
@@ -301,27 +349,42 @@ export class Runtime {
     return exponentialDelay(attempt + 1, { baseMs: this.retryDelayMs, maxMs: this.maxRetryDelayMs });
   }
 
+  /** In `delayMs`, the case's actor hears the chain clock again, and asks once more for what is due. */
   private recheck(caseId: string, delayMs: number): void {
     if (!this.running || this.rechecks.has(caseId)) return;
-    this.rechecks.set(
-      caseId,
-      setTimeout(() => {
-        this.rechecks.delete(caseId);
-        this.checkAdvance(caseId);
-        this.checkExpire(caseId);
-      }, delayMs),
-    );
+    const id = this.scheduler.setTimeout(() => {
+      this.rechecks.delete(caseId);
+      const running = this.cases.get(caseId);
+      const now = this.clock.nowSeconds();
+      if (running) this.send(running, { type: "CLOCK", at: now }, now);
+    }, delayMs);
+    this.rechecks.set(caseId, id);
   }
 
   private relayerCall(method: string, args: unknown[]): CallIntent {
     return { kind: "call", from: this.relayer.relayerAddress, method, args };
   }
-
-  private offsetMs(): number {
-    return this.clock.nowMs() - Date.now();
-  }
 }
 
 function isTryAgain(submission: Submission): boolean {
   return TRY_AGAIN_ERRORS.includes(String(submission.error?.details?.error ?? ""));
+}
+
+/** Whether two models of a case hold the same state (their rules are the template's, the same for both). */
+function sameModel(a: CaseModel, b: CaseModel): boolean {
+  return (
+    a.status === b.status &&
+    a.funded === b.funded &&
+    a.released === b.released &&
+    a.cancelVotes === b.cancelVotes &&
+    a.openedAt === b.openedAt &&
+    a.rules.length === b.rules.length &&
+    sameList(a.signedOff, b.signedOff) &&
+    sameList(a.completedAt, b.completedAt) &&
+    sameList(a.overdue, b.overdue)
+  );
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -3,38 +3,12 @@
  * outbox. The POSTs answer 202 with one; `GET /submissions/:id` follows it to its end, for its own caller only.
  */
 import type { Submission } from "../../engine";
+import { submissionView } from "../../engine/relayer/submission-schema";
 import { notFound } from "../errors";
 import { SubmissionParams, SubmissionResponse, ErrorResponse } from "../schemas";
 import type { Principal } from "../auth/principals";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec, type Reply } from "./define";
-
-export interface SubmissionView {
-  id: number;
-  kind: string;
-  status: Submission["status"];
-  txHash: string | null;
-  blockNumber: number | null;
-  error: { code: string; message: string } | null;
-  note: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** What the API shows of a submission: its state, not its signed transaction or payload. */
-export function submissionView(s: Submission): SubmissionView {
-  return {
-    id: s.id,
-    kind: s.payload.kind === "call" ? s.payload.method : "sign-off",
-    status: s.status,
-    txHash: s.txHash,
-    blockNumber: s.blockNumber,
-    error: s.error ? { code: s.error.code, message: s.error.message } : null,
-    note: s.note,
-    createdAt: new Date(s.createdAt).toISOString(),
-    updatedAt: new Date(s.updatedAt).toISOString(),
-  };
-}
 
 /** Remembers who asked for the submission (so only they may read it) and answers 202 with it. */
 export function accepted(ctx: RouteContext, principal: Principal, caseId: string, submission: Submission): Reply {

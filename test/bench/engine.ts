@@ -17,10 +17,17 @@
  *   file catching up from the deployment block: the time of that catch-up. The chain also holds this run's
  *   other cases.
  *
+ * `BENCH_ONLY=rebuild` skips the raw chain's rate and the engine's throughput and latency phases (the JSON keeps
+ * its shape; their fields are null): to measure the rebuild alone, the chain then holding only its cases. `BENCH_REBUILD_REPEAT=N` rebuilds N times over
+ * the same opened cases (each a fresh projection on a fresh file) and reports each time in `rebuildRuns`, the
+ * first as `rebuildSecondsFor10kCases` (as a single run would): opening 10,000 cases takes far longer than
+ * rebuilding them, and the later runs show the rebuild with its code warmed up.
+ *
  * Progress goes to stderr; stdout has only the table or the JSON. Also on stderr: each engine phase's CPU time
  * per sign-off (the process's, all threads: it compares runs on a shared machine, where the rates move with
  * the load). `--trace` adds where an approval's time goes, step by step, and the JSON-RPC calls by method
- * (engine-trace.ts); `--cpu-profile FILE` writes a CPU profile of the engine phases.
+ * (engine-trace.ts); `--cpu-profile FILE` writes a CPU profile of the engine phases (with `BENCH_ONLY=rebuild`: of
+ * the rebuilds).
  */
 import hre from "hardhat";
 import { mkdtempSync } from "node:fs";
@@ -44,6 +51,9 @@ const TRACE = process.argv.includes("--trace");
 const CASES = Number(process.env.BENCH_CASES ?? 100);
 const CHAIN_TXS = Number(process.env.BENCH_CHAIN_TXS ?? 500);
 const REBUILD_CASES = Number(process.env.BENCH_REBUILD_CASES ?? 10_000);
+const REBUILD_REPEAT = Math.max(1, Number(process.env.BENCH_REBUILD_REPEAT ?? 1));
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== "rebuild") throw new Error(`BENCH_ONLY=${ONLY}: only "rebuild" is known`);
 const POLL_MS = 5;
 const BATCH_WINDOW_MS = 5;
 const US = getTemplate("us-purchase");
@@ -245,7 +255,7 @@ async function latencies(engine: Engine, caseIds: bigint[]): Promise<number[]> {
   return samples.sort((a, b) => a - b);
 }
 
-async function rebuildSeconds(address: string, fromBlock: number): Promise<{ seconds: number; cases: number; blocks: number }> {
+async function rebuildSeconds(address: string, fromBlock: number): Promise<{ seconds: number; cpuSeconds: number; cases: number; blocks: number }> {
   const projection = new Projection({
     db: openDatabase(join(mkdtempSync(join(tmpdir(), "engine-bench-rebuild-")), "engine.sqlite"), PROJECTION_MIGRATIONS),
     provider: createProvider({ kind: "in-process", provider: hre.network.provider }),
@@ -253,55 +263,81 @@ async function rebuildSeconds(address: string, fromBlock: number): Promise<{ sec
     fromBlock,
   });
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await projection.poll();
   const seconds = (performance.now() - started) / 1000;
-  return { seconds, cases: projection.listCases().length, blocks: (await ethers.provider.getBlockNumber()) - fromBlock };
+  const used = process.cpuUsage(cpu);
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6, cases: projection.listCases().length, blocks: (await ethers.provider.getBlockNumber()) - fromBlock };
 }
 
 async function main(): Promise<void> {
   const parties = await getParties();
   await rpc("hardhat_setBalance", [RELAYER.address, toQuantity(ethers.parseEther("1000"))]);
 
-  // The raw chain, on its own escrow (so the engine's projections do not read these cases).
-  log("chain: direct sign-offs through Hardhat's signer...");
-  const rawEscrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-  await registerTemplate(rawEscrow, parties.admin, US.stages, US.definitionHash);
-  const chainTxPerSec = await chainRate(rawEscrow, parties);
-
   // The engine's escrow: the throughput and latency cases, later the rebuild's.
-  const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-  const fromBlock = (await escrow.deploymentTransaction()!.wait())!.blockNumber;
-  await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash);
-  const address = await escrow.getAddress();
-  const throughputCases = await openCases(escrow, parties, CASES);
-  const latencyCases = await openCases(escrow, parties, CASES);
-  if (TRACE) {
-    trace = await import("./engine-trace");
-    trace.installTrace(hre.network.provider as never);
+  const deployEngineEscrow = async () => {
+    const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+    const fromBlock = (await escrow.deploymentTransaction()!.wait())!.blockNumber;
+    await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash);
+    return { escrow, fromBlock, address: await escrow.getAddress() };
+  };
+
+  let engineResult: { chainTxPerSec: number; rate: Awaited<ReturnType<typeof engineRate>>; samples: number[] } | null = null;
+  let deployed: Awaited<ReturnType<typeof deployEngineEscrow>>;
+  if (ONLY === "rebuild") {
+    deployed = await deployEngineEscrow();
+  } else {
+    // The raw chain, on its own escrow (so the engine's projections do not read these cases).
+    log("chain: direct sign-offs through Hardhat's signer...");
+    const rawEscrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
+    await registerTemplate(rawEscrow, parties.admin, US.stages, US.definitionHash);
+    const chainTxPerSec = await chainRate(rawEscrow, parties);
+
+    deployed = await deployEngineEscrow();
+    const throughputCases = await openCases(deployed.escrow, parties, CASES);
+    const latencyCases = await openCases(deployed.escrow, parties, CASES);
+    if (TRACE) {
+      trace = await import("./engine-trace");
+      trace.installTrace(hre.network.provider as never);
+    }
+    const engine = newEngine(deployed.address, deployed.fromBlock);
+    const profiling = PROFILE ? await startProfile() : null;
+    await engine.start();
+    log(`engine: ${CASES} cases x ${SIGN_OFFS.length} sign-offs approved at once...`);
+    const rate = await engineRate(engine, throughputCases);
+    log(`engine: latency with ${CASES} cases in flight...`);
+    const samples = await latencies(engine, latencyCases);
+    await engine.stop();
+    if (profiling) await profiling.stop(PROFILE!);
+    engineResult = { chainTxPerSec, rate, samples };
   }
-  const engine = newEngine(address, fromBlock);
-  const profiling = PROFILE ? await startProfile() : null;
-  await engine.start();
-  log(`engine: ${CASES} cases x ${SIGN_OFFS.length} sign-offs approved at once...`);
-  const rate = await engineRate(engine, throughputCases);
-  log(`engine: latency with ${CASES} cases in flight...`);
-  const samples = await latencies(engine, latencyCases);
-  await engine.stop();
-  if (profiling) await profiling.stop(PROFILE!);
+  const { escrow, fromBlock, address } = deployed;
 
   log(`rebuild: opening ${REBUILD_CASES} cases...`);
   await openCases(escrow, parties, REBUILD_CASES);
-  log("rebuild: a fresh projection catching up from the deployment block...");
-  const rebuild = await rebuildSeconds(address, fromBlock);
+  const rebuilds: Array<Awaited<ReturnType<typeof rebuildSeconds>>> = [];
+  const profiling = PROFILE && ONLY === "rebuild" ? await startProfile() : null;
+  for (let i = 0; i < REBUILD_REPEAT; i++) {
+    log("rebuild: a fresh projection catching up from the deployment block...");
+    rebuilds.push(await rebuildSeconds(address, fromBlock));
+    log(`  ${round(rebuilds[i].seconds, 3)} s (${round(rebuilds[i].cpuSeconds, 3)} s CPU) for ${rebuilds[i].cases} cases`);
+  }
+  if (profiling) await profiling.stop(PROFILE!);
+  const rebuild = rebuilds[0];
+  const samples = engineResult?.samples ?? [];
+  const rate = engineResult?.rate ?? { perSec: NaN, signOffs: 0, transactions: 0 };
+  const chainTxPerSec = engineResult?.chainTxPerSec ?? NaN;
 
+  const orNull = (x: number) => (Number.isFinite(x) ? x : null);
   const result = {
-    chainTxPerSec: round(chainTxPerSec),
-    signOffsPerSec: round(rate.perSec),
-    ratio: round(rate.perSec / chainTxPerSec, 2),
-    latencyMs: { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) },
+    chainTxPerSec: orNull(round(chainTxPerSec)),
+    signOffsPerSec: orNull(round(rate.perSec)),
+    ratio: orNull(round(rate.perSec / chainTxPerSec, 2)),
+    latencyMs: engineResult ? { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) } : { p50: null, p99: null },
     cases: CASES,
     rebuildSecondsFor10kCases: round(rebuild.seconds, 2),
     rebuildCases: rebuild.cases,
+    ...(REBUILD_REPEAT > 1 ? { rebuildRuns: rebuilds.map((r) => round(r.seconds, 3)) } : {}),
   };
   if (JSON_OUT) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -313,7 +349,7 @@ async function main(): Promise<void> {
     ["ratio", String(result.ratio), "goal >= 1.5"],
     ["latency p50 ms (approve -> projected complete)", String(result.latencyMs.p50), `${samples.length} stages, ${CASES} cases in flight`],
     ["latency p99 ms", String(result.latencyMs.p99), "goal <= 50"],
-    [`rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`, String(result.rebuildSecondsFor10kCases), "goal < 10 for 10,000 cases"],
+    [`rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`, String(result.rebuildSecondsFor10kCases), "goal <= 1 for 10,000 cases (10,000 cases/s)"],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(`engine benchmark (in-process Hardhat; engine poll ${POLL_MS} ms, batch window ${BATCH_WINDOW_MS} ms)\n`);

@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { MortgageEscrow } from "../../typechain-types";
 import {
   CaseStatus,
   DAY,

@@ -124,7 +124,6 @@ describe("engine/projection/Projection", function () {
       const onChain = Number((await d.escrow.caseOf(caseId)).cancelVotes);
       expect(onChain, "the seller's vote alone stands").to.equal(1 << Role.Seller);
       expect(projection.viewOf(caseId)!.model.cancelVotes).to.equal(onChain);
-      await projection.stop();
     });
 
     it("clears the votes cast before a binding stage completes, as the chain does", async function () {
@@ -141,7 +140,6 @@ describe("engine/projection/Projection", function () {
       await projection.poll();
       expect(Number((await d.escrow.caseOf(caseId)).cancelVotes), "the chain cleared the seller's vote").to.equal(0);
       expect(projection.viewOf(caseId)!.model.cancelVotes).to.equal(0);
-      await projection.stop();
     });
   });
 

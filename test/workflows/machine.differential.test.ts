@@ -27,7 +27,7 @@ import { initialTransition, transition } from "xstate";
 import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
 import { EVIDENCE, getParties, signRevocation, signSignOff } from "../contracts/fixtures";
 import { type CompiledWorkflow, compileWorkflow, getTemplate } from "../../workflows";
-import { type CaseEvent, caseMachine } from "../../workflows/machine";
+import { type CaseMachine, type ContractEvent as CaseEvent, caseMachineOfWorkflow } from "../../workflows/machine";
 import {
   type CaseModel,
   MAX_TIME,
@@ -225,6 +225,7 @@ interface Outcome {
 
 class Twin {
   snapshot: CaseSnapshot;
+  private readonly machine: CaseMachine;
   /** What was done, for the message of a failure. */
   readonly log: string[] = [];
   /** The time of the latest block, set by this twin. */
@@ -247,7 +248,9 @@ class Twin {
     funded: boolean,
   ) {
     this.address = reader.target;
-    [this.snapshot] = initialTransition(caseMachine, { workflow: template, openedAt, funded });
+    // The engine's machine of this workflow: its law included, as each case's actor runs it.
+    this.machine = caseMachineOfWorkflow(template);
+    [this.snapshot] = initialTransition(this.machine, { workflow: template, openedAt, funded });
   }
 
   static async open(
@@ -317,7 +320,7 @@ class Twin {
   /** Feeds the machine; returns whether it took the event (its state changed). */
   feed(event: CaseEvent): boolean {
     const before = serializeCase(this.snapshot);
-    [this.snapshot] = transition(caseMachine, this.snapshot, event);
+    [this.snapshot] = transition(this.machine, this.snapshot, event);
     const taken = serializeCase(this.snapshot) !== before;
     this.log.push(`  machine ${taken ? "took" : "ignored"} ${JSON.stringify(event)}`);
     return taken;
@@ -477,7 +480,7 @@ function pathTree(paths: CasePath[]): PathNode {
     for (const event of eventsOf(path)) {
       const key = JSON.stringify(event);
       let child = node.children.get(key);
-      if (!child) node.children.set(key, (child = { event, children: new Map() }));
+      if (!child) node.children.set(key, (child = { event: event as CaseEvent, children: new Map() }));
       node = child;
     }
     node.reached = path.state;

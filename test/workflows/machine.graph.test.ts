@@ -92,7 +92,7 @@ describe("workflows/machine graph", function () {
       it("ends an expired or cancelled case with every stage that had not completed expired or cancelled", function () {
         const ended = graph.paths.map((p) => p.state).filter((s) => s.value === "expired" || s.value === "cancelled");
         expect(ended.length).to.be.greaterThan(10);
-        const actual = ended.map(({ status, value, context: { model, now } }) => ({
+        const actual = ended.map(({ status, context: { model, now } }) => ({
           status,
           released: model.released,
           stages: model.rules.map((_, i) => stageStatus(model, i, now)),

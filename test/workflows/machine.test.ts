@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { type Actor, SimulatedClock, createActor } from "xstate";
 import { getTemplate } from "../../workflows";
 import type { StageRule } from "../../workflows/compile";
-import { type CaseEvent, type CaseMachineInput, caseMachine } from "../../workflows/machine";
+import { type ContractEvent as CaseEvent, type CaseMachineInput, caseMachine } from "../../workflows/machine";
 import { type StageStatus, stageStatus } from "../../workflows/case-rules";
 
 const BANK = 0;

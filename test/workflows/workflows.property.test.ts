@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { type SnapshotFrom, initialTransition, transition } from "xstate";
-import { type CaseEvent, caseMachine, nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
+import { type ContractEvent as CaseEvent, caseMachine, nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
 import { awaitedRoles, isCompleted, prerequisitesComplete } from "../../workflows/case-rules";
 import { STAGE_RULE_ABI, ruleFields } from "./helpers";
 import {

@@ -206,6 +206,6 @@ export async function expectProjectionMatchesChain(engine: Engine, c: RemoteCase
     // Only the escrow is read there; the parties of the in-process deployment are not needed.
     await expectMatchesChain(engine.projection.getCase(c.caseId, now), { escrow: c.escrow } as unknown as Deployment, c.caseId, label);
   } finally {
-    await fresh.stop();
+    fresh.log.db.close();
   }
 }
