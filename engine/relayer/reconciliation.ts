@@ -104,9 +104,9 @@ export class Reconciliation {
   async reconcile(sender: string): Promise<void> {
     const nonces = this.ctx.outbox.inFlightNonces(sender);
     if (nonces.length === 0) return;
-    // The nonce first: a transaction of ours mined after this answer still shows a receipt below.
-    const chainNonce = await this.ctx.provider.getTransactionCount(sender, "latest");
-    const head = await this.ctx.provider.getBlockNumber();
+    // The nonce first: a transaction of ours mined after this answer still shows a receipt below. The head
+    // (for counting confirmations) is asked with it: one wait for the node, not two.
+    const [chainNonce, head] = await Promise.all([this.ctx.provider.getTransactionCount(sender, "latest"), this.ctx.provider.getBlockNumber()]);
     // Every receipt asked at once (asked one after the other, each waited behind the node's other work), and
     // after the nonce, as above.
     const txsByNonce = nonces.map((nonce) => this.ctx.outbox.transactionsForNonce(sender, nonce));
