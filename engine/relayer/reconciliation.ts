@@ -50,14 +50,18 @@ export class Reconciliation {
     this.ctx.scheduleWake(0);
   }
 
-  /** Finds lost blocks (see `noticeLostBlocks`) and puts back in flight what they held. */
-  async recoverRollback(): Promise<void> {
-    await this.noticeLostBlocks();
+  /**
+   * Finds lost blocks (see `noticeLostBlocks`) and puts back in flight what they held. Returns the head it
+   * asked for, if it asked: the poll's `reconcile` counts confirmations with it.
+   */
+  async recoverRollback(): Promise<number | null> {
+    const head = await this.noticeLostBlocks();
     if (this.rolledBackTo !== null) {
       const forkPoint = this.rolledBackTo;
       await this.recoverLost(forkPoint);
       if (this.rolledBackTo === forkPoint) this.rolledBackTo = null;
     }
+    return head;
   }
 
   /**
@@ -67,16 +71,17 @@ export class Reconciliation {
    * that has grown again since) every transaction settled in the last `RECHECK_BLOCKS` blocks has its
    * receipt checked.
    */
-  private async noticeLostBlocks(): Promise<void> {
+  private async noticeLostBlocks(): Promise<number | null> {
     const recorded = this.ctx.outbox.highestRecordedBlock();
     if (recorded === null) {
       this.checkedAtStart = true;
-      return;
+      return null;
     }
     const head = await this.ctx.provider.getBlockNumber();
     const lostAbove = this.checkedAtStart ? head : Math.max(0, Math.min(head, recorded) - RECHECK_BLOCKS);
     if (recorded > lostAbove) this.rolledBackTo = Math.min(this.rolledBackTo ?? lostAbove, lostAbove);
     this.checkedAtStart = true;
+    return head;
   }
 
   private async recoverLost(forkPoint: number): Promise<void> {
@@ -101,18 +106,26 @@ export class Reconciliation {
     }
   }
 
-  async reconcile(sender: string): Promise<void> {
+  /**
+   * Settles, marks or re-sends each of the sender's nonces in flight, from their receipts and the sender's
+   * nonce on chain. `head`: the chain's head asked earlier in this poll, to count confirmations (an older
+   * head counts fewer: a transaction is confirmed a poll later at worst); asked here if not given.
+   */
+  async reconcile(sender: string, head?: number | null): Promise<void> {
     const nonces = this.ctx.outbox.inFlightNonces(sender);
     if (nonces.length === 0) return;
-    // The nonce first: a transaction of ours mined after this answer still shows a receipt below. The head
-    // (for counting confirmations) is asked with it: one wait for the node, not two.
-    const [chainNonce, head] = await Promise.all([this.ctx.provider.getTransactionCount(sender, "latest"), this.ctx.provider.getBlockNumber()]);
-    // Every receipt asked at once (asked one after the other, each waited behind the node's other work), and
-    // after the nonce, as above.
+    // The nonce, the head and every receipt asked at once: one wait for the node (each waits behind its other
+    // work, mining a batch), not one each. A receipt asked before the nonce may miss a transaction mined
+    // between the two answers: where that matters (the nonce used, no receipt), it is asked again.
     const txsByNonce = nonces.map((nonce) => this.ctx.outbox.transactionsForNonce(sender, nonce));
     const receipts = new Map<string, Promise<Receipt | null>>();
     for (const tx of txsByNonce.flat()) receipts.set(tx.txHash, this.receiptOf(tx.txHash));
     for (const receipt of receipts.values()) receipt.catch(() => undefined);
+    const [chainNonce, chainHead] = await Promise.all([
+      this.ctx.provider.getTransactionCount(sender, "latest"),
+      head ?? this.ctx.provider.getBlockNumber(),
+    ]);
+    head = chainHead;
     // Once a nonce is held back (what it carries waits for another sender's opening or deposit), no later one
     // is handed to the node: it would be mined as soon as the held one is.
     let holding = false;
@@ -132,10 +145,12 @@ export class Reconciliation {
     holding: boolean,
   ): Promise<boolean> {
     const { outbox, provider } = this.ctx;
-    // Any of them may be the one mined: a bumped transaction's predecessor can still win.
-    for (const tx of txs) {
-      const receipt = await receipts.get(tx.txHash);
-      if (!receipt) continue;
+    let found = await this.receiptAmong(txs, receipts);
+    // The nonce is used and none of our transactions for it had a receipt when asked (before the nonce): one
+    // of them may have been mined since; asked again, after the nonce, before anything is concluded.
+    if (!found && chainNonce > nonce) found = await this.receiptAmong(txs, new Map(txs.map((tx) => [tx.txHash, this.receiptOf(tx.txHash)])));
+    if (found) {
+      const { tx, receipt } = found;
       const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
       if (confirmations >= this.ctx.confirmations) await this.settle(tx, receipt);
       else if (tx.status !== "mined") {
@@ -204,6 +219,18 @@ export class Reconciliation {
     } catch {
       return undefined; // the message names the role without its address
     }
+  }
+
+  /** The first of `txs` (newest first: a bumped transaction's predecessor can still win) that has a receipt. */
+  private async receiptAmong(
+    txs: readonly SentTransaction[],
+    receipts: ReadonlyMap<string, Promise<Receipt | null>>,
+  ): Promise<{ tx: SentTransaction; receipt: Receipt } | null> {
+    for (const tx of txs) {
+      const receipt = await receipts.get(tx.txHash);
+      if (receipt) return { tx, receipt };
+    }
+    return null;
   }
 
   /**
