@@ -77,13 +77,13 @@ export function installTrace(provider: { request: (args: { method: string; param
     byKey.set(keyOf(r), { t: { approve: now() }, caseId: r.view.id });
     return r;
   });
-  wrap(Approvals.prototype, "epochOf", (orig, self, args) =>
-    (orig.apply(self, args) as Promise<number>).then((e) => {
-      const rec = byKey.get(keyOf(args[0] as never));
-      if (rec) rec.t.epoch = now();
-      return e;
-    }),
-  );
+  // The epoch is read from the projection, at once (no promise).
+  wrap(Approvals.prototype, "epochOf", (orig, self, args) => {
+    const epoch = orig.apply(self, args);
+    const rec = byKey.get(keyOf(args[0] as never));
+    if (rec) rec.t.epoch = now();
+    return epoch;
+  });
   wrap(Approvals.prototype, "signOffSignature", (orig, self, args) =>
     (orig.apply(self, args) as Promise<string>).then((s) => {
       const rec = byKey.get(keyOf(args[0] as never));
@@ -156,14 +156,13 @@ export function installTrace(provider: { request: (args: { method: string; param
     reads.push(read);
     return orig.apply(self, args);
   });
-  wrap(ChainFollower.prototype, "commit", (orig, self, args) =>
-    (orig.apply(self, args) as Promise<void>).then((v) => {
-      const step = args[0] as { kind: string; to?: number };
-      const read = step.kind === "range" ? [...reads].reverse().find((r) => r.to === step.to && r.committed === undefined) : undefined;
-      if (read) read.committed = now();
-      return v;
-    }),
-  );
+  // Marked as the projection takes the committed range, before it publishes the range's notices.
+  wrap(Projection.prototype, "committed", (orig, self, args) => {
+    const step = args[0] as { kind: string; to?: number };
+    const read = step.kind === "range" ? [...reads].reverse().find((r) => r.to === step.to && r.committed === undefined) : undefined;
+    if (read) read.committed = now();
+    return orig.apply(self, args);
+  });
   wrap(Projection.prototype, "publish", (orig, self, args) => {
     const notice = args[0] as { caseId: string };
     const t = now();
