@@ -151,6 +151,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       if (pending !== null) clock.observePending(pending);
       await followChain();
       running = true;
+      approvals.warmUp();
       runtime.start();
       relayer.start();
       polling.start(config.pollIntervalMs, onError);
@@ -164,6 +165,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       runtime.stop();
       await polling.stop();
       await relayer.stop();
+      await approvals.close();
       db.close();
     },
 

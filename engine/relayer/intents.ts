@@ -66,18 +66,46 @@ export function signOffItemKey(intent: RelayedSignOffIntent): string {
   return canonicalJson(intent);
 }
 
-/** The calldata of `signOffWithSignatures` for the given items, in order. */
+const SIGN_OFF_BATCH_SELECTOR = escrowInterface.getFunction("signOffWithSignatures")!.selector;
+/** A `SignedSignOff`'s head: five static words and the offset of its signature's bytes. */
+const SIGNED_SIGN_OFF_HEAD_BYTES = 6 * 32;
+const UINT256_LIMIT = 1n << 256n;
+
+/**
+ * The calldata of `signOffWithSignatures` for the given items, in order: the bytes ethers' ABI coder gives
+ * (the encoding tests check it), written out word by word; ethers walks the types and copies each value
+ * through bytes, about 5 ms of the event loop for a batch of 64.
+ */
 export function batchCallData(items: readonly RelayedSignOffIntent[]): string {
-  return escrowInterface.encodeFunctionData("signOffWithSignatures", [
-    items.map((i) => ({
-      caseId: i.message.caseId,
-      stage: i.message.stage,
-      role: i.message.role,
-      epoch: i.message.epoch,
-      evidence: i.message.evidence,
-      signature: i.signature,
-    })),
-  ]);
+  const tuples = items.map(signedSignOffTuple);
+  const offsets: string[] = [];
+  let offset = tuples.length * 32;
+  for (const tuple of tuples) {
+    offsets.push(word(offset));
+    offset += tuple.length / 2;
+  }
+  return `${SIGN_OFF_BATCH_SELECTOR}${word(32)}${word(tuples.length)}${offsets.join("")}${tuples.join("")}`;
+}
+
+function signedSignOffTuple(item: RelayedSignOffIntent): string {
+  const m = item.message;
+  const evidence = String(m.evidence).toLowerCase();
+  if (!/^0x[0-9a-f]{64}$/.test(evidence)) throw new InvalidIntentError("the evidence must be 32 bytes of hex");
+  const signature = item.signature.toLowerCase();
+  if (!/^0x([0-9a-f]{2})*$/.test(signature)) throw new InvalidIntentError("the signature must be hex bytes");
+  const bytes = (signature.length - 2) / 2;
+  const padded = signature.slice(2).padEnd(Math.ceil(bytes / 32) * 64, "0");
+  return `${uintWord(m.caseId, 256, "caseId")}${uintWord(m.stage, 8, "stage")}${uintWord(m.role, 8, "role")}${uintWord(m.epoch, 8, "epoch")}${evidence.slice(2)}${word(SIGNED_SIGN_OFF_HEAD_BYTES)}${word(bytes)}${padded}`;
+}
+
+function uintWord(value: string | number | bigint, bits: number, name: string): string {
+  const v = BigInt(value);
+  if (v < 0n || v >= (bits === 256 ? UINT256_LIMIT : 1n << BigInt(bits))) throw new InvalidIntentError(`${name} ${v} does not fit a uint${bits}`);
+  return word(v);
+}
+
+function word(value: number | bigint): string {
+  return value.toString(16).padStart(64, "0");
 }
 
 /** The escrow's functions that act on one case, named by their first argument `caseId`. */

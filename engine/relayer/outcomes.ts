@@ -2,7 +2,12 @@
  * What a mined transaction means for each submission it carried. Business code sees outcomes, never a
  * receipt: a batch's `SignOffSkipped` events name the items that did not apply, and why.
  */
-import type { Log } from "ethers";
+/** What is read of a receipt's log. */
+export interface ReceiptLog {
+  address: string;
+  topics: readonly string[];
+  data: string;
+}
 import { escrowInterface, parseEscrowLog } from "../chain/escrow";
 import { ContractRevertError, type EngineError } from "../errors";
 import type { Outcome, Submission, SubmissionError } from "./types";
@@ -30,7 +35,7 @@ export function isAlreadySignedOff(error: EngineError): boolean {
 }
 
 /** The outcome of each submission in a successful transaction, from its `SignOffSkipped` events. */
-export function outcomesOfSuccess(escrowAddress: string, logs: readonly Log[], carried: readonly Submission[]): Map<number, Outcome> {
+export function outcomesOfSuccess(escrowAddress: string, logs: readonly ReceiptLog[], carried: readonly Submission[]): Map<number, Outcome> {
   const skipped = new Map<number, (typeof SKIP_REASONS)[number]>();
   const escrow = escrowAddress.toLowerCase();
   for (const log of logs) {
@@ -84,7 +89,7 @@ export function skipError(reason: Exclude<SkipReason, "AlreadySignedOff">, s: Su
 }
 
 /** The case each opening among `carried` opened, from the `CaseOpened` of its transaction's logs. */
-export function openedCaseIds(escrowAddress: string, logs: readonly Log[], carried: readonly Submission[]): Map<number, string> {
+export function openedCaseIds(escrowAddress: string, logs: readonly ReceiptLog[], carried: readonly Submission[]): Map<number, string> {
   const opening = carried.find((s) => s.payload.kind === "call" && s.payload.method === "openCase");
   if (!opening) return new Map();
   const escrow = escrowAddress.toLowerCase();

@@ -11,14 +11,24 @@
  * receipt gone in the last `RECHECK_BLOCKS` blocks) what the chain lost is in flight again, and a nonce gap
  * left by the lost blocks puts the counter back to it, so what was above is signed again.
  */
-import { getAddress, Transaction, type TransactionReceipt } from "ethers";
+import { getAddress, Transaction, type JsonRpcApiProvider } from "ethers";
 import { connectEscrow, decodeChainError } from "../chain/escrow";
 import { ContractRevertError, type EngineError } from "../errors";
 import { reopeningNote } from "./causal-order";
-import { openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError } from "./outcomes";
+import { openedCaseIds, outcomesOfRevert, outcomesOfSuccess, skipError, type ReceiptLog } from "./outcomes";
 import type { RelayerContext } from "./relayer-context";
 import type { Sending } from "./sending";
-import type { SentTransaction, Submission } from "./types";
+import type { Outcome, SentTransaction, Submission } from "./types";
+
+const UNESTIMATED_BATCH_REVERTED = "its batch, sent without a gas estimate, reverted (out of gas?): nothing of it applied; sent again, estimated first";
+
+/** What reconciliation reads of a receipt. */
+interface Receipt {
+  blockNumber: number;
+  /** 1: succeeded, 0: reverted. */
+  status: number;
+  logs: readonly ReceiptLog[];
+}
 
 /** How far below the head a restarted relayer checks that the receipts it counted are still there. */
 const RECHECK_BLOCKS = 256;
@@ -40,14 +50,18 @@ export class Reconciliation {
     this.ctx.scheduleWake(0);
   }
 
-  /** Finds lost blocks (see `noticeLostBlocks`) and puts back in flight what they held. */
-  async recoverRollback(): Promise<void> {
-    await this.noticeLostBlocks();
+  /**
+   * Finds lost blocks (see `noticeLostBlocks`) and puts back in flight what they held. Returns the head it
+   * asked for, if it asked: the poll's `reconcile` counts confirmations with it.
+   */
+  async recoverRollback(): Promise<number | null> {
+    const head = await this.noticeLostBlocks();
     if (this.rolledBackTo !== null) {
       const forkPoint = this.rolledBackTo;
       await this.recoverLost(forkPoint);
       if (this.rolledBackTo === forkPoint) this.rolledBackTo = null;
     }
+    return head;
   }
 
   /**
@@ -57,22 +71,23 @@ export class Reconciliation {
    * that has grown again since) every transaction settled in the last `RECHECK_BLOCKS` blocks has its
    * receipt checked.
    */
-  private async noticeLostBlocks(): Promise<void> {
+  private async noticeLostBlocks(): Promise<number | null> {
     const recorded = this.ctx.outbox.highestRecordedBlock();
     if (recorded === null) {
       this.checkedAtStart = true;
-      return;
+      return null;
     }
     const head = await this.ctx.provider.getBlockNumber();
     const lostAbove = this.checkedAtStart ? head : Math.max(0, Math.min(head, recorded) - RECHECK_BLOCKS);
     if (recorded > lostAbove) this.rolledBackTo = Math.min(this.rolledBackTo ?? lostAbove, lostAbove);
     this.checkedAtStart = true;
+    return head;
   }
 
   private async recoverLost(forkPoint: number): Promise<void> {
     const { outbox, provider } = this.ctx;
     for (const tx of outbox.settledAbove(forkPoint)) {
-      const receipt = await provider.getTransactionReceipt(tx.txHash);
+      const receipt = await this.receiptOf(tx.txHash);
       // Mined again elsewhere (a reorganisation that kept it): the block it is in now is the one to watch.
       if (receipt) outbox.moveToBlock(tx, receipt.blockNumber);
       else outbox.unsettle(tx);
@@ -91,26 +106,51 @@ export class Reconciliation {
     }
   }
 
-  async reconcile(sender: string): Promise<void> {
+  /**
+   * Settles, marks or re-sends each of the sender's nonces in flight, from their receipts and the sender's
+   * nonce on chain. `head`: the chain's head asked earlier in this poll, to count confirmations (an older
+   * head counts fewer: a transaction is confirmed a poll later at worst); asked here if not given.
+   */
+  async reconcile(sender: string, head?: number | null): Promise<void> {
     const nonces = this.ctx.outbox.inFlightNonces(sender);
     if (nonces.length === 0) return;
-    // The nonce first: a transaction of ours mined after this answer still shows a receipt below.
-    const chainNonce = await this.ctx.provider.getTransactionCount(sender, "latest");
-    const head = await this.ctx.provider.getBlockNumber();
+    // The nonce, the head and every receipt asked at once: one wait for the node (each waits behind its other
+    // work, mining a batch), not one each. A receipt asked before the nonce may miss a transaction mined
+    // between the two answers: where that matters (the nonce used, no receipt), it is asked again.
+    const txsByNonce = nonces.map((nonce) => this.ctx.outbox.transactionsForNonce(sender, nonce));
+    const receipts = new Map<string, Promise<Receipt | null>>();
+    for (const tx of txsByNonce.flat()) receipts.set(tx.txHash, this.receiptOf(tx.txHash));
+    for (const receipt of receipts.values()) receipt.catch(() => undefined);
+    const [chainNonce, chainHead] = await Promise.all([
+      this.ctx.provider.getTransactionCount(sender, "latest"),
+      head ?? this.ctx.provider.getBlockNumber(),
+    ]);
+    head = chainHead;
     // Once a nonce is held back (what it carries waits for another sender's opening or deposit), no later one
     // is handed to the node: it would be mined as soon as the held one is.
     let holding = false;
-    for (const nonce of nonces) holding = (await this.reconcileNonce(sender, nonce, chainNonce, head, holding)) || holding;
+    for (const [i, nonce] of nonces.entries()) {
+      holding = (await this.reconcileNonce(sender, nonce, txsByNonce[i], receipts, chainNonce, head, holding)) || holding;
+    }
   }
 
   /** Reconciles one nonce; true if its transaction is held back, not handed to the node (see `reconcile`). */
-  private async reconcileNonce(sender: string, nonce: number, chainNonce: number, head: number, holding: boolean): Promise<boolean> {
+  private async reconcileNonce(
+    sender: string,
+    nonce: number,
+    txs: readonly SentTransaction[],
+    receipts: ReadonlyMap<string, Promise<Receipt | null>>,
+    chainNonce: number,
+    head: number,
+    holding: boolean,
+  ): Promise<boolean> {
     const { outbox, provider } = this.ctx;
-    const txs = outbox.transactionsForNonce(sender, nonce);
-    // Any of them may be the one mined: a bumped transaction's predecessor can still win.
-    for (const tx of txs) {
-      const receipt = await provider.getTransactionReceipt(tx.txHash);
-      if (!receipt) continue;
+    let found = await this.receiptAmong(txs, receipts);
+    // The nonce is used and none of our transactions for it had a receipt when asked (before the nonce): one
+    // of them may have been mined since; asked again, after the nonce, before anything is concluded.
+    if (!found && chainNonce > nonce) found = await this.receiptAmong(txs, new Map(txs.map((tx) => [tx.txHash, this.receiptOf(tx.txHash)])));
+    if (found) {
+      const { tx, receipt } = found;
       const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
       if (confirmations >= this.ctx.confirmations) await this.settle(tx, receipt);
       else if (tx.status !== "mined") {
@@ -150,11 +190,15 @@ export class Reconciliation {
     return false;
   }
 
-  private async settle(tx: SentTransaction, receipt: TransactionReceipt): Promise<void> {
+  private async settle(tx: SentTransaction, receipt: Receipt): Promise<void> {
     const { outbox, escrowAddress } = this.ctx;
     const carried = outbox.submissionsForNonce(tx.sender, tx.nonce);
     const reverted = receipt.status !== 1;
-    const outcomes = reverted ? outcomesOfRevert(await this.revertReason(tx, receipt), carried) : outcomesOfSuccess(escrowAddress, receipt.logs, carried);
+    const outcomes = this.sending.revertedUnestimated(tx, reverted, carried)
+      ? new Map(carried.map((s): [number, Outcome] => [s.id, { status: "pending", note: UNESTIMATED_BATCH_REVERTED }]))
+      : reverted
+        ? outcomesOfRevert(await this.revertReason(tx, receipt), carried)
+        : outcomesOfSuccess(escrowAddress, receipt.logs, carried);
     for (const s of carried) {
       const outcome = outcomes.get(s.id);
       if (outcome?.status !== "failed") continue;
@@ -177,6 +221,37 @@ export class Reconciliation {
     }
   }
 
+  /** The first of `txs` (newest first: a bumped transaction's predecessor can still win) that has a receipt. */
+  private async receiptAmong(
+    txs: readonly SentTransaction[],
+    receipts: ReadonlyMap<string, Promise<Receipt | null>>,
+  ): Promise<{ tx: SentTransaction; receipt: Receipt } | null> {
+    for (const tx of txs) {
+      const receipt = await receipts.get(tx.txHash);
+      if (receipt) return { tx, receipt };
+    }
+    return null;
+  }
+
+  /**
+   * A transaction's receipt, or null while it has none: asked raw where the provider can (ethers wraps each of
+   * a batch's hundred or so logs in objects that are not read here, milliseconds of the event loop per batch).
+   */
+  private async receiptOf(txHash: string): Promise<Receipt | null> {
+    const provider = this.ctx.provider as Partial<JsonRpcApiProvider>;
+    if (typeof provider.send !== "function") {
+      const receipt = await this.ctx.provider.getTransactionReceipt(txHash);
+      return receipt && { blockNumber: receipt.blockNumber, status: receipt.status ?? 0, logs: receipt.logs };
+    }
+    const raw = (await provider.send("eth_getTransactionReceipt", [txHash])) as {
+      blockNumber?: string | null;
+      status?: string | null;
+      logs?: Array<{ address: string; topics: string[]; data: string }>;
+    } | null;
+    if (!raw || raw.blockNumber == null) return null;
+    return { blockNumber: Number(raw.blockNumber), status: Number(raw.status ?? 0), logs: raw.logs ?? [] };
+  }
+
   /** See `CausalOrder.openingMissing`; an opening lost unnoticed is a rollback, recovered at the next poll. */
   async openingMissing(s: Submission): Promise<boolean> {
     const missing = await this.ctx.order.openingMissing(s);
@@ -185,7 +260,7 @@ export class Reconciliation {
   }
 
   /** Replays a reverted transaction on the state before its block to learn the custom error. */
-  private async revertReason(tx: SentTransaction, receipt: TransactionReceipt): Promise<EngineError> {
+  private async revertReason(tx: SentTransaction, receipt: Receipt): Promise<EngineError> {
     const signed = Transaction.from(tx.rawTx);
     try {
       await this.ctx.provider.call({ from: tx.sender, to: signed.to, data: signed.data, value: signed.value, blockTag: receipt.blockNumber - 1 });

@@ -57,6 +57,8 @@ export interface RelayerContext {
   readonly batchWindowMs: number;
   readonly maxBatchSize: number;
   readonly maxInFlight: number;
+  /** Gas a relayed sign-off may use in a batch sent without an estimate (see `Sending.batchAllowance`). */
+  readonly signOffItemGas: bigint;
   readonly feeBumpPercent: number;
   readonly timings: RelayerTimings;
   readonly random: () => number;

@@ -6,7 +6,7 @@
  *   submit()  -> pending   recorded in the outbox in one SQLite transaction, under its idempotency key; the
  *                          caller may report it accepted from here on (a relayed sign-off's signature is in it).
  *   worker    -> sent      gas estimated (a revert here fails it with the decoded custom error and uses no
- *                          nonce), funds checked, the sender's next nonce taken from the local counter, the
+ *                          nonce; a batch of relayed sign-offs goes on an allowance instead, see sending.ts), funds checked, the sender's next nonce taken from the local counter, the
  *                          transaction signed and committed to the outbox, and only then broadcast.
  *             -> mined     a receipt was seen, with fewer confirmations than required.
  *             -> confirmed the receipt has `confirmations` blocks on it; a sign-off that someone else made first
@@ -79,6 +79,13 @@ export interface RelayerOptions {
   /** Transactions per sender that may wait for a receipt at once. */
   maxInFlight?: number;
   feeBumpPercent?: number;
+  /**
+   * Gas one relayed sign-off may use in a batch sent without an estimate: a contract wallet's ERC-1271 answer
+   * (its stipend is 150,000 gas, SignatureVerifier.sol) and recording the sign-off with a completion beside
+   * it; an EOA's item uses about 17,000. A batch that needs more reverts out of gas, and its sign-offs are
+   * sent again in a batch estimated first.
+   */
+  signOffItemGas?: bigint;
   timings?: Partial<RelayerTimings>;
   random?: () => number;
   now?: () => number;
@@ -135,6 +142,7 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       batchWindowMs: options.batchWindowMs ?? 20,
       maxBatchSize: options.maxBatchSize ?? 64,
       maxInFlight: options.maxInFlight ?? 16,
+      signOffItemGas: options.signOffItemGas ?? 200_000n,
       feeBumpPercent,
       timings: { ...DEFAULT_TIMINGS, ...options.timings },
       random: options.random ?? Math.random,

@@ -123,14 +123,14 @@ export class RelayerWorker {
   private async poll(): Promise<void> {
     await this.sending.init();
     await this.initSenderNonces();
-    await this.reconciliation.recoverRollback();
+    const head = await this.reconciliation.recoverRollback();
     let firstError: unknown;
     // A snapshot: a key added while this poll runs waits for the next one, which starts its nonce first.
     const senders = [...this.ctx.senders].filter(([address]) => !this.ctx.senderNoncesToInit.has(address));
     const reconciled = new Set<string>();
     for (const [address] of senders) {
       try {
-        await this.reconciliation.reconcile(address);
+        await this.reconciliation.reconcile(address, head);
         reconciled.add(address);
       } catch (error) {
         firstError ??= error;

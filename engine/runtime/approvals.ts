@@ -29,6 +29,7 @@ import type { LegalGuards } from "./legal";
 import type { Runtime } from "./runtime";
 import { keyPastFailures } from "./retry-key";
 import { contractSignatureForm } from "./signature-form";
+import { SigningPool } from "./signing-pool";
 import type { Provider } from "ethers";
 
 export interface ApprovalRequest {
@@ -87,16 +88,18 @@ interface Resolved {
   party: string;
 }
 
-/** Managed-key signatures made in one turn of the event loop before the others wait for the next (see `signingTurn`). */
-const SIGNATURES_PER_TURN = 32;
+/** Bounds the memory of `Approvals.checksummed`: parties' addresses, a few per case. */
+const MAX_REMEMBERED_ADDRESSES = 10_000;
 
 export class Approvals {
   private readonly keys = new Map<string, BaseWallet>();
   private readonly escrowAddress: string;
   private chainId: bigint | undefined;
   private domainSeparator: Promise<string> | undefined;
-  private signedThisTurn = 0;
-  private readonly waitingToSign: Array<() => void> = [];
+  /** Addresses as given, checksummed (see `checksummed`). */
+  private readonly addresses = new Map<string, string>();
+  /** Managed-key signatures, on a worker thread (signing-pool.ts). */
+  private readonly signing = new SigningPool();
   /** Revocations sent by this engine, by submission id: the signer's epoch once it is mined. */
   private readonly revoking = new Map<number, { signer: string; epoch: number }>();
   /** Epochs known from this engine's own revocations, settled but perhaps not projected yet, by "case:stage:role". */
@@ -111,6 +114,16 @@ export class Approvals {
       this.revoking.delete(s.id);
       if (s.status === "confirmed") this.revokedTo.set(revoked.signer, Math.max(this.revokedTo.get(revoked.signer) ?? 0, revoked.epoch));
     });
+  }
+
+  /** Starts the signing worker, if there are managed keys to sign with (the engine's start). */
+  warmUp(): void {
+    if (this.keys.size > 0) this.signing.warmUp();
+  }
+
+  /** Stops the signing worker (the engine's stop). */
+  close(): Promise<void> {
+    return this.signing.close();
   }
 
   /** A managed key added while the engine runs (a principal created at runtime): it signs from now on. */
@@ -291,7 +304,7 @@ export class Approvals {
   }
 
   private partyOf(view: CaseView, role: number, principal: string): string {
-    const party = getAddress(view.parties[ROLE_NAMES[role]]);
+    const party = this.checksummed(view.parties[ROLE_NAMES[role]]);
     if (!sameAddress(party, principal)) {
       throw forbidden(`${principal} is not the ${ROLE_NAMES[role]} of case ${view.id}`, { reason: "NOT_THE_PARTY", caseId: view.id, role: ROLE_NAMES[role] });
     }
@@ -301,11 +314,25 @@ export class Approvals {
   private anyPartyOf(view: CaseView, principal: string): string {
     const party = Object.values(view.parties).find((p) => sameAddress(p, principal));
     if (!party) throw forbidden(`${principal} is not a party of case ${view.id}`, { reason: "NOT_A_PARTY", caseId: view.id });
-    return getAddress(party);
+    return this.checksummed(party);
+  }
+
+  /**
+   * `getAddress(address)`, remembered: the checksum is a keccak of the address, twice per approval, and a
+   * burst of a thousand approvals was checksumming the same few parties' addresses before the first was signed.
+   */
+  private checksummed(address: string): string {
+    let checksummed = this.addresses.get(address);
+    if (checksummed === undefined) {
+      checksummed = getAddress(address);
+      if (this.addresses.size >= MAX_REMEMBERED_ADDRESSES) this.addresses.clear();
+      this.addresses.set(address, checksummed);
+    }
+    return checksummed;
   }
 
   private managedKey(address: string): BaseWallet {
-    const key = this.keys.get(getAddress(address));
+    const key = this.keys.get(this.checksummed(address));
     if (!key) throw forbidden(`the engine holds no managed key for ${address}: sign with the party's own wallet`, { reason: "NO_MANAGED_KEY" });
     return key;
   }
@@ -324,43 +351,17 @@ export class Approvals {
   }
 
   /**
-   * Waits, when `SIGNATURES_PER_TURN` signatures were already made in this turn of the event loop, for a later
-   * turn. A signature is about a millisecond of JavaScript; a thousand approvals arriving together would
-   * otherwise all be signed in one turn, and the relayer (a timer) could send nothing until the last one:
-   * this way the first ones are recorded and sent while the node mines and the rest are signed.
-   */
-  private signingTurn(): Promise<void> {
-    if (this.signedThisTurn === 0) setImmediate(() => this.nextSigningTurn());
-    if (this.signedThisTurn < SIGNATURES_PER_TURN) {
-      this.signedThisTurn += 1;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waitingToSign.push(resolve));
-  }
-
-  private nextSigningTurn(): void {
-    this.signedThisTurn = 0;
-    const next = this.waitingToSign.splice(0, SIGNATURES_PER_TURN);
-    if (next.length === 0) return;
-    this.signedThisTurn = next.length;
-    setImmediate(() => this.nextSigningTurn());
-    for (const resolve of next) resolve();
-  }
-
-  /**
    * The signature of a sign-off: the given one, in the contract's form (see signature-form.ts), if it recovers
    * to the party (an EOA's), else the managed key's.
-   * The digest is hashed from a precomputed domain separator and signed with the key directly: ethers'
-   * `signTypedData` walks the types again for every message (most of a signature's time).
+   * The digest is hashed from a precomputed domain separator and signed with the key directly, on a worker
+   * thread (signing-pool.ts): ethers' `signTypedData` walks the types again for every message.
    */
   private async signOffSignature(r: Resolved, message: { caseId: string; stage: number; role: number; epoch: number; evidence: string }, signature?: string): Promise<string> {
     this.domainSeparator ??= this.domain().then((d) => escrowDomainSeparator(BigInt(d.chainId), d.verifyingContract));
     this.domainSeparator.catch(() => (this.domainSeparator = undefined));
     const digest = signOffDigest(await this.domainSeparator, message);
     if (signature === undefined) {
-      const key = this.managedKey(r.party);
-      await this.signingTurn();
-      return key.signingKey.sign(digest).serialized;
+      return this.signing.sign(this.managedKey(r.party), digest);
     }
     const canonical = contractSignatureForm(signature);
     return this.checkSigner(r, canonical, () => recoverAddress(digest, canonical));

@@ -9,7 +9,8 @@
  * Also: JSON-RPC calls by method (count and total time) on the in-process provider.
  */
 import { Approvals } from "../../engine/runtime/approvals";
-import { Relayer } from "../../engine/relayer/relayer";
+import { Reconciliation } from "../../engine/relayer/reconciliation";
+import { Sending } from "../../engine/relayer/sending";
 import { Outbox } from "../../engine/relayer/outbox";
 import { ChainFollower } from "../../engine/projection/follower";
 import { Projection } from "../../engine/projection/projection";
@@ -45,6 +46,14 @@ function wrap<T extends object>(proto: T, name: string, around: (orig: (...a: un
   };
 }
 
+/** The block tag of a call that names one (` latest`, ` pending`, ` N` for a number), else "". */
+function blockTagOf(args: { method: string; params?: unknown }): string {
+  if (!Array.isArray(args.params)) return "";
+  const tag = args.method === "eth_getBlockByNumber" ? args.params[0] : args.params.length > 1 ? args.params[args.params.length - 1] : undefined;
+  if (typeof tag !== "string") return "";
+  return ` ${/^0x/.test(tag) ? "N" : tag}`;
+}
+
 const keyOf = (r: { view: { id: string }; stage: number; role: number }) => `${r.view.id}:${r.stage}:${r.role}`;
 
 export function installTrace(provider: { request: (args: { method: string; params?: unknown }) => Promise<unknown> }): void {
@@ -54,10 +63,12 @@ export function installTrace(provider: { request: (args: { method: string; param
     try {
       return await request(args);
     } finally {
-      const s = rpcStats.get(args.method) ?? { n: 0, ms: 0 };
+      // By method and block tag: "pending" costs Hardhat a block built first, "latest" does not.
+      const name = `${args.method}${blockTagOf(args)}`;
+      const s = rpcStats.get(name) ?? { n: 0, ms: 0 };
       s.n += 1;
       s.ms += now() - started;
-      rpcStats.set(args.method, s);
+      rpcStats.set(name, s);
     }
   };
 
@@ -66,13 +77,13 @@ export function installTrace(provider: { request: (args: { method: string; param
     byKey.set(keyOf(r), { t: { approve: now() }, caseId: r.view.id });
     return r;
   });
-  wrap(Approvals.prototype, "epochOf", (orig, self, args) =>
-    (orig.apply(self, args) as Promise<number>).then((e) => {
-      const rec = byKey.get(keyOf(args[0] as never));
-      if (rec) rec.t.epoch = now();
-      return e;
-    }),
-  );
+  // The epoch is read from the projection, at once (no promise).
+  wrap(Approvals.prototype, "epochOf", (orig, self, args) => {
+    const epoch = orig.apply(self, args);
+    const rec = byKey.get(keyOf(args[0] as never));
+    if (rec) rec.t.epoch = now();
+    return epoch;
+  });
   wrap(Approvals.prototype, "signOffSignature", (orig, self, args) =>
     (orig.apply(self, args) as Promise<string>).then((s) => {
       const rec = byKey.get(keyOf(args[0] as never));
@@ -91,7 +102,7 @@ export function installTrace(provider: { request: (args: { method: string; param
       return s;
     }),
   );
-  wrap(Relayer.prototype, "send", (orig, self, args) => {
+  wrap(Sending.prototype, "send", (orig, self, args) => {
     const t = now();
     for (const s of args[2] as Array<{ id: number }>) {
       const rec = bySubmission.get(s.id);
@@ -110,7 +121,7 @@ export function installTrace(provider: { request: (args: { method: string; param
     }
     return tx;
   });
-  wrap(Relayer.prototype, "broadcast", (orig, self, args) =>
+  wrap(Sending.prototype, "broadcast", (orig, self, args) =>
     (orig.apply(self, args) as Promise<void>).then((v) => {
       const t = now();
       for (const id of byTx.get((args[1] as { txHash: string }).txHash) ?? []) {
@@ -120,7 +131,7 @@ export function installTrace(provider: { request: (args: { method: string; param
       return v;
     }),
   );
-  wrap(Relayer.prototype, "settle", (orig, self, args) => {
+  wrap(Reconciliation.prototype, "settle", (orig, self, args) => {
     const t = now();
     const ids = byTx.get((args[0] as { txHash: string }).txHash) ?? [];
     const block = (args[1] as { blockNumber: number }).blockNumber;
@@ -145,14 +156,13 @@ export function installTrace(provider: { request: (args: { method: string; param
     reads.push(read);
     return orig.apply(self, args);
   });
-  wrap(ChainFollower.prototype, "commit", (orig, self, args) =>
-    (orig.apply(self, args) as Promise<void>).then((v) => {
-      const step = args[0] as { kind: string; to?: number };
-      const read = step.kind === "range" ? [...reads].reverse().find((r) => r.to === step.to && r.committed === undefined) : undefined;
-      if (read) read.committed = now();
-      return v;
-    }),
-  );
+  // Marked as the projection takes the committed range, before it publishes the range's notices.
+  wrap(Projection.prototype, "committed", (orig, self, args) => {
+    const step = args[0] as { kind: string; to?: number };
+    const read = step.kind === "range" ? [...reads].reverse().find((r) => r.to === step.to && r.committed === undefined) : undefined;
+    if (read) read.committed = now();
+    return orig.apply(self, args);
+  });
   wrap(Projection.prototype, "publish", (orig, self, args) => {
     const notice = args[0] as { caseId: string };
     const t = now();

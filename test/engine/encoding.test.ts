@@ -1,11 +1,13 @@
 /**
  * The engine's own encoders and decoders against ethers, the reference: the escrow's events decoded word by
- * word (projection/decode.ts) and EIP-1559 transactions signed without ethers' Transaction (relayer/sign-tx.ts).
+ * word (projection/decode.ts), EIP-1559 transactions signed without ethers' Transaction (relayer/sign-tx.ts),
+ * and a batch of relayed sign-offs' calldata written without ethers' ABI coder (relayer/intents.ts).
  */
 import { expect } from "chai";
 import { Transaction, Wallet, hexlify, randomBytes, type EventFragment, type ParamType } from "ethers";
 import { escrowInterface } from "../../engine/chain/escrow";
 import { decodeEscrowEvent, decodeWithEthers } from "../../engine/projection/decode";
+import { batchCallData } from "../../engine/relayer/intents";
 import { signEip1559 } from "../../engine/relayer/sign-tx";
 import { seededRandom } from "../support/seeded-random";
 
@@ -44,6 +46,33 @@ describe("engine encodings against ethers", function () {
     const signedOff = escrowInterface.getEvent("SignedOff")!;
     const { topics } = escrowInterface.encodeEventLog(signedOff, [1n, 2n, 1n, bytes(32)]);
     expect(decodeEscrowEvent({ topics, data: "0x1234" })).to.equal(null);
+  });
+
+  it("encodes a batch of relayed sign-offs to the calldata ethers' ABI coder gives", function () {
+    const random = seededRandom(1271);
+    const int = (max: number) => Math.floor(random() * max);
+    const bytes = (n: number) => hexlify(Uint8Array.from({ length: n }, () => int(256)));
+    for (const count of [0, 1, 2, 5, 64]) {
+      const items = Array.from({ length: count }, (_, i) => ({
+        kind: "relayed-sign-off" as const,
+        message: {
+          caseId: i === 0 ? ((1n << 256n) - 1n).toString() : BigInt(bytes(1 + int(31))).toString(),
+          stage: i === 1 ? 255 : int(16),
+          role: int(4),
+          epoch: i === 1 ? 255 : int(3),
+          evidence: bytes(32),
+        },
+        // An EOA's 65 bytes, an empty one, and a contract wallet's of any length.
+        signature: i % 3 === 0 ? bytes(65) : i % 3 === 1 ? "0x" : bytes(int(300)),
+      }));
+      const reference = escrowInterface.encodeFunctionData("signOffWithSignatures", [
+        items.map((it) => ({ ...it.message, signature: it.signature })),
+      ]);
+      expect(batchCallData(items), `${count} items`).to.equal(reference);
+    }
+    const item = { kind: "relayed-sign-off" as const, message: { caseId: "1", stage: 256, role: 0, epoch: 0, evidence: bytes(32) }, signature: bytes(65) };
+    expect(() => batchCallData([item])).to.throw(/uint8/);
+    expect(() => batchCallData([{ ...item, message: { ...item.message, stage: 0 }, signature: "0x123" }])).to.throw(/hex bytes/);
   });
 
   it("signs EIP-1559 transactions to the same bytes and hash as ethers' Transaction", function () {

@@ -6,6 +6,7 @@ import type { Submission } from "../../engine/relayer/types";
 import { DEFAULT_TERMS, Role, signStage } from "../contracts/fixtures";
 import {
   chainNonce,
+  chainProvider,
   loadRelayerFixture,
   newRelayer,
   openOutboxDb,
@@ -78,6 +79,34 @@ describe("Relayer", function () {
       expect(await chainNonce(fx.relayerWallet.address)).to.equal(1);
       expect(await signedOffEvents(fx.escrow, fx.caseId)).to.have.length(3);
       expect((await fx.escrow.stageOf(fx.caseId, 0)).status).to.equal(4n); // Completed
+    });
+
+    it("sends a batch on its gas allowance, unestimated; one that runs out of it is sent again, estimated, and lands", async function () {
+      const fx = await loadRelayerFixture();
+      let estimates = 0;
+      const provider = chainProvider(async (args, forward) => {
+        if (args.method === "eth_estimateGas") estimates += 1;
+        return forward();
+      });
+      // No gas for the items themselves: the first batch runs out of gas on chain.
+      const relayer = newRelayer(openOutboxDb(tempDbFile()), fx, { batchWindowMs: 30, signOffItemGas: 0n, provider });
+      const intents = [
+        await signedSignOff(fx.escrow, fx.parties, fx.caseId, 0, "Buyer"),
+        await signedSignOff(fx.escrow, fx.parties, fx.caseId, 0, "Seller"),
+        await signedSignOff(fx.escrow, fx.parties, fx.caseId, 1, "Lawyer"),
+      ];
+      const ids = intents.map((intent, i) => relayer.submit(intent, `k${i}`).id);
+      await relayer.drain();
+
+      expect(ids.map((id) => relayer.get(id)!.status)).to.deep.equal(["confirmed", "confirmed", "confirmed"]);
+      const txs = relayer.outbox.transactions();
+      expect(txs.map((t) => [t.nonce, t.status])).to.deep.equal([
+        [0, "failed"],
+        [1, "confirmed"],
+      ]);
+      expect(estimates, "only the batch sent again").to.equal(1);
+      expect(await chainNonce(fx.relayerWallet.address)).to.equal(2);
+      expect(await signedOffEvents(fx.escrow, fx.caseId)).to.have.length(3);
     });
 
     it("fails only the item whose signature is invalid (SignOffSkipped InvalidSignature) and lands the rest in the same transaction", async function () {
