@@ -6,10 +6,13 @@ import { BaseWallet, isAddress } from "ethers";
 import { z } from "zod";
 import { ConfigError } from "./errors";
 
-const wallet = z.custom<BaseWallet>((value) => value instanceof BaseWallet, { message: "must be an ethers Wallet (a private key the engine signs with)" });
+const wallet = z.custom<BaseWallet>((value) => value instanceof BaseWallet, {
+  message: "must be an ethers Wallet (a private key the engine signs with)",
+});
 
 const eip1193 = z.custom<{ request: (args: { method: string; params?: unknown[] | object }) => Promise<unknown> }>(
-  (value) => typeof value === "object" && value !== null && typeof (value as { request?: unknown }).request === "function",
+  (value) =>
+    typeof value === "object" && value !== null && typeof (value as { request?: unknown }).request === "function",
   { message: "must be an EIP-1193 provider (with a request function), such as hre.network.provider" },
 );
 
@@ -40,7 +43,10 @@ export const EngineConfig = z
     /** How long the first ready sign-off waits for others to join its batch. */
     batchWindowMs: z.number().int().nonnegative().default(50),
   })
-  .refine((c) => c.dataDir !== undefined || c.dbFile !== undefined, { message: "give dataDir or dbFile", path: ["dataDir"] });
+  .refine((c) => c.dataDir !== undefined || c.dbFile !== undefined, {
+    message: "give dataDir or dbFile",
+    path: ["dataDir"],
+  });
 
 export type EngineConfigInput = z.input<typeof EngineConfig>;
 export type EngineConfig = z.output<typeof EngineConfig>;

@@ -66,13 +66,32 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     batchWindowMs: config.batchWindowMs,
     timings: { pollIntervalMs: Math.min(config.pollIntervalMs, 250) },
   });
-  const projection = new Projection({ db, provider, address: escrowAddress, fromBlock: config.deploymentBlock, workflows, clock });
+  const projection = new Projection({
+    db,
+    provider,
+    address: escrowAddress,
+    fromBlock: config.deploymentBlock,
+    workflows,
+    clock,
+  });
   let lastError: EngineError | null = null;
   const onError = (error: unknown) => {
-    lastError = error instanceof EngineError ? error : new EngineError("INTERNAL", String(error), { cause: error, retryable: true });
+    lastError =
+      error instanceof EngineError
+        ? error
+        : new EngineError("INTERNAL", String(error), { cause: error, retryable: true });
   };
   const runtime = new Runtime({ projection, relayer, clock, db, onError });
-  const approvals = new Approvals({ projection, relayer, provider, clock, guards: runtime.guards, runtime, escrowAddress, partyKeys: config.partyKeys });
+  const approvals = new Approvals({
+    projection,
+    relayer,
+    provider,
+    clock,
+    guards: runtime.guards,
+    runtime,
+    escrowAddress,
+    partyKeys: config.partyKeys,
+  });
 
   let running = false;
   let stopped = false;
@@ -97,7 +116,10 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       await followChain();
       if (projection.log.checkpoint().number >= number) return;
       if (Date.now() > deadline) {
-        throw new EngineError("TIMEOUT", `the projection has not read block ${number} yet`, { retryable: true, details: { block: number } });
+        throw new EngineError("TIMEOUT", `the projection has not read block ${number} yet`, {
+          retryable: true,
+          details: { block: number },
+        });
       }
     }
   }
@@ -105,7 +127,9 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
   /** The timestamp of the block being built, if the node tells (Hardhat and Anvil do; others may not: then null). */
   async function pendingBlockTime(): Promise<number | null> {
     try {
-      const block = (await (provider as JsonRpcApiProvider).send("eth_getBlockByNumber", ["pending", false])) as { timestamp?: string } | null;
+      const block = (await (provider as JsonRpcApiProvider).send("eth_getBlockByNumber", ["pending", false])) as {
+        timestamp?: string;
+      } | null;
       return block?.timestamp ? Number(block.timestamp) : null;
     } catch {
       return null;
@@ -123,9 +147,16 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     return {
       ...progress,
       // Nothing is accepted of a case the chain does not hold: sign-offs wait for its opening to land again.
-      stages: progress.stages.map((stage) => ({ ...stage, acceptsSignOffs: false, waitsFor: "the case's opening, which the engine is sending again" })),
+      stages: progress.stages.map((stage) => ({
+        ...stage,
+        acceptsSignOffs: false,
+        waitsFor: "the case's opening, which the engine is sending again",
+      })),
       status: "opening",
-      opening: { submissionId: opening.id, note: `the chain lost this case's opening (submission ${opening.id}); the engine is sending it again` },
+      opening: {
+        submissionId: opening.id,
+        note: `the chain lost this case's opening (submission ${opening.id}); the engine is sending it again`,
+      },
     };
   }
 
@@ -142,7 +173,11 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
 
     /** Reads the chain up to its head, builds every case's actor, and starts the relayer and the polling. */
     async start(): Promise<void> {
-      if (stopped) throw new EngineError("ENGINE_STOPPED", "a stopped engine does not start again: create a new one on the same data folder");
+      if (stopped)
+        throw new EngineError(
+          "ENGINE_STOPPED",
+          "a stopped engine does not start again: create a new one on the same data folder",
+        );
       if (running) return;
       chainId = (await provider.getNetwork()).chainId;
       const latest = await provider.getBlock("latest");
@@ -175,7 +210,10 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       try {
         blockNumber = await provider.getBlockNumber();
       } catch (e) {
-        error = new EngineError("CHAIN_UNAVAILABLE", `the chain did not answer: ${String(e)}`, { cause: e, retryable: true });
+        error = new EngineError("CHAIN_UNAVAILABLE", `the chain did not answer: ${String(e)}`, {
+          cause: e,
+          retryable: true,
+        });
       }
       const relayerHealth = relayer.health();
       return {
@@ -206,7 +244,9 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     /** One workflow by its id ("us-purchase") or its template id; null if the engine was given none such. */
     workflow(idOrTemplateId: string): WorkflowSummary | null {
       const found = findWorkflow(workflows, idOrTemplateId);
-      return found ? summariseWorkflow(found, projection.log.registeredTemplateIds().has(found.templateId.toLowerCase())) : null;
+      return found
+        ? summariseWorkflow(found, projection.log.registeredTemplateIds().has(found.templateId.toLowerCase()))
+        : null;
     },
     /** The relayer's record of one submission (what `approve`, `deposit` and the rest returned), or null. */
     submission(id: number): Submission | null {
@@ -230,19 +270,28 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     async increaseTime(seconds: number): Promise<{ now: string }> {
       if (!running) throw notRunning();
       if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-        throw new EngineError("INVALID_REQUEST", `seconds must be a positive whole number, not ${JSON.stringify(seconds)}`, { details: { field: "seconds" } });
+        throw new EngineError(
+          "INVALID_REQUEST",
+          `seconds must be a positive whole number, not ${JSON.stringify(seconds)}`,
+          { details: { field: "seconds" } },
+        );
       }
       const send = (provider as JsonRpcApiProvider).send.bind(provider);
       try {
         await send("evm_increaseTime", [seconds]);
         await send("evm_mine", []);
       } catch (error) {
-        throw new EngineError("NOT_SUPPORTED", `this chain does not move its clock (evm_increaseTime, evm_mine): ${String((error as Error).message ?? error)}`, {
-          cause: error,
-        });
+        throw new EngineError(
+          "NOT_SUPPORTED",
+          `this chain does not move its clock (evm_increaseTime, evm_mine): ${String((error as Error).message ?? error)}`,
+          {
+            cause: error,
+          },
+        );
       }
       const latest = await provider.getBlock("latest");
-      if (!latest) throw new EngineError("CHAIN_UNAVAILABLE", "the chain returned no latest block", { retryable: true });
+      if (!latest)
+        throw new EngineError("CHAIN_UNAVAILABLE", "the chain returned no latest block", { retryable: true });
       clock.observeBlock(latest.number, latest.timestamp);
       await followUntil(latest.number, Date.now() + 30_000);
       runtime.clockObserved();
@@ -271,7 +320,10 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
         .filter((s) => !shown.has(s.caseId!))
         .map((s) => reopening(s.caseId!))
         .filter((c): c is CaseProgress => c !== null);
-      const all = reopened.length === 0 ? projected : [...projected, ...reopened].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+      const all =
+        reopened.length === 0
+          ? projected
+          : [...projected, ...reopened].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       if (!filter.party) return all;
       const party = filter.party.toLowerCase();
       return all.filter((c) => Object.values(c.parties).some((p) => p.toLowerCase() === party));

@@ -37,7 +37,11 @@ export class EngineError extends Error {
   readonly retryable: boolean;
   readonly details?: Record<string, unknown>;
 
-  constructor(code: EngineErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: EngineErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean; details?: Record<string, unknown> } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

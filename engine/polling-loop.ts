@@ -32,7 +32,8 @@ export class PollingLoop {
         )
         .then(() => {
           this.polling = false;
-          if (!this.stopped) this.timer = setTimeout(tick, this.again ? 0 : typeof interval === "function" ? interval() : interval);
+          if (!this.stopped)
+            this.timer = setTimeout(tick, this.again ? 0 : typeof interval === "function" ? interval() : interval);
         });
     };
     this.tick = tick;

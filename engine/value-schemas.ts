@@ -24,26 +24,37 @@ export const Amount = z
 export const IsoTime = z.string().describe("An instant, ISO 8601 in UTC.");
 
 /** A party's address: never the zero address, which the contract refuses (`MortgageEscrowZeroParty`). */
-export const PartyAddress = Address.refine((a) => !isAddress(a) || getAddress(a) !== ZeroAddress, { message: "must not be the zero address" }).describe(
-  "An EVM address, 0x-prefixed; not the zero address.",
-);
+export const PartyAddress = Address.refine((a) => !isAddress(a) || getAddress(a) !== ZeroAddress, {
+  message: "must not be the zero address",
+}).describe("An EVM address, 0x-prefixed; not the zero address.");
 
 /** The one address per role that a case names. */
-export const CaseParties = z.strictObject({ bank: PartyAddress, lawyer: PartyAddress, buyer: PartyAddress, seller: PartyAddress });
+export const CaseParties = z.strictObject({
+  bank: PartyAddress,
+  lawyer: PartyAddress,
+  buyer: PartyAddress,
+  seller: PartyAddress,
+});
 
 const UINT96_MAX = (1n << 96n) - 1n;
 const isAmount = (a: string) => /^\d{1,78}$/.test(a);
 
 /** An amount the escrow can hold: it keeps them in 96 bits. */
-export const EscrowAmount = Amount.refine((a) => !isAmount(a) || BigInt(a) <= UINT96_MAX, { message: "is larger than the escrow holds (2^96 - 1)" }).describe(
-  "An amount: a decimal string of an integer in the asset's smallest unit (wei for ETH), at most 2^96 - 1.",
-);
+export const EscrowAmount = Amount.refine((a) => !isAmount(a) || BigInt(a) <= UINT96_MAX, {
+  message: "is larger than the escrow holds (2^96 - 1)",
+}).describe("An amount: a decimal string of an integer in the asset's smallest unit (wei for ETH), at most 2^96 - 1.");
 
 /** A case's amounts, with the contract's rule that the two shares cover the price (`MortgageEscrowPriceExceedsShares`). */
-export const CaseTerms = z.strictObject({ price: EscrowAmount, deposit: EscrowAmount, loan: EscrowAmount }).superRefine((terms, ctx) => {
-  if (![terms.price, terms.deposit, terms.loan].every(isAmount)) return;
-  const [price, deposit, loan] = [BigInt(terms.price), BigInt(terms.deposit), BigInt(terms.loan)];
-  if (price > deposit + loan) {
-    ctx.addIssue({ code: "custom", path: ["price"], message: `is ${price}: it must be at most the deposit plus the loan (${deposit} + ${loan} = ${deposit + loan})` });
-  }
-});
+export const CaseTerms = z
+  .strictObject({ price: EscrowAmount, deposit: EscrowAmount, loan: EscrowAmount })
+  .superRefine((terms, ctx) => {
+    if (![terms.price, terms.deposit, terms.loan].every(isAmount)) return;
+    const [price, deposit, loan] = [BigInt(terms.price), BigInt(terms.deposit), BigInt(terms.loan)];
+    if (price > deposit + loan) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["price"],
+        message: `is ${price}: it must be at most the deposit plus the loan (${deposit} + ${loan} = ${deposit + loan})`,
+      });
+    }
+  });

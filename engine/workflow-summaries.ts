@@ -68,7 +68,10 @@ export function summariseWorkflow(compiled: CompiledWorkflow, registered: boolea
 }
 
 /** The workflow whose id, or template id (any case of hex), is `idOrTemplateId`. */
-export function findWorkflow(workflows: readonly CompiledWorkflow[], idOrTemplateId: string): CompiledWorkflow | undefined {
+export function findWorkflow(
+  workflows: readonly CompiledWorkflow[],
+  idOrTemplateId: string,
+): CompiledWorkflow | undefined {
   const wanted = idOrTemplateId.toLowerCase();
   return workflows.find((w) => w.workflow.id === idOrTemplateId || w.templateId.toLowerCase() === wanted);
 }

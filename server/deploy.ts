@@ -24,7 +24,8 @@ import { connectRpc } from "./chain/rpc";
 import { decryptKeystoreFile } from "./keys/keystore";
 import { StartError, exitOnStartError, parseDeploySettings } from "./settings";
 
-const USAGE = "usage: npm run deploy [-- --new]   (--new: deploy another escrow where DATA_DIR/deployment.env records one)";
+const USAGE =
+  "usage: npm run deploy [-- --new]   (--new: deploy another escrow where DATA_DIR/deployment.env records one)";
 
 export interface DeployResult {
   address: string;
@@ -34,14 +35,20 @@ export interface DeployResult {
   relayer: string;
 }
 
-export async function deploy(env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log, args: string[] = []): Promise<DeployResult> {
+export async function deploy(
+  env: NodeJS.ProcessEnv = process.env,
+  print: (line: string) => void = console.log,
+  args: string[] = [],
+): Promise<DeployResult> {
   const unknown = args.filter((a) => a !== "--new");
   if (unknown.length > 0) throw new StartError(`unknown option ${JSON.stringify(unknown[0])}\n${USAGE}`);
   const wantsNew = args.includes("--new");
   const settings = parseDeploySettings(env);
   const { dataDir } = settings;
   if (existsSync(join(dataDir, "deployment.json"))) {
-    throw new StartError(`DATA_DIR: ${dataDir} is the embedded chain's data folder; set DATA_DIR to a folder of this chain's own, such as .data-ext`);
+    throw new StartError(
+      `DATA_DIR: ${dataDir} is the embedded chain's data folder; set DATA_DIR to a folder of this chain's own, such as .data-ext`,
+    );
   }
   const recorded = readDeploymentRecord(dataDir);
   const file = deploymentFile(dataDir);
@@ -52,14 +59,23 @@ export async function deploy(env: NodeJS.ProcessEnv = process.env, print: (line:
           `Serve it with: set -a; . ${file}; set +a; npm start. To deploy another escrow, pass --new (npm run deploy -- --new) with a new DATA_DIR`,
       );
     }
-    if (settings.escrowAddress !== undefined && settings.escrowAddress.toLowerCase() !== recorded.ESCROW_ADDRESS.toLowerCase()) {
-      throw new StartError(`ESCROW_ADDRESS: ${settings.escrowAddress} is not the escrow ${recorded.ESCROW_ADDRESS} that ${file} records; set DATA_DIR to another folder for it`);
+    if (
+      settings.escrowAddress !== undefined &&
+      settings.escrowAddress.toLowerCase() !== recorded.ESCROW_ADDRESS.toLowerCase()
+    ) {
+      throw new StartError(
+        `ESCROW_ADDRESS: ${settings.escrowAddress} is not the escrow ${recorded.ESCROW_ADDRESS} that ${file} records; set DATA_DIR to another folder for it`,
+      );
     }
     if (wantsNew && existsSync(join(dataDir, "engine.sqlite"))) {
-      throw new StartError(`--new: ${dataDir} holds the cases of the escrow ${recorded.ESCROW_ADDRESS} (engine.sqlite); set DATA_DIR to a new folder for a new escrow`);
+      throw new StartError(
+        `--new: ${dataDir} holds the cases of the escrow ${recorded.ESCROW_ADDRESS} (engine.sqlite); set DATA_DIR to a new folder for a new escrow`,
+      );
     }
     if (recorded.SIGNER_KEYSTORE && resolve(recorded.SIGNER_KEYSTORE) === settings.signerKeystore) {
-      throw new StartError(`SIGNER_KEYSTORE: ${settings.signerKeystore} is the relayer's keystore (from ${file}); deploy with the deployer's (the escrow's admin)`);
+      throw new StartError(
+        `SIGNER_KEYSTORE: ${settings.signerKeystore} is the relayer's keystore (from ${file}); deploy with the deployer's (the escrow's admin)`,
+      );
     }
   }
 
@@ -73,27 +89,42 @@ export async function deploy(env: NodeJS.ProcessEnv = process.env, print: (line:
     let block: number | null = null;
     let admin: string | null = null;
     if (address) {
-      if (!(await hasCode(provider, address))) throw new StartError(`ESCROW_ADDRESS: there is no contract at ${address} on chain ${chainId}`);
+      if (!(await hasCode(provider, address)))
+        throw new StartError(`ESCROW_ADDRESS: there is no contract at ${address} on chain ${chainId}`);
       print(`escrow ${address} (already deployed): registering the templates it lacks`);
     } else {
-      const deployed = await deployEscrow(signer, { admin: settings.adminAddress, confirmations: settings.confirmations });
+      const deployed = await deployEscrow(signer, {
+        admin: settings.adminAddress,
+        confirmations: settings.confirmations,
+      });
       address = deployed.address;
       block = deployed.block;
       admin = deployed.admin;
       print(`escrow deployed at ${address} in block ${block} (tx ${deployed.txHash}), admin ${deployed.admin}`);
     }
     for (const t of await registerTemplates(signer, address, { confirmations: settings.confirmations })) {
-      print(`template ${t.workflow}@${t.version} ${t.templateId} ${t.outcome === "registered" ? `registered (tx ${t.txHash})` : "already registered"}`);
+      print(
+        `template ${t.workflow}@${t.version} ${t.templateId} ${t.outcome === "registered" ? `registered (tx ${t.txHash})` : "already registered"}`,
+      );
     }
 
     const deploymentBlock = block ?? (recorded?.ESCROW_ADDRESS ? Number(recorded.DEPLOYMENT_BLOCK ?? 0) : 0);
     if (block !== null || !recorded?.ESCROW_ADDRESS) {
       writeDeploymentRecord(
         dataDir,
-        { RPC_URL: settings.rpcUrl, ESCROW_ADDRESS: address, DEPLOYMENT_BLOCK: String(deploymentBlock), SIGNER_KEYSTORE: relayer.file },
+        {
+          RPC_URL: settings.rpcUrl,
+          ESCROW_ADDRESS: address,
+          DEPLOYMENT_BLOCK: String(deploymentBlock),
+          SIGNER_KEYSTORE: relayer.file,
+        },
         [
           `npm run deploy, ${new Date().toISOString()}: the escrow on chain ${chainId}${admin ? `, admin ${admin}` : ""}, relayer ${relayer.address}`,
-          ...(block === null ? ["ESCROW_ADDRESS was given: its deployment block is unknown here, so following starts at block 0 (correct, only slower)"] : []),
+          ...(block === null
+            ? [
+                "ESCROW_ADDRESS was given: its deployment block is unknown here, so following starts at block 0 (correct, only slower)",
+              ]
+            : []),
           "npm start's settings: set -a; . <this file>; set +a; npm start (with KEYSTORE_PASSWORD and DATA_DIR set)",
         ],
       );
@@ -101,11 +132,19 @@ export async function deploy(env: NodeJS.ProcessEnv = process.env, print: (line:
     const relayerBalance = await provider.getBalance(relayer.address);
     print("");
     print(`the settings to start with (written to ${file}):`);
-    print(`  RPC_URL=${shellWord(settings.rpcUrl)} ESCROW_ADDRESS=${address} DEPLOYMENT_BLOCK=${deploymentBlock} SIGNER_KEYSTORE=${shellWord(relayer.file)}`);
-    print(`  with DATA_DIR=${shellWord(dataDir)} and KEYSTORE_PASSWORD as now. To start: set -a; . ${shellWord(file)}; set +a; npm start`);
-    print(`the operator must be the escrow's admin: npm run principal -- add --name Operator --role operator --keystore ${shellWord(settings.signerKeystore)}`);
+    print(
+      `  RPC_URL=${shellWord(settings.rpcUrl)} ESCROW_ADDRESS=${address} DEPLOYMENT_BLOCK=${deploymentBlock} SIGNER_KEYSTORE=${shellWord(relayer.file)}`,
+    );
+    print(
+      `  with DATA_DIR=${shellWord(dataDir)} and KEYSTORE_PASSWORD as now. To start: set -a; . ${shellWord(file)}; set +a; npm start`,
+    );
+    print(
+      `the operator must be the escrow's admin: npm run principal -- add --name Operator --role operator --keystore ${shellWord(settings.signerKeystore)}`,
+    );
     if (relayerBalance === 0n) {
-      print(`the relayer ${relayer.address} holds 0 ETH: fund it and the managed keys with npm run principal -- fund --from ${shellWord(settings.signerKeystore)}`);
+      print(
+        `the relayer ${relayer.address} holds 0 ETH: fund it and the managed keys with npm run principal -- fund --from ${shellWord(settings.signerKeystore)}`,
+      );
     } else {
       print(`the relayer ${relayer.address} holds ${formatEther(relayerBalance)} ETH`);
     }
@@ -116,11 +155,18 @@ export async function deploy(env: NodeJS.ProcessEnv = process.env, print: (line:
 }
 
 /** The relayer's keystore: made (a new random key) if absent; an existing one must open with the password. */
-async function ensureRelayerKeystore(file: string, password: string, print: (line: string) => void): Promise<{ file: string; address: string }> {
+async function ensureRelayerKeystore(
+  file: string,
+  password: string,
+  print: (line: string) => void,
+): Promise<{ file: string; address: string }> {
   if (existsSync(file)) return { file, address: (await decryptKeystoreFile(file, password)).address };
   const wallet = new Wallet(Wallet.createRandom().privateKey);
   mkdirSync(resolve(file, ".."), { recursive: true });
-  writeFileSync(file, await encryptKeystoreJson({ address: wallet.address, privateKey: wallet.privateKey }, password), { mode: 0o600, flag: "wx" });
+  writeFileSync(file, await encryptKeystoreJson({ address: wallet.address, privateKey: wallet.privateKey }, password), {
+    mode: 0o600,
+    flag: "wx",
+  });
   print(`relayer ${wallet.address}: a new key, encrypted with KEYSTORE_PASSWORD into ${file}`);
   return { file, address: wallet.address };
 }

@@ -25,11 +25,13 @@ export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
 
-export const unauthenticated = (message = "a valid bearer token is required") => new ApiError(401, "UNAUTHENTICATED", message, undefined, { "WWW-Authenticate": 'Bearer realm="mortgage-signoff"' });
+export const unauthenticated = (message = "a valid bearer token is required") =>
+  new ApiError(401, "UNAUTHENTICATED", message, undefined, { "WWW-Authenticate": 'Bearer realm="mortgage-signoff"' });
 export const forbidden = (message: string, details?: unknown) => new ApiError(403, "FORBIDDEN", message, details);
 export const notFound = (message: string, details?: unknown) => new ApiError(404, "NOT_FOUND", message, details);
 export const conflict = (message: string, details?: unknown) => new ApiError(409, "CONFLICT", message, details);
-export const badRequest = (message: string, details?: unknown) => new ApiError(400, "VALIDATION_FAILED", message, details);
+export const badRequest = (message: string, details?: unknown) =>
+  new ApiError(400, "VALIDATION_FAILED", message, details);
 
 /**
  * The engine's codes and their statuses, every code named (a new one is a compile error until it has its
@@ -62,7 +64,11 @@ const ENGINE_STATUS: Record<EngineErrorCode, number | null> = {
 /** A zod failure as the 400 answer: the flattened field errors as details. */
 export function validationError(where: "params" | "query" | "body" | "headers", error: z.ZodError): ApiError {
   const flat = z.flattenError(error);
-  return badRequest(`the request's ${where} ${where === "body" || where === "query" ? "is" : "are"} not valid`, { in: where, formErrors: flat.formErrors, fieldErrors: flat.fieldErrors });
+  return badRequest(`the request's ${where} ${where === "body" || where === "query" ? "is" : "are"} not valid`, {
+    in: where,
+    formErrors: flat.formErrors,
+    fieldErrors: flat.fieldErrors,
+  });
 }
 
 /** Turns anything thrown into an ApiError; unknown errors become a generic 500 (logged by the caller). */
@@ -71,7 +77,8 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof EngineError) {
     const status = ENGINE_STATUS[error.code];
     if (status !== null) {
-      const details = error.code === "TOO_EARLY" ? { availableAt: null, waitsFor: null, ...error.details } : error.details;
+      const details =
+        error.code === "TOO_EARLY" ? { availableAt: null, waitsFor: null, ...error.details } : error.details;
       return new ApiError(status, error.code, error.message, details, status === 503 ? { "Retry-After": "5" } : {});
     }
   }
@@ -87,13 +94,23 @@ function httpErrorOf(error: unknown): ApiError | null {
   if (typeof e.status !== "number" || e.status < 400 || e.status >= 500) return null;
   if (e.type === "entity.too.large") return new ApiError(413, "PAYLOAD_TOO_LARGE", "the request body is too large");
   if (e.type === "entity.parse.failed") return badRequest("the request body is not valid JSON", { in: "body" });
-  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") return new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the body's encoding or charset is not supported");
+  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported")
+    return new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the body's encoding or charset is not supported");
   if (e.status === 400) return badRequest("the request could not be read (a bad percent-encoding in its path, say)");
-  return new ApiError(e.status, "HTTP_ERROR", e.expose === true && typeof e.message === "string" ? e.message : "the request was refused");
+  return new ApiError(
+    e.status,
+    "HTTP_ERROR",
+    e.expose === true && typeof e.message === "string" ? e.message : "the request was refused",
+  );
 }
 
 export function errorBody(error: ApiError): ErrorBody {
-  return { error: error.details === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, details: error.details } };
+  return {
+    error:
+      error.details === undefined
+        ? { code: error.code, message: error.message }
+        : { code: error.code, message: error.message, details: error.details },
+  };
 }
 
 export function sendError(res: Parameters<RequestHandler>[1], error: ApiError): void {

@@ -11,7 +11,14 @@ export function healthReasons(health: EngineHealth): HealthReason[] {
   for (const sender of health.relayer.senders) {
     if (!sender.paused) continue;
     const details = sender.paused.details as { balance: string; needed: string };
-    reasons.push({ source: "relayer", code: sender.paused.code, message: sender.paused.message, address: sender.address, balance: details.balance, needed: details.needed });
+    reasons.push({
+      source: "relayer",
+      code: sender.paused.code,
+      message: sender.paused.message,
+      address: sender.address,
+      balance: details.balance,
+      needed: details.needed,
+    });
   }
   const relayerFault = health.relayer.error;
   if (relayerFault && !health.relayer.senders.some((s) => s.paused === relayerFault)) {
@@ -19,7 +26,11 @@ export function healthReasons(health: EngineHealth): HealthReason[] {
   }
   if (health.error) {
     // No block number: the chain itself did not answer /health's own question; else the last poll failed.
-    reasons.push({ source: health.blockNumber === null ? "chain" : "projection", code: health.error.code, message: health.error.message });
+    reasons.push({
+      source: health.blockNumber === null ? "chain" : "projection",
+      code: health.error.code,
+      message: health.error.message,
+    });
   }
   return reasons;
 }

@@ -28,7 +28,12 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
       ? [431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE", "the request's headers are too large"]
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "Request Timeout", "REQUEST_TIMEOUT", "the request did not arrive in time"]
-        : [400, "Bad Request", "MALFORMED_REQUEST", "the request is not valid HTTP (for example raw non-ASCII bytes in its path: percent-encode them)"];
+        : [
+            400,
+            "Bad Request",
+            "MALFORMED_REQUEST",
+            "the request is not valid HTTP (for example raw non-ASCII bytes in its path: percent-encode them)",
+          ];
   const body = JSON.stringify({ error: { code, message } });
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

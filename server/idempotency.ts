@@ -14,10 +14,7 @@ import { canonicalJson } from "../workflows/canonical-json";
 import type { Db } from "./store";
 
 export type IdempotencyStart =
-  | { kind: "new" }
-  | { kind: "replay"; status: number; body: unknown }
-  | { kind: "in-flight" }
-  | { kind: "mismatch" };
+  { kind: "new" } | { kind: "replay"; status: number; body: unknown } | { kind: "in-flight" } | { kind: "mismatch" };
 
 interface RecordRow {
   request_hash: string;
@@ -42,10 +39,18 @@ export class IdempotencyStore {
   private lastPrune = 0;
 
   constructor(private readonly db: Db) {
-    this.select = db.prepare<[string, string], RecordRow>("SELECT request_hash, state, boot_id, status, body FROM idempotency_records WHERE principal_id = ? AND key = ?");
-    this.insert = db.prepare("INSERT INTO idempotency_records (principal_id, key, request_hash, state, boot_id, created_at) VALUES (?, ?, ?, 'in-progress', ?, ?)");
-    this.takeOver = db.prepare("UPDATE idempotency_records SET boot_id = ?, created_at = ? WHERE principal_id = ? AND key = ? AND state = 'in-progress'");
-    this.finishStmt = db.prepare("UPDATE idempotency_records SET state = 'done', status = ?, body = ? WHERE principal_id = ? AND key = ?");
+    this.select = db.prepare<[string, string], RecordRow>(
+      "SELECT request_hash, state, boot_id, status, body FROM idempotency_records WHERE principal_id = ? AND key = ?",
+    );
+    this.insert = db.prepare(
+      "INSERT INTO idempotency_records (principal_id, key, request_hash, state, boot_id, created_at) VALUES (?, ?, ?, 'in-progress', ?, ?)",
+    );
+    this.takeOver = db.prepare(
+      "UPDATE idempotency_records SET boot_id = ?, created_at = ? WHERE principal_id = ? AND key = ? AND state = 'in-progress'",
+    );
+    this.finishStmt = db.prepare(
+      "UPDATE idempotency_records SET state = 'done', status = ?, body = ? WHERE principal_id = ? AND key = ?",
+    );
     this.remove = db.prepare("DELETE FROM idempotency_records WHERE principal_id = ? AND key = ?");
     this.prune = db.prepare("DELETE FROM idempotency_records WHERE created_at < ? AND state = 'done'");
   }
@@ -61,7 +66,8 @@ export class IdempotencyStore {
         return { kind: "new" };
       }
       if (row.request_hash !== requestHash) return { kind: "mismatch" };
-      if (row.state === "done") return { kind: "replay", status: row.status as number, body: row.body === null ? null : JSON.parse(row.body) };
+      if (row.state === "done")
+        return { kind: "replay", status: row.status as number, body: row.body === null ? null : JSON.parse(row.body) };
       if (row.boot_id === this.bootId) return { kind: "in-flight" };
       this.takeOver.run(this.bootId, now, principalId, key);
       return { kind: "new" };
@@ -96,5 +102,7 @@ export function derivedEngineKey(principalId: string, purpose: string, canonical
 
 /** The request's fingerprint: method, path and body (keys sorted, so the order of fields does not matter). */
 export function requestHash(method: string, path: string, body: unknown): string {
-  return createHash("sha256").update(`${method.toUpperCase()} ${path}\n${canonicalJson(body ?? null)}`).digest("hex");
+  return createHash("sha256")
+    .update(`${method.toUpperCase()} ${path}\n${canonicalJson(body ?? null)}`)
+    .digest("hex");
 }

@@ -55,7 +55,16 @@ export async function startServer(settings: Settings, print: Print = console.log
   const { PrincipalStore } = await import("./auth/principals");
   const { hasCode } = await import("./chain/deploy-escrow");
   const { startEmbeddedChain } = await import("./chain/embedded-chain");
-  const { RELAYER_ACCOUNT, DEMO_ACCOUNTS, devWallet, ensureDemoCase, ensureDemoPrincipals, ensureDeployment, ensureDevKeys, fundOnDevChain } = await import("./chain/embedded-demo");
+  const {
+    RELAYER_ACCOUNT,
+    DEMO_ACCOUNTS,
+    devWallet,
+    ensureDemoCase,
+    ensureDemoPrincipals,
+    ensureDeployment,
+    ensureDevKeys,
+    fundOnDevChain,
+  } = await import("./chain/embedded-demo");
   const { connectRpc } = await import("./chain/rpc");
   const { readDeploymentRecord } = await import("./chain/deployment-record");
   const { Keystore, decryptKeystoreFile, keystorePassword } = await import("./keys/keystore");
@@ -75,7 +84,9 @@ export async function startServer(settings: Settings, print: Print = console.log
 
   try {
     // Before Anvil and the deploy, so that a taken port is said at once rather than after them.
-    await listen(createServer(), settings).then((probe) => new Promise<void>((resolve) => probe.close(() => resolve())));
+    await listen(createServer(), settings).then(
+      (probe) => new Promise<void>((resolve) => probe.close(() => resolve())),
+    );
     let rpcUrl: string;
     let escrowAddress: string;
     let deploymentBlock: number;
@@ -85,7 +96,11 @@ export async function startServer(settings: Settings, print: Print = console.log
     let chainLabel: string;
 
     if (settings.chain.mode === "embedded") {
-      chain = await startEmbeddedChain({ dataDir: settings.dataDir, port: settings.chainPort ?? undefined, log: print });
+      chain = await startEmbeddedChain({
+        dataDir: settings.dataDir,
+        port: settings.chainPort ?? undefined,
+        log: print,
+      });
       const anvil = chain;
       cleanups.push(() => anvil.stop());
       rpcUrl = chain.url;
@@ -101,7 +116,8 @@ export async function startServer(settings: Settings, print: Print = console.log
         });
         escrowAddress = deployment.address;
         deploymentBlock = deployment.block;
-        for (const t of templates.filter((t) => t.outcome === "registered")) print(`embedded chain: registered template ${t.workflow}@${t.version} ${t.templateId}`);
+        for (const t of templates.filter((t) => t.outcome === "registered"))
+          print(`embedded chain: registered template ${t.workflow}@${t.version} ${t.templateId}`);
         if (fresh) print(`embedded chain: escrow deployed at ${escrowAddress} in block ${deploymentBlock}`);
       } finally {
         provider.destroy();
@@ -119,11 +135,15 @@ export async function startServer(settings: Settings, print: Print = console.log
       const { provider, chainId } = await connectRpc(external.rpcUrl);
       try {
         if (!(await hasCode(provider, external.escrowAddress))) {
-          throw new StartError(`ESCROW_ADDRESS: there is no contract at ${external.escrowAddress} on chain ${chainId} (${external.rpcUrl}); run npm run deploy first`);
+          throw new StartError(
+            `ESCROW_ADDRESS: there is no contract at ${external.escrowAddress} on chain ${chainId} (${external.rpcUrl}); run npm run deploy first`,
+          );
         }
         relayerKey = await decryptKeystoreFile(external.signerKeystore, password);
         if ((await provider.getBalance(relayerKey.address)) === 0n) {
-          print(`warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has (npm run principal -- fund --from <the deployer's keystore>)`);
+          print(
+            `warning: the relayer ${relayerKey.address} (SIGNER_KEYSTORE) has no funds on chain ${chainId}: relayed sign-offs, advance and expire will wait until it has (npm run principal -- fund --from <the deployer's keystore>)`,
+          );
         }
       } finally {
         provider.destroy();
@@ -145,14 +165,18 @@ export async function startServer(settings: Settings, print: Print = console.log
       const { provider } = await connectRpc(rpcUrl, { name: chain ? "embedded chain" : "RPC_URL" });
       try {
         if (chain) {
-          for (const address of await fundOnDevChain(provider, addresses)) print(`embedded chain: funded the managed key ${address}`);
+          for (const address of await fundOnDevChain(provider, addresses))
+            print(`embedded chain: funded the managed key ${address}`);
           return;
         }
         for (const address of addresses) {
           if ((await provider.getBalance(address)) !== 0n) continue;
           const owners = principals.list().filter((p) => p.address === address && p.revokedAt === null);
-          const whose = owners.length > 0 ? owners.map((p) => `${p.role} ${JSON.stringify(p.name)}`).join(", ") : "no principal";
-          print(`warning: the managed key ${address} (${whose}) has no funds on ${chainLabel}: it cannot open cases or pay deposits until funded (npm run principal -- fund --from <the deployer's keystore>)`);
+          const whose =
+            owners.length > 0 ? owners.map((p) => `${p.role} ${JSON.stringify(p.name)}`).join(", ") : "no principal";
+          print(
+            `warning: the managed key ${address} (${whose}) has no funds on ${chainLabel}: it cannot open cases or pay deposits until funded (npm run principal -- fund --from <the deployer's keystore>)`,
+          );
         }
       } finally {
         provider.destroy();
@@ -181,7 +205,13 @@ export async function startServer(settings: Settings, print: Print = console.log
       demoCaseId = (await ensureDemoCase(engine, settings.dataDir, credentials)).caseId;
     }
 
-    const stopWatching = watchNewKeys(keystore, engine, new Set([relayerKey.address, ...partyKeys.map((w) => w.address)]), print, fund);
+    const stopWatching = watchNewKeys(
+      keystore,
+      engine,
+      new Set([relayerKey.address, ...partyKeys.map((w) => w.address)]),
+      print,
+      fund,
+    );
     cleanups.push(stopWatching);
 
     const logger = defaultLogger();
@@ -190,7 +220,10 @@ export async function startServer(settings: Settings, print: Print = console.log
       principals,
       devClock: settings.chain.mode === "embedded",
       saveChain: chain ? chain.save : undefined,
-      rateLimit: { requestsPerMinute: settings.rateLimitPerMinute, anonymous: { requestsPerMinute: settings.rateLimitAnonymousPerMinute } },
+      rateLimit: {
+        requestsPerMinute: settings.rateLimitPerMinute,
+        anonymous: { requestsPerMinute: settings.rateLimitAnonymousPerMinute },
+      },
       logger,
     });
     const server = createHttpServer(app);
@@ -199,7 +232,17 @@ export async function startServer(settings: Settings, print: Print = console.log
     const address = server.address() as { port: number };
     const url = `http://${settings.host.includes(":") ? `[${settings.host}]` : settings.host}:${address.port}`;
 
-    printBanner(print, { url, chainLabel, rpcUrl, escrowAddress, deploymentBlock, credentials, demoCaseId, dataDir: settings.dataDir, principals });
+    printBanner(print, {
+      url,
+      chainLabel,
+      rpcUrl,
+      escrowAddress,
+      deploymentBlock,
+      credentials,
+      demoCaseId,
+      dataDir: settings.dataDir,
+      principals,
+    });
     return { url, engine, app, close: cleanUp };
   } catch (error) {
     await cleanUp();
@@ -217,7 +260,9 @@ function claimDataDir(dataDir: string): () => void {
   try {
     const pid = Number(readFileSync(file, "utf8").trim());
     if (pid !== process.pid && isRunningServer(pid)) {
-      throw new StartError(`DATA_DIR: ${dataDir} is in use by another npm start (pid ${pid}); stop it first, or set DATA_DIR to another folder`);
+      throw new StartError(
+        `DATA_DIR: ${dataDir} is in use by another npm start (pid ${pid}); stop it first, or set DATA_DIR to another folder`,
+      );
     }
   } catch (error) {
     if (error instanceof StartError) throw error;
@@ -247,7 +292,13 @@ function isRunningServer(pid: number): boolean {
 }
 
 /** Looks at the keys folder every 2 s and hands a key written since (by `npm run principal`) to the engine. */
-function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, print: Print, onNewKey: (addresses: string[]) => Promise<void>): () => void {
+function watchNewKeys(
+  keystore: Keystore,
+  engine: Engine,
+  known: Set<string>,
+  print: Print,
+  onNewKey: (addresses: string[]) => Promise<void>,
+): () => void {
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
@@ -273,8 +324,10 @@ function watchNewKeys(keystore: Keystore, engine: Engine, known: Set<string>, pr
 function listen(server: Server, settings: Settings): Promise<Server> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      if (error.code === "EADDRINUSE") reject(new StartError(`PORT: ${settings.port} on ${settings.host} is in use; set PORT to a free one`));
-      else if (error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND") reject(new StartError(`HOST: cannot listen on ${settings.host} (${error.code})`));
+      if (error.code === "EADDRINUSE")
+        reject(new StartError(`PORT: ${settings.port} on ${settings.host} is in use; set PORT to a free one`));
+      else if (error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND")
+        reject(new StartError(`HOST: cannot listen on ${settings.host} (${error.code})`));
       else reject(error);
     };
     server.once("error", onError);
@@ -332,11 +385,17 @@ function printBanner(
     print("");
     print("Try:");
     print(`  curl -s -H "Authorization: Bearer ${s.credentials.buyer.token}" ${s.url}/cases/${s.demoCaseId}`);
-    print(`  curl -s -X POST -H "Authorization: Bearer ${s.credentials.bank.token}" -H "Content-Type: application/json" -d '{}' ${s.url}/cases/${s.demoCaseId}/stages/application/sign-offs`);
-    print(`  curl -s -X POST -H "Authorization: Bearer ${s.credentials.operator.token}" -H "Content-Type: application/json" -d '{"seconds":432000}' ${s.url}/dev/clock`);
+    print(
+      `  curl -s -X POST -H "Authorization: Bearer ${s.credentials.bank.token}" -H "Content-Type: application/json" -d '{}' ${s.url}/cases/${s.demoCaseId}/stages/application/sign-offs`,
+    );
+    print(
+      `  curl -s -X POST -H "Authorization: Bearer ${s.credentials.operator.token}" -H "Content-Type: application/json" -d '{"seconds":432000}' ${s.url}/dev/clock`,
+    );
   } else {
     const active = s.principals.list().filter((p) => p.revokedAt === null);
-    print(`  principals   ${active.length} active${active.length === 0 ? ": add one with npm run principal -- add --name \"Acme Bank\" --role bank" : ""}`);
+    print(
+      `  principals   ${active.length} active${active.length === 0 ? ': add one with npm run principal -- add --name "Acme Bank" --role bank' : ""}`,
+    );
   }
   print("");
   write(lines.join("\n"));

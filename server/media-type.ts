@@ -23,15 +23,27 @@ export function requireJsonBody(): RequestHandler {
     if (!hasBody(req.headers)) return next();
     const contentType = req.headers["content-type"];
     if (contentType === undefined || contentType.trim() === "") {
-      return next(new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the request has a body but no Content-Type: send it as application/json", { contentType: null, accepted: ["application/json"] }));
+      return next(
+        new ApiError(
+          415,
+          "UNSUPPORTED_MEDIA_TYPE",
+          "the request has a body but no Content-Type: send it as application/json",
+          { contentType: null, accepted: ["application/json"] },
+        ),
+      );
     }
     const mediaType = contentType.split(";")[0].trim().toLowerCase();
     if (mediaType !== "application/json") {
       return next(
-        new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", `the request body is ${JSON.stringify(mediaType)}: the API reads only application/json (nothing of this body was used)`, {
-          contentType,
-          accepted: ["application/json"],
-        }),
+        new ApiError(
+          415,
+          "UNSUPPORTED_MEDIA_TYPE",
+          `the request body is ${JSON.stringify(mediaType)}: the API reads only application/json (nothing of this body was used)`,
+          {
+            contentType,
+            accepted: ["application/json"],
+          },
+        ),
       );
     }
     next();

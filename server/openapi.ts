@@ -47,43 +47,79 @@ function BODY_ANSWERS(description = "A body that is not valid JSON"): Record<str
     400: { description, content: ERROR_CONTENT },
     413: { description: "The request body is larger than the limit (64 kB unless configured)", content: ERROR_CONTENT },
     415: {
-      description: "The request has a body that is not application/json (text/plain, a form, no Content-Type, ...), or a charset other than UTF-8: the type it got is in the message and details.contentType; nothing of the body was used",
+      description:
+        "The request has a body that is not application/json (text/plain, a form, no Content-Type, ...), or a charset other than UTF-8: the type it got is in the message and details.contentType; nothing of the body was used",
       content: ERROR_CONTENT,
     },
   };
 }
 
-const RATE_LIMITED = { description: "Too many requests (per token; per address without one): see Retry-After", headers: { "Retry-After": { schema: { type: "integer" } } }, content: ERROR_CONTENT };
-
-const UNAVAILABLE = {
-  description: "The engine or the chain cannot serve it now (CHAIN_UNAVAILABLE, ENGINE_STOPPED, TIMEOUT), or the sending key cannot pay (RELAYER_OUT_OF_FUNDS: details.address, balance, needed): retry after Retry-After",
+const RATE_LIMITED = {
+  description: "Too many requests (per token; per address without one): see Retry-After",
   headers: { "Retry-After": { schema: { type: "integer" } } },
   content: ERROR_CONTENT,
 };
 
-export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: string; version: string }): Record<string, unknown> {
+const UNAVAILABLE = {
+  description:
+    "The engine or the chain cannot serve it now (CHAIN_UNAVAILABLE, ENGINE_STOPPED, TIMEOUT), or the sending key cannot pay (RELAYER_OUT_OF_FUNDS: details.address, balance, needed): retry after Retry-After",
+  headers: { "Retry-After": { schema: { type: "integer" } } },
+  content: ERROR_CONTENT,
+};
+
+export function buildOpenApi(
+  routes: readonly AnyRouteSpec[],
+  info: { title: string; version: string },
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const mutation = route.method !== "get";
     const parameters = [
       ...parametersOf(route.params, "path"),
       ...parametersOf(route.query, "query"),
-      ...(route.headers ?? []).map((h) => ({ name: h.name, in: "header", required: false, description: h.description, schema: jsonSchema(h.schema) })),
-      ...(mutation && route.auth ? [{ name: "Idempotency-Key", in: "header", required: false, description: IdempotencyKeyHeader.description, schema: jsonSchema(IdempotencyKeyHeader) }] : []),
+      ...(route.headers ?? []).map((h) => ({
+        name: h.name,
+        in: "header",
+        required: false,
+        description: h.description,
+        schema: jsonSchema(h.schema),
+      })),
+      ...(mutation && route.auth
+        ? [
+            {
+              name: "Idempotency-Key",
+              in: "header",
+              required: false,
+              description: IdempotencyKeyHeader.description,
+              schema: jsonSchema(IdempotencyKeyHeader),
+            },
+          ]
+        : []),
     ];
     const responses: Record<string, unknown> = {};
     for (const [status, response] of Object.entries(route.responses)) {
       responses[status] = {
         description: response.description,
-        ...(response.schema ? { content: { [response.contentType ?? "application/json"]: { schema: jsonSchema(response.schema) } } } : {}),
+        ...(response.schema
+          ? { content: { [response.contentType ?? "application/json"]: { schema: jsonSchema(response.schema) } } }
+          : {}),
       };
     }
     Object.assign(responses, {
-      ...BODY_ANSWERS(route.params || route.query || route.body ? "Not a valid request: the zod field errors in details, or a body that is not valid JSON" : undefined),
+      ...BODY_ANSWERS(
+        route.params || route.query || route.body
+          ? "Not a valid request: the zod field errors in details, or a body that is not valid JSON"
+          : undefined,
+      ),
       ...responses,
     });
-    if (route.auth) responses["401"] = { description: "No token, or an unknown or revoked one", content: ERROR_CONTENT };
-    if (mutation && route.auth) responses["409"] ??= { description: "The Idempotency-Key was used for another request, or that request is still in flight", content: ERROR_CONTENT };
+    if (route.auth)
+      responses["401"] = { description: "No token, or an unknown or revoked one", content: ERROR_CONTENT };
+    if (mutation && route.auth)
+      responses["409"] ??= {
+        description: "The Idempotency-Key was used for another request, or that request is still in flight",
+        content: ERROR_CONTENT,
+      };
     responses["429"] = RATE_LIMITED;
     // A change goes through the engine's outbox and the chain: the engine stopping, the chain not answering, or
     // the sending key unable to pay (RELAYER_OUT_OF_FUNDS, naming the key) is a 503 to retry.
@@ -98,7 +134,14 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
       security: route.auth ? [{ bearerAuth: [] }] : [],
       ...(parameters.length > 0 ? { parameters } : {}),
       // Optional where `{}` is a valid body: a request with no body at all reads as `{}`.
-      ...(route.body ? { requestBody: { required: !route.body.safeParse({}).success, content: { "application/json": { schema: jsonSchema(route.body) } } } } : {}),
+      ...(route.body
+        ? {
+            requestBody: {
+              required: !route.body.safeParse({}).success,
+              content: { "application/json": { schema: jsonSchema(route.body) } },
+            },
+          }
+        : {}),
       responses,
     };
   }
@@ -118,7 +161,11 @@ export function buildOpenApi(routes: readonly AnyRouteSpec[], info: { title: str
   };
   return {
     openapi: "3.1.0",
-    info: { ...info, description: "The mortgage sign-off engine's HTTP API. Amounts are decimal strings of integers in the asset's smallest unit; a case's terms keep price <= deposit + loan. Errors are { error: { code, message, details } }. A request body must be application/json (a charset parameter is fine): any other type, or a body without a Content-Type, is 415; a request with no body at all reads as {}. Every POST and DELETE honours Idempotency-Key; POST /cases is idempotent without one too (its key derived from the caller and the body)." },
+    info: {
+      ...info,
+      description:
+        "The mortgage sign-off engine's HTTP API. Amounts are decimal strings of integers in the asset's smallest unit; a case's terms keep price <= deposit + loan. Errors are { error: { code, message, details } }. A request body must be application/json (a charset parameter is fine): any other type, or a body without a Content-Type, is 415; a request with no body at all reads as {}. Every POST and DELETE honours Idempotency-Key; POST /cases is idempotent without one too (its key derived from the caller and the body).",
+    },
     servers: [{ url: "/" }],
     components: {
       securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", description: "A principal's token, msk_..." } },

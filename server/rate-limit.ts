@@ -38,7 +38,8 @@ export class TokenBuckets {
   readonly burst: number;
 
   constructor(readonly options: RateLimitOptions) {
-    if (!(options.requestsPerMinute > 0)) throw new Error(`rateLimit.requestsPerMinute must be positive, not ${options.requestsPerMinute}`);
+    if (!(options.requestsPerMinute > 0))
+      throw new Error(`rateLimit.requestsPerMinute must be positive, not ${options.requestsPerMinute}`);
     this.perMs = options.requestsPerMinute / 60_000;
     this.burst = options.burst ?? Math.max(10, Math.ceil(options.requestsPerMinute / 10));
   }
@@ -73,11 +74,21 @@ export function rateLimit(options: RateLimits): RequestHandler {
   return (req, _res, next) => {
     const token = bearerTokenOf(req);
     // The token's hash, not the token: nothing in memory that a heap dump could replay.
-    const [buckets, key, per] = token ? [perToken, `t:${hashToken(token)}`, "token"] : [perAddress, `ip:${req.ip}`, "address without a token"];
+    const [buckets, key, per] = token
+      ? [perToken, `t:${hashToken(token)}`, "token"]
+      : [perAddress, `ip:${req.ip}`, "address without a token"];
     const waitMs = buckets.take(key);
     if (waitMs === 0) return next();
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
     const limit = `at most ${buckets.options.requestsPerMinute} a minute (bursts of ${buckets.burst}) per ${per}`;
-    next(new ApiError(429, "RATE_LIMITED", `too many requests: ${limit}`, { retryAfterSeconds: seconds }, { "Retry-After": String(seconds) }));
+    next(
+      new ApiError(
+        429,
+        "RATE_LIMITED",
+        `too many requests: ${limit}`,
+        { retryAfterSeconds: seconds },
+        { "Retry-After": String(seconds) },
+      ),
+    );
   };
 }

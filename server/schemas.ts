@@ -13,12 +13,26 @@ import { Address, Amount, CaseParties, CaseTerms, RoleName } from "../engine/val
 // ------------------------------------------------------------------------------------------ building blocks
 
 export { RoleName, Address, Amount };
-export const CaseId = z.string().regex(/^\d{1,78}$/, "must be a case id: a decimal integer").describe("A case id (decimal).");
-export const StageIdParam = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, "must be a stage id such as \"valuation\"").describe("A stage's id in its workflow.");
-export const Hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex string").describe("32 bytes, 0x-prefixed hex.");
+export const CaseId = z
+  .string()
+  .regex(/^\d{1,78}$/, "must be a case id: a decimal integer")
+  .describe("A case id (decimal).");
+export const StageIdParam = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a stage id such as "valuation"')
+  .describe("A stage's id in its workflow.");
+export const Hash32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, "must be a 32-byte hex string")
+  .describe("32 bytes, 0x-prefixed hex.");
 export const Signature = z
   .string()
-  .regex(/^0x([0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/, "must be a 65-byte signature (r, s, v) or a 64-byte EIP-2098 compact one, 0x-prefixed hex")
+  .regex(
+    /^0x([0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/,
+    "must be a 65-byte signature (r, s, v) or a 64-byte EIP-2098 compact one, 0x-prefixed hex",
+  )
   .superRefine((signature, ctx) => {
     if (!/^0x([0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/.test(signature)) return;
     try {
@@ -43,12 +57,16 @@ export const NoQuery = z.object({}).describe("No query parameters.");
 export const OpenCaseBody = z.strictObject({
   workflow: z.string().min(1).max(80).describe('A workflow id ("uk-remortgage") or a template id (0x...).'),
   parties: CaseParties,
-  terms: CaseTerms.describe("The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1."),
+  terms: CaseTerms.describe(
+    "The case's amounts. The rule: price <= deposit + loan (else 400). In a remortgage the price is the redemption amount and the deposit may be zero. Each at most 2^96 - 1.",
+  ),
   asset: Address.optional().describe("The ERC-20 held in escrow; ETH when absent."),
 });
 export type OpenCaseBody = z.output<typeof OpenCaseBody>;
 
-const roleChoice = RoleName.optional().describe("The role to act as, needed only when the caller's address holds more than one role in the case that fits.");
+const roleChoice = RoleName.optional().describe(
+  "The role to act as, needed only when the caller's address holds more than one role in the case that fits.",
+);
 
 export const SignOffBody = z.strictObject({
   evidence: Hash32.optional().describe("Hash of the document and a secret salt; zero when absent."),
@@ -75,7 +93,12 @@ export type DepositBody = z.output<typeof DepositBody>;
 export const EmptyBody = z.strictObject({}).describe("No fields.");
 
 export const ClockBody = z.strictObject({
-  seconds: z.number().int().positive().max(10 * 365 * 86_400).describe("How far to move the embedded chain's clock forward."),
+  seconds: z
+    .number()
+    .int()
+    .positive()
+    .max(10 * 365 * 86_400)
+    .describe("How far to move the embedded chain's clock forward."),
 });
 
 export const IdempotencyKeyHeader = z
@@ -87,30 +110,38 @@ export const IdempotencyKeyHeader = z
 
 // ------------------------------------------------------------------------------------------ answers (documentation)
 
-export const ErrorResponse = z
-  .object({
-    error: z.object({
-      code: z
-        .string()
-        .describe(
-          "VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, CHAIN_UNAVAILABLE, RELAYER_OUT_OF_FUNDS, TIMEOUT, ...",
-        ),
-      message: z.string(),
-      details: z
-        .unknown()
-        .optional()
-        .describe("For VALIDATION_FAILED the field errors; for TOO_EARLY `availableAt` (the stage's legal moment, ISO time, or null while it cannot be known yet) and `waitsFor` (plain words, the same as the stage's `waitsFor`)."),
-    }),
-  });
+export const ErrorResponse = z.object({
+  error: z.object({
+    code: z
+      .string()
+      .describe(
+        "VALIDATION_FAILED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_EARLY, IDEMPOTENCY_CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, CHAIN_UNAVAILABLE, RELAYER_OUT_OF_FUNDS, TIMEOUT, ...",
+      ),
+    message: z.string(),
+    details: z
+      .unknown()
+      .optional()
+      .describe(
+        "For VALIDATION_FAILED the field errors; for TOO_EARLY `availableAt` (the stage's legal moment, ISO time, or null while it cannot be known yet) and `waitsFor` (plain words, the same as the stage's `waitsFor`).",
+      ),
+  }),
+});
 
 export const HealthReason = z
   .object({
-    source: z.enum(["relayer", "projection", "chain"]).describe("relayer: a sender cannot pay, or its last RPC call failed; projection: the last poll of the chain failed; chain: it did not answer"),
+    source: z
+      .enum(["relayer", "projection", "chain"])
+      .describe(
+        "relayer: a sender cannot pay, or its last RPC call failed; projection: the last poll of the chain failed; chain: it did not answer",
+      ),
     code: z.string().describe("RELAYER_OUT_OF_FUNDS, CHAIN_UNAVAILABLE, ..."),
     message: z.string(),
     address: z.string().optional().describe("RELAYER_OUT_OF_FUNDS: the key that cannot pay"),
     balance: z.string().optional().describe("RELAYER_OUT_OF_FUNDS: what it holds (wei)"),
-    needed: z.string().optional().describe("RELAYER_OUT_OF_FUNDS: what its next transaction needs (wei): gas x max fee, plus the value"),
+    needed: z
+      .string()
+      .optional()
+      .describe("RELAYER_OUT_OF_FUNDS: what its next transaction needs (wei): gas x max fee, plus the value"),
   })
   .describe("One reason the server is degraded.");
 export type HealthReason = z.infer<typeof HealthReason>;
@@ -127,8 +158,18 @@ export const HealthResponse = z.object({
       actors: z.number().int().describe("Case actors running: one per open case."),
       timers: z.number().int().describe("Wake-ups set on the engine's chain scheduler."),
       restored: z.number().int().describe("Actors restored from their persisted snapshot at start."),
-      rebuilt: z.number().int().describe("Actors rebuilt from the chain: no snapshot, one of another machine version, or one that disagreed with the chain."),
-      resynced: z.number().int().describe("Times an actor's model came out different from the projection's and took it (expected 0 but after a reorganisation)."),
+      rebuilt: z
+        .number()
+        .int()
+        .describe(
+          "Actors rebuilt from the chain: no snapshot, one of another machine version, or one that disagreed with the chain.",
+        ),
+      resynced: z
+        .number()
+        .int()
+        .describe(
+          "Times an actor's model came out different from the projection's and took it (expected 0 but after a reorganisation).",
+        ),
     })
     .describe("The engine's durable case actors."),
 });

@@ -27,7 +27,13 @@ const integer = (min: number, max: number) =>
     .string()
     .regex(/^\d+$/, { message: `must be a whole number from ${min} to ${max}` })
     .transform(Number)
-    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `must be at least ${min}` })
+        .max(max, { message: `must be at most ${max}` }),
+    );
 
 const httpUrl = z.string().refine(
   (value) => {
@@ -47,7 +53,9 @@ const address = z
 
 const Environment = z.object({
   PORT: optional(integer(0, 65_535)),
-  HOST: optional(z.string().regex(/^[\w.:-]+$/, { message: "must be a host name or an IP address, such as 127.0.0.1" })),
+  HOST: optional(
+    z.string().regex(/^[\w.:-]+$/, { message: "must be a host name or an IP address, such as 127.0.0.1" }),
+  ),
   DATA_DIR: optional(z.string()),
   LOG_LEVEL: optional(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })),
   RATE_LIMIT_PER_MINUTE: optional(integer(1, 1_000_000)),
@@ -109,8 +117,15 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     };
     need("ESCROW_ADDRESS", e.ESCROW_ADDRESS, "the escrow that `npm run deploy` printed");
     need("SIGNER_KEYSTORE", e.SIGNER_KEYSTORE, "the path of the relayer's encrypted JSON keystore");
-    need("KEYSTORE_PASSWORD", e.KEYSTORE_PASSWORD, "the password of the keystores; only the embedded demo chain has a default");
-    if (e.CHAIN_PORT !== undefined) problems.push("CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT");
+    need(
+      "KEYSTORE_PASSWORD",
+      e.KEYSTORE_PASSWORD,
+      "the password of the keystores; only the embedded demo chain has a default",
+    );
+    if (e.CHAIN_PORT !== undefined)
+      problems.push(
+        "CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT",
+      );
     if (problems.length === 0) {
       chain = {
         mode: "external",
@@ -123,7 +138,10 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
   } else {
     // Without RPC_URL these would be silently ignored, which hides a forgotten RPC_URL: say so instead.
     for (const name of ["ESCROW_ADDRESS", "SIGNER_KEYSTORE", "DEPLOYMENT_BLOCK"] as const) {
-      if (e[name] !== undefined) problems.push(`${name}: is only used with RPC_URL (an external chain); set RPC_URL too, or unset ${name} for the embedded chain`);
+      if (e[name] !== undefined)
+        problems.push(
+          `${name}: is only used with RPC_URL (an external chain); set RPC_URL too, or unset ${name} for the embedded chain`,
+        );
     }
   }
   if (problems.length > 0) throw new SettingsError(problems);
@@ -181,9 +199,15 @@ export interface DeploySettings {
 }
 
 const DeployEnvironment = z.object({
-  RPC_URL: z.preprocess((v) => (v === "" ? undefined : v), httpUrl.optional()).refine((v) => v !== undefined, { message: "is required: the node to deploy to, such as http://127.0.0.1:8545" }),
-  SIGNER_KEYSTORE: optional(z.string()).refine((v) => v !== undefined, { message: "is required: the deployer's encrypted JSON keystore (it becomes the admin)" }),
-  KEYSTORE_PASSWORD: optional(z.string()).refine((v) => v !== undefined, { message: "is required: the password of SIGNER_KEYSTORE" }),
+  RPC_URL: z
+    .preprocess((v) => (v === "" ? undefined : v), httpUrl.optional())
+    .refine((v) => v !== undefined, { message: "is required: the node to deploy to, such as http://127.0.0.1:8545" }),
+  SIGNER_KEYSTORE: optional(z.string()).refine((v) => v !== undefined, {
+    message: "is required: the deployer's encrypted JSON keystore (it becomes the admin)",
+  }),
+  KEYSTORE_PASSWORD: optional(z.string()).refine((v) => v !== undefined, {
+    message: "is required: the password of SIGNER_KEYSTORE",
+  }),
   DATA_DIR: optional(z.string()),
   ESCROW_ADDRESS: optional(address),
   ADMIN_ADDRESS: optional(address),
@@ -194,7 +218,8 @@ const DeployEnvironment = z.object({
 export function parseDeploySettings(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): DeploySettings {
   const picked = Object.fromEntries(Object.keys(DeployEnvironment.shape).map((name) => [name, env[name]]));
   const parsed = DeployEnvironment.safeParse(picked);
-  if (!parsed.success) throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  if (!parsed.success)
+    throw new SettingsError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   const e = parsed.data;
   return {
     rpcUrl: e.RPC_URL!,
@@ -220,20 +245,80 @@ export interface SettingDoc {
 /** Every setting either command reads: a test holds this list, the schemas above and the README to each other. */
 export const SETTINGS: readonly SettingDoc[] = [
   { name: "PORT", usedBy: "start", default: "3000", what: "the HTTP port (0: any free one)" },
-  { name: "HOST", usedBy: "start", default: "127.0.0.1", what: "the address to listen on (0.0.0.0 for every interface)" },
-  { name: "DATA_DIR", usedBy: "start, deploy", default: ".data", what: "the data folder: stores, managed keys, the embedded chain's state; `npm run deploy` writes deployment.env and relayer.json there" },
+  {
+    name: "HOST",
+    usedBy: "start",
+    default: "127.0.0.1",
+    what: "the address to listen on (0.0.0.0 for every interface)",
+  },
+  {
+    name: "DATA_DIR",
+    usedBy: "start, deploy",
+    default: ".data",
+    what: "the data folder: stores, managed keys, the embedded chain's state; `npm run deploy` writes deployment.env and relayer.json there",
+  },
   { name: "LOG_LEVEL", usedBy: "start", default: "info", what: `the log's level: ${LOG_LEVELS.join(", ")}` },
   { name: "RATE_LIMIT_PER_MINUTE", usedBy: "start", default: "600", what: "requests a minute per token" },
-  { name: "RATE_LIMIT_ANONYMOUS_PER_MINUTE", usedBy: "start", default: "6000", what: "requests a minute per address for requests without a token (an office behind one address; the page's own files are outside every limit)" },
-  { name: "KEYSTORE_PASSWORD", usedBy: "start, deploy", default: "none (the embedded chain: a built-in dev password, with a warning)", what: "the password of every keystore: the managed keys, the relayer's, the deployer's" },
-  { name: "RPC_URL", usedBy: "start, deploy", default: "none: the embedded chain", what: "an existing chain's JSON-RPC URL; with it the server joins that chain" },
-  { name: "ESCROW_ADDRESS", usedBy: "start, deploy", default: "none (required with RPC_URL)", what: "the escrow `npm run deploy` deployed; to `npm run deploy`, an escrow to register missing templates on" },
-  { name: "DEPLOYMENT_BLOCK", usedBy: "start", default: "0", what: "the escrow's deployment block (`npm run deploy` records it): the engine follows the chain from there" },
-  { name: "SIGNER_KEYSTORE", usedBy: "start, deploy", default: "none (required with RPC_URL)", what: "to `npm start`, the relayer's keystore (pays for relayed sign-offs, advance and expire); to `npm run deploy`, the deployer's (the escrow's admin)" },
-  { name: "ADMIN_ADDRESS", usedBy: "deploy", default: "the deployer", what: "the escrow's admin: registers templates, pauses, and may open any case (the operator principal's key must be it)" },
-  { name: "CONFIRMATIONS", usedBy: "start, deploy", default: "1", what: "blocks on top of a transaction before it counts as confirmed (1 to 64)" },
-  { name: "CHAIN_PORT", usedBy: "start", default: "any free port", what: "the embedded chain's port on 127.0.0.1, fixed so that a wallet or an explorer pointed at it keeps working across starts" },
-  { name: "POLL_INTERVAL_MS", usedBy: "start", default: "200 on the embedded chain, 1000 on an external one", what: "how often the engine asks the node for new blocks, in ms (10 to 60000)" },
+  {
+    name: "RATE_LIMIT_ANONYMOUS_PER_MINUTE",
+    usedBy: "start",
+    default: "6000",
+    what: "requests a minute per address for requests without a token (an office behind one address; the page's own files are outside every limit)",
+  },
+  {
+    name: "KEYSTORE_PASSWORD",
+    usedBy: "start, deploy",
+    default: "none (the embedded chain: a built-in dev password, with a warning)",
+    what: "the password of every keystore: the managed keys, the relayer's, the deployer's",
+  },
+  {
+    name: "RPC_URL",
+    usedBy: "start, deploy",
+    default: "none: the embedded chain",
+    what: "an existing chain's JSON-RPC URL; with it the server joins that chain",
+  },
+  {
+    name: "ESCROW_ADDRESS",
+    usedBy: "start, deploy",
+    default: "none (required with RPC_URL)",
+    what: "the escrow `npm run deploy` deployed; to `npm run deploy`, an escrow to register missing templates on",
+  },
+  {
+    name: "DEPLOYMENT_BLOCK",
+    usedBy: "start",
+    default: "0",
+    what: "the escrow's deployment block (`npm run deploy` records it): the engine follows the chain from there",
+  },
+  {
+    name: "SIGNER_KEYSTORE",
+    usedBy: "start, deploy",
+    default: "none (required with RPC_URL)",
+    what: "to `npm start`, the relayer's keystore (pays for relayed sign-offs, advance and expire); to `npm run deploy`, the deployer's (the escrow's admin)",
+  },
+  {
+    name: "ADMIN_ADDRESS",
+    usedBy: "deploy",
+    default: "the deployer",
+    what: "the escrow's admin: registers templates, pauses, and may open any case (the operator principal's key must be it)",
+  },
+  {
+    name: "CONFIRMATIONS",
+    usedBy: "start, deploy",
+    default: "1",
+    what: "blocks on top of a transaction before it counts as confirmed (1 to 64)",
+  },
+  {
+    name: "CHAIN_PORT",
+    usedBy: "start",
+    default: "any free port",
+    what: "the embedded chain's port on 127.0.0.1, fixed so that a wallet or an explorer pointed at it keeps working across starts",
+  },
+  {
+    name: "POLL_INTERVAL_MS",
+    usedBy: "start",
+    default: "200 on the embedded chain, 1000 on an external one",
+    what: "how often the engine asks the node for new blocks, in ms (10 to 60000)",
+  },
 ];
 
 /** The settings as `npm start -- --help` prints them. */

@@ -37,7 +37,10 @@ export class CaseStreams {
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
-  constructor(engine: ServerEngine, private readonly options: CaseStreamsOptions) {
+  constructor(
+    engine: ServerEngine,
+    private readonly options: CaseStreamsOptions,
+  ) {
     this.unsubscribe = engine.subscribe((notice) => this.publish(notice));
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
     this.heartbeat.unref();
@@ -97,7 +100,12 @@ export class CaseStreams {
     this.lastChange.set(notice.caseId, id);
     const set = this.watchers.get(notice.caseId);
     if (!set || set.size === 0) return;
-    const data = notice.progress === null ? { id: notice.caseId, removed: true, reorg: true } : notice.reorg ? { ...notice.progress, reorg: true } : notice.progress;
+    const data =
+      notice.progress === null
+        ? { id: notice.caseId, removed: true, reorg: true }
+        : notice.reorg
+          ? { ...notice.progress, reorg: true }
+          : notice.progress;
     this.writeAll(set, eventLines(id, JSON.stringify(data)));
   }
 
@@ -135,7 +143,8 @@ export class CaseStreams {
         continue;
       }
       // The headers went out with the stream's first write, so the socket carries only this response's body now.
-      if ((res as Response & { chunkedEncoding?: boolean }).chunkedEncoding) socket.write((chunk ??= frameChunk(bytes)));
+      if ((res as Response & { chunkedEncoding?: boolean }).chunkedEncoding)
+        socket.write((chunk ??= frameChunk(bytes)));
       else socket.write(bytes);
     }
   }
@@ -148,7 +157,11 @@ export class CaseStreams {
 
 /** One HTTP/1.1 chunk: its size in hex, CRLF, the bytes, CRLF. */
 function frameChunk(bytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`, "latin1"), bytes, Buffer.from("\r\n", "latin1")]);
+  return Buffer.concat([
+    Buffer.from(`${bytes.length.toString(16)}\r\n`, "latin1"),
+    bytes,
+    Buffer.from("\r\n", "latin1"),
+  ]);
 }
 
 function eventLines(id: number, json: string): string {

@@ -56,8 +56,12 @@ export class SubmissionOwners {
   private readonly select;
 
   constructor(db: Db) {
-    this.insert = db.prepare("INSERT OR IGNORE INTO submission_owners (submission_id, principal_id, case_id) VALUES (?, ?, ?)");
-    this.select = db.prepare<[number], { principal_id: string }>("SELECT principal_id FROM submission_owners WHERE submission_id = ?");
+    this.insert = db.prepare(
+      "INSERT OR IGNORE INTO submission_owners (submission_id, principal_id, case_id) VALUES (?, ?, ?)",
+    );
+    this.select = db.prepare<[number], { principal_id: string }>(
+      "SELECT principal_id FROM submission_owners WHERE submission_id = ?",
+    );
   }
 
   record(submissionId: number, principalId: string, caseId: string | null): void {

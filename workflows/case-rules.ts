@@ -31,14 +31,7 @@ export class TimeOverflowError extends Error {
 }
 
 export type StageStatus =
-  | "locked"
-  | "open"
-  | "waiting-for-time"
-  | "waiting-for-funds"
-  | "completed"
-  | "overdue"
-  | "expired"
-  | "cancelled";
+  "locked" | "open" | "waiting-for-time" | "waiting-for-funds" | "completed" | "overdue" | "expired" | "cancelled";
 
 export type CaseStatus = "open" | "completed" | "expired" | "cancelled";
 
@@ -217,7 +210,13 @@ export function stageStatus(model: CaseModel, stage: number, now: number): Stage
 }
 
 /** `IMortgageEscrow.SkipReason`, in its order: why `signOffWithSignatures` skipped an item. */
-export const SKIP_REASONS = ["AlreadySignedOff", "StaleEpoch", "CaseNotOpen", "InvalidSignature", "RoleNotRequired"] as const;
+export const SKIP_REASONS = [
+  "AlreadySignedOff",
+  "StaleEpoch",
+  "CaseNotOpen",
+  "InvalidSignature",
+  "RoleNotRequired",
+] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 /** The contract's most stages (`MortgageEscrow.MAX_STAGES`): a stage index past them names no stage. */
@@ -228,7 +227,11 @@ const MAX_STAGES = 16;
  * contract's order; null if it would go on to the epoch and the signature (`StaleEpoch`, `InvalidSignature`),
  * which are the relayer's to know, not the model's. Nothing in a batch reverts it any more.
  */
-export function signOffSkipOf(model: CaseModel, stage: number, role: number): "CaseNotOpen" | "RoleNotRequired" | "AlreadySignedOff" | null {
+export function signOffSkipOf(
+  model: CaseModel,
+  stage: number,
+  role: number,
+): "CaseNotOpen" | "RoleNotRequired" | "AlreadySignedOff" | null {
   if (model.status !== "open") return "CaseNotOpen";
   const required = stage < MAX_STAGES && stage < model.rules.length ? model.rules[stage].roles : 0;
   if (((required >> role) & 1) === 0) return "RoleNotRequired";

@@ -78,7 +78,9 @@ export function stageRules(analysis: WorkflowAnalysis): StageRule[] {
 }
 
 function word(value: number | bigint | boolean): string {
-  return BigInt(typeof value === "boolean" ? (value ? 1 : 0) : value).toString(16).padStart(64, "0");
+  return BigInt(typeof value === "boolean" ? (value ? 1 : 0) : value)
+    .toString(16)
+    .padStart(64, "0");
 }
 
 /**

@@ -30,13 +30,16 @@ export const MAX_SECONDS = 2 ** 32 - 1;
 
 export function parseDuration(text: string): ParsedDuration {
   const match = /^\s*(\d+)\s+([a-z ]+?)\s*$/i.exec(text);
-  const hint = 'write a whole number and a unit, such as "3 business days", "30 working days", "180 days", "2 weeks" or "12 hours"';
+  const hint =
+    'write a whole number and a unit, such as "3 business days", "30 working days", "180 days", "2 weeks" or "12 hours"';
   if (!match) return { ok: false, message: `cannot read the duration ${JSON.stringify(text)}: ${hint}` };
   const amount = Number(match[1]);
   const words = match[2].toLowerCase().replace(/\s+/g, " ");
   const unit = UNIT_WORDS.find((u) => u.pattern.test(words));
-  if (!unit) return { ok: false, message: `unknown unit ${JSON.stringify(match[2])} in ${JSON.stringify(text)}: ${hint}` };
-  if (amount === 0) return { ok: false, message: `the duration ${JSON.stringify(text)} is zero: leave the rule out instead` };
+  if (!unit)
+    return { ok: false, message: `unknown unit ${JSON.stringify(match[2])} in ${JSON.stringify(text)}: ${hint}` };
+  if (amount === 0)
+    return { ok: false, message: `the duration ${JSON.stringify(text)} is zero: leave the rule out instead` };
   const total = amount * unit.factor;
   if (!Number.isSafeInteger(total) || total > 1_000_000) {
     return { ok: false, message: `the duration ${JSON.stringify(text)} is too long` };

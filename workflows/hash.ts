@@ -26,7 +26,10 @@ export function normalizeWorkflow(workflow: Workflow): Workflow {
   return {
     ...workflow,
     timeZone: workflow.timeZone ?? getCalendar(workflow.calendar).timeZone,
-    longStop: workflow.longStop === undefined ? undefined : { ...workflow.longStop, within: formatDuration(duration(workflow.longStop.within)) },
+    longStop:
+      workflow.longStop === undefined
+        ? undefined
+        : { ...workflow.longStop, within: formatDuration(duration(workflow.longStop.within)) },
     stages: workflow.stages.map((stage) => ({
       ...stage,
       signedBy: [...new Set(stage.signedBy)].sort((a, b) => roleOrder(a) - roleOrder(b)),

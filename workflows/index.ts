@@ -25,7 +25,9 @@ export function loadTemplates(dir: string = TEMPLATES_DIR, options: CheckOptions
     .map((name) => {
       const compiled = compileWorkflow(JSON.parse(readFileSync(join(dir, name), "utf8")), options);
       if (`${compiled.workflow.id}.json` !== name) {
-        throw new Error(`${join(dir, name)} holds the workflow ${JSON.stringify(compiled.workflow.id)}: name the file after its id`);
+        throw new Error(
+          `${join(dir, name)} holds the workflow ${JSON.stringify(compiled.workflow.id)}: name the file after its id`,
+        );
       }
       return compiled;
     });

@@ -51,8 +51,12 @@ export interface LegalGuard {
 export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "calendar" | "timeZone">): LegalGuard {
   const calendar: Calendar = getCalendar(workflow.calendar, workflow.timeZone);
   const waits = workflow.details.map((stage) => (stage.wait === undefined ? undefined : duration(stage.wait)));
-  const deadlines = workflow.details.map((stage) => (stage.deadline === undefined ? undefined : duration(stage.deadline.within)));
-  const longStops = workflow.details.map((stage) => (stage.longStop === undefined ? undefined : duration(stage.longStop.within)));
+  const deadlines = workflow.details.map((stage) =>
+    stage.deadline === undefined ? undefined : duration(stage.deadline.within),
+  );
+  const longStops = workflow.details.map((stage) =>
+    stage.longStop === undefined ? undefined : duration(stage.longStop.within),
+  );
 
   // Every progress asks for every stage's moments; the calendar's answer for the same rule and second is
   // always the same, and finding it walks local dates through Intl, so each answer is kept (in ms).
@@ -72,7 +76,10 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     if (wait === undefined) return undefined;
     const start = unlockedAt(model, stage);
     if (start === null) return null;
-    if (wait.unit === "business-days") return remember(`wait:${wait.amount}:${start}`, () => calendar.addBusinessDays(new Date(start * 1000), wait.amount));
+    if (wait.unit === "business-days")
+      return remember(`wait:${wait.amount}:${start}`, () =>
+        calendar.addBusinessDays(new Date(start * 1000), wait.amount),
+      );
     // Calendar days and hours are exact spans: the law and the contract agree to the second.
     const seconds = wait.amount * (wait.unit === "days" ? 86_400 : 3_600);
     return new Date((start + seconds) * 1000);
@@ -83,9 +90,13 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     const from = new Date(anchor * 1000);
     switch (within.unit) {
       case "business-days":
-        return remember(`within-business:${within.amount}:${anchor}`, () => calendar.startOfDayAfter(calendar.addBusinessDays(from, within.amount), 1));
+        return remember(`within-business:${within.amount}:${anchor}`, () =>
+          calendar.startOfDayAfter(calendar.addBusinessDays(from, within.amount), 1),
+        );
       case "days":
-        return remember(`within-days:${within.amount}:${anchor}`, () => calendar.startOfDayAfter(from, within.amount + 1));
+        return remember(`within-days:${within.amount}:${anchor}`, () =>
+          calendar.startOfDayAfter(from, within.amount + 1),
+        );
       case "hours":
         return new Date((anchor + within.amount * 3_600) * 1000);
     }
@@ -124,7 +135,9 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     for (const p of indexesOf(model.rules[stage].prerequisites)) {
       if (last === null || (model.completedAt[p] as number) >= (model.completedAt[last] as number)) last = p;
     }
-    return last === null || (model.completedAt[last] as number) < model.openedAt ? "the opening" : workflow.details[last].title;
+    return last === null || (model.completedAt[last] as number) < model.openedAt
+      ? "the opening"
+      : workflow.details[last].title;
   }
 
   function mayComplete(model: CaseModel, stage: number, now: Date): LegalVerdict {
@@ -134,9 +147,19 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     const wait = workflow.details[stage].wait;
     const words = waitsFor(model, stage, now) as string;
     if (moment === null) {
-      return { allowed: false, availableAt: null, waitsFor: words, reason: `"${title}" waits ${wait} after its prerequisites, which are not all complete yet: it waits for ${words}` };
+      return {
+        allowed: false,
+        availableAt: null,
+        waitsFor: words,
+        reason: `"${title}" waits ${wait} after its prerequisites, which are not all complete yet: it waits for ${words}`,
+      };
     }
-    return { allowed: false, availableAt: moment, waitsFor: words, reason: `"${title}" waits ${wait}: possible from ${moment.toISOString()}` };
+    return {
+      allowed: false,
+      availableAt: moment,
+      waitsFor: words,
+      reason: `"${title}" waits ${wait}: possible from ${moment.toISOString()}`,
+    };
   }
 
   return { timeZone: calendar.timeZone, legalMomentOf, legalDeadlineOf, waitsFor, mayComplete };

@@ -30,12 +30,7 @@ import {
   newCaseModel,
   signedCandidates,
 } from "./case-rules";
-import {
-  type CaseLaw,
-  dueDeadlineMiss,
-  dueWaitingTimeEnd,
-  nextMoment,
-} from "./case-moments";
+import { type CaseLaw, dueDeadlineMiss, dueWaitingTimeEnd, nextMoment } from "./case-moments";
 
 export { nextDeadlineMiss, nextWaitingTimeEnd } from "./case-moments";
 
@@ -116,13 +111,19 @@ function cloneModel(model: CaseModel): CaseModel {
  * What a sign-off, the funding deposit or `advance` does to a copy of the model: the stages it completes.
  * Throws `TimeOverflowError` where the contract reverts with `MortgageEscrowTimeOverflow`.
  */
-function completionsOf(model: CaseModel, event: CaseEvent & { at: number }): { model: CaseModel; justCompleted: number[] } {
+function completionsOf(
+  model: CaseModel,
+  event: CaseEvent & { at: number },
+): { model: CaseModel; justCompleted: number[] } {
   const next = cloneModel(model);
   switch (event.type) {
     case "SIGN_OFF":
       next.signedOff[event.stage] |= 1 << event.role;
       // As the contract: only the last missing sign-off can complete the stage (and its cascade).
-      return { model: next, justCompleted: isFullySigned(next, event.stage) ? completeReadyStages(next, event.at, [event.stage]) : [] };
+      return {
+        model: next,
+        justCompleted: isFullySigned(next, event.stage) ? completeReadyStages(next, event.at, [event.stage]) : [],
+      };
     case "FUNDED":
       next.funded = true;
       return { model: next, justCompleted: completeReadyStages(next, event.at, fundingCandidates(next)) };
@@ -182,11 +183,13 @@ function createCaseMachine(law?: CaseLaw) {
       stageNotCompleted: ({ context, event }) => event.type === "APPROVE" && !isCompleted(context.model, event.stage),
       /** The legal guard: a waiting stage takes no sign-off before the law's moment. */
       lawAllowsTheSignOff: ({ context, event }) =>
-        event.type === "APPROVE" && (law?.mayComplete(context.model, event.stage, new Date(event.atMs)).allowed ?? true),
+        event.type === "APPROVE" &&
+        (law?.mayComplete(context.model, event.stage, new Date(event.atMs)).allowed ?? true),
       notYetFunded: ({ context }) => !context.model.funded,
       /** `MortgageEscrowTimeOverflow`: a completion past early 2106 that must keep its time reverts. */
       keptTimesFit: ({ context, event }) => "at" in event && timesFit(context.model, event),
-      aStageIsReady: ({ context, event }) => "at" in event && context.model.rules.some((_, s) => canComplete(context.model, s, event.at)),
+      aStageIsReady: ({ context, event }) =>
+        "at" in event && context.model.rules.some((_, s) => canComplete(context.model, s, event.at)),
       aDeadlineWasMissedBeforeRelease: ({ context, event }) =>
         event.type === "EXPIRE" && !context.model.released && missedDeadlines(context.model, event.at).length > 0,
       aDeadlineWasMissedAfterRelease: ({ context, event }) =>
@@ -202,7 +205,8 @@ function createCaseMachine(law?: CaseLaw) {
       everyStageCompleted: ({ context }) => context.model.status === "completed",
       caseIsOpen: ({ context }) => context.model.status === "open",
       /** Whether the timer that fired was set for a moment itself (not a step of a long wait). */
-      timerReachedAMoment: ({ context }) => reachedByOneTimer(nextMoment(context.model, context.actedUntil, law)?.at ?? null, context.now),
+      timerReachedAMoment: ({ context }) =>
+        reachedByOneTimer(nextMoment(context.model, context.actedUntil, law)?.at ?? null, context.now),
     },
     actions: {
       /** A sign-off completes its stage (and the cascade from it) when it was the last one missing. */
@@ -250,11 +254,18 @@ function createCaseMachine(law?: CaseLaw) {
       }),
       takeModel: assign(({ context, event }) =>
         event.type === "RESYNC"
-          ? { model: cloneModel(event.model), now: event.at, actedUntil: Math.min(context.actedUntil, event.at), justCompleted: [] }
+          ? {
+              model: cloneModel(event.model),
+              now: event.at,
+              actedUntil: Math.min(context.actedUntil, event.at),
+              justCompleted: [],
+            }
           : {},
       ),
       /** The clock moves to `at`, to which the requests of what time made due meanwhile are then made. */
-      moveClockToNow: assign(({ context, event }) => (event.type === "CLOCK" ? { now: later(context.now, event.at), justCompleted: [] } : {})),
+      moveClockToNow: assign(({ context, event }) =>
+        event.type === "CLOCK" ? { now: later(context.now, event.at), justCompleted: [] } : {},
+      ),
       // A timer that fired moves the clock to the moment it was set for, or as far as one timer reaches.
       moveClockToNextMoment: assign(({ context }) => {
         const { at } = nextMoment(context.model, context.actedUntil, law) as { at: number };
@@ -274,7 +285,8 @@ function createCaseMachine(law?: CaseLaw) {
       announceLegalMoment: () => {},
     },
     delays: {
-      untilNextMoment: ({ context }) => delayUntil(nextMoment(context.model, context.actedUntil, law)?.at ?? null, context.now),
+      untilNextMoment: ({ context }) =>
+        delayUntil(nextMoment(context.model, context.actedUntil, law)?.at ?? null, context.now),
     },
   }).createMachine({
     id: "mortgageCase",
@@ -306,18 +318,42 @@ function createCaseMachine(law?: CaseLaw) {
             reenter: true,
             actions: "recordSignOff",
           },
-          REVOKE: { guard: "signedOffAndStageNotCompleted", target: "open", reenter: true, actions: "recordRevocation" },
-          FUNDED: { guard: and(["notYetFunded", "keptTimesFit"]), target: "open", reenter: true, actions: "recordFunding" },
-          ADVANCE: { guard: and(["aStageIsReady", "keptTimesFit"]), target: "open", reenter: true, actions: "completeReadyStages" },
+          REVOKE: {
+            guard: "signedOffAndStageNotCompleted",
+            target: "open",
+            reenter: true,
+            actions: "recordRevocation",
+          },
+          FUNDED: {
+            guard: and(["notYetFunded", "keptTimesFit"]),
+            target: "open",
+            reenter: true,
+            actions: "recordFunding",
+          },
+          ADVANCE: {
+            guard: and(["aStageIsReady", "keptTimesFit"]),
+            target: "open",
+            reenter: true,
+            actions: "completeReadyStages",
+          },
           EXPIRE: [
             { guard: "aDeadlineWasMissedBeforeRelease", target: "expired", actions: "markExpired" },
             { guard: "aDeadlineWasMissedAfterRelease", target: "open", reenter: true, actions: "markOverdue" },
           ],
           CANCEL_VOTE: [
-            { guard: and(["notReleased", "bringsANewVote", "isTheLastVote"]), target: "cancelled", actions: "recordVote" },
+            {
+              guard: and(["notReleased", "bringsANewVote", "isTheLastVote"]),
+              target: "cancelled",
+              actions: "recordVote",
+            },
             { guard: and(["notReleased", "bringsANewVote"]), target: "open", reenter: true, actions: "recordVote" },
           ],
-          WITHDRAW_CANCEL_VOTE: { guard: "withdrawsAStandingVote", target: "open", reenter: true, actions: "withdrawVotes" },
+          WITHDRAW_CANCEL_VOTE: {
+            guard: "withdrawsAStandingVote",
+            target: "open",
+            reenter: true,
+            actions: "withdrawVotes",
+          },
           CLOCK: {
             target: "open",
             reenter: true,
@@ -332,8 +368,17 @@ function createCaseMachine(law?: CaseLaw) {
             ],
           },
           APPROVE: {
-            guard: and(["caseIsOpen", "stageRequiresRole", "notYetSignedOff", "stageNotCompleted", "lawAllowsTheSignOff"]),
-            actions: { type: "requestSignOff", params: ({ event }) => ({ ticket: event.type === "APPROVE" ? event.ticket : 0 }) },
+            guard: and([
+              "caseIsOpen",
+              "stageRequiresRole",
+              "notYetSignedOff",
+              "stageNotCompleted",
+              "lawAllowsTheSignOff",
+            ]),
+            actions: {
+              type: "requestSignOff",
+              params: ({ event }) => ({ ticket: event.type === "APPROVE" ? event.ticket : 0 }),
+            },
           },
           RESYNC: { target: "open", reenter: true, actions: "takeModel" },
         },
@@ -360,7 +405,10 @@ function createCaseMachine(law?: CaseLaw) {
           ],
         },
       },
-      completed: { type: "final", entry: { type: "requestSellerPayout", params: ({ context }) => ({ released: context.model.released }) } },
+      completed: {
+        type: "final",
+        entry: { type: "requestSellerPayout", params: ({ context }) => ({ released: context.model.released }) },
+      },
       expired: { type: "final" },
       cancelled: { type: "final" },
     },

@@ -20,8 +20,13 @@ export const OPENING = "opening";
 
 export const StageId = z
   .string()
-  .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'a stage id is lower-case words joined by hyphens, such as "closing-disclosure"')
-  .refine((id) => id !== OPENING, { message: `"${OPENING}" is reserved for deadlines that count from the case's opening` });
+  .regex(
+    /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/,
+    'a stage id is lower-case words joined by hyphens, such as "closing-disclosure"',
+  )
+  .refine((id) => id !== OPENING, {
+    message: `"${OPENING}" is reserved for deadlines that count from the case's opening`,
+  });
 
 /** A span of time as people write it: "3 business days", "30 working days", "180 days", "2 weeks", "12 hours". */
 export const DurationText = z.string().superRefine((text, ctx) => {

@@ -41,7 +41,9 @@ export class WorkflowValidationError extends Error {
     readonly workflowId: string | undefined,
     readonly issues: WorkflowIssue[],
   ) {
-    super(`workflow ${JSON.stringify(workflowId ?? "?")} is invalid:\n${issues.map((i) => `  - ${i.message}`).join("\n")}`);
+    super(
+      `workflow ${JSON.stringify(workflowId ?? "?")} is invalid:\n${issues.map((i) => `  - ${i.message}`).join("\n")}`,
+    );
     this.name = "WorkflowValidationError";
   }
 }
@@ -77,7 +79,8 @@ export interface WorkflowAnalysis {
   clockCount: number;
 }
 
-export type CheckResult = { ok: true; analysis: WorkflowAnalysis } | { ok: false; workflowId?: string; issues: WorkflowIssue[] };
+export type CheckResult =
+  { ok: true; analysis: WorkflowAnalysis } | { ok: false; workflowId?: string; issues: WorkflowIssue[] };
 
 export interface CheckOptions {
   /** The calendar to count business days in; the one the definition names by default. */
@@ -88,7 +91,12 @@ const q = (s: string) => JSON.stringify(s);
 
 /** A span for people: "5 days 1 hour", "12 hours". */
 function describe(seconds: number): string {
-  const units: Array<[string, number]> = [["day", 86_400], ["hour", 3_600], ["minute", 60], ["second", 1]];
+  const units: Array<[string, number]> = [
+    ["day", 86_400],
+    ["hour", 3_600],
+    ["minute", 60],
+    ["second", 1],
+  ];
   const parts: string[] = [];
   let rest = seconds;
   for (const [name, size] of units) {
@@ -111,10 +119,19 @@ function shapeIssues(input: unknown, error: z.ZodError): WorkflowIssue[] {
       if (path[2] === "signedBy" && issue.code === "invalid_value") {
         return { code: "unknown-role" as const, stage, path, message: `stage ${q(stage)}: ${issue.message}` };
       }
-      return { code: "invalid-shape" as const, stage, path, message: `stage ${q(stage)}: ${field ? `${field}: ` : ""}${issue.message}` };
+      return {
+        code: "invalid-shape" as const,
+        stage,
+        path,
+        message: `stage ${q(stage)}: ${field ? `${field}: ` : ""}${issue.message}`,
+      };
     }
     const id = typeof (input as { id?: unknown })?.id === "string" ? (input as { id: string }).id : "?";
-    return { code: "invalid-shape" as const, path, message: `workflow ${q(id)}: ${path.join(".") || "definition"}: ${issue.message}` };
+    return {
+      code: "invalid-shape" as const,
+      path,
+      message: `workflow ${q(id)}: ${path.join(".") || "definition"}: ${issue.message}`,
+    };
   });
 }
 
@@ -282,7 +299,9 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
   };
   stages.forEach((_, s) => collect(s, ancestors[s]));
 
-  const anchorOf = stages.map((s) => (s.deadline && s.deadline.from !== OPENING ? indexOf.get(s.deadline.from)! : null));
+  const anchorOf = stages.map((s) =>
+    s.deadline && s.deadline.from !== OPENING ? indexOf.get(s.deadline.from)! : null,
+  );
   anchorOf.forEach((a, s) => {
     if (a === null) return;
     if (a === s || ancestors[a].has(s)) {
@@ -327,7 +346,9 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
   // deadline as its ceiling, so that the contract never expires a case the law still allows to complete.
   // The exact legal moment is the engine's legal guard's to keep.
   const waitSeconds = stages.map((s) => (s.wait ? waitFloorSeconds(duration(s.wait), calendar) : 0));
-  const deadlineSeconds = stages.map((s) => (s.deadline ? deadlineCeilingSeconds(duration(s.deadline.within), calendar) : 0));
+  const deadlineSeconds = stages.map((s) =>
+    s.deadline ? deadlineCeilingSeconds(duration(s.deadline.within), calendar) : 0,
+  );
   // The long-stop is a deadline from the opening like any other: the end of its last (business) day, at its ceiling.
   const releaseIndex = stages.indexOf(release);
   const longStopSeconds = workflow.longStop ? deadlineCeilingSeconds(duration(workflow.longStop.within), calendar) : 0;

@@ -24,7 +24,11 @@ export function parseEscrowLog(log: { topics: readonly string[]; data: string })
   const fragment = eventsByTopic.get(log.topics[0]);
   if (!fragment) return null;
   try {
-    return new LogDescription(fragment, fragment.topicHash, escrowInterface.decodeEventLog(fragment, log.data, log.topics));
+    return new LogDescription(
+      fragment,
+      fragment.topicHash,
+      escrowInterface.decodeEventLog(fragment, log.data, log.topics),
+    );
   } catch {
     return null;
   }

@@ -15,8 +15,7 @@ export const DEFAULT_RPC_TIMEOUT_MS = 10_000;
 
 export type ChainConnection =
   /** An EIP-1193 provider in this process, such as `hre.network.provider`. */
-  | { kind: "in-process"; provider: Eip1193Provider }
-  | { kind: "json-rpc"; url: string; timeoutMs?: number };
+  { kind: "in-process"; provider: Eip1193Provider } | { kind: "json-rpc"; url: string; timeoutMs?: number };
 
 /**
  * ethers' provider for an EIP-1193 provider in this process, minus two costs per request: the chain id is

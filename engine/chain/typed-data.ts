@@ -28,7 +28,9 @@ export function escrowDomain(chainId: bigint | number, verifyingContract: string
   return { name: "MortgageEscrow", version: "1", chainId, verifyingContract };
 }
 
-const SIGN_OFF_TYPEHASH = keccak256(toUtf8Bytes("SignOff(uint256 caseId,uint8 stage,uint8 role,uint8 epoch,bytes32 evidence)"));
+const SIGN_OFF_TYPEHASH = keccak256(
+  toUtf8Bytes("SignOff(uint256 caseId,uint8 stage,uint8 role,uint8 epoch,bytes32 evidence)"),
+);
 
 /** The domain separator of the escrow's EIP-712 domain: computed once per engine, not per signature. */
 export function escrowDomainSeparator(chainId: bigint | number, verifyingContract: string): string {
@@ -50,11 +52,17 @@ export function signOffDigest(
 ): string {
   const evidence = m.evidence.toLowerCase();
   if (!/^0x[0-9a-f]{64}$/.test(evidence)) throw new TypeError("the evidence must be 32 bytes of hex");
-  for (const [name, v] of [["stage", m.stage], ["role", m.role], ["epoch", m.epoch]] as const) {
+  for (const [name, v] of [
+    ["stage", m.stage],
+    ["role", m.role],
+    ["epoch", m.epoch],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${name} must be a uint8, not ${v}`);
   }
   const caseId = BigInt(m.caseId);
   if (caseId < 0n || caseId >= 1n << 256n) throw new RangeError("caseId must be a uint256");
-  const structHash = keccak256(`${SIGN_OFF_TYPEHASH}${word(caseId)}${word(m.stage)}${word(m.role)}${word(m.epoch)}${evidence.slice(2)}`);
+  const structHash = keccak256(
+    `${SIGN_OFF_TYPEHASH}${word(caseId)}${word(m.stage)}${word(m.role)}${word(m.epoch)}${evidence.slice(2)}`,
+  );
   return keccak256(`0x1901${domainSeparator.slice(2)}${structHash.slice(2)}`);
 }

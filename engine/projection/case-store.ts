@@ -79,13 +79,19 @@ export class CaseStore {
 
   all(): CaseView[] {
     const templates = new Map<string, TemplateInfo>();
-    for (const row of this.prepare("SELECT template_id, info FROM projection_templates").all() as Array<{ template_id: string; info: string }>) {
+    for (const row of this.prepare("SELECT template_id, info FROM projection_templates").all() as Array<{
+      template_id: string;
+      info: string;
+    }>) {
       templates.set(row.template_id, JSON.parse(row.info) as TemplateInfo);
     }
     return (this.prepare("SELECT view FROM projection_case_views").pluck().all() as string[]).map((row) => {
       const stored = JSON.parse(row) as StoredView;
       const info = templates.get(stored.template.templateId);
-      if (!info) throw new Error(`the stored view of case ${stored.id} names template ${stored.template.templateId}, which the store does not hold`);
+      if (!info)
+        throw new Error(
+          `the stored view of case ${stored.id} names template ${stored.template.templateId}, which the store does not hold`,
+        );
       const { rules, ...template } = info;
       return { ...stored, template, model: { ...stored.model, rules } };
     });

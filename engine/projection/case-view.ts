@@ -82,7 +82,12 @@ export function openedView(event: ChainEvent, lookup: TemplateLookup): CaseView 
     template,
     // A case with nothing to pay is funded from the start, as the contract opens it.
     model: newCaseModel(stageRules, event.blockTime, deposit === "0" && loan === "0"),
-    parties: { bank: str(terms, "bank"), lawyer: str(terms, "lawyer"), buyer: str(terms, "buyer"), seller: str(terms, "seller") },
+    parties: {
+      bank: str(terms, "bank"),
+      lawyer: str(terms, "lawyer"),
+      buyer: str(terms, "buyer"),
+      seller: str(terms, "seller"),
+    },
     terms: { price: str(terms, "price"), deposit, loan },
     asset: str(terms, "asset"),
     paidByBank: "0",
@@ -224,7 +229,10 @@ export function progressOf(view: CaseView, nowSeconds: number, guard?: LegalGuar
     // The law holds the stage back until its moment, whatever the contract's floor says.
     const heldByLaw = legalMoment !== undefined && legalMoment !== null && now.getTime() < legalMoment.getTime();
     const contractStatus = stageStatus(model, s, nowSeconds);
-    const raw: StageStatus = heldByLaw && (contractStatus === "open" || contractStatus === "waiting-for-funds") ? "waiting-for-time" : contractStatus;
+    const raw: StageStatus =
+      heldByLaw && (contractStatus === "open" || contractStatus === "waiting-for-funds")
+        ? "waiting-for-time"
+        : contractStatus;
     const waiting = raw === "waiting-for-time" || raw === "waiting-for-funds";
     // As `stageOf` reports it: only for a stage with a waiting time whose prerequisites are complete.
     const contractFloor = rule.waitSeconds !== 0 && prerequisitesComplete(model, s) ? iso(availableAt(model, s)) : null;
@@ -240,7 +248,8 @@ export function progressOf(view: CaseView, nowSeconds: number, guard?: LegalGuar
       requires: roleNames(rule.roles),
       signedOff: roleNames(model.signedOff[s] & rule.roles),
       availableAt: legalMoment === undefined ? contractFloor : legalMoment === null ? null : legalMoment.toISOString(),
-      deadline: legalDeadline === undefined ? contractCeiling : legalDeadline === null ? null : legalDeadline.toISOString(),
+      deadline:
+        legalDeadline === undefined ? contractCeiling : legalDeadline === null ? null : legalDeadline.toISOString(),
       contractFloor,
       contractCeiling,
       acceptsSignOffs: model.status === "open" && !isCompleted(model, s) && unsigned !== 0 && !legallyBlocked,

@@ -110,7 +110,8 @@ function decoderOf(fragment: EventFragment): ArgsDecoder | undefined {
     }
   }
   return (topics, hex) => {
-    if (topics.length !== indexed.length + 1 || hex.length !== 2 + words * 64) throw new RangeError("the log does not fit its event");
+    if (topics.length !== indexed.length + 1 || hex.length !== 2 + words * 64)
+      throw new RangeError("the log does not fit its event");
     const args: Record<string, JsonValue> = {};
     // Arguments in their declared order, as ethers' `toObject` lists them.
     const values = new Map<string, JsonValue>();
@@ -141,14 +142,20 @@ const decoders = new Map<string, { name: string; decode: ArgsDecoder | undefined
 );
 
 /** The event's name and arguments as JSON, through ethers (the reference, and the way for dynamic arguments). */
-export function decodeWithEthers(log: { topics: readonly string[]; data: string }): { name: string; args: Record<string, JsonValue> } | null {
+export function decodeWithEthers(log: {
+  topics: readonly string[];
+  data: string;
+}): { name: string; args: Record<string, JsonValue> } | null {
   const parsed = parseEscrowLog(log);
   if (!parsed) return null;
   return { name: parsed.name, args: toJson(parsed.args.toObject(true)) as Record<string, JsonValue> };
 }
 
 /** The event's name and arguments as JSON; null for a log that is not one of the escrow's events. */
-export function decodeEscrowEvent(log: { topics: readonly string[]; data: string }): { name: string; args: Record<string, JsonValue> } | null {
+export function decodeEscrowEvent(log: {
+  topics: readonly string[];
+  data: string;
+}): { name: string; args: Record<string, JsonValue> } | null {
   const known = log.topics.length > 0 ? decoders.get(log.topics[0]) : undefined;
   if (!known) return null;
   if (known.decode) {

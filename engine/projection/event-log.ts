@@ -106,8 +106,7 @@ export class EventLog {
 
   checkpoint(): Checkpoint {
     const row = this.prepare("SELECT block_number, block_hash FROM projection_checkpoint WHERE id = 1").get() as
-      | { block_number: number; block_hash: string | null }
-      | undefined;
+      { block_number: number; block_hash: string | null } | undefined;
     return row ? { number: row.block_number, hash: row.block_hash } : this.origin();
   }
 
@@ -117,12 +116,10 @@ export class EventLog {
   }
 
   setCheckpoint(checkpoint: Checkpoint): void {
-    this
-      .prepare(
-        `INSERT INTO projection_checkpoint (id, block_number, block_hash) VALUES (1, ?, ?)
+    this.prepare(
+      `INSERT INTO projection_checkpoint (id, block_number, block_hash) VALUES (1, ?, ?)
          ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash`,
-      )
-      .run(checkpoint.number, checkpoint.hash);
+    ).run(checkpoint.number, checkpoint.hash);
   }
 
   appendEvents(events: readonly ChainEvent[]): void {
@@ -131,7 +128,16 @@ export class EventLog {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     for (const e of events) {
-      insert.run(e.blockNumber, e.logIndex, e.blockHash, e.txHash, e.blockTime, e.caseId, e.name, JSON.stringify(e.args));
+      insert.run(
+        e.blockNumber,
+        e.logIndex,
+        e.blockHash,
+        e.txHash,
+        e.blockTime,
+        e.caseId,
+        e.name,
+        JSON.stringify(e.args),
+      );
     }
   }
 
@@ -149,17 +155,17 @@ export class EventLog {
 
   /** Stored block hashes at or below `number`, newest first: the candidates for a fork point. */
   blocksAtOrBelow(number: number): StoredBlock[] {
-    return this
-      .prepare("SELECT number, hash FROM projection_blocks WHERE number <= ? ORDER BY number DESC")
-      .all(number) as StoredBlock[];
+    return this.prepare("SELECT number, hash FROM projection_blocks WHERE number <= ? ORDER BY number DESC").all(
+      number,
+    ) as StoredBlock[];
   }
 
   /** Removes every event and block hash above `forkPoint` and returns the events removed, in block order. */
   rollBackTo(forkPoint: Checkpoint): ChainEvent[] {
     const removed = (
-      this
-        .prepare("SELECT * FROM projection_events WHERE block_number > ? ORDER BY block_number, log_index")
-        .all(forkPoint.number) as EventRow[]
+      this.prepare("SELECT * FROM projection_events WHERE block_number > ? ORDER BY block_number, log_index").all(
+        forkPoint.number,
+      ) as EventRow[]
     ).map(fromRow);
     this.prepare("DELETE FROM projection_events WHERE block_number > ?").run(forkPoint.number);
     this.prepare("DELETE FROM projection_blocks WHERE number > ?").run(forkPoint.number);
@@ -170,20 +176,24 @@ export class EventLog {
   /** Every event of a case, in chain order. */
   eventsOf(caseId: string): ChainEvent[] {
     return (
-      this
-        .prepare("SELECT * FROM projection_events WHERE case_id = ? ORDER BY block_number, log_index")
-        .all(caseId) as EventRow[]
+      this.prepare("SELECT * FROM projection_events WHERE case_id = ? ORDER BY block_number, log_index").all(
+        caseId,
+      ) as EventRow[]
     ).map(fromRow);
   }
 
   /** The template ids (lower-case hex) whose `TemplateRegistered` event the log holds. */
   registeredTemplateIds(): Set<string> {
-    const rows = this.prepare("SELECT args FROM projection_events WHERE name = 'TemplateRegistered'").pluck().all() as string[];
+    const rows = this.prepare("SELECT args FROM projection_events WHERE name = 'TemplateRegistered'")
+      .pluck()
+      .all() as string[];
     return new Set(rows.map((args) => String((JSON.parse(args) as { templateId: string }).templateId).toLowerCase()));
   }
 
   allEvents(): ChainEvent[] {
-    return (this.prepare("SELECT * FROM projection_events ORDER BY block_number, log_index").all() as EventRow[]).map(fromRow);
+    return (this.prepare("SELECT * FROM projection_events ORDER BY block_number, log_index").all() as EventRow[]).map(
+      fromRow,
+    );
   }
 
   /** Empties the log, back to the origin: the first step of a rebuild from the chain alone. */

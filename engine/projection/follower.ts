@@ -31,7 +31,13 @@ export class ChainMovedError extends EngineError {
 /** What one transaction of the follower did; handed to the sink inside that transaction. */
 export type FollowerStep =
   | { kind: "rollback"; forkPoint: Checkpoint; removed: ChainEvent[] }
-  | { kind: "range"; from: number; to: number; head: { number: number; hash: string; timestamp: number }; events: ChainEvent[] };
+  | {
+      kind: "range";
+      from: number;
+      to: number;
+      head: { number: number; hash: string; timestamp: number };
+      events: ChainEvent[];
+    };
 
 /**
  * Whoever builds on the events. `prepare` runs before the transaction (it may read the chain); `write` runs
@@ -173,7 +179,8 @@ export class ChainFollower {
       const stamps = await Promise.all(toRead.slice(i, i + BLOCKS_AT_ONCE).map((n) => this.stampOf(n)));
       for (const [j, stamp] of stamps.entries()) {
         const number = toRead[i + j];
-        if (!stamp || stamp.hash !== wanted.get(number)) throw new ChainMovedError(`block ${number} changed while it was read`);
+        if (!stamp || stamp.hash !== wanted.get(number))
+          throw new ChainMovedError(`block ${number} changed while it was read`);
         times.set(number, stamp.timestamp);
       }
     }
@@ -208,8 +215,11 @@ export class ChainFollower {
    */
   private async getLogs(from: number, to: number): Promise<RawLog[]> {
     const send = (this.provider as Partial<JsonRpcApiProvider>).send;
-    if (typeof send !== "function") return this.provider.getLogs({ address: this.address, fromBlock: from, toBlock: to });
-    const raw = (await send.call(this.provider, "eth_getLogs", [{ address: this.address, fromBlock: toQuantity(from), toBlock: toQuantity(to) }])) as Array<{
+    if (typeof send !== "function")
+      return this.provider.getLogs({ address: this.address, fromBlock: from, toBlock: to });
+    const raw = (await send.call(this.provider, "eth_getLogs", [
+      { address: this.address, fromBlock: toQuantity(from), toBlock: toQuantity(to) },
+    ])) as Array<{
       blockNumber: string;
       blockHash: string;
       logIndex: string;
@@ -236,7 +246,9 @@ export class ChainFollower {
   private async stampOf(number: number): Promise<{ hash: string | null; timestamp: number } | null> {
     const send = (this.provider as Partial<JsonRpcApiProvider>).send;
     if (typeof send !== "function") return this.block(number);
-    const raw = (await this.chain(() => send.call(this.provider, "eth_getBlockByNumber", [toQuantity(number), false]))) as {
+    const raw = (await this.chain(() =>
+      send.call(this.provider, "eth_getBlockByNumber", [toQuantity(number), false]),
+    )) as {
       hash: string;
       timestamp: string;
     } | null;
@@ -251,7 +263,9 @@ export class ChainFollower {
     try {
       return await call();
     } catch (error) {
-      throw error instanceof EngineError ? error : new ChainUnavailableError(`reading the chain failed: ${String(error)}`, error);
+      throw error instanceof EngineError
+        ? error
+        : new ChainUnavailableError(`reading the chain failed: ${String(error)}`, error);
     }
   }
 }

@@ -8,7 +8,9 @@ import { Amount, IsoTime, RoleName } from "../value-schemas";
 
 export const StageProgressStatus = z
   .enum(["locked", "open", "waiting", "completed", "overdue", "expired", "cancelled"])
-  .describe("`waiting` (with `waitingFor: \"time\"`) until the stage's legal moment (`availableAt`), even once the contract's floor has passed.");
+  .describe(
+    "`waiting` (with `waitingFor: \"time\"`) until the stage's legal moment (`availableAt`), even once the contract's floor has passed.",
+  );
 export type StageProgressStatus = z.infer<typeof StageProgressStatus>;
 
 export const StageProgress = z.object({
@@ -32,11 +34,15 @@ export const StageProgress = z.object({
   ),
   acceptsSignOffs: z
     .boolean()
-    .describe("Whether the API would accept a sign-off of this stage now from a role it requires that has not signed: false while the legal guard would answer TOO_EARLY, when no required role is left to sign, or once the stage or the case has ended."),
+    .describe(
+      "Whether the API would accept a sign-off of this stage now from a role it requires that has not signed: false while the legal guard would answer TOO_EARLY, when no required role is left to sign, or once the stage or the case has ended.",
+    ),
   waitsFor: z
     .string()
     .nullable()
-    .describe('Plain words naming what the stage waits for before it accepts sign-offs, e.g. "Closing Disclosure received by the borrower, then 3 business days"; null when the law holds nothing back. The same words as a TOO_EARLY refusal\'s `details.waitsFor`.'),
+    .describe(
+      'Plain words naming what the stage waits for before it accepts sign-offs, e.g. "Closing Disclosure received by the borrower, then 3 business days"; null when the law holds nothing back. The same words as a TOO_EARLY refusal\'s `details.waitsFor`.',
+    ),
   completedAt: IsoTime.nullable(),
   tx: z.string().nullable(),
 });
@@ -52,21 +58,40 @@ export type CaseProgressStatus = z.infer<typeof CaseProgressStatus>;
 
 export const CaseProgress = z.object({
   id: z.string(),
-  workflow: z.object({ id: z.string().nullable(), version: z.number().nullable(), title: z.string().nullable(), templateId: z.string() }),
+  workflow: z.object({
+    id: z.string().nullable(),
+    version: z.number().nullable(),
+    title: z.string().nullable(),
+    templateId: z.string(),
+  }),
   timeZone: z
     .string()
-    .describe('The jurisdiction\'s IANA time zone ("America/New_York", "Europe/London"), whose local dates the legal moments count in; "UTC" for a template that no workflow here compiles to.'),
+    .describe(
+      'The jurisdiction\'s IANA time zone ("America/New_York", "Europe/London"), whose local dates the legal moments count in; "UTC" for a template that no workflow here compiles to.',
+    ),
   status: CaseProgressStatus,
   opening: z
     .object({ submissionId: z.number().int(), note: z.string() })
     .optional()
-    .describe("Only with status \"opening\": the chain lost the case's opening (a reorganisation, a node restored from an older save) and the engine is sending it again"),
+    .describe(
+      'Only with status "opening": the chain lost the case\'s opening (a reorganisation, a node restored from an older save) and the engine is sending it again',
+    ),
   parties: z.object({ bank: z.string(), lawyer: z.string(), buyer: z.string(), seller: z.string() }),
   terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
   /** The ERC-20 held in escrow; the zero address for ETH. */
   asset: z.string(),
-  escrow: z.object({ paidByBank: Amount, paidByBuyer: Amount, funded: z.boolean(), released: z.boolean(), credits: z.record(z.string(), Amount) }),
-  cancelVotes: z.array(RoleName).describe("The roles whose vote to cancel stands (POST and DELETE /cases/{id}/cancellation); the last of the four cancels the case."),
+  escrow: z.object({
+    paidByBank: Amount,
+    paidByBuyer: Amount,
+    funded: z.boolean(),
+    released: z.boolean(),
+    credits: z.record(z.string(), Amount),
+  }),
+  cancelVotes: z
+    .array(RoleName)
+    .describe(
+      "The roles whose vote to cancel stands (POST and DELETE /cases/{id}/cancellation); the last of the four cancels the case.",
+    ),
   progress: z.object({ completed: z.number().int(), total: z.number().int() }),
   stages: z.array(StageProgress),
   updatedAt: z.object({ block: z.number().int(), time: z.string() }),

@@ -105,7 +105,8 @@ export class Projection {
     for (const view of this.store.all()) {
       this.views.set(view.id, view);
       // A template read from the chain before a restart is known again from the views that use it.
-      if (!this.catalog.get(view.template.templateId)) this.catalog.add({ ...view.template, rules: [...view.model.rules] });
+      if (!this.catalog.get(view.template.templateId))
+        this.catalog.add({ ...view.template, rules: [...view.model.rules] });
     }
     const sink: FollowerSink = {
       prepare: (step) => this.prepare(step),
@@ -189,7 +190,11 @@ export class Projection {
    * after the chain lost it. Its progress as the opening's terms make it, at chain time `nowSeconds`; null if
    * the terms' template is not known.
    */
-  provisionalCase(caseId: string, terms: Record<string, JsonValue>, nowSeconds = this.clock.nowSeconds()): CaseProgress | null {
+  provisionalCase(
+    caseId: string,
+    terms: Record<string, JsonValue>,
+    nowSeconds = this.clock.nowSeconds(),
+  ): CaseProgress | null {
     if (!this.catalog.get(String(terms.templateId))) return null;
     const checkpoint = this.log.checkpoint();
     const opened: ChainEvent = {
@@ -247,7 +252,8 @@ export class Projection {
   private async prepare(step: FollowerStep): Promise<void> {
     if (step.kind !== "range") return;
     for (const e of step.events) {
-      if (e.name === "CaseOpened") await this.catalog.ensure(String((e.args.terms as Record<string, JsonValue>).templateId));
+      if (e.name === "CaseOpened")
+        await this.catalog.ensure(String((e.args.terms as Record<string, JsonValue>).templateId));
     }
   }
 

@@ -75,7 +75,8 @@ export class CausalOrder {
 /** Why a submission is not sent yet: it waits for another submission of the engine to land first. */
 function waitingNote(blocker: Submission): string {
   const method = blocker.payload.kind === "call" ? blocker.payload.method : "sign-off";
-  const what = method === "openCase" ? `the opening of case ${blocker.caseId}` : `the ${method} of case ${blocker.caseId}`;
+  const what =
+    method === "openCase" ? `the opening of case ${blocker.caseId}` : `the ${method} of case ${blocker.caseId}`;
   return `${WAITS_FOR}${what} (submission ${blocker.id}) to land on chain first: it is not mined yet, or is being sent again after the chain lost it`;
 }
 

@@ -24,7 +24,11 @@ export function normaliseIntent(intent: Intent): Intent {
     };
     if (!isHexString(message.evidence, 32)) throw new InvalidIntentError("the evidence must be 32 bytes of hex");
     if (!isHexString(intent.signature)) throw new InvalidIntentError("the signature must be hex");
-    const signOff: RelayedSignOffIntent = { kind: "relayed-sign-off", message, signature: intent.signature.toLowerCase() };
+    const signOff: RelayedSignOffIntent = {
+      kind: "relayed-sign-off",
+      message,
+      signature: intent.signature.toLowerCase(),
+    };
     return signOff;
   }
   if (intent.kind === "call") {
@@ -100,7 +104,8 @@ function signedSignOffTuple(item: RelayedSignOffIntent): string {
 
 function uintWord(value: string | number | bigint, bits: number, name: string): string {
   const v = BigInt(value);
-  if (v < 0n || v >= (bits === 256 ? UINT256_LIMIT : 1n << BigInt(bits))) throw new InvalidIntentError(`${name} ${v} does not fit a uint${bits}`);
+  if (v < 0n || v >= (bits === 256 ? UINT256_LIMIT : 1n << BigInt(bits)))
+    throw new InvalidIntentError(`${name} ${v} does not fit a uint${bits}`);
   return word(v);
 }
 

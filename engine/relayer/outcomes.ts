@@ -35,7 +35,11 @@ export function isAlreadySignedOff(error: EngineError): boolean {
 }
 
 /** The outcome of each submission in a successful transaction, from its `SignOffSkipped` events. */
-export function outcomesOfSuccess(escrowAddress: string, logs: readonly ReceiptLog[], carried: readonly Submission[]): Map<number, Outcome> {
+export function outcomesOfSuccess(
+  escrowAddress: string,
+  logs: readonly ReceiptLog[],
+  carried: readonly Submission[],
+): Map<number, Outcome> {
   const skipped = new Map<number, (typeof SKIP_REASONS)[number]>();
   const escrow = escrowAddress.toLowerCase();
   for (const log of logs) {
@@ -64,16 +68,33 @@ export function outcomesOfSuccess(escrowAddress: string, logs: readonly ReceiptL
  * Why a relayed sign-off was skipped, as a submission's error. `party`: the address that holds the role in the
  * case, to name whose signature did not verify (the relayer reads it from the chain when it can).
  */
-export function skipError(reason: Exclude<SkipReason, "AlreadySignedOff">, s: Submission, party?: string): SubmissionError {
+export function skipError(
+  reason: Exclude<SkipReason, "AlreadySignedOff">,
+  s: Submission,
+  party?: string,
+): SubmissionError {
   const m = s.payload.kind === "relayed-sign-off" ? s.payload.message : null;
   const role = m ? (ROLES[m.role] ?? `role ${m.role}`) : "signer";
   const where = m ? `stage ${m.stage} of case ${m.caseId}` : "the stage";
-  const details = { reason, index: s.batchIndex, ...(m ? { caseId: m.caseId, stage: m.stage, role } : {}), ...(party ? { party } : {}) };
+  const details = {
+    reason,
+    index: s.batchIndex,
+    ...(m ? { caseId: m.caseId, stage: m.stage, role } : {}),
+    ...(party ? { party } : {}),
+  };
   switch (reason) {
     case "StaleEpoch":
-      return { code: "SIGN_OFF_STALE_EPOCH", message: "the signer revoked after signing: this signature is void, sign again", details };
+      return {
+        code: "SIGN_OFF_STALE_EPOCH",
+        message: "the signer revoked after signing: this signature is void, sign again",
+        details,
+      };
     case "CaseNotOpen":
-      return { code: "SIGN_OFF_CASE_NOT_OPEN", message: "the case is not open (finished, or unknown): the sign-off was not applied", details };
+      return {
+        code: "SIGN_OFF_CASE_NOT_OPEN",
+        message: "the case is not open (finished, or unknown): the sign-off was not applied",
+        details,
+      };
     case "InvalidSignature":
       return {
         code: "SIGN_OFF_INVALID_SIGNATURE",
@@ -84,12 +105,20 @@ export function skipError(reason: Exclude<SkipReason, "AlreadySignedOff">, s: Su
         details,
       };
     case "RoleNotRequired":
-      return { code: "SIGN_OFF_ROLE_NOT_REQUIRED", message: `${where} does not require the ${role}'s sign-off (or the case has no such stage): nothing was applied`, details };
+      return {
+        code: "SIGN_OFF_ROLE_NOT_REQUIRED",
+        message: `${where} does not require the ${role}'s sign-off (or the case has no such stage): nothing was applied`,
+        details,
+      };
   }
 }
 
 /** The case each opening among `carried` opened, from the `CaseOpened` of its transaction's logs. */
-export function openedCaseIds(escrowAddress: string, logs: readonly ReceiptLog[], carried: readonly Submission[]): Map<number, string> {
+export function openedCaseIds(
+  escrowAddress: string,
+  logs: readonly ReceiptLog[],
+  carried: readonly Submission[],
+): Map<number, string> {
   const opening = carried.find((s) => s.payload.kind === "call" && s.payload.method === "openCase");
   if (!opening) return new Map();
   const escrow = escrowAddress.toLowerCase();

@@ -20,7 +20,8 @@ import type { RelayerContext } from "./relayer-context";
 import type { Sending } from "./sending";
 import type { Outcome, SentTransaction, Submission } from "./types";
 
-const UNESTIMATED_BATCH_REVERTED = "its batch, sent without a gas estimate, reverted (out of gas?): nothing of it applied; sent again, estimated first";
+const UNESTIMATED_BATCH_REVERTED =
+  "its batch, sent without a gas estimate, reverted (out of gas?): nothing of it applied; sent again, estimated first";
 
 /** What reconciliation reads of a receipt. */
 interface Receipt {
@@ -100,7 +101,10 @@ export class Reconciliation {
       let gap = chainNonce;
       while (gap < counter && inFlight.has(gap)) gap += 1;
       if (gap >= counter) continue;
-      const reason = { code: "NONCE_GAP", message: `nonce ${gap} of ${sender} was lost with the chain: signed again from there` };
+      const reason = {
+        code: "NONCE_GAP",
+        message: `nonce ${gap} of ${sender} was lost with the chain: signed again from there`,
+      };
       for (const nonce of inFlight) if (nonce > gap) outbox.release(sender, nonce, reason, { giveBackNonce: false });
       outbox.setNextNonce(sender, gap);
     }
@@ -130,7 +134,8 @@ export class Reconciliation {
     // is handed to the node: it would be mined as soon as the held one is.
     let holding = false;
     for (const [i, nonce] of nonces.entries()) {
-      holding = (await this.reconcileNonce(sender, nonce, txsByNonce[i], receipts, chainNonce, head, holding)) || holding;
+      holding =
+        (await this.reconcileNonce(sender, nonce, txsByNonce[i], receipts, chainNonce, head, holding)) || holding;
     }
   }
 
@@ -148,14 +153,19 @@ export class Reconciliation {
     let found = await this.receiptAmong(txs, receipts);
     // The nonce is used and none of our transactions for it had a receipt when asked (before the nonce): one
     // of them may have been mined since; asked again, after the nonce, before anything is concluded.
-    if (!found && chainNonce > nonce) found = await this.receiptAmong(txs, new Map(txs.map((tx) => [tx.txHash, this.receiptOf(tx.txHash)])));
+    if (!found && chainNonce > nonce)
+      found = await this.receiptAmong(txs, new Map(txs.map((tx) => [tx.txHash, this.receiptOf(tx.txHash)])));
     if (found) {
       const { tx, receipt } = found;
       const confirmations = Math.max(head, receipt.blockNumber) - receipt.blockNumber + 1;
       if (confirmations >= this.ctx.confirmations) await this.settle(tx, receipt);
       else if (tx.status !== "mined") {
         const carried = outbox.submissionsForNonce(tx.sender, tx.nonce);
-        outbox.markMined(tx, receipt.blockNumber, receipt.status === 1 ? openedCaseIds(this.ctx.escrowAddress, receipt.logs, carried) : new Map());
+        outbox.markMined(
+          tx,
+          receipt.blockNumber,
+          receipt.status === 1 ? openedCaseIds(this.ctx.escrowAddress, receipt.logs, carried) : new Map(),
+        );
       }
       return false;
     }
@@ -169,7 +179,10 @@ export class Reconciliation {
       outbox.release(
         sender,
         nonce,
-        { code: "NONCE_USED_ELSEWHERE", message: `nonce ${nonce} of ${sender} was used by a transaction the relayer did not send` },
+        {
+          code: "NONCE_USED_ELSEWHERE",
+          message: `nonce ${nonce} of ${sender} was used by a transaction the relayer did not send`,
+        },
         { giveBackNonce: false },
       );
       return false;
@@ -203,10 +216,15 @@ export class Reconciliation {
       const outcome = outcomes.get(s.id);
       if (outcome?.status !== "failed") continue;
       if (await this.openingMissing(s)) outcomes.set(s.id, { status: "pending", note: reopeningNote(s) });
-      else if (outcome.error?.code === "SIGN_OFF_INVALID_SIGNATURE") outcomes.set(s.id, { ...outcome, error: skipError("InvalidSignature", s, await this.partyOf(s, receipt.blockNumber)) });
+      else if (outcome.error?.code === "SIGN_OFF_INVALID_SIGNATURE")
+        outcomes.set(s.id, {
+          ...outcome,
+          error: skipError("InvalidSignature", s, await this.partyOf(s, receipt.blockNumber)),
+        });
     }
     this.ctx.senders.get(tx.sender)?.waitingPolls.delete(tx.txHash);
-    for (const s of outbox.settle(tx, receipt.blockNumber, reverted, outcomes)) if (s.status === "confirmed" || s.status === "failed") this.ctx.events.emit("settled", s);
+    for (const s of outbox.settle(tx, receipt.blockNumber, reverted, outcomes))
+      if (s.status === "confirmed" || s.status === "failed") this.ctx.events.emit("settled", s);
   }
 
   /** The address holding the role of a relayed sign-off in its case, as the chain had it at `blockTag`; undefined if not known. */
@@ -263,7 +281,13 @@ export class Reconciliation {
   private async revertReason(tx: SentTransaction, receipt: Receipt): Promise<EngineError> {
     const signed = Transaction.from(tx.rawTx);
     try {
-      await this.ctx.provider.call({ from: tx.sender, to: signed.to, data: signed.data, value: signed.value, blockTag: receipt.blockNumber - 1 });
+      await this.ctx.provider.call({
+        from: tx.sender,
+        to: signed.to,
+        data: signed.data,
+        value: signed.value,
+        blockTag: receipt.blockNumber - 1,
+      });
     } catch (error) {
       const decoded = decodeChainError(error);
       if (decoded instanceof ContractRevertError) return decoded;

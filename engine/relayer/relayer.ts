@@ -126,7 +126,8 @@ export class Relayer extends EventEmitter<RelayerEvents> {
   constructor(options: RelayerOptions) {
     super();
     const feeBumpPercent = options.feeBumpPercent ?? 12;
-    if (feeBumpPercent < 10) throw new RangeError("feeBumpPercent must be at least 10: nodes refuse smaller replacements");
+    if (feeBumpPercent < 10)
+      throw new RangeError("feeBumpPercent must be at least 10: nodes refuse smaller replacements");
     migrate(options.db, OUTBOX_MIGRATIONS);
     checkOutboxSchema(options.db);
     const now = options.now ?? Date.now;
@@ -209,7 +210,9 @@ export class Relayer extends EventEmitter<RelayerEvents> {
       for (const g of group) g.reject(error);
       return;
     }
-    results.forEach((result, i) => ("error" in result ? group[i].reject(result.error) : group[i].resolve(result.submission)));
+    results.forEach((result, i) =>
+      "error" in result ? group[i].reject(result.error) : group[i].resolve(result.submission),
+    );
   }
 
   /**

@@ -114,7 +114,12 @@ export class Sending {
     const allowance = this.batchAllowance(group, draft);
     let gas: bigint;
     try {
-      gas = allowance ?? (await this.estimateGas({ from: sender, to: draft.to, data: draft.data, value: draft.value }, group[0].kind === "relayed-sign-off"));
+      gas =
+        allowance ??
+        (await this.estimateGas(
+          { from: sender, to: draft.to, data: draft.data, value: draft.value },
+          group[0].kind === "relayed-sign-off",
+        ));
       for (const s of group) this.estimateFirst.delete(s.id);
     } catch (error) {
       if (isInsufficientFunds(error)) {
@@ -180,7 +185,12 @@ export class Sending {
     const { escrowAddress } = this.ctx;
     const first = group[0].payload;
     if (first.kind === "call") {
-      return { to: escrowAddress, data: callData(first), value: BigInt(first.value ?? 0), items: [{ submissionId: group[0].id, batchIndex: null }] };
+      return {
+        to: escrowAddress,
+        data: callData(first),
+        value: BigInt(first.value ?? 0),
+        items: [{ submissionId: group[0].id, batchIndex: null }],
+      };
     }
     // The same signed sign-off under two keys is one item: both submissions settle with it.
     const indexOf = new Map<string, number>();
@@ -214,7 +224,15 @@ export class Sending {
     // revert alone; the others go in the next batch.
     for (const s of group) {
       try {
-        await this.estimateGas({ from: sender, to: this.ctx.escrowAddress, data: batchCallData([s.payload as RelayedSignOffIntent]), value: 0n }, true);
+        await this.estimateGas(
+          {
+            from: sender,
+            to: this.ctx.escrowAddress,
+            data: batchCallData([s.payload as RelayedSignOffIntent]),
+            value: 0n,
+          },
+          true,
+        );
       } catch (e) {
         const decoded = decodeChainError(e);
         if (!(decoded instanceof ContractRevertError)) throw decoded;
@@ -241,9 +259,17 @@ export class Sending {
    * or `expire` is possible at the next block's time, not the latest's. A node that refuses the block
    * parameter is asked the default way from then on.
    */
-  private async estimateGas(tx: { from: string; to: string; data: string; value: bigint }, signOffs: boolean): Promise<bigint> {
+  private async estimateGas(
+    tx: { from: string; to: string; data: string; value: bigint },
+    signOffs: boolean,
+  ): Promise<bigint> {
     const provider = this.ctx.provider as Partial<JsonRpcApiProvider>;
-    if (signOffs && this.estimateAtLatest && typeof provider.send === "function" && typeof provider.getRpcTransaction === "function") {
+    if (
+      signOffs &&
+      this.estimateAtLatest &&
+      typeof provider.send === "function" &&
+      typeof provider.getRpcTransaction === "function"
+    ) {
       try {
         return BigInt((await provider.send("eth_estimateGas", [provider.getRpcTransaction(tx), "latest"])) as string);
       } catch (error) {
@@ -300,7 +326,14 @@ export class Sending {
       this.funds.pause(state, balance, needed);
       return;
     }
-    const signed = this.sign(state, { nonce: current.nonce, to: old.to!, data: old.data, value: old.value, gasLimit: old.gasLimit, fees });
+    const signed = this.sign(state, {
+      nonce: current.nonce,
+      to: old.to!,
+      data: old.data,
+      value: old.value,
+      gasLimit: old.gasLimit,
+      fees,
+    });
     const next = outbox.replace(current, signed);
     if (this.unestimated.has(current.txHash)) this.unestimated.add(next.txHash);
     state.waitingPolls.delete(current.txHash);
@@ -329,7 +362,10 @@ export class Sending {
       // Raw where the provider can: ethers' broadcastTransaction parses the transaction back (hex to bytes,
       // hashes) to wrap its answer, which the relayer does not use.
       const send = (provider as Partial<JsonRpcApiProvider>).send;
-      const sending = typeof send === "function" ? send.call(provider, "eth_sendRawTransaction", [tx.rawTx]) : provider.broadcastTransaction(tx.rawTx);
+      const sending =
+        typeof send === "function"
+          ? send.call(provider, "eth_sendRawTransaction", [tx.rawTx])
+          : provider.broadcastTransaction(tx.rawTx);
       await withTimeout(sending, this.ctx.timings.sendTimeoutMs);
       this.broadcasts += 1;
       this.ctx.events.emit("broadcast", tx);
@@ -343,7 +379,18 @@ export class Sending {
         // The node refused it outright, so the nonce is free: give it back if no later nonce depends on it.
         const balance = await provider.getBalance(sender, "latest").catch(() => 0n);
         if (onlyVersion && last) {
-          outbox.release(sender, tx.nonce, errorOf(new RelayerOutOfFundsError(getAddress(sender), balance, signed.gasLimit * signed.maxFeePerGas! + signed.value)), { giveBackNonce: true });
+          outbox.release(
+            sender,
+            tx.nonce,
+            errorOf(
+              new RelayerOutOfFundsError(
+                getAddress(sender),
+                balance,
+                signed.gasLimit * signed.maxFeePerGas! + signed.value,
+              ),
+            ),
+            { giveBackNonce: true },
+          );
         }
         this.funds.pause(state, balance, signed.gasLimit * signed.maxFeePerGas! + signed.value);
         return;

@@ -67,17 +67,25 @@ export const Submission = z.object({
   payload: Intent.describe("The intent as recorded, canonical JSON parsed back."),
   status: SubmissionStatus,
   nonce: z.number().int().nullable(),
-  rawTx: z.string().nullable().describe("The signed transaction that currently carries this submission, persisted before it is broadcast."),
+  rawTx: z
+    .string()
+    .nullable()
+    .describe("The signed transaction that currently carries this submission, persisted before it is broadcast."),
   txHash: z.string().nullable(),
   batchIndex: z.number().int().nullable().describe("Its place in a `signOffWithSignatures` batch."),
   blockNumber: z.number().int().nullable(),
   attempts: z.number().int().describe("Transactions signed or broadcast for it (first send, re-sends, bumps)."),
   error: SubmissionError.nullable(),
-  note: z.string().nullable().describe("For example that the sign-off was already made by someone else, or why it waits."),
+  note: z
+    .string()
+    .nullable()
+    .describe("For example that the sign-off was already made by someone else, or why it waits."),
   caseId: z
     .string()
     .nullable()
-    .describe("The case it is about (decimal): a sign-off's or a case call's, an opening's once the chain has named the case it opened; null otherwise."),
+    .describe(
+      "The case it is about (decimal): a sign-off's or a case call's, an opening's once the chain has named the case it opened; null otherwise.",
+    ),
   /** Milliseconds since the epoch. */
   createdAt: z.number(),
   updatedAt: z.number(),
@@ -87,7 +95,11 @@ export type Submission = z.infer<typeof Submission>;
 /** What the API shows of a submission: its state, not its signed transaction or payload. */
 export const SubmissionView = z.object({
   id: Submission.shape.id,
-  kind: z.string().describe('"sign-off" for a sign-off, else the escrow function it calls ("revokeSignOff", "deposit", "withdraw", "cancel", ...).'),
+  kind: z
+    .string()
+    .describe(
+      '"sign-off" for a sign-off, else the escrow function it calls ("revokeSignOff", "deposit", "withdraw", "cancel", ...).',
+    ),
   status: Submission.shape.status,
   txHash: Submission.shape.txHash,
   blockNumber: Submission.shape.blockNumber,

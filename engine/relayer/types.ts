@@ -5,7 +5,16 @@
  */
 import type { SubmissionError, TransactionStatus } from "./submission-schema";
 
-export type { CallIntent, Intent, RelayedSignOffIntent, SignOffMessage, Submission, SubmissionError, SubmissionStatus, TransactionStatus } from "./submission-schema";
+export type {
+  CallIntent,
+  Intent,
+  RelayedSignOffIntent,
+  SignOffMessage,
+  Submission,
+  SubmissionError,
+  SubmissionStatus,
+  TransactionStatus,
+} from "./submission-schema";
 
 /** One signed transaction for a (sender, nonce); a fee bump adds another for the same nonce. */
 export interface SentTransaction {

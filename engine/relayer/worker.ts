@@ -84,7 +84,11 @@ export class RelayerWorker {
     const { outbox, timings } = this.ctx;
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     let failures = 0;
-    while (outbox.countUnsettled() > 0 || this.reconciliation.rolledBackTo !== null || !this.reconciliation.checkedAtStart) {
+    while (
+      outbox.countUnsettled() > 0 ||
+      this.reconciliation.rolledBackTo !== null ||
+      !this.reconciliation.checkedAtStart
+    ) {
       if (Date.now() > deadline) {
         throw new EngineError("RELAYER_DRAIN_TIMEOUT", `${outbox.countUnsettled()} submissions have not settled`, {
           details: outbox.countByStatus(),
@@ -102,7 +106,8 @@ export class RelayerWorker {
       }
       const paused = pausedError();
       if (paused instanceof RelayerOutOfFundsError) throw paused;
-      if (outbox.countUnsettled() > 0 || this.reconciliation.rolledBackTo !== null) await sleep(Math.min(timings.pollIntervalMs, 20));
+      if (outbox.countUnsettled() > 0 || this.reconciliation.rolledBackTo !== null)
+        await sleep(Math.min(timings.pollIntervalMs, 20));
     }
   }
 

@@ -15,7 +15,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { REVOKE_TYPES, SIGN_OFF_TYPES, escrowDomainSeparator, signOffDigest } from "../chain/typed-data";
-import { ZeroHash, getAddress, isHexString, recoverAddress, verifyTypedData, type BaseWallet, type TypedDataDomain, type TypedDataField } from "ethers";
+import {
+  ZeroHash,
+  getAddress,
+  isHexString,
+  recoverAddress,
+  verifyTypedData,
+  type BaseWallet,
+  type TypedDataDomain,
+  type TypedDataField,
+} from "ethers";
 import { ROLE_NAMES, type RoleName } from "../../workflows/schema";
 import { isCompleted } from "../../workflows/case-rules";
 import { EngineError } from "../errors";
@@ -112,7 +121,8 @@ export class Approvals {
       const revoked = this.revoking.get(s.id);
       if (!revoked) return;
       this.revoking.delete(s.id);
-      if (s.status === "confirmed") this.revokedTo.set(revoked.signer, Math.max(this.revokedTo.get(revoked.signer) ?? 0, revoked.epoch));
+      if (s.status === "confirmed")
+        this.revokedTo.set(revoked.signer, Math.max(this.revokedTo.get(revoked.signer) ?? 0, revoked.epoch));
     });
   }
 
@@ -144,24 +154,40 @@ export class Approvals {
     const r = this.resolve(request);
     const model = r.view.model;
     if (isCompleted(model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
-    if ((model.signedOff[r.stage] >> r.role) & 1) throw conflict(`the ${request.role} has already signed off "${request.stageId}"`, r);
-    const verdict = this.options.guards.of(r.view.template.templateId)?.mayComplete(model, r.stage, new Date(this.options.clock.nowMs()));
+    if ((model.signedOff[r.stage] >> r.role) & 1)
+      throw conflict(`the ${request.role} has already signed off "${request.stageId}"`, r);
+    const verdict = this.options.guards
+      .of(r.view.template.templateId)
+      ?.mayComplete(model, r.stage, new Date(this.options.clock.nowMs()));
     if (verdict && !verdict.allowed) {
       throw new EngineError("TOO_EARLY", verdict.reason, {
-        details: { caseId: r.view.id, stage: request.stageId, availableAt: verdict.availableAt ? verdict.availableAt.toISOString() : null, waitsFor: verdict.waitsFor },
+        details: {
+          caseId: r.view.id,
+          stage: request.stageId,
+          availableAt: verdict.availableAt ? verdict.availableAt.toISOString() : null,
+          waitsFor: verdict.waitsFor,
+        },
       });
     }
     const evidence = (request.evidence ?? ZeroHash).toLowerCase();
     if (!isHexString(evidence, 32)) throw invalid("the evidence must be a 32-byte hex string");
     const epoch = this.epochOf(r);
-    const signature = await this.signOffSignature(r, { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, request.signature);
+    const signature = await this.signOffSignature(
+      r,
+      { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence },
+      request.signature,
+    );
     try {
       // The case's actor has the last word (its guards are the contract's rules and the law's, as the case is
       // now: signing may have taken a while). It hands the sign-off to the relayer, which records it with the
       // other approvals of this moment in one transaction (one fsync), durable before this resolves.
       const submitted = this.options.runtime.signOff(r.view.id, r.stage, r.role, () =>
         this.options.relayer.submitDurably(
-          { kind: "relayed-sign-off", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence }, signature },
+          {
+            kind: "relayed-sign-off",
+            message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch, evidence },
+            signature,
+          },
           key ?? this.defaultKey(`approve:${r.view.id}:${r.stage}:${r.role}:${epoch}`),
         ),
       );
@@ -169,13 +195,16 @@ export class Approvals {
       return await submitted;
     } catch (error) {
       // Without a key of the caller's, the default key names the sign-off: another one is already on its way.
-      if (!key && error instanceof IdempotencyConflictError) throw conflict(`a sign-off of "${request.stageId}" by the ${request.role} is already submitted`, r);
+      if (!key && error instanceof IdempotencyConflictError)
+        throw conflict(`a sign-off of "${request.stageId}" by the ${request.role} is already submitted`, r);
       throw error;
     }
   }
 
   /** The EIP-712 typed data that the party's own wallet signs to sign off the stage (or to revoke its sign-off). */
-  async typedDataFor(request: Omit<ApprovalRequest, "signature" | "idempotencyKey"> & { purpose?: "sign-off" | "revoke" }): Promise<TypedData> {
+  async typedDataFor(
+    request: Omit<ApprovalRequest, "signature" | "idempotencyKey"> & { purpose?: "sign-off" | "revoke" },
+  ): Promise<TypedData> {
     const r = this.resolve(request);
     const epoch = this.epochOf(r);
     if (request.purpose === "revoke") return this.revokeTypedData(r, epoch);
@@ -186,7 +215,8 @@ export class Approvals {
   async revoke(request: RevokeRequest): Promise<Submission> {
     const r = this.resolve(request);
     if (isCompleted(r.view.model, r.stage)) throw conflict(`the stage "${request.stageId}" has already completed`, r);
-    if (!((r.view.model.signedOff[r.stage] >> r.role) & 1)) throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
+    if (!((r.view.model.signedOff[r.stage] >> r.role) & 1))
+      throw conflict(`the ${request.role} has not signed off "${request.stageId}"`, r);
     const epoch = this.epochOf(r);
     const key = request.idempotencyKey ?? this.defaultKey(`revoke:${r.view.id}:${r.stage}:${r.role}:${epoch}`);
     let submission: Submission;
@@ -195,13 +225,23 @@ export class Approvals {
       const signature = contractSignatureForm(request.signature);
       this.checkSigner(r, signature, () => verifyTypedData(typed.domain, typed.types, typed.message, signature));
       submission = this.options.relayer.submit(
-        this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [r.view.id, r.stage, r.role, epoch, signature]),
+        this.call(this.options.relayer.relayerAddress, "revokeSignOffWithSignature", [
+          r.view.id,
+          r.stage,
+          r.role,
+          epoch,
+          signature,
+        ]),
         key,
       );
     } else {
-      submission = this.options.relayer.submit(this.call(this.managedKey(r.party).address, "revokeSignOff", [r.view.id, r.stage, r.role]), key);
+      submission = this.options.relayer.submit(
+        this.call(this.managedKey(r.party).address, "revokeSignOff", [r.view.id, r.stage, r.role]),
+        key,
+      );
     }
-    if (submission.status !== "confirmed" && submission.status !== "failed") this.revoking.set(submission.id, { signer: signerKey(r), epoch: epoch + 1 });
+    if (submission.status !== "confirmed" && submission.status !== "failed")
+      this.revoking.set(submission.id, { signer: signerKey(r), epoch: epoch + 1 });
     return submission;
   }
 
@@ -209,11 +249,16 @@ export class Approvals {
   deposit(request: DepositRequest): Submission {
     const view = this.caseOf(request.caseId);
     const role = roleIndex(request.role);
-    if (request.role !== "bank" && request.role !== "buyer") throw forbidden(`only the bank and the buyer pay into the escrow, not the ${request.role}`);
+    if (request.role !== "bank" && request.role !== "buyer")
+      throw forbidden(`only the bank and the buyer pay into the escrow, not the ${request.role}`);
     const party = this.partyOf(view, role, request.principalAddress);
     if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
     if (view.asset !== "0x0000000000000000000000000000000000000000") {
-      throw new EngineError("NOT_SUPPORTED", "deposits of an ERC-20 need the payer's own approve first: pay from the payer's wallet", { details: { asset: view.asset } });
+      throw new EngineError(
+        "NOT_SUPPORTED",
+        "deposits of an ERC-20 need the payer's own approve first: pay from the payer's wallet",
+        { details: { asset: view.asset } },
+      );
     }
     const amount = parseAmount(request.amount);
     const from = this.managedKey(party).address;
@@ -228,9 +273,13 @@ export class Approvals {
     const view = this.caseOf(request.caseId);
     const party = this.anyPartyOf(view, request.principalAddress);
     if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
-    if (view.model.released) throw conflict(`case ${view.id} has released its escrow: it can no longer be cancelled`, { view });
+    if (view.model.released)
+      throw conflict(`case ${view.id} has released its escrow: it can no longer be cancelled`, { view });
     const round = view.cancelVoteRound ? `:${view.cancelVoteRound}` : "";
-    return this.options.relayer.submit(this.call(this.managedKey(party).address, "cancel", [view.id]), request.idempotencyKey ?? this.defaultKey(`cancel:${view.id}:${party}${round}`));
+    return this.options.relayer.submit(
+      this.call(this.managedKey(party).address, "cancel", [view.id]),
+      request.idempotencyKey ?? this.defaultKey(`cancel:${view.id}:${party}${round}`),
+    );
   }
 
   /** Withdraws the party's vote to cancel, for every role its address holds that voted, while the case is open. */
@@ -238,11 +287,16 @@ export class Approvals {
     const view = this.caseOf(request.caseId);
     const party = this.anyPartyOf(view, request.principalAddress);
     if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
-    const roles = ROLE_NAMES.reduce((mask, name, role) => (sameAddress(view.parties[name], party) ? mask | (1 << role) : mask), 0);
-    if ((roles & view.model.cancelVotes) === 0) throw conflict(`${party} has no vote to cancel case ${view.id} standing`, { view });
+    const roles = ROLE_NAMES.reduce(
+      (mask, name, role) => (sameAddress(view.parties[name], party) ? mask | (1 << role) : mask),
+      0,
+    );
+    if ((roles & view.model.cancelVotes) === 0)
+      throw conflict(`${party} has no vote to cancel case ${view.id} standing`, { view });
     return this.options.relayer.submit(
       this.call(this.managedKey(party).address, "withdrawCancelVote", [view.id]),
-      request.idempotencyKey ?? this.defaultKey(`withdraw-cancel-vote:${view.id}:${party}:${view.cancelVoteRound ?? 0}`),
+      request.idempotencyKey ??
+        this.defaultKey(`withdraw-cancel-vote:${view.id}:${party}:${view.cancelVoteRound ?? 0}`),
     );
   }
 
@@ -250,18 +304,26 @@ export class Approvals {
   withdraw(request: PartyRequest): Submission {
     const view = this.caseOf(request.caseId);
     const party = this.anyPartyOf(view, request.principalAddress);
-    if (BigInt(view.credits[party] ?? "0") === 0n) throw conflict(`nothing is credited to ${party} in case ${view.id}`, { view });
-    return this.options.relayer.submit(this.call(this.managedKey(party).address, "withdraw", [view.id]), request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`);
+    if (BigInt(view.credits[party] ?? "0") === 0n)
+      throw conflict(`nothing is credited to ${party} in case ${view.id}`, { view });
+    return this.options.relayer.submit(
+      this.call(this.managedKey(party).address, "withdraw", [view.id]),
+      request.idempotencyKey ?? `withdraw:${view.id}:${party}:${randomUUID()}`,
+    );
   }
 
   /** Why the case's actor refused a sign-off that the checks before signing let through: the case changed meanwhile. */
   private movedOn(request: ApprovalRequest, before: Resolved): EngineError {
     const view = this.options.projection.viewOf(before.view.id);
     if (view && view.model.status === "open") {
-      if (isCompleted(view.model, before.stage)) return conflict(`the stage "${request.stageId}" has already completed`, { view });
-      if ((view.model.signedOff[before.stage] >> before.role) & 1) return conflict(`the ${request.role} has already signed off "${request.stageId}"`, { view });
+      if (isCompleted(view.model, before.stage))
+        return conflict(`the stage "${request.stageId}" has already completed`, { view });
+      if ((view.model.signedOff[before.stage] >> before.role) & 1)
+        return conflict(`the ${request.role} has already signed off "${request.stageId}"`, { view });
     }
-    return conflict(`case ${before.view.id} changed while the sign-off was being signed: look at it again`, { view: view ?? before.view });
+    return conflict(`case ${before.view.id} changed while the sign-off was being signed: look at it again`, {
+      view: view ?? before.view,
+    });
   }
 
   /** The engine's own key for an action asked without a caller's key: `base`, unless a failed submission holds it (retry-key.ts). */
@@ -278,26 +340,49 @@ export class Approvals {
     // A case answered before whose opening the chain lost: it exists again once its re-sent opening lands.
     const opening = /^\d+$/.test(id) ? this.options.relayer.outbox.openingOf(BigInt(id).toString()) : undefined;
     if (opening) {
-      throw new EngineError("CONFLICT", `case ${id} is being opened again (the chain lost its opening; submission ${opening.id} sends it again): try again once it reads open`, {
-        retryable: true,
-        details: { caseId: id, reason: "CASE_OPENING", submissionId: opening.id },
-      });
+      throw new EngineError(
+        "CONFLICT",
+        `case ${id} is being opened again (the chain lost its opening; submission ${opening.id} sends it again): try again once it reads open`,
+        {
+          retryable: true,
+          details: { caseId: id, reason: "CASE_OPENING", submissionId: opening.id },
+        },
+      );
     }
     throw new EngineError("NOT_FOUND", `no case ${id}`, { details: { caseId: id } });
   }
 
-  private resolve(request: { caseId: string | bigint | number; stageId: string | number; role: RoleName; principalAddress: string }): Resolved {
+  private resolve(request: {
+    caseId: string | bigint | number;
+    stageId: string | number;
+    role: RoleName;
+    principalAddress: string;
+  }): Resolved {
     const view = this.caseOf(request.caseId);
-    const stage = typeof request.stageId === "number" ? request.stageId : view.template.stages.findIndex((s) => s.id === request.stageId);
+    const stage =
+      typeof request.stageId === "number"
+        ? request.stageId
+        : view.template.stages.findIndex((s) => s.id === request.stageId);
     if (!Number.isInteger(stage) || stage < 0 || stage >= view.model.rules.length) {
-      throw new EngineError("NOT_FOUND", `case ${view.id} has no stage ${JSON.stringify(request.stageId)}`, { details: { caseId: view.id, stage: request.stageId } });
+      throw new EngineError("NOT_FOUND", `case ${view.id} has no stage ${JSON.stringify(request.stageId)}`, {
+        details: { caseId: view.id, stage: request.stageId },
+      });
     }
     const role = roleIndex(request.role);
     const party = this.partyOf(view, role, request.principalAddress);
     if (!((view.model.rules[stage].roles >> role) & 1)) {
-      throw new EngineError("FORBIDDEN", `the stage "${view.template.stages[stage].id}" does not need the ${request.role}'s sign-off`, {
-        details: { reason: "ROLE_NOT_REQUIRED", caseId: view.id, stage: view.template.stages[stage].id, role: request.role },
-      });
+      throw new EngineError(
+        "FORBIDDEN",
+        `the stage "${view.template.stages[stage].id}" does not need the ${request.role}'s sign-off`,
+        {
+          details: {
+            reason: "ROLE_NOT_REQUIRED",
+            caseId: view.id,
+            stage: view.template.stages[stage].id,
+            role: request.role,
+          },
+        },
+      );
     }
     if (view.model.status !== "open") throw conflict(`case ${view.id} is ${view.model.status}`, { view });
     return { view, stage, role, party };
@@ -306,14 +391,19 @@ export class Approvals {
   private partyOf(view: CaseView, role: number, principal: string): string {
     const party = this.checksummed(view.parties[ROLE_NAMES[role]]);
     if (!sameAddress(party, principal)) {
-      throw forbidden(`${principal} is not the ${ROLE_NAMES[role]} of case ${view.id}`, { reason: "NOT_THE_PARTY", caseId: view.id, role: ROLE_NAMES[role] });
+      throw forbidden(`${principal} is not the ${ROLE_NAMES[role]} of case ${view.id}`, {
+        reason: "NOT_THE_PARTY",
+        caseId: view.id,
+        role: ROLE_NAMES[role],
+      });
     }
     return party;
   }
 
   private anyPartyOf(view: CaseView, principal: string): string {
     const party = Object.values(view.parties).find((p) => sameAddress(p, principal));
-    if (!party) throw forbidden(`${principal} is not a party of case ${view.id}`, { reason: "NOT_A_PARTY", caseId: view.id });
+    if (!party)
+      throw forbidden(`${principal} is not a party of case ${view.id}`, { reason: "NOT_A_PARTY", caseId: view.id });
     return this.checksummed(party);
   }
 
@@ -333,7 +423,10 @@ export class Approvals {
 
   private managedKey(address: string): BaseWallet {
     const key = this.keys.get(this.checksummed(address));
-    if (!key) throw forbidden(`the engine holds no managed key for ${address}: sign with the party's own wallet`, { reason: "NO_MANAGED_KEY" });
+    if (!key)
+      throw forbidden(`the engine holds no managed key for ${address}: sign with the party's own wallet`, {
+        reason: "NO_MANAGED_KEY",
+      });
     return key;
   }
 
@@ -356,7 +449,11 @@ export class Approvals {
    * The digest is hashed from a precomputed domain separator and signed with the key directly, on a worker
    * thread (signing-pool.ts): ethers' `signTypedData` walks the types again for every message.
    */
-  private async signOffSignature(r: Resolved, message: { caseId: string; stage: number; role: number; epoch: number; evidence: string }, signature?: string): Promise<string> {
+  private async signOffSignature(
+    r: Resolved,
+    message: { caseId: string; stage: number; role: number; epoch: number; evidence: string },
+    signature?: string,
+  ): Promise<string> {
     this.domainSeparator ??= this.domain().then((d) => escrowDomainSeparator(BigInt(d.chainId), d.verifyingContract));
     this.domainSeparator.catch(() => (this.domainSeparator = undefined));
     const digest = signOffDigest(await this.domainSeparator, message);
@@ -369,7 +466,12 @@ export class Approvals {
 
   private async domain() {
     this.chainId ??= (await this.options.provider.getNetwork()).chainId;
-    return { name: "MortgageEscrow", version: "1", chainId: this.chainId.toString(), verifyingContract: this.escrowAddress };
+    return {
+      name: "MortgageEscrow",
+      version: "1",
+      chainId: this.chainId.toString(),
+      verifyingContract: this.escrowAddress,
+    };
   }
 
   private async signOffTypedData(r: Resolved, epoch: number, evidence: string): Promise<TypedData> {
@@ -382,7 +484,12 @@ export class Approvals {
   }
 
   private async revokeTypedData(r: Resolved, epoch: number): Promise<TypedData> {
-    return { domain: await this.domain(), types: REVOKE_TYPES, primaryType: "RevokeSignOff", message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch } };
+    return {
+      domain: await this.domain(),
+      types: REVOKE_TYPES,
+      primaryType: "RevokeSignOff",
+      message: { caseId: r.view.id, stage: r.stage, role: r.role, epoch },
+    };
   }
 
   /** `signature` if the address `recover` finds in it is the party's (an EOA's); else 403 BAD_SIGNATURE. */
@@ -394,7 +501,11 @@ export class Approvals {
       throw forbidden(`the signature does not decode: ${(error as Error).message}`, { reason: "BAD_SIGNATURE" });
     }
     if (!sameAddress(signer, r.party)) {
-      throw forbidden(`the signature is ${signer}'s, not the ${ROLE_NAMES[r.role]}'s (${r.party})`, { reason: "BAD_SIGNATURE", signer, party: r.party });
+      throw forbidden(`the signature is ${signer}'s, not the ${ROLE_NAMES[r.role]}'s (${r.party})`, {
+        reason: "BAD_SIGNATURE",
+        signer,
+        party: r.party,
+      });
     }
     return signature;
   }
@@ -416,7 +527,8 @@ function roleIndex(role: RoleName): number {
 
 function parseAmount(amount: string | bigint): bigint {
   const text = String(amount);
-  if (!/^\d+$/.test(text) || BigInt(text) === 0n) throw invalid(`the amount must be a positive integer in the asset's smallest unit, not ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text) || BigInt(text) === 0n)
+    throw invalid(`the amount must be a positive integer in the asset's smallest unit, not ${JSON.stringify(text)}`);
   return BigInt(text);
 }
 

@@ -61,7 +61,13 @@ export class CaseActors {
     return this.start(caseId, law, now, { model, now }, snapshot);
   }
 
-  private start(caseId: string, law: CaseLaw | undefined, now: number, input: CaseMachineInput, snapshot?: unknown): CaseActor {
+  private start(
+    caseId: string,
+    law: CaseLaw | undefined,
+    now: number,
+    input: CaseMachineInput,
+    snapshot?: unknown,
+  ): CaseActor {
     const { machine } = this.machineFor(law);
     const actor = createActor(machine, {
       id: caseId,
@@ -82,7 +88,8 @@ export class CaseActors {
           requestAdvance: ({ self }, params: { at: number }) => effects.requestAdvance(self.id, params.at),
           requestExpire: ({ self }, params: { at: number }) => effects.requestExpire(self.id, params.at),
           requestSignOff: (_, params: { ticket: number }) => effects.requestSignOff(params.ticket),
-          requestSellerPayout: ({ self }, params: { released: boolean }) => params.released && effects.requestSellerPayout(self.id),
+          requestSellerPayout: ({ self }, params: { released: boolean }) =>
+            params.released && effects.requestSellerPayout(self.id),
           announceLegalMoment: ({ self }) => effects.announceLegalMoment(self.id),
         },
       }) as CaseMachine;

@@ -74,22 +74,45 @@ export class CaseOpener {
     const principal = getAddress(request.principalAddress);
     const compiled = findWorkflow(this.options.workflows, request.workflow);
     if (!compiled) {
-      throw new EngineError("NOT_FOUND", `no workflow ${JSON.stringify(request.workflow)} (the engine knows ${this.options.workflows.map((w) => w.workflow.id).join(", ")})`, {
-        details: { workflow: request.workflow },
-      });
+      throw new EngineError(
+        "NOT_FOUND",
+        `no workflow ${JSON.stringify(request.workflow)} (the engine knows ${this.options.workflows.map((w) => w.workflow.id).join(", ")})`,
+        {
+          details: { workflow: request.workflow },
+        },
+      );
     }
-    const parties = Object.fromEntries(ROLE_NAMES.map((role) => [role, getAddress(request.parties[role])])) as Record<RoleName, string>;
+    const parties = Object.fromEntries(ROLE_NAMES.map((role) => [role, getAddress(request.parties[role])])) as Record<
+      RoleName,
+      string
+    >;
     // Amounts as the chain will echo them (no leading zeros), so the same terms make the same intent.
-    const terms = { price: BigInt(request.terms.price).toString(), deposit: BigInt(request.terms.deposit).toString(), loan: BigInt(request.terms.loan).toString() };
+    const terms = {
+      price: BigInt(request.terms.price).toString(),
+      deposit: BigInt(request.terms.deposit).toString(),
+      loan: BigInt(request.terms.loan).toString(),
+    };
     const asset = request.asset === undefined ? ZeroAddress : getAddress(request.asset);
     if (!this.options.relayer.holdsKey(principal)) {
-      throw new EngineError("FORBIDDEN", `the engine holds no managed key for ${principal}: it cannot open a case for it`, {
-        details: { reason: "NO_MANAGED_KEY", principal },
-      });
+      throw new EngineError(
+        "FORBIDDEN",
+        `the engine holds no managed key for ${principal}: it cannot open a case for it`,
+        {
+          details: { reason: "NO_MANAGED_KEY", principal },
+        },
+      );
     }
     const caseTerms = { templateId: compiled.templateId, ...parties, asset, ...terms };
-    const key = keyPastFailures(this.options.relayer.outbox, request.idempotencyKey === undefined ? `open-case:${principal}:${randomUUID()}` : `open-case:${principal}:${request.idempotencyKey}`);
-    const submission = this.options.relayer.submit({ kind: "call", from: principal, method: "openCase", args: [caseTerms] }, key);
+    const key = keyPastFailures(
+      this.options.relayer.outbox,
+      request.idempotencyKey === undefined
+        ? `open-case:${principal}:${randomUUID()}`
+        : `open-case:${principal}:${request.idempotencyKey}`,
+    );
+    const submission = this.options.relayer.submit(
+      { kind: "call", from: principal, method: "openCase", args: [caseTerms] },
+      key,
+    );
     const deadline = Date.now() + (options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const caseId = await this.caseIdOnceSettled(submission, principal, deadline);
     return this.projected(caseId, submission, deadline);
@@ -109,7 +132,10 @@ export class CaseOpener {
             .filter((log) => getAddress(log.address) === this.escrowAddress)
             .map((log) => parseEscrowLog(log))
             .find((parsed) => parsed?.name === "CaseOpened");
-          if (!opened) throw new EngineError("INTERNAL", `transaction ${s.txHash} opened no case`, { details: { submissionId: s.id } });
+          if (!opened)
+            throw new EngineError("INTERNAL", `transaction ${s.txHash} opened no case`, {
+              details: { submissionId: s.id },
+            });
           const caseId = (opened.args.caseId as bigint).toString();
           this.caseIdOfSubmission.set(s.id, caseId);
           return caseId;
@@ -118,7 +144,8 @@ export class CaseOpener {
       }
       const paused = this.options.relayer.health().senders.find((x) => x.address === s.sender)?.paused;
       if (paused) throw cannotPay(paused, s);
-      if (Date.now() > deadline) throw timeout(`the chain has not settled the opening of the case (submission ${s.id} is ${s.status})`, s);
+      if (Date.now() > deadline)
+        throw timeout(`the chain has not settled the opening of the case (submission ${s.id} is ${s.status})`, s);
       await sleep(POLL_MS);
     }
   }
@@ -128,7 +155,8 @@ export class CaseOpener {
     for (;;) {
       const progress = this.options.projection.getCase(caseId);
       if (progress) return progress;
-      if (Date.now() > deadline) throw timeout(`case ${caseId} is open on chain but not projected yet`, submission, { caseId });
+      if (Date.now() > deadline)
+        throw timeout(`case ${caseId} is open on chain but not projected yet`, submission, { caseId });
       await this.options.followChain().catch(() => sleep(POLL_MS));
     }
   }
@@ -142,9 +170,11 @@ export class CaseOpener {
 function invalidRequest(error: z.ZodError): EngineError {
   const issue = error.issues[0];
   const field = issue.path.join(".") || "the request";
-  if (!/^[a-z]/.test(issue.message)) return new EngineError("INVALID_REQUEST", `${field}: ${issue.message}`, { details: { field } });
+  if (!/^[a-z]/.test(issue.message))
+    return new EngineError("INVALID_REQUEST", `${field}: ${issue.message}`, { details: { field } });
   const input = (issue as { input?: unknown }).input;
-  const given = issue.message.startsWith("must be ") && typeof input === "string" ? `, not ${JSON.stringify(input)}` : "";
+  const given =
+    issue.message.startsWith("must be ") && typeof input === "string" ? `, not ${JSON.stringify(input)}` : "";
   return new EngineError("INVALID_REQUEST", `${field} ${issue.message}${given}`, { details: { field } });
 }
 
@@ -154,18 +184,36 @@ function refusal(s: Submission, principal: string): EngineError {
   const details = { submissionId: s.id, error: s.error };
   switch (name) {
     case "MortgageEscrowUnauthorizedOpener":
-      return new EngineError("FORBIDDEN", `${principal} is neither the case's bank nor the operator: it may not open this case`, { details: { ...details, reason: "NOT_BANK_OR_OPERATOR" } });
+      return new EngineError(
+        "FORBIDDEN",
+        `${principal} is neither the case's bank nor the operator: it may not open this case`,
+        { details: { ...details, reason: "NOT_BANK_OR_OPERATOR" } },
+      );
     case "MortgageEscrowPaused":
-      return new EngineError("CONFLICT", "the escrow is paused: no case opens until the operator unpauses it", { details });
+      return new EngineError("CONFLICT", "the escrow is paused: no case opens until the operator unpauses it", {
+        details,
+      });
     case "MortgageEscrowUnknownTemplate":
-      return new EngineError("CONFLICT", "this workflow's template is not registered on the chain's escrow: the operator registers it first", { details });
+      return new EngineError(
+        "CONFLICT",
+        "this workflow's template is not registered on the chain's escrow: the operator registers it first",
+        { details },
+      );
     case "MortgageEscrowZeroParty":
     case "MortgageEscrowPriceExceedsShares":
       return new EngineError("INVALID_REQUEST", s.error?.message ?? name, { details });
     default:
-      return new EngineError(s.error?.code === "CONTRACT_REVERTED" || !s.error ? "CONFLICT" : isEngineErrorCode(s.error.code) ? s.error.code : "INTERNAL", `the case was not opened: ${s.error?.message ?? "unknown"}`, {
-        details,
-      });
+      return new EngineError(
+        s.error?.code === "CONTRACT_REVERTED" || !s.error
+          ? "CONFLICT"
+          : isEngineErrorCode(s.error.code)
+            ? s.error.code
+            : "INTERNAL",
+        `the case was not opened: ${s.error?.message ?? "unknown"}`,
+        {
+          details,
+        },
+      );
   }
 }
 
@@ -175,7 +223,12 @@ function refusal(s: Submission, principal: string): EngineError {
  * idempotency key, which the server derives from the body when the client sends none) returns that case.
  */
 function cannotPay(paused: RelayerOutOfFundsError, s: Submission): EngineError {
-  const { address, balance, needed, shortfall } = paused.details as { address: string; balance: string; needed: string; shortfall: string };
+  const { address, balance, needed, shortfall } = paused.details as {
+    address: string;
+    balance: string;
+    needed: string;
+    shortfall: string;
+  };
   return new EngineError(
     "RELAYER_OUT_OF_FUNDS",
     `the key ${address} that opens this case (the caller's managed key) cannot pay for it: it holds ${balance} wei and needs ${needed} wei (gas; short by ${shortfall} wei). ` +

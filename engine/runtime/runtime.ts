@@ -198,7 +198,11 @@ export class Runtime {
     const pending: { submit: () => Promise<Submission>; submitted?: Promise<Submission> } = { submit };
     this.tickets.set(ticket, pending);
     try {
-      this.send(running, { type: "APPROVE", stage, role, atMs: this.clock.nowMs(), ticket }, running.actor.getSnapshot().context.now);
+      this.send(
+        running,
+        { type: "APPROVE", stage, role, atMs: this.clock.nowMs(), ticket },
+        running.actor.getSnapshot().context.now,
+      );
     } finally {
       this.tickets.delete(ticket);
     }
@@ -212,9 +216,15 @@ export class Runtime {
     const law = this.guards.of(view.template.templateId);
     const version = this.actors.versionFor(law);
     const stored = this.snapshots.get(view.id);
-    const context = (stored?.snapshot as { context?: { model?: CaseModel; now?: number }; value?: unknown } | null)?.context;
+    const context = (stored?.snapshot as { context?: { model?: CaseModel; now?: number }; value?: unknown } | null)
+      ?.context;
     let actor: CaseActor | null = null;
-    if (stored?.machineVersion === version && context?.model && typeof context.now === "number" && sameModel(context.model, view.model)) {
+    if (
+      stored?.machineVersion === version &&
+      context?.model &&
+      typeof context.now === "number" &&
+      sameModel(context.model, view.model)
+    ) {
       try {
         actor = this.actors.restored(view.id, law, stored.snapshot, view.model, context.now);
         this.counts.restored += 1;
@@ -248,7 +258,11 @@ export class Runtime {
         const law = this.guards.of(view.template.templateId);
         const openedAt = events[opening].blockTime;
         const funded = view.terms.deposit === "0" && view.terms.loan === "0";
-        const actor = this.actors.opened(caseId, law, { workflow: { stages: [...view.model.rules] }, openedAt, funded });
+        const actor = this.actors.opened(caseId, law, {
+          workflow: { stages: [...view.model.rules] },
+          openedAt,
+          funded,
+        });
         running = this.track(caseId, actor, this.actors.versionFor(law)) ?? undefined;
         events = events.slice(opening + 1);
       } else if (!running) {
@@ -268,7 +282,8 @@ export class Runtime {
         if (!sameModel(context.model, view.model)) {
           this.counts.resynced += 1;
           const at = Math.max(context.now, view.updatedAt.time);
-          if (running.actor.getSnapshot().status === "active") this.send(running, { type: "RESYNC", model: view.model, at }, at);
+          if (running.actor.getSnapshot().status === "active")
+            this.send(running, { type: "RESYNC", model: view.model, at }, at);
           else this.drop(caseId, running);
         }
       }
@@ -320,7 +335,10 @@ export class Runtime {
     if (!view?.model.released) return;
     const seller = view.parties.seller;
     if (BigInt(view.credits[seller] ?? "0") === 0n) return;
-    this.relayer.submit(this.relayerCall("withdrawFor", [view.id, seller]), `runtime:withdraw-for:${view.id}:${seller}`);
+    this.relayer.submit(
+      this.relayerCall("withdrawFor", [view.id, seller]),
+      `runtime:withdraw-for:${view.id}:${seller}`,
+    );
   }
 
   /**

@@ -23,7 +23,11 @@ export function contractSignatureForm(signature: string): string {
     s = bytes.slice(32, 64);
     v = bytes[64];
     if (v === 0 || v === 1) v += 27;
-    if (v !== 27 && v !== 28) throw refused(`the signature's v is ${bytes[64]}: it must be 27 or 28 (or 0 or 1)`, { form: "65 bytes", v: bytes[64] });
+    if (v !== 27 && v !== 28)
+      throw refused(`the signature's v is ${bytes[64]}: it must be 27 or 28 (or 0 or 1)`, {
+        form: "65 bytes",
+        v: bytes[64],
+      });
   } else if (bytes.length === 64) {
     // EIP-2098: the top bit of the second word is y-parity, the rest is s.
     r = bytes.slice(0, 32);
@@ -31,17 +35,25 @@ export function contractSignatureForm(signature: string): string {
     v = 27 + (s[0] >> 7);
     s[0] &= 0x7f;
   } else {
-    throw refused(`the signature is ${bytes.length} bytes: it must be 65 (r, s, v) or 64 (EIP-2098 compact)`, { form: `${bytes.length} bytes` });
+    throw refused(`the signature is ${bytes.length} bytes: it must be 65 (r, s, v) or 64 (EIP-2098 compact)`, {
+      form: `${bytes.length} bytes`,
+    });
   }
   const rValue = BigInt(hexlify(r));
   const sValue = BigInt(hexlify(s));
-  if (rValue === 0n || rValue >= SECP256K1_N || sValue === 0n) throw refused("the signature's r or s is out of range", { form: "out of range" });
+  if (rValue === 0n || rValue >= SECP256K1_N || sValue === 0n)
+    throw refused("the signature's r or s is out of range", { form: "out of range" });
   if (sValue > HALF_N) {
-    throw refused("the signature has a high s (above half the curve order): the contract refuses it (EIP-2); a wallet writes s as n - s with v flipped", { form: "high s" });
+    throw refused(
+      "the signature has a high s (above half the curve order): the contract refuses it (EIP-2); a wallet writes s as n - s with v flipped",
+      { form: "high s" },
+    );
   }
   return hexlify(new Uint8Array([...r, ...s, v]));
 }
 
 function refused(message: string, details: Record<string, unknown>): EngineError {
-  return new EngineError("INVALID_REQUEST", message, { details: { field: "signature", reason: "SIGNATURE_FORM", ...details } });
+  return new EngineError("INVALID_REQUEST", message, {
+    details: { field: "signature", reason: "SIGNATURE_FORM", ...details },
+  });
 }

@@ -30,7 +30,10 @@ export const SNAPSHOT_MIGRATIONS: readonly Migration[] = [
  * `revision`, which the code raises when a guard's or an action's meaning changes without the graph changing.
  */
 export function machineVersionOf(machine: AnyStateMachine, revision: number): string {
-  return createHash("sha256").update(`${revision}:${JSON.stringify(machine.config)}`).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(`${revision}:${JSON.stringify(machine.config)}`)
+    .digest("hex")
+    .slice(0, 16);
 }
 
 export interface StoredSnapshot {
@@ -50,9 +53,9 @@ export class SnapshotStore {
   }
 
   get(caseId: string): StoredSnapshot | null {
-    const row = this.prepare("SELECT machine_version, snapshot FROM runtime_case_snapshots WHERE case_id = ?").get(caseId) as
-      | { machine_version: string; snapshot: string }
-      | undefined;
+    const row = this.prepare("SELECT machine_version, snapshot FROM runtime_case_snapshots WHERE case_id = ?").get(
+      caseId,
+    ) as { machine_version: string; snapshot: string } | undefined;
     if (!row) return null;
     let snapshot: unknown = null;
     try {

@@ -39,7 +39,8 @@ export function visibleCase(cache: ProgressCache, principal: Principal, caseId: 
 
 /** The operator reads every case but acts in none: 403. */
 export function refuseOperator(principal: Principal, what: string): void {
-  if (isOperator(principal)) throw forbidden(`the operator reads cases but does not ${what}`, { reason: "OPERATOR_DOES_NOT_ACT" });
+  if (isOperator(principal))
+    throw forbidden(`the operator reads cases but does not ${what}`, { reason: "OPERATOR_DOES_NOT_ACT" });
 }
 
 /**
@@ -58,15 +59,25 @@ export function actingRole<R extends RoleName>(
   const candidates = fitting.filter((role) => own.includes(role));
   if (requested !== undefined) {
     if (!candidates.includes(requested as R)) {
-      throw forbidden(`as the ${own.join(" and ")} of case ${progress.id} you may not ${what} as the ${requested}`, { reason: "ROLE_NOT_ALLOWED", roles: own, requested });
+      throw forbidden(`as the ${own.join(" and ")} of case ${progress.id} you may not ${what} as the ${requested}`, {
+        reason: "ROLE_NOT_ALLOWED",
+        roles: own,
+        requested,
+      });
     }
     return requested as R;
   }
   if (candidates.length === 0) {
-    throw forbidden(`the ${own.join(" and ")} of case ${progress.id} may not ${what}; it is for the ${fitting.join(" or ")}`, { reason: "ROLE_NOT_ALLOWED", roles: own, allowed: fitting });
+    throw forbidden(
+      `the ${own.join(" and ")} of case ${progress.id} may not ${what}; it is for the ${fitting.join(" or ")}`,
+      { reason: "ROLE_NOT_ALLOWED", roles: own, allowed: fitting },
+    );
   }
   if (candidates.length > 1) {
-    throw badRequest(`your address is the ${candidates.join(" and ")} of case ${progress.id}: name the role to act as`, { in: "body", fieldErrors: { role: [`one of ${candidates.join(", ")}`] } });
+    throw badRequest(
+      `your address is the ${candidates.join(" and ")} of case ${progress.id}: name the role to act as`,
+      { in: "body", fieldErrors: { role: [`one of ${candidates.join(", ")}`] } },
+    );
   }
   return candidates[0];
 }

@@ -18,7 +18,12 @@ export function bearerTokenOf(req: Request): string | null {
 /** The calling principal, or a 401. */
 export function authenticate(principals: PrincipalStore, req: Request): Principal {
   const token = bearerTokenOf(req);
-  if (token === null) throw unauthenticated(req.headers.authorization === undefined ? "a bearer token is required" : "the Authorization header must be \"Bearer <token>\"");
+  if (token === null)
+    throw unauthenticated(
+      req.headers.authorization === undefined
+        ? "a bearer token is required"
+        : 'the Authorization header must be "Bearer <token>"',
+    );
   const principal = principals.authenticate(token);
   if (!principal) throw unauthenticated("the token is unknown or revoked");
   return principal;

@@ -61,7 +61,8 @@ export class PrincipalStore {
 
   /** Adds a principal and returns it with its token: the only time the token is ever seen. */
   add(input: { name: string; role: PrincipalRole; address: string }): { principal: Principal; token: string } {
-    if (!PRINCIPAL_ROLES.includes(input.role)) throw new Error(`unknown role ${JSON.stringify(input.role)} (the roles are ${PRINCIPAL_ROLES.join(", ")})`);
+    if (!PRINCIPAL_ROLES.includes(input.role))
+      throw new Error(`unknown role ${JSON.stringify(input.role)} (the roles are ${PRINCIPAL_ROLES.join(", ")})`);
     const name = input.name.trim();
     if (name === "") throw new Error("a principal needs a name");
     let address: string;
@@ -72,8 +73,22 @@ export class PrincipalStore {
     }
     if (this.findRow("name = ?", name)) throw new Error(`a principal named ${JSON.stringify(name)} already exists`);
     const token = newToken();
-    const principal: Principal = { id: `prn_${randomUUID().replace(/-/g, "").slice(0, 16)}`, name, role: input.role, address, createdAt: new Date().toISOString(), revokedAt: null };
-    this.insert.run(principal.id, principal.name, principal.role, principal.address, hashToken(token), principal.createdAt);
+    const principal: Principal = {
+      id: `prn_${randomUUID().replace(/-/g, "").slice(0, 16)}`,
+      name,
+      role: input.role,
+      address,
+      createdAt: new Date().toISOString(),
+      revokedAt: null,
+    };
+    this.insert.run(
+      principal.id,
+      principal.name,
+      principal.role,
+      principal.address,
+      hashToken(token),
+      principal.createdAt,
+    );
     return { principal, token };
   }
 
@@ -92,11 +107,15 @@ export class PrincipalStore {
   revoke(idOrAddressOrName: string): Principal | null {
     const needle = idOrAddressOrName.trim();
     let rows = this.db
-      .prepare<[string, string], PrincipalRow>("SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE (id = ? OR name = ?) AND revoked_at IS NULL")
+      .prepare<[string, string], PrincipalRow>(
+        "SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+      )
       .all(needle, needle);
     if (rows.length === 0 && /^0x[0-9a-fA-F]{40}$/.test(needle)) {
       rows = this.db
-        .prepare<[string], PrincipalRow>("SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE address = ? AND revoked_at IS NULL")
+        .prepare<[string], PrincipalRow>(
+          "SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE address = ? AND revoked_at IS NULL",
+        )
         .all(getAddress(needle.toLowerCase()));
     }
     if (rows.length === 0) return null;
@@ -111,7 +130,9 @@ export class PrincipalStore {
   /** Every principal, revoked ones included, oldest first. */
   list(): Principal[] {
     return this.db
-      .prepare<[], PrincipalRow>("SELECT id, name, role, address, created_at, revoked_at FROM principals ORDER BY created_at, rowid")
+      .prepare<[], PrincipalRow>(
+        "SELECT id, name, role, address, created_at, revoked_at FROM principals ORDER BY created_at, rowid",
+      )
       .all()
       .map(toPrincipal);
   }
@@ -127,10 +148,21 @@ export class PrincipalStore {
   }
 
   private findRow(where: string, value: string): PrincipalRow | undefined {
-    return this.db.prepare<[string], PrincipalRow>(`SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE ${where}`).get(value);
+    return this.db
+      .prepare<[string], PrincipalRow>(
+        `SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE ${where}`,
+      )
+      .get(value);
   }
 }
 
 function toPrincipal(row: PrincipalRow): Principal {
-  return { id: row.id, name: row.name, role: row.role, address: row.address, createdAt: row.created_at, revokedAt: row.revoked_at };
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    address: row.address,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
 }

@@ -44,7 +44,10 @@ export function watchUntilReady(child: ChildProcess, options: ReadinessOptions):
   const lines: string[] = [];
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(fail(`${options.name} did not start within ${options.timeoutMs / 1000} s:\n${lines.join("\n")}`)), options.timeoutMs);
+    const timer = setTimeout(
+      () => reject(fail(`${options.name} did not start within ${options.timeoutMs / 1000} s:\n${lines.join("\n")}`)),
+      options.timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       options.onChunk?.(chunk);
       for (const line of chunk.toString().split("\n")) {

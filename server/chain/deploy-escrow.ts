@@ -30,7 +30,10 @@ export interface EscrowDeployment {
 }
 
 /** Deploys the escrow with `admin` (default: the signer) as its administrator; resolves once it is mined. */
-export async function deployEscrow(signer: Signer, options: { admin?: string; confirmations?: number } = {}): Promise<EscrowDeployment> {
+export async function deployEscrow(
+  signer: Signer,
+  options: { admin?: string; confirmations?: number } = {},
+): Promise<EscrowDeployment> {
   const provider = signer.provider;
   if (!provider) throw new Error("deployEscrow: the signer needs a provider");
   const admin = options.admin ?? (await signer.getAddress());
@@ -38,7 +41,8 @@ export async function deployEscrow(signer: Signer, options: { admin?: string; co
   const escrow = await new MortgageEscrow__factory(signer).deploy(admin);
   const tx = escrow.deploymentTransaction()!;
   const receipt = await tx.wait(options.confirmations ?? 1);
-  if (!receipt || receipt.status !== 1 || !receipt.contractAddress) throw new Error(`the deployment transaction ${tx.hash} failed`);
+  if (!receipt || receipt.status !== 1 || !receipt.contractAddress)
+    throw new Error(`the deployment transaction ${tx.hash} failed`);
   return { chainId, address: receipt.contractAddress, block: receipt.blockNumber, txHash: tx.hash, admin };
 }
 
@@ -54,7 +58,11 @@ export async function registerTemplates(
   const escrow = MortgageEscrow__factory.connect(address, signer);
   const results: TemplateRegistration[] = [];
   for (const compiled of options.workflows ?? loadTemplates()) {
-    const base = { workflow: compiled.workflow.id, version: compiled.workflow.version, templateId: compiled.templateId };
+    const base = {
+      workflow: compiled.workflow.id,
+      version: compiled.workflow.version,
+      templateId: compiled.templateId,
+    };
     if (await escrow.isTemplateRegistered(compiled.templateId)) {
       results.push({ ...base, outcome: "already", txHash: null });
       continue;

@@ -31,7 +31,11 @@ function quote(value: string): string {
 
 export function writeDeploymentRecord(dataDir: string, record: DeploymentRecord, comment: string[]): string {
   const file = deploymentFile(dataDir);
-  const text = [...comment.map((line) => `# ${line}`), ...NAMES.map((name) => `${name}=${quote(record[name])}`), ""].join("\n");
+  const text = [
+    ...comment.map((line) => `# ${line}`),
+    ...NAMES.map((name) => `${name}=${quote(record[name])}`),
+    "",
+  ].join("\n");
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, text, { mode: 0o600 });
   renameSync(temporary, file);

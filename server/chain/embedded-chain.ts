@@ -16,7 +16,17 @@
  * the same state.
  */
 import { spawn } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { createServer } from "node:net";
 import { JsonRpcProvider } from "ethers";
@@ -57,12 +67,17 @@ const ROOT = join(__dirname, "..", "..");
  */
 export function anvilBinary(): string {
   const arch = ({ x64: "amd64", arm64: "arm64" } as Record<string, string>)[process.arch];
-  if (!arch) throw new StartError(`@foundry-rs/anvil ships no binary for ${process.platform}/${process.arch}: run with RPC_URL against a node of your own`);
+  if (!arch)
+    throw new StartError(
+      `@foundry-rs/anvil ships no binary for ${process.platform}/${process.arch}: run with RPC_URL against a node of your own`,
+    );
   let pkg: string;
   try {
     pkg = require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`, { paths: [ROOT] });
   } catch {
-    throw new StartError(`the Anvil binary (@foundry-rs/anvil-${process.platform}-${arch}) is not installed: run npm install`);
+    throw new StartError(
+      `the Anvil binary (@foundry-rs/anvil-${process.platform}-${arch}) is not installed: run npm install`,
+    );
   }
   return join(dirname(pkg), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
 }
@@ -83,12 +98,18 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
   const child = spawn(
     anvilBinary(),
     [
-      "--host", "127.0.0.1",
-      "--port", String(port),
-      "--chain-id", String(EMBEDDED_CHAIN_ID),
-      "--mnemonic", DEV_MNEMONIC,
-      "--accounts", "10",
-      "--hardfork", "prague",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--chain-id",
+      String(EMBEDDED_CHAIN_ID),
+      "--mnemonic",
+      DEV_MNEMONIC,
+      "--accounts",
+      "10",
+      "--hardfork",
+      "prague",
       ...(existsSync(stateFile) ? ["--load-state", stateFile] : []),
     ],
     { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
@@ -139,7 +160,9 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions): Promise
       try {
         await saver.save();
       } catch (error) {
-        log(`embedded chain: its last save before stopping failed (the previous one, at most a second older, stays): ${(error as Error).message}`);
+        log(
+          `embedded chain: its last save before stopping failed (the previous one, at most a second older, stays): ${(error as Error).message}`,
+        );
       }
     }
     await stopGroup(child, watched.exited, graceMs);
@@ -179,7 +202,9 @@ function checkState(stateFile: string, log: (line: string) => void): void {
   if (!existsSync(stateFile)) {
     if (existsSync(good)) {
       copyFileSync(good, stateFile);
-      log(`embedded chain: ${stateFile} is missing; loading the previous copy (${good}): the engine re-submits what that chain lacks`);
+      log(
+        `embedded chain: ${stateFile} is missing; loading the previous copy (${good}): the engine re-submits what that chain lacks`,
+      );
     }
     return;
   }
@@ -191,10 +216,14 @@ function checkState(stateFile: string, log: (line: string) => void): void {
   const damaged = `${stateFile}.damaged-${Date.now()}`;
   renameSync(stateFile, damaged);
   if (!existsSync(good)) {
-    throw new StartError(`${stateFile}: the embedded chain's saved state is damaged (kept as ${damaged}) and there is no earlier copy. Move the data folder aside to start afresh`);
+    throw new StartError(
+      `${stateFile}: the embedded chain's saved state is damaged (kept as ${damaged}) and there is no earlier copy. Move the data folder aside to start afresh`,
+    );
   }
   copyFileSync(good, stateFile);
-  log(`embedded chain: its saved state was damaged (kept as ${damaged}); loading the previous copy (${good}): the engine re-submits what that chain lacks`);
+  log(
+    `embedded chain: its saved state was damaged (kept as ${damaged}); loading the previous copy (${good}): the engine re-submits what that chain lacks`,
+  );
 }
 
 function parses(file: string): boolean {
@@ -222,7 +251,9 @@ async function stopLeftover(pidFile: string, stateFile: string, log: (line: stri
     try {
       await dumpStateTo(`http://127.0.0.1:${port}`, stateFile);
     } catch (error) {
-      log(`embedded chain: the leftover Anvil's state could not be saved (its last periodic save stays): ${(error as Error).message}`);
+      log(
+        `embedded chain: the leftover Anvil's state could not be saved (its last periodic save stays): ${(error as Error).message}`,
+      );
     }
   }
   signal(pid, "SIGTERM");
@@ -280,7 +311,11 @@ function requireFree(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", (error: NodeJS.ErrnoException) =>
-      reject(new StartError(`CHAIN_PORT: ${port} on 127.0.0.1 is in use (${error.code}); set CHAIN_PORT to a free port, or unset it for any free one`)),
+      reject(
+        new StartError(
+          `CHAIN_PORT: ${port} on 127.0.0.1 is in use (${error.code}); set CHAIN_PORT to a free port, or unset it for any free one`,
+        ),
+      ),
     );
     probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
   });

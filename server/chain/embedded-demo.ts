@@ -30,7 +30,11 @@ export const DEMO_NAMES: Record<PrincipalRole, string> = {
 /** A us-purchase in ETH: price 400, the buyer's deposit 40, the bank's loan 360 (wei, decimal strings). */
 export const DEMO_CASE = {
   workflow: "us-purchase",
-  terms: { price: parseEther("400").toString(), deposit: parseEther("40").toString(), loan: parseEther("360").toString() },
+  terms: {
+    price: parseEther("400").toString(),
+    deposit: parseEther("40").toString(),
+    loan: parseEther("360").toString(),
+  },
 };
 
 export interface Deployment {
@@ -114,12 +118,15 @@ export async function waitForSavedState(stateFile: string, blockNumber: number, 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const saved = Number((JSON.parse(readFileSync(stateFile, "utf8")) as { best_block_number?: string | number }).best_block_number);
+      const saved = Number(
+        (JSON.parse(readFileSync(stateFile, "utf8")) as { best_block_number?: string | number }).best_block_number,
+      );
       if (saved >= blockNumber) return;
     } catch {
       // not written yet, or being written
     }
-    if (Date.now() > deadline) throw new StartError(`${stateFile}: Anvil did not save its state within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new StartError(`${stateFile}: Anvil did not save its state within ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -129,7 +136,10 @@ export async function waitForSavedState(stateFile: string, blockNumber: number, 
  * `credentials.json` (the demo's own file, mode 0600). Without that file the demo principals get new tokens: the
  * old ones (if any) are revoked first, so there is never a second live principal for the same demo role.
  */
-export function ensureDemoPrincipals(principals: PrincipalStore, dataDir: string): { credentials: Credentials; created: boolean; problems: string[] } {
+export function ensureDemoPrincipals(
+  principals: PrincipalStore,
+  dataDir: string,
+): { credentials: Credentials; created: boolean; problems: string[] } {
   const file = join(dataDir, "credentials.json");
   if (existsSync(file)) {
     const credentials = JSON.parse(readFileSync(file, "utf8")) as Credentials;
@@ -142,7 +152,9 @@ export function ensureDemoPrincipals(principals: PrincipalStore, dataDir: string
   const credentials = {} as Credentials;
   for (const [role, index] of Object.entries(DEMO_ACCOUNTS) as Array<[PrincipalRole, number]>) {
     const address = devWallet(index).address;
-    for (const old of existing.filter((p) => p.revokedAt === null && p.role === role && p.address === address && p.name.startsWith(DEMO_NAMES[role]))) {
+    for (const old of existing.filter(
+      (p) => p.revokedAt === null && p.role === role && p.address === address && p.name.startsWith(DEMO_NAMES[role]),
+    )) {
       principals.revoke(old.id);
     }
     const taken = new Set(existing.map((p) => p.name));
@@ -159,7 +171,11 @@ export function ensureDemoPrincipals(principals: PrincipalStore, dataDir: string
  * The demo case, opened by the demo bank on the first start. Its id is remembered in `demo-case.json`; the
  * idempotency key makes a second attempt (after a crash before that file was written) return the same case.
  */
-export async function ensureDemoCase(engine: Pick<Engine, "openCase" | "getCase">, dataDir: string, credentials: Credentials): Promise<{ caseId: string; created: boolean }> {
+export async function ensureDemoCase(
+  engine: Pick<Engine, "openCase" | "getCase">,
+  dataDir: string,
+  credentials: Credentials,
+): Promise<{ caseId: string; created: boolean }> {
   const file = join(dataDir, "demo-case.json");
   if (existsSync(file)) {
     const { caseId } = JSON.parse(readFileSync(file, "utf8")) as { caseId: string };
@@ -169,7 +185,12 @@ export async function ensureDemoCase(engine: Pick<Engine, "openCase" | "getCase"
     {
       principalAddress: credentials.bank.address,
       workflow: DEMO_CASE.workflow,
-      parties: { bank: credentials.bank.address, lawyer: credentials.lawyer.address, buyer: credentials.buyer.address, seller: credentials.seller.address },
+      parties: {
+        bank: credentials.bank.address,
+        lawyer: credentials.lawyer.address,
+        buyer: credentials.buyer.address,
+        seller: credentials.seller.address,
+      },
       terms: DEMO_CASE.terms,
       idempotencyKey: "npm-start-demo-case",
     },

@@ -6,7 +6,10 @@
 import { JsonRpcProvider, Network } from "ethers";
 import { StartError } from "../settings";
 
-export async function connectRpc(url: string, options: { name?: string; timeoutMs?: number } = {}): Promise<{ provider: JsonRpcProvider; chainId: bigint }> {
+export async function connectRpc(
+  url: string,
+  options: { name?: string; timeoutMs?: number } = {},
+): Promise<{ provider: JsonRpcProvider; chainId: bigint }> {
   const name = options.name ?? "RPC_URL";
   let chainId: bigint;
   try {
@@ -24,6 +27,10 @@ export async function connectRpc(url: string, options: { name?: string; timeoutM
     const cause = inner?.code ?? inner?.errors?.[0]?.code ?? (error as Error).message;
     throw new StartError(`${name}: no EVM node answered eth_chainId at ${url} (${cause})`);
   }
-  const provider = new JsonRpcProvider(url, Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
+  const provider = new JsonRpcProvider(url, Network.from(chainId), {
+    staticNetwork: true,
+    batchMaxCount: 1,
+    cacheTimeout: -1,
+  });
   return { provider, chainId };
 }

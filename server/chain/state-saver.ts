@@ -29,7 +29,12 @@ export interface StateSaverOptions {
 }
 
 /** One JSON-RPC call to Anvil, with a timeout (a hung node must not hold a stop forever). */
-export async function anvilCall<T>(url: string, method: string, params: unknown[] = [], timeoutMs = 10_000): Promise<T> {
+export async function anvilCall<T>(
+  url: string,
+  method: string,
+  params: unknown[] = [],
+  timeoutMs = 10_000,
+): Promise<T> {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -93,7 +98,8 @@ export function startStateSaver(options: StateSaverOptions): StateSaver {
       if (failing) log("embedded chain: saving its state works again");
       failing = false;
     } catch (error) {
-      if (!failing) log(`embedded chain: saving its state failed (tried again every second): ${(error as Error).message}`);
+      if (!failing)
+        log(`embedded chain: saving its state failed (tried again every second): ${(error as Error).message}`);
       failing = true;
     }
   };

@@ -21,7 +21,11 @@ import { StartError, exitOnStartError } from "../settings";
 const USAGE = `usage: keystore.ts new <file> | import <file> (private key on stdin) | dev <index 0-19> <file>
   the password comes from KEYSTORE_PASSWORD`;
 
-export async function keystoreCli(args: string[], env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log): Promise<void> {
+export async function keystoreCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  print: (line: string) => void = console.log,
+): Promise<void> {
   const [command, ...rest] = args;
   const password = env.KEYSTORE_PASSWORD;
   if (!password) throw new StartError("KEYSTORE_PASSWORD: is required (it encrypts the keystore)");
@@ -46,7 +50,8 @@ export async function keystoreCli(args: string[], env: NodeJS.ProcessEnv = proce
     throw new StartError(USAGE);
   }
   // A folder (DATA_DIR/keys/, say) gets the file named after the address, as the server's managed keys are.
-  if (file.endsWith("/") || (existsSync(file) && statSync(file).isDirectory())) file = join(file, `${wallet.address}.json`);
+  if (file.endsWith("/") || (existsSync(file) && statSync(file).isDirectory()))
+    file = join(file, `${wallet.address}.json`);
   if (existsSync(file)) throw new StartError(`${file}: exists already; not overwritten`);
   const json = await encryptKeystoreJson({ address: wallet.address, privateKey: wallet.privateKey }, password);
   mkdirSync(dirname(file), { recursive: true });

@@ -42,20 +42,33 @@ the data folder is DATA_DIR (default .data); the chain is RPC_URL and ESCROW_ADD
 
 type Print = (line: string) => void;
 
-export async function principalCli(args: string[], env: NodeJS.ProcessEnv = process.env, print: Print = console.log): Promise<void> {
+export async function principalCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  print: Print = console.log,
+): Promise<void> {
   const dataDir = resolve(env.DATA_DIR || ".data");
   const [command, ...rest] = args;
-  if (command === "add") return add(parseFlags(rest, ["--name", "--role", "--address", "--keystore"]), dataDir, env, print);
+  if (command === "add")
+    return add(parseFlags(rest, ["--name", "--role", "--address", "--keystore"]), dataDir, env, print);
   if (command === "fund") return fund(parseFlags(rest, ["--from", "--amount"]), dataDir, env, print);
-  if (command === "list" && rest.length === 0) return withStore(dataDir, (store) => list(store, new Keystore(dataDir, ""), print));
+  if (command === "list" && rest.length === 0)
+    return withStore(dataDir, (store) => list(store, new Keystore(dataDir, ""), print));
   if (command === "revoke" && rest.length === 1) {
     return withStore(dataDir, (store) => {
       const revoked = store.revoke(rest[0]);
-      if (!revoked) throw new StartError(`revoke: no active principal with the id, name or address ${JSON.stringify(rest[0])}`);
-      print(`revoked ${revoked.id} ${revoked.role} ${JSON.stringify(revoked.name)} ${revoked.address}: its token no longer works`);
+      if (!revoked)
+        throw new StartError(`revoke: no active principal with the id, name or address ${JSON.stringify(rest[0])}`);
+      print(
+        `revoked ${revoked.id} ${revoked.role} ${JSON.stringify(revoked.name)} ${revoked.address}: its token no longer works`,
+      );
     });
   }
-  throw new StartError(command === undefined || command === "help" || command === "--help" ? USAGE : `unknown or incomplete command ${JSON.stringify(args.join(" "))}\n${USAGE}`);
+  throw new StartError(
+    command === undefined || command === "help" || command === "--help"
+      ? USAGE
+      : `unknown or incomplete command ${JSON.stringify(args.join(" "))}\n${USAGE}`,
+  );
 }
 
 function parseFlags(rest: string[], known: string[]): Record<string, string> {
@@ -64,31 +77,45 @@ function parseFlags(rest: string[], known: string[]): Record<string, string> {
   for (let i = 0; i < rest.length; i += 2) {
     const [flag, value] = [rest[i], rest[i + 1]];
     if (!known.includes(flag)) throw new StartError(`${command}: unknown option ${JSON.stringify(flag)}\n${USAGE}`);
-    if (value === undefined || value.startsWith("--")) throw new StartError(`${command}: ${flag} needs a value\n${USAGE}`);
+    if (value === undefined || value.startsWith("--"))
+      throw new StartError(`${command}: ${flag} needs a value\n${USAGE}`);
     flags[flag.slice(2)] = value;
   }
   return flags;
 }
 
-async function add(flags: Record<string, string>, dataDir: string, env: NodeJS.ProcessEnv, print: Print): Promise<void> {
+async function add(
+  flags: Record<string, string>,
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  print: Print,
+): Promise<void> {
   if (!flags.name?.trim()) throw new StartError(`add: --name is required\n${USAGE}`);
   if (!PRINCIPAL_ROLES.includes(flags.role as PrincipalRole)) {
-    throw new StartError(`add: --role must be one of ${PRINCIPAL_ROLES.join(", ")}${flags.role ? `, not ${JSON.stringify(flags.role)}` : ""}`);
+    throw new StartError(
+      `add: --role must be one of ${PRINCIPAL_ROLES.join(", ")}${flags.role ? `, not ${JSON.stringify(flags.role)}` : ""}`,
+    );
   }
-  if (flags.address !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(flags.address)) throw new StartError(`add: --address must be a 20-byte hex address, not ${JSON.stringify(flags.address)}`);
-  if (flags.address !== undefined && flags.keystore !== undefined) throw new StartError("add: give --address (the party's own wallet) or --keystore (a managed key), not both");
+  if (flags.address !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(flags.address))
+    throw new StartError(`add: --address must be a 20-byte hex address, not ${JSON.stringify(flags.address)}`);
+  if (flags.address !== undefined && flags.keystore !== undefined)
+    throw new StartError("add: give --address (the party's own wallet) or --keystore (a managed key), not both");
 
   await withStore(dataDir, async (store) => {
     const name = flags.name.trim();
     const role = flags.role as PrincipalRole;
     // Every check comes before a key is written, so a refused add leaves no orphan keystore behind.
-    if (store.list().some((p) => p.name === name)) throw new StartError(`add: a principal named ${JSON.stringify(name)} already exists`);
+    if (store.list().some((p) => p.name === name))
+      throw new StartError(`add: a principal named ${JSON.stringify(name)} already exists`);
     let address = flags.address === undefined ? undefined : getAddress(flags.address);
     let keystore: Keystore | null = null;
     let imported: { wallet: Wallet; json: string } | null = null;
     if (address === undefined) {
       // The embedded demo's folder (it has deployment.json) may use the dev password; any other needs KEYSTORE_PASSWORD.
-      const { password, warning } = keystorePassword(env.KEYSTORE_PASSWORD || undefined, embedded(dataDir, env) ? "embedded" : "external");
+      const { password, warning } = keystorePassword(
+        env.KEYSTORE_PASSWORD || undefined,
+        embedded(dataDir, env) ? "embedded" : "external",
+      );
       if (warning) print(`warning: ${warning}`);
       keystore = new Keystore(dataDir, password);
       await requireSamePassword(keystore, password, dataDir, env);
@@ -105,7 +132,9 @@ async function add(flags: Record<string, string>, dataDir: string, env: NodeJS.P
 
     let keyFile: string | null = null;
     if (keystore && imported) {
-      keyFile = keystore.has(imported.wallet.address) ? keystore.fileOf(imported.wallet.address) : keystore.saveJson(imported.wallet.address, imported.json);
+      keyFile = keystore.has(imported.wallet.address)
+        ? keystore.fileOf(imported.wallet.address)
+        : keystore.saveJson(imported.wallet.address, imported.json);
     } else if (keystore) {
       address = (await keystore.generate()).address;
       keyFile = keystore.fileOf(address);
@@ -118,7 +147,10 @@ async function add(flags: Record<string, string>, dataDir: string, env: NodeJS.P
     }
     const { principal, token } = added;
     print(`added ${principal.id} ${principal.role} ${JSON.stringify(principal.name)} ${principal.address}`);
-    if (keyFile) print(`managed key: ${keyFile} (a running server loads it within a few seconds; back it up with the data folder)`);
+    if (keyFile)
+      print(
+        `managed key: ${keyFile} (a running server loads it within a few seconds; back it up with the data folder)`,
+      );
     print(`token (shown this once; only its hash is kept): ${token}`);
   });
 }
@@ -132,7 +164,12 @@ function embedded(dataDir: string, env: NodeJS.ProcessEnv): boolean {
  * The server decrypts every managed key (and the relayer's) with the one KEYSTORE_PASSWORD: a key written under
  * another would stop its next start. One key already there is enough to tell (they share the password).
  */
-async function requireSamePassword(keystore: Keystore, password: string, dataDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function requireSamePassword(
+  keystore: Keystore,
+  password: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const existing = keystore.addresses()[0];
   const file = existing !== undefined ? keystore.fileOf(existing) : chainOf(dataDir, env).signerKeystore;
   if (file === undefined || !existsSync(file)) return;
@@ -165,27 +202,44 @@ function chainOf(dataDir: string, env: NodeJS.ProcessEnv): ChainOf {
 /** On an external chain the operator's key opens cases as the escrow's admin: it must hold the role. */
 async function requireAdmin(address: string | undefined, dataDir: string, env: NodeJS.ProcessEnv): Promise<void> {
   if (embedded(dataDir, env)) return; // the embedded demo's operator is the deployer, made by npm start
-  const how = "give the admin's keystore (the deployer's, unless ADMIN_ADDRESS named another) with --keystore <file>, or have the admin grant the role (grantRole(DEFAULT_ADMIN_ROLE, address))";
+  const how =
+    "give the admin's keystore (the deployer's, unless ADMIN_ADDRESS named another) with --keystore <file>, or have the admin grant the role (grantRole(DEFAULT_ADMIN_ROLE, address))";
   const { rpcUrl, escrowAddress } = chainOf(dataDir, env);
   if (!rpcUrl || !escrowAddress) {
-    throw new StartError(`add: the operator must be the escrow's admin on chain, which cannot be checked without the chain: set RPC_URL and ESCROW_ADDRESS, or run npm run deploy with this DATA_DIR first (it records them in deployment.env)`);
+    throw new StartError(
+      `add: the operator must be the escrow's admin on chain, which cannot be checked without the chain: set RPC_URL and ESCROW_ADDRESS, or run npm run deploy with this DATA_DIR first (it records them in deployment.env)`,
+    );
   }
-  if (address === undefined) throw new StartError(`add: an operator with a new key would not be the escrow's admin, and the contract would refuse its cases: ${how}`);
+  if (address === undefined)
+    throw new StartError(
+      `add: an operator with a new key would not be the escrow's admin, and the contract would refuse its cases: ${how}`,
+    );
   const { provider } = await connectRpc(rpcUrl);
   try {
     const escrow = MortgageEscrow__factory.connect(escrowAddress, provider);
     const isAdmin = await escrow.hasRole(await escrow.DEFAULT_ADMIN_ROLE(), address).catch(() => {
-      throw new StartError(`add: ${escrowAddress} on ${rpcUrl} did not answer as a MortgageEscrow (ESCROW_ADDRESS, or DATA_DIR/deployment.env)`);
+      throw new StartError(
+        `add: ${escrowAddress} on ${rpcUrl} did not answer as a MortgageEscrow (ESCROW_ADDRESS, or DATA_DIR/deployment.env)`,
+      );
     });
-    if (!isAdmin) throw new StartError(`add: ${address} is not the admin of the escrow ${escrowAddress}, so it could not open cases as the operator: ${how}`);
+    if (!isAdmin)
+      throw new StartError(
+        `add: ${address} is not the admin of the escrow ${escrowAddress}, so it could not open cases as the operator: ${how}`,
+      );
   } finally {
     provider.destroy();
   }
 }
 
 /** Tops up the relayer and every managed key to `--amount` ETH, from the `--from` keystore's account. */
-async function fund(flags: Record<string, string>, dataDir: string, env: NodeJS.ProcessEnv, print: Print): Promise<void> {
-  if (!flags.from) throw new StartError(`fund: --from <keystore> is required (the account that pays: the deployer's, say)\n${USAGE}`);
+async function fund(
+  flags: Record<string, string>,
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  print: Print,
+): Promise<void> {
+  if (!flags.from)
+    throw new StartError(`fund: --from <keystore> is required (the account that pays: the deployer's, say)\n${USAGE}`);
   let amount: bigint;
   try {
     amount = parseEther(flags.amount ?? "1");
@@ -194,14 +248,18 @@ async function fund(flags: Record<string, string>, dataDir: string, env: NodeJS.
   }
   if (amount <= 0n) throw new StartError("fund: --amount must be more than 0");
   const chain = chainOf(dataDir, env);
-  if (!chain.rpcUrl) throw new StartError("fund: set RPC_URL (or run npm run deploy with this DATA_DIR first: it records it in deployment.env)");
+  if (!chain.rpcUrl)
+    throw new StartError(
+      "fund: set RPC_URL (or run npm run deploy with this DATA_DIR first: it records it in deployment.env)",
+    );
   const { password } = keystorePassword(env.KEYSTORE_PASSWORD || undefined, "external");
   const { provider, chainId } = await connectRpc(chain.rpcUrl);
   try {
     const payer = (await decryptKeystoreFile(resolve(flags.from), password)).connect(provider);
     const names = new Map<string, string>();
     await withStore(dataDir, (store) => {
-      for (const p of store.list().filter((p) => p.revokedAt === null)) names.set(p.address, `${p.role} ${JSON.stringify(p.name)}`);
+      for (const p of store.list().filter((p) => p.revokedAt === null))
+        names.set(p.address, `${p.role} ${JSON.stringify(p.name)}`);
     });
     const targets: Array<[string, string]> = [];
     const relayer = chain.signerKeystore ? keystoreAddress(chain.signerKeystore) : null;
@@ -209,7 +267,8 @@ async function fund(flags: Record<string, string>, dataDir: string, env: NodeJS.
     for (const address of new Keystore(dataDir, password).addresses()) {
       if (address !== relayer) targets.push([address, `managed key of ${names.get(address) ?? "no principal"}`]);
     }
-    if (targets.length === 0) print("nothing to fund: no relayer (SIGNER_KEYSTORE) and no managed keys in DATA_DIR/keys/");
+    if (targets.length === 0)
+      print("nothing to fund: no relayer (SIGNER_KEYSTORE) and no managed keys in DATA_DIR/keys/");
     for (const [address, what] of targets) {
       if (address === payer.address) {
         print(`${address} (${what}) is the paying account itself: not funded`);
@@ -222,8 +281,11 @@ async function fund(flags: Record<string, string>, dataDir: string, env: NodeJS.
       }
       const tx = await payer.sendTransaction({ to: address, value: amount - balance });
       const receipt = await tx.wait();
-      if (!receipt || receipt.status !== 1) throw new StartError(`fund: the transfer to ${address} failed (${tx.hash})`);
-      print(`funded ${address} (${what}) with ${formatEther(amount - balance)} ETH on chain ${chainId} (tx ${tx.hash}): it holds ${formatEther(amount)} ETH`);
+      if (!receipt || receipt.status !== 1)
+        throw new StartError(`fund: the transfer to ${address} failed (${tx.hash})`);
+      print(
+        `funded ${address} (${what}) with ${formatEther(amount - balance)} ETH on chain ${chainId} (tx ${tx.hash}): it holds ${formatEther(amount)} ETH`,
+      );
     }
   } finally {
     provider.destroy();
@@ -237,10 +299,23 @@ function list(store: PrincipalStore, keystore: Keystore, print: Print): void {
     return;
   }
   const managed = new Set(keystore.addresses());
-  const rows = principals.map((p) => [p.id, p.role, p.name, p.address, managed.has(p.address) ? "managed" : "own wallet", p.revokedAt ? `revoked ${p.revokedAt}` : "active"]);
+  const rows = principals.map((p) => [
+    p.id,
+    p.role,
+    p.name,
+    p.address,
+    managed.has(p.address) ? "managed" : "own wallet",
+    p.revokedAt ? `revoked ${p.revokedAt}` : "active",
+  ]);
   const header = ["id", "role", "name", "address", "key", "status"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const row of [header, ...rows]) print(row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+  for (const row of [header, ...rows])
+    print(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    );
 }
 
 async function withStore(dataDir: string, use: (store: PrincipalStore) => void | Promise<void>): Promise<void> {

@@ -34,10 +34,12 @@ export interface KeystorePassword {
 /** The password to use: `KEYSTORE_PASSWORD`, or on the embedded chain only the dev password, with a warning. */
 export function keystorePassword(given: string | undefined, mode: "embedded" | "external"): KeystorePassword {
   if (given !== undefined) return { password: given, warning: null };
-  if (mode === "external") throw new StartError("KEYSTORE_PASSWORD: is required against an external chain (it decrypts the keystores)");
+  if (mode === "external")
+    throw new StartError("KEYSTORE_PASSWORD: is required against an external chain (it decrypts the keystores)");
   return {
     password: DEV_KEYSTORE_PASSWORD,
-    warning: "KEYSTORE_PASSWORD is not set: the embedded demo chain's keystores use the built-in dev password (fine for the public dev accounts, never for real keys)",
+    warning:
+      "KEYSTORE_PASSWORD is not set: the embedded demo chain's keystores use the built-in dev password (fine for the public dev accounts, never for real keys)",
   };
 }
 
@@ -124,7 +126,9 @@ export async function decryptKeystoreFile(file: string, password: string): Promi
   try {
     json = readFileSync(file, "utf8");
   } catch (error) {
-    throw new StartError(`${file}: cannot read the keystore (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new StartError(
+      `${file}: cannot read the keystore (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
   try {
     const wallet = await Wallet.fromEncryptedJson(json, password);

@@ -2,7 +2,15 @@
 import { isOperator, visibleCase, visibleCaseEntry } from "../auth/case-access";
 import { forbidden, validationError } from "../errors";
 import { derivedEngineKey } from "../idempotency";
-import { CaseListResponse, CaseParams, CaseProgressResponse, ErrorResponse, HistoryResponse, NoQuery, OpenCaseBody } from "../schemas";
+import {
+  CaseListResponse,
+  CaseParams,
+  CaseProgressResponse,
+  ErrorResponse,
+  HistoryResponse,
+  NoQuery,
+  OpenCaseBody,
+} from "../schemas";
 import { ZeroAddress, getAddress } from "ethers";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
@@ -39,16 +47,32 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       body: OpenCaseBody,
       responses: {
         201: { description: "The case, opened", schema: CaseProgressResponse },
-        400: { description: "Not a valid request (unknown workflow, amounts that don't add up, ...)", schema: ErrorResponse },
+        400: {
+          description: "Not a valid request (unknown workflow, amounts that don't add up, ...)",
+          schema: ErrorResponse,
+        },
         403: { description: "Neither the case's bank nor the operator", schema: ErrorResponse },
       },
       handler: async ({ body, principal, engineKey }) => {
-        const ownBank = principal.role === "bank" && body.parties.bank.toLowerCase() === principal.address.toLowerCase();
+        const ownBank =
+          principal.role === "bank" && body.parties.bank.toLowerCase() === principal.address.toLowerCase();
         if (!isOperator(principal) && !ownBank) {
-          throw forbidden("a case is opened by its own bank (naming itself as the bank) or by the operator", { reason: "NOT_THE_CASES_BANK" });
+          throw forbidden("a case is opened by its own bank (naming itself as the bank) or by the operator", {
+            reason: "NOT_THE_CASES_BANK",
+          });
         }
         if (!ctx.engine.workflow(body.workflow)) {
-          throw validationError("body", new z.ZodError([{ code: "custom", path: ["workflow"], message: `no workflow ${JSON.stringify(body.workflow)}: see GET /workflows`, input: body.workflow }]));
+          throw validationError(
+            "body",
+            new z.ZodError([
+              {
+                code: "custom",
+                path: ["workflow"],
+                message: `no workflow ${JSON.stringify(body.workflow)}: see GET /workflows`,
+                input: body.workflow,
+              },
+            ]),
+          );
         }
         const progress = await ctx.engine.openCase({
           principalAddress: principal.address,
@@ -71,7 +95,9 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       responses: { 200: { description: "The cases, by id", schema: CaseListResponse } },
       handler: ({ principal }) => ({
         status: 200,
-        body: { cases: isOperator(principal) ? ctx.engine.listCases() : ctx.engine.listCases({ party: principal.address }) },
+        body: {
+          cases: isOperator(principal) ? ctx.engine.listCases() : ctx.engine.listCases({ party: principal.address }),
+        },
       }),
     }),
     defineRoute({
@@ -83,7 +109,10 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       auth: true,
       params: CaseParams,
       query: NoQuery,
-      responses: { 200: { description: "The progress", schema: CaseProgressResponse }, 404: { description: "No such case that the caller may see", schema: ErrorResponse } },
+      responses: {
+        200: { description: "The progress", schema: CaseProgressResponse },
+        404: { description: "No such case that the caller may see", schema: ErrorResponse },
+      },
       handler: ({ params, principal }) => {
         const { progress, json } = visibleCaseEntry(ctx.progress, principal, params.id);
         return { status: 200, body: progress, raw: json };
@@ -98,7 +127,10 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       auth: true,
       params: CaseParams,
       query: NoQuery,
-      responses: { 200: { description: "The events, in chain order", schema: HistoryResponse }, 404: { description: "No such case that the caller may see", schema: ErrorResponse } },
+      responses: {
+        200: { description: "The events, in chain order", schema: HistoryResponse },
+        404: { description: "No such case that the caller may see", schema: ErrorResponse },
+      },
       handler: ({ params, principal }) => {
         const progress = visibleCase(ctx.progress, principal, params.id);
         return { status: 200, body: { caseId: progress.id, events: ctx.engine.historyOf(progress.id) } };

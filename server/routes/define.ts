@@ -35,7 +35,12 @@ export interface HandlerInput<P, Q, B, A extends boolean> {
   res: Response;
 }
 
-export interface RouteSpec<P extends Schema | undefined, Q extends Schema | undefined, B extends Schema | undefined, A extends boolean> {
+export interface RouteSpec<
+  P extends Schema | undefined,
+  Q extends Schema | undefined,
+  B extends Schema | undefined,
+  A extends boolean,
+> {
   method: "get" | "post" | "delete";
   /** Express syntax: /cases/:id */
   path: string;
@@ -58,9 +63,12 @@ export interface RouteSpec<P extends Schema | undefined, Q extends Schema | unde
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyRouteSpec = RouteSpec<any, any, any, boolean>;
 
-export function defineRoute<P extends Schema | undefined = undefined, Q extends Schema | undefined = undefined, B extends Schema | undefined = undefined, A extends boolean = true>(
-  spec: RouteSpec<P, Q, B, A>,
-): AnyRouteSpec {
+export function defineRoute<
+  P extends Schema | undefined = undefined,
+  Q extends Schema | undefined = undefined,
+  B extends Schema | undefined = undefined,
+  A extends boolean = true,
+>(spec: RouteSpec<P, Q, B, A>): AnyRouteSpec {
   return spec as AnyRouteSpec;
 }
 
@@ -84,7 +92,15 @@ export function mount(router: Router, spec: AnyRouteSpec, ctx: RouteContext): vo
       if (!checked.success) throw validationError("headers", checked.error);
       key = checked.data;
     }
-    const input = { params, query, body, principal, engineKey: key && principal ? `${principal.id}:${key}` : undefined, req, res } as HandlerInput<unknown, unknown, unknown, boolean>;
+    const input = {
+      params,
+      query,
+      body,
+      principal,
+      engineKey: key && principal ? `${principal.id}:${key}` : undefined,
+      req,
+      res,
+    } as HandlerInput<unknown, unknown, unknown, boolean>;
 
     if (key === undefined || !principal) {
       send(res, await spec.handler(input));
@@ -94,14 +110,29 @@ export function mount(router: Router, spec: AnyRouteSpec, ctx: RouteContext): vo
     const start = ctx.idempotency.begin(principal.id, key, requestHash(req.method, req.path, req.body ?? null));
     if (start.kind === "replay") {
       const stored = start.body as { body: unknown; headers?: Record<string, string> };
-      send(res, { status: start.status, body: stored.body, headers: { ...stored.headers, "Idempotent-Replayed": "true" } });
+      send(res, {
+        status: start.status,
+        body: stored.body,
+        headers: { ...stored.headers, "Idempotent-Replayed": "true" },
+      });
       return;
     }
     if (start.kind === "mismatch") {
-      throw new ApiError(409, "IDEMPOTENCY_CONFLICT", "this Idempotency-Key was used with another request (method, path or body): use a new key for a new request", { reason: "REQUEST_DIFFERS" });
+      throw new ApiError(
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        "this Idempotency-Key was used with another request (method, path or body): use a new key for a new request",
+        { reason: "REQUEST_DIFFERS" },
+      );
     }
     if (start.kind === "in-flight") {
-      throw new ApiError(409, "IDEMPOTENCY_CONFLICT", "a request with this Idempotency-Key is still in progress: try again shortly", { reason: "IN_FLIGHT" }, { "Retry-After": "1" });
+      throw new ApiError(
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        "a request with this Idempotency-Key is still in progress: try again shortly",
+        { reason: "IN_FLIGHT" },
+        { "Retry-After": "1" },
+      );
     }
     let reply: Reply | undefined;
     try {
@@ -112,7 +143,11 @@ export function mount(router: Router, spec: AnyRouteSpec, ctx: RouteContext): vo
       ctx.idempotency.abandon(principal.id, key);
       throw error;
     }
-    if (reply && reply.status < 300) ctx.idempotency.finish(principal.id, key, reply.status, { body: reply.raw === undefined ? reply.body : JSON.parse(reply.raw), headers: reply.headers });
+    if (reply && reply.status < 300)
+      ctx.idempotency.finish(principal.id, key, reply.status, {
+        body: reply.raw === undefined ? reply.body : JSON.parse(reply.raw),
+        headers: reply.headers,
+      });
     else ctx.idempotency.abandon(principal.id, key);
     send(res, reply);
   });

@@ -18,9 +18,19 @@ export function eventRoutes(ctx: RouteContext, streams: CaseStreams): AnyRouteSp
       auth: true,
       params: CaseParams,
       query: NoQuery,
-      headers: [{ name: "Last-Event-ID", description: "The id of the last event received: resume after it.", schema: z.string().regex(/^\d+$/) }],
+      headers: [
+        {
+          name: "Last-Event-ID",
+          description: "The id of the last event received: resume after it.",
+          schema: z.string().regex(/^\d+$/),
+        },
+      ],
       responses: {
-        200: { description: "The stream (text/event-stream); each event's data is the progress", schema: CaseProgressResponse, contentType: "text/event-stream" },
+        200: {
+          description: "The stream (text/event-stream); each event's data is the progress",
+          schema: CaseProgressResponse,
+          contentType: "text/event-stream",
+        },
         404: { description: "No such case that the caller may see", schema: ErrorResponse },
       },
       handler: ({ params, principal, req, res }) => {

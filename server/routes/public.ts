@@ -1,7 +1,14 @@
 /** What anyone may read without a token: the server's health and the workflows on offer. */
 import { notFound } from "../errors";
 import { healthReasons } from "../health";
-import { ErrorResponse, HealthResponse, NoQuery, WorkflowListResponse, WorkflowParams, WorkflowResponse } from "../schemas";
+import {
+  ErrorResponse,
+  HealthResponse,
+  NoQuery,
+  WorkflowListResponse,
+  WorkflowParams,
+  WorkflowResponse,
+} from "../schemas";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
 
@@ -21,7 +28,18 @@ export function publicRoutes(ctx: RouteContext): AnyRouteSpec[] {
         const h = await ctx.engine.health();
         const reasons = healthReasons(h);
         const status = reasons.length > 0 ? "degraded" : "ok";
-        return { status: 200, body: { status, chainId: h.chainId, blockNumber: h.blockNumber, contract: h.contract, checkpoint: h.checkpoint, reasons, runtime: h.runtime } };
+        return {
+          status: 200,
+          body: {
+            status,
+            chainId: h.chainId,
+            blockNumber: h.blockNumber,
+            contract: h.contract,
+            checkpoint: h.checkpoint,
+            reasons,
+            runtime: h.runtime,
+          },
+        };
       },
     }),
     defineRoute({
@@ -42,7 +60,10 @@ export function publicRoutes(ctx: RouteContext): AnyRouteSpec[] {
       auth: false,
       params: WorkflowParams,
       query: NoQuery,
-      responses: { 200: { description: "The workflow", schema: WorkflowResponse }, 404: { description: "No such workflow", schema: ErrorResponse } },
+      responses: {
+        200: { description: "The workflow", schema: WorkflowResponse },
+        404: { description: "No such workflow", schema: ErrorResponse },
+      },
       handler: ({ params }) => {
         const workflow = ctx.engine.workflow(params.id);
         if (!workflow) throw notFound(`no workflow ${JSON.stringify(params.id)}`);

@@ -4,20 +4,37 @@
  * case hears 403, anyone who may not see the case 404, and the operator signs off nothing (403).
  */
 import { actingRole, stageOf, visibleCase } from "../auth/case-access";
-import { ErrorResponse, RevokeBody, SignOffBody, StageParams, SubmissionResponse, TypedDataQuery, TypedDataResponse } from "../schemas";
+import {
+  ErrorResponse,
+  RevokeBody,
+  SignOffBody,
+  StageParams,
+  SubmissionResponse,
+  TypedDataQuery,
+  TypedDataResponse,
+} from "../schemas";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
 import { accepted } from "./submissions";
 
 const ERRORS = {
   400: { description: "Not a valid request", schema: ErrorResponse },
-  403: { description: "A party whose role the stage does not require, the operator, or a signature by someone else", schema: ErrorResponse },
+  403: {
+    description: "A party whose role the stage does not require, the operator, or a signature by someone else",
+    schema: ErrorResponse,
+  },
   404: { description: "No such case (that the caller may see) or stage", schema: ErrorResponse },
 };
 
 export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
   /** The case, the stage and the role the caller acts as, or the refusal. */
-  function resolve(principal: Parameters<typeof visibleCase>[1], caseId: string, stageId: string, requested: Parameters<typeof actingRole>[3], what: string) {
+  function resolve(
+    principal: Parameters<typeof visibleCase>[1],
+    caseId: string,
+    stageId: string,
+    requested: Parameters<typeof actingRole>[3],
+    what: string,
+  ) {
     const progress = visibleCase(ctx.progress, principal, caseId);
     const stage = stageOf(progress, stageId);
     const role = actingRole(progress, principal, stage.requires, requested, `${what} "${stage.id}"`);
@@ -30,7 +47,8 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
       path: "/cases/:id/stages/:stage/sign-offs/typed-data",
       tag: "sign-offs",
       summary: "The EIP-712 typed data the caller's own wallet signs to sign off the stage (or to revoke)",
-      description: "Sign `{domain, types, message}` with eth_signTypedData_v4 and POST (or DELETE) the signature. The message names the sign-off's epoch: after a revocation, fetch it again.",
+      description:
+        "Sign `{domain, types, message}` with eth_signTypedData_v4 and POST (or DELETE) the signature. The message names the sign-off's epoch: after a revocation, fetch it again.",
       auth: true,
       params: StageParams,
       query: TypedDataQuery,
@@ -41,8 +59,21 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
         503: { description: "The chain did not answer (its chain id is read once): retry", schema: ErrorResponse },
       },
       handler: async ({ params, query, principal }) => {
-        const { progress, stage, role } = resolve(principal, params.id, params.stage, query.role, query.purpose === "revoke" ? "revoke a sign-off of" : "sign off");
-        const typed = await ctx.engine.typedDataFor({ caseId: progress.id, stageId: stage.id, role, principalAddress: principal.address, evidence: query.evidence, purpose: query.purpose });
+        const { progress, stage, role } = resolve(
+          principal,
+          params.id,
+          params.stage,
+          query.role,
+          query.purpose === "revoke" ? "revoke a sign-off of" : "sign off",
+        );
+        const typed = await ctx.engine.typedDataFor({
+          caseId: progress.id,
+          stageId: stage.id,
+          role,
+          principalAddress: principal.address,
+          evidence: query.evidence,
+          purpose: query.purpose,
+        });
         return { status: 200, body: typed };
       },
     }),
@@ -62,7 +93,10 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
       responses: {
         202: { description: "The submission, recorded in the engine's outbox", schema: SubmissionResponse },
         ...ERRORS,
-        409: { description: "Already signed off or completed, the case is closed, or TOO_EARLY (details.availableAt)", schema: ErrorResponse },
+        409: {
+          description: "Already signed off or completed, the case is closed, or TOO_EARLY (details.availableAt)",
+          schema: ErrorResponse,
+        },
       },
       handler: async ({ params, body, principal, engineKey }) => {
         const { progress, stage, role } = resolve(principal, params.id, params.stage, body.role, "sign off");
@@ -83,7 +117,8 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
       path: "/cases/:id/stages/:stage/sign-offs",
       tag: "sign-offs",
       summary: "Revoke the caller's sign-off of the stage, until the stage completes",
-      description: "With `signature` (typed data fetched with purpose=revoke) it is relayed; without, the managed key revokes.",
+      description:
+        "With `signature` (typed data fetched with purpose=revoke) it is relayed; without, the managed key revokes.",
       auth: true,
       params: StageParams,
       body: RevokeBody,
@@ -93,8 +128,21 @@ export function signOffRoutes(ctx: RouteContext): AnyRouteSpec[] {
         409: { description: "Not signed off, or the stage has completed", schema: ErrorResponse },
       },
       handler: async ({ params, body, principal, engineKey }) => {
-        const { progress, stage, role } = resolve(principal, params.id, params.stage, body.role, "revoke a sign-off of");
-        const submission = await ctx.engine.revoke({ caseId: progress.id, stageId: stage.id, role, principalAddress: principal.address, signature: body.signature, idempotencyKey: engineKey });
+        const { progress, stage, role } = resolve(
+          principal,
+          params.id,
+          params.stage,
+          body.role,
+          "revoke a sign-off of",
+        );
+        const submission = await ctx.engine.revoke({
+          caseId: progress.id,
+          stageId: stage.id,
+          role,
+          principalAddress: principal.address,
+          signature: body.signature,
+          idempotencyKey: engineKey,
+        });
         return accepted(ctx, principal, progress.id, submission);
       },
     }),

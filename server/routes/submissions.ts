@@ -23,10 +23,14 @@ export function submissionRoutes(ctx: RouteContext): AnyRouteSpec[] {
       path: "/submissions/:id",
       tag: "submissions",
       summary: "The state of one of the caller's own submissions",
-      description: "A submission from a POST (or DELETE) of the caller's, followed through pending, sent, mined to confirmed or failed. Anyone else's: 404.",
+      description:
+        "A submission from a POST (or DELETE) of the caller's, followed through pending, sent, mined to confirmed or failed. Anyone else's: 404.",
       auth: true,
       params: SubmissionParams,
-      responses: { 200: { description: "The submission", schema: SubmissionResponse }, 404: { description: "No such submission of the caller's", schema: ErrorResponse } },
+      responses: {
+        200: { description: "The submission", schema: SubmissionResponse },
+        404: { description: "No such submission of the caller's", schema: ErrorResponse },
+      },
       handler: ({ params, principal }) => {
         const id = Number(params.id);
         const submission = ctx.owners.ownerOf(id) === principal.id ? ctx.engine.submission(id) : null;

@@ -30,7 +30,9 @@ export function uiRoutes(): Router {
   };
   router.get("/ui/cases/:id", page);
   // The addresses that name no case: /ui/cases, /ui/cases/, /ui/cases/1/2.
-  router.use("/ui/cases", (req, res, next) => (req.method === "GET" || req.method === "HEAD" ? page(req, res, next) : next()));
+  router.use("/ui/cases", (req, res, next) =>
+    req.method === "GET" || req.method === "HEAD" ? page(req, res, next) : next(),
+  );
   // Fall through on anything not a file here (another method, a missing file, a path out of the folder): the
   // API's own 404 answers it in the error shape (with fallthrough off, serve-static answers a bare 405 or 403).
   router.use("/ui/assets", files);

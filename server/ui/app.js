@@ -92,7 +92,8 @@ function isTransient(error) {
 
 function messageForLoadError(error) {
   if (!(error instanceof ApiError)) return "The server could not be reached. Check the connection and try again.";
-  if (error.status === 401) return "That token was not accepted: it is unknown or has been revoked. Check it and try again.";
+  if (error.status === 401)
+    return "That token was not accepted: it is unknown or has been revoked. Check it and try again.";
   if (error.status === 404 || error.status === 403) {
     return `There is no case ${caseId} that this token may see. Check the address of the page, or use the token of a party to the case.`;
   }
@@ -144,7 +145,9 @@ async function open(token, { fromForm = false, attempt = 0 } = {}) {
 
 function viewerRoles(progress) {
   if (!state.viewer) return [];
-  const roles = Object.keys(progress.parties).filter((role) => sameAddress(progress.parties[role], state.viewer.address));
+  const roles = Object.keys(progress.parties).filter((role) =>
+    sameAddress(progress.parties[role], state.viewer.address),
+  );
   // One address may hold two roles; the principal signs as its own role, so that one comes first.
   return roles.sort((a, b) => Number(b === state.viewer.role) - Number(a === state.viewer.role));
 }
@@ -348,7 +351,12 @@ async function signOff(stage, role) {
       body: { role },
       headers: { "Idempotency-Key": crypto.randomUUID() },
     });
-    setAction(stage, "submitted", `Sign-off submitted as ${roleLabel(role)}: ${stage.title}. It shows here once it is on the chain.`, role);
+    setAction(
+      stage,
+      "submitted",
+      `Sign-off submitted as ${roleLabel(role)}: ${stage.title}. It shows here once it is on the chain.`,
+      role,
+    );
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       signOut(messageForLoadError(error));
@@ -366,12 +374,16 @@ function refusalText(stage, error) {
     const at = error.details?.availableAt;
     const from = at ? `possible from ${formatMoment(at, zone, { edge: "start" })}` : null;
     // The words may carry the moment already ("… (until <moment>)"): then it is not said twice.
-    const why = waitsFor ? `waits for: ${formatWaitsFor(waitsFor, zone)}${from && !waitsFor.includes(at) ? `; ${from}` : ""}` : from;
+    const why = waitsFor
+      ? `waits for: ${formatWaitsFor(waitsFor, zone)}${from && !waitsFor.includes(at) ? `; ${from}` : ""}`
+      : from;
     // Neither (a server older than the page): its message is all there is.
     return `Too early to sign off ${stage.title}: ${why || error.message}.`;
   }
-  if (error instanceof ApiError && error.status === 429) return `The sign-off of ${stage.title} was not sent: too many requests just now. Try again in a moment.`;
-  if (error instanceof ApiError && error.status >= 500) return `The sign-off of ${stage.title} was not sent: the server cannot do it just now (${error.message}). Try again in a moment.`;
+  if (error instanceof ApiError && error.status === 429)
+    return `The sign-off of ${stage.title} was not sent: too many requests just now. Try again in a moment.`;
+  if (error instanceof ApiError && error.status >= 500)
+    return `The sign-off of ${stage.title} was not sent: the server cannot do it just now (${error.message}). Try again in a moment.`;
   if (error instanceof ApiError) return `The sign-off of ${stage.title} was refused: ${error.message}`;
   return `The sign-off of ${stage.title} could not be sent: the server could not be reached.`;
 }

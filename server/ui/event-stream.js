@@ -42,7 +42,8 @@ export class SseParser {
 
   line(line) {
     if (line === "") {
-      if (this.sawData) this.onEvent({ id: this.lastEventId, type: this.type || "message", data: this.data.join("\n") });
+      if (this.sawData)
+        this.onEvent({ id: this.lastEventId, type: this.type || "message", data: this.data.join("\n") });
       this.reset();
       return;
     }

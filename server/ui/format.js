@@ -24,7 +24,13 @@ export function sameAddress(a, b) {
 export const VIEWER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 const VIEWER_TIME = new Intl.DateTimeFormat("en-GB", {
-  weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  weekday: "short",
+  day: "numeric",
+  month: "short",
+  year: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
 });
 // American English names more zones by their letters ("EST", "PST") where British English says "GMT-5".
 const VIEWER_ZONE_NAME = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" });
@@ -38,7 +44,15 @@ function viewerTime(date) {
 function wallClock(date, zone) {
   const parts = Object.fromEntries(
     new Intl.DateTimeFormat("en-GB", {
-      timeZone: zone, weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+      timeZone: zone,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hourCycle: "h23",
     })
       .formatToParts(date)
       .map((part) => [part.type, part.value]),
@@ -65,7 +79,9 @@ export function zoneName(zone) {
 function jurisdictionWords(date, zone, edge) {
   const wall = wallClock(date, zone);
   if (wall.time === "00:00" && wall.seconds === "00") {
-    return edge === "start" ? `midnight at the start of ${wall.day}` : `midnight at the end of ${wallClock(new Date(date.getTime() - 1), zone).day}`;
+    return edge === "start"
+      ? `midnight at the start of ${wall.day}`
+      : `midnight at the end of ${wallClock(new Date(date.getTime() - 1), zone).day}`;
   }
   if (wall.time === "23:59" && wall.seconds === "59") return `midnight at the end of ${wall.day}`;
   return `${wall.day}, ${wall.time}`;
@@ -87,7 +103,9 @@ export function formatMoment(iso, jurisdictionZone = null, { edge = "end" } = {}
   } catch {
     return mine; // A zone this browser does not know: its own clock is still right.
   }
-  return differs ? `${mine} (${jurisdictionWords(date, jurisdictionZone, edge)}, ${zoneName(jurisdictionZone)} time)` : mine;
+  return differs
+    ? `${mine} (${jurisdictionWords(date, jurisdictionZone, edge)}, ${zoneName(jurisdictionZone)} time)`
+    : mine;
 }
 
 /**
@@ -95,14 +113,20 @@ export function formatMoment(iso, jurisdictionZone = null, { edge = "end" } = {}
  * with any instant in it shown as the page shows moments.
  */
 export function formatWaitsFor(words, jurisdictionZone = null) {
-  return words.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z/g, (iso) => formatMoment(iso, jurisdictionZone, { edge: "start" }));
+  return words.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z/g, (iso) =>
+    formatMoment(iso, jurisdictionZone, { edge: "start" }),
+  );
 }
 
 /** Milliseconds as "2 d 3 h 4 min 5 s", leaving out leading zero units. */
 export function formatDuration(ms) {
   let seconds = Math.max(0, Math.ceil(ms / 1000));
   const parts = [];
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+  for (const [unit, size] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["min", 60],
+  ]) {
     const count = Math.floor(seconds / size);
     seconds -= count * size;
     if (count > 0 || parts.length > 0) parts.push(`${count} ${unit}`);

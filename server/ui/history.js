@@ -37,21 +37,36 @@ function describe(entry, progress) {
     return party ? roleLabel(party) : String(args.payee);
   };
   switch (entry.event ?? entry.name) {
-    case "CaseOpened": return "Case opened";
-    case "SignedOff": return `${role} signed off: ${stage}`;
-    case "SignOffRevoked": return `${role} revoked the sign-off: ${stage}`;
-    case "SignOffSkipped": return `${role}'s sign-off not applied: ${stage}`;
-    case "StageCompleted": return `Completed: ${stage}`;
-    case "StageOverdue": return `Overdue: ${stage}`;
-    case "CaseCompleted": return "Case completed";
-    case "CaseExpired": return `Case expired at: ${stage}`;
-    case "CancellationVoted": return `${role} voted to cancel`;
-    case "CaseCancelled": return "Case cancelled";
-    case "Deposited": return `${roleLabel(ROLES[Number(args.payer)] ?? "payer")} paid in ${money(args.amount)}`;
-    case "EscrowFunded": return "Escrow funded";
-    case "Credited": return `${payee()} credited ${money(args.amount)}`;
-    case "Withdrawn": return `${payee()} withdrew ${money(args.amount)}`;
-    default: return String(entry.event ?? entry.name ?? "Event");
+    case "CaseOpened":
+      return "Case opened";
+    case "SignedOff":
+      return `${role} signed off: ${stage}`;
+    case "SignOffRevoked":
+      return `${role} revoked the sign-off: ${stage}`;
+    case "SignOffSkipped":
+      return `${role}'s sign-off not applied: ${stage}`;
+    case "StageCompleted":
+      return `Completed: ${stage}`;
+    case "StageOverdue":
+      return `Overdue: ${stage}`;
+    case "CaseCompleted":
+      return "Case completed";
+    case "CaseExpired":
+      return `Case expired at: ${stage}`;
+    case "CancellationVoted":
+      return `${role} voted to cancel`;
+    case "CaseCancelled":
+      return "Case cancelled";
+    case "Deposited":
+      return `${roleLabel(ROLES[Number(args.payer)] ?? "payer")} paid in ${money(args.amount)}`;
+    case "EscrowFunded":
+      return "Escrow funded";
+    case "Credited":
+      return `${payee()} credited ${money(args.amount)}`;
+    case "Withdrawn":
+      return `${payee()} withdrew ${money(args.amount)}`;
+    default:
+      return String(entry.event ?? entry.name ?? "Event");
   }
 }
 

@@ -38,7 +38,11 @@ export function renderSummary(root, progress, viewerRoles) {
       "p",
       { class: "case-line" },
       `Case ${progress.id} · `,
-      h("span", { class: `case-status case-status--${progress.status}` }, CASE_STATUS[progress.status] ?? progress.status),
+      h(
+        "span",
+        { class: `case-status case-status--${progress.status}` },
+        CASE_STATUS[progress.status] ?? progress.status,
+      ),
     ),
     h(
       "div",
@@ -97,7 +101,13 @@ export function renderEscrow(root, progress, withdrawn) {
           "ul",
           { class: "payouts" },
           credits.map(([payee, amount]) =>
-            h("li", {}, `${payeeName(progress, payee)} `, address(payee), `: ${money(amount)} credited, not yet withdrawn`),
+            h(
+              "li",
+              {},
+              `${payeeName(progress, payee)} `,
+              address(payee),
+              `: ${money(amount)} credited, not yet withdrawn`,
+            ),
           ),
           paidOut.map(([payee, amount]) =>
             h("li", {}, `${payeeName(progress, payee)} `, address(payee), `: ${money(amount)} withdrawn`),

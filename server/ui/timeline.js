@@ -26,7 +26,12 @@ function statusKey(stage) {
 
 /** Whether `role` may sign this stage off now: required, not yet signed, and the stage still open to it. */
 export function awaitsRole(caseStatus, stage, role) {
-  return caseStatus === "open" && !FINISHED.has(stage.status) && stage.requires.includes(role) && !stage.signedOff.includes(role);
+  return (
+    caseStatus === "open" &&
+    !FINISHED.has(stage.status) &&
+    stage.requires.includes(role) &&
+    !stage.signedOff.includes(role)
+  );
 }
 
 /**
@@ -50,8 +55,11 @@ function statusHint(progress, stage, status) {
 
 /** "Not open to sign-offs yet: waits for: Closing Disclosure, then 3 business days", where the API says so. */
 function waitsForLine(progress, stage) {
-  if (progress.status !== "open" || FINISHED.has(stage.status) || acceptsSignOffs(stage) || !hasAwaitedRole(stage)) return null;
-  const what = stage.waitsFor ? `waits for: ${formatWaitsFor(stage.waitsFor, progress.timeZone ?? null)}` : "it is too early";
+  if (progress.status !== "open" || FINISHED.has(stage.status) || acceptsSignOffs(stage) || !hasAwaitedRole(stage))
+    return null;
+  const what = stage.waitsFor
+    ? `waits for: ${formatWaitsFor(stage.waitsFor, progress.timeZone ?? null)}`
+    : "it is too early";
   return h("p", { class: "waits-for" }, `Not open to sign-offs yet: ${what}.`);
 }
 
@@ -148,7 +156,13 @@ function signOffAction(progress, stage, viewerRoles, actions, onSignOff) {
       ),
     );
     if (early && !busy) {
-      children.push(h("p", { class: "early-note", id: `stage-${stage.id}-early` }, "An early sign-off: it counts once the earlier stages complete."));
+      children.push(
+        h(
+          "p",
+          { class: "early-note", id: `stage-${stage.id}-early` },
+          "An early sign-off: it counts once the earlier stages complete.",
+        ),
+      );
     }
   }
   if (state?.text) children.push(h("p", { class: `action-result action-result--${state.kind}` }, state.text));

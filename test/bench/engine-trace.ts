@@ -15,9 +15,34 @@ import { Outbox } from "../../engine/relayer/outbox";
 import { ChainFollower } from "../../engine/projection/follower";
 import { Projection } from "../../engine/projection/projection";
 
-type Step = "approve" | "epoch" | "signed" | "outbox" | "send" | "assigned" | "mined" | "receipt" | "settled" | "read" | "committed" | "notice" | "heard";
+type Step =
+  | "approve"
+  | "epoch"
+  | "signed"
+  | "outbox"
+  | "send"
+  | "assigned"
+  | "mined"
+  | "receipt"
+  | "settled"
+  | "read"
+  | "committed"
+  | "notice"
+  | "heard";
 /** The path to the notice, in order; the relayer's own receipt and settlement run beside it (from `mined`). */
-const STEPS: Step[] = ["approve", "epoch", "signed", "outbox", "send", "assigned", "mined", "read", "committed", "notice", "heard"];
+const STEPS: Step[] = [
+  "approve",
+  "epoch",
+  "signed",
+  "outbox",
+  "send",
+  "assigned",
+  "mined",
+  "read",
+  "committed",
+  "notice",
+  "heard",
+];
 const SIDE_STEPS: Array<[Step, Step]> = [
   ["mined", "receipt"],
   ["receipt", "settled"],
@@ -37,7 +62,11 @@ const rpcStats = new Map<string, { n: number; ms: number }>();
 /** Reads of the projection: [start, committed, to-block]. */
 const reads: Array<{ start: number; committed?: number; from: number; to: number }> = [];
 
-function wrap<T extends object>(proto: T, name: string, around: (orig: (...a: unknown[]) => unknown, self: unknown, args: unknown[]) => unknown): void {
+function wrap<T extends object>(
+  proto: T,
+  name: string,
+  around: (orig: (...a: unknown[]) => unknown, self: unknown, args: unknown[]) => unknown,
+): void {
   const p = proto as Record<string, unknown>;
   const orig = p[name] as (...a: unknown[]) => unknown;
   if (typeof orig !== "function") throw new Error(`trace: no method ${name}`);
@@ -49,14 +78,21 @@ function wrap<T extends object>(proto: T, name: string, around: (orig: (...a: un
 /** The block tag of a call that names one (` latest`, ` pending`, ` N` for a number), else "". */
 function blockTagOf(args: { method: string; params?: unknown }): string {
   if (!Array.isArray(args.params)) return "";
-  const tag = args.method === "eth_getBlockByNumber" ? args.params[0] : args.params.length > 1 ? args.params[args.params.length - 1] : undefined;
+  const tag =
+    args.method === "eth_getBlockByNumber"
+      ? args.params[0]
+      : args.params.length > 1
+        ? args.params[args.params.length - 1]
+        : undefined;
   if (typeof tag !== "string") return "";
   return ` ${/^0x/.test(tag) ? "N" : tag}`;
 }
 
 const keyOf = (r: { view: { id: string }; stage: number; role: number }) => `${r.view.id}:${r.stage}:${r.role}`;
 
-export function installTrace(provider: { request: (args: { method: string; params?: unknown }) => Promise<unknown> }): void {
+export function installTrace(provider: {
+  request: (args: { method: string; params?: unknown }) => Promise<unknown>;
+}): void {
   const request = provider.request.bind(provider);
   provider.request = async (args) => {
     const started = now();
@@ -92,7 +128,12 @@ export function installTrace(provider: { request: (args: { method: string; param
     }),
   );
   wrap(Approvals.prototype, "approve", (orig, self, args) =>
-    (orig.apply(self, args) as Promise<{ id: number; payload: { message?: { caseId: string; stage: number; role: number } } }>).then((s) => {
+    (
+      orig.apply(self, args) as Promise<{
+        id: number;
+        payload: { message?: { caseId: string; stage: number; role: number } };
+      }>
+    ).then((s) => {
       const m = s.payload.message;
       const rec = m && byKey.get(`${m.caseId}:${m.stage}:${m.role}`);
       if (rec) {
@@ -159,7 +200,10 @@ export function installTrace(provider: { request: (args: { method: string; param
   // Marked as the projection takes the committed range, before it publishes the range's notices.
   wrap(Projection.prototype, "committed", (orig, self, args) => {
     const step = args[0] as { kind: string; to?: number };
-    const read = step.kind === "range" ? [...reads].reverse().find((r) => r.to === step.to && r.committed === undefined) : undefined;
+    const read =
+      step.kind === "range"
+        ? [...reads].reverse().find((r) => r.to === step.to && r.committed === undefined)
+        : undefined;
     if (read) read.committed = now();
     return orig.apply(self, args);
   });
@@ -184,7 +228,9 @@ export function traceHeard(id: number): void {
 function placeReads(rec: Rec): void {
   const block = rec.block;
   if (block === undefined) return;
-  const read = reads.find((r) => r.from <= block && block <= r.to && r.committed !== undefined && r.committed >= (rec.t.mined ?? 0));
+  const read = reads.find(
+    (r) => r.from <= block && block <= r.to && r.committed !== undefined && r.committed >= (rec.t.mined ?? 0),
+  );
   if (!read) return;
   rec.t.read = read.start;
   rec.t.committed = read.committed;
@@ -198,13 +244,17 @@ function pct(sorted: number[], p: number): number {
 
 /** The steps' durations (p50 / p99 / mean, ms) over the traced approvals, and the RPC calls, to stderr. */
 export function traceReport(ids: readonly number[], write: (line: string) => void): void {
-  const recs = ids.map((id) => bySubmission.get(id)).filter((r): r is Rec => r !== undefined && r.t.heard !== undefined);
+  const recs = ids
+    .map((id) => bySubmission.get(id))
+    .filter((r): r is Rec => r !== undefined && r.t.heard !== undefined);
   for (const rec of recs) placeReads(rec);
   write(`trace: ${recs.length} approvals (last signer of a stage), step durations in ms (p50 / p99 / mean, count)`);
   const line = (a: Step, b: Step, ds: number[]) => {
     ds.sort((x, y) => x - y);
     const mean = ds.reduce((sum, d) => sum + d, 0) / (ds.length || 1);
-    write(`  ${`${a} -> ${b}`.padEnd(22)} ${pct(ds, 50).toFixed(1).padStart(8)} ${pct(ds, 99).toFixed(1).padStart(8)} ${mean.toFixed(1).padStart(8)}  (${ds.length})`);
+    write(
+      `  ${`${a} -> ${b}`.padEnd(22)} ${pct(ds, 50).toFixed(1).padStart(8)} ${pct(ds, 99).toFixed(1).padStart(8)} ${mean.toFixed(1).padStart(8)}  (${ds.length})`,
+    );
   };
   for (let i = 1; i < STEPS.length; i++) {
     const b = STEPS[i];
@@ -224,10 +274,18 @@ export function traceReport(ids: readonly number[], write: (line: string) => voi
   }
   write("  beside it, the relayer:");
   for (const [a, b] of SIDE_STEPS) {
-    line(a, b, recs.map((r) => (r.t[a] !== undefined && r.t[b] !== undefined ? (r.t[b] as number) - (r.t[a] as number) : NaN)).filter((d) => !Number.isNaN(d)));
+    line(
+      a,
+      b,
+      recs
+        .map((r) => (r.t[a] !== undefined && r.t[b] !== undefined ? (r.t[b] as number) - (r.t[a] as number) : NaN))
+        .filter((d) => !Number.isNaN(d)),
+    );
   }
   write("trace: JSON-RPC calls (count, total ms, mean ms)");
   for (const [method, s] of [...rpcStats].sort((x, y) => y[1].ms - x[1].ms)) {
-    write(`  ${method.padEnd(34)} ${String(s.n).padStart(7)} ${s.ms.toFixed(0).padStart(8)} ${(s.ms / s.n).toFixed(2).padStart(7)}`);
+    write(
+      `  ${method.padEnd(34)} ${String(s.n).padStart(7)} ${s.ms.toFixed(0).padStart(8)} ${(s.ms / s.n).toFixed(2).padStart(7)}`,
+    );
   }
 }

@@ -74,7 +74,9 @@ const STAGES: Array<[string, RoleName[]]> = [
 const SIGN_OFFS = STAGES.flatMap(([stage, roles]) => roles.map((role): [string, RoleName] => [stage, role]));
 
 /** `--cpu-profile FILE`: a CPU profile (.cpuprofile) of the engine's phases only (throughput and latency). */
-const PROFILE = process.argv.includes("--cpu-profile") ? process.argv[process.argv.indexOf("--cpu-profile") + 1] : undefined;
+const PROFILE = process.argv.includes("--cpu-profile")
+  ? process.argv[process.argv.indexOf("--cpu-profile") + 1]
+  : undefined;
 
 async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
   const { Session } = await import("node:inspector/promises");
@@ -106,16 +108,22 @@ async function rpc<T = unknown>(method: string, params: unknown[] = []): Promise
 
 /** Opens `count` cases as the bank, `perBlock` transactions per mined block (automine off while sending). */
 async function openCases(escrow: MortgageEscrow, parties: Parties, count: number, perBlock = 100): Promise<bigint[]> {
-  const terms = caseTerms(parties, US.templateId, { price: ethers.parseEther("1"), deposit: ethers.parseEther("0.2"), loan: ethers.parseEther("0.8") });
+  const terms = caseTerms(parties, US.templateId, {
+    price: ethers.parseEther("1"),
+    deposit: ethers.parseEther("0.2"),
+    loan: ethers.parseEther("0.8"),
+  });
   const gasLimit = ((await escrow.connect(parties.bank).openCase.estimateGas(terms)) * 13n) / 10n;
   const bank = escrow.connect(parties.bank);
   let nonce = await ethers.provider.getTransactionCount(parties.bank.address, "pending");
   const hashes: string[] = [];
   await rpc("evm_setAutomine", [false]);
   try {
-    for (let sent = 0; sent < count; ) {
+    for (let sent = 0; sent < count;) {
       const n = Math.min(perBlock, count - sent);
-      const txs = await Promise.all(Array.from({ length: n }, () => bank.openCase(terms, { nonce: nonce++, gasLimit })));
+      const txs = await Promise.all(
+        Array.from({ length: n }, () => bank.openCase(terms, { nonce: nonce++, gasLimit })),
+      );
       hashes.push(...txs.map((t) => t.hash));
       await rpc("evm_mine");
       sent += n;
@@ -143,7 +151,9 @@ async function openCases(escrow: MortgageEscrow, parties: Parties, count: number
 function logCpu(phase: string, since: NodeJS.CpuUsage, signOffs: number, seconds: number): void {
   const used = process.cpuUsage(since);
   const ms = (used.user + used.system) / 1000;
-  log(`  ${phase}: ${round(ms / signOffs, 2)} ms of CPU per sign-off (${round(ms / 1000, 2)} s CPU in ${round(seconds, 2)} s)`);
+  log(
+    `  ${phase}: ${round(ms / signOffs, 2)} ms of CPU per sign-off (${round(ms / 1000, 2)} s CPU in ${round(seconds, 2)} s)`,
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -181,7 +191,10 @@ async function chainRate(escrow: MortgageEscrow, parties: Parties): Promise<numb
 }
 
 /** Every case's sign-offs approved at once; from the first accepted to the last confirmed. */
-async function engineRate(engine: Engine, caseIds: bigint[]): Promise<{ perSec: number; signOffs: number; transactions: number }> {
+async function engineRate(
+  engine: Engine,
+  caseIds: bigint[],
+): Promise<{ perSec: number; signOffs: number; transactions: number }> {
   const total = caseIds.length * SIGN_OFFS.length;
   const before = new Set(engine.relayer.outbox.transactions().map((t) => t.txHash));
   let confirmed = 0;
@@ -198,11 +211,13 @@ async function engineRate(engine: Engine, caseIds: bigint[]): Promise<{ perSec: 
   const submissions = await Promise.all(
     caseIds.flatMap((caseId) =>
       SIGN_OFFS.map(([stageId, role]) =>
-        engine.approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE }).then((s) => {
-          ids.add(s.id);
-          if (s.status === "confirmed" && ++confirmed === total) resolveAll();
-          return s;
-        }),
+        engine
+          .approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE })
+          .then((s) => {
+            ids.add(s.id);
+            if (s.status === "confirmed" && ++confirmed === total) resolveAll();
+            return s;
+          }),
       ),
     ),
   );
@@ -236,10 +251,20 @@ async function latencies(engine: Engine, caseIds: bigint[]): Promise<number[]> {
       for (const [stageId, roles] of STAGES) {
         const completed = new Promise<void>((resolve) => waiting.set(`${caseId}:${stageId}`, resolve));
         const others = roles.slice(0, -1);
-        await Promise.all(others.map((role) => engine.approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE })));
+        await Promise.all(
+          others.map((role) =>
+            engine.approve({ caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: EVIDENCE }),
+          ),
+        );
         const last = roles[roles.length - 1];
         const started = performance.now();
-        const submission = await engine.approve({ caseId, stageId, role: last, principalAddress: MANAGED[last].address, evidence: EVIDENCE });
+        const submission = await engine.approve({
+          caseId,
+          stageId,
+          role: last,
+          principalAddress: MANAGED[last].address,
+          evidence: EVIDENCE,
+        });
         await completed;
         samples.push(performance.now() - started);
         if (TRACE) {
@@ -255,9 +280,15 @@ async function latencies(engine: Engine, caseIds: bigint[]): Promise<number[]> {
   return samples.sort((a, b) => a - b);
 }
 
-async function rebuildSeconds(address: string, fromBlock: number): Promise<{ seconds: number; cpuSeconds: number; cases: number; blocks: number }> {
+async function rebuildSeconds(
+  address: string,
+  fromBlock: number,
+): Promise<{ seconds: number; cpuSeconds: number; cases: number; blocks: number }> {
   const projection = new Projection({
-    db: openDatabase(join(mkdtempSync(join(tmpdir(), "engine-bench-rebuild-")), "engine.sqlite"), PROJECTION_MIGRATIONS),
+    db: openDatabase(
+      join(mkdtempSync(join(tmpdir(), "engine-bench-rebuild-")), "engine.sqlite"),
+      PROJECTION_MIGRATIONS,
+    ),
     provider: createProvider({ kind: "in-process", provider: hre.network.provider }),
     address,
     fromBlock,
@@ -267,7 +298,12 @@ async function rebuildSeconds(address: string, fromBlock: number): Promise<{ sec
   await projection.poll();
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  return { seconds, cpuSeconds: (used.user + used.system) / 1e6, cases: projection.listCases().length, blocks: (await ethers.provider.getBlockNumber()) - fromBlock };
+  return {
+    seconds,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    cases: projection.listCases().length,
+    blocks: (await ethers.provider.getBlockNumber()) - fromBlock,
+  };
 }
 
 async function main(): Promise<void> {
@@ -282,7 +318,8 @@ async function main(): Promise<void> {
     return { escrow, fromBlock, address: await escrow.getAddress() };
   };
 
-  let engineResult: { chainTxPerSec: number; rate: Awaited<ReturnType<typeof engineRate>>; samples: number[] } | null = null;
+  let engineResult: { chainTxPerSec: number; rate: Awaited<ReturnType<typeof engineRate>>; samples: number[] } | null =
+    null;
   let deployed: Awaited<ReturnType<typeof deployEngineEscrow>>;
   if (ONLY === "rebuild") {
     deployed = await deployEngineEscrow();
@@ -320,7 +357,9 @@ async function main(): Promise<void> {
   for (let i = 0; i < REBUILD_REPEAT; i++) {
     log("rebuild: a fresh projection catching up from the deployment block...");
     rebuilds.push(await rebuildSeconds(address, fromBlock));
-    log(`  ${round(rebuilds[i].seconds, 3)} s (${round(rebuilds[i].cpuSeconds, 3)} s CPU) for ${rebuilds[i].cases} cases`);
+    log(
+      `  ${round(rebuilds[i].seconds, 3)} s (${round(rebuilds[i].cpuSeconds, 3)} s CPU) for ${rebuilds[i].cases} cases`,
+    );
   }
   if (profiling) await profiling.stop(PROFILE!);
   const rebuild = rebuilds[0];
@@ -333,7 +372,9 @@ async function main(): Promise<void> {
     chainTxPerSec: orNull(round(chainTxPerSec)),
     signOffsPerSec: orNull(round(rate.perSec)),
     ratio: orNull(round(rate.perSec / chainTxPerSec, 2)),
-    latencyMs: engineResult ? { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) } : { p50: null, p99: null },
+    latencyMs: engineResult
+      ? { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)) }
+      : { p50: null, p99: null },
     cases: CASES,
     rebuildSecondsFor10kCases: round(rebuild.seconds, 2),
     rebuildCases: rebuild.cases,
@@ -344,16 +385,35 @@ async function main(): Promise<void> {
     return;
   }
   const rows: Array<[string, string, string]> = [
-    ["chain: direct signOff tx/s (Hardhat signer, 1 sender)", String(result.chainTxPerSec), `${CHAIN_TXS - 1} transactions`],
-    ["engine: sign-offs/s (approved -> confirmed)", String(result.signOffsPerSec), `${rate.signOffs} sign-offs in ${rate.transactions} transactions`],
+    [
+      "chain: direct signOff tx/s (Hardhat signer, 1 sender)",
+      String(result.chainTxPerSec),
+      `${CHAIN_TXS - 1} transactions`,
+    ],
+    [
+      "engine: sign-offs/s (approved -> confirmed)",
+      String(result.signOffsPerSec),
+      `${rate.signOffs} sign-offs in ${rate.transactions} transactions`,
+    ],
     ["ratio", String(result.ratio), "goal >= 1.5"],
-    ["latency p50 ms (approve -> projected complete)", String(result.latencyMs.p50), `${samples.length} stages, ${CASES} cases in flight`],
+    [
+      "latency p50 ms (approve -> projected complete)",
+      String(result.latencyMs.p50),
+      `${samples.length} stages, ${CASES} cases in flight`,
+    ],
     ["latency p99 ms", String(result.latencyMs.p99), "goal <= 50"],
-    [`rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`, String(result.rebuildSecondsFor10kCases), "goal <= 1 for 10,000 cases (10,000 cases/s)"],
+    [
+      `rebuild s (${rebuild.cases} cases, ${rebuild.blocks} blocks)`,
+      String(result.rebuildSecondsFor10kCases),
+      "goal <= 1 for 10,000 cases (10,000 cases/s)",
+    ],
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
-  process.stdout.write(`engine benchmark (in-process Hardhat; engine poll ${POLL_MS} ms, batch window ${BATCH_WINDOW_MS} ms)\n`);
-  for (const [name, value, note] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padStart(9)}  ${note}\n`);
+  process.stdout.write(
+    `engine benchmark (in-process Hardhat; engine poll ${POLL_MS} ms, batch window ${BATCH_WINDOW_MS} ms)\n`,
+  );
+  for (const [name, value, note] of rows)
+    process.stdout.write(`${name.padEnd(width)}  ${value.padStart(9)}  ${note}\n`);
 }
 
 main().then(

@@ -47,19 +47,43 @@ const US_PHASES: Array<{ name: string; waitBefore: number; signOffs: SignOff[]; 
   {
     name: "application, loan estimate, rate lock",
     waitBefore: 0,
-    signOffs: [["application", "Buyer"], ["application", "Bank"], ["loan-estimate", "Bank"], ["rate-lock", "Bank"], ["rate-lock", "Buyer"]],
+    signOffs: [
+      ["application", "Buyer"],
+      ["application", "Bank"],
+      ["loan-estimate", "Bank"],
+      ["rate-lock", "Bank"],
+      ["rate-lock", "Buyer"],
+    ],
   },
   {
     name: "appraisal, title, underwriting, clear to close",
     waitBefore: DAY,
-    signOffs: [["appraisal", "Bank"], ["title-commitment", "Lawyer"], ["underwriting", "Bank"], ["clear-to-close", "Bank"]],
+    signOffs: [
+      ["appraisal", "Bank"],
+      ["title-commitment", "Lawyer"],
+      ["underwriting", "Bank"],
+      ["clear-to-close", "Bank"],
+    ],
   },
   { name: "the Loan Estimate's waiting period ends", waitBefore: 3 * DAY, signOffs: [], advance: true },
-  { name: "closing disclosure", waitBefore: DAY, signOffs: [["closing-disclosure", "Bank"], ["closing-disclosure", "Buyer"]] },
+  {
+    name: "closing disclosure",
+    waitBefore: DAY,
+    signOffs: [
+      ["closing-disclosure", "Bank"],
+      ["closing-disclosure", "Buyer"],
+    ],
+  },
   {
     name: "closing: consummation and funding",
     waitBefore: 3 * DAY,
-    signOffs: [["consummation", "Buyer"], ["consummation", "Seller"], ["consummation", "Lawyer"], ["funding", "Bank"], ["funding", "Lawyer"]],
+    signOffs: [
+      ["consummation", "Buyer"],
+      ["consummation", "Seller"],
+      ["consummation", "Lawyer"],
+      ["funding", "Bank"],
+      ["funding", "Lawyer"],
+    ],
   },
   { name: "recording", waitBefore: DAY, signOffs: [["recording", "Lawyer"]] },
 ];
@@ -88,15 +112,26 @@ function signDirect(escrow: MortgageEscrow, parties: Parties, caseId: bigint, [i
   return escrow.connect(partyFor(parties, role)).signOff(caseId, stage(id), Role[role], EVIDENCE);
 }
 
-async function deposits(escrow: MortgageEscrow, parties: Parties, caseId: bigint): Promise<ContractTransactionResponse[]> {
+async function deposits(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  caseId: bigint,
+): Promise<ContractTransactionResponse[]> {
   return [
-    await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit }),
+    await escrow
+      .connect(parties.buyer)
+      .deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit }),
     await escrow.connect(parties.bank).deposit(caseId, Role.Bank, DEFAULT_TERMS.loan, { value: DEFAULT_TERMS.loan }),
   ];
 }
 
 /** Open, both deposits, every sign-off, and the push of the seller's credit: the whole case, every transaction. */
-async function walkUsPurchase(escrow: MortgageEscrow, parties: Parties, templateId: string, batched: boolean): Promise<Walk> {
+async function walkUsPurchase(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  templateId: string,
+  batched: boolean,
+): Promise<Walk> {
   const breakdown = { openCase: 0, deposits: 0, signOffs: 0, advance: 0, payout: 0 };
   let transactions = 0;
   const count = async (kind: keyof typeof breakdown, tx: Promise<ContractTransactionResponse>) => {
@@ -111,7 +146,9 @@ async function walkUsPurchase(escrow: MortgageEscrow, parties: Parties, template
     if (phase.advance) await count("advance", escrow.advance(caseId));
     if (phase.signOffs.length === 0) continue;
     if (batched) {
-      const items = await Promise.all(phase.signOffs.map(([id, role]) => signedItem(escrow, parties, caseId, stage(id), role)));
+      const items = await Promise.all(
+        phase.signOffs.map(([id, role]) => signedItem(escrow, parties, caseId, stage(id), role)),
+      );
       await count("signOffs", escrow.connect(parties.relayer).signOffWithSignatures(items));
     } else {
       for (const signOff of phase.signOffs) await count("signOffs", signDirect(escrow, parties, caseId, signOff));
@@ -119,7 +156,8 @@ async function walkUsPurchase(escrow: MortgageEscrow, parties: Parties, template
   }
   await count("payout", escrow.withdrawFor(caseId, parties.seller.address));
   const view = await escrow.caseOf(caseId);
-  if (view.status !== BigInt(CaseStatus.Completed)) throw new Error(`the US purchase did not complete (status ${view.status})`);
+  if (view.status !== BigInt(CaseStatus.Completed))
+    throw new Error(`the US purchase did not complete (status ${view.status})`);
   const gas = Object.values(breakdown).reduce((a, b) => a + b, 0);
   return { gas, transactions, breakdown };
 }
@@ -138,7 +176,11 @@ async function main() {
   // The application's completion time is recorded (the Loan Estimate's deadline counts from it); the
   // appraisal's is not.
   const signOffCompletingClockStage = await gasOf(signDirect(escrow, parties, caseId, ["application", "Bank"]));
-  for (const s of [["loan-estimate", "Bank"], ["rate-lock", "Bank"], ["rate-lock", "Buyer"]] as SignOff[]) {
+  for (const s of [
+    ["loan-estimate", "Bank"],
+    ["rate-lock", "Bank"],
+    ["rate-lock", "Buyer"],
+  ] as SignOff[]) {
     await signDirect(escrow, parties, caseId, s);
   }
   const signOffCompletingStage = await gasOf(signDirect(escrow, parties, caseId, ["appraisal", "Bank"]));
@@ -158,8 +200,14 @@ async function main() {
   // locked) stage needs, so each of those also reads the stage's rule.
   const usBatchCase = await openCase(escrow, parties, templateId);
   const usPairs: SignOff[] = [
-    ["closing-disclosure", "Bank"], ["closing-disclosure", "Buyer"], ["consummation", "Buyer"], ["consummation", "Seller"],
-    ["consummation", "Lawyer"], ["funding", "Bank"], ["funding", "Lawyer"], ["recording", "Lawyer"],
+    ["closing-disclosure", "Bank"],
+    ["closing-disclosure", "Buyer"],
+    ["consummation", "Buyer"],
+    ["consummation", "Seller"],
+    ["consummation", "Lawyer"],
+    ["funding", "Bank"],
+    ["funding", "Lawyer"],
+    ["recording", "Lawyer"],
   ];
   const usItems = await Promise.all(usPairs.map(([id, r]) => signedItem(escrow, parties, usBatchCase, stage(id), r)));
   const usPurchaseBatchOf8 = await gasOf(escrow.connect(parties.relayer).signOffWithSignatures(usItems));
@@ -217,7 +265,8 @@ async function main() {
   const width = Math.max(...rows.map(([name]) => name.length));
   const gasWidth = Math.max(9, ...rows.map(([, gas]) => gas.length));
   console.log(`${"what".padEnd(width)}  ${"gas".padStart(gasWidth)}  ${"goal".padStart(9)}`);
-  for (const [name, gas, goal] of rows) console.log(`${name.padEnd(width)}  ${gas.padStart(gasWidth)}  ${goal.padStart(9)}`);
+  for (const [name, gas, goal] of rows)
+    console.log(`${name.padEnd(width)}  ${gas.padStart(gasWidth)}  ${goal.padStart(9)}`);
 }
 
 main().catch((error) => {

@@ -40,7 +40,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 3;
 const CONNECTIONS = 50;
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 10_000);
-const WATCHER_PROCESSES = Number(process.env.BENCH_WATCHER_PROCESSES ?? Math.min(4, Math.max(1, availableParallelism())));
+const WATCHER_PROCESSES = Number(
+  process.env.BENCH_WATCHER_PROCESSES ?? Math.min(4, Math.max(1, availableParallelism())),
+);
 /** High enough that 50 connections at full speed never meet it, and the watchers may all connect at once. */
 const RATE_LIMIT = { requestsPerMinute: 60_000_000, burst: 1_000_000 };
 
@@ -53,7 +55,12 @@ interface AutocannonResult {
 }
 // autocannon ships no types: the part of its programmatic API used here.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const autocannon = require("autocannon") as (options: { url: string; connections: number; duration: number; headers?: Record<string, string> }) => Promise<AutocannonResult>;
+const autocannon = require("autocannon") as (options: {
+  url: string;
+  connections: number;
+  duration: number;
+  headers?: Record<string, string>;
+}) => Promise<AutocannonResult>;
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -162,8 +169,8 @@ class WatcherProcesses {
               resolve(m);
             };
             child.on("message", on);
-          })
-      )
+          }),
+      ),
     );
   }
 
@@ -178,8 +185,8 @@ class WatcherProcesses {
           new Promise((resolve) => {
             child.once("exit", resolve);
             child.send({ kind: "exit" });
-          })
-      )
+          }),
+      ),
     );
   }
 }
@@ -204,11 +211,20 @@ interface FanOut {
 async function sseFanOut(h: AppHarness, url: string, nextNotice: () => Notice): Promise<FanOut> {
   const script = join(mkdtempSync(join(tmpdir(), "bench-http-")), "watchers.js");
   writeFileSync(script, WATCHER_CHILD);
-  const watchers = new WatcherProcesses(script, url, `/cases/${h.caseId}/events`, h.tokens.buyer, WATCHERS, WATCHER_PROCESSES);
+  const watchers = new WatcherProcesses(
+    script,
+    url,
+    `/cases/${h.caseId}/events`,
+    h.tokens.buyer,
+    WATCHERS,
+    WATCHER_PROCESSES,
+  );
   try {
     const started = Date.now();
     const open = (await watchers.next("open")).reduce((n, m) => n + m.open, 0);
-    log(`  ${open} of ${WATCHERS} watchers open in ${((Date.now() - started) / 1000).toFixed(1)} s (${WATCHER_PROCESSES} client processes)`);
+    log(
+      `  ${open} of ${WATCHERS} watchers open in ${((Date.now() - started) / 1000).toFixed(1)} s (${WATCHER_PROCESSES} client processes)`,
+    );
     const armed = watchers.next("armed");
     watchers.send({ kind: "arm" });
     await armed;
@@ -216,15 +232,25 @@ async function sseFanOut(h: AppHarness, url: string, nextNotice: () => Notice): 
     const notice = nextNotice();
     let reports = watchers.next("received");
     // The change: the lawyer signs off the title check (a relayed sign-off, mined, then projected).
-    await h.engine.approve({ caseId: h.caseId, stageId: "title-check", role: "lawyer", principalAddress: h.addresses.lawyer });
+    await h.engine.approve({
+      caseId: h.caseId,
+      stageId: "title-check",
+      role: "lawyer",
+      principalAddress: h.addresses.lawyer,
+    });
     const at = await notice.at;
     const serverMs = Number((await notice.appDone) - at) / 1e6;
-    const timedOut = await Promise.race([reports.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 30_000))]);
+    const timedOut = await Promise.race([
+      reports.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 30_000)),
+    ]);
     if (timedOut) {
       reports = watchers.next("received");
       watchers.send({ kind: "report" });
     }
-    const arrivals = (await reports).flatMap((m) => m.arrivals.map((t: string) => Number(BigInt(t) - at) / 1e6)).sort((a: number, b: number) => a - b);
+    const arrivals = (await reports)
+      .flatMap((m) => m.arrivals.map((t: string) => Number(BigInt(t) - at) / 1e6))
+      .sort((a: number, b: number) => a - b);
     const received = arrivals.length;
     return {
       watchers: open,
@@ -280,8 +306,11 @@ async function fanOutFloor(count: number, bytes: number): Promise<{ loopMs: numb
     sockets.push(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const child = fork(script, [String((server.address() as AddressInfo).port), String(count), String(bytes)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
-  const next = (kind: string) => new Promise<any>((resolve) => child.on("message", (m: any) => m.kind === kind && resolve(m)));
+  const child = fork(script, [String((server.address() as AddressInfo).port), String(count), String(bytes)], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
+  const next = (kind: string) =>
+    new Promise<any>((resolve) => child.on("message", (m: any) => m.kind === kind && resolve(m)));
   try {
     await next("open");
     while (sockets.length < count) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -338,7 +367,10 @@ async function main(): Promise<void> {
   });
   const nextNotice = (): Notice => {
     const resolvers = {} as { at: (t: bigint) => void; appDone: (t: bigint) => void };
-    const notice = { at: new Promise<bigint>((r) => (resolvers.at = r)), appDone: new Promise<bigint>((r) => (resolvers.appDone = r)) };
+    const notice = {
+      at: new Promise<bigint>((r) => (resolvers.at = r)),
+      appDone: new Promise<bigint>((r) => (resolvers.appDone = r)),
+    };
     waiting.push(resolvers);
     return notice;
   };
@@ -354,7 +386,7 @@ async function main(): Promise<void> {
     const fan = await sseFanOut(h, url, nextNotice);
     log(
       `  ${fan.received} of ${fan.watchers} received the change: first ${fan.firstMs.toFixed(1)} ms, median ${fan.medianMs.toFixed(1)} ms, ` +
-        `last ${fan.fanoutMs?.toFixed(1) ?? "never"}; the server's writes took ${fan.serverMs.toFixed(1)} ms`
+        `last ${fan.fanoutMs?.toFixed(1) ?? "never"}; the server's writes took ${fan.serverMs.toFixed(1)} ms`,
     );
 
     const eventBytes = Buffer.byteLength(JSON.stringify(h.engine.getCase(h.caseId))) + 60;
@@ -375,23 +407,45 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } else {
       const rows: Array<[string, string, string]> = [
-        ["hello world (bare Express 5)", `${result.helloWorldRps} req/s`, `p50 ${hello.latency.p50} ms, p99 ${hello.latency.p99} ms`],
-        ["GET /cases/:id (the app)", `${result.progressRps} req/s`, `p50 ${progress.latency.p50} ms, p99 ${progress.latency.p99} ms`],
+        [
+          "hello world (bare Express 5)",
+          `${result.helloWorldRps} req/s`,
+          `p50 ${hello.latency.p50} ms, p99 ${hello.latency.p99} ms`,
+        ],
+        [
+          "GET /cases/:id (the app)",
+          `${result.progressRps} req/s`,
+          `p50 ${progress.latency.p50} ms, p99 ${progress.latency.p99} ms`,
+        ],
         ["ratio", String(result.ratio), "goal >= 0.6"],
         ["errors (both runs)", String(result.errors), "goal 0"],
-        ["SSE watchers of one case", String(result.sseWatchers), `goal 10000; ulimit -n ${fdLimit}; ${WATCHER_PROCESSES} client processes`],
+        [
+          "SSE watchers of one case",
+          String(result.sseWatchers),
+          `goal 10000; ulimit -n ${fdLimit}; ${WATCHER_PROCESSES} client processes`,
+        ],
         [
           "SSE fan-out of one change",
           result.sseFanoutMs === null ? `not all received (${fan.received})` : `${result.sseFanoutMs} ms`,
           "goal <= 250 ms: notice to the last watcher",
         ],
-        ["  the server's writes", `${fan.serverMs.toFixed(1)} ms`, `first arrival ${fan.firstMs.toFixed(1)} ms, median ${fan.medianMs.toFixed(1)} ms`],
-        ["  the machine's floor", `${floor.lastMs.toFixed(1)} ms`, `${eventBytes} bytes to ${WATCHERS} plain TCP sockets (write loop ${floor.loopMs.toFixed(1)} ms)`],
+        [
+          "  the server's writes",
+          `${fan.serverMs.toFixed(1)} ms`,
+          `first arrival ${fan.firstMs.toFixed(1)} ms, median ${fan.medianMs.toFixed(1)} ms`,
+        ],
+        [
+          "  the machine's floor",
+          `${floor.lastMs.toFixed(1)} ms`,
+          `${eventBytes} bytes to ${WATCHERS} plain TCP sockets (write loop ${floor.loopMs.toFixed(1)} ms)`,
+        ],
         ["rate limit", `${RATE_LIMIT.requestsPerMinute}/min`, `per token, burst ${RATE_LIMIT.burst}`],
       ];
       const w0 = Math.max(...rows.map((r) => r[0].length));
       const w1 = Math.max(...rows.map((r) => r[1].length));
-      process.stdout.write(`${rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`.trimEnd()).join("\n")}\n`);
+      process.stdout.write(
+        `${rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`.trimEnd()).join("\n")}\n`,
+      );
     }
   } finally {
     unsubscribeBefore();

@@ -44,14 +44,18 @@ describe("MortgageEscrow cases", function () {
     it("lets the operator open a case for a bank", async function () {
       const { escrow, parties, templateId } = await loadFixture(deployWithTemplate);
       const terms = caseTerms(parties, templateId);
-      await expect(escrow.connect(parties.admin).openCase(terms)).to.emit(escrow, "CaseOpened").withArgs(1n, Object.values(terms));
+      await expect(escrow.connect(parties.admin).openCase(terms))
+        .to.emit(escrow, "CaseOpened")
+        .withArgs(1n, Object.values(terms));
       expect((await escrow.caseOf(1n)).parties[0]).to.equal(parties.bank.address);
     });
 
     it("accepts a price equal to deposit plus loan", async function () {
       const { escrow, parties, templateId } = await loadFixture(deployWithTemplate);
       const terms = caseTerms(parties, templateId, { price: 100n, deposit: 40n, loan: 60n });
-      await expect(escrow.connect(parties.bank).openCase(terms)).to.emit(escrow, "CaseOpened").withArgs(1n, Object.values(terms));
+      await expect(escrow.connect(parties.bank).openCase(terms))
+        .to.emit(escrow, "CaseOpened")
+        .withArgs(1n, Object.values(terms));
     });
 
     it("opens a case with nothing to pay in as already funded", async function () {
@@ -62,7 +66,9 @@ describe("MortgageEscrow cases", function () {
 
     it("opens a remortgage with a zero deposit as not yet funded", async function () {
       const { escrow, parties, templateId } = await loadFixture(deployWithTemplate);
-      await escrow.connect(parties.bank).openCase(caseTerms(parties, templateId, { price: 50n, deposit: 0n, loan: 50n }));
+      await escrow
+        .connect(parties.bank)
+        .openCase(caseTerms(parties, templateId, { price: 50n, deposit: 0n, loan: 50n }));
       expect((await escrow.caseOf(1n)).funded).to.equal(false);
     });
 
@@ -102,10 +108,9 @@ describe("MortgageEscrow cases", function () {
     it("reverts while paused, even for the operator", async function () {
       const { escrow, parties, templateId } = await loadFixture(deployWithTemplate);
       await escrow.connect(parties.admin).pause();
-      await expect(escrow.connect(parties.admin).openCase(caseTerms(parties, templateId))).to.be.revertedWithCustomError(
-        escrow,
-        "MortgageEscrowPaused",
-      );
+      await expect(
+        escrow.connect(parties.admin).openCase(caseTerms(parties, templateId)),
+      ).to.be.revertedWithCustomError(escrow, "MortgageEscrowPaused");
       await expect(escrow.connect(parties.bank).openCase(caseTerms(parties, templateId))).to.be.revertedWithCustomError(
         escrow,
         "MortgageEscrowPaused",
@@ -128,11 +133,19 @@ describe("MortgageEscrow cases", function () {
       const required = SMALL_PURCHASE.reduce((mask, r, i) => mask | (BigInt(r.roles) << BigInt(4 * i)), 0n);
       expect(v.requiredRoles).to.equal(required);
       expect(v.requiredRoles).to.equal(
-        BigInt(roles("Buyer", "Seller")) | (BigInt(roles("Lawyer", "Buyer")) << 4n) | (BigInt(roles("Bank", "Lawyer")) << 8n) | (BigInt(roles("Lawyer")) << 12n),
+        BigInt(roles("Buyer", "Seller")) |
+          (BigInt(roles("Lawyer", "Buyer")) << 4n) |
+          (BigInt(roles("Bank", "Lawyer")) << 8n) |
+          (BigInt(roles("Lawyer")) << 12n),
       );
       expect(v.signedOffRoles).to.equal(0);
       expect(v.openedAt).to.equal(await time.latest());
-      expect([...v.parties]).to.deep.equal([parties.bank.address, parties.lawyer.address, parties.buyer.address, parties.seller.address]);
+      expect([...v.parties]).to.deep.equal([
+        parties.bank.address,
+        parties.lawyer.address,
+        parties.buyer.address,
+        parties.seller.address,
+      ]);
       expect(v.asset).to.equal(ethers.ZeroAddress);
       expect(v.price).to.equal(DEFAULT_TERMS.price);
       expect(v.deposit).to.equal(DEFAULT_TERMS.deposit);

@@ -83,7 +83,13 @@ async function deployTwoPrerequisites() {
   const rules = [
     rule({ roles: roles("Buyer") }),
     rule({ roles: roles("Seller") }),
-    rule({ roles: roles("Lawyer"), prerequisites: stages(0, 1), waitSeconds: DAY, action: Action.Release, longStopSeconds: 365 * DAY }),
+    rule({
+      roles: roles("Lawyer"),
+      prerequisites: stages(0, 1),
+      waitSeconds: DAY,
+      action: Action.Release,
+      longStopSeconds: 365 * DAY,
+    }),
   ];
   const templateId = await registerTemplate(escrow, parties.admin, rules, ethers.id("two-prerequisites@1"));
   const caseId = await openCase(escrow, parties, templateId, { price: 0n, deposit: 0n, loan: 0n });
@@ -95,13 +101,17 @@ describe("MortgageEscrow completion", function () {
     it("reverts when the waiting time has not passed", async function () {
       const { escrow, caseId, availableAt } = await loadFixture(deployWaitingForTime);
       await time.setNextBlockTimestamp(availableAt - 1);
-      await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance").withArgs(caseId);
+      await expect(escrow.advance(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance")
+        .withArgs(caseId);
     });
 
     it("completes a stage at the exact moment its waiting time ends, whoever calls", async function () {
       const { escrow, parties, caseId, availableAt } = await loadFixture(deployWaitingForTime);
       await time.setNextBlockTimestamp(availableAt);
-      await expect(escrow.connect(parties.stranger).advance(caseId)).to.emit(escrow, "StageCompleted").withArgs(caseId, 1);
+      await expect(escrow.connect(parties.stranger).advance(caseId))
+        .to.emit(escrow, "StageCompleted")
+        .withArgs(caseId, 1);
     });
 
     it("cascades into a later stage that was waiting only on the one that time completed", async function () {
@@ -112,7 +122,9 @@ describe("MortgageEscrow completion", function () {
       const tx = escrow.advance(caseId);
       await expect(tx).to.emit(escrow, "StageCompleted").withArgs(caseId, 1);
       await expect(tx).to.emit(escrow, "StageCompleted").withArgs(caseId, 2);
-      await expect(tx).to.emit(escrow, "Credited").withArgs(caseId, parties.seller.address, (await escrow.caseOf(caseId)).price);
+      await expect(tx)
+        .to.emit(escrow, "Credited")
+        .withArgs(caseId, parties.seller.address, (await escrow.caseOf(caseId)).price);
       expect((await escrow.caseOf(caseId)).released).to.equal(true);
     });
 
@@ -135,7 +147,9 @@ describe("MortgageEscrow completion", function () {
       await expect(tx).to.emit(escrow, "StageCompleted").withArgs(caseId, 1);
       await expect(tx).not.to.emit(escrow, "Credited");
       expect((await escrow.caseOf(caseId)).released).to.equal(false);
-      await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance").withArgs(caseId);
+      await expect(escrow.advance(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance")
+        .withArgs(caseId);
     });
 
     it("still completes a stage at the very second of its deadline", async function () {
@@ -159,7 +173,9 @@ describe("MortgageEscrow completion", function () {
           BigInt(previous + 2 * DAY),
         ]);
         await time.setNextBlockTimestamp(previous + DAY - 1);
-        await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance").withArgs(caseId);
+        await expect(escrow.advance(caseId))
+          .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance")
+          .withArgs(caseId);
         await time.setNextBlockTimestamp(previous + DAY + 7);
         await expect(escrow.advance(caseId)).to.emit(escrow, "StageCompleted").withArgs(caseId, i);
         previous = await time.latest();
@@ -176,7 +192,9 @@ describe("MortgageEscrow completion", function () {
       const lastDoneAt = await time.latest();
       expect((await escrow.stageOf(caseId, 2)).availableAt).to.equal(lastDoneAt + DAY);
       await time.setNextBlockTimestamp(lastDoneAt + DAY - 1);
-      await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance").withArgs(caseId);
+      await expect(escrow.advance(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance")
+        .withArgs(caseId);
       await expect(escrow.advance(caseId)).to.emit(escrow, "CaseCompleted").withArgs(caseId);
     });
 
@@ -191,7 +209,9 @@ describe("MortgageEscrow completion", function () {
 
     it("reverts for an unknown case", async function () {
       const { escrow } = await loadFixture(deployWithCase);
-      await expect(escrow.advance(99n)).to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownCase").withArgs(99n);
+      await expect(escrow.advance(99n))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownCase")
+        .withArgs(99n);
     });
   });
 
@@ -245,7 +265,9 @@ describe("MortgageEscrow completion", function () {
       expect(deadline).to.be.greaterThan(0);
       await time.increaseTo(Number(deadline) + 1);
       expect((await escrow.stageOf(caseId, 2)).status).to.equal(StageStatus.Overdue);
-      await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance").withArgs(caseId);
+      await expect(escrow.advance(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance")
+        .withArgs(caseId);
       await expect(escrow.expire(caseId)).to.emit(escrow, "CaseExpired").withArgs(caseId, 2);
       expect((await escrow.stageOf(caseId, 2)).status).to.equal(StageStatus.Expired);
     });
@@ -289,19 +311,24 @@ describe("MortgageEscrow completion", function () {
 
     it("shows the unfinished stages of a cancelled case as Cancelled", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWaitingForTime);
-      for (const p of [parties.bank, parties.lawyer, parties.buyer, parties.seller]) await escrow.connect(p).cancel(caseId);
+      for (const p of [parties.bank, parties.lawyer, parties.buyer, parties.seller])
+        await escrow.connect(p).cancel(caseId);
       expect((await escrow.stageOf(caseId, 0)).status).to.equal(StageStatus.Completed);
       expect((await escrow.stageOf(caseId, 1)).status).to.equal(StageStatus.Cancelled);
     });
 
     it("reverts for a stage the template does not have", async function () {
       const { escrow, caseId } = await loadFixture(deployWithCase);
-      await expect(escrow.stageOf(caseId, 4)).to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownStage").withArgs(caseId, 4);
+      await expect(escrow.stageOf(caseId, 4))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownStage")
+        .withArgs(caseId, 4);
     });
 
     it("reverts for an unknown case", async function () {
       const { escrow } = await loadFixture(deployWithCase);
-      await expect(escrow.stageOf(5n, 0)).to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownCase").withArgs(5n);
+      await expect(escrow.stageOf(5n, 0))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownCase")
+        .withArgs(5n);
     });
 
     it("reports the signed-off roles of a stage that is still locked", async function () {

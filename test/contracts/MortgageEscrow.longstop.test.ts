@@ -37,7 +37,9 @@ async function deployUsCaseWithEarlyDeposit() {
   const caseId = await openCase(escrow, parties, templateId);
   const openedAt = BigInt(await time.latest());
   await signStage(escrow, parties, caseId, 0, "Buyer");
-  await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit });
+  await escrow
+    .connect(parties.buyer)
+    .deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit });
   return { escrow, parties, templateId, caseId, openedAt };
 }
 
@@ -55,8 +57,10 @@ describe("MortgageEscrow long-stop", function () {
       await time.increaseTo(openedAt + BigInt(LONG_STOP) + 1n);
 
       await expect(escrow.connect(parties.stranger).expire(caseId))
-        .to.emit(escrow, "CaseExpired").withArgs(caseId, FUNDING)
-        .and.to.emit(escrow, "Credited").withArgs(caseId, parties.buyer.address, DEFAULT_TERMS.deposit);
+        .to.emit(escrow, "CaseExpired")
+        .withArgs(caseId, FUNDING)
+        .and.to.emit(escrow, "Credited")
+        .withArgs(caseId, parties.buyer.address, DEFAULT_TERMS.deposit);
       expect((await escrow.caseOf(caseId)).status).to.equal(CaseStatus.Expired);
       await expect(escrow.connect(parties.buyer).withdraw(caseId)).to.changeEtherBalances(
         [parties.buyer, escrow],
@@ -69,7 +73,8 @@ describe("MortgageEscrow long-stop", function () {
       await time.setNextBlockTimestamp(openedAt + BigInt(LONG_STOP)); // the expiry's own block: not yet past it
 
       await expect(escrow.connect(parties.stranger).expire(caseId))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire").withArgs(caseId);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire")
+        .withArgs(caseId);
     });
 
     it("expires at the anchored deadline when it comes before the long-stop", async function () {
@@ -125,22 +130,30 @@ describe("MortgageEscrow long-stop", function () {
       const withoutLongStop = US_PURCHASE.map((r, i) => (i === FUNDING ? { ...r, longStopSeconds: 0 } : r));
 
       await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("us"), withoutLongStop))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNoLongStop").withArgs(FUNDING);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNoLongStop")
+        .withArgs(FUNDING);
     });
 
     it("refuses a template whose releasing stage has no deadline at all, naming that stage", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
-      const noDeadline = [rule({ roles: roles("Bank") }), rule({ roles: roles("Lawyer"), prerequisites: stages(0), action: Action.Release })];
+      const noDeadline = [
+        rule({ roles: roles("Bank") }),
+        rule({ roles: roles("Lawyer"), prerequisites: stages(0), action: Action.Release }),
+      ];
 
       await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), noDeadline))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNoLongStop").withArgs(1);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNoLongStop")
+        .withArgs(1);
     });
 
     it("accepts a releasing stage whose deadline counts from the opening, with no long-stop", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
       const fromOpening = [rule({ roles: roles("Lawyer"), action: Action.Release, deadlineSeconds: 30 * DAY })];
 
-      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), fromOpening)).to.emit(escrow, "TemplateRegistered");
+      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), fromOpening)).to.emit(
+        escrow,
+        "TemplateRegistered",
+      );
     });
 
     it("accepts a releasing stage with a long-stop and no other deadline, and returns it from templateStages", async function () {
@@ -178,7 +191,9 @@ describe("MortgageEscrow long-stop", function () {
       await time.increase(5 * DAY + 1);
 
       await expect(escrow.expire(caseId)).to.emit(escrow, "StageOverdue").withArgs(caseId, 1);
-      await expect(escrow.connect(parties.bank).signOff(caseId, 1, Role.Bank, EVIDENCE)).to.emit(escrow, "CaseCompleted").withArgs(caseId);
+      await expect(escrow.connect(parties.bank).signOff(caseId, 1, Role.Bank, EVIDENCE))
+        .to.emit(escrow, "CaseCompleted")
+        .withArgs(caseId);
     });
   });
 });

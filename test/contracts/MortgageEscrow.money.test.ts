@@ -104,10 +104,9 @@ describe("MortgageEscrow money", function () {
     it("adds up part payments and funds the escrow only when both shares are in full", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       await escrow.connect(parties.bank).deposit(caseId, Role.Bank, LOAN, { value: LOAN });
-      await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, ether("5"), { value: ether("5") })).not.to.emit(
-        escrow,
-        "EscrowFunded",
-      );
+      await expect(
+        escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, ether("5"), { value: ether("5") }),
+      ).not.to.emit(escrow, "EscrowFunded");
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, ether("15"), { value: ether("15") }))
         .to.emit(escrow, "EscrowFunded")
         .withArgs(caseId);
@@ -214,10 +213,9 @@ describe("MortgageEscrow money", function () {
     it("reverts while paused", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       await escrow.connect(parties.admin).pause();
-      await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, 1n, { value: 1n })).to.be.revertedWithCustomError(
-        escrow,
-        "MortgageEscrowPaused",
-      );
+      await expect(
+        escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, 1n, { value: 1n }),
+      ).to.be.revertedWithCustomError(escrow, "MortgageEscrowPaused");
     });
   });
 
@@ -272,14 +270,18 @@ describe("MortgageEscrow money", function () {
   describe("expire", function () {
     it("reverts when no deadline has passed", async function () {
       const { escrow, caseId } = await loadFixture(deployWithCase);
-      await expect(escrow.expire(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire").withArgs(caseId);
+      await expect(escrow.expire(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire")
+        .withArgs(caseId);
     });
 
     it("reverts at the very second of the deadline and expires the case one second later", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       const { openedAt } = await escrow.caseOf(caseId);
       await time.setNextBlockTimestamp(Number(openedAt) + 60 * DAY);
-      await expect(escrow.expire(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire").withArgs(caseId);
+      await expect(escrow.expire(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire")
+        .withArgs(caseId);
       await time.setNextBlockTimestamp(Number(openedAt) + 60 * DAY + 1);
       await expect(escrow.connect(parties.stranger).expire(caseId)).to.emit(escrow, "CaseExpired").withArgs(caseId, 2);
       expect((await escrow.caseOf(caseId)).status).to.equal(CaseStatus.Expired);
@@ -313,7 +315,9 @@ describe("MortgageEscrow money", function () {
       const { escrow, parties, caseId } = await loadFixture(deployBoundAwaitingFunds);
       await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, ether("8"), { value: ether("8") });
       await time.increase(61 * DAY);
-      await expect(escrow.expire(caseId)).to.emit(escrow, "Credited").withArgs(caseId, parties.seller.address, ether("8"));
+      await expect(escrow.expire(caseId))
+        .to.emit(escrow, "Credited")
+        .withArgs(caseId, parties.seller.address, ether("8"));
       expect(await escrow.creditOf(caseId, parties.buyer.address)).to.equal(0n);
       expect(await escrow.creditOf(caseId, parties.bank.address)).to.equal(0n);
     });
@@ -321,7 +325,9 @@ describe("MortgageEscrow money", function () {
     it("marks a stage overdue after the release, from its anchor stage's completion, and moves no money", async function () {
       const { escrow, parties, caseId, releasedAt } = await loadFixture(deployReleased);
       await time.setNextBlockTimestamp(releasedAt + 14 * DAY);
-      await expect(escrow.expire(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire").withArgs(caseId);
+      await expect(escrow.expire(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire")
+        .withArgs(caseId);
       await time.setNextBlockTimestamp(releasedAt + 14 * DAY + 1);
       const tx = escrow.expire(caseId);
       await expect(tx).to.emit(escrow, "StageOverdue").withArgs(caseId, 3);
@@ -337,7 +343,9 @@ describe("MortgageEscrow money", function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       await time.increase(15 * DAY);
       await escrow.expire(caseId);
-      await expect(escrow.expire(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire").withArgs(caseId);
+      await expect(escrow.expire(caseId))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToExpire")
+        .withArgs(caseId);
       const tx = escrow.connect(parties.lawyer).signOff(caseId, 3, Role.Lawyer, EVIDENCE);
       await expect(tx).to.emit(escrow, "StageCompleted").withArgs(caseId, 3);
       await expect(tx).to.emit(escrow, "CaseCompleted").withArgs(caseId);
@@ -368,7 +376,10 @@ describe("MortgageEscrow money", function () {
         .and.not.to.emit(escrow, "CaseCancelled");
       await escrow.connect(parties.bank).cancel(caseId);
       const v = await escrow.caseOf(caseId);
-      expect([v.status, v.cancelVotes]).to.deep.equal([BigInt(CaseStatus.Open), BigInt((1 << Role.Buyer) | (1 << Role.Bank))]);
+      expect([v.status, v.cancelVotes]).to.deep.equal([
+        BigInt(CaseStatus.Open),
+        BigInt((1 << Role.Buyer) | (1 << Role.Bank)),
+      ]);
     });
 
     it("cancels on the last vote and credits every deposit back", async function () {
@@ -380,7 +391,10 @@ describe("MortgageEscrow money", function () {
       await expect(tx).to.emit(escrow, "Credited").withArgs(caseId, parties.bank.address, LOAN);
       await expect(tx).to.emit(escrow, "Credited").withArgs(caseId, parties.buyer.address, DEPOSIT);
       expect((await escrow.caseOf(caseId)).status).to.equal(CaseStatus.Cancelled);
-      await expect(escrow.connect(parties.buyer).withdraw(caseId)).to.changeEtherBalances([parties.buyer, escrow], [DEPOSIT, -DEPOSIT]);
+      await expect(escrow.connect(parties.buyer).withdraw(caseId)).to.changeEtherBalances(
+        [parties.buyer, escrow],
+        [DEPOSIT, -DEPOSIT],
+      );
     });
 
     it("pays the buyer's deposit to the seller when cancelled after a binding stage", async function () {
@@ -437,7 +451,9 @@ describe("MortgageEscrow money", function () {
 
     it("reverts for an unknown case", async function () {
       const { escrow, parties } = await loadFixture(deployWithCase);
-      await expect(escrow.connect(parties.buyer).cancel(4n)).to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownCase").withArgs(4n);
+      await expect(escrow.connect(parties.buyer).cancel(4n))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnknownCase")
+        .withArgs(4n);
     });
   });
 
@@ -445,7 +461,9 @@ describe("MortgageEscrow money", function () {
     it("pays the caller its whole credit and emits Withdrawn", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       const tx = escrow.connect(parties.seller).withdraw(caseId);
-      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
+      await expect(tx)
+        .to.emit(escrow, "Withdrawn")
+        .withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
       await expect(tx).to.changeEtherBalances([parties.seller, escrow], [PRICE, -PRICE]);
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(0n);
     });
@@ -471,7 +489,9 @@ describe("MortgageEscrow money", function () {
       await escrow.connect(parties.bank).deposit(caseId, Role.Bank, LOAN);
       await signStage(escrow, parties, caseId, 2, "Bank", "Lawyer");
       const tx = escrow.connect(parties.seller).withdraw(caseId);
-      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
+      await expect(tx)
+        .to.emit(escrow, "Withdrawn")
+        .withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
       await expect(tx).to.changeTokenBalances(token, [parties.seller, escrow], [PRICE, -PRICE]);
     });
 
@@ -480,7 +500,11 @@ describe("MortgageEscrow money", function () {
       await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEPOSIT);
       await time.increase(61 * DAY);
       await escrow.expire(caseId);
-      await expect(escrow.connect(parties.buyer).withdraw(caseId)).to.changeTokenBalances(token, [parties.buyer, escrow], [DEPOSIT, -DEPOSIT]);
+      await expect(escrow.connect(parties.buyer).withdraw(caseId)).to.changeTokenBalances(
+        token,
+        [parties.buyer, escrow],
+        [DEPOSIT, -DEPOSIT],
+      );
     });
   });
 
@@ -497,8 +521,10 @@ describe("MortgageEscrow money", function () {
 
     it("reverts when the recipient is the zero address, where the money would be lost", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
-      await expect(escrow.connect(parties.seller).withdrawTo(caseId, ethers.ZeroAddress))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowZeroRecipient");
+      await expect(escrow.connect(parties.seller).withdrawTo(caseId, ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        escrow,
+        "MortgageEscrowZeroRecipient",
+      );
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(PRICE);
     });
 
@@ -506,18 +532,21 @@ describe("MortgageEscrow money", function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       const self = await escrow.getAddress();
       await expect(escrow.connect(parties.seller).withdrawTo(caseId, self))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidRecipient").withArgs(caseId, self);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidRecipient")
+        .withArgs(caseId, self);
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(PRICE);
     });
 
     it("reverts when the recipient is the case's token contract, where the tokens would be lost", async function () {
       const { escrow, parties, caseId, token } = await loadFixture(deployWithTokenCase);
       await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEPOSIT);
-      for (const p of [parties.bank, parties.lawyer, parties.buyer, parties.seller]) await escrow.connect(p).cancel(caseId);
+      for (const p of [parties.bank, parties.lawyer, parties.buyer, parties.seller])
+        await escrow.connect(p).cancel(caseId);
       const tokenAddress = await token.getAddress();
 
       await expect(escrow.connect(parties.buyer).withdrawTo(caseId, tokenAddress))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidRecipient").withArgs(caseId, tokenAddress);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidRecipient")
+        .withArgs(caseId, tokenAddress);
       expect(await escrow.creditOf(caseId, parties.buyer.address)).to.equal(DEPOSIT);
       expect(await token.balanceOf(await escrow.getAddress())).to.equal(DEPOSIT);
     });
@@ -534,7 +563,9 @@ describe("MortgageEscrow money", function () {
     it("pays the payee, not the caller", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployReleased);
       const tx = escrow.connect(parties.stranger).withdrawFor(caseId, parties.seller.address);
-      await expect(tx).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
+      await expect(tx)
+        .to.emit(escrow, "Withdrawn")
+        .withArgs(caseId, parties.seller.address, parties.seller.address, PRICE);
       await expect(tx).to.changeEtherBalances([parties.seller, parties.stranger, escrow], [PRICE, 0n, -PRICE]);
     });
 

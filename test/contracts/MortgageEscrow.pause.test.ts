@@ -42,7 +42,9 @@ describe("MortgageEscrow pause", function () {
   describe("pause", function () {
     it("pauses and emits PauseChanged", async function () {
       const { escrow, parties } = await loadFixture(deployWithCase);
-      await expect(escrow.connect(parties.admin).pause()).to.emit(escrow, "PauseChanged").withArgs(parties.admin.address, true);
+      await expect(escrow.connect(parties.admin).pause())
+        .to.emit(escrow, "PauseChanged")
+        .withArgs(parties.admin.address, true);
       expect(await escrow.paused()).to.equal(true);
     });
 
@@ -52,10 +54,9 @@ describe("MortgageEscrow pause", function () {
         escrow,
         "MortgageEscrowPaused",
       );
-      await expect(escrow.connect(parties.bank).deposit(caseId, Role.Bank, 1n, { value: 1n })).to.be.revertedWithCustomError(
-        escrow,
-        "MortgageEscrowPaused",
-      );
+      await expect(
+        escrow.connect(parties.bank).deposit(caseId, Role.Bank, 1n, { value: 1n }),
+      ).to.be.revertedWithCustomError(escrow, "MortgageEscrowPaused");
     });
 
     it("lets sign-offs, relayed sign-offs, revocations and advance go on while paused", async function () {
@@ -67,8 +68,13 @@ describe("MortgageEscrow pause", function () {
       await expect(escrow.connect(parties.relayer).revokeSignOffWithSignature(caseId, 0, Role.Buyer, 0, signature))
         .to.emit(escrow, "SignOffRevoked")
         .withArgs(caseId, 0, Role.Buyer, 1);
-      const items = [await signedItem(escrow, parties, caseId, 0, "Buyer", EVIDENCE, 1), await signedItem(escrow, parties, caseId, 0, "Seller")];
-      await expect(escrow.connect(parties.relayer).signOffWithSignatures(items)).to.emit(escrow, "StageCompleted").withArgs(caseId, 0);
+      const items = [
+        await signedItem(escrow, parties, caseId, 0, "Buyer", EVIDENCE, 1),
+        await signedItem(escrow, parties, caseId, 0, "Seller"),
+      ];
+      await expect(escrow.connect(parties.relayer).signOffWithSignatures(items))
+        .to.emit(escrow, "StageCompleted")
+        .withArgs(caseId, 0);
       await signStage(escrow, parties, caseId, 1, "Lawyer");
       await escrow.connect(parties.lawyer).revokeSignOff(caseId, 1, Role.Lawyer);
       await signStage(escrow, parties, caseId, 1, "Lawyer", "Buyer");
@@ -127,7 +133,9 @@ describe("MortgageEscrow pause", function () {
   describe("unpause", function () {
     it("resumes opening cases and deposits and emits PauseChanged", async function () {
       const { escrow, parties, templateId, caseId } = await loadFixture(deployPaused);
-      await expect(escrow.connect(parties.admin).unpause()).to.emit(escrow, "PauseChanged").withArgs(parties.admin.address, false);
+      await expect(escrow.connect(parties.admin).unpause())
+        .to.emit(escrow, "PauseChanged")
+        .withArgs(parties.admin.address, false);
       const terms = caseTerms(parties, templateId);
       await expect(escrow.connect(parties.bank).openCase(terms))
         .to.emit(escrow, "CaseOpened")

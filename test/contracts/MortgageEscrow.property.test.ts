@@ -37,7 +37,19 @@ import {
   type RoleName,
   type StageRule,
 } from "./fixtures";
-import { BANK, BUYER, EscrowModel, LAWYER, MStatus, ROLE_NAMES, SELLER, type MCase, type MRule, type Oracle, type Outcome } from "./model";
+import {
+  BANK,
+  BUYER,
+  EscrowModel,
+  LAWYER,
+  MStatus,
+  ROLE_NAMES,
+  SELLER,
+  type MCase,
+  type MRule,
+  type Oracle,
+  type Outcome,
+} from "./model";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
 const STEPS = Number(process.env.PROPERTY_STEPS ?? 25);
@@ -57,7 +69,14 @@ const ROLELESS: StageRule[] = [
   rule({ roles: roles("Buyer", "Seller"), deadlineSeconds: 20 * DAY }),
   rule({ roles: 0, prerequisites: stages(0), waitSeconds: 2 * DAY }),
   rule({ roles: roles("Bank"), prerequisites: stages(1), action: Action.RequireFunding, binding: true }),
-  rule({ roles: roles("Lawyer"), prerequisites: stages(2), action: Action.Release, deadlineSeconds: 10 * DAY, deadlineAnchor: 3, longStopSeconds: 40 * DAY }),
+  rule({
+    roles: roles("Lawyer"),
+    prerequisites: stages(2),
+    action: Action.Release,
+    deadlineSeconds: 10 * DAY,
+    deadlineAnchor: 3,
+    longStopSeconds: 40 * DAY,
+  }),
   rule({ roles: 0, prerequisites: stages(3), waitSeconds: 1 * DAY, deadlineSeconds: 5 * DAY, deadlineAnchor: 4 }),
 ];
 
@@ -96,7 +115,8 @@ async function deployForProperty() {
     templates.push({ id, rules: rules.map(toModelRule) });
   }
   const hostile: string[] = [];
-  for (const [name, args] of HOSTILE_WALLETS) hostile.push(await (await ethers.deployContract(name, args)).getAddress());
+  for (const [name, args] of HOSTILE_WALLETS)
+    hostile.push(await (await ethers.deployContract(name, args)).getAddress());
   return { escrow, parties, templates, hostile };
 }
 
@@ -115,14 +135,43 @@ function toModelRule(r: StageRule): MRule {
 
 // ------------------------------------------------------------------ commands
 
-type ItemSpec = { id?: bigint; c: number; pick: number; smart: boolean; epochMode: number; wrongSigner: boolean; forced?: { stage: number; role: number } };
+type ItemSpec = {
+  id?: bigint;
+  c: number;
+  pick: number;
+  smart: boolean;
+  epochMode: number;
+  wrongSigner: boolean;
+  forced?: { stage: number; role: number };
+};
 
 type Cmd =
-  | { k: "open"; tpl: number; opener: number; lawyerIsBank: boolean; zeroSeller: boolean; hostile: number; hostileRole: number; deposit: number; loan: number; priceMode: number; frac: number }
+  | {
+      k: "open";
+      tpl: number;
+      opener: number;
+      lawyerIsBank: boolean;
+      zeroSeller: boolean;
+      hostile: number;
+      hostileRole: number;
+      deposit: number;
+      loan: number;
+      priceMode: number;
+      frac: number;
+    }
   | { k: "sign"; id?: bigint; c: number; pick: number; smart: boolean; wrongSender: boolean }
   | { k: "relay"; wholeStage: boolean; items: ItemSpec[] }
   | { k: "revoke"; id?: bigint; c: number; pick: number; relayed: boolean; epochMode: number; wrong: boolean }
-  | { k: "deposit"; id?: bigint; c: number; payer: number; amountMode: number; frac: number; wrongSender: boolean; valueMismatch: boolean }
+  | {
+      k: "deposit";
+      id?: bigint;
+      c: number;
+      payer: number;
+      amountMode: number;
+      frac: number;
+      wrongSender: boolean;
+      valueMismatch: boolean;
+    }
   | { k: "time"; at?: number; targeted: boolean; pick: number; offset: number; seconds: number }
   | { k: "advance"; id?: bigint; c: number }
   | { k: "expire"; id?: bigint; c: number }
@@ -138,17 +187,36 @@ const rarely = fc.oneof({ arbitrary: fc.constant(false), weight: 14 }, { arbitra
 
 const openArb: fc.Arbitrary<Cmd> = fc.record({
   k: fc.constant("open" as const),
-  tpl: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.constant(1), weight: 1 }, { arbitrary: fc.constant(2), weight: 2 }, { arbitrary: fc.constant(3), weight: 2 }),
-  opener: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.constant(1), weight: 3 }, { arbitrary: fc.constant(2), weight: 1 }),
+  tpl: fc.oneof(
+    { arbitrary: fc.constant(0), weight: 3 },
+    { arbitrary: fc.constant(1), weight: 1 },
+    { arbitrary: fc.constant(2), weight: 2 },
+    { arbitrary: fc.constant(3), weight: 2 },
+  ),
+  opener: fc.oneof(
+    { arbitrary: fc.constant(0), weight: 6 },
+    { arbitrary: fc.constant(1), weight: 3 },
+    { arbitrary: fc.constant(2), weight: 1 },
+  ),
   lawyerIsBank: rarely,
   zeroSeller: fc.oneof({ arbitrary: fc.constant(false), weight: 19 }, { arbitrary: fc.constant(true), weight: 1 }),
   // 0: every party an EOA; k: the lawyer or the seller (who pay nothing) is hostile wallet k - 1
-  hostile: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: HOSTILE_WALLETS.length }), weight: 2 }),
+  hostile: fc.oneof(
+    { arbitrary: fc.constant(0), weight: 5 },
+    { arbitrary: fc.integer({ min: 1, max: HOSTILE_WALLETS.length }), weight: 2 },
+  ),
   hostileRole: fc.constantFrom(LAWYER, SELLER),
   deposit: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50_000 })),
-  loan: fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.integer({ min: 1, max: 200_000 }), weight: 3 }),
+  loan: fc.oneof(
+    { arbitrary: fc.constant(0), weight: 1 },
+    { arbitrary: fc.integer({ min: 1, max: 200_000 }), weight: 3 },
+  ),
   // 0: price = deposit + loan; 1: less; 2: more (rejected)
-  priceMode: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.constant(1), weight: 4 }, { arbitrary: fc.constant(2), weight: 1 }),
+  priceMode: fc.oneof(
+    { arbitrary: fc.constant(0), weight: 5 },
+    { arbitrary: fc.constant(1), weight: 4 },
+    { arbitrary: fc.constant(2), weight: 1 },
+  ),
   frac: fc.nat({ max: 1000 }),
 });
 
@@ -161,27 +229,62 @@ const firstOpenArb: fc.Arbitrary<Cmd> = openArb.map((o) => {
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: openArb, weight: 1 },
   { arbitrary: fc.record({ k: fc.constant("progress" as const), c: sel, variant: sel }), weight: 8 },
-  { arbitrary: fc.record({ k: fc.constant("sign" as const), c: sel, pick: sel, smart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }), wrongSender: rarely }), weight: 7 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("sign" as const),
+      c: sel,
+      pick: sel,
+      smart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+      wrongSender: rarely,
+    }),
+    weight: 7,
+  },
   {
     arbitrary: fc.record({
       k: fc.constant("relay" as const),
       // every missing sign-off of one stage whose prerequisites are done, as the engine batches them
       wholeStage: fc.boolean(),
-      items: fc.array(fc.record({ c: sel, pick: sel, smart: fc.boolean(), epochMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 2 }), weight: 1 }), wrongSigner: rarely }), { minLength: 1, maxLength: 4 }),
+      items: fc.array(
+        fc.record({
+          c: sel,
+          pick: sel,
+          smart: fc.boolean(),
+          epochMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 2 }), weight: 1 }),
+          wrongSigner: rarely,
+        }),
+        { minLength: 1, maxLength: 4 },
+      ),
     }),
     weight: 4,
   },
-  { arbitrary: fc.record({ k: fc.constant("revoke" as const), c: sel, pick: sel, relayed: fc.boolean(), epochMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 2 }), weight: 1 }), wrong: rarely }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("revoke" as const),
+      c: sel,
+      pick: sel,
+      relayed: fc.boolean(),
+      epochMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 2 }), weight: 1 }),
+      wrong: rarely,
+    }),
+    weight: 2,
+  },
   {
     arbitrary: fc.record({
       k: fc.constant("deposit" as const),
       c: sel,
-      payer: fc.oneof({ arbitrary: fc.constant(BANK), weight: 5 }, { arbitrary: fc.constant(BUYER), weight: 5 }, { arbitrary: fc.constant(LAWYER), weight: 1 }),
+      payer: fc.oneof(
+        { arbitrary: fc.constant(BANK), weight: 5 },
+        { arbitrary: fc.constant(BUYER), weight: 5 },
+        { arbitrary: fc.constant(LAWYER), weight: 1 },
+      ),
       // 0: the rest of the share; 1: part of it; 2: more than it; 3: zero; 4: a small random amount
       amountMode: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.nat({ max: 4 }), weight: 4 }),
       frac: fc.integer({ min: 1, max: 1000 }),
       wrongSender: rarely,
-      valueMismatch: fc.oneof({ arbitrary: fc.constant(false), weight: 19 }, { arbitrary: fc.constant(true), weight: 1 }),
+      valueMismatch: fc.oneof(
+        { arbitrary: fc.constant(false), weight: 19 },
+        { arbitrary: fc.constant(true), weight: 1 },
+      ),
     }),
     weight: 5,
   },
@@ -191,7 +294,11 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       targeted: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
       pick: sel,
       offset: fc.integer({ min: -1, max: 1 }),
-      seconds: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.integer({ min: 1, max: 4 * DAY }), fc.integer({ min: DAY, max: 100 * DAY })),
+      seconds: fc.oneof(
+        fc.integer({ min: 1, max: 3600 }),
+        fc.integer({ min: 1, max: 4 * DAY }),
+        fc.integer({ min: DAY, max: 100 * DAY }),
+      ),
     }),
     weight: 5,
   },
@@ -202,10 +309,23 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant("quit" as const), c: sel, who: fc.nat({ max: 3 }) }), weight: 1 },
   {
     // to: 0 the payee itself (or the stranger for withdrawTo); 1 the zero address; 2 the escrow itself
-    arbitrary: fc.record({ k: fc.constant("withdraw" as const), c: sel, who: fc.nat({ max: 4 }), mode: fc.nat({ max: 2 }), to: fc.oneof({ arbitrary: fc.constant(0), weight: 12 }, { arbitrary: fc.nat({ max: 2 }), weight: 3 }) }),
+    arbitrary: fc.record({
+      k: fc.constant("withdraw" as const),
+      c: sel,
+      who: fc.nat({ max: 4 }),
+      mode: fc.nat({ max: 2 }),
+      to: fc.oneof({ arbitrary: fc.constant(0), weight: 12 }, { arbitrary: fc.nat({ max: 2 }), weight: 3 }),
+    }),
     weight: 2,
   },
-  { arbitrary: fc.record({ k: fc.constant("pause" as const), toggle: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }), asAdmin: fc.oneof({ arbitrary: fc.constant(true), weight: 5 }, { arbitrary: fc.constant(false), weight: 1 }) }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("pause" as const),
+      toggle: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+      asAdmin: fc.oneof({ arbitrary: fc.constant(true), weight: 5 }, { arbitrary: fc.constant(false), weight: 1 }),
+    }),
+    weight: 1,
+  },
 );
 
 // ----------------------------------------------------------------- the runner
@@ -252,7 +372,10 @@ function errorName(ctx: Ctx, e: unknown): string {
 }
 
 /** Sends a transaction in the next block, one second after the last, and reports its receipt or its error. */
-async function send(ctx: Ctx, tx: (overrides: { gasLimit: bigint }) => Promise<ContractTransactionResponse>): Promise<TxResult> {
+async function send(
+  ctx: Ctx,
+  tx: (overrides: { gasLimit: bigint }) => Promise<ContractTransactionResponse>,
+): Promise<TxResult> {
   const at = ctx.now + 1;
   await time.setNextBlockTimestamp(at);
   let result: TxResult;
@@ -271,10 +394,13 @@ async function send(ctx: Ctx, tx: (overrides: { gasLimit: bigint }) => Promise<C
 /** The chain and the model must agree on whether the action was allowed, and on why not. */
 function agree<T>(ctx: Ctx, what: string, chain: TxResult, model: Outcome<T>): void {
   tally(`${what.split(" ")[0]} ${chain.ok ? "ok" : "reverted"}`);
-  if (chain.ok && !model.ok) throw new Error(`${what}: the chain accepted it, the model rejects it (${model.errors.join(", ")})`);
+  if (chain.ok && !model.ok)
+    throw new Error(`${what}: the chain accepted it, the model rejects it (${model.errors.join(", ")})`);
   if (!chain.ok && model.ok) throw new Error(`${what}: the chain reverted (${chain.error}), the model accepts it`);
   if (!chain.ok && !model.ok && !model.errors.includes(chain.error)) {
-    throw new Error(`${what}: the chain reverted with ${chain.error}, the model expected one of ${model.errors.join(", ")}`);
+    throw new Error(
+      `${what}: the chain reverted with ${chain.error}, the model expected one of ${model.errors.join(", ")}`,
+    );
   }
 }
 
@@ -284,7 +410,7 @@ async function completionOracle(ctx: Ctx, ids: bigint[]): Promise<Oracle> {
   for (const id of new Set(ids)) {
     if (ctx.model.caseOf(id)) masks.set(id, Number((await ctx.escrow.caseOf(id)).completedStages));
   }
-  return (id, s) => ((masks.get(id) ?? 0) >> s) & 1 ? true : false;
+  return (id, s) => (((masks.get(id) ?? 0) >> s) & 1 ? true : false);
 }
 
 function pickCase(ctx: Ctx, s: number): bigint {
@@ -311,7 +437,9 @@ function acts(ctx: Ctx, id: bigint, address: string): boolean {
 /** Someone who is not `address`: another party or the stranger. */
 function otherThan(ctx: Ctx, address: string, s: number): HardhatEthersSigner {
   const p = ctx.parties;
-  const pool = [p.stranger, p.bank, p.lawyer, p.buyer, p.seller].filter((x) => x.address.toLowerCase() !== address.toLowerCase());
+  const pool = [p.stranger, p.bank, p.lawyer, p.buyer, p.seller].filter(
+    (x) => x.address.toLowerCase() !== address.toLowerCase(),
+  );
   return pool[s % pool.length];
 }
 
@@ -337,7 +465,10 @@ function pickSignOff(c: MCase | undefined, pick: number, smart: boolean): { stag
 
 function describeCase(c: MCase): string {
   const stagesText = c.stages
-    .map((st, s) => `${s}:${st.completedAt !== undefined ? "done@" + st.completedAt : "sig=" + st.signed.toString(2)}${st.overdue ? "(overdue)" : ""}`)
+    .map(
+      (st, s) =>
+        `${s}:${st.completedAt !== undefined ? "done@" + st.completedAt : "sig=" + st.signed.toString(2)}${st.overdue ? "(overdue)" : ""}`,
+    )
     .join(" ");
   return `case ${c.id} ${MStatus[c.status]} released=${c.released} opened@${c.openedAt} bank=${c.paidByBank}/${c.loan} buyer=${c.paidByBuyer}/${c.deposit} price=${c.price} votes=${c.cancelVotes} [${stagesText}]`;
 }
@@ -357,7 +488,8 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         parties.buyer.address,
         cmd.zeroSeller ? ethers.ZeroAddress : parties.seller.address,
       ];
-      if (cmd.hostile > 0 && !(cmd.zeroSeller && cmd.hostileRole === SELLER)) partyAddrs[cmd.hostileRole] = ctx.hostileWallets[cmd.hostile - 1];
+      if (cmd.hostile > 0 && !(cmd.zeroSeller && cmd.hostileRole === SELLER))
+        partyAddrs[cmd.hostileRole] = ctx.hostileWallets[cmd.hostile - 1];
       const terms: IMortgageEscrow.CaseTermsStruct = {
         templateId: ctx.templates[cmd.tpl].id,
         bank: partyAddrs[0],
@@ -372,7 +504,13 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const opener = [parties.bank, parties.admin, parties.stranger][cmd.opener];
       const what = `open ${TEMPLATES[cmd.tpl][0]} (${rules.length} stages) by ${["bank", "admin", "stranger"][cmd.opener]} price=${price} deposit=${deposit} loan=${loan}${cmd.lawyerIsBank ? " lawyer=bank" : ""}${cmd.zeroSeller ? " seller=0" : ""}${cmd.hostile > 0 ? ` ${ROLE_NAMES[cmd.hostileRole]}=${HOSTILE_WALLETS[cmd.hostile - 1][0]}` : ""}`;
       const chain = await send(ctx, (o) => escrow.connect(opener).openCase(terms, o));
-      const res = model.openCase(ctx.now, opener.address, { templateId: terms.templateId as string, parties: partyAddrs, price, deposit, loan });
+      const res = model.openCase(ctx.now, opener.address, {
+        templateId: terms.templateId as string,
+        parties: partyAddrs,
+        price,
+        deposit,
+        loan,
+      });
       agree(ctx, what, chain, res);
       ctx.log.push(what + (res.ok ? ` -> case ${res.value}` : " -> rejected"));
       if (res.ok) {
@@ -388,9 +526,11 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
     case "sign": {
       const id = cmd.id ?? pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
-      const { stage, role } = (cmd as { forced?: { stage: number; role: number } }).forced ?? pickSignOff(c, cmd.pick, cmd.smart);
+      const { stage, role } =
+        (cmd as { forced?: { stage: number; role: number } }).forced ?? pickSignOff(c, cmd.pick, cmd.smart);
       const party = c ? c.parties[role] : parties.stranger.address;
-      const sender = cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.pick) : signerOf(ctx, party);
+      const sender =
+        cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.pick) : signerOf(ctx, party);
       const what = `signOff case ${id} stage ${stage} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}`;
       const evidence = ethers.id(`evidence ${id} ${stage} ${role} ${ctx.now}`);
       const chain = await send(ctx, (o) => escrow.connect(sender).signOff(id, stage, role, evidence, o));
@@ -409,8 +549,18 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       if (cmd.wholeStage && first) {
         const target = pickSignOff(first, cmd.items[0].pick, true);
         specs = [0, 1, 2, 3]
-          .filter((role) => first.rules[target.stage]?.roles & (1 << role) && !(first.stages[target.stage].signed & (1 << role)))
-          .map((role) => ({ ...cmd.items[0], pick: 0, smart: false, forced: { stage: target.stage, role }, epochMode: 0, wrongSigner: false }));
+          .filter(
+            (role) =>
+              first.rules[target.stage]?.roles & (1 << role) && !(first.stages[target.stage].signed & (1 << role)),
+          )
+          .map((role) => ({
+            ...cmd.items[0],
+            pick: 0,
+            smart: false,
+            forced: { stage: target.stage, role },
+            epochMode: 0,
+            wrongSigner: false,
+          }));
         if (specs.length === 0) specs = cmd.items;
       }
       for (const it of specs) {
@@ -418,7 +568,8 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         const c = model.caseOf(id);
         const { stage, role } = it.forced ?? pickSignOff(c, it.pick, it.smart || it.pick % 3 !== 0);
         const current = c && stage < c.rules.length ? c.stages[stage].epochs[role] : 0;
-        const epoch = it.epochMode === 0 ? current : it.epochMode === 1 ? (current > 0 ? current - 1 : current + 1) : current + 1;
+        const epoch =
+          it.epochMode === 0 ? current : it.epochMode === 1 ? (current > 0 ? current - 1 : current + 1) : current + 1;
         const party = c ? c.parties[role] : parties.stranger.address;
         // A party that stopped acting signs nothing, and a hostile wallet vouches for nothing: what is relayed
         // in their name is signed by someone else (the wallet is still asked, and must be skipped).
@@ -430,16 +581,37 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         const item =
           signer.address === defaultParty.address
             ? await signedItem(escrow, parties, id, stage, ROLE_NAMES[role] as RoleName, evidence, epoch)
-            : { caseId: id, stage, role, epoch, evidence, signature: await signSignOff(escrow, signer, { caseId: id, stage, role, epoch, evidence }) };
+            : {
+                caseId: id,
+                stage,
+                role,
+                epoch,
+                evidence,
+                signature: await signSignOff(escrow, signer, { caseId: id, stage, role, epoch, evidence }),
+              };
         items.push(item);
         modelItems.push({ caseId: id, stage, role, epoch, signer: signer.address });
         if (ctx.hostile.has(party.toLowerCase())) tally("relayed for a hostile wallet");
-        descr.push(`(case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${rightSigner ? "" : ctx.hostile.has(party.toLowerCase()) ? " hostile wallet" : " wrong signer"})`);
+        descr.push(
+          `(case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${rightSigner ? "" : ctx.hostile.has(party.toLowerCase()) ? " hostile wallet" : " wrong signer"})`,
+        );
       }
       const what = `signOffWithSignatures ${descr.join(" ")}`;
       const chain = await send(ctx, (o) => escrow.connect(parties.relayer).signOffWithSignatures(items, o));
-      const res = model.signOffWithSignatures(ctx.now, modelItems, await completionOracle(ctx, modelItems.map((m) => m.caseId)));
-      ctx.log.push(what + (res.ok ? ` -> ${res.value.map((o) => (o.applied ? "applied" : "skip" + o.reason)).join(",")}` : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      const res = model.signOffWithSignatures(
+        ctx.now,
+        modelItems,
+        await completionOracle(
+          ctx,
+          modelItems.map((m) => m.caseId),
+        ),
+      );
+      ctx.log.push(
+        what +
+          (res.ok
+            ? ` -> ${res.value.map((o) => (o.applied ? "applied" : "skip" + o.reason)).join(",")}`
+            : ` -> rejected (${chain.ok ? "?" : chain.error})`),
+      );
       agree(ctx, what, chain, res);
       if (chain.ok && res.ok) {
         // Each skipped item is reported with its reason, and only those.
@@ -476,19 +648,45 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       let what: string;
       if (cmd.relayed) {
         const current = c && stage < c.rules.length ? c.stages[stage].epochs[role] : 0;
-        const epoch = cmd.epochMode === 0 ? current : cmd.epochMode === 1 ? Math.max(0, current - 1) + (current === 0 ? 1 : 0) : current + 1;
+        const epoch =
+          cmd.epochMode === 0
+            ? current
+            : cmd.epochMode === 1
+              ? Math.max(0, current - 1) + (current === 0 ? 1 : 0)
+              : current + 1;
         const signature = await signRevocation(escrow, signer, { caseId: id, stage, role, epoch });
         what = `revokeSignOffWithSignature case ${id} stage ${stage} ${ROLE_NAMES[role]} epoch ${epoch}${right ? "" : " wrong signer"}`;
-        chain = await send(ctx, (o) => escrow.connect(parties.relayer).revokeSignOffWithSignature(id, stage, role, epoch, signature, o));
-        res = model.revokeSignOff(ctx.now, parties.relayer.address, id, stage, role, { epoch, signer: signer.address }, await completionOracle(ctx, [id]));
+        chain = await send(ctx, (o) =>
+          escrow.connect(parties.relayer).revokeSignOffWithSignature(id, stage, role, epoch, signature, o),
+        );
+        res = model.revokeSignOff(
+          ctx.now,
+          parties.relayer.address,
+          id,
+          stage,
+          role,
+          { epoch, signer: signer.address },
+          await completionOracle(ctx, [id]),
+        );
       } else {
         what = `revokeSignOff case ${id} stage ${stage} ${ROLE_NAMES[role]}${right ? "" : " by someone else"}`;
         chain = await send(ctx, (o) => escrow.connect(signer).revokeSignOff(id, stage, role, o));
-        res = model.revokeSignOff(ctx.now, signer.address, id, stage, role, undefined, await completionOracle(ctx, [id]));
+        res = model.revokeSignOff(
+          ctx.now,
+          signer.address,
+          id,
+          stage,
+          role,
+          undefined,
+          await completionOracle(ctx, [id]),
+        );
       }
       ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
       agree(ctx, what, chain, res);
-      if (chain.ok && c) expect(Number(await escrow.signOffEpoch(id, stage, role)), `${what}: epoch`).to.equal(c.stages[stage].epochs[role]);
+      if (chain.ok && c)
+        expect(Number(await escrow.signOffEpoch(id, stage, role)), `${what}: epoch`).to.equal(
+          c.stages[stage].epochs[role],
+        );
       return [id];
     }
 
@@ -506,7 +704,15 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const sender = cmd.wrongSender || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.frac) : signerOf(ctx, party);
       const what = `deposit case ${id} as ${ROLE_NAMES[cmd.payer]} amount ${amount} value ${value} by ${sender.address.slice(0, 8)}`;
       const chain = await send(ctx, (o) => escrow.connect(sender).deposit(id, cmd.payer, amount, { ...o, value }));
-      const res = model.deposit(ctx.now, sender.address, id, cmd.payer, amount, value, await completionOracle(ctx, [id]));
+      const res = model.deposit(
+        ctx.now,
+        sender.address,
+        id,
+        cmd.payer,
+        amount,
+        value,
+        await completionOracle(ctx, [id]),
+      );
       ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
       agree(ctx, what, chain, res);
       return [id];
@@ -564,14 +770,19 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
     case "cancel": {
       const id = cmd.id ?? pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
-      const voter = c && cmd.who < 4 && acts(ctx, id, c.parties[cmd.who]) ? signerOf(ctx, c.parties[cmd.who]) : parties.stranger;
+      const voter =
+        c && cmd.who < 4 && acts(ctx, id, c.parties[cmd.who]) ? signerOf(ctx, c.parties[cmd.who]) : parties.stranger;
       const what = `cancel case ${id} by ${voter.address.slice(0, 8)}`;
       const votesBefore = c?.cancelVotes ?? 0;
       const chain = await send(ctx, (o) => escrow.connect(voter).cancel(id, o));
       const res = model.cancel(ctx.now, voter.address, id);
-      ctx.log.push(what + (res.ok ? (res.value ? " -> cancelled" : " -> voted") : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      ctx.log.push(
+        what +
+          (res.ok ? (res.value ? " -> cancelled" : " -> voted") : ` -> rejected (${chain.ok ? "?" : chain.error})`),
+      );
       agree(ctx, what, chain, res);
-      if (res.ok && votesBefore !== 0 && c!.rules.some((r, s) => r.binding && EscrowModel.completed(c!, s))) tally("vote after binding");
+      if (res.ok && votesBefore !== 0 && c!.rules.some((r, s) => r.binding && EscrowModel.completed(c!, s)))
+        tally("vote after binding");
       return [id];
     }
 
@@ -603,7 +814,8 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
     case "withdraw": {
       const id = cmd.id ?? pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
-      const payee = c && cmd.who < 4 && BigInt(c.parties[cmd.who]) !== 0n ? c.parties[cmd.who] : parties.stranger.address;
+      const payee =
+        c && cmd.who < 4 && BigInt(c.parties[cmd.who]) !== 0n ? c.parties[cmd.who] : parties.stranger.address;
       // A payee that does not act (a wallet, or one that stopped) is paid only by being pushed.
       const mode = acts(ctx, id, payee) ? (["self", "pushed", "to"] as const)[cmd.mode] : "pushed";
       await withdrawStep(ctx, id, payee, mode, (["other", "zero", "escrow"] as const)[cmd.to]);
@@ -618,22 +830,65 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       if (!c || c.status !== MStatus.Open) return step(ctx, { k: "advance", id, c: 0 });
       const frontier = c.rules
         .map((r, s) => s)
-        .filter((s) => !EscrowModel.completed(c, s) && EscrowModel.prerequisitesDone(c, s) && (c.stages[s].signed & c.rules[s].roles) !== c.rules[s].roles);
+        .filter(
+          (s) =>
+            !EscrowModel.completed(c, s) &&
+            EscrowModel.prerequisitesDone(c, s) &&
+            (c.stages[s].signed & c.rules[s].roles) !== c.rules[s].roles,
+        );
       const missing = frontier.flatMap((stage) =>
-        [0, 1, 2, 3].filter((r) => c.rules[stage].roles & (1 << r) && !(c.stages[stage].signed & (1 << r)) && acts(ctx, id, c.parties[r])).map((role) => ({ stage, role })),
+        [0, 1, 2, 3]
+          .filter(
+            (r) =>
+              c.rules[stage].roles & (1 << r) && !(c.stages[stage].signed & (1 << r)) && acts(ctx, id, c.parties[r]),
+          )
+          .map((role) => ({ stage, role })),
       );
       if (missing.length > 0 && cmd.variant % 4 !== 3) {
         const { stage, role } = missing[cmd.variant % missing.length];
         if (cmd.variant % 2 === 0) {
-          return step(ctx, { k: "relay", wholeStage: false, items: [{ c: 0, pick: 0, smart: false, epochMode: 0, wrongSigner: false, forced: { stage, role }, id } as ItemSpec] });
+          return step(ctx, {
+            k: "relay",
+            wholeStage: false,
+            items: [
+              {
+                c: 0,
+                pick: 0,
+                smart: false,
+                epochMode: 0,
+                wrongSigner: false,
+                forced: { stage, role },
+                id,
+              } as ItemSpec,
+            ],
+          });
         }
-        return step(ctx, { k: "sign", id, c: 0, pick: stage * 8 + role, smart: false, wrongSender: false, forced: { stage, role } } as Cmd);
+        return step(ctx, {
+          k: "sign",
+          id,
+          c: 0,
+          pick: stage * 8 + role,
+          smart: false,
+          wrongSender: false,
+          forced: { stage, role },
+        } as Cmd);
       }
       const needsMoney = c.rules.some((r, s) => r.action !== 0 && !EscrowModel.completed(c, s));
-      const payers = [BUYER, BANK].filter((p) => (p === BUYER ? c.paidByBuyer < c.deposit : c.paidByBank < c.loan) && acts(ctx, id, c.parties[p]));
+      const payers = [BUYER, BANK].filter(
+        (p) => (p === BUYER ? c.paidByBuyer < c.deposit : c.paidByBank < c.loan) && acts(ctx, id, c.parties[p]),
+      );
       if (!EscrowModel.funded(c) && needsMoney && !model.paused && payers.length > 0 && cmd.variant % 3 !== 2) {
         const payer = payers[0];
-        return step(ctx, { k: "deposit", id, c: 0, payer, amountMode: 0, frac: 1, wrongSender: false, valueMismatch: false });
+        return step(ctx, {
+          k: "deposit",
+          id,
+          c: 0,
+          payer,
+          amountMode: 0,
+          frac: 1,
+          wrongSender: false,
+          valueMismatch: false,
+        });
       }
       const waits = c.rules
         .map((_, s) => s)
@@ -645,7 +900,9 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         return step(ctx, { k: "advance", id, c: 0 });
       }
       // Nothing to wait for: a missed deadline ends the case (or marks the stage overdue after the release).
-      const missed = c.rules.some((_, s) => !EscrowModel.completed(c, s) && !c.stages[s].overdue && EscrowModel.pastDeadline(c, s, ctx.now + 1));
+      const missed = c.rules.some(
+        (_, s) => !EscrowModel.completed(c, s) && !c.stages[s].overdue && EscrowModel.pastDeadline(c, s, ctx.now + 1),
+      );
       return step(ctx, { k: missed ? "expire" : "advance", id, c: 0 });
     }
 
@@ -666,9 +923,22 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
  * Pays out `payee`'s credit (by itself, pushed by the relayer, or by itself to another address: the stranger,
  * or the zero address or the escrow itself, which must be refused) and checks that exactly that arrived.
  */
-async function withdrawStep(ctx: Ctx, id: bigint, payee: string, mode: "self" | "pushed" | "to", to: "other" | "zero" | "escrow" = "other"): Promise<void> {
+async function withdrawStep(
+  ctx: Ctx,
+  id: bigint,
+  payee: string,
+  mode: "self" | "pushed" | "to",
+  to: "other" | "zero" | "escrow" = "other",
+): Promise<void> {
   const { escrow, parties } = ctx;
-  const recipient = mode !== "to" ? payee : to === "zero" ? ethers.ZeroAddress : to === "escrow" ? ctx.address : parties.stranger.address;
+  const recipient =
+    mode !== "to"
+      ? payee
+      : to === "zero"
+        ? ethers.ZeroAddress
+        : to === "escrow"
+          ? ctx.address
+          : parties.stranger.address;
   const before = await ethers.provider.getBalance(recipient);
   const caller = mode === "pushed" ? parties.relayer : signerOf(ctx, payee);
   const what = `${mode === "pushed" ? "withdrawFor" : mode === "to" ? `withdrawTo ${recipient.slice(0, 8)}` : "withdraw"} case ${id} payee ${payee.slice(0, 8)}`;
@@ -689,7 +959,10 @@ async function withdrawStep(ctx: Ctx, id: bigint, payee: string, mode: "self" | 
     const fee = caller.address === recipient ? chain.receipt.gasUsed * chain.receipt.gasPrice : 0n;
     expect(after - before + fee, `${what}: paid out`).to.equal(res.value);
     const events = chain.receipt.logs.map((l) => escrow.interface.parseLog(l)).filter((l) => l?.name === "Withdrawn");
-    expect(events.map((l) => [l!.args.caseId, l!.args.payee, l!.args.to, l!.args.amount]), `${what}: Withdrawn`).to.deep.equal([[id, payee, recipient, res.value]]);
+    expect(
+      events.map((l) => [l!.args.caseId, l!.args.payee, l!.args.to, l!.args.amount]),
+      `${what}: Withdrawn`,
+    ).to.deep.equal([[id, payee, recipient, res.value]]);
   }
 }
 
@@ -698,7 +971,9 @@ async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
   const { escrow, model, parties } = ctx;
   expect(await escrow.paused(), "paused").to.equal(model.paused);
   expect(await escrow.caseCount(), "caseCount").to.equal(BigInt(model.cases.length));
-  const payees = [parties.bank, parties.lawyer, parties.buyer, parties.seller, parties.admin, parties.stranger].map((s) => s.address);
+  const payees = [parties.bank, parties.lawyer, parties.buyer, parties.seller, parties.admin, parties.stranger].map(
+    (s) => s.address,
+  );
   await Promise.all(
     model.cases.map(async (c) => {
       const where = `case ${c.id}`;
@@ -714,14 +989,17 @@ async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
       const credits = await Promise.all(payees.map((p) => escrow.creditOf(c.id, p)));
       expect(credits, `${where}: credits`).to.deep.equal(payees.map((p) => model.creditOf(c.id, p)));
       // No payee is paid twice: what left the case is never more than what came in.
-      expect(c.withdrawn <= c.deposited, `${where}: withdrawn ${c.withdrawn} > deposited ${c.deposited}`).to.equal(true);
+      expect(c.withdrawn <= c.deposited, `${where}: withdrawn ${c.withdrawn} > deposited ${c.deposited}`).to.equal(
+        true,
+      );
       if (!touched.includes(c.id)) return;
       const views = await Promise.all(c.rules.map((_, s) => escrow.stageOf(c.id, s)));
       views.forEach((sv, s) => {
         const done = EscrowModel.completed(c, s);
         expect(Number(sv.status) === 4, `${where} stage ${s}: completed`).to.equal(done);
         if (!done && c.status === MStatus.Expired) expect(Number(sv.status), `${where} stage ${s}: status`).to.equal(6);
-        if (!done && c.status === MStatus.Cancelled) expect(Number(sv.status), `${where} stage ${s}: status`).to.equal(7);
+        if (!done && c.status === MStatus.Cancelled)
+          expect(Number(sv.status), `${where} stage ${s}: status`).to.equal(7);
         expect(Number(sv.requiredRoles), `${where} stage ${s}: requiredRoles`).to.equal(c.rules[s].roles);
         expect(Number(sv.signedOffRoles), `${where} stage ${s}: signedOffRoles`).to.equal(c.stages[s].signed);
         if (c.stages[s].completedAt !== undefined && Number(sv.completedAt) !== 0) {
@@ -793,8 +1071,18 @@ async function settleEverything(ctx: Ctx): Promise<void> {
         const short = payer === BUYER ? c.deposit - c.paidByBuyer : c.loan - c.paidByBank;
         if (c.status !== MStatus.Open || c.released || short <= 0n || !acting(payer)) continue;
         const signer = signerOf(ctx, c.parties[payer]);
-        const chain = await send(ctx, (o) => escrow.connect(signer).deposit(c.id, payer, short, { ...o, value: short }));
-        const res = model.deposit(ctx.now, signer.address, c.id, payer, short, short, await completionOracle(ctx, [c.id]));
+        const chain = await send(ctx, (o) =>
+          escrow.connect(signer).deposit(c.id, payer, short, { ...o, value: short }),
+        );
+        const res = model.deposit(
+          ctx.now,
+          signer.address,
+          c.id,
+          payer,
+          short,
+          short,
+          await completionOracle(ctx, [c.id]),
+        );
         ctx.log.push(`end: deposit case ${c.id} ${ROLE_NAMES[payer]} ${short}`);
         agree(ctx, `end: deposit case ${c.id}`, chain, res);
         await check(ctx, [c.id]);
@@ -803,7 +1091,11 @@ async function settleEverything(ctx: Ctx): Promise<void> {
       if (c.status !== MStatus.Open) break;
       // A fully signed stage whose waiting time has not passed: wait for it, then advance.
       const waits = c.rules
-        .map((r, s) => (EscrowModel.completed(c, s) || (c.stages[s].signed & r.roles) !== r.roles ? undefined : EscrowModel.availableAt(c, s)))
+        .map((r, s) =>
+          EscrowModel.completed(c, s) || (c.stages[s].signed & r.roles) !== r.roles
+            ? undefined
+            : EscrowModel.availableAt(c, s),
+        )
         .filter((t): t is number => t !== undefined && t > ctx.now + 1);
       if (waits.length > 0) await jumpTo(ctx, Math.min(...waits));
       if (waits.length > 0 || EscrowModel.pending(c, ctx.now + 1).size > 0) {
@@ -830,7 +1122,11 @@ async function settleEverything(ctx: Ctx): Promise<void> {
       await check(ctx, [c.id]);
     }
     if (everyoneActs || !c.released) expect(c.status, `end: ${describeCase(c)} has ended`).to.not.equal(MStatus.Open);
-    tally(c.status === MStatus.Open ? "end: released, a silent party's stage open" : `end: ${MStatus[c.status]}${everyoneActs ? "" : " with a party not acting"}`);
+    tally(
+      c.status === MStatus.Open
+        ? "end: released, a silent party's stage open"
+        : `end: ${MStatus[c.status]}${everyoneActs ? "" : " with a party not acting"}`,
+    );
   }
   for (const c of model.cases) {
     for (const address of new Set(c.parties)) {
@@ -849,7 +1145,8 @@ function tallyRun(ctx: Ctx): void {
     tally(`case ${MStatus[c.status]}`);
     if (c.released) tally("released");
     if (c.stages.some((st) => st.overdue)) tally("overdue marked");
-    if (c.rules.some((r, s) => r.binding && EscrowModel.completed(c, s)) && c.status !== MStatus.Completed) tally("ended after binding");
+    if (c.rules.some((r, s) => r.binding && EscrowModel.completed(c, s)) && c.status !== MStatus.Completed)
+      tally("ended after binding");
     if (c.paidByBuyer > c.deposit || c.paidByBank > c.loan) tally("over-paid");
   }
 }
@@ -860,41 +1157,47 @@ describe("MortgageEscrow property (model-based)", function () {
     const started = Date.now();
     let steps = 0;
     await fc.assert(
-      fc.asyncProperty(firstOpenArb, fc.array(cmdArb, { minLength: Math.floor(STEPS / 3), maxLength: STEPS - 1, size: "max" }), async (first, rest) => {
-        const { escrow, parties, templates, hostile } = await loadFixture(deployForProperty);
-        const address = await escrow.getAddress();
-        const ctx: Ctx = {
-          escrow,
-          address,
-          parties,
-          templates,
-          model: new EscrowModel(parties.admin.address, templates, address),
-          now: await time.latest(),
-          signers: new Map(Object.values(parties).map((s: HardhatEthersSigner) => [s.address.toLowerCase(), s])),
-          hostileWallets: hostile,
-          hostile: new Set(hostile.map((a) => a.toLowerCase())),
-          silent: new Set(),
-          log: [],
-        };
-        try {
-          for (const cmd of [first, ...rest]) {
-            const votes = ctx.model.cases.map((c) => c.cancelVotes);
-            const touched = await step(ctx, cmd);
-            await check(ctx, touched);
-            ctx.model.cases.forEach((c, i) => {
-              if (votes[i] && !c.cancelVotes && c.status === MStatus.Open && cmd.k !== "unvote") tally("votes cleared by a binding stage");
-            });
-            steps++;
+      fc.asyncProperty(
+        firstOpenArb,
+        fc.array(cmdArb, { minLength: Math.floor(STEPS / 3), maxLength: STEPS - 1, size: "max" }),
+        async (first, rest) => {
+          const { escrow, parties, templates, hostile } = await loadFixture(deployForProperty);
+          const address = await escrow.getAddress();
+          const ctx: Ctx = {
+            escrow,
+            address,
+            parties,
+            templates,
+            model: new EscrowModel(parties.admin.address, templates, address),
+            now: await time.latest(),
+            signers: new Map(Object.values(parties).map((s: HardhatEthersSigner) => [s.address.toLowerCase(), s])),
+            hostileWallets: hostile,
+            hostile: new Set(hostile.map((a) => a.toLowerCase())),
+            silent: new Set(),
+            log: [],
+          };
+          try {
+            for (const cmd of [first, ...rest]) {
+              const votes = ctx.model.cases.map((c) => c.cancelVotes);
+              const touched = await step(ctx, cmd);
+              await check(ctx, touched);
+              ctx.model.cases.forEach((c, i) => {
+                if (votes[i] && !c.cancelVotes && c.status === MStatus.Open && cmd.k !== "unvote")
+                  tally("votes cleared by a binding stage");
+              });
+              steps++;
+            }
+            tallyRun(ctx);
+            await settleEverything(ctx);
+            if (process.env.PROPERTY_TRACE)
+              console.log(`run:\n  ${ctx.log.join("\n  ")}\n  ${ctx.model.cases.map(describeCase).join("\n  ")}`);
+          } catch (e) {
+            const state = ctx.model.cases.map(describeCase).join("\n  ");
+            (e as Error).message += `\nsteps:\n  ${ctx.log.join("\n  ")}\nmodel:\n  ${state}\nnow ${ctx.now}`;
+            throw e;
           }
-          tallyRun(ctx);
-          await settleEverything(ctx);
-          if (process.env.PROPERTY_TRACE) console.log(`run:\n  ${ctx.log.join("\n  ")}\n  ${ctx.model.cases.map(describeCase).join("\n  ")}`);
-        } catch (e) {
-          const state = ctx.model.cases.map(describeCase).join("\n  ");
-          (e as Error).message += `\nsteps:\n  ${ctx.log.join("\n  ")}\nmodel:\n  ${state}\nnow ${ctx.now}`;
-          throw e;
-        }
-      }),
+        },
+      ),
       {
         numRuns: RUNS,
         seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined,
@@ -928,11 +1231,17 @@ describe("MortgageEscrow property (model-based)", function () {
     const caseId = await escrow.caseCount();
     await time.increase(5 * DAY + 1); // stage 0's deadline (5 days after opening) has passed
     await (await escrow.connect(parties.lawyer).signOff(caseId, 0, LAWYER, ethers.ZeroHash)).wait();
-    expect((await escrow.caseOf(caseId)).completedStages, "stage 0 may not complete after its deadline before release").to.equal(0n);
+    expect(
+      (await escrow.caseOf(caseId)).completedStages,
+      "stage 0 may not complete after its deadline before release",
+    ).to.equal(0n);
     // The bank's sign-off completes stage 1, the release (funded: nothing to pay; its day of waiting is over).
     await (await escrow.connect(parties.bank).signOff(caseId, 1, BANK, ethers.ZeroHash)).wait();
     const v = await escrow.caseOf(caseId);
     expect(v.released).to.equal(true);
-    expect(Number(v.completedStages), "completed stages after the release (stage 0's last criterion became true)").to.equal(0b011);
+    expect(
+      Number(v.completedStages),
+      "completed stages after the release (stage 0's last criterion became true)",
+    ).to.equal(0b011);
   });
 });

@@ -28,7 +28,8 @@ const OPEN_ONLY = 1 << CaseStatus.Open;
 /** A SMALL_PURCHASE case that all four parties have cancelled. */
 async function deployWithCancelledCase() {
   const f = await deployWithCase();
-  for (const p of [f.parties.bank, f.parties.lawyer, f.parties.buyer, f.parties.seller]) await f.escrow.connect(p).cancel(f.caseId);
+  for (const p of [f.parties.bank, f.parties.lawyer, f.parties.buyer, f.parties.seller])
+    await f.escrow.connect(p).cancel(f.caseId);
   return f;
 }
 
@@ -70,7 +71,10 @@ describe("MortgageEscrow sign-offs", function () {
 
     it("does not complete the stage while another required role has not signed off", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
-      await expect(escrow.connect(parties.buyer).signOff(caseId, 0, Role.Buyer, EVIDENCE)).not.to.emit(escrow, "StageCompleted");
+      await expect(escrow.connect(parties.buyer).signOff(caseId, 0, Role.Buyer, EVIDENCE)).not.to.emit(
+        escrow,
+        "StageCompleted",
+      );
       expect((await escrow.caseOf(caseId)).completedStages).to.equal(0);
     });
 
@@ -275,7 +279,10 @@ describe("MortgageEscrow sign-offs", function () {
 
     it("skips, as InvalidSignature, an item whose relayed evidence differs from the signed one", async function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
-      const item = { ...(await signedItem(escrow, parties, caseId, 0, "Buyer")), evidence: ethers.id("another document") };
+      const item = {
+        ...(await signedItem(escrow, parties, caseId, 0, "Buyer")),
+        evidence: ethers.id("another document"),
+      };
       await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
         .to.emit(escrow, "SignOffSkipped")
         .withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
@@ -295,8 +302,12 @@ describe("MortgageEscrow sign-offs", function () {
       const beyondTemplate = await signedItem(escrow, parties, caseId, 4, "Lawyer");
       const beyondMask = await signedItem(escrow, parties, caseId, 200, "Lawyer");
       const tx = escrow.connect(parties.relayer).signOffWithSignatures([beyondTemplate, beyondMask]);
-      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 4, Role.Lawyer, 0, SkipReason.RoleNotRequired);
-      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 200, Role.Lawyer, 1, SkipReason.RoleNotRequired);
+      await expect(tx)
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(caseId, 4, Role.Lawyer, 0, SkipReason.RoleNotRequired);
+      await expect(tx)
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(caseId, 200, Role.Lawyer, 1, SkipReason.RoleNotRequired);
     });
 
     it("accepts an ERC-1271 contract wallet's signature", async function () {
@@ -348,7 +359,10 @@ describe("MortgageEscrow sign-offs", function () {
       const { escrow, parties, caseId } = await loadFixture(deployWithCase);
       await signStage(escrow, parties, caseId, 0, "Buyer");
       await escrow.connect(parties.buyer).revokeSignOff(caseId, 0, Role.Buyer);
-      await expect(escrow.connect(parties.seller).signOff(caseId, 0, Role.Seller, EVIDENCE)).not.to.emit(escrow, "StageCompleted");
+      await expect(escrow.connect(parties.seller).signOff(caseId, 0, Role.Seller, EVIDENCE)).not.to.emit(
+        escrow,
+        "StageCompleted",
+      );
       await expect(escrow.connect(parties.buyer).signOff(caseId, 0, Role.Buyer, EVIDENCE))
         .to.emit(escrow, "StageCompleted")
         .withArgs(caseId, 0);
@@ -519,7 +533,9 @@ describe("MortgageEscrow sign-offs", function () {
       // The engine's typed data (what parties' wallets sign) must hash as the contract does.
       const domain = escrowDomain(chainId, await escrow.getAddress());
       const message = { caseId, stage: 2, role: Role.Bank, epoch: 5, evidence: EVIDENCE };
-      expect(await escrow.signOffDigest(caseId, 2, Role.Bank, 5, EVIDENCE)).to.equal(ethers.TypedDataEncoder.hash(domain, SIGN_OFF_TYPES, message));
+      expect(await escrow.signOffDigest(caseId, 2, Role.Bank, 5, EVIDENCE)).to.equal(
+        ethers.TypedDataEncoder.hash(domain, SIGN_OFF_TYPES, message),
+      );
     });
   });
 
@@ -529,7 +545,9 @@ describe("MortgageEscrow sign-offs", function () {
       const { chainId } = await ethers.provider.getNetwork();
       const domain = escrowDomain(chainId, await escrow.getAddress());
       const message = { caseId, stage: 1, role: Role.Lawyer, epoch: 2 };
-      expect(await escrow.revocationDigest(caseId, 1, Role.Lawyer, 2)).to.equal(ethers.TypedDataEncoder.hash(domain, REVOKE_TYPES, message));
+      expect(await escrow.revocationDigest(caseId, 1, Role.Lawyer, 2)).to.equal(
+        ethers.TypedDataEncoder.hash(domain, REVOKE_TYPES, message),
+      );
     });
   });
 });

@@ -121,7 +121,10 @@ describe("MortgageEscrow templates", function () {
 
     it("reverts with 'prerequisite not earlier' when a stage requires itself", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
-      const bad = [rule({ roles: roles("Bank") }), rule({ roles: roles("Lawyer"), prerequisites: stages(1), action: Action.Release })];
+      const bad = [
+        rule({ roles: roles("Bank") }),
+        rule({ roles: roles("Lawyer"), prerequisites: stages(1), action: Action.Release }),
+      ];
       await expect(escrow.connect(parties.admin).registerTemplate(DEFINITION_HASH, bad))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidStageRule")
         .withArgs(1, reason("prerequisite not earlier"));
@@ -129,7 +132,10 @@ describe("MortgageEscrow templates", function () {
 
     it("reverts with 'prerequisite not earlier' when a stage requires a later stage", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
-      const bad = [rule({ roles: roles("Bank"), prerequisites: stages(1) }), rule({ roles: roles("Lawyer"), action: Action.Release })];
+      const bad = [
+        rule({ roles: roles("Bank"), prerequisites: stages(1) }),
+        rule({ roles: roles("Lawyer"), action: Action.Release }),
+      ];
       await expect(escrow.connect(parties.admin).registerTemplate(DEFINITION_HASH, bad))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidStageRule")
         .withArgs(0, reason("prerequisite not earlier"));
@@ -156,7 +162,10 @@ describe("MortgageEscrow templates", function () {
 
     it("reverts with 'anchor without deadline' when a stage names an anchor but no deadline", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
-      const bad = [rule({ roles: roles("Bank") }), rule({ roles: roles("Lawyer"), action: Action.Release, deadlineAnchor: 1 })];
+      const bad = [
+        rule({ roles: roles("Bank") }),
+        rule({ roles: roles("Lawyer"), action: Action.Release, deadlineAnchor: 1 }),
+      ];
       await expect(escrow.connect(parties.admin).registerTemplate(DEFINITION_HASH, bad))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidStageRule")
         .withArgs(1, reason("anchor without deadline"));
@@ -172,7 +181,10 @@ describe("MortgageEscrow templates", function () {
 
     it("reverts when two stages release the escrow", async function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
-      const two = [rule({ roles: roles("Bank"), action: Action.Release }), rule({ roles: roles("Lawyer"), action: Action.Release })];
+      const two = [
+        rule({ roles: roles("Bank"), action: Action.Release }),
+        rule({ roles: roles("Lawyer"), action: Action.Release }),
+      ];
       await expect(escrow.connect(parties.admin).registerTemplate(DEFINITION_HASH, two))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidReleaseStageCount")
         .withArgs(2);

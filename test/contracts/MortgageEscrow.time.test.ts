@@ -34,7 +34,8 @@ describe("MortgageEscrow times past 2106", function () {
       await time.setNextBlockTimestamp(MAX_TIME + 1n);
 
       await expect(escrow.connect(parties.bank).openCase(caseTerms(parties, templateId)))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowTimeOverflow").withArgs(MAX_TIME + 1n, MAX_TIME);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowTimeOverflow")
+        .withArgs(MAX_TIME + 1n, MAX_TIME);
       expect(await escrow.caseCount()).to.equal(0n);
     });
 
@@ -56,7 +57,8 @@ describe("MortgageEscrow times past 2106", function () {
 
       // Stage 0's completion is the unlock time of stage 1 (which waits three days after it).
       await expect(escrow.connect(parties.seller).signOff(caseId, 0, 3, "0x" + "22".repeat(32)))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowTimeOverflow").withArgs(MAX_TIME + 1n, MAX_TIME);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowTimeOverflow")
+        .withArgs(MAX_TIME + 1n, MAX_TIME);
     });
 
     it("lets the case expire by its deadline instead", async function () {

@@ -1,6 +1,15 @@
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { CaseStatus, DAY, DEFAULT_TERMS, Role, caseTerms, deployWithCase, deployWithTemplate, signStage } from "./fixtures";
+import {
+  CaseStatus,
+  DAY,
+  DEFAULT_TERMS,
+  Role,
+  caseTerms,
+  deployWithCase,
+  deployWithTemplate,
+  signStage,
+} from "./fixtures";
 
 /**
  * Cancel votes (finding 6 of issue 10): a party may take its vote back, and a vote cast before a binding stage
@@ -14,7 +23,9 @@ const OPEN_ONLY = 1 << CaseStatus.Open;
 async function deployWithEarlySellerVote() {
   const f = await deployWithCase();
   await f.escrow.connect(f.parties.seller).cancel(f.caseId);
-  await f.escrow.connect(f.parties.buyer).deposit(f.caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit });
+  await f.escrow
+    .connect(f.parties.buyer)
+    .deposit(f.caseId, Role.Buyer, DEFAULT_TERMS.deposit, { value: DEFAULT_TERMS.deposit });
   return f;
 }
 
@@ -43,17 +54,24 @@ describe("MortgageEscrow cancel votes", function () {
       for (const p of [f.parties.bank, f.parties.lawyer, f.parties.buyer]) await f.escrow.connect(p).cancel(f.caseId);
 
       const v = await f.escrow.caseOf(f.caseId);
-      expect([v.status, v.cancelVotes]).to.deep.equal([BigInt(CaseStatus.Open), BigInt((1 << Role.Bank) | (1 << Role.Lawyer) | (1 << Role.Buyer))]);
+      expect([v.status, v.cancelVotes]).to.deep.equal([
+        BigInt(CaseStatus.Open),
+        BigInt((1 << Role.Bank) | (1 << Role.Lawyer) | (1 << Role.Buyer)),
+      ]);
       expect(await f.escrow.creditOf(f.caseId, f.parties.seller.address)).to.equal(0n);
       // The seller must vote again, after the binding stage, for the cancellation to happen.
       await expect(f.escrow.connect(f.parties.seller).cancel(f.caseId))
-        .to.emit(f.escrow, "CaseCancelled").withArgs(f.caseId)
-        .and.to.emit(f.escrow, "Credited").withArgs(f.caseId, f.parties.seller.address, DEFAULT_TERMS.deposit);
+        .to.emit(f.escrow, "CaseCancelled")
+        .withArgs(f.caseId)
+        .and.to.emit(f.escrow, "Credited")
+        .withArgs(f.caseId, f.parties.seller.address, DEFAULT_TERMS.deposit);
     });
 
     it("emits no CancellationVotesCleared when no vote stood", async function () {
       const f = await loadFixture(deployWithCase);
-      await expect(completeExchange(f)).to.emit(f.escrow, "StageCompleted").withArgs(f.caseId, 1)
+      await expect(completeExchange(f))
+        .to.emit(f.escrow, "StageCompleted")
+        .withArgs(f.caseId, 1)
         .and.not.to.emit(f.escrow, "CancellationVotesCleared");
     });
 
@@ -68,22 +86,30 @@ describe("MortgageEscrow cancel votes", function () {
     it("withdraws the caller's vote, emitting CancellationVoteWithdrawn, so that the others' votes no longer cancel", async function () {
       const f = await loadFixture(deployWithEarlySellerVote);
       await expect(f.escrow.connect(f.parties.seller).withdrawCancelVote(f.caseId))
-        .to.emit(f.escrow, "CancellationVoteWithdrawn").withArgs(f.caseId, Role.Seller);
+        .to.emit(f.escrow, "CancellationVoteWithdrawn")
+        .withArgs(f.caseId, Role.Seller);
       for (const p of [f.parties.bank, f.parties.lawyer, f.parties.buyer]) await f.escrow.connect(p).cancel(f.caseId);
 
       const v = await f.escrow.caseOf(f.caseId);
-      expect([v.status, v.cancelVotes]).to.deep.equal([BigInt(CaseStatus.Open), BigInt((1 << Role.Bank) | (1 << Role.Lawyer) | (1 << Role.Buyer))]);
+      expect([v.status, v.cancelVotes]).to.deep.equal([
+        BigInt(CaseStatus.Open),
+        BigInt((1 << Role.Bank) | (1 << Role.Lawyer) | (1 << Role.Buyer)),
+      ]);
     });
 
     it("lets the party vote again after withdrawing", async function () {
       const f = await loadFixture(deployWithEarlySellerVote);
       await f.escrow.connect(f.parties.seller).withdrawCancelVote(f.caseId);
-      await expect(f.escrow.connect(f.parties.seller).cancel(f.caseId)).to.emit(f.escrow, "CancellationVoted").withArgs(f.caseId, Role.Seller);
+      await expect(f.escrow.connect(f.parties.seller).cancel(f.caseId))
+        .to.emit(f.escrow, "CancellationVoted")
+        .withArgs(f.caseId, Role.Seller);
     });
 
     it("withdraws the vote of every role the caller holds, and only those", async function () {
       const { escrow, parties, templateId } = await loadFixture(deployWithTemplate);
-      await escrow.connect(parties.bank).openCase({ ...caseTerms(parties, templateId), seller: parties.lawyer.address });
+      await escrow
+        .connect(parties.bank)
+        .openCase({ ...caseTerms(parties, templateId), seller: parties.lawyer.address });
       const caseId = await escrow.caseCount();
       await escrow.connect(parties.lawyer).cancel(caseId);
       await escrow.connect(parties.bank).cancel(caseId);
@@ -97,13 +123,15 @@ describe("MortgageEscrow cancel votes", function () {
     it("reverts with NotVoted when none of the caller's roles has a vote standing", async function () {
       const f = await loadFixture(deployWithEarlySellerVote);
       await expect(f.escrow.connect(f.parties.buyer).withdrawCancelVote(f.caseId))
-        .to.be.revertedWithCustomError(f.escrow, "MortgageEscrowNotVoted").withArgs(f.caseId, f.parties.buyer.address);
+        .to.be.revertedWithCustomError(f.escrow, "MortgageEscrowNotVoted")
+        .withArgs(f.caseId, f.parties.buyer.address);
     });
 
     it("reverts with NotAParty for a stranger", async function () {
       const f = await loadFixture(deployWithEarlySellerVote);
       await expect(f.escrow.connect(f.parties.stranger).withdrawCancelVote(f.caseId))
-        .to.be.revertedWithCustomError(f.escrow, "MortgageEscrowNotAParty").withArgs(f.caseId, f.parties.stranger.address);
+        .to.be.revertedWithCustomError(f.escrow, "MortgageEscrowNotAParty")
+        .withArgs(f.caseId, f.parties.stranger.address);
     });
 
     it("reverts once the case is cancelled", async function () {
@@ -117,7 +145,8 @@ describe("MortgageEscrow cancel votes", function () {
     it("reverts for an unknown case", async function () {
       const f = await loadFixture(deployWithCase);
       await expect(f.escrow.connect(f.parties.seller).withdrawCancelVote(9n))
-        .to.be.revertedWithCustomError(f.escrow, "MortgageEscrowUnknownCase").withArgs(9n);
+        .to.be.revertedWithCustomError(f.escrow, "MortgageEscrowUnknownCase")
+        .withArgs(9n);
     });
   });
 });

@@ -76,9 +76,14 @@ describe("MortgageEscrow attacks: every role against every function it must not 
         it("may register a template, pause, unpause and open a case for another bank (it is the operator)", async function () {
           const { escrow, parties, templateId } = await loadFixture(deployTwoCases);
           const admin = parties.admin;
-          await expect(escrow.connect(admin).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE)).to.emit(escrow, "TemplateRegistered");
+          await expect(escrow.connect(admin).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE)).to.emit(
+            escrow,
+            "TemplateRegistered",
+          );
           const terms = { ...caseTerms(parties, templateId), bank: parties.relayer.address };
-          await expect(escrow.connect(admin).openCase(terms)).to.emit(escrow, "CaseOpened").withArgs(3n, Object.values(terms));
+          await expect(escrow.connect(admin).openCase(terms))
+            .to.emit(escrow, "CaseOpened")
+            .withArgs(3n, Object.values(terms));
           await expect(escrow.connect(admin).pause()).to.emit(escrow, "PauseChanged").withArgs(admin.address, true);
           await expect(escrow.connect(admin).unpause()).to.emit(escrow, "PauseChanged").withArgs(admin.address, false);
         });
@@ -87,14 +92,16 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           const { escrow, parties } = await loadFixture(deployTwoCases);
           const actor = actorOf(parties, name);
           await expect(escrow.connect(actor).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE))
-            .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount").withArgs(actor.address, ADMIN_ROLE);
+            .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount")
+            .withArgs(actor.address, ADMIN_ROLE);
         });
 
         it(`reverts when the ${name} pauses`, async function () {
           const { escrow, parties } = await loadFixture(deployTwoCases);
           const actor = actorOf(parties, name);
           await expect(escrow.connect(actor).pause())
-            .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount").withArgs(actor.address, ADMIN_ROLE);
+            .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount")
+            .withArgs(actor.address, ADMIN_ROLE);
           expect(await escrow.paused()).to.equal(false);
         });
 
@@ -103,7 +110,8 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           const actor = actorOf(parties, name);
           await (await escrow.connect(parties.admin).pause()).wait();
           await expect(escrow.connect(actor).unpause())
-            .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount").withArgs(actor.address, ADMIN_ROLE);
+            .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount")
+            .withArgs(actor.address, ADMIN_ROLE);
           expect(await escrow.paused()).to.equal(true);
         });
 
@@ -112,7 +120,8 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           const actor = actorOf(parties, name);
           const terms = { ...caseTerms(parties, templateId), bank: parties.relayer.address };
           await expect(escrow.connect(actor).openCase(terms))
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedOpener").withArgs(actor.address);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedOpener")
+            .withArgs(actor.address);
           expect(await escrow.caseCount()).to.equal(2n);
         });
       }
@@ -122,7 +131,8 @@ describe("MortgageEscrow attacks: every role against every function it must not 
         const actor = actorOf(parties, name);
         for (const role of rolesNotHeld(name)) {
           await expect(escrow.connect(actor).signOff(fresh, STAGE_OF[role], Role[role], EVIDENCE), role)
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedParty").withArgs(fresh, actor.address, Role[role]);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedParty")
+            .withArgs(fresh, actor.address, Role[role]);
         }
         expect((await escrow.caseOf(fresh)).signedOffRoles).to.equal(0n);
       });
@@ -134,7 +144,8 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           const message = { caseId: fresh, stage: STAGE_OF[role], role: Role[role], epoch: 0, evidence: EVIDENCE };
           const signature = await signSignOff(escrow, actor, message);
           await expect(escrow.connect(actor).signOffWithSignatures([{ ...message, signature }]), role)
-            .to.emit(escrow, "SignOffSkipped").withArgs(fresh, STAGE_OF[role], Role[role], 0, SkipReason.InvalidSignature);
+            .to.emit(escrow, "SignOffSkipped")
+            .withArgs(fresh, STAGE_OF[role], Role[role], 0, SkipReason.InvalidSignature);
         }
         expect((await escrow.caseOf(fresh)).signedOffRoles).to.equal(0n);
       });
@@ -147,10 +158,12 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           const stage = STAGE_OF[role];
           expect(before & roleBit(stage, Role[role]), `${role} has signed`).not.to.equal(0n);
           await expect(escrow.connect(actor).revokeSignOff(signed, stage, Role[role]), role)
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedParty").withArgs(signed, actor.address, Role[role]);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedParty")
+            .withArgs(signed, actor.address, Role[role]);
           const signature = await signRevocation(escrow, actor, { caseId: signed, stage, role: Role[role], epoch: 0 });
           await expect(escrow.connect(actor).revokeSignOffWithSignature(signed, stage, Role[role], 0, signature), role)
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature").withArgs(0, signed, stage, Role[role]);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidSignature")
+            .withArgs(0, signed, stage, Role[role]);
         }
         expect((await escrow.caseOf(signed)).signedOffRoles).to.equal(before);
       });
@@ -162,12 +175,14 @@ describe("MortgageEscrow attacks: every role against every function it must not 
         for (const payer of ["Bank", "Buyer"] as RoleName[]) {
           if (HELD[name] === payer) continue;
           await expect(escrow.connect(actor).deposit(fresh, Role[payer], amount, { value: amount }), payer)
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedParty").withArgs(fresh, actor.address, Role[payer]);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnauthorizedParty")
+            .withArgs(fresh, actor.address, Role[payer]);
         }
         // The lawyer and the seller are never payers, not even the lawyer or the seller themselves.
         for (const payer of ["Lawyer", "Seller"] as RoleName[]) {
           await expect(escrow.connect(actor).deposit(fresh, Role[payer], amount, { value: amount }), payer)
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowNotAPayer").withArgs(Role[payer]);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowNotAPayer")
+            .withArgs(Role[payer]);
         }
         const c = await escrow.caseOf(fresh);
         expect([c.paidByBank, c.paidByBuyer]).to.deep.equal([0n, 0n]);
@@ -179,7 +194,8 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           const { escrow, parties, fresh } = await loadFixture(deployTwoCases);
           const actor = actorOf(parties, name);
           await expect(escrow.connect(actor).cancel(fresh))
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowNotAParty").withArgs(fresh, actor.address);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowNotAParty")
+            .withArgs(fresh, actor.address);
           expect((await escrow.caseOf(fresh)).cancelVotes).to.equal(0n);
         });
       } else {
@@ -190,7 +206,8 @@ describe("MortgageEscrow attacks: every role against every function it must not 
           await expect(escrow.connect(actor).cancel(fresh)).to.emit(escrow, "CancellationVoted").withArgs(fresh, role);
           expect((await escrow.caseOf(fresh)).cancelVotes).to.equal(BigInt(1 << role));
           await expect(escrow.connect(actor).cancel(fresh))
-            .to.be.revertedWithCustomError(escrow, "MortgageEscrowAlreadyVoted").withArgs(fresh, actor.address);
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowAlreadyVoted")
+            .withArgs(fresh, actor.address);
         });
       }
     });

@@ -35,7 +35,10 @@ export async function send(
     const data = (escrow.interface as Interface).encodeFunctionData(fn, args);
     return actor.via.call(await escrow.getAddress(), data, { value });
   }
-  const connected = escrow.connect(actor) as unknown as Record<string, (...a: unknown[]) => Promise<ContractTransactionResponse>>;
+  const connected = escrow.connect(actor) as unknown as Record<
+    string,
+    (...a: unknown[]) => Promise<ContractTransactionResponse>
+  >;
   return connected[fn](...args, { value });
 }
 
@@ -70,12 +73,26 @@ export async function openCaseWith(
   return id;
 }
 
-export async function signOffAs(escrow: MortgageEscrow, parties: CaseParties, caseId: bigint, stage: number, ...names: RoleName[]) {
-  for (const name of names) await (await send(escrow, parties[name], "signOff", [caseId, stage, Role[name], EVIDENCE])).wait();
+export async function signOffAs(
+  escrow: MortgageEscrow,
+  parties: CaseParties,
+  caseId: bigint,
+  stage: number,
+  ...names: RoleName[]
+) {
+  for (const name of names)
+    await (await send(escrow, parties[name], "signOff", [caseId, stage, Role[name], EVIDENCE])).wait();
 }
 
 /** Pays `amount` as `payer` (ETH, or a token the payer has approved). */
-export async function depositAs(escrow: MortgageEscrow, parties: CaseParties, caseId: bigint, payer: "Bank" | "Buyer", amount: bigint, eth = true) {
+export async function depositAs(
+  escrow: MortgageEscrow,
+  parties: CaseParties,
+  caseId: bigint,
+  payer: "Bank" | "Buyer",
+  amount: bigint,
+  eth = true,
+) {
   await (await send(escrow, parties[payer], "deposit", [caseId, Role[payer], amount], eth ? amount : 0n)).wait();
 }
 
@@ -88,7 +105,13 @@ export async function completeExchange(escrow: MortgageEscrow, parties: CasePart
 }
 
 /** Walks a SMALL_PURCHASE ETH case to its release (stage 2 completes, the seller is credited the price). */
-export async function walkToRelease(escrow: MortgageEscrow, parties: CaseParties, caseId: bigint, terms: Terms, eth = true) {
+export async function walkToRelease(
+  escrow: MortgageEscrow,
+  parties: CaseParties,
+  caseId: bigint,
+  terms: Terms,
+  eth = true,
+) {
   await completeExchange(escrow, parties, caseId);
   if (terms.deposit > 0n) await depositAs(escrow, parties, caseId, "Buyer", terms.deposit, eth);
   if (terms.loan > 0n) await depositAs(escrow, parties, caseId, "Bank", terms.loan, eth);
@@ -172,11 +195,18 @@ export async function signSignOffInDomain(
   domain: { chainId: bigint; verifyingContract: string; name?: string; version?: string },
   message: { caseId: bigint; stage: number; role: number; epoch: number; evidence: string },
 ): Promise<string> {
-  return signer.signTypedData({ ...escrowDomain(domain.chainId, domain.verifyingContract), ...domain }, SIGN_OFF_TYPES, message);
+  return signer.signTypedData(
+    { ...escrowDomain(domain.chainId, domain.verifyingContract), ...domain },
+    SIGN_OFF_TYPES,
+    message,
+  );
 }
 
 /** The SignedOff events that a transaction emitted, as (stage, role) pairs. */
-export async function signedOffIn(escrow: MortgageEscrow, tx: ContractTransactionResponse): Promise<Array<[number, number]>> {
+export async function signedOffIn(
+  escrow: MortgageEscrow,
+  tx: ContractTransactionResponse,
+): Promise<Array<[number, number]>> {
   const receipt = await tx.wait();
   const pairs: Array<[number, number]> = [];
   for (const log of receipt!.logs) {

@@ -3,7 +3,16 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { Interface } from "ethers";
 import type { MortgageEscrow, ReentrantPayee } from "../../typechain-types";
-import { CaseStatus, DEFAULT_TERMS, EVIDENCE, Role, SMALL_PURCHASE, getParties, registerTemplate, type Terms } from "./fixtures";
+import {
+  CaseStatus,
+  DEFAULT_TERMS,
+  EVIDENCE,
+  Role,
+  SMALL_PURCHASE,
+  getParties,
+  registerTemplate,
+  type Terms,
+} from "./fixtures";
 import {
   type CaseParties,
   cancelAll,
@@ -18,7 +27,11 @@ import {
 } from "./attacks.helpers";
 
 /** price < deposit + loan, so the buyer is owed the difference at release as well as the seller the price. */
-const TERMS: Terms = { price: ethers.parseEther("90"), deposit: ethers.parseEther("20"), loan: ethers.parseEther("80") };
+const TERMS: Terms = {
+  price: ethers.parseEther("90"),
+  deposit: ethers.parseEther("20"),
+  loan: ethers.parseEther("80"),
+};
 const BUYER_REST = TERMS.deposit + TERMS.loan - TERMS.price;
 
 async function deployWithContractParties() {
@@ -26,9 +39,20 @@ async function deployWithContractParties() {
   const escrow = await ethers.deployContract("MortgageEscrow", [signers.admin.address]);
   const templateId = await registerTemplate(escrow, signers.admin, SMALL_PURCHASE);
   // Each malicious party is owned (and driven) by the EOA that would otherwise hold its role.
-  const sellerPayee = await ethers.deployContract("ReentrantPayee", [], { signer: signers.seller, value: ethers.parseEther("10") });
-  const buyerPayee = await ethers.deployContract("ReentrantPayee", [], { signer: signers.buyer, value: ethers.parseEther("10") });
-  const base: CaseParties = { Bank: signers.bank, Lawyer: signers.lawyer, Buyer: signers.buyer, Seller: signers.seller };
+  const sellerPayee = await ethers.deployContract("ReentrantPayee", [], {
+    signer: signers.seller,
+    value: ethers.parseEther("10"),
+  });
+  const buyerPayee = await ethers.deployContract("ReentrantPayee", [], {
+    signer: signers.buyer,
+    value: ethers.parseEther("10"),
+  });
+  const base: CaseParties = {
+    Bank: signers.bank,
+    Lawyer: signers.lawyer,
+    Buyer: signers.buyer,
+    Seller: signers.seller,
+  };
   const withSeller: CaseParties = { ...base, Seller: await proxyActor(sellerPayee) };
   const withBuyer: CaseParties = { ...base, Buyer: await proxyActor(buyerPayee) };
   return { escrow, templateId, signers, sellerPayee, buyerPayee, base, withSeller, withBuyer };
@@ -39,7 +63,14 @@ function reentrantCallError(escrow: MortgageEscrow): string {
   return escrow.interface.encodeErrorResult("ReentrancyGuardReentrantCall", []);
 }
 
-async function arm(payee: ReentrantPayee, escrow: MortgageEscrow, fn: string, args: unknown[], value = 0n, bubble = false) {
+async function arm(
+  payee: ReentrantPayee,
+  escrow: MortgageEscrow,
+  fn: string,
+  args: unknown[],
+  value = 0n,
+  bubble = false,
+) {
   const data = (escrow.interface as Interface).encodeFunctionData(fn, args);
   await (await payee.arm(await escrow.getAddress(), data, value, bubble)).wait();
 }
@@ -57,7 +88,9 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
 
       const release = escrow.connect(signers.lawyer).signOff(caseId, 2, Role.Lawyer, EVIDENCE);
       await expect(release).to.emit(escrow, "StageCompleted").withArgs(caseId, 2);
-      await expect(release).to.emit(escrow, "Credited").withArgs(caseId, await sellerPayee.getAddress(), TERMS.price);
+      await expect(release)
+        .to.emit(escrow, "Credited")
+        .withArgs(caseId, await sellerPayee.getAddress(), TERMS.price);
       await expect(release).to.changeEtherBalances([escrow, sellerPayee], [0n, 0n]);
       expect(await sellerPayee.reentries()).to.equal(0n);
       expect(await escrow.creditOf(caseId, await sellerPayee.getAddress())).to.equal(TERMS.price);
@@ -80,7 +113,8 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       expect(await sellerPayee.reentries()).to.equal(1n);
       expect(await escrow.creditOf(caseId, seller)).to.equal(0n);
       await expect(escrow.withdrawFor(caseId, seller))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw").withArgs(caseId, seller);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw")
+        .withArgs(caseId, seller);
       await expectSolvent(escrow, [caseId]);
       expect(await ethers.provider.getBalance(await escrow.getAddress())).to.equal(BUYER_REST);
     });
@@ -127,9 +161,15 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       const seller = await sellerPayee.getAddress();
       await arm(sellerPayee, escrow, "withdraw", [caseId], 0n, true);
 
-      await expect(escrow.withdrawFor(caseId, seller)).to.be.revertedWithCustomError(escrow, "ReentrancyGuardReentrantCall");
+      await expect(escrow.withdrawFor(caseId, seller)).to.be.revertedWithCustomError(
+        escrow,
+        "ReentrancyGuardReentrantCall",
+      );
       expect(await escrow.creditOf(caseId, seller)).to.equal(TERMS.price);
-      await expect(send(escrow, withSeller.Buyer, "withdraw", [caseId])).to.changeEtherBalance(signers.buyer, BUYER_REST);
+      await expect(send(escrow, withSeller.Buyer, "withdraw", [caseId])).to.changeEtherBalance(
+        signers.buyer,
+        BUYER_REST,
+      );
       await expectSolvent(escrow, [caseId]);
 
       await (await sellerPayee.disarm()).wait();
@@ -172,7 +212,8 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await expect(withdraw).to.changeEtherBalances([escrow, buyerPayee], [-TERMS.deposit, TERMS.deposit]);
       expect((await escrow.caseOf(other)).signedOffRoles).to.equal(0n);
       await expect(send(escrow, withBuyer.Buyer, "withdraw", [refunded]))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw").withArgs(refunded, await buyerPayee.getAddress());
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw")
+        .withArgs(refunded, await buyerPayee.getAddress());
       await expectSolvent(escrow, [refunded, other]);
     });
 
@@ -249,15 +290,22 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       const seller = await sellerContract.getAddress();
 
       await expect(escrow.withdrawFor(caseId, seller))
-        .to.be.revertedWithCustomError(sellerContract, "RevertingPayeeRejected").withArgs(TERMS.price);
+        .to.be.revertedWithCustomError(sellerContract, "RevertingPayeeRejected")
+        .withArgs(TERMS.price);
       await expect(escrow.connect(signers.buyer).withdraw(caseId)).to.changeEtherBalance(signers.buyer, BUYER_REST);
-      await expect(escrow.connect(signers.relayer).withdrawFor(caseId, signers.bank.address)).to.changeEtherBalance(signers.bank, overpaid);
+      await expect(escrow.connect(signers.relayer).withdrawFor(caseId, signers.bank.address)).to.changeEtherBalance(
+        signers.bank,
+        overpaid,
+      );
       expect(await escrow.creditOf(caseId, seller)).to.equal(TERMS.price);
       await expectSolvent(escrow, [caseId]);
       expect(await ethers.provider.getBalance(await escrow.getAddress())).to.equal(TERMS.price);
 
       await (await sellerContract.setAccepting(true)).wait();
-      await expect(escrow.withdrawFor(caseId, seller)).to.changeEtherBalances([escrow, sellerContract], [-TERMS.price, TERMS.price]);
+      await expect(escrow.withdrawFor(caseId, seller)).to.changeEtherBalances(
+        [escrow, sellerContract],
+        [-TERMS.price, TERMS.price],
+      );
       await expectSolvent(escrow, [caseId]);
     });
 
@@ -273,7 +321,8 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
 
       // A stranger calling withdrawTo moves only its own (empty) credit.
       await expect(escrow.connect(signers.stranger).withdrawTo(caseId, treasury))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw").withArgs(caseId, treasury);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToWithdraw")
+        .withArgs(caseId, treasury);
       const redirect = send(escrow, parties.Seller, "withdrawTo", [caseId, treasury]);
       await expect(redirect).to.emit(escrow, "Withdrawn").withArgs(caseId, seller, treasury, TERMS.price);
       await expect(redirect).to.changeEtherBalances([escrow, signers.stranger], [-TERMS.price, TERMS.price]);
@@ -292,7 +341,8 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
 
       expect(await escrow.creditOf(caseId, seller)).to.equal(TERMS.deposit);
       await expect(escrow.withdrawFor(caseId, seller))
-        .to.be.revertedWithCustomError(sellerContract, "RevertingPayeeRejected").withArgs(TERMS.deposit);
+        .to.be.revertedWithCustomError(sellerContract, "RevertingPayeeRejected")
+        .withArgs(TERMS.deposit);
       await expect(escrow.connect(signers.bank).withdraw(caseId)).to.changeEtherBalance(signers.bank, TERMS.loan);
       expect(await escrow.creditOf(caseId, seller)).to.equal(TERMS.deposit);
       await expectSolvent(escrow, [caseId]);
@@ -313,7 +363,12 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       const escrowAddress = await escrow.getAddress();
 
       // An honest case holding the same token.
-      const honest: CaseParties = { Bank: signers.bank, Lawyer: signers.lawyer, Buyer: signers.buyer, Seller: signers.seller };
+      const honest: CaseParties = {
+        Bank: signers.bank,
+        Lawyer: signers.lawyer,
+        Buyer: signers.buyer,
+        Seller: signers.seller,
+      };
       const terms: Terms = { ...DEFAULT_TERMS, asset: await token.getAddress() };
       const victimCase = await openCaseWith(escrow, signers.bank, honest, templateId, terms);
       for (const payer of [signers.bank, signers.buyer]) {
@@ -337,19 +392,26 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       await token.connect(attackerBank).approve(escrowAddress, ethers.MaxUint256);
       await token.mint(await hookedBuyer.getAddress(), terms.deposit);
       const tokenAddress = await token.getAddress();
-      await (await hookedBuyer.call(tokenAddress, token.interface.encodeFunctionData("approve", [escrowAddress, ethers.MaxUint256]))).wait();
+      await (
+        await hookedBuyer.call(
+          tokenAddress,
+          token.interface.encodeFunctionData("approve", [escrowAddress, ethers.MaxUint256]),
+        )
+      ).wait();
       await (await hookedBuyer.call(tokenAddress, token.interface.encodeFunctionData("registerSenderHook"))).wait();
       return { escrow, token, terms, signers, victimCase, attackCase, attacker, hookedBuyer };
     }
 
     it("refuses a cancellation cast from inside the last deposit, so the case releases once and pays out only what came in", async function () {
-      const { escrow, token, terms, signers, victimCase, attackCase, attacker, hookedBuyer } = await loadFixture(deployWithHookedToken);
+      const { escrow, token, terms, signers, victimCase, attackCase, attacker, hookedBuyer } =
+        await loadFixture(deployWithHookedToken);
       // Exchange done, the bank's loan in, stage 2 (release) fully signed and waiting for the buyer's funds;
       // three of four cancellation votes in.
       await completeExchange(escrow, attacker, attackCase);
       await depositAs(escrow, attacker, attackCase, "Bank", terms.loan, false);
       await signOffAs(escrow, attacker, attackCase, 2, "Bank", "Lawyer");
-      for (const name of ["Bank", "Lawyer", "Seller"] as const) await (await send(escrow, attacker[name], "cancel", [attackCase])).wait();
+      for (const name of ["Bank", "Lawyer", "Seller"] as const)
+        await (await send(escrow, attacker[name], "cancel", [attackCase])).wait();
       await arm(hookedBuyer, escrow, "cancel", [attackCase]);
 
       // The token calls the buyer back before moving the tokens; its last cancellation vote re-enters the
@@ -365,20 +427,31 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
       expect(c.status).to.equal(CaseStatus.Open);
       expect(c.released).to.equal(true);
       const paidIn = terms.deposit + terms.loan;
-      const credited = (await escrow.creditOf(attackCase, attacker.Bank.address)) + (await escrow.creditOf(attackCase, attacker.Seller.address));
+      const credited =
+        (await escrow.creditOf(attackCase, attacker.Bank.address)) +
+        (await escrow.creditOf(attackCase, attacker.Seller.address));
       expect(credited).to.equal(paidIn);
       await expectSolvent(escrow, [victimCase, attackCase]);
 
       // The honest case in the same token is still paid in full.
       await (await escrow.withdrawFor(attackCase, attacker.Seller.address)).wait();
-      await cancelAll(escrow, { Bank: signers.bank, Lawyer: signers.lawyer, Buyer: signers.buyer, Seller: signers.seller }, victimCase);
-      await expect(escrow.withdrawFor(victimCase, signers.bank.address)).to.changeTokenBalance(token, signers.bank, terms.loan);
+      await cancelAll(
+        escrow,
+        { Bank: signers.bank, Lawyer: signers.lawyer, Buyer: signers.buyer, Seller: signers.seller },
+        victimCase,
+      );
+      await expect(escrow.withdrawFor(victimCase, signers.bank.address)).to.changeTokenBalance(
+        token,
+        signers.bank,
+        terms.loan,
+      );
       await expectSolvent(escrow, [victimCase, attackCase]);
     });
 
     it("refuses a cancellation cast from inside a partial deposit, so the deposit stays owed to its payer", async function () {
       const { escrow, terms, victimCase, attackCase, attacker, hookedBuyer } = await loadFixture(deployWithHookedToken);
-      for (const name of ["Bank", "Lawyer", "Seller"] as const) await (await send(escrow, attacker[name], "cancel", [attackCase])).wait();
+      for (const name of ["Bank", "Lawyer", "Seller"] as const)
+        await (await send(escrow, attacker[name], "cancel", [attackCase])).wait();
       await arm(hookedBuyer, escrow, "cancel", [attackCase]);
       const part = terms.deposit / 2n; // short of the share: the case does not become funded
 

@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { DEFAULT_TERMS, Role, SMALL_PURCHASE, type Terms, caseTerms, getParties, openCase, registerTemplate } from "./fixtures";
+import {
+  DEFAULT_TERMS,
+  Role,
+  SMALL_PURCHASE,
+  type Terms,
+  caseTerms,
+  getParties,
+  openCase,
+  registerTemplate,
+} from "./fixtures";
 import { type CaseParties, expectSolvent, liabilities, walkToRelease } from "./attacks.helpers";
 
 const MAX_UINT96 = 2n ** 96n - 1n;
@@ -11,7 +20,12 @@ async function deployEscrow() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
   const templateId = await registerTemplate(escrow, parties.admin, SMALL_PURCHASE);
-  const actors: CaseParties = { Bank: parties.bank, Lawyer: parties.lawyer, Buyer: parties.buyer, Seller: parties.seller };
+  const actors: CaseParties = {
+    Bank: parties.bank,
+    Lawyer: parties.lawyer,
+    Buyer: parties.buyer,
+    Seller: parties.seller,
+  };
   return { escrow, parties, templateId, actors };
 }
 
@@ -38,12 +52,15 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       const caseId = await openCase(escrow, parties, templateId, terms);
 
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, terms.deposit))
-        .to.emit(escrow, "Deposited").withArgs(caseId, Role.Buyer, parties.buyer.address, terms.deposit);
+        .to.emit(escrow, "Deposited")
+        .withArgs(caseId, Role.Buyer, parties.buyer.address, terms.deposit);
       await expectSolvent(escrow, [caseId]);
       await walkToRelease(escrow, actors, caseId, { ...terms, deposit: 0n }, false);
       await expectSolvent(escrow, [caseId]);
       const before = await noReturn.balanceOf(parties.seller.address);
-      await expect(escrow.withdrawFor(caseId, parties.seller.address)).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, terms.price);
+      await expect(escrow.withdrawFor(caseId, parties.seller.address))
+        .to.emit(escrow, "Withdrawn")
+        .withArgs(caseId, parties.seller.address, parties.seller.address, terms.price);
       expect((await noReturn.balanceOf(parties.seller.address)) - before).to.equal(terms.price);
       expect(await noReturn.balanceOf(await escrow.getAddress())).to.equal(0n);
       await expectSolvent(escrow, [caseId]);
@@ -56,7 +73,8 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       await (await falseReturn.setFailing(true)).wait();
 
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, DEFAULT_TERMS.deposit))
-        .to.be.revertedWithCustomError(escrow, "SafeERC20FailedOperation").withArgs(token);
+        .to.be.revertedWithCustomError(escrow, "SafeERC20FailedOperation")
+        .withArgs(token);
       expect((await escrow.caseOf(caseId)).paidByBuyer).to.equal(0n);
       await expectSolvent(escrow, [caseId]);
     });
@@ -70,11 +88,14 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       await (await falseReturn.setFailing(true)).wait();
 
       await expect(escrow.withdrawFor(caseId, parties.seller.address))
-        .to.be.revertedWithCustomError(escrow, "SafeERC20FailedOperation").withArgs(token);
+        .to.be.revertedWithCustomError(escrow, "SafeERC20FailedOperation")
+        .withArgs(token);
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(terms.price);
       await expectSolvent(escrow, [caseId]);
       await (await falseReturn.setFailing(false)).wait();
-      await expect(escrow.withdrawFor(caseId, parties.seller.address)).to.emit(escrow, "Withdrawn").withArgs(caseId, parties.seller.address, parties.seller.address, terms.price);
+      await expect(escrow.withdrawFor(caseId, parties.seller.address))
+        .to.emit(escrow, "Withdrawn")
+        .withArgs(caseId, parties.seller.address, parties.seller.address, terms.price);
     });
 
     it("credits a fee-on-transfer token with only what arrived, and never owes more than it holds", async function () {
@@ -86,19 +107,25 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
 
       const arrived = await net(terms.deposit);
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, terms.deposit))
-        .to.emit(escrow, "Deposited").withArgs(caseId, Role.Buyer, parties.buyer.address, arrived);
+        .to.emit(escrow, "Deposited")
+        .withArgs(caseId, Role.Buyer, parties.buyer.address, arrived);
       expect((await escrow.caseOf(caseId)).paidByBuyer).to.equal(arrived);
       expect(await feeOnTransfer.balanceOf(escrowAddress)).to.equal(arrived);
       await expectSolvent(escrow, [caseId]);
 
       // The full nominal amount is not the full share once the fee is taken: the case is not funded yet.
-      await expect(escrow.connect(parties.bank).deposit(caseId, Role.Bank, terms.loan)).not.to.emit(escrow, "EscrowFunded");
+      await expect(escrow.connect(parties.bank).deposit(caseId, Role.Bank, terms.loan)).not.to.emit(
+        escrow,
+        "EscrowFunded",
+      );
       expect((await escrow.caseOf(caseId)).funded).to.equal(false);
       await expectSolvent(escrow, [caseId]);
 
       const topUp = ethers.parseEther("1");
       await (await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, topUp)).wait();
-      await expect(escrow.connect(parties.bank).deposit(caseId, Role.Bank, topUp)).to.emit(escrow, "EscrowFunded").withArgs(caseId);
+      await expect(escrow.connect(parties.bank).deposit(caseId, Role.Bank, topUp))
+        .to.emit(escrow, "EscrowFunded")
+        .withArgs(caseId);
       const c = await escrow.caseOf(caseId);
       expect(c.paidByBuyer).to.equal(arrived + (await net(topUp)));
       expect(c.paidByBank).to.equal((await net(terms.loan)) + (await net(topUp)));
@@ -118,7 +145,11 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
   describe("amounts wider than the fields that hold them", function () {
     it("opens a case whose price, deposit and loan are each exactly 2^96 - 1", async function () {
       const { escrow, parties, templateId } = await loadFixture(deployEscrow);
-      const caseId = await openCase(escrow, parties, templateId, { price: MAX_UINT96, deposit: MAX_UINT96, loan: MAX_UINT96 });
+      const caseId = await openCase(escrow, parties, templateId, {
+        price: MAX_UINT96,
+        deposit: MAX_UINT96,
+        loan: MAX_UINT96,
+      });
       const c = await escrow.caseOf(caseId);
       expect([c.price, c.deposit, c.loan]).to.deep.equal([MAX_UINT96, MAX_UINT96, MAX_UINT96]);
     });
@@ -129,14 +160,22 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       expect(() => escrow.interface.encodeFunctionData("openCase", [terms])).to.throw(/value out-of-bounds|overflow/);
     });
 
-    for (const [field, word] of [["price", 6], ["deposit", 7], ["loan", 8]] as const) {
+    for (const [field, word] of [
+      ["price", 6],
+      ["deposit", 7],
+      ["loan", 8],
+    ] as const) {
       it(`reverts hand-made calldata whose ${field} has a bit above the 96th set, where the same call at 2^96 - 1 succeeds`, async function () {
         const { escrow, parties, templateId } = await loadFixture(deployEscrow);
         const terms = { ...caseTerms(parties, templateId), price: MAX_UINT96, deposit: MAX_UINT96, loan: MAX_UINT96 };
         const valid = escrow.interface.encodeFunctionData("openCase", [terms]);
         // CaseTerms is all static: the selector, then one 32-byte word per field in declaration order.
         const offset = 4 + word * 32;
-        const wide = ethers.concat([ethers.dataSlice(valid, 0, offset), ethers.toBeHex(MAX_UINT96 + 1n, 32), ethers.dataSlice(valid, offset + 32)]);
+        const wide = ethers.concat([
+          ethers.dataSlice(valid, 0, offset),
+          ethers.toBeHex(MAX_UINT96 + 1n, 32),
+          ethers.dataSlice(valid, offset + 32),
+        ]);
         expect(ethers.dataLength(wide)).to.equal(ethers.dataLength(valid));
         const to = await escrow.getAddress();
 
@@ -159,13 +198,17 @@ describe("MortgageEscrow attacks: tokens and amounts", function () {
       const caseId = await openCase(escrow, parties, templateId, terms);
 
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, MAX_UINT128 + 1n))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowAmountTooLarge").withArgs(MAX_UINT128 + 1n, MAX_UINT128);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowAmountTooLarge")
+        .withArgs(MAX_UINT128 + 1n, MAX_UINT128);
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, MAX_UINT128))
-        .to.emit(escrow, "Deposited").withArgs(caseId, Role.Buyer, parties.buyer.address, MAX_UINT128);
+        .to.emit(escrow, "Deposited")
+        .withArgs(caseId, Role.Buyer, parties.buyer.address, MAX_UINT128);
       await expect(escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, 1n))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowAmountTooLarge").withArgs(MAX_UINT128 + 1n, MAX_UINT128);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowAmountTooLarge")
+        .withArgs(MAX_UINT128 + 1n, MAX_UINT128);
       await expect(escrow.connect(parties.bank).deposit(caseId, Role.Bank, 2n ** 129n))
-        .to.be.revertedWithCustomError(escrow, "MortgageEscrowAmountTooLarge").withArgs(2n ** 129n, MAX_UINT128);
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowAmountTooLarge")
+        .withArgs(2n ** 129n, MAX_UINT128);
 
       const c = await escrow.caseOf(caseId);
       expect([c.paidByBuyer, c.paidByBank]).to.deep.equal([MAX_UINT128, 0n]);

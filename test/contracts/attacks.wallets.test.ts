@@ -23,7 +23,11 @@ const HOSTILE: Array<[string, string, unknown[]]> = [
   ["a wallet whose isValidSignature reverts", "RevertingERC1271Wallet", []],
   ["a wallet that answers false (zero)", "WrongMagicERC1271Wallet", [ethers.ZeroHash]],
   ["a wallet that answers a wrong magic value", "WrongMagicERC1271Wallet", [ethers.zeroPadBytes("0xffffffff", 32)]],
-  ["a wallet that answers the magic value with dirty padding", "WrongMagicERC1271Wallet", [ethers.zeroPadBytes("0x1626ba7e01", 32)]],
+  [
+    "a wallet that answers the magic value with dirty padding",
+    "WrongMagicERC1271Wallet",
+    [ethers.zeroPadBytes("0x1626ba7e01", 32)],
+  ],
   ["a wallet that burns all the gas it is given", "GasBurningERC1271Wallet", []],
   ["a wallet that answers 1 MB (a return-data bomb)", "SizedAnswerERC1271Wallet", [1 << 20]],
   ["a wallet that answers the magic value in 4 bytes (short data)", "SizedAnswerERC1271Wallet", [4]],
@@ -33,13 +37,23 @@ const HOSTILE: Array<[string, string, unknown[]]> = [
 /** A SMALL_PURCHASE case whose buyer is the contract `wallet`, beside the default case of `deployWithCase`. */
 async function caseWithWalletBuyer(wallet: BaseContract) {
   const f = await deployWithCase();
-  const parties = { Bank: f.parties.bank, Lawyer: f.parties.lawyer, Buyer: { address: await wallet.getAddress() }, Seller: f.parties.seller };
+  const parties = {
+    Bank: f.parties.bank,
+    Lawyer: f.parties.lawyer,
+    Buyer: { address: await wallet.getAddress() },
+    Seller: f.parties.seller,
+  };
   const caseId = await openCaseWith(f.escrow, f.parties.bank, parties, f.templateId, DEFAULT_TERMS);
   return { ...f, caseId, wallet };
 }
 
 /** The wallet's item: signed by the buyer's EOA key, which is not the wallet, so only the wallet can vouch. */
-async function walletItem(escrow: MortgageEscrow, signer: Parameters<typeof signSignOff>[1], caseId: bigint, stage: number) {
+async function walletItem(
+  escrow: MortgageEscrow,
+  signer: Parameters<typeof signSignOff>[1],
+  caseId: bigint,
+  stage: number,
+) {
   const message = { caseId, stage, role: Role.Buyer, epoch: 0, evidence: EVIDENCE };
   return { ...message, signature: await signSignOff(escrow, signer, message) };
 }
@@ -56,7 +70,9 @@ describe("MortgageEscrow attacks: hostile contract wallets in a relayed batch", 
       ];
 
       const tx = escrow.connect(parties.relayer).signOffWithSignatures(batch, { gasLimit: BATCH_GAS_LIMIT });
-      await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 1, SkipReason.InvalidSignature);
+      await expect(tx)
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(caseId, 0, Role.Buyer, 1, SkipReason.InvalidSignature);
       await expect(tx).to.emit(escrow, "SignedOff").withArgs(caseId, 0, Role.Seller, batch[0].evidence);
       await expect(tx).to.emit(escrow, "SignedOff").withArgs(caseId, 1, Role.Lawyer, batch[2].evidence);
       expect((await escrow.caseOf(caseId)).signedOffRoles).to.equal(roleBit(0, Role.Seller) | roleBit(1, Role.Lawyer));
@@ -69,13 +85,20 @@ describe("MortgageEscrow attacks: hostile contract wallets in a relayed batch", 
     const deploy = async () => {
       const f = await caseWithWalletBuyer(await ethers.deployContract("GasBurningERC1271Wallet"));
       const refuser = await ethers.deployContract("WrongMagicERC1271Wallet", [ethers.ZeroHash]);
-      const parties = { Bank: f.parties.bank, Lawyer: f.parties.lawyer, Buyer: { address: await refuser.getAddress() }, Seller: f.parties.seller };
+      const parties = {
+        Bank: f.parties.bank,
+        Lawyer: f.parties.lawyer,
+        Buyer: { address: await refuser.getAddress() },
+        Seller: f.parties.seller,
+      };
       const refuserCase = await openCaseWith(f.escrow, f.parties.bank, parties, f.templateId, DEFAULT_TERMS);
       return { ...f, refuserCase };
     };
     const { escrow, parties, caseId, refuserCase } = await loadFixture(deploy);
     const gasOf = async (id: bigint) => {
-      const tx = await escrow.connect(parties.relayer).signOffWithSignatures([await walletItem(escrow, parties.buyer, id, 0)]);
+      const tx = await escrow
+        .connect(parties.relayer)
+        .signOffWithSignatures([await walletItem(escrow, parties.buyer, id, 0)]);
       await expect(tx).to.emit(escrow, "SignOffSkipped").withArgs(id, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
       return (await tx.wait())!.gasUsed;
     };
@@ -118,7 +141,8 @@ describe("MortgageEscrow attacks: hostile contract wallets in a relayed batch", 
     const item = await signedItem(escrow, parties, caseId, 0, "Buyer");
 
     await expect(escrow.connect(parties.relayer).signOffWithSignatures([{ ...item, signature: "0x1234" }]))
-      .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature)
+      .to.emit(escrow, "SignOffSkipped")
+      .withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature)
       .and.not.to.emit(escrow, "SignedOff");
   });
 });
@@ -132,7 +156,11 @@ describe("SignatureVerifier: the ERC-1271 gas stipend", function () {
     const handler = await ethers.deployContract("SafeLikeFallbackHandler");
     const proxy = await ethers.deployContract("SafeLikeProxy", [await singleton.getAddress()]);
     const safe = singleton.attach(await proxy.getAddress()) as typeof singleton;
-    await safe.setup(keys.map((k) => k.address), ownerCount, await handler.getAddress());
+    await safe.setup(
+      keys.map((k) => k.address),
+      ownerCount,
+      await handler.getAddress(),
+    );
     const f = await caseWithWalletBuyer(safe);
     const digest = await f.escrow.signOffDigest(f.caseId, 0, Role.Buyer, 0, EVIDENCE);
     const messageHash = await handler.messageHash(await safe.getAddress(), digest);
@@ -157,13 +185,15 @@ describe("SignatureVerifier: the ERC-1271 gas stipend", function () {
     expect(needed * 3n).to.be.lessThan(stipend * 2n);
 
     await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
-      .to.emit(escrow, "SignedOff").withArgs(caseId, 0, Role.Buyer, EVIDENCE);
+      .to.emit(escrow, "SignedOff")
+      .withArgs(caseId, 0, Role.Buyer, EVIDENCE);
   });
 
   it("skips a Safe-shaped wallet whose thirty owner signatures cost more than the stipend", async function () {
     const { escrow, parties, caseId, item } = await loadFixture(deployThirtyOwners);
 
     await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
-      .to.emit(escrow, "SignOffSkipped").withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
+      .to.emit(escrow, "SignOffSkipped")
+      .withArgs(caseId, 0, Role.Buyer, 0, SkipReason.InvalidSignature);
   });
 });

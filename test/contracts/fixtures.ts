@@ -19,7 +19,13 @@ export const StageStatus = {
   Expired: 6,
   Cancelled: 7,
 } as const;
-export const SkipReason = { AlreadySignedOff: 0, StaleEpoch: 1, CaseNotOpen: 2, InvalidSignature: 3, RoleNotRequired: 4 } as const;
+export const SkipReason = {
+  AlreadySignedOff: 0,
+  StaleEpoch: 1,
+  CaseNotOpen: 2,
+  InvalidSignature: 3,
+  RoleNotRequired: 4,
+} as const;
 
 export const DAY = 24 * 60 * 60;
 
@@ -78,7 +84,14 @@ export const US_PURCHASE: StageRule[] = [
   rule({ roles: roles("Bank"), prerequisites: stages(3, 4, 5) }),
   rule({ roles: roles("Bank", "Buyer"), prerequisites: stages(6) }),
   rule({ roles: roles("Buyer", "Seller", "Lawyer"), prerequisites: stages(7), waitSeconds: 2 * DAY, binding: true }),
-  rule({ roles: roles("Bank", "Lawyer"), prerequisites: stages(8), action: Action.Release, deadlineSeconds: 60 * DAY, deadlineAnchor: 3, longStopSeconds: 120 * DAY }),
+  rule({
+    roles: roles("Bank", "Lawyer"),
+    prerequisites: stages(8),
+    action: Action.Release,
+    deadlineSeconds: 60 * DAY,
+    deadlineAnchor: 3,
+    longStopSeconds: 120 * DAY,
+  }),
   rule({ roles: roles("Lawyer"), prerequisites: stages(9), deadlineSeconds: 90 * DAY, deadlineAnchor: 10 }),
 ];
 
@@ -128,7 +141,11 @@ export async function registerTemplate(
   return id;
 }
 
-export function caseTerms(parties: Parties, templateId: string, terms: Terms = DEFAULT_TERMS): IMortgageEscrow.CaseTermsStruct {
+export function caseTerms(
+  parties: Parties,
+  templateId: string,
+  terms: Terms = DEFAULT_TERMS,
+): IMortgageEscrow.CaseTermsStruct {
   return {
     templateId,
     bank: parties.bank.address,
@@ -219,12 +236,24 @@ export const STAGE_RULE_TUPLE =
   "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding,uint32 longStopSeconds)";
 
 export function ruleTuple(r: StageRule): unknown[] {
-  return [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding, r.longStopSeconds];
+  return [
+    r.roles,
+    r.prerequisites,
+    r.waitSeconds,
+    r.deadlineSeconds,
+    r.deadlineAnchor,
+    r.action,
+    r.binding,
+    r.longStopSeconds,
+  ];
 }
 
 /** The template id as the interface defines it: `keccak256(abi.encode(definitionHash, stages))`. */
 export function templateIdOf(definitionHash: string, rules: StageRule[]): string {
-  const encoded = ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", `${STAGE_RULE_TUPLE}[]`], [definitionHash, rules.map(ruleTuple)]);
+  const encoded = ethers.AbiCoder.defaultAbiCoder().encode(
+    ["bytes32", `${STAGE_RULE_TUPLE}[]`],
+    [definitionHash, rules.map(ruleTuple)],
+  );
   return ethers.keccak256(encoded);
 }
 
@@ -279,8 +308,14 @@ export async function signStage(
 }
 
 /** Pays both shares of an ETH case in full (buyer first, then bank). */
-export async function fundCase(escrow: MortgageEscrow, parties: Parties, caseId: bigint, terms: Terms = DEFAULT_TERMS): Promise<void> {
-  if (terms.deposit > 0n) await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, terms.deposit, { value: terms.deposit });
+export async function fundCase(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  caseId: bigint,
+  terms: Terms = DEFAULT_TERMS,
+): Promise<void> {
+  if (terms.deposit > 0n)
+    await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, terms.deposit, { value: terms.deposit });
   if (terms.loan > 0n) await escrow.connect(parties.bank).deposit(caseId, Role.Bank, terms.loan, { value: terms.loan });
 }
 
@@ -288,7 +323,11 @@ export async function fundCase(escrow: MortgageEscrow, parties: Parties, caseId:
  * Walks a SMALL_PURCHASE case to the moment before its release: stages 0 and 1 complete (1 is binding),
  * both shares paid, the bank's sign-off of stage 2 in; only the lawyer's sign-off of stage 2 is missing.
  */
-export async function walkSmallPurchaseToRelease(escrow: MortgageEscrow, parties: Parties, caseId: bigint): Promise<void> {
+export async function walkSmallPurchaseToRelease(
+  escrow: MortgageEscrow,
+  parties: Parties,
+  caseId: bigint,
+): Promise<void> {
   await signStage(escrow, parties, caseId, 0, "Buyer", "Seller");
   await signStage(escrow, parties, caseId, 1, "Lawyer", "Buyer");
   await time.increase(3 * DAY);

@@ -222,7 +222,7 @@ export class EscrowModel {
    */
   private settle(c: MCase, now: number, pendingBefore: Set<number>, optional: Oracle | undefined): number {
     let count = 0;
-    for (let changed = true; changed && c.status === MStatus.Open; ) {
+    for (let changed = true; changed && c.status === MStatus.Open;) {
       changed = false;
       for (let s = 0; s < c.rules.length; s++) {
         if (!EscrowModel.ready(c, s, now)) continue;
@@ -276,7 +276,8 @@ export class EscrowModel {
   openCase(now: number, sender: string, t: MTerms): Outcome<bigint> {
     const errors: string[] = [];
     if (this.paused) errors.push("MortgageEscrowPaused");
-    if (lower(sender) !== lower(t.parties[BANK]) && lower(sender) !== this.admin) errors.push("MortgageEscrowUnauthorizedOpener");
+    if (lower(sender) !== lower(t.parties[BANK]) && lower(sender) !== this.admin)
+      errors.push("MortgageEscrowUnauthorizedOpener");
     const rules = this.templates.get(t.templateId);
     if (!rules) errors.push("MortgageEscrowUnknownTemplate");
     if (t.parties.some((p) => BigInt(p) === 0n)) errors.push("MortgageEscrowZeroParty");
@@ -407,7 +408,15 @@ export class EscrowModel {
     return ok(n);
   }
 
-  deposit(now: number, sender: string, id: bigint, payer: number, amount: bigint, value: bigint, optional?: Oracle): Outcome {
+  deposit(
+    now: number,
+    sender: string,
+    id: bigint,
+    payer: number,
+    amount: bigint,
+    value: bigint,
+    optional?: Oracle,
+  ): Outcome {
     const errors = this.openErrors(id);
     if (this.paused) errors.push("MortgageEscrowPaused");
     const c = this.caseOf(id);

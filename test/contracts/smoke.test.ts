@@ -9,8 +9,12 @@ describe("MortgageEscrow smoke", function () {
     const { bank, lawyer, buyer, seller } = parties;
     await escrow.connect(buyer).signOff(caseId, 0, Role.Buyer, EVIDENCE);
     await expect(escrow.connect(seller).signOff(caseId, 0, Role.Seller, EVIDENCE))
-      .to.emit(escrow, "StageCompleted").withArgs(caseId, 0);
-    const items = [await signedItem(escrow, parties, caseId, 1, "Lawyer"), await signedItem(escrow, parties, caseId, 1, "Buyer")];
+      .to.emit(escrow, "StageCompleted")
+      .withArgs(caseId, 0);
+    const items = [
+      await signedItem(escrow, parties, caseId, 1, "Lawyer"),
+      await signedItem(escrow, parties, caseId, 1, "Buyer"),
+    ];
     await escrow.connect(parties.relayer).signOffWithSignatures(items);
     await expect(escrow.advance(caseId)).to.be.revertedWithCustomError(escrow, "MortgageEscrowNothingToAdvance");
     await time.increase(3 * DAY);
@@ -19,9 +23,11 @@ describe("MortgageEscrow smoke", function () {
     await escrow.connect(bank).deposit(caseId, Role.Bank, DEFAULT_TERMS.loan, { value: DEFAULT_TERMS.loan });
     await escrow.connect(bank).signOff(caseId, 2, Role.Bank, EVIDENCE);
     await expect(escrow.connect(lawyer).signOff(caseId, 2, Role.Lawyer, EVIDENCE))
-      .to.emit(escrow, "Credited").withArgs(caseId, seller.address, DEFAULT_TERMS.price);
+      .to.emit(escrow, "Credited")
+      .withArgs(caseId, seller.address, DEFAULT_TERMS.price);
     await expect(escrow.connect(lawyer).signOff(caseId, 3, Role.Lawyer, EVIDENCE))
-      .to.emit(escrow, "CaseCompleted").withArgs(caseId);
+      .to.emit(escrow, "CaseCompleted")
+      .withArgs(caseId);
     expect((await escrow.caseOf(caseId)).status).to.equal(CaseStatus.Completed);
     await expect(escrow.withdrawFor(caseId, seller.address)).to.changeEtherBalance(seller, DEFAULT_TERMS.price);
     expect(await ethers.provider.getBalance(await escrow.getAddress())).to.equal(0n);

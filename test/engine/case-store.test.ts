@@ -16,13 +16,32 @@ const US = templateInfoOf(getTemplate("us-purchase"));
 const GENERIC = genericTemplateInfo(`0x${"ab".repeat(32)}`, US.rules.slice(0, 3));
 
 function event(caseId: string, name: string, args: ChainEvent["args"], blockNumber = 7): ChainEvent {
-  return { blockNumber, blockHash: `0x${"12".repeat(32)}`, logIndex: 0, txHash: `0x${"34".repeat(32)}`, blockTime: 1_700_000_000, caseId, name, args };
+  return {
+    blockNumber,
+    blockHash: `0x${"12".repeat(32)}`,
+    logIndex: 0,
+    txHash: `0x${"34".repeat(32)}`,
+    blockTime: 1_700_000_000,
+    caseId,
+    name,
+    args,
+  };
 }
 
 /** A case of `info`'s template, opened and signed off once, so that its view is not only the opening's. */
 function viewOf(caseId: string, info: TemplateInfo): CaseView {
   const address = (n: number) => `0x${String(n).repeat(40)}`;
-  const terms = { templateId: info.templateId, bank: address(1), lawyer: address(2), buyer: address(3), seller: address(4), asset: address(0), price: "100", deposit: "20", loan: "80" };
+  const terms = {
+    templateId: info.templateId,
+    bank: address(1),
+    lawyer: address(2),
+    buyer: address(3),
+    seller: address(4),
+    asset: address(0),
+    price: "100",
+    deposit: "20",
+    loan: "80",
+  };
   const lookup = () => info;
   const opened = openedView(event(caseId, "CaseOpened", { caseId, terms }), lookup);
   return applyEvent(opened, event(caseId, "SignedOff", { caseId, stage: "0", role: "2" }, 8), lookup)!;

@@ -32,10 +32,17 @@ describe("engine encodings against ethers", function () {
     };
     const events = escrowInterface.fragments.filter((f): f is EventFragment => f.type === "event");
     expect(events.length).to.be.greaterThan(10);
-    expect(events.map((e) => e.name)).to.include.members(["CancellationVoted", "CancellationVoteWithdrawn", "CancellationVotesCleared"]);
+    expect(events.map((e) => e.name)).to.include.members([
+      "CancellationVoted",
+      "CancellationVoteWithdrawn",
+      "CancellationVotesCleared",
+    ]);
     for (const event of events) {
       for (let i = 0; i < 10; i++) {
-        const { data, topics } = escrowInterface.encodeEventLog(event, event.inputs.map((p) => valueOf(p, i)));
+        const { data, topics } = escrowInterface.encodeEventLog(
+          event,
+          event.inputs.map((p) => valueOf(p, i)),
+        );
         const ours = decodeEscrowEvent({ topics, data });
         // The same values, names and key order: what is stored is their JSON.
         expect(JSON.stringify(ours), event.name).to.equal(JSON.stringify(decodeWithEthers({ topics, data })));
@@ -70,9 +77,15 @@ describe("engine encodings against ethers", function () {
       ]);
       expect(batchCallData(items), `${count} items`).to.equal(reference);
     }
-    const item = { kind: "relayed-sign-off" as const, message: { caseId: "1", stage: 256, role: 0, epoch: 0, evidence: bytes(32) }, signature: bytes(65) };
+    const item = {
+      kind: "relayed-sign-off" as const,
+      message: { caseId: "1", stage: 256, role: 0, epoch: 0, evidence: bytes(32) },
+      signature: bytes(65),
+    };
     expect(() => batchCallData([item])).to.throw(/uint8/);
-    expect(() => batchCallData([{ ...item, message: { ...item.message, stage: 0 }, signature: "0x123" }])).to.throw(/hex bytes/);
+    expect(() => batchCallData([{ ...item, message: { ...item.message, stage: 0 }, signature: "0x123" }])).to.throw(
+      /hex bytes/,
+    );
   });
 
   it("signs EIP-1559 transactions to the same bytes and hash as ethers' Transaction", function () {

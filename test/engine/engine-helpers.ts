@@ -16,7 +16,12 @@ import { deployEscrow, openUsCase, type Deployment } from "./projection-helpers"
 import { hardhatWallet, setBalance } from "./relayer-helpers";
 
 export const RELAYER = new Wallet(ethers.id("the relayer key of the engine tests"));
-export const MANAGED = { bank: hardhatWallet(1), lawyer: hardhatWallet(2), buyer: hardhatWallet(3), seller: hardhatWallet(4) };
+export const MANAGED = {
+  bank: hardhatWallet(1),
+  lawyer: hardhatWallet(2),
+  buyer: hardhatWallet(3),
+  seller: hardhatWallet(4),
+};
 
 export interface EngineSetup {
   d: Deployment;
@@ -48,7 +53,13 @@ export function newEngine(s: EngineSetup): Engine {
 }
 
 export function approval(s: EngineSetup, stageId: string, role: RoleName) {
-  return { caseId: s.caseId, stageId, role, principalAddress: MANAGED[role].address, evidence: ethers.id(`${stageId} by ${role}`) };
+  return {
+    caseId: s.caseId,
+    stageId,
+    role,
+    principalAddress: MANAGED[role].address,
+    evidence: ethers.id(`${stageId} by ${role}`),
+  };
 }
 
 /** The sign-offs from the application to the Closing Disclosure, every one through `engine.approve`. */
@@ -66,7 +77,11 @@ export const BEFORE_CONSUMMATION: Array<[string, RoleName]> = [
   ["closing-disclosure", "buyer"],
 ];
 
-export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  timeoutMs = 20_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

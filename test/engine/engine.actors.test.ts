@@ -8,7 +8,17 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import type { Engine } from "../../engine";
-import { BEFORE_CONSUMMATION, MANAGED, approval, chainStageStatus, newEngine, setUp, sleep, waitFor, type EngineSetup } from "./engine-helpers";
+import {
+  BEFORE_CONSUMMATION,
+  MANAGED,
+  approval,
+  chainStageStatus,
+  newEngine,
+  setUp,
+  sleep,
+  waitFor,
+  type EngineSetup,
+} from "./engine-helpers";
 
 const WAITING_FOR_TIME = 2;
 const COMPLETED = 4;
@@ -51,7 +61,10 @@ describe("engine: the durable case actors", function () {
   async function signedUpToTheWait(engine: Engine, s: EngineSetup): Promise<number> {
     await Promise.all(BEFORE_CONSUMMATION.slice(0, 3).map(([stage, role]) => engine.approve(approval(s, stage, role))));
     const waiting = engine.getCase(s.caseId)!.stages.find((x) => x.id === "loan-estimate-waiting-period")!;
-    await waitFor("the loan estimate's wait started", () => engine.getCase(s.caseId)!.stages.find((x) => x.id === "loan-estimate-waiting-period")!.availableAt);
+    await waitFor(
+      "the loan estimate's wait started",
+      () => engine.getCase(s.caseId)!.stages.find((x) => x.id === "loan-estimate-waiting-period")!.availableAt,
+    );
     return Date.parse(engine.getCase(s.caseId)!.stages.find((x) => x.id === waiting.id)!.availableAt!) / 1000;
   }
 
@@ -61,12 +74,17 @@ describe("engine: the durable case actors", function () {
     // The case was opened before the engine started: its actor is rebuilt from the projection once.
     expect(engine.runtime.stats()).to.deep.include({ actors: 1, restored: 0, rebuilt: 1, resynced: 0 });
     await Promise.all(BEFORE_CONSUMMATION.map(([stage, role]) => engine.approve(approval(s, stage, role))));
-    await waitFor("the closing disclosure completed", () => engine.getCase(s.caseId)!.stages.find((x) => x.id === "closing-disclosure")!.status === "completed");
+    await waitFor(
+      "the closing disclosure completed",
+      () => engine.getCase(s.caseId)!.stages.find((x) => x.id === "closing-disclosure")!.status === "completed",
+    );
     expect(engine.runtime.contextOf(s.caseId)!.model).to.deep.equal(engine.projection.viewOf(s.caseId)!.model);
     // Every block was fed as the machine's events, none taken from the projection instead.
     expect(engine.runtime.stats()).to.deep.include({ actors: 1, restored: 0, rebuilt: 1, resynced: 0 });
     const row = snapshotRows(s).find((r) => r.case_id === String(s.caseId))!;
-    expect(JSON.parse(row.snapshot).context.model.signedOff).to.deep.equal(engine.projection.viewOf(s.caseId)!.model.signedOff);
+    expect(JSON.parse(row.snapshot).context.model.signedOff).to.deep.equal(
+      engine.projection.viewOf(s.caseId)!.model.signedOff,
+    );
   });
 
   it("restores each open case's actor from its snapshot at a restart, its clock where it stood", async function () {
@@ -90,8 +108,13 @@ describe("engine: the durable case actors", function () {
     const second = await started(s);
     expect(second.runtime.stats().restored).to.equal(1);
     await time.increaseTo(availableAt + 1);
-    await waitFor("the loan estimate's wait advanced", async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED);
-    expect(second.relayer.outbox.list().filter((x) => x.idempotencyKey === `runtime:advance:${s.caseId}:${availableAt}`)).to.have.length(1);
+    await waitFor(
+      "the loan estimate's wait advanced",
+      async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED,
+    );
+    expect(
+      second.relayer.outbox.list().filter((x) => x.idempotencyKey === `runtime:advance:${s.caseId}:${availableAt}`),
+    ).to.have.length(1);
   });
 
   for (const [what, damage] of [
@@ -118,7 +141,10 @@ describe("engine: the durable case actors", function () {
       expect(second.runtime.contextOf(s.caseId)!.model).to.deep.equal(second.projection.viewOf(s.caseId)!.model);
       expect(await chainStageStatus(s, "loan-estimate-waiting-period")).to.equal(WAITING_FOR_TIME);
       await time.increaseTo(availableAt + 1);
-      await waitFor("the loan estimate's wait advanced", async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED);
+      await waitFor(
+        "the loan estimate's wait advanced",
+        async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED,
+      );
       // The rebuilt actor's snapshot is the running machine's again.
       await sleep(50);
       const row = snapshotRows(s).find((r) => r.case_id === String(s.caseId))!;
@@ -133,7 +159,10 @@ describe("engine: the durable case actors", function () {
     const availableAt = await signedUpToTheWait(engine, s);
     const { restored, rebuilt, resynced } = engine.runtime.stats();
     await engine.increaseTime(availableAt - (await time.latest()) + 1);
-    await waitFor("the loan estimate's wait advanced", async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED);
+    await waitFor(
+      "the loan estimate's wait advanced",
+      async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED,
+    );
     expect(engine.runtime.stats()).to.deep.include({ restored, rebuilt, resynced, actors: 1 });
   });
 

@@ -16,7 +16,13 @@ import { sleep, waitFor } from "./engine-helpers";
 import { type NodeProcess, startAnvil } from "./support/node-process";
 import { type RemoteCase, deployCase, tempDataDir } from "./support/remote-case";
 import { RpcProxy } from "./support/rpc-proxy";
-import { expectEveryAnswerKept, openCases, requestsFor, sendAllUntil, watchNeverUnknown } from "./support/rollback-script";
+import {
+  expectEveryAnswerKept,
+  openCases,
+  requestsFor,
+  sendAllUntil,
+  watchNeverUnknown,
+} from "./support/rollback-script";
 import { MortgageEscrow__factory } from "../../typechain-types";
 
 const RELAYER = new Wallet(keccakId("the relayer key of the anvil rollback tests"));
@@ -60,7 +66,12 @@ describe("engine against Anvil: killed with the chain before it saved (finding 3
       const engine1 = engineAt(c, proxy.url, dataDir);
       await engine1.start();
       const caseIds = await openCases(engine1, c.parties, 2);
-      const accepted = await sendAllUntil(engine1, c.parties, requestsFor(caseIds, random), Math.max(0, Math.floor(random() * 330) - 30));
+      const accepted = await sendAllUntil(
+        engine1,
+        c.parties,
+        requestsFor(caseIds, random),
+        Math.max(0, Math.floor(random() * 330) - 30),
+      );
       proxy.setMode("stall"); // the engine hears nothing more, and what it sends from now on goes nowhere
       void engine1.stop();
       await first.stop(); // the chain dies with it, before saving again

@@ -4,7 +4,17 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, type BaseWallet } from "ethers";
 import { EngineError, createEngine, type Engine, type OpenCaseRequest } from "../../engine";
 import { getTemplate } from "../../workflows";
-import { MANAGED, RELAYER, approval, newEngine, senderOf, setUp, stageIndex, waitFor, type EngineSetup } from "./engine-helpers";
+import {
+  MANAGED,
+  RELAYER,
+  approval,
+  newEngine,
+  senderOf,
+  setUp,
+  stageIndex,
+  waitFor,
+  type EngineSetup,
+} from "./engine-helpers";
 import { hardhatWallet, setBalance } from "./relayer-helpers";
 import { type NodeKind, type NodeProcess, latestTimestamp, startNode } from "./support/node-process";
 import { approvalOf, deployCase, rpcEngine } from "./support/remote-case";
@@ -13,13 +23,22 @@ import { approvalOf, deployCase, rpcEngine } from "./support/remote-case";
 const OPERATOR = hardhatWallet(0);
 const STRANGER = hardhatWallet(5);
 
-const TERMS = { price: ethers.parseEther("90").toString(), deposit: ethers.parseEther("20").toString(), loan: ethers.parseEther("80").toString() };
+const TERMS = {
+  price: ethers.parseEther("90").toString(),
+  deposit: ethers.parseEther("20").toString(),
+  loan: ethers.parseEther("80").toString(),
+};
 
 function request(over: Partial<OpenCaseRequest> = {}): OpenCaseRequest {
   return {
     principalAddress: MANAGED.bank.address,
     workflow: "us-purchase",
-    parties: { bank: MANAGED.bank.address, lawyer: MANAGED.lawyer.address, buyer: MANAGED.buyer.address, seller: MANAGED.seller.address },
+    parties: {
+      bank: MANAGED.bank.address,
+      lawyer: MANAGED.lawyer.address,
+      buyer: MANAGED.buyer.address,
+      seller: MANAGED.seller.address,
+    },
     terms: TERMS,
     ...over,
   };
@@ -73,7 +92,10 @@ describe("engine: the API the HTTP server uses", function () {
         action: "none",
       });
       const consummation = us.stages.find((st) => st.id === "consummation")!;
-      expect(consummation).to.deep.include({ waitingPeriod: "3 business days", prerequisites: ["closing-disclosure", "loan-estimate-waiting-period"] });
+      expect(consummation).to.deep.include({
+        waitingPeriod: "3 business days",
+        prerequisites: ["closing-disclosure", "loan-estimate-waiting-period"],
+      });
       expect(us.stages.find((st) => st.id === "funding")!.action).to.equal("release");
 
       expect(engine.workflow("us-purchase")).to.deep.equal(us);
@@ -109,7 +131,12 @@ describe("engine: the API the HTTP server uses", function () {
       expect(await s.d.escrow.caseCount()).to.equal(before + 1n);
       expect(opened.status).to.equal("open");
       expect(opened.workflow).to.deep.include({ id: "us-purchase", templateId: s.d.template.templateId.toLowerCase() });
-      expect(opened.parties).to.deep.equal({ bank: MANAGED.bank.address, lawyer: MANAGED.lawyer.address, buyer: MANAGED.buyer.address, seller: MANAGED.seller.address });
+      expect(opened.parties).to.deep.equal({
+        bank: MANAGED.bank.address,
+        lawyer: MANAGED.lawyer.address,
+        buyer: MANAGED.buyer.address,
+        seller: MANAGED.seller.address,
+      });
       expect(opened.terms).to.deep.include(TERMS);
       expect(engine.getCase(opened.id)).to.deep.equal(opened);
       const [event] = await s.d.escrow.queryFilter(s.d.escrow.filters.CaseOpened(BigInt(opened.id)));
@@ -119,7 +146,9 @@ describe("engine: the API the HTTP server uses", function () {
     it("opens one for the operator (the escrow's admin) naming another bank, and the workflow may be named by its template id", async function () {
       const s = await setUp();
       const engine = await started(s, [...Object.values(MANAGED), OPERATOR]);
-      const opened = await engine.openCase(request({ principalAddress: OPERATOR.address, workflow: s.d.template.templateId }));
+      const opened = await engine.openCase(
+        request({ principalAddress: OPERATOR.address, workflow: s.d.template.templateId }),
+      );
       expect(opened.parties.bank).to.equal(MANAGED.bank.address);
       const [event] = await s.d.escrow.queryFilter(s.d.escrow.filters.CaseOpened(BigInt(opened.id)));
       expect(await senderOf(event.transactionHash)).to.equal(OPERATOR.address);
@@ -139,9 +168,13 @@ describe("engine: the API the HTTP server uses", function () {
       const refused = await refusalOf(engine.openCase(request({ principalAddress: STRANGER.address })));
       expect(refused.code).to.equal("FORBIDDEN");
       expect(refused.message).to.match(/neither the case's bank nor the operator/);
-      expect((refused.details?.error as { details: { error: string } }).details.error).to.equal("MortgageEscrowUnauthorizedOpener");
+      expect((refused.details?.error as { details: { error: string } }).details.error).to.equal(
+        "MortgageEscrowUnauthorizedOpener",
+      );
       // A bank naming another bank is no better.
-      const otherBank = await refusalOf(engine.openCase(request({ parties: { ...request().parties, bank: STRANGER.address } })));
+      const otherBank = await refusalOf(
+        engine.openCase(request({ parties: { ...request().parties, bank: STRANGER.address } })),
+      );
       expect(otherBank.code).to.equal("FORBIDDEN");
       expect(await s.d.escrow.caseCount()).to.equal(before);
     });
@@ -150,7 +183,10 @@ describe("engine: the API the HTTP server uses", function () {
       const s = await setUp();
       const engine = await started(s);
       const before = await s.d.escrow.caseCount();
-      const [a, b] = await Promise.all([engine.openCase(request({ idempotencyKey: "open-1" })), engine.openCase(request({ idempotencyKey: "open-1" }))]);
+      const [a, b] = await Promise.all([
+        engine.openCase(request({ idempotencyKey: "open-1" })),
+        engine.openCase(request({ idempotencyKey: "open-1" })),
+      ]);
       expect(a.id).to.equal(b.id);
       const again = await engine.openCase(request({ idempotencyKey: "open-1" }));
       expect(again.id).to.equal(a.id);
@@ -158,7 +194,9 @@ describe("engine: the API the HTTP server uses", function () {
       const other = await engine.openCase(request({ idempotencyKey: "open-2" }));
       expect(other.id).to.equal((before + 2n).toString());
 
-      const conflict = await refusalOf(engine.openCase(request({ idempotencyKey: "open-1", terms: { ...TERMS, price: "1" } })));
+      const conflict = await refusalOf(
+        engine.openCase(request({ idempotencyKey: "open-1", terms: { ...TERMS, price: "1" } })),
+      );
       expect(conflict.code).to.equal("IDEMPOTENCY_CONFLICT");
       expect(await s.d.escrow.caseCount()).to.equal(before + 2n);
     });
@@ -169,12 +207,28 @@ describe("engine: the API the HTTP server uses", function () {
       const recorded = engine.relayer.outbox.list().length;
       const cases: Array<[Partial<OpenCaseRequest>, string, RegExp]> = [
         [{ workflow: "no-such-workflow" }, "NOT_FOUND", /no workflow "no-such-workflow"/],
-        [{ terms: { ...TERMS, price: ethers.parseEther("100.5").toString() } }, "INVALID_REQUEST", /price .* must be at most the deposit plus the loan/],
+        [
+          { terms: { ...TERMS, price: ethers.parseEther("100.5").toString() } },
+          "INVALID_REQUEST",
+          /price .* must be at most the deposit plus the loan/,
+        ],
         [{ terms: { ...TERMS, loan: "1.5" } }, "INVALID_REQUEST", /terms.loan must be a decimal string/],
         [{ terms: { ...TERMS, deposit: "-1" } }, "INVALID_REQUEST", /terms.deposit must be a decimal string/],
-        [{ terms: { ...TERMS, loan: (1n << 96n).toString() } }, "INVALID_REQUEST", /terms.loan is larger than the escrow holds/],
-        [{ parties: { ...request().parties, seller: "0x1234" } }, "INVALID_REQUEST", /parties.seller must be a 20-byte hex address/],
-        [{ parties: { ...request().parties, lawyer: ethers.ZeroAddress } }, "INVALID_REQUEST", /parties.lawyer must not be the zero address/],
+        [
+          { terms: { ...TERMS, loan: (1n << 96n).toString() } },
+          "INVALID_REQUEST",
+          /terms.loan is larger than the escrow holds/,
+        ],
+        [
+          { parties: { ...request().parties, seller: "0x1234" } },
+          "INVALID_REQUEST",
+          /parties.seller must be a 20-byte hex address/,
+        ],
+        [
+          { parties: { ...request().parties, lawyer: ethers.ZeroAddress } },
+          "INVALID_REQUEST",
+          /parties.lawyer must not be the zero address/,
+        ],
         [{ asset: "not an address" }, "INVALID_REQUEST", /asset must be a 20-byte hex address/],
       ];
       for (const [over, code, message] of cases) {
@@ -207,9 +261,17 @@ describe("engine: the API the HTTP server uses", function () {
     it("moves the chain's clock and the engine's at once: a waiting period's advance happens without waiting real time", async function () {
       const s = await setUp();
       const engine = await started(s);
-      for (const [stage, role] of [["application", "buyer"], ["application", "bank"], ["loan-estimate", "bank"]] as const) await engine.approve(approval(s, stage, role));
+      for (const [stage, role] of [
+        ["application", "buyer"],
+        ["application", "bank"],
+        ["loan-estimate", "bank"],
+      ] as const)
+        await engine.approve(approval(s, stage, role));
       const waiting = () => engine.getCase(s.caseId)!.stages[stageIndex(s, "loan-estimate-waiting-period")];
-      await waitFor("the waiting period waiting for time", () => waiting().status === "waiting" && waiting().waitingFor === "time");
+      await waitFor(
+        "the waiting period waiting for time",
+        () => waiting().status === "waiting" && waiting().waitingFor === "time",
+      );
       const chainBefore = await time.latest();
 
       const { now } = await engine.increaseTime(10 * 86_400);
@@ -220,14 +282,17 @@ describe("engine: the API the HTTP server uses", function () {
       const movedAt = Date.now();
       await waitFor("the waiting period completed", () => waiting().status === "completed", 5_000);
       expect(Date.now() - movedAt, "at once, not after a timer of days").to.be.below(5_000);
-      const [completed] = await s.d.escrow.queryFilter(s.d.escrow.filters.StageCompleted(s.caseId, stageIndex(s, "loan-estimate-waiting-period")));
+      const [completed] = await s.d.escrow.queryFilter(
+        s.d.escrow.filters.StageCompleted(s.caseId, stageIndex(s, "loan-estimate-waiting-period")),
+      );
       expect(await senderOf(completed.transactionHash), "the engine's own advance").to.equal(RELAYER.address);
     });
 
     it("refuses a clock that does not move forward", async function () {
       const s = await setUp();
       const engine = await started(s);
-      for (const seconds of [0, -5, 1.5, Number.NaN]) expect((await refusalOf(engine.increaseTime(seconds))).code).to.equal("INVALID_REQUEST");
+      for (const seconds of [0, -5, 1.5, Number.NaN])
+        expect((await refusalOf(engine.increaseTime(seconds))).code).to.equal("INVALID_REQUEST");
     });
   });
 
@@ -238,16 +303,32 @@ describe("engine: the API the HTTP server uses", function () {
       const newBuyer = Wallet.createRandom();
       await setBalance(newBuyer.address, ethers.parseEther("50"));
       const opened = await engine.openCase(request({ parties: { ...request().parties, buyer: newBuyer.address } }));
-      const deposit = { caseId: opened.id, role: "buyer" as const, principalAddress: newBuyer.address, amount: TERMS.deposit };
-      const signOff = { caseId: opened.id, stageId: "application", role: "buyer" as const, principalAddress: newBuyer.address };
-      expect((await refusalOf(Promise.resolve().then(() => engine.deposit(deposit)))).details?.reason).to.equal("NO_MANAGED_KEY");
+      const deposit = {
+        caseId: opened.id,
+        role: "buyer" as const,
+        principalAddress: newBuyer.address,
+        amount: TERMS.deposit,
+      };
+      const signOff = {
+        caseId: opened.id,
+        stageId: "application",
+        role: "buyer" as const,
+        principalAddress: newBuyer.address,
+      };
+      expect((await refusalOf(Promise.resolve().then(() => engine.deposit(deposit)))).details?.reason).to.equal(
+        "NO_MANAGED_KEY",
+      );
       expect((await refusalOf(engine.approve(signOff))).details?.reason).to.equal("NO_MANAGED_KEY");
 
       engine.addPartyKey(newBuyer);
       engine.addPartyKey(newBuyer); // twice is once
       const paid = engine.deposit(deposit);
       const signed = await engine.approve(signOff);
-      await waitFor("both settled", () => engine.submission(paid.id)?.status === "confirmed" && engine.submission(signed.id)?.status === "confirmed");
+      await waitFor(
+        "both settled",
+        () =>
+          engine.submission(paid.id)?.status === "confirmed" && engine.submission(signed.id)?.status === "confirmed",
+      );
       const progress = await waitFor("both projected", () => {
         const p = engine.getCase(opened.id)!;
         return p.escrow.paidByBuyer !== "0" && p.stages[stageIndex(s, "application")].signedOff.length > 0 ? p : null;
@@ -277,13 +358,23 @@ describe("engine: the API the HTTP server uses", function () {
         const opened = await engine.openCase({
           principalAddress: c.parties.bank.address,
           workflow: "us-purchase",
-          parties: { bank: c.parties.bank.address, lawyer: c.parties.lawyer.address, buyer: c.parties.buyer.address, seller: c.parties.seller.address },
+          parties: {
+            bank: c.parties.bank.address,
+            lawyer: c.parties.lawyer.address,
+            buyer: c.parties.buyer.address,
+            seller: c.parties.seller.address,
+          },
           terms: TERMS,
           idempotencyKey: "rpc-open",
         });
         expect(opened.id).to.equal((c.caseId + 1n).toString());
 
-        for (const [stage, role] of [["application", "buyer"], ["application", "bank"], ["loan-estimate", "bank"]] as const) await engine.approve(approvalOf(c, stage, role));
+        for (const [stage, role] of [
+          ["application", "buyer"],
+          ["application", "bank"],
+          ["loan-estimate", "bank"],
+        ] as const)
+          await engine.approve(approvalOf(c, stage, role));
         const waiting = () => engine.getCase(c.caseId)!.stages[c.template.stageIndex["loan-estimate-waiting-period"]];
         await waitFor("waiting for time", () => waiting().waitingFor === "time");
         const before = await latestTimestamp(node);
@@ -294,7 +385,6 @@ describe("engine: the API the HTTP server uses", function () {
     });
   }
 });
-
 
 function engineWithKeys(s: EngineSetup, partyKeys: BaseWallet[]): Engine {
   return createEngine({

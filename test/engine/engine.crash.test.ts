@@ -25,7 +25,6 @@ const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31
 const CASES = Number(process.env.CRASH_CASES ?? 3);
 const CRASH_PROBABILITY = 0.3;
 
-
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
@@ -56,7 +55,8 @@ function momentOf(engine: Engine, caseId: bigint, stage: string): number {
 
 /** The script: the same for both runs; only the order of independent steps comes from the seed. */
 function scriptFor(caseIds: bigint[], random: () => number): Step[] {
-  const all = (check: (engine: Engine, caseId: bigint) => boolean) => (engine: Engine) => caseIds.every((id) => check(engine, id));
+  const all = (check: (engine: Engine, caseId: bigint) => boolean) => (engine: Engine) =>
+    caseIds.every((id) => check(engine, id));
   const approvals = (pairs: Array<[string, RoleName]>) =>
     shuffle(
       caseIds.flatMap((caseId) => pairs.map(([stage, role]): Step => ({ kind: "approve", caseId, stage, role }))),
@@ -64,12 +64,24 @@ function scriptFor(caseIds: bigint[], random: () => number): Step[] {
     );
   return [
     ...approvals(BEFORE_CONSUMMATION),
-    { kind: "barrier", what: "every closing disclosure completed", done: all((e, id) => stageStatus(e, id, "closing-disclosure") === "completed") },
+    {
+      kind: "barrier",
+      what: "every closing disclosure completed",
+      done: all((e, id) => stageStatus(e, id, "closing-disclosure") === "completed"),
+    },
     { kind: "time", to: (e) => Math.max(...caseIds.map((id) => momentOf(e, id, "loan-estimate-waiting-period"))) },
-    { kind: "barrier", what: "every waiting period advanced", done: all((e, id) => stageStatus(e, id, "loan-estimate-waiting-period") === "completed") },
+    {
+      kind: "barrier",
+      what: "every waiting period advanced",
+      done: all((e, id) => stageStatus(e, id, "loan-estimate-waiting-period") === "completed"),
+    },
     ...shuffle(
       [
-        ...approvals([["funding", "bank"], ["funding", "lawyer"], ["recording", "lawyer"]]),
+        ...approvals([
+          ["funding", "bank"],
+          ["funding", "lawyer"],
+          ["recording", "lawyer"],
+        ]),
         ...caseIds.flatMap((caseId): Step[] => [
           { kind: "deposit", caseId, role: "buyer", amount: TERMS.deposit },
           { kind: "deposit", caseId, role: "bank", amount: TERMS.loan },
@@ -79,7 +91,11 @@ function scriptFor(caseIds: bigint[], random: () => number): Step[] {
     ),
     { kind: "barrier", what: "every escrow funded", done: all((e, id) => e.getCase(id)?.escrow.funded === true) },
     { kind: "time", to: (e) => Math.max(...caseIds.map((id) => momentOf(e, id, "consummation"))) },
-    ...approvals([["consummation", "buyer"], ["consummation", "seller"], ["consummation", "lawyer"]]),
+    ...approvals([
+      ["consummation", "buyer"],
+      ["consummation", "seller"],
+      ["consummation", "lawyer"],
+    ]),
     { kind: "barrier", what: "every case completed", done: all((e, id) => e.getCase(id)?.status === "completed") },
   ];
 }
@@ -171,7 +187,12 @@ function deferredDeath() {
 }
 
 /** Drives the script; with `random`, schedules a crash before a step with CRASH_PROBABILITY, a few ms into it. */
-async function drive(s: EngineSetup, caseIds: bigint[], script: Step[], random?: () => number): Promise<{ crashes: number; engine: Harness }> {
+async function drive(
+  s: EngineSetup,
+  caseIds: bigint[],
+  script: Step[],
+  random?: () => number,
+): Promise<{ crashes: number; engine: Harness }> {
   const harness = new Harness(s, mkdtempSync(join(tmpdir(), "engine-crash-")));
   await harness.open();
   const crashes: Promise<void>[] = [];
@@ -184,7 +205,13 @@ async function drive(s: EngineSetup, caseIds: bigint[], script: Step[], random?:
       case "approve":
         await harness.run((engine) =>
           engine
-            .approve({ caseId: step.caseId, stageId: step.stage, role: step.role, principalAddress: MANAGED[step.role].address, evidence: ethers.id(`${step.stage} by ${step.role}`) })
+            .approve({
+              caseId: step.caseId,
+              stageId: step.stage,
+              role: step.role,
+              principalAddress: MANAGED[step.role].address,
+              evidence: ethers.id(`${step.stage} by ${step.role}`),
+            })
             .catch((error: unknown) => {
               // Already signed on chain (an earlier engine's try landed): the same approval, done.
               if (error instanceof EngineError && error.code === "CONFLICT") return null;
@@ -194,13 +221,21 @@ async function drive(s: EngineSetup, caseIds: bigint[], script: Step[], random?:
         break;
       case "deposit":
         await harness.run((engine) =>
-          engine.deposit({ caseId: step.caseId, role: step.role, principalAddress: MANAGED[step.role].address, amount: step.amount, idempotencyKey: `script:${n}:deposit:${step.caseId}:${step.role}` }),
+          engine.deposit({
+            caseId: step.caseId,
+            role: step.role,
+            principalAddress: MANAGED[step.role].address,
+            amount: step.amount,
+            idempotencyKey: `script:${n}:deposit:${step.caseId}:${step.role}`,
+          }),
         );
         break;
       case "time": {
         const target = await harness.run((engine) => step.to(engine));
         await time.increaseTo(Math.max(target, (await time.latest()) + 1));
-        await harness.run((engine) => waitFor("the engine's clock at the new time", () => engine.clock.nowSeconds() >= target));
+        await harness.run((engine) =>
+          waitFor("the engine's clock at the new time", () => engine.clock.nowSeconds() >= target),
+        );
         break;
       }
       case "barrier":
@@ -209,13 +244,20 @@ async function drive(s: EngineSetup, caseIds: bigint[], script: Step[], random?:
     }
   }
   await Promise.all(crashes);
-  await waitFor("every seller paid and the outbox settled", async () => {
-    const e = harness.engine;
-    if (e.relayer.outbox.countUnsettled() !== 0) return false;
-    for (const id of caseIds) if ((await s.d.escrow.creditOf(id, MANAGED.seller.address)) !== 0n) return false;
-    return true;
-  }, 60_000);
-  await waitFor("the projection at the head", async () => harness.engine.projection.log.checkpoint().number === (await ethers.provider.getBlockNumber()));
+  await waitFor(
+    "every seller paid and the outbox settled",
+    async () => {
+      const e = harness.engine;
+      if (e.relayer.outbox.countUnsettled() !== 0) return false;
+      for (const id of caseIds) if ((await s.d.escrow.creditOf(id, MANAGED.seller.address)) !== 0n) return false;
+      return true;
+    },
+    60_000,
+  );
+  await waitFor(
+    "the projection at the head",
+    async () => harness.engine.projection.log.checkpoint().number === (await ethers.provider.getBlockNumber()),
+  );
   return { crashes: harness.crashes, engine: harness };
 }
 
@@ -243,7 +285,12 @@ async function outcome(s: EngineSetup, engine: Engine, caseIds: bigint[]) {
       projection: {
         status: p.status,
         progress: p.progress,
-        escrow: { funded: p.escrow.funded, released: p.escrow.released, paidByBank: p.escrow.paidByBank, paidByBuyer: p.escrow.paidByBuyer },
+        escrow: {
+          funded: p.escrow.funded,
+          released: p.escrow.released,
+          paidByBank: p.escrow.paidByBank,
+          paidByBuyer: p.escrow.paidByBuyer,
+        },
         stages: p.stages.map((x) => ({ id: x.id, status: statusKey(x), signedOff: x.signedOff })),
       },
     });

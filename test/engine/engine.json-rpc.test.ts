@@ -47,7 +47,8 @@ for (const kind of ["hardhat", "anvil"] as NodeKind[]) {
         primary: e,
         engines: [e],
         approve: (stageId, role) => e.approve(approvalOf(c, stageId, role)),
-        deposit: (role, amount) => e.deposit({ caseId: c.caseId, role, principalAddress: c.parties[role].address, amount }),
+        deposit: (role, amount) =>
+          e.deposit({ caseId: c.caseId, role, principalAddress: c.parties[role].address, amount }),
       });
 
       expect(e.getCase(c.caseId)!.progress).to.deep.equal({ completed: 12, total: 12 });
@@ -59,7 +60,10 @@ for (const kind of ["hardhat", "anvil"] as NodeKind[]) {
       for (const tx of txs) expect((await node.provider.getTransaction(tx))!.from).to.equal(RELAYER.address);
       await waitFor("every submission settled", () => e.relayer.outbox.countUnsettled() === 0);
       const outbox = e.relayer.outbox.list();
-      expect(outbox.filter((x) => x.status !== "confirmed"), "every submission confirmed").to.deep.equal([]);
+      expect(
+        outbox.filter((x) => x.status !== "confirmed"),
+        "every submission confirmed",
+      ).to.deep.equal([]);
       expect(outbox.filter((x) => x.idempotencyKey.startsWith(`runtime:advance:${c.caseId}:`))).to.have.length(1);
       await expectProjectionMatchesChain(e, c, `${kind}`);
     });

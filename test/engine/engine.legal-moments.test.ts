@@ -16,7 +16,18 @@ import { join } from "node:path";
 import { EngineError, type Engine } from "../../engine";
 import { deployEscrow, openUsCase } from "./projection-helpers";
 import { setBalance } from "./relayer-helpers";
-import { BEFORE_CONSUMMATION, RELAYER, approval, chainStageStatus, newEngine, senderOf, sleep, stageIndex, waitFor, type EngineSetup } from "./engine-helpers";
+import {
+  BEFORE_CONSUMMATION,
+  RELAYER,
+  approval,
+  chainStageStatus,
+  newEngine,
+  senderOf,
+  sleep,
+  stageIndex,
+  waitFor,
+  type EngineSetup,
+} from "./engine-helpers";
 
 const COMPLETED = 4;
 const WAITING_FOR_TIME = 2;
@@ -72,7 +83,11 @@ describe("engine: the law's moments as the case's moments (us-purchase, a Thursd
     const funding = stageOf(e, s, "funding");
     expect(funding.deadline).to.equal("2031-02-06T05:00:00.000Z");
     const opened = await s.d.escrow.caseOf(s.caseId);
-    expect(funding.contractCeiling).to.equal(new Date((Number(opened.openedAt) + s.d.template.stages[stageIndex(s, "funding")].longStopSeconds) * 1000).toISOString());
+    expect(funding.contractCeiling).to.equal(
+      new Date(
+        (Number(opened.openedAt) + s.d.template.stages[stageIndex(s, "funding")].longStopSeconds) * 1000,
+      ).toISOString(),
+    );
 
     await e.approve(approval(s, "application", "buyer"));
     await e.approve(approval(s, "application", "bank"));
@@ -89,7 +104,13 @@ describe("engine: the law's moments as the case's moments (us-purchase, a Thursd
     expect(Date.parse(loanEstimate.contractCeiling!)).to.be.greaterThan(Date.parse(loanEstimate.deadline!));
     expect(loanEstimate.acceptsSignOffs, "a stage with no waiting rule accepts sign-offs").to.equal(true);
     expect(loanEstimate.waitsFor).to.equal(null);
-    expect(e.getCase(s.caseId)!.stages.every((st) => st.contractFloor === null || st.id === "loan-estimate-waiting-period" || st.id === "consummation")).to.equal(true);
+    expect(
+      e
+        .getCase(s.caseId)!
+        .stages.every(
+          (st) => st.contractFloor === null || st.id === "loan-estimate-waiting-period" || st.id === "consummation",
+        ),
+    ).to.equal(true);
   });
 
   it("shows the Loan Estimate waiting period available at the law's moment, waiting until then, and advances at that moment", async function () {
@@ -101,28 +122,40 @@ describe("engine: the law's moments as the case's moments (us-purchase, a Thursd
     expect(waiting.availableAt).to.equal("2030-11-13T05:00:00.000Z");
     expect(waiting.status).to.equal("waiting");
     expect(waiting.waitingFor).to.equal("time");
-    expect(Date.parse(waiting.contractFloor!), "the contract's floor, days sooner").to.be.below(Date.parse("2030-11-11T05:00:00Z"));
+    expect(Date.parse(waiting.contractFloor!), "the contract's floor, days sooner").to.be.below(
+      Date.parse("2030-11-11T05:00:00Z"),
+    );
     expect(waiting.acceptsSignOffs, "no role signs it").to.equal(false);
     expect(waiting.waitsFor).to.match(/^4 business days from Loan Estimate delivered/);
     // Consummation cannot know its moment yet, and says what it waits for.
     const consummation = stageOf(e, s, "consummation");
     expect(consummation.availableAt).to.equal(null);
     expect(consummation.acceptsSignOffs).to.equal(false);
-    expect(consummation.waitsFor).to.equal("Seven business days since the Loan Estimate, less the three that consummation waits, then 3 business days");
+    expect(consummation.waitsFor).to.equal(
+      "Seven business days since the Loan Estimate, less the three that consummation waits, then 3 business days",
+    );
     // The rate lock's 60 days run now and end sooner than the long-stop: Nov 30 (23), Dec 31 (54), Jan 6 (60).
     expect(stageOf(e, s, "funding").deadline).to.equal("2031-01-07T05:00:00.000Z");
 
     // Past the contract's floor the stage still reads waiting, and the engine holds back.
     await time.increaseTo(Date.parse(waiting.contractFloor!) / 1000 + 60);
     await sleep(1_000);
-    expect(await chainStageStatus(s, "loan-estimate-waiting-period"), "the contract would let it complete").to.equal(WAITING_FOR_TIME);
+    expect(await chainStageStatus(s, "loan-estimate-waiting-period"), "the contract would let it complete").to.equal(
+      WAITING_FOR_TIME,
+    );
     expect(stageOf(e, s, "loan-estimate-waiting-period").status).to.equal("waiting");
     expect(stageOf(e, s, "loan-estimate-waiting-period").availableAt).to.equal("2030-11-13T05:00:00.000Z");
 
     const legalAt = Date.parse(waiting.availableAt!) / 1000;
     await time.increaseTo(legalAt - 2);
-    await waitFor("the engine's own advance", async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED, 15_000);
-    const [advanced] = await s.d.escrow.queryFilter(s.d.escrow.filters.StageCompleted(s.caseId, stageIndex(s, "loan-estimate-waiting-period")));
+    await waitFor(
+      "the engine's own advance",
+      async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED,
+      15_000,
+    );
+    const [advanced] = await s.d.escrow.queryFilter(
+      s.d.escrow.filters.StageCompleted(s.caseId, stageIndex(s, "loan-estimate-waiting-period")),
+    );
     expect((await advanced.getBlock()).timestamp, "at the legal moment, not before").to.be.within(legalAt, legalAt + 3);
     expect(await senderOf(advanced.transactionHash)).to.equal(RELAYER.address);
   });
@@ -131,7 +164,11 @@ describe("engine: the law's moments as the case's moments (us-purchase, a Thursd
     const { s, engine: e } = await caseOnThursday();
     await signBeforeConsummation(e, s);
     await time.increaseTo(Date.parse("2030-11-13T05:00:00Z") / 1000 - 2);
-    await waitFor("the waiting period projected", () => stageOf(e, s, "loan-estimate-waiting-period").status === "completed", 15_000);
+    await waitFor(
+      "the waiting period projected",
+      () => stageOf(e, s, "loan-estimate-waiting-period").status === "completed",
+      15_000,
+    );
 
     // From Wed 13 Nov: Thu 14 (1), Fri 15 (2), Sat 16 (3, TRID counts Saturdays): Sat 16 Nov 00:00 EST.
     const consummation = stageOf(e, s, "consummation");
@@ -148,19 +185,30 @@ describe("engine: the law's moments as the case's moments (us-purchase, a Thursd
     const early = await e.approve(approval(s, "consummation", "lawyer")).catch((error: unknown) => error);
     expect(early).to.be.instanceOf(EngineError);
     expect((early as EngineError).code).to.equal("TOO_EARLY");
-    expect((early as EngineError).details).to.deep.include({ availableAt: consummation.availableAt, waitsFor: stageOf(e, s, "consummation").waitsFor });
+    expect((early as EngineError).details).to.deep.include({
+      availableAt: consummation.availableAt,
+      waitsFor: stageOf(e, s, "consummation").waitsFor,
+    });
 
     // No chain event marks the moment: the engine publishes the progress again then, for the event stream.
     const published: Array<{ acceptsSignOffs: boolean; status: string }> = [];
     const unsubscribe = e.subscribe((notice) => {
       const st = notice.progress?.stages[stageIndex(s, "consummation")];
-      if (notice.caseId === String(s.caseId) && st) published.push({ acceptsSignOffs: st.acceptsSignOffs, status: st.status });
+      if (notice.caseId === String(s.caseId) && st)
+        published.push({ acceptsSignOffs: st.acceptsSignOffs, status: st.status });
     });
     // No block comes: the chain's clock runs on, and the engine's own timer publishes at the moment.
-    await waitFor("the progress published at the moment", () => published.some((p) => p.acceptsSignOffs && p.status === "open"), 15_000);
+    await waitFor(
+      "the progress published at the moment",
+      () => published.some((p) => p.acceptsSignOffs && p.status === "open"),
+      15_000,
+    );
     unsubscribe();
     expect(e.clock.nowMs(), "not before the moment").to.be.at.least(availableAt * 1000);
-    expect(published.filter((p) => p.acceptsSignOffs), "one publish at the moment").to.have.length(1);
+    expect(
+      published.filter((p) => p.acceptsSignOffs),
+      "one publish at the moment",
+    ).to.have.length(1);
     expect(stageOf(e, s, "consummation").acceptsSignOffs).to.equal(true);
     expect(stageOf(e, s, "consummation").status).to.equal("open");
     expect(stageOf(e, s, "consummation").waitsFor).to.equal(null);

@@ -9,7 +9,16 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import type { Engine, ProgressNotice, Submission } from "../../engine";
 import { expectMatchesChain, rpc } from "./projection-helpers";
-import { BEFORE_CONSUMMATION, RELAYER, approval, newEngine, setUp, stageIndex, waitFor, type EngineSetup } from "./engine-helpers";
+import {
+  BEFORE_CONSUMMATION,
+  RELAYER,
+  approval,
+  newEngine,
+  setUp,
+  stageIndex,
+  waitFor,
+  type EngineSetup,
+} from "./engine-helpers";
 
 const COMPLETED = 4;
 
@@ -31,7 +40,9 @@ function completedInProjection(engine: Engine, s: EngineSetup): string[] {
 async function projectionOnChain(engine: Engine): Promise<boolean> {
   const checkpoint = engine.projection.log.checkpoint();
   const block = await ethers.provider.getBlock(checkpoint.number);
-  return block !== null && block.hash === checkpoint.hash && checkpoint.number === (await ethers.provider.getBlockNumber());
+  return (
+    block !== null && block.hash === checkpoint.hash && checkpoint.number === (await ethers.provider.getBlockNumber())
+  );
 }
 
 async function approveAll(engine: Engine, s: EngineSetup, signOffs: typeof BEFORE_CONSUMMATION): Promise<Submission[]> {
@@ -75,8 +86,12 @@ describe("engine: a chain that loses blocks", function () {
 
       const snapshot = await rpc<string>("evm_snapshot");
       const submitted = await approveAll(engine, s, lost);
-      await waitFor("the later sign-offs confirmed", () => submitted.every((x) => engine.relayer.get(x.id)!.status === "confirmed"));
-      await waitFor("the closing disclosure projected", () => completedInProjection(engine, s).includes("closing-disclosure"));
+      await waitFor("the later sign-offs confirmed", () =>
+        submitted.every((x) => engine.relayer.get(x.id)!.status === "confirmed"),
+      );
+      await waitFor("the closing disclosure projected", () =>
+        completedInProjection(engine, s).includes("closing-disclosure"),
+      );
       const lostTxs = new Set(submitted.map((x) => engine.relayer.get(x.id)!.txHash!));
       const notices: ProgressNotice[] = [];
       engine.subscribe((n) => notices.push(n));
@@ -86,7 +101,8 @@ describe("engine: a chain that loses blocks", function () {
       await rpc("evm_setAutomine", [false]);
       await rpc("evm_revert", [snapshot]);
       await rpc("evm_mine");
-      for (const tx of lostTxs) expect(await ethers.provider.getTransactionReceipt(tx), "the chain lost the batch").to.equal(null);
+      for (const tx of lostTxs)
+        expect(await ethers.provider.getTransactionReceipt(tx), "the chain lost the batch").to.equal(null);
       const chainAfterFork = await completedOnChain(s);
       expect(chainAfterFork.has("closing-disclosure")).to.equal(false);
 
@@ -98,8 +114,11 @@ describe("engine: a chain that loses blocks", function () {
       );
       expect(projected).to.include("rate-lock");
       // The outbox no longer calls them confirmed: they are in flight again, the same transactions re-sent.
-      await waitFor("the lost sign-offs back in flight", () => submitted.every((x) => engine.relayer.get(x.id)!.status === "sent"));
-      for (const x of submitted) expect(lostTxs.has(engine.relayer.get(x.id)!.txHash!), "re-broadcast byte for byte").to.equal(true);
+      await waitFor("the lost sign-offs back in flight", () =>
+        submitted.every((x) => engine.relayer.get(x.id)!.status === "sent"),
+      );
+      for (const x of submitted)
+        expect(lostTxs.has(engine.relayer.get(x.id)!.txHash!), "re-broadcast byte for byte").to.equal(true);
       for (const hash of lostTxs) {
         const pooled = await waitFor("the re-sent transaction in the pool", () => ethers.provider.getTransaction(hash));
         expect(pooled.blockNumber, "it waits in the pool, not mined").to.equal(null);
@@ -109,15 +128,23 @@ describe("engine: a chain that loses blocks", function () {
 
       await rpc("evm_mine");
       await rpc("evm_setAutomine", [true]);
-      await waitFor("the lost sign-offs confirmed again", () => submitted.every((x) => engine.relayer.get(x.id)!.status === "confirmed"));
-      await waitFor("the closing disclosure projected again", () => completedInProjection(engine, s).includes("closing-disclosure"));
+      await waitFor("the lost sign-offs confirmed again", () =>
+        submitted.every((x) => engine.relayer.get(x.id)!.status === "confirmed"),
+      );
+      await waitFor("the closing disclosure projected again", () =>
+        completedInProjection(engine, s).includes("closing-disclosure"),
+      );
       await waitFor("the projection on the chain", () => projectionOnChain(engine));
 
       expect(await signedOffOnChain(s), "every approval on chain exactly once").to.deep.equal(expectedSignOffs(s));
       await expectMatchesChain(engine.getCase(s.caseId), s.d, s.caseId, "after the reorganisation");
-      expect(engine.relayer.outbox.list().map((x) => x.status)).to.deep.equal(BEFORE_CONSUMMATION.map(() => "confirmed"));
+      expect(engine.relayer.outbox.list().map((x) => x.status)).to.deep.equal(
+        BEFORE_CONSUMMATION.map(() => "confirmed"),
+      );
       const corrected = notices.filter((n) => n.reorg);
-      expect(corrected.some((n) => n.progress!.stages[stageIndex(s, "closing-disclosure")].status !== "completed")).to.equal(true);
+      expect(
+        corrected.some((n) => n.progress!.stages[stageIndex(s, "closing-disclosure")].status !== "completed"),
+      ).to.equal(true);
     });
   });
 
@@ -128,8 +155,12 @@ describe("engine: a chain that loses blocks", function () {
       const first = await started(s);
       const submitted = await approveAll(first, s, BEFORE_CONSUMMATION);
       await waitFor("every sign-off confirmed", () => first.relayer.outbox.countUnsettled() === 0);
-      await waitFor("the closing disclosure projected", () => completedInProjection(first, s).includes("closing-disclosure"));
-      expect(submitted.map((x) => first.relayer.get(x.id)!.status)).to.deep.equal(BEFORE_CONSUMMATION.map(() => "confirmed"));
+      await waitFor("the closing disclosure projected", () =>
+        completedInProjection(first, s).includes("closing-disclosure"),
+      );
+      expect(submitted.map((x) => first.relayer.get(x.id)!.status)).to.deep.equal(
+        BEFORE_CONSUMMATION.map(() => "confirmed"),
+      );
       // The store runs well ahead of the save.
       await rpc("hardhat_mine", ["0x40"]);
       await waitFor("the projection at the head", () => projectionOnChain(first));
@@ -151,12 +182,21 @@ describe("engine: a chain that loses blocks", function () {
       expect(completedInProjection(second, s)).to.deep.equal([]);
       expect(notices.some((n) => n.reorg && n.caseId === String(s.caseId))).to.equal(true);
 
-      await waitFor("the lost sign-offs re-submitted and confirmed", async () => second.relayer.outbox.countUnsettled() === 0 && (await signedOffOnChain(s)).length === BEFORE_CONSUMMATION.length);
-      await waitFor("the closing disclosure projected", () => completedInProjection(second, s).includes("closing-disclosure"));
+      await waitFor(
+        "the lost sign-offs re-submitted and confirmed",
+        async () =>
+          second.relayer.outbox.countUnsettled() === 0 &&
+          (await signedOffOnChain(s)).length === BEFORE_CONSUMMATION.length,
+      );
+      await waitFor("the closing disclosure projected", () =>
+        completedInProjection(second, s).includes("closing-disclosure"),
+      );
       await waitFor("the projection at the head", () => projectionOnChain(second));
       expect(await signedOffOnChain(s), "every approval on chain exactly once").to.deep.equal(expectedSignOffs(s));
       await expectMatchesChain(second.getCase(s.caseId), s.d, s.caseId, "after the older chain");
-      expect(second.relayer.outbox.list().map((x) => x.status)).to.deep.equal(BEFORE_CONSUMMATION.map(() => "confirmed"));
+      expect(second.relayer.outbox.list().map((x) => x.status)).to.deep.equal(
+        BEFORE_CONSUMMATION.map(() => "confirmed"),
+      );
     });
 
     it("signs again from the chain's nonce when a nonce below its counter was lost and none of its own transactions fills it", async function () {
@@ -170,7 +210,9 @@ describe("engine: a chain that loses blocks", function () {
       const submitted = await approveAll(first, s, BEFORE_CONSUMMATION);
       await waitFor("every sign-off confirmed", () => first.relayer.outbox.countUnsettled() === 0);
       const before = submitted.map((x) => first.relayer.get(x.id)!);
-      expect(Math.min(...before.map((x) => x.nonce!)), "the engine's nonces start after the outsider's").to.equal(outsiderNonce + 1);
+      expect(Math.min(...before.map((x) => x.nonce!)), "the engine's nonces start after the outsider's").to.equal(
+        outsiderNonce + 1,
+      );
       engines.splice(engines.indexOf(first), 1);
       await first.stop();
 
@@ -178,13 +220,22 @@ describe("engine: a chain that loses blocks", function () {
       await rpc("evm_revert", [save]);
       expect(await ethers.provider.getTransactionCount(RELAYER.address, "pending")).to.equal(outsiderNonce);
       const second = await started(s);
-      await waitFor("the lost sign-offs signed again and confirmed", async () => second.relayer.outbox.countUnsettled() === 0 && (await signedOffOnChain(s)).length === BEFORE_CONSUMMATION.length);
+      await waitFor(
+        "the lost sign-offs signed again and confirmed",
+        async () =>
+          second.relayer.outbox.countUnsettled() === 0 &&
+          (await signedOffOnChain(s)).length === BEFORE_CONSUMMATION.length,
+      );
       const after = submitted.map((x) => second.relayer.get(x.id)!);
       expect(Math.min(...after.map((x) => x.nonce!)), "signed again from the chain's nonce").to.equal(outsiderNonce);
       expect(after.every((x) => x.status === "confirmed")).to.equal(true);
-      expect(second.relayer.outbox.nextNonce(RELAYER.address)).to.equal(await ethers.provider.getTransactionCount(RELAYER.address, "latest"));
+      expect(second.relayer.outbox.nextNonce(RELAYER.address)).to.equal(
+        await ethers.provider.getTransactionCount(RELAYER.address, "latest"),
+      );
       expect(await signedOffOnChain(s), "every approval on chain exactly once").to.deep.equal(expectedSignOffs(s));
-      await waitFor("the closing disclosure projected", () => completedInProjection(second, s).includes("closing-disclosure"));
+      await waitFor("the closing disclosure projected", () =>
+        completedInProjection(second, s).includes("closing-disclosure"),
+      );
       await waitFor("the projection at the head", () => projectionOnChain(second));
       await expectMatchesChain(second.getCase(s.caseId), s.d, s.caseId, "after the gap");
     });

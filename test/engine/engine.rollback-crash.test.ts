@@ -18,7 +18,13 @@ import { createEngine, type Engine } from "../../engine";
 import { seededRandom } from "../support/seeded-random";
 import { rpc } from "./projection-helpers";
 import { BEFORE_CONSUMMATION, MANAGED, RELAYER, setUp, sleep, waitFor, type EngineSetup } from "./engine-helpers";
-import { expectEveryAnswerKept, openCases, requestsFor, sendAllUntil, watchNeverUnknown } from "./support/rollback-script";
+import {
+  expectEveryAnswerKept,
+  openCases,
+  requestsFor,
+  sendAllUntil,
+  watchNeverUnknown,
+} from "./support/rollback-script";
 
 const FIRST_SEED = Number(process.env.ROLLBACK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SEEDS = process.env.ROLLBACK_SEED ? 1 : Number(process.env.ROLLBACK_SEEDS ?? 10);
@@ -70,7 +76,12 @@ async function oneSeed(seed: number): Promise<number> {
   const first = engineOn(s, dataDir, firstChain.provider);
   await first.start();
   const caseIds = await openCases(first, MANAGED, CASES);
-  const accepted = await sendAllUntil(first, MANAGED, requestsFor(caseIds, random), Math.max(0, Math.floor(random() * 180) - 30));
+  const accepted = await sendAllUntil(
+    first,
+    MANAGED,
+    requestsFor(caseIds, random),
+    Math.max(0, Math.floor(random() * 180) - 30),
+  );
   firstChain.kill();
   void first.stop();
   await sleep(50);
@@ -116,27 +127,47 @@ describe("engine: a hard kill before the chain saves (finding 3)", function () {
     chain.stallLogs();
     const submitted = await Promise.all(
       BEFORE_CONSUMMATION.slice(0, 2).map(([stage, role]) =>
-        first.approve({ caseId: s.caseId, stageId: stage, role, principalAddress: MANAGED[role].address, evidence: ethers.id(`${stage} by ${role}`) }),
+        first.approve({
+          caseId: s.caseId,
+          stageId: stage,
+          role,
+          principalAddress: MANAGED[role].address,
+          evidence: ethers.id(`${stage} by ${role}`),
+        }),
       ),
     );
-    await waitFor("the sign-offs confirmed", () => submitted.every((x) => first.relayer.get(x.id)!.status === "confirmed"));
+    await waitFor("the sign-offs confirmed", () =>
+      submitted.every((x) => first.relayer.get(x.id)!.status === "confirmed"),
+    );
     const recorded = Math.max(...submitted.map((x) => first.relayer.get(x.id)!.blockNumber!));
     expect(first.projection.log.checkpoint().number, "the projection never read them").to.equal(savedHead);
     chain.kill();
     void first.stop();
     await rpc("evm_revert", [save]);
-    expect(await ethers.provider.getBlockNumber(), "the head is below the block the outbox counted them in").to.be.lessThan(recorded);
+    expect(
+      await ethers.provider.getBlockNumber(),
+      "the head is below the block the outbox counted them in",
+    ).to.be.lessThan(recorded);
 
     const second = engineOn(s, dataDir, killableChain().provider);
     await second.start();
-    await waitFor("the sign-offs on chain again", async () => (await s.d.escrow.queryFilter(s.d.escrow.filters.SignedOff(s.caseId))).length === submitted.length, 20_000);
+    await waitFor(
+      "the sign-offs on chain again",
+      async () => (await s.d.escrow.queryFilter(s.d.escrow.filters.SignedOff(s.caseId))).length === submitted.length,
+      20_000,
+    );
     await waitFor("the outbox settled", () => second.relayer.outbox.countUnsettled() === 0);
     for (const x of submitted) {
       const now = second.submission(x.id)!;
       expect(now.status).to.equal("confirmed");
-      expect(await ethers.provider.getTransactionReceipt(now.txHash!), "its receipt is on the chain").to.not.equal(null);
+      expect(await ethers.provider.getTransactionReceipt(now.txHash!), "its receipt is on the chain").to.not.equal(
+        null,
+      );
     }
-    await waitFor("the application completed in the projection", () => second.getCase(s.caseId)?.stages[0].status === "completed");
+    await waitFor(
+      "the application completed in the projection",
+      () => second.getCase(s.caseId)?.stages[0].status === "completed",
+    );
     await second.stop();
   });
 

@@ -59,7 +59,13 @@ describe("engine over JSON-RPC through an outage (fault 9)", function () {
 
     // The deposits carry their own keys, so the walk's later call returns the submission made during the outage.
     const deposit = (role: "buyer" | "bank", amount: bigint) =>
-      e.deposit({ caseId: c.caseId, role, principalAddress: c.parties[role].address, amount, idempotencyKey: `fault-9:deposit:${role}` });
+      e.deposit({
+        caseId: c.caseId,
+        role,
+        principalAddress: c.parties[role].address,
+        amount,
+        idempotencyKey: `fault-9:deposit:${role}`,
+      });
     let restoredAt = 0;
     let depositsAt = 0;
     const outage = async () => {
@@ -89,7 +95,10 @@ describe("engine over JSON-RPC through an outage (fault 9)", function () {
       const beforeStall = retries.length;
       await waitFor("the relayer retrying a stalled node", () => retries.length > beforeStall, 15_000);
       await sleep(STALL_MS);
-      expect(e.getCase(c.caseId)!.stages[c.template.stageIndex["closing-disclosure"]].status, "nothing seen during the outage").to.not.equal("completed");
+      expect(
+        e.getCase(c.caseId)!.stages[c.template.stageIndex["closing-disclosure"]].status,
+        "nothing seen during the outage",
+      ).to.not.equal("completed");
       p.setMode("pass");
       restoredAt = Date.now();
     };
@@ -115,7 +124,9 @@ describe("engine over JSON-RPC through an outage (fault 9)", function () {
     // backoff floor. The deposits' submission wakes the worker once (new work is tried at once), so the waits
     // are checked from the first retry after them.
     const during = retries.filter((r) => r.at <= restoredAt);
-    expect(during.map((r) => r.code)).to.satisfy((codes: string[]) => codes.every((code) => code === "CHAIN_UNAVAILABLE"));
+    expect(during.map((r) => r.code)).to.satisfy((codes: string[]) =>
+      codes.every((code) => code === "CHAIN_UNAVAILABLE"),
+    );
     expect(during.map((r) => r.failures)).to.deep.equal(during.map((_, i) => i + 1));
     const woken = during.findIndex((r) => r.at > depositsAt);
     const paced = during.slice(woken + 1);
@@ -125,7 +136,10 @@ describe("engine over JSON-RPC through an outage (fault 9)", function () {
       expect(paced[i].at - paced[i - 1].at, `wait after failure ${paced[i - 1].failures}`).to.be.at.least(floor - 5);
     }
     // Recovered: no retry since the line came back, and the engine healthy.
-    expect(retries.filter((r) => r.at > restoredAt + 1_000), "retries after recovery").to.deep.equal([]);
+    expect(
+      retries.filter((r) => r.at > restoredAt + 1_000),
+      "retries after recovery",
+    ).to.deep.equal([]);
     const health = await e.health();
     expect(health.status).to.equal("ok");
     expect(health.relayer.error).to.equal(null);
@@ -135,7 +149,10 @@ describe("engine over JSON-RPC through an outage (fault 9)", function () {
     const deposited = await c.escrow.queryFilter(c.escrow.filters.Deposited(c.caseId), c.fromBlock);
     expect(deposited.map((x) => Number(x.args.payer)).sort(), "each deposit once").to.deep.equal([0, 2]);
     await waitFor("every submission settled", () => e.relayer.outbox.countUnsettled() === 0);
-    expect(e.relayer.outbox.list().filter((x) => x.status !== "confirmed"), "every submission confirmed").to.deep.equal([]);
+    expect(
+      e.relayer.outbox.list().filter((x) => x.status !== "confirmed"),
+      "every submission confirmed",
+    ).to.deep.equal([]);
     await expectProjectionMatchesChain(e, c, "after the outage");
   });
 });

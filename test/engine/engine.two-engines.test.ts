@@ -43,7 +43,11 @@ describe("two engines with their own keys on one hardhat node (fault 13)", funct
 
   it("each submits its own party's sign-offs; both projections agree with each other and the chain; every sign-off once", async function () {
     const c = await deployCase(node, [BANK_RELAYER, LAW_RELAYER]);
-    const bankEngine = rpcEngine(c, { url: node.url, relayerKey: BANK_RELAYER, partyKeys: [c.parties.bank, c.parties.buyer] });
+    const bankEngine = rpcEngine(c, {
+      url: node.url,
+      relayerKey: BANK_RELAYER,
+      partyKeys: [c.parties.bank, c.parties.buyer],
+    });
     const lawEngine = rpcEngine(c, { url: node.url, relayerKey: LAW_RELAYER, partyKeys: [c.parties.lawyer] });
     engines.push(bankEngine, lawEngine);
     await Promise.all(engines.map((e) => e.start()));
@@ -59,7 +63,9 @@ describe("two engines with their own keys on one hardhat node (fault 13)", funct
       const key = `${c.template.stageIndex[stageId]}:${ROLE_INDEX[role]}`;
       if (stageId === "application" && role === "buyer") {
         // The buyer's own signature handed to both engines at once: two relayers, one sign-off on chain.
-        const results = await Promise.all(engines.map((e) => approveWithOwnWallet(e, c, stageId, role).catch((error: unknown) => error as EngineError)));
+        const results = await Promise.all(
+          engines.map((e) => approveWithOwnWallet(e, c, stageId, role).catch((error: unknown) => error as EngineError)),
+        );
         duplicated.push(...results);
         return results;
       }
@@ -76,7 +82,8 @@ describe("two engines with their own keys on one hardhat node (fault 13)", funct
       primary: bankEngine,
       engines,
       approve,
-      deposit: (role, amount) => bankEngine.deposit({ caseId: c.caseId, role, principalAddress: c.parties[role].address, amount }),
+      deposit: (role, amount) =>
+        bankEngine.deposit({ caseId: c.caseId, role, principalAddress: c.parties[role].address, amount }),
     });
 
     // Every sign-off exactly once, counted per (stage, role) from the chain's SignedOff events.
@@ -85,7 +92,10 @@ describe("two engines with their own keys on one hardhat node (fault 13)", funct
     for (const event of events) {
       const key = `${event.args.stage}:${event.args.role}`;
       const expected = relayedBy.get(key);
-      if (expected) expect((await node.provider.getTransaction(event.transactionHash))!.from, `the relayer of ${key}`).to.equal(expected);
+      if (expected)
+        expect((await node.provider.getTransaction(event.transactionHash))!.from, `the relayer of ${key}`).to.equal(
+          expected,
+        );
     }
     // The doubly relayed sign-off: accepted by at least one engine, applied once, the other copy skipped or refused.
     const accepted = duplicated.filter((x): x is Submission => !(x instanceof EngineError));
@@ -97,21 +107,35 @@ describe("two engines with their own keys on one hardhat node (fault 13)", funct
     await waitFor("every submission settled", () => engines.every((e) => e.relayer.outbox.countUnsettled() === 0));
     for (const e of engines) {
       const notConfirmed = e.relayer.outbox.list().filter((x) => x.status !== "confirmed");
-      for (const x of notConfirmed) expect(x.idempotencyKey, `only the runtime's duplicates fail: ${JSON.stringify(x.error)}`).to.match(/^runtime:(advance|withdraw-for):/);
+      for (const x of notConfirmed)
+        expect(x.idempotencyKey, `only the runtime's duplicates fail: ${JSON.stringify(x.error)}`).to.match(
+          /^runtime:(advance|withdraw-for):/,
+        );
     }
     for (const submission of accepted) {
       const owner = engines.find((e) => e.relayer.get(submission.id)?.idempotencyKey === submission.idempotencyKey)!;
-      expect(owner.relayer.get(submission.id)!.status, "a relayed copy of the buyer's sign-off counts as done").to.equal("confirmed");
+      expect(
+        owner.relayer.get(submission.id)!.status,
+        "a relayed copy of the buyer's sign-off counts as done",
+      ).to.equal("confirmed");
     }
     const waiting = c.template.stageIndex["loan-estimate-waiting-period"];
-    expect(await c.escrow.queryFilter(c.escrow.filters.StageCompleted(c.caseId, waiting), c.fromBlock)).to.have.length(1);
-    expect(await c.escrow.queryFilter(c.escrow.filters.Withdrawn(c.caseId, c.parties.seller.address), c.fromBlock)).to.have.length(1);
+    expect(await c.escrow.queryFilter(c.escrow.filters.StageCompleted(c.caseId, waiting), c.fromBlock)).to.have.length(
+      1,
+    );
+    expect(
+      await c.escrow.queryFilter(c.escrow.filters.Withdrawn(c.caseId, c.parties.seller.address), c.fromBlock),
+    ).to.have.length(1);
 
     // The two projections are equal, and each equals a projection rebuilt from the chain and the contract's views.
     const head = await node.provider.getBlockNumber();
-    await waitFor("both projections at the head", () => engines.every((e) => e.projection.log.checkpoint().number >= head));
+    await waitFor("both projections at the head", () =>
+      engines.every((e) => e.projection.log.checkpoint().number >= head),
+    );
     const now = (await node.provider.getBlock("latest"))!.timestamp;
-    expect(lawEngine.projection.getCase(c.caseId, now), "the law firm's projection equals the bank's").to.deep.equal(bankEngine.projection.getCase(c.caseId, now));
+    expect(lawEngine.projection.getCase(c.caseId, now), "the law firm's projection equals the bank's").to.deep.equal(
+      bankEngine.projection.getCase(c.caseId, now),
+    );
     expect(lawEngine.historyOf(c.caseId)).to.deep.equal(bankEngine.historyOf(c.caseId));
     await expectProjectionMatchesChain(bankEngine, c, "the bank's engine");
     await expectProjectionMatchesChain(lawEngine, c, "the law firm's engine");

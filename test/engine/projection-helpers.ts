@@ -11,13 +11,36 @@ import { PROJECTION_MIGRATIONS, Projection, type ProjectionOptions } from "../..
 import type { CaseProgress } from "../../engine/projection/case-view";
 import { type CompiledWorkflow, getTemplate } from "../../workflows";
 import type { MortgageEscrow } from "../../typechain-types";
-import { EVIDENCE, Role, type Parties, type RoleName, type Terms, getParties, openCase, partyFor, registerTemplate } from "../contracts/fixtures";
+import {
+  EVIDENCE,
+  Role,
+  type Parties,
+  type RoleName,
+  type Terms,
+  getParties,
+  openCase,
+  partyFor,
+  registerTemplate,
+} from "../contracts/fixtures";
 
 export const ROLE: Record<string, RoleName> = { bank: "Bank", lawyer: "Lawyer", buyer: "Buyer", seller: "Seller" };
-export const TERMS: Terms = { price: ethers.parseEther("90"), deposit: ethers.parseEther("20"), loan: ethers.parseEther("80") };
+export const TERMS: Terms = {
+  price: ethers.parseEther("90"),
+  deposit: ethers.parseEther("20"),
+  loan: ethers.parseEther("80"),
+};
 
 /** The contract's `StageStatus`, written as the API writes it ("waiting:time" for status waiting, waitingFor time). */
-const CHAIN_STATUS = ["locked", "open", "waiting:time", "waiting:funds", "completed", "overdue", "expired", "cancelled"];
+const CHAIN_STATUS = [
+  "locked",
+  "open",
+  "waiting:time",
+  "waiting:funds",
+  "completed",
+  "overdue",
+  "expired",
+  "cancelled",
+];
 const CASE_STATUS = ["none", "open", "completed", "expired", "cancelled"];
 
 export interface Deployment {
@@ -74,7 +97,12 @@ export function statusKey(stage: CaseProgress["stages"][number]): string {
  * Asserts that the projected progress agrees with the contract's own views at the latest block's time:
  * each stage's status (`stageOf`), sign-offs, times, the case's status and money, each party's credit.
  */
-export async function expectMatchesChain(progress: CaseProgress | null, d: Deployment, caseId: bigint, label = ""): Promise<void> {
+export async function expectMatchesChain(
+  progress: CaseProgress | null,
+  d: Deployment,
+  caseId: bigint,
+  label = "",
+): Promise<void> {
   expect(progress, `${label} case ${caseId} is projected`).to.not.equal(null);
   const p = progress as CaseProgress;
   const c = await d.escrow.caseOf(caseId);
@@ -88,18 +116,22 @@ export async function expectMatchesChain(progress: CaseProgress | null, d: Deplo
     // The law may hold a stage back past the contract's floor: it then reads waiting for time until its legal moment.
     const chainStatus = CHAIN_STATUS[Number(view.status)];
     const heldByLaw = stage.availableAt !== null && Date.parse(stage.availableAt) > (await time.latest()) * 1000;
-    const expected = heldByLaw && ["open", "waiting:time", "waiting:funds"].includes(chainStatus) ? "waiting:time" : chainStatus;
+    const expected =
+      heldByLaw && ["open", "waiting:time", "waiting:funds"].includes(chainStatus) ? "waiting:time" : chainStatus;
     expect(statusKey(stage), `${label} stage ${i} ${stage.id}`).to.equal(expected);
     const signed = ["bank", "lawyer", "buyer", "seller"].filter((_, r) => (Number(view.signedOffRoles) >> r) & 1);
     expect(stage.signedOff, `${label} stage ${i} sign-offs`).to.deep.equal(signed);
     expect(stage.contractFloor, `${label} stage ${i} contractFloor`).to.equal(isoOrNull(view.availableAt));
     expect(stage.contractCeiling, `${label} stage ${i} contractCeiling`).to.equal(isoOrNull(view.deadline));
-    if (view.completedAt !== 0n) expect(stage.completedAt, `${label} stage ${i} completedAt`).to.equal(isoOrNull(view.completedAt));
+    if (view.completedAt !== 0n)
+      expect(stage.completedAt, `${label} stage ${i} completedAt`).to.equal(isoOrNull(view.completedAt));
     if (stage.status === "completed") expect(stage.tx, `${label} stage ${i} tx`).to.match(/^0x[0-9a-f]{64}$/);
   }
   expect(p.progress.completed).to.equal(p.stages.filter((s) => s.status === "completed").length);
   for (const party of Object.values(p.parties)) {
-    expect(p.escrow.credits[party] ?? "0", `${label} credit of ${party}`).to.equal((await d.escrow.creditOf(caseId, party)).toString());
+    expect(p.escrow.credits[party] ?? "0", `${label} credit of ${party}`).to.equal(
+      (await d.escrow.creditOf(caseId, party)).toString(),
+    );
   }
 }
 

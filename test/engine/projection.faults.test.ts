@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import { mine } from "@nomicfoundation/hardhat-network-helpers";
 import type { ProgressNotice } from "../../engine/projection/projection";
-import { chainNow, deployEscrow, expectMatchesChain, newProjection, openUsCase, rpc, sign, tempDbFile } from "./projection-helpers";
+import {
+  chainNow,
+  deployEscrow,
+  expectMatchesChain,
+  newProjection,
+  openUsCase,
+  rpc,
+  sign,
+  tempDbFile,
+} from "./projection-helpers";
 
 class SimulatedCrash extends Error {}
 
@@ -43,7 +52,12 @@ describe("engine/projection faults", function () {
       expect(restarted.listCases(now)).to.deep.equal(replayed.listCases(now));
       expect(restarted.historyOf(caseId)).to.deep.equal(replayed.historyOf(caseId));
       expect(restarted.log.checkpoint()).to.deep.equal(replayed.log.checkpoint());
-      expect(restarted.getCase(caseId, now)!.stages.slice(0, 2).map((s) => s.status)).to.deep.equal(["completed", "completed"]);
+      expect(
+        restarted
+          .getCase(caseId, now)!
+          .stages.slice(0, 2)
+          .map((s) => s.status),
+      ).to.deep.equal(["completed", "completed"]);
       await expectMatchesChain(restarted.getCase(caseId, now), d, caseId);
     });
 
@@ -98,7 +112,12 @@ describe("engine/projection faults", function () {
       expect(notices).to.have.length(1);
       expect(notices[0]).to.deep.include({ caseId: caseId.toString(), reorg: true });
       const corrected = notices[0].progress!;
-      expect(corrected.stages[0]).to.deep.include({ status: "open", signedOff: ["buyer"], completedAt: null, tx: null });
+      expect(corrected.stages[0]).to.deep.include({
+        status: "open",
+        signedOff: ["buyer"],
+        completedAt: null,
+        tx: null,
+      });
       expect(corrected.progress.completed).to.equal(0);
       // Nothing shown complete that the chain does not hold: the projection agrees with stageOf everywhere.
       const now = await chainNow();
@@ -163,7 +182,9 @@ describe("engine/projection faults", function () {
       expect(result.reorg).to.not.equal(null);
       expect(result.reorg!.forkPoint).to.equal(saved.number);
       expect(result.checkpoint.number).to.equal(latest);
-      expect(notices.map((n) => [n.caseId, n.reorg, n.progress!.progress.completed])).to.deep.equal([[caseId.toString(), true, 0]]);
+      expect(notices.map((n) => [n.caseId, n.reorg, n.progress!.progress.completed])).to.deep.equal([
+        [caseId.toString(), true, 0],
+      ]);
       const now = await chainNow();
       await expectMatchesChain(projection.getCase(caseId, now), d, caseId, "older chain");
       const replayed = newProjection(d, tempDbFile());

@@ -3,7 +3,18 @@ import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { Action, DAY, Role, fundCase, openCase, registerTemplate, roles, rule, stages } from "../contracts/fixtures";
 import type { ProgressNotice } from "../../engine/projection/projection";
-import { TERMS, chainNow, deployEscrow, expectMatchesChain, newProjection, openUsCase, sign, statusKey, tempDbFile, type Deployment } from "./projection-helpers";
+import {
+  TERMS,
+  chainNow,
+  deployEscrow,
+  expectMatchesChain,
+  newProjection,
+  openUsCase,
+  sign,
+  statusKey,
+  tempDbFile,
+  type Deployment,
+} from "./projection-helpers";
 import type { Projection } from "../../engine/projection/projection";
 
 /**
@@ -47,14 +58,25 @@ describe("engine/projection/Projection", function () {
         for (const s of progress!.stages) seen.add(statusKey(s));
       };
       await check("opened");
-      expect(projection.getCase(caseId, await chainNow())!.stages.map((s) => s.id)).to.deep.equal(d.template.details.map((s) => s.id));
+      expect(projection.getCase(caseId, await chainNow())!.stages.map((s) => s.id)).to.deep.equal(
+        d.template.details.map((s) => s.id),
+      );
       await walkUsPurchase(d, caseId, check);
 
       const done = projection.getCase(caseId, await chainNow())!;
       expect(done.status).to.equal("completed");
       expect(done.progress).to.deep.equal({ completed: 12, total: 12 });
-      expect(done.workflow).to.deep.equal({ id: "us-purchase", version: 1, title: d.template.workflow.title, templateId: d.template.templateId.toLowerCase() });
-      expect(done.terms).to.deep.equal({ price: TERMS.price.toString(), deposit: TERMS.deposit.toString(), loan: TERMS.loan.toString() });
+      expect(done.workflow).to.deep.equal({
+        id: "us-purchase",
+        version: 1,
+        title: d.template.workflow.title,
+        templateId: d.template.templateId.toLowerCase(),
+      });
+      expect(done.terms).to.deep.equal({
+        price: TERMS.price.toString(),
+        deposit: TERMS.deposit.toString(),
+        loan: TERMS.loan.toString(),
+      });
       expect(done.escrow.credits).to.deep.equal({
         [d.parties.seller.address]: TERMS.price.toString(),
         [d.parties.buyer.address]: (TERMS.deposit + TERMS.loan - TERMS.price).toString(),
@@ -65,7 +87,9 @@ describe("engine/projection/Projection", function () {
       // The engine pushes the seller's credit: the projection drops it once it is withdrawn.
       await (await d.escrow.withdrawFor(caseId, d.parties.seller.address)).wait();
       await check("seller paid");
-      expect(projection.getCase(caseId)!.escrow.credits).to.deep.equal({ [d.parties.buyer.address]: (TERMS.deposit + TERMS.loan - TERMS.price).toString() });
+      expect(projection.getCase(caseId)!.escrow.credits).to.deep.equal({
+        [d.parties.buyer.address]: (TERMS.deposit + TERMS.loan - TERMS.price).toString(),
+      });
 
       // The history is every event of the case on chain, with its block, time and transaction.
       const onChain = (await d.escrow.queryFilter("*" as never, d.fromBlock)).filter(
@@ -82,28 +106,57 @@ describe("engine/projection/Projection", function () {
       expect(withdrawn.time).to.equal(new Date(block!.timestamp * 1000).toISOString());
       const funding = done.stages[10];
       const release = await ethers.provider.getTransactionReceipt(funding.tx!);
-      expect(release!.logs.some((l) => l.topics[0] === d.escrow.interface.getEvent("Credited")!.topicHash)).to.equal(true);
+      expect(release!.logs.some((l) => l.topics[0] === d.escrow.interface.getEvent("Credited")!.topicHash)).to.equal(
+        true,
+      );
     });
 
     it("projects a case on a template no workflow compiles to, with its rules from the chain and generic stage ids", async function () {
       const d = await deployEscrow();
-      const rules = d.template.stages.slice(0, 3).map((r, i) => ({ ...r, action: i === 2 ? 2 : 0, deadlineSeconds: 0, deadlineAnchor: 0, longStopSeconds: i === 2 ? 90 * 86_400 : 0 }));
+      const rules = d.template.stages.slice(0, 3).map((r, i) => ({
+        ...r,
+        action: i === 2 ? 2 : 0,
+        deadlineSeconds: 0,
+        deadlineAnchor: 0,
+        longStopSeconds: i === 2 ? 90 * 86_400 : 0,
+      }));
       const templateId = await d.escrow.registerTemplate.staticCall(ethers.id("elsewhere@1"), rules);
       await (await d.escrow.registerTemplate(ethers.id("elsewhere@1"), rules)).wait();
       const caseId = await d.escrow.connect(d.parties.bank).openCase.staticCall({
-        templateId, bank: d.parties.bank.address, lawyer: d.parties.lawyer.address, buyer: d.parties.buyer.address,
-        seller: d.parties.seller.address, asset: ethers.ZeroAddress, price: 1n, deposit: 0n, loan: 1n,
+        templateId,
+        bank: d.parties.bank.address,
+        lawyer: d.parties.lawyer.address,
+        buyer: d.parties.buyer.address,
+        seller: d.parties.seller.address,
+        asset: ethers.ZeroAddress,
+        price: 1n,
+        deposit: 0n,
+        loan: 1n,
       });
-      await (await d.escrow.connect(d.parties.bank).openCase({
-        templateId, bank: d.parties.bank.address, lawyer: d.parties.lawyer.address, buyer: d.parties.buyer.address,
-        seller: d.parties.seller.address, asset: ethers.ZeroAddress, price: 1n, deposit: 0n, loan: 1n,
-      })).wait();
+      await (
+        await d.escrow.connect(d.parties.bank).openCase({
+          templateId,
+          bank: d.parties.bank.address,
+          lawyer: d.parties.lawyer.address,
+          buyer: d.parties.buyer.address,
+          seller: d.parties.seller.address,
+          asset: ethers.ZeroAddress,
+          price: 1n,
+          deposit: 0n,
+          loan: 1n,
+        })
+      ).wait();
       await sign(d, caseId, 0, "bank");
       const file = tempDbFile();
       const projection = newProjection(d, file);
       await projection.poll();
       const progress = projection.getCase(caseId, await chainNow())!;
-      expect(progress.workflow).to.deep.equal({ id: null, version: null, title: null, templateId: templateId.toLowerCase() });
+      expect(progress.workflow).to.deep.equal({
+        id: null,
+        version: null,
+        title: null,
+        templateId: templateId.toLowerCase(),
+      });
       expect(progress.stages.map((s) => s.id)).to.deep.equal(["stage-0", "stage-1", "stage-2"]);
       await expectMatchesChain(progress, d, caseId);
       // After a restart the template is known from the stored view, without the chain.
@@ -155,7 +208,9 @@ describe("engine/projection/Projection", function () {
       await projection.poll();
       await sign(d, b, 0, "buyer");
       await sign(d, a, 0, "bank"); // completes stage 0 of case a
-      await (await d.escrow.connect(d.parties.buyer).deposit(b, Role.Buyer, TERMS.deposit, { value: TERMS.deposit })).wait();
+      await (
+        await d.escrow.connect(d.parties.buyer).deposit(b, Role.Buyer, TERMS.deposit, { value: TERMS.deposit })
+      ).wait();
       await projection.poll();
       await projection.poll(); // nothing new: nothing published
 
@@ -170,7 +225,9 @@ describe("engine/projection/Projection", function () {
       expect(allBlocks).to.deep.equal([...allBlocks].sort((x, y) => x - y));
       const last = notices.filter((n) => n.caseId === a.toString()).pop()!;
       expect(last.progress!.stages[0].status).to.equal("completed");
-      expect(notices.filter((n) => n.caseId === b.toString()).pop()!.progress!.escrow.paidByBuyer).to.equal(TERMS.deposit.toString());
+      expect(notices.filter((n) => n.caseId === b.toString()).pop()!.progress!.escrow.paidByBuyer).to.equal(
+        TERMS.deposit.toString(),
+      );
     });
 
     it("stops calling a listener once it unsubscribes, and a throwing listener does not stop the others", async function () {
@@ -237,14 +294,18 @@ describe("engine/projection/Projection", function () {
 
     it("corrects a store that disagrees with the chain, and tells subscribers", async function () {
       // Damage the stored view of case 2 (as a bug or a hand edit might), then restart on that store.
-      projection.log.db.prepare("UPDATE projection_case_views SET view = json_set(view, '$.model.status', 'open') WHERE case_id = ?").run(cases[2].toString());
+      projection.log.db
+        .prepare("UPDATE projection_case_views SET view = json_set(view, '$.model.status', 'open') WHERE case_id = ?")
+        .run(cases[2].toString());
       const damaged = newProjection(d, file);
       expect(damaged.getCase(cases[2])!.status).to.equal("open");
       const notices: ProgressNotice[] = [];
       damaged.subscribe((n) => notices.push(n));
       await damaged.rebuild();
       expect(damaged.getCase(cases[2])!.status).to.equal("cancelled");
-      expect(notices.map((n) => [n.caseId, n.reorg, n.progress?.status])).to.deep.equal([[cases[2].toString(), true, "cancelled"]]);
+      expect(notices.map((n) => [n.caseId, n.reorg, n.progress?.status])).to.deep.equal([
+        [cases[2].toString(), true, "cancelled"],
+      ]);
     });
   });
 });

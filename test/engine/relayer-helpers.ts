@@ -50,7 +50,12 @@ export async function relayerFixture() {
   const base = await deployWithCase();
   const relayerWallet = new Wallet(RELAYER_KEY);
   await setBalance(relayerWallet.address, ethers.parseEther("10"));
-  const managed = { bank: hardhatWallet(1), lawyer: hardhatWallet(2), buyer: hardhatWallet(3), seller: hardhatWallet(4) };
+  const managed = {
+    bank: hardhatWallet(1),
+    lawyer: hardhatWallet(2),
+    buyer: hardhatWallet(3),
+    seller: hardhatWallet(4),
+  };
   return { ...base, escrowAddress: await base.escrow.getAddress(), relayerWallet, managed };
 }
 
@@ -76,7 +81,10 @@ export function openOutboxDb(file: string): Db {
   return openDatabase(file, OUTBOX_MIGRATIONS);
 }
 
-export type RpcHook = (args: { method: string; params?: unknown[] }, forward: () => Promise<unknown>) => Promise<unknown>;
+export type RpcHook = (
+  args: { method: string; params?: unknown[] },
+  forward: () => Promise<unknown>,
+) => Promise<unknown>;
 
 /** The in-process chain through ethers, with `hook` in front of every request (to lose or delay answers). */
 export function chainProvider(hook?: RpcHook): Provider {
@@ -102,7 +110,14 @@ export function newRelayer(
     escrowAddress: fx.escrowAddress,
     batchWindowMs: 0,
     ...options,
-    timings: { pollIntervalMs: 20, sendTimeoutMs: 2_000, underpricedPolls: 2, backoffBaseMs: 10, backoffMaxMs: 100, ...options.timings },
+    timings: {
+      pollIntervalMs: 20,
+      sendTimeoutMs: 2_000,
+      underpricedPolls: 2,
+      backoffBaseMs: 10,
+      backoffMaxMs: 100,
+      ...options.timings,
+    },
   });
 }
 

@@ -194,7 +194,8 @@ describe("Relayer under faults", function () {
       for (let stage = 0; stage < US_PURCHASE.length; stage++) {
         for (let role = 0; role < 4; role++) {
           if ((Number(US_PURCHASE[stage].roles) & (1 << role)) === 0) continue;
-          if (intents.length < 200) intents.push(await signedSignOff(fx.escrow, fx.parties, caseId, stage, roleNames[role]));
+          if (intents.length < 200)
+            intents.push(await signedSignOff(fx.escrow, fx.parties, caseId, stage, roleNames[role]));
         }
       }
     }

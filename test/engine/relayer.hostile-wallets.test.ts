@@ -26,7 +26,13 @@ describe("Relayer: a hostile contract wallet in a batch (finding 2)", function (
       const wallet = await ethers.deployContract(contract, args);
       const walletAddress = await wallet.getAddress();
       const p = fx.parties;
-      const caseId = await openCaseWith(fx.escrow, p.bank, { Bank: p.bank, Lawyer: p.lawyer, Buyer: { address: walletAddress }, Seller: p.seller }, fx.templateId, DEFAULT_TERMS);
+      const caseId = await openCaseWith(
+        fx.escrow,
+        p.bank,
+        { Bank: p.bank, Lawyer: p.lawyer, Buyer: { address: walletAddress }, Seller: p.seller },
+        fx.templateId,
+        DEFAULT_TERMS,
+      );
       const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
 
       // The wallet's item carries the buyer's EOA signature: only the wallet could vouch for it, and it will not.
@@ -38,12 +44,26 @@ describe("Relayer: a hostile contract wallet in a batch (finding 2)", function (
       const [s, h, e] = [seller, hostile, elsewhere].map((x) => relayer.get(x.id)!);
       expect(h.status).to.equal("failed");
       expect(h.error?.code).to.equal("SIGN_OFF_INVALID_SIGNATURE");
-      expect(h.error?.message).to.include(walletAddress).and.include("buyer").and.match(/wallet refused it or could not verify it/);
-      expect(h.error?.details).to.deep.include({ reason: "InvalidSignature", party: walletAddress, caseId: caseId.toString(), stage: 0, role: "buyer" });
+      expect(h.error?.message)
+        .to.include(walletAddress)
+        .and.include("buyer")
+        .and.match(/wallet refused it or could not verify it/);
+      expect(h.error?.details).to.deep.include({
+        reason: "InvalidSignature",
+        party: walletAddress,
+        caseId: caseId.toString(),
+        stage: 0,
+        role: "buyer",
+      });
       expect([s.status, e.status], "the honest ones landed").to.deep.equal(["confirmed", "confirmed"]);
       expect(new Set([s.txHash, h.txHash, e.txHash]).size, "one transaction for all three").to.equal(1);
-      const signed = await fx.escrow.queryFilter(fx.escrow.filters.SignedOff(), (await ethers.provider.getTransactionReceipt(s.txHash!))!.blockNumber);
-      expect(signed.map((x) => `${x.args.caseId}:${x.args.role}`).sort()).to.deep.equal([`${caseId}:3`, `${fx.caseId}:2`].sort());
+      const signed = await fx.escrow.queryFilter(
+        fx.escrow.filters.SignedOff(),
+        (await ethers.provider.getTransactionReceipt(s.txHash!))!.blockNumber,
+      );
+      expect(signed.map((x) => `${x.args.caseId}:${x.args.role}`).sort()).to.deep.equal(
+        [`${caseId}:3`, `${fx.caseId}:2`].sort(),
+      );
     });
   }
 

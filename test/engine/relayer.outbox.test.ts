@@ -13,7 +13,12 @@ const intent = (stage: number): Intent => ({
   message: { caseId: "1", stage, role: 2, epoch: 0, evidence: ethers.id("doc") },
   signature: "0x1234",
 });
-const signed = (nonce: number) => ({ rawTx: `0xraw${nonce}`, txHash: ethers.id(`tx ${nonce}`), maxFeePerGas: 10n, maxPriorityFeePerGas: 1n });
+const signed = (nonce: number) => ({
+  rawTx: `0xraw${nonce}`,
+  txHash: ethers.id(`tx ${nonce}`),
+  maxFeePerGas: 10n,
+  maxPriorityFeePerGas: 1n,
+});
 
 describe("Outbox", function () {
   describe("record", function () {
@@ -32,7 +37,11 @@ describe("Outbox", function () {
     it("returns the existing submission for the same key and payload, whatever the key order", function () {
       const outbox = new Outbox(openOutboxDb(tempDbFile()));
       const first = outbox.record({ idempotencyKey: "k", sender: SENDER, intent: intent(0) }).submission;
-      const reordered = { signature: "0x1234", message: { evidence: ethers.id("doc"), epoch: 0, role: 2, stage: 0, caseId: "1" }, kind: "relayed-sign-off" } as Intent;
+      const reordered = {
+        signature: "0x1234",
+        message: { evidence: ethers.id("doc"), epoch: 0, role: 2, stage: 0, caseId: "1" },
+        kind: "relayed-sign-off",
+      } as Intent;
       const again = outbox.record({ idempotencyKey: "k", sender: SENDER, intent: reordered });
       expect(again.created).to.equal(false);
       expect(again.submission.id).to.equal(first.id);
@@ -96,7 +105,12 @@ describe("Outbox", function () {
       outbox.initNonce(SENDER, 0);
       const a = outbox.record({ idempotencyKey: "a", sender: SENDER, intent: intent(0) }).submission;
       const first = outbox.assign(SENDER, [{ submissionId: a.id, batchIndex: 0 }], signed);
-      const second = outbox.replace(first, { rawTx: "0xbumped", txHash: ethers.id("bumped"), maxFeePerGas: 11n, maxPriorityFeePerGas: 2n });
+      const second = outbox.replace(first, {
+        rawTx: "0xbumped",
+        txHash: ethers.id("bumped"),
+        maxFeePerGas: 11n,
+        maxPriorityFeePerGas: 2n,
+      });
       expect(second.nonce).to.equal(first.nonce);
       expect(outbox.transactionsForNonce(SENDER, 0).map((t) => t.status)).to.deep.equal(["sent", "replaced"]);
       expect(outbox.get(a.id)).to.include({ txHash: second.txHash, rawTx: "0xbumped", attempts: 2 });

@@ -14,7 +14,16 @@ import { mine } from "@nomicfoundation/hardhat-network-helpers";
 import type { Relayer } from "../../engine/relayer/relayer";
 import type { Submission } from "../../engine/relayer/types";
 import { DEFAULT_TERMS, Role, caseTerms, type RoleName } from "../contracts/fixtures";
-import { chainProvider, loadRelayerFixture, newRelayer, openOutboxDb, rpc, setBalance, signedSignOff, tempDbFile } from "./relayer-helpers";
+import {
+  chainProvider,
+  loadRelayerFixture,
+  newRelayer,
+  openOutboxDb,
+  rpc,
+  setBalance,
+  signedSignOff,
+  tempDbFile,
+} from "./relayer-helpers";
 
 type Fixture = Awaited<ReturnType<typeof loadRelayerFixture>>;
 
@@ -28,7 +37,10 @@ async function workThenLoseIt(fx: Fixture, file: string, options: { tellRollback
   const submitted: Submission[] = [];
   const caseIds: bigint[] = [];
   for (const n of [1, 2]) {
-    const open = first.submit({ kind: "call", from: fx.managed.bank.address, method: "openCase", args: [caseTerms(fx.parties, fx.templateId)] }, `open-${n}`);
+    const open = first.submit(
+      { kind: "call", from: fx.managed.bank.address, method: "openCase", args: [caseTerms(fx.parties, fx.templateId)] },
+      `open-${n}`,
+    );
     await first.drain();
     const receipt = await ethers.provider.getTransactionReceipt(first.get(open.id)!.txHash!);
     const opened = receipt!.logs.map((l) => fx.escrow.interface.parseLog(l)).find((p) => p?.name === "CaseOpened")!;
@@ -37,24 +49,35 @@ async function workThenLoseIt(fx: Fixture, file: string, options: { tellRollback
   }
   for (const caseId of caseIds) {
     for (const role of ["Buyer", "Seller"] as RoleName[]) {
-      submitted.push(first.submit(await signedSignOff(fx.escrow, fx.parties, caseId, 0, role), `sign:${caseId}:${role}`));
+      submitted.push(
+        first.submit(await signedSignOff(fx.escrow, fx.parties, caseId, 0, role), `sign:${caseId}:${role}`),
+      );
     }
     submitted.push(
       first.submit(
-        { kind: "call", from: fx.managed.buyer.address, method: "deposit", args: [caseId, Role.Buyer, DEFAULT_TERMS.deposit], value: DEFAULT_TERMS.deposit.toString() },
+        {
+          kind: "call",
+          from: fx.managed.buyer.address,
+          method: "deposit",
+          args: [caseId, Role.Buyer, DEFAULT_TERMS.deposit],
+          value: DEFAULT_TERMS.deposit.toString(),
+        },
         `deposit:${caseId}`,
       ),
     );
   }
   await first.drain();
-  for (const s of submitted) expect(first.get(s.id)!.status, `submission ${s.id} before the loss`).to.equal("confirmed");
+  for (const s of submitted)
+    expect(first.get(s.id)!.status, `submission ${s.id} before the loss`).to.equal("confirmed");
   const recordedBlocks = submitted.map((s) => first.get(s.id)!.blockNumber!);
   await first.stop();
 
   // The chain comes back from the older save: every block since is gone, receipts included.
   await rpc("evm_revert", [save]);
   expect(await ethers.provider.getBlockNumber()).to.equal(saved);
-  expect(Math.min(...recordedBlocks), "the outbox counted them in blocks the chain no longer has").to.be.greaterThan(saved);
+  expect(Math.min(...recordedBlocks), "the outbox counted them in blocks the chain no longer has").to.be.greaterThan(
+    saved,
+  );
   const second = newRelayer(openOutboxDb(file), fx);
   if (options.tellRollback) {
     second.noticeRollback(saved);
@@ -63,17 +86,30 @@ async function workThenLoseIt(fx: Fixture, file: string, options: { tellRollback
   return { second, submitted, caseIds };
 }
 
-async function expectAllLandedOnce(fx: Fixture, relayer: Relayer, submitted: Submission[], caseIds: bigint[]): Promise<void> {
+async function expectAllLandedOnce(
+  fx: Fixture,
+  relayer: Relayer,
+  submitted: Submission[],
+  caseIds: bigint[],
+): Promise<void> {
   for (const s of submitted) {
     const now = relayer.get(s.id)!;
-    expect({ id: s.id, status: now.status, error: now.error }, `submission ${s.id} (${s.idempotencyKey})`).to.deep.equal({ id: s.id, status: "confirmed", error: null });
-    expect(await ethers.provider.getTransactionReceipt(now.txHash!), `${s.idempotencyKey}: its receipt is on the chain`).to.not.equal(null);
+    expect(
+      { id: s.id, status: now.status, error: now.error },
+      `submission ${s.id} (${s.idempotencyKey})`,
+    ).to.deep.equal({ id: s.id, status: "confirmed", error: null });
+    expect(
+      await ethers.provider.getTransactionReceipt(now.txHash!),
+      `${s.idempotencyKey}: its receipt is on the chain`,
+    ).to.not.equal(null);
   }
   for (const caseId of caseIds) {
     const c = await fx.escrow.caseOf(caseId);
     expect(Number(c.status), `case ${caseId} open on chain`).to.equal(OPEN);
     expect(c.paidByBuyer, `case ${caseId}: the deposit, once`).to.equal(DEFAULT_TERMS.deposit);
-    const signed = (await fx.escrow.queryFilter(fx.escrow.filters.SignedOff(caseId))).map((e) => Number(e.args.role)).sort();
+    const signed = (await fx.escrow.queryFilter(fx.escrow.filters.SignedOff(caseId)))
+      .map((e) => Number(e.args.role))
+      .sort();
     expect(signed, `case ${caseId}: each sign-off once`).to.deep.equal([Role.Buyer, Role.Seller].sort());
   }
 }
@@ -156,7 +192,10 @@ describe("Relayer: a case whose opening the chain lost unnoticed", function () {
   /** An opening confirmed, then lost with the chain, which grows past its block again: the outbox still says confirmed. */
   async function openedThenLost(fx: Fixture, relayer: Relayer) {
     const save = await rpc<string>("evm_snapshot");
-    const open = relayer.submit({ kind: "call", from: fx.managed.bank.address, method: "openCase", args: [caseTerms(fx.parties, fx.templateId)] }, "open");
+    const open = relayer.submit(
+      { kind: "call", from: fx.managed.bank.address, method: "openCase", args: [caseTerms(fx.parties, fx.templateId)] },
+      "open",
+    );
     await relayer.drain();
     const opened = relayer.get(open.id)!;
     expect(opened.status).to.equal("confirmed");
@@ -179,7 +218,10 @@ describe("Relayer: a case whose opening the chain lost unnoticed", function () {
     const sign = relayer.submit(await signedSignOff(fx.escrow, fx.parties, caseId, 0, "Buyer"), "sign");
     await relayer.drain();
 
-    expect(settled.filter((x) => x.id === sign.id).map((x) => x.status), "settled once, confirmed").to.deep.equal(["confirmed"]);
+    expect(
+      settled.filter((x) => x.id === sign.id).map((x) => x.status),
+      "settled once, confirmed",
+    ).to.deep.equal(["confirmed"]);
     expect(relayer.get(sign.id)!.attempts, "sent twice: skipped, then applied").to.equal(2);
     expect(relayer.get(open.id)!.status).to.equal("confirmed");
     expect(Number((await fx.escrow.caseOf(caseId)).status)).to.equal(OPEN);
@@ -192,7 +234,13 @@ describe("Relayer: a case whose opening the chain lost unnoticed", function () {
     await relayer.drain();
     const { caseId } = await openedThenLost(fx, relayer);
     const deposit = relayer.submit(
-      { kind: "call", from: fx.managed.buyer.address, method: "deposit", args: [caseId, Role.Buyer, DEFAULT_TERMS.deposit], value: DEFAULT_TERMS.deposit.toString() },
+      {
+        kind: "call",
+        from: fx.managed.buyer.address,
+        method: "deposit",
+        args: [caseId, Role.Buyer, DEFAULT_TERMS.deposit],
+        value: DEFAULT_TERMS.deposit.toString(),
+      },
       "deposit",
     );
     await relayer.drain();
@@ -209,7 +257,13 @@ describe("Relayer: a key that cannot pay (finding 5)", function () {
     await setBalance(buyer, balance);
     const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
     const s = relayer.submit(
-      { kind: "call", from: buyer, method: "deposit", args: [fx.caseId, Role.Buyer, DEFAULT_TERMS.deposit], value: DEFAULT_TERMS.deposit.toString() },
+      {
+        kind: "call",
+        from: buyer,
+        method: "deposit",
+        args: [fx.caseId, Role.Buyer, DEFAULT_TERMS.deposit],
+        value: DEFAULT_TERMS.deposit.toString(),
+      },
       "deposit",
     );
     let paused: unknown;
@@ -221,7 +275,10 @@ describe("Relayer: a key that cannot pay (finding 5)", function () {
     expect(waiting.error?.code).to.equal("RELAYER_OUT_OF_FUNDS");
     expect(waiting.error?.details).to.deep.include({ address: buyer, balance: balance.toString() });
     expect(BigInt(String(waiting.error?.details?.needed))).to.be.at.least(DEFAULT_TERMS.deposit);
-    expect(waiting.note).to.include(buyer).and.include(balance.toString()).and.include(String(waiting.error?.details?.needed));
+    expect(waiting.note)
+      .to.include(buyer)
+      .and.include(balance.toString())
+      .and.include(String(waiting.error?.details?.needed));
 
     await setBalance(buyer, ethers.parseEther("100"));
     await relayer.drain();

@@ -44,7 +44,13 @@ describe("Relayer", function () {
       const fx = await loadRelayerFixture();
       const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
       const s = relayer.submit(
-        { kind: "call", from: fx.managed.buyer.address, method: "deposit", args: [fx.caseId, Role.Buyer, DEFAULT_TERMS.deposit], value: DEFAULT_TERMS.deposit.toString() },
+        {
+          kind: "call",
+          from: fx.managed.buyer.address,
+          method: "deposit",
+          args: [fx.caseId, Role.Buyer, DEFAULT_TERMS.deposit],
+          value: DEFAULT_TERMS.deposit.toString(),
+        },
         "deposit-1",
       );
       expect(s.sender).to.equal(fx.managed.buyer.address);
@@ -56,7 +62,9 @@ describe("Relayer", function () {
     it("refuses a call from an address it holds no key for", async function () {
       const fx = await loadRelayerFixture();
       const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
-      expect(() => relayer.submit({ kind: "call", from: fx.parties.stranger.address, method: "advance", args: [1] }, "k")).to.throw(/holds no key/);
+      expect(() =>
+        relayer.submit({ kind: "call", from: fx.parties.stranger.address, method: "advance", args: [1] }, "k"),
+      ).to.throw(/holds no key/);
     });
   });
 
@@ -143,7 +151,9 @@ describe("Relayer", function () {
       expect(done.note).to.match(/someone else/);
       expect(done.error).to.equal(null);
       const receipt = await ethers.provider.getTransactionReceipt(done.txHash!);
-      const skipped = receipt!.logs.map((l) => fx.escrow.interface.parseLog(l)).filter((l) => l?.name === "SignOffSkipped");
+      const skipped = receipt!.logs
+        .map((l) => fx.escrow.interface.parseLog(l))
+        .filter((l) => l?.name === "SignOffSkipped");
       expect(skipped).to.have.length(1);
       expect(skipped[0]!.args.reason).to.equal(0n);
       expect(await signedOffEvents(fx.escrow, fx.caseId)).to.have.length(1);
@@ -155,7 +165,12 @@ describe("Relayer", function () {
       await signStage(fx.escrow, fx.parties, fx.caseId, 0, "Buyer");
       const before = await chainNonce(fx.managed.buyer.address);
       const s = relayer.submit(
-        { kind: "call", from: fx.managed.buyer.address, method: "signOff", args: [fx.caseId, 0, Role.Buyer, ethers.id("doc")] },
+        {
+          kind: "call",
+          from: fx.managed.buyer.address,
+          method: "signOff",
+          args: [fx.caseId, 0, Role.Buyer, ethers.id("doc")],
+        },
         "direct",
       );
       await relayer.drain();
@@ -170,7 +185,13 @@ describe("Relayer", function () {
       const fx = await loadRelayerFixture();
       const relayer = newRelayer(openOutboxDb(tempDbFile()), fx);
       const s = relayer.submit(
-        { kind: "call", from: fx.managed.buyer.address, method: "deposit", args: [fx.caseId, Role.Buyer, 5], value: "4" },
+        {
+          kind: "call",
+          from: fx.managed.buyer.address,
+          method: "deposit",
+          args: [fx.caseId, Role.Buyer, 5],
+          value: "4",
+        },
         "bad-deposit",
       );
       await relayer.drain();

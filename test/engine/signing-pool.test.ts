@@ -28,7 +28,10 @@ describe("SigningPool", function () {
       const key = Wallet.createRandom();
       let turns = 0;
       const ticking = setInterval(() => (turns += 1), 1);
-      const first = await Promise.race([Promise.all(Array.from({ length: 1000 }, (_, i) => pool.sign(key, id(`${i}`)))), new Promise((r) => setTimeout(r, 5, "timer"))]);
+      const first = await Promise.race([
+        Promise.all(Array.from({ length: 1000 }, (_, i) => pool.sign(key, id(`${i}`)))),
+        new Promise((r) => setTimeout(r, 5, "timer")),
+      ]);
       clearInterval(ticking);
       expect(first, "a timer ran before the last signature").to.equal("timer");
       expect(turns).to.be.greaterThan(0);

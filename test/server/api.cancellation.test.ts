@@ -51,7 +51,10 @@ describe("server: withdrawing a vote to cancel (DELETE /cases/:id/cancellation)"
     const withdrawn = await h.request("bank", "DELETE", `/cases/${id}/cancellation`, {});
     expect(withdrawn.status, JSON.stringify(withdrawn.body)).to.equal(202);
     expect(["pending", "sent", "mined", "confirmed"]).to.include(withdrawn.body.status);
-    expect((await h.request("bank", "GET", `/submissions/${withdrawn.body.id}`)).status, "the bank's own submission").to.equal(200);
+    expect(
+      (await h.request("bank", "GET", `/submissions/${withdrawn.body.id}`)).status,
+      "the bank's own submission",
+    ).to.equal(200);
     expect(withdrawn.headers.get("location")).to.equal(`/submissions/${withdrawn.body.id}`);
     const settled = await submissionSettled(withdrawn.body.id);
     expect(settled.status, JSON.stringify(settled)).to.equal("confirmed");
@@ -60,7 +63,10 @@ describe("server: withdrawing a vote to cancel (DELETE /cases/:id/cancellation)"
 
     const history = await h.request("buyer", "GET", `/cases/${id}/history`);
     const withdrawals = history.body.events.filter((e: { event: string }) => e.event === "CancellationVoteWithdrawn");
-    expect(withdrawals.map((e: { args: { role: string } }) => e.args.role), "the bank's role (0)").to.deep.equal(["0"]);
+    expect(
+      withdrawals.map((e: { args: { role: string } }) => e.args.role),
+      "the bank's role (0)",
+    ).to.deep.equal(["0"]);
 
     const again = await h.request("bank", "DELETE", `/cases/${id}/cancellation`, {});
     expect(again.status, "no vote standing any more").to.equal(409);
@@ -77,7 +83,8 @@ describe("server: withdrawing a vote to cancel (DELETE /cases/:id/cancellation)"
     await until(id, "the bank's vote", sameVotes(["bank"]));
     expect((await h.request("bank", "DELETE", `/cases/${id}/cancellation`, {})).status).to.equal(202);
     await until(id, "the bank's vote withdrawn", sameVotes([]));
-    for (const who of ["lawyer", "buyer", "seller"] as const) expect((await h.request(who, "POST", `/cases/${id}/cancellation`, {})).status).to.equal(202);
+    for (const who of ["lawyer", "buyer", "seller"] as const)
+      expect((await h.request(who, "POST", `/cases/${id}/cancellation`, {})).status).to.equal(202);
     await until(id, "three votes", sameVotes(["lawyer", "buyer", "seller"]));
 
     const revote = await h.request("bank", "POST", `/cases/${id}/cancellation`, {});
@@ -109,7 +116,11 @@ describe("server: withdrawing a vote to cancel (DELETE /cases/:id/cancellation)"
         const res = await h.request(who, "POST", `/cases/${id}/stages/${stageId}/sign-offs`, {});
         expect(res.status, `${who} on ${stageId}: ${JSON.stringify(res.body)}`).to.equal(202);
       }
-      await until(id, `${stageId} completed`, (p) => p.stages.find((s: { id: string }) => s.id === stageId).status === "completed");
+      await until(
+        id,
+        `${stageId} completed`,
+        (p) => p.stages.find((s: { id: string }) => s.id === stageId).status === "completed",
+      );
     }
     const exchanged = await until(id, "the votes cleared", sameVotes([]));
     expect(exchanged.status).to.equal("open");
@@ -118,12 +129,17 @@ describe("server: withdrawing a vote to cancel (DELETE /cases/:id/cancellation)"
     expect(cleared, JSON.stringify(history.body.events.map((e: { event: string }) => e.event))).to.have.length(1);
     const exchangeIndex = exchanged.stages.findIndex((s: { id: string }) => s.id === "exchange");
     expect(cleared[0].args.stage).to.equal(String(exchangeIndex));
-    expect((await h.request("bank", "DELETE", `/cases/${id}/cancellation`, {})).status, "the bank's vote is gone").to.equal(409);
+    expect(
+      (await h.request("bank", "DELETE", `/cases/${id}/cancellation`, {})).status,
+      "the bank's vote is gone",
+    ).to.equal(409);
 
     const revote = await h.request("bank", "POST", `/cases/${id}/cancellation`, {});
     expect(revote.status).to.equal(202);
     expect(revote.body.id, "a new submission, not the cleared vote's").to.not.equal(first.body.id);
-    expect((await submissionSettled(revote.body.id)).status, "a new vote, not the cleared one's submission").to.equal("confirmed");
+    expect((await submissionSettled(revote.body.id)).status, "a new vote, not the cleared one's submission").to.equal(
+      "confirmed",
+    );
     await until(id, "the bank's new vote", sameVotes(["bank"]));
   });
 });

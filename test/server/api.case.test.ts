@@ -6,7 +6,13 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { openEventStream, startApp, type AppHarness, type EventStreamReader, type TokenName } from "./support/app-harness";
+import {
+  openEventStream,
+  startApp,
+  type AppHarness,
+  type EventStreamReader,
+  type TokenName,
+} from "./support/app-harness";
 
 const ETHER = 10n ** 18n;
 const EXTRA = 50_000_000_000_000_000n; // what the bank pays beyond its share, to withdraw after release
@@ -33,7 +39,8 @@ describe("server: a whole case through HTTP", function () {
     for (;;) {
       const p = await progress();
       if (probe(p)) return p;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(p.stages.map((s: any) => [s.id, s.status]))}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(p.stages.map((s: any) => [s.id, s.status]))}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -41,7 +48,9 @@ describe("server: a whole case through HTTP", function () {
   const stage = (p: any, id: string) => p.stages.find((s: any) => s.id === id);
 
   async function signOff(who: TokenName, stageId: string) {
-    const res = await h.request(who, "POST", `/cases/${h.caseId}/stages/${stageId}/sign-offs`, { evidence: ethers.id(`${stageId} by ${who}`) });
+    const res = await h.request(who, "POST", `/cases/${h.caseId}/stages/${stageId}/sign-offs`, {
+      evidence: ethers.id(`${stageId} by ${who}`),
+    });
     expect(res.status, `${who} signs off ${stageId}: ${JSON.stringify(res.body)}`).to.equal(202);
     expect(res.body).to.include.keys("id", "status", "txHash");
     return res.body;
@@ -68,17 +77,27 @@ describe("server: a whole case through HTTP", function () {
     expect(first.data.progress).to.deep.equal({ completed: 0, total: 11 });
 
     // The buyer signs the application with its own wallet: typed data, signature, relayed.
-    const typed = await h.request("buyer", "GET", `/cases/${h.caseId}/stages/application/sign-offs/typed-data?evidence=${ethers.id("application")}`);
+    const typed = await h.request(
+      "buyer",
+      "GET",
+      `/cases/${h.caseId}/stages/application/sign-offs/typed-data?evidence=${ethers.id("application")}`,
+    );
     expect(typed.status).to.equal(200);
     expect(typed.body.primaryType).to.equal("SignOff");
     expect(typed.body.domain.verifyingContract).to.equal(h.escrowAddress);
     const { domain, types, message } = typed.body;
     const wrong = await h.wallets.seller.signTypedData(domain, types, message);
-    const refused = await h.request("buyer", "POST", `/cases/${h.caseId}/stages/application/sign-offs`, { evidence: ethers.id("application"), signature: wrong });
+    const refused = await h.request("buyer", "POST", `/cases/${h.caseId}/stages/application/sign-offs`, {
+      evidence: ethers.id("application"),
+      signature: wrong,
+    });
     expect(refused.status, "a signature by someone else").to.equal(403);
     expect(refused.body.error.code).to.equal("FORBIDDEN");
     const signature = await h.wallets.buyer.signTypedData(domain, types, message);
-    const own = await h.request("buyer", "POST", `/cases/${h.caseId}/stages/application/sign-offs`, { evidence: ethers.id("application"), signature });
+    const own = await h.request("buyer", "POST", `/cases/${h.caseId}/stages/application/sign-offs`, {
+      evidence: ethers.id("application"),
+      signature,
+    });
     expect(own.status).to.equal(202);
     expect((await settled("buyer", own.body.id)).status).to.equal("confirmed");
 
@@ -104,23 +123,36 @@ describe("server: a whole case through HTTP", function () {
     await signOff("lawyer", "title-check");
     await signOff("seller", "redemption-statement");
     await signOff("lawyer", "pre-completion-search");
-    await until("the redemption statement", (p) => stage(p, "redemption-statement").status === "completed" && stage(p, "offer-accepted").status === "completed");
+    await until(
+      "the redemption statement",
+      (p) =>
+        stage(p, "redemption-statement").status === "completed" && stage(p, "offer-accepted").status === "completed",
+    );
     await signOff("lawyer", "certificate-of-title");
 
     // The money: the buyer's share, and the bank's with something extra.
-    const buyerDeposit = await h.request("buyer", "POST", `/cases/${h.caseId}/deposits`, { amount: "100000000000000000" });
+    const buyerDeposit = await h.request("buyer", "POST", `/cases/${h.caseId}/deposits`, {
+      amount: "100000000000000000",
+    });
     expect(buyerDeposit.status).to.equal(202);
-    const bankDeposit = await h.request("bank", "POST", `/cases/${h.caseId}/deposits`, { amount: (800_000_000_000_000_000n + EXTRA).toString() });
+    const bankDeposit = await h.request("bank", "POST", `/cases/${h.caseId}/deposits`, {
+      amount: (800_000_000_000_000_000n + EXTRA).toString(),
+    });
     expect(bankDeposit.status).to.equal(202);
     await until("the escrow to be funded", (p) => p.escrow.funded === true);
 
     const sellerBefore = await ethers.provider.getBalance(h.addresses.seller);
     await signOff("bank", "completion");
     await signOff("lawyer", "completion");
-    const released = await until("the release and the seller's payout", (p) => p.escrow.released && p.escrow.credits[h.addresses.seller] === undefined);
+    const released = await until(
+      "the release and the seller's payout",
+      (p) => p.escrow.released && p.escrow.credits[h.addresses.seller] === undefined,
+    );
     expect(released.escrow.credits[h.addresses.bank]).to.equal(EXTRA.toString());
     const sellerAfter = await ethers.provider.getBalance(h.addresses.seller);
-    expect(sellerAfter - sellerBefore, "the existing lender is paid the redemption amount").to.equal((9n * ETHER) / 10n);
+    expect(sellerAfter - sellerBefore, "the existing lender is paid the redemption amount").to.equal(
+      (9n * ETHER) / 10n,
+    );
 
     // The bank takes its excess back; nothing is credited to the buyer, so it has nothing to withdraw.
     const none = await h.request("buyer", "POST", `/cases/${h.caseId}/withdrawals`, {});
@@ -152,7 +184,15 @@ describe("server: a whole case through HTTP", function () {
     expect(history.status).to.equal(200);
     const names = history.body.events.map((e: any) => e.event);
     expect(names[0]).to.equal("CaseOpened");
-    expect(names).to.include.members(["SignedOff", "StageCompleted", "Deposited", "EscrowFunded", "Credited", "Withdrawn", "CaseCompleted"]);
+    expect(names).to.include.members([
+      "SignedOff",
+      "StageCompleted",
+      "Deposited",
+      "EscrowFunded",
+      "Credited",
+      "Withdrawn",
+      "CaseCompleted",
+    ]);
     expect(history.body.events[0]).to.include.keys("block", "time", "tx");
   });
 });

@@ -20,8 +20,18 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
     await h?.close();
   });
 
-  const parties = () => ({ bank: h.addresses.bank, lawyer: h.addresses.lawyer, buyer: h.addresses.buyer, seller: h.addresses.seller });
-  const openBody = (extra: Record<string, unknown> = {}) => ({ workflow: "uk-remortgage", parties: parties(), terms: DEFAULT_TERMS, ...extra });
+  const parties = () => ({
+    bank: h.addresses.bank,
+    lawyer: h.addresses.lawyer,
+    buyer: h.addresses.buyer,
+    seller: h.addresses.seller,
+  });
+  const openBody = (extra: Record<string, unknown> = {}) => ({
+    workflow: "uk-remortgage",
+    parties: parties(),
+    terms: DEFAULT_TERMS,
+    ...extra,
+  });
 
   async function until(caseId: string, what: string, probe: (p: any) => boolean) {
     const deadline = Date.now() + 20_000;
@@ -57,14 +67,24 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
       const lawyer = await h.request("lawyer", "POST", "/cases", openBody());
       expect(lawyer.status).to.equal(403);
       expect(lawyer.body.error.code).to.equal("FORBIDDEN");
-      const bankForOther = await h.request("bank", "POST", "/cases", openBody({ parties: { ...parties(), bank: h.addresses.stranger } }));
+      const bankForOther = await h.request(
+        "bank",
+        "POST",
+        "/cases",
+        openBody({ parties: { ...parties(), bank: h.addresses.stranger } }),
+      );
       expect(bankForOther.status).to.equal(403);
     });
     it("answers 400 with the field errors for an unknown workflow, a bad address or amount, or an unknown field", async function () {
       const unknown = await h.request("bank", "POST", "/cases", openBody({ workflow: "nope" }));
       expect(unknown.status).to.equal(400);
       expect(unknown.body.error.details.fieldErrors.workflow[0]).to.match(/no workflow/);
-      const address = await h.request("bank", "POST", "/cases", openBody({ parties: { ...parties(), seller: "0x1234" } }));
+      const address = await h.request(
+        "bank",
+        "POST",
+        "/cases",
+        openBody({ parties: { ...parties(), seller: "0x1234" } }),
+      );
       expect(address.status).to.equal(400);
       expect(address.body.error.details.fieldErrors).to.have.property("parties");
       const amount = await h.request("bank", "POST", "/cases", openBody({ terms: { ...DEFAULT_TERMS, price: "1.5" } }));
@@ -76,7 +96,12 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
       expect(Object.keys(missing.body.error.details.fieldErrors)).to.include.members(["workflow", "parties", "terms"]);
     });
     it("answers 400 when the price is more than the two shares", async function () {
-      const res = await h.request("bank", "POST", "/cases", openBody({ terms: { price: "10", deposit: "1", loan: "2" } }));
+      const res = await h.request(
+        "bank",
+        "POST",
+        "/cases",
+        openBody({ terms: { price: "10", deposit: "1", loan: "2" } }),
+      );
       expect(res.status, JSON.stringify(res.body)).to.equal(400);
     });
   });
@@ -124,7 +149,9 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
       expect(signOff.body.message).to.include({ caseId: h.caseId, role: 1 });
       const revoke = await h.request("lawyer", "GET", `${path("title-check")}/typed-data?purpose=revoke`);
       expect(revoke.body.primaryType).to.equal("RevokeSignOff");
-      expect((await h.request("lawyer", "GET", `${path("title-check")}/typed-data?purpose=maybe`)).status).to.equal(400);
+      expect((await h.request("lawyer", "GET", `${path("title-check")}/typed-data?purpose=maybe`)).status).to.equal(
+        400,
+      );
     });
     it("refuses a party the stage does not need (403), the operator (403), a stranger (404) and an unknown stage (404)", async function () {
       for (const [who, status] of [
@@ -133,7 +160,9 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
         ["stranger", 404],
       ] as const) {
         expect((await h.request(who, "POST", path("title-check"), {})).status, `${who} POST`).to.equal(status);
-        expect((await h.request(who, "GET", `${path("title-check")}/typed-data`)).status, `${who} typed data`).to.equal(status);
+        expect((await h.request(who, "GET", `${path("title-check")}/typed-data`)).status, `${who} typed data`).to.equal(
+          status,
+        );
         expect((await h.request(who, "DELETE", path("title-check"), {})).status, `${who} DELETE`).to.equal(status);
       }
       expect((await h.request("lawyer", "POST", path("no-such-stage"), {})).status).to.equal(404);
@@ -158,18 +187,31 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
     });
     it("revokes with the party's own signature, and refuses another's (403)", async function () {
       expect((await h.request("seller", "POST", path("redemption-statement"), {})).status).to.equal(202);
-      await until(h.caseId, "the seller's sign-off", (p) => stage(p, "redemption-statement").signedOff.includes("seller"));
+      await until(h.caseId, "the seller's sign-off", (p) =>
+        stage(p, "redemption-statement").signedOff.includes("seller"),
+      );
       const typed = await h.request("seller", "GET", `${path("redemption-statement")}/typed-data?purpose=revoke`);
       const { domain, types, message } = typed.body;
       const wrong = await h.wallets.buyer.signTypedData(domain, types, message);
-      expect((await h.request("seller", "DELETE", path("redemption-statement"), { signature: wrong })).status).to.equal(403);
+      expect((await h.request("seller", "DELETE", path("redemption-statement"), { signature: wrong })).status).to.equal(
+        403,
+      );
       const signature = await h.wallets.seller.signTypedData(domain, types, message);
       const res = await h.request("seller", "DELETE", path("redemption-statement"), { signature });
       expect(res.status, JSON.stringify(res.body)).to.equal(202);
-      await until(h.caseId, "the seller's revocation", (p) => !stage(p, "redemption-statement").signedOff.includes("seller"));
+      await until(
+        h.caseId,
+        "the seller's revocation",
+        (p) => !stage(p, "redemption-statement").signedOff.includes("seller"),
+      );
     });
     it("asks an address holding two roles of the stage to name the one it acts as", async function () {
-      const opened = await h.request("bank", "POST", "/cases", openBody({ parties: { ...parties(), lawyer: h.addresses.bank } }));
+      const opened = await h.request(
+        "bank",
+        "POST",
+        "/cases",
+        openBody({ parties: { ...parties(), lawyer: h.addresses.bank } }),
+      );
       expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
       const unnamed = await h.request("bank", "POST", path("completion", opened.body.id), {});
       expect(unnamed.status).to.equal(400);
@@ -178,7 +220,9 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
       expect(named.status, JSON.stringify(named.body)).to.equal(202);
       const notHis = await h.request("bank", "POST", path("completion", opened.body.id), { role: "buyer" });
       expect(notHis.status).to.equal(403);
-      await until(opened.body.id, "the sign-off as the lawyer", (p) => stage(p, "completion").signedOff.includes("lawyer"));
+      await until(opened.body.id, "the sign-off as the lawyer", (p) =>
+        stage(p, "completion").signedOff.includes("lawyer"),
+      );
       expect(stage(await until(opened.body.id, "", () => true), "completion").signedOff).to.deep.equal(["lawyer"]);
     });
   });
@@ -189,9 +233,15 @@ describe("server: cases, sign-offs, money, submissions and the dev clock", funct
       expect(res.status, JSON.stringify(res.body)).to.equal(202);
       expect(res.body.kind).to.equal("deposit");
       await until(h.caseId, "the deposit", (p) => p.escrow.paidByBuyer === "1000");
-      expect((await h.request("lawyer", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(403);
-      expect((await h.request("operator", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(403);
-      expect((await h.request("stranger", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(404);
+      expect((await h.request("lawyer", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(
+        403,
+      );
+      expect((await h.request("operator", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(
+        403,
+      );
+      expect((await h.request("stranger", "POST", `/cases/${h.caseId}/deposits`, { amount: "1000" })).status).to.equal(
+        404,
+      );
     });
     it("answers a zero, negative, fractional or over-256-bit amount 400", async function () {
       for (const amount of ["0", "-1", "1.5", 5, "", "9".repeat(78)]) {

@@ -47,8 +47,12 @@ describe("server: the event stream of a case", function () {
     expect(first.data.id).to.equal(h.caseId);
     expect(first.id).to.match(/^\d+$/);
 
-    expect((await h.request("lawyer", "POST", `/cases/${h.caseId}/stages/title-check/sign-offs`, {})).status).to.equal(202);
-    const change = await reader.waitFor((e) => e.data.stages.find((s: any) => s.id === "title-check").signedOff.includes("lawyer"));
+    expect((await h.request("lawyer", "POST", `/cases/${h.caseId}/stages/title-check/sign-offs`, {})).status).to.equal(
+      202,
+    );
+    const change = await reader.waitFor((e) =>
+      e.data.stages.find((s: any) => s.id === "title-check").signedOff.includes("lawyer"),
+    );
     expect(BigInt(change.id as string) > BigInt(first.id as string)).to.equal(true);
   });
 
@@ -63,7 +67,9 @@ describe("server: the event stream of a case", function () {
     expect(quiet.status).to.equal(200);
     expect(quiet.events, "nothing changed since that id").to.have.length(0);
 
-    expect((await h.request("bank", "POST", `/cases/${h.caseId}/stages/application/sign-offs`, {})).status).to.equal(202);
+    expect((await h.request("bank", "POST", `/cases/${h.caseId}/stages/application/sign-offs`, {})).status).to.equal(
+      202,
+    );
     const next = await quiet.waitFor(() => true);
     expect(next.data.stages[0].signedOff).to.include("bank");
     expect(BigInt(next.id as string) > BigInt(latest.id as string)).to.equal(true);
@@ -75,18 +81,26 @@ describe("server: the event stream of a case", function () {
     const watchers = await Promise.all(Array.from({ length: 100 }, () => watch("buyer")));
     await Promise.all(watchers.map((w) => w.waitFor(() => true)));
     const counts = watchers.map((w) => w.events.length);
-    expect((await h.request("lawyer", "POST", `/cases/${h.caseId}/stages/pre-completion-search/sign-offs`, {})).status).to.equal(202);
-    const isIt = (e: any) => e.data.stages.find((s: any) => s.id === "pre-completion-search").signedOff.includes("lawyer");
+    expect(
+      (await h.request("lawyer", "POST", `/cases/${h.caseId}/stages/pre-completion-search/sign-offs`, {})).status,
+    ).to.equal(202);
+    const isIt = (e: any) =>
+      e.data.stages.find((s: any) => s.id === "pre-completion-search").signedOff.includes("lawyer");
     const seen = await Promise.all(watchers.map((w, i) => w.waitFor(isIt, 20_000, counts[i])));
     expect(new Set(seen.map((e) => e.id)).size, "one event id").to.equal(1);
     expect(new Set(seen.map((e) => JSON.stringify(e.data))).size, "one event body").to.equal(1);
   });
 
   it("answers HEAD with the headers only, and keeps the connection usable", async function () {
-    const head = await fetch(`${h.url}/cases/${h.caseId}/events`, { method: "HEAD", headers: { Authorization: `Bearer ${h.tokens.bank}` } });
+    const head = await fetch(`${h.url}/cases/${h.caseId}/events`, {
+      method: "HEAD",
+      headers: { Authorization: `Bearer ${h.tokens.bank}` },
+    });
     expect(head.status).to.equal(200);
     expect(head.headers.get("content-type")).to.match(/^text\/event-stream/);
-    expect((await h.request("bank", "POST", `/cases/${h.caseId}/stages/mortgage-offer/sign-offs`, {})).status).to.equal(202);
+    expect((await h.request("bank", "POST", `/cases/${h.caseId}/stages/mortgage-offer/sign-offs`, {})).status).to.equal(
+      202,
+    );
     await sleep(300);
     expect((await h.request("bank", "GET", `/cases/${h.caseId}`)).status).to.equal(200);
   });
@@ -102,8 +116,12 @@ describe("server: the event stream of a case", function () {
     const reader = await watch("lawyer");
     await reader.waitFor(() => true);
     const snapshot = await hre.network.provider.send("evm_snapshot", []);
-    expect((await h.request("seller", "POST", `/cases/${h.caseId}/stages/redemption-statement/sign-offs`, {})).status).to.equal(202);
-    const signed = await reader.waitFor((e) => e.data.stages.find((s: any) => s.id === "redemption-statement").signedOff.includes("seller"));
+    expect(
+      (await h.request("seller", "POST", `/cases/${h.caseId}/stages/redemption-statement/sign-offs`, {})).status,
+    ).to.equal(202);
+    const signed = await reader.waitFor((e) =>
+      e.data.stages.find((s: any) => s.id === "redemption-statement").signedOff.includes("seller"),
+    );
     await hre.network.provider.send("evm_revert", [snapshot]);
     // A longer chain without that block: the projection sees the fork and rolls back.
     await hre.network.provider.send("hardhat_mine", ["0x3"]);
@@ -111,11 +129,21 @@ describe("server: the event stream of a case", function () {
     expect(BigInt(corrected.id as string) > BigInt(signed.id as string)).to.equal(true);
     expect(corrected.data.id).to.equal(h.caseId);
     // The engine re-submits what the chain lost: the seller's sign-off comes back.
-    await reader.waitFor((e) => e.data.reorg !== true && e.data.stages.find((s: any) => s.id === "redemption-statement").signedOff.includes("seller"), 20_000, reader.events.indexOf(corrected) + 1);
+    await reader.waitFor(
+      (e) =>
+        e.data.reorg !== true &&
+        e.data.stages.find((s: any) => s.id === "redemption-statement").signedOff.includes("seller"),
+      20_000,
+      reader.events.indexOf(corrected) + 1,
+    );
   });
 
   it("ends a stream at its next heartbeat once its principal is revoked", async function () {
-    const { principal, token } = h.principals.add({ name: "watching-buyer", role: "buyer", address: h.addresses.buyer });
+    const { principal, token } = h.principals.add({
+      name: "watching-buyer",
+      role: "buyer",
+      address: h.addresses.buyer,
+    });
     const reader = await openEventStream(h.url, token, h.caseId);
     readers.push(reader);
     const other = await watch("buyer");

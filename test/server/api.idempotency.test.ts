@@ -49,12 +49,26 @@ describe("server: Idempotency-Key", function () {
 
   it("answers 409 for the same key with another body or path", async function () {
     const headers = key("other-body");
-    expect((await h.request("lawyer", "POST", signOffPath("title-check"), { evidence: ethers.id("a") }, headers)).status).to.equal(202);
-    const otherBody = await h.request("lawyer", "POST", signOffPath("title-check"), { evidence: ethers.id("b") }, headers);
+    expect(
+      (await h.request("lawyer", "POST", signOffPath("title-check"), { evidence: ethers.id("a") }, headers)).status,
+    ).to.equal(202);
+    const otherBody = await h.request(
+      "lawyer",
+      "POST",
+      signOffPath("title-check"),
+      { evidence: ethers.id("b") },
+      headers,
+    );
     expect(otherBody.status).to.equal(409);
     expect(otherBody.body.error).to.include({ code: "IDEMPOTENCY_CONFLICT" });
     expect(otherBody.body.error.message).to.match(/another request/);
-    const otherPath = await h.request("lawyer", "POST", signOffPath("pre-completion-search"), { evidence: ethers.id("a") }, headers);
+    const otherPath = await h.request(
+      "lawyer",
+      "POST",
+      signOffPath("pre-completion-search"),
+      { evidence: ethers.id("a") },
+      headers,
+    );
     expect(otherPath.status).to.equal(409);
   });
 
@@ -69,9 +83,21 @@ describe("server: Idempotency-Key", function () {
 
   it("answers 409 to a second request while the first is still in flight, and makes one case", async function () {
     const headers = key("open");
-    const body = { workflow: "uk-remortgage", parties: { bank: h.addresses.bank, lawyer: h.addresses.lawyer, buyer: h.addresses.buyer, seller: h.addresses.seller }, terms: { price: "3", deposit: "1", loan: "2" } };
+    const body = {
+      workflow: "uk-remortgage",
+      parties: {
+        bank: h.addresses.bank,
+        lawyer: h.addresses.lawyer,
+        buyer: h.addresses.buyer,
+        seller: h.addresses.seller,
+      },
+      terms: { price: "3", deposit: "1", loan: "2" },
+    };
     const before = (await h.request("operator", "GET", "/cases")).body.cases.length;
-    const [a, b] = await Promise.all([h.request("bank", "POST", "/cases", body, headers), h.request("bank", "POST", "/cases", body, headers)]);
+    const [a, b] = await Promise.all([
+      h.request("bank", "POST", "/cases", body, headers),
+      h.request("bank", "POST", "/cases", body, headers),
+    ]);
     const statuses = [a.status, b.status].sort();
     expect(statuses).to.deep.equal([201, 409]);
     const conflict = a.status === 409 ? a : b;
@@ -88,7 +114,9 @@ describe("server: Idempotency-Key", function () {
     const headers = key("refused");
     const refused = await h.request("seller", "POST", `/cases/${h.caseId}/withdrawals`, {}, headers);
     expect(refused.status).to.equal(409);
-    const rows = h.principals.db.prepare("SELECT COUNT(*) AS n FROM idempotency_records WHERE key = ?").get(headers["Idempotency-Key"]) as { n: number };
+    const rows = h.principals.db
+      .prepare("SELECT COUNT(*) AS n FROM idempotency_records WHERE key = ?")
+      .get(headers["Idempotency-Key"]) as { n: number };
     expect(rows.n).to.equal(0);
     expect((await h.request("seller", "POST", signOffPath("redemption-statement"), {}, headers)).status).to.equal(202);
   });
@@ -99,9 +127,17 @@ describe("server: Idempotency-Key", function () {
     const caseId = await h.openCase();
     const path = signOffPath("redemption-statement", caseId);
     // The crashed process had put the sign-off in the engine's outbox under its key, and not finished its record.
-    const submitted = await h.engine.approve({ caseId, stageId: "redemption-statement", role: "seller", principalAddress: h.addresses.seller, idempotencyKey: `${seller.id}:${label}` });
+    const submitted = await h.engine.approve({
+      caseId,
+      stageId: "redemption-statement",
+      role: "seller",
+      principalAddress: h.addresses.seller,
+      idempotencyKey: `${seller.id}:${label}`,
+    });
     h.principals.db
-      .prepare("INSERT INTO idempotency_records (principal_id, key, request_hash, state, boot_id, created_at) VALUES (?, ?, ?, 'in-progress', 'an-earlier-boot', ?)")
+      .prepare(
+        "INSERT INTO idempotency_records (principal_id, key, request_hash, state, boot_id, created_at) VALUES (?, ?, ?, 'in-progress', 'an-earlier-boot', ?)",
+      )
       .run(seller.id, label, requestHash("POST", path, {}), Date.now());
     const retry = await h.request("seller", "POST", path, {}, { "Idempotency-Key": label });
     expect(retry.status, JSON.stringify(retry.body)).to.equal(202);
@@ -110,7 +146,13 @@ describe("server: Idempotency-Key", function () {
   });
 
   it("refuses a malformed key with 400", async function () {
-    const res = await h.request("bank", "POST", signOffPath("mortgage-offer"), {}, { "Idempotency-Key": "x".repeat(300) });
+    const res = await h.request(
+      "bank",
+      "POST",
+      signOffPath("mortgage-offer"),
+      {},
+      { "Idempotency-Key": "x".repeat(300) },
+    );
     expect(res.status).to.equal(400);
     expect(res.body.error.details.in).to.equal("headers");
   });

@@ -10,7 +10,13 @@ import { startApp, type AppHarness, type TokenName } from "./support/app-harness
 
 /** The wall-clock time of an instant in London, "HH:MM:SS". */
 function londonTime(iso: string): string {
-  return new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/London", hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(iso));
+  return new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/London",
+    hourCycle: "h23",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  }).format(new Date(iso));
 }
 
 describe("server: the law's moments in GET /cases/:id", function () {
@@ -36,7 +42,9 @@ describe("server: the law's moments in GET /cases/:id", function () {
   }
 
   async function signOff(who: TokenName, stageId: string) {
-    const res = await h.request(who, "POST", `/cases/${h.caseId}/stages/${stageId}/sign-offs`, { evidence: ethers.id(`${stageId} by ${who}`) });
+    const res = await h.request(who, "POST", `/cases/${h.caseId}/stages/${stageId}/sign-offs`, {
+      evidence: ethers.id(`${stageId} by ${who}`),
+    });
     expect(res.status, `${who} signs off ${stageId}: ${JSON.stringify(res.body)}`).to.equal(202);
   }
 
@@ -48,8 +56,17 @@ describe("server: the law's moments in GET /cases/:id", function () {
     expect(londonTime(completion.deadline)).to.equal("00:00:00");
     expect(Date.parse(completion.deadline)).to.be.below(Date.parse(completion.contractCeiling));
     // A stage without a waiting rule accepts sign-offs early, even while locked; the reflection period waits for the offer.
-    expect(stage(opened, "certificate-of-title")).to.include({ status: "locked", acceptsSignOffs: true, waitsFor: null });
-    expect(stage(opened, "offer-accepted")).to.include({ status: "locked", acceptsSignOffs: false, availableAt: null, waitsFor: "Mortgage offer, then 7 days" });
+    expect(stage(opened, "certificate-of-title")).to.include({
+      status: "locked",
+      acceptsSignOffs: true,
+      waitsFor: null,
+    });
+    expect(stage(opened, "offer-accepted")).to.include({
+      status: "locked",
+      acceptsSignOffs: false,
+      availableAt: null,
+      waitsFor: "Mortgage offer, then 7 days",
+    });
 
     await signOff("buyer", "application");
     await signOff("bank", "application");
@@ -58,7 +75,9 @@ describe("server: the law's moments in GET /cases/:id", function () {
     const offered = await until("the mortgage offer", (p) => stage(p, "mortgage-offer").status === "completed");
     const accepted = stage(offered, "offer-accepted");
     // Seven days of elapsed time: the law's moment and the contract's floor are the same second.
-    expect(accepted.availableAt).to.equal(new Date(Date.parse(stage(offered, "mortgage-offer").completedAt) + 7 * 86_400_000).toISOString());
+    expect(accepted.availableAt).to.equal(
+      new Date(Date.parse(stage(offered, "mortgage-offer").completedAt) + 7 * 86_400_000).toISOString(),
+    );
     expect(accepted.contractFloor).to.equal(accepted.availableAt);
     expect(accepted).to.include({ status: "waiting", waitingFor: "time", acceptsSignOffs: false });
     expect(accepted.waitsFor).to.match(/^7 days from Mortgage offer/);
@@ -77,13 +96,33 @@ describe("server: the law's moments in GET /cases/:id", function () {
 
   it("describes every new field in the OpenAPI document", async function () {
     const doc = (await h.request(null, "GET", "/openapi.json")).body;
-    const resolve = (schema: any): any => (schema?.$ref ? resolve(schema.$ref.split("/").slice(1).reduce((node: any, key: string) => node[key], doc)) : schema);
+    const resolve = (schema: any): any =>
+      schema?.$ref
+        ? resolve(
+            schema.$ref
+              .split("/")
+              .slice(1)
+              .reduce((node: any, key: string) => node[key], doc),
+          )
+        : schema;
     const caseSchema = resolve(doc.paths["/cases/{id}"].get.responses["200"].content["application/json"].schema);
     expect(caseSchema.properties.timeZone.description).to.match(/IANA time zone/);
     const stageSchema = resolve(resolve(caseSchema.properties.stages).items);
-    for (const field of ["availableAt", "deadline", "contractFloor", "contractCeiling", "acceptsSignOffs", "waitsFor"]) {
+    for (const field of [
+      "availableAt",
+      "deadline",
+      "contractFloor",
+      "contractCeiling",
+      "acceptsSignOffs",
+      "waitsFor",
+    ]) {
       expect(stageSchema.properties, field).to.have.property(field);
-      expect(resolve(stageSchema.properties[field]).description ?? stageSchema.properties[field].description, `${field} described`).to.be.a("string").and.not.equal("");
+      expect(
+        resolve(stageSchema.properties[field]).description ?? stageSchema.properties[field].description,
+        `${field} described`,
+      )
+        .to.be.a("string")
+        .and.not.equal("");
     }
     expect(stageSchema.properties.availableAt.description).to.match(/LEGAL moment/);
     expect(stageSchema.properties.contractFloor.description).to.match(/on-chain floor/);

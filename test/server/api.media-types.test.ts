@@ -27,10 +27,19 @@ describe("server: strict media types (issue 11, finding 2)", function () {
     return h.wallets.lawyer.signTypedData(typed.body.domain, typed.body.types, typed.body.message);
   }
 
-  async function raw(method: string, path: string, body: string | undefined, contentType: string | undefined, who = "lawyer" as const) {
+  async function raw(
+    method: string,
+    path: string,
+    body: string | undefined,
+    contentType: string | undefined,
+    who = "lawyer" as const,
+  ) {
     const res = await fetch(h.url + path, {
       method,
-      headers: { Authorization: `Bearer ${h.tokens[who]}`, ...(contentType === undefined ? {} : { "Content-Type": contentType }) },
+      headers: {
+        Authorization: `Bearer ${h.tokens[who]}`,
+        ...(contentType === undefined ? {} : { "Content-Type": contentType }),
+      },
       body,
     });
     const text = await res.text();
@@ -39,18 +48,32 @@ describe("server: strict media types (issue 11, finding 2)", function () {
 
   const submissionsNow = () => h.engine.relayer.outbox.list().length;
 
-  for (const contentType of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/merge-patch+json", "application/xml"]) {
+  for (const contentType of [
+    "text/plain",
+    "text/plain;charset=UTF-8",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/merge-patch+json",
+    "application/xml",
+  ]) {
     it(`refuses a sign-off sent as ${contentType} with 415 naming that type, and submits nothing`, async function () {
       const signature = await lawyerSignature();
       const before = submissionsNow();
-      const res = await raw("POST", `/cases/${caseId}/stages/title-check/sign-offs`, JSON.stringify({ signature }), contentType);
+      const res = await raw(
+        "POST",
+        `/cases/${caseId}/stages/title-check/sign-offs`,
+        JSON.stringify({ signature }),
+        contentType,
+      );
       expect(res.status, JSON.stringify(res.body)).to.equal(415);
       expect(res.body.error.code).to.equal("UNSUPPORTED_MEDIA_TYPE");
       expect(res.body.error.message).to.include(contentType.split(";")[0]);
       expect(res.body.error.details.contentType.toLowerCase()).to.equal(contentType.toLowerCase());
       expect(submissionsNow()).to.equal(before);
       const progress = await h.request("lawyer", "GET", `/cases/${caseId}`);
-      expect(progress.body.stages.find((s: { id: string }) => s.id === "title-check").signedOff).to.not.include("lawyer");
+      expect(progress.body.stages.find((s: { id: string }) => s.id === "title-check").signedOff).to.not.include(
+        "lawyer",
+      );
     });
   }
 
@@ -75,7 +98,12 @@ describe("server: strict media types (issue 11, finding 2)", function () {
 
   it("takes application/json with a charset, and the party's own signature is the one relayed", async function () {
     const signature = await lawyerSignature();
-    const res = await raw("POST", `/cases/${caseId}/stages/title-check/sign-offs`, JSON.stringify({ signature }), "application/json; charset=utf-8");
+    const res = await raw(
+      "POST",
+      `/cases/${caseId}/stages/title-check/sign-offs`,
+      JSON.stringify({ signature }),
+      "application/json; charset=utf-8",
+    );
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
     const submission = h.engine.submission(res.body.id)!;
     expect(submission.payload.kind).to.equal("relayed-sign-off");

@@ -17,7 +17,11 @@ describe("server: opening a case is idempotent without a key (issue 11, finding 
   let escrow: { caseCount(): Promise<bigint> };
   before(async function () {
     h = await startApp();
-    escrow = new ethers.Contract(h.escrowAddress, ["function caseCount() view returns (uint256)"], ethers.provider) as unknown as typeof escrow;
+    escrow = new ethers.Contract(
+      h.escrowAddress,
+      ["function caseCount() view returns (uint256)"],
+      ethers.provider,
+    ) as unknown as typeof escrow;
   });
   after(async function () {
     await h?.close();
@@ -25,7 +29,12 @@ describe("server: opening a case is idempotent without a key (issue 11, finding 
 
   const body = (terms: { price: string; deposit: string; loan: string }) => ({
     workflow: "uk-remortgage",
-    parties: { bank: h.addresses.bank, lawyer: h.addresses.lawyer, buyer: h.addresses.buyer, seller: h.addresses.seller },
+    parties: {
+      bank: h.addresses.bank,
+      lawyer: h.addresses.lawyer,
+      buyer: h.addresses.buyer,
+      seller: h.addresses.seller,
+    },
     terms,
   });
 
@@ -35,7 +44,11 @@ describe("server: opening a case is idempotent without a key (issue 11, finding 
     const first = await h.request("bank", "POST", "/cases", request);
     expect(first.status, JSON.stringify(first.body)).to.equal(201);
     // The same body, its fields in another order and an address in lower case: the same request.
-    const reordered = { terms: { loan: "1000", deposit: "1", price: "1001" }, parties: { ...request.parties, seller: request.parties.seller.toLowerCase() }, workflow: "uk-remortgage" };
+    const reordered = {
+      terms: { loan: "1000", deposit: "1", price: "1001" },
+      parties: { ...request.parties, seller: request.parties.seller.toLowerCase() },
+      workflow: "uk-remortgage",
+    };
     const second = await h.request("bank", "POST", "/cases", reordered);
     expect(second.status, JSON.stringify(second.body)).to.equal(201);
     expect(second.body.id).to.equal(first.body.id);
@@ -94,14 +107,18 @@ describe("server: opening a case is idempotent without a key (issue 11, finding 
     }
     expect(refused.status, JSON.stringify(refused.body)).to.equal(503);
     expect(refused.body.error.code).to.equal("RELAYER_OUT_OF_FUNDS");
-    expect(refused.body.error.message).to.include(bank).and.include("holds 1000 wei").and.match(/needs \d+ wei/).and.not.match(/relayer's account/);
+    expect(refused.body.error.message)
+      .to.include(bank)
+      .and.include("holds 1000 wei")
+      .and.match(/needs \d+ wei/)
+      .and.not.match(/relayer's account/);
     expect(refused.body.error.message).to.match(/same request|same body/);
     expect(refused.body.error.details).to.include({ address: bank, balance: "1000" });
     expect(BigInt(refused.body.error.details.needed)).to.be.greaterThan(1000n);
 
     // As a client does on a 503 (Retry-After): the same request again, until the relayer has seen the funds.
     let retried = await h.request("bank", "POST", "/cases", request);
-    for (const deadline = Date.now() + 20_000; retried.status === 503 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 20_000; retried.status === 503 && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       retried = await h.request("bank", "POST", "/cases", request);
     }

@@ -17,7 +17,8 @@ function mountedRoutes(app: App): Array<{ method: string; path: string }> {
   const walk = (stack: any[]) => {
     for (const layer of stack) {
       if (layer.route) {
-        for (const method of Object.keys(layer.route.methods)) if (method !== "_all") found.push({ method, path: layer.route.path });
+        for (const method of Object.keys(layer.route.methods))
+          if (method !== "_all") found.push({ method, path: layer.route.path });
       } else if (layer.handle?.stack) walk(layer.handle.stack);
     }
   };
@@ -73,7 +74,11 @@ describe("server: OpenAPI, rate limits and the request log", function () {
           const secured = operation.security.length > 0;
           expect(secured, `${method} ${path} security`).to.equal(!open.has(path));
           if (secured) expect(operation.responses["401"], `${method} ${path} 401`).to.not.equal(undefined);
-          if (method === "post") expect(operation.parameters.map((p: any) => p.name), `${method} ${path}`).to.include("Idempotency-Key");
+          if (method === "post")
+            expect(
+              operation.parameters.map((p: any) => p.name),
+              `${method} ${path}`,
+            ).to.include("Idempotency-Key");
         }
       }
     });
@@ -83,19 +88,31 @@ describe("server: OpenAPI, rate limits and the request log", function () {
       expect(body.required).to.include.members(["workflow", "parties", "terms"]);
       expect(body.properties.terms.properties.price.pattern).to.be.a("string");
       const typedData = doc.paths["/cases/{id}/stages/{stage}/sign-offs/typed-data"].get;
-      expect(typedData.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include.members(["path:id", "path:stage", "query:purpose", "query:evidence"]);
+      expect(typedData.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include.members([
+        "path:id",
+        "path:stage",
+        "query:purpose",
+        "query:evidence",
+      ]);
       expect(doc.paths["/cases/{id}/events"].get.responses["200"].content).to.have.property("text/event-stream");
-      expect(doc.paths["/cases/{id}/events"].get.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include("header:Last-Event-ID");
+      expect(doc.paths["/cases/{id}/events"].get.parameters.map((p: any) => `${p.in}:${p.name}`)).to.include(
+        "header:Last-Event-ID",
+      );
       expect(doc.paths["/submissions/{id}"].get).to.not.equal(undefined);
     });
     it("states the rule price <= deposit + loan, and lists 413, 415, 429 on every operation and 409, 503 on every change (issue 11)", async function () {
       const doc = (await h.request(null, "GET", "/openapi.json")).body;
-      expect(doc.paths["/cases"].post.requestBody.content["application/json"].schema.properties.terms.description).to.include("price <= deposit + loan");
+      expect(
+        doc.paths["/cases"].post.requestBody.content["application/json"].schema.properties.terms.description,
+      ).to.include("price <= deposit + loan");
       expect(doc.paths["/cases"].post.description).to.include("price <= deposit + loan");
       for (const [path, operations] of Object.entries<any>(doc.paths)) {
         for (const [method, operation] of Object.entries<any>(operations)) {
-          for (const status of ["400", "413", "415", "429"]) expect(operation.responses[status], `${method} ${path} ${status}`).to.not.equal(undefined);
-          if (method !== "get" && operation.security.length > 0) for (const status of ["409", "503"]) expect(operation.responses[status], `${method} ${path} ${status}`).to.not.equal(undefined);
+          for (const status of ["400", "413", "415", "429"])
+            expect(operation.responses[status], `${method} ${path} ${status}`).to.not.equal(undefined);
+          if (method !== "get" && operation.security.length > 0)
+            for (const status of ["409", "503"])
+              expect(operation.responses[status], `${method} ${path} ${status}`).to.not.equal(undefined);
         }
       }
       // A body that may be left out entirely (it reads as {}) is not required; one that can't, is.
@@ -134,7 +151,9 @@ describe("server: OpenAPI, rate limits and the request log", function () {
         },
       });
       const url = await serve({ logger: pino({ level: "info" }, sink) });
-      const res = await fetch(`${url}/cases/${h.caseId}?token=${h.tokens.seller}`, { headers: { Authorization: `Bearer ${h.tokens.bank}` } });
+      const res = await fetch(`${url}/cases/${h.caseId}?token=${h.tokens.seller}`, {
+        headers: { Authorization: `Bearer ${h.tokens.bank}` },
+      });
       expect(res.status).to.equal(200); // an unknown query parameter is ignored, and not logged
       await fetch(`${url}/cases/${h.caseId}`, { headers: { Authorization: `Bearer ${h.tokens.bank}` } });
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -37,7 +37,12 @@ describe("server: public routes, auth and errors", function () {
         expect(health.status).to.equal("degraded");
         expect(health.reasons, JSON.stringify(health)).to.have.length(1);
         const [reason] = health.reasons;
-        expect(reason).to.include({ source: "relayer", code: "RELAYER_OUT_OF_FUNDS", address: RELAYER_WALLET.address, balance: "0" });
+        expect(reason).to.include({
+          source: "relayer",
+          code: "RELAYER_OUT_OF_FUNDS",
+          address: RELAYER_WALLET.address,
+          balance: "0",
+        });
         expect(BigInt(reason.needed)).to.be.greaterThan(0n);
         expect(reason.message).to.contain(RELAYER_WALLET.address).and.contain(`needs ${reason.needed} wei`);
       } finally {
@@ -67,13 +72,18 @@ describe("server: public routes, auth and errors", function () {
           health = (await h.request(null, "GET", "/health")).body;
         } while (health.status === "ok" && Date.now() < deadline);
         const reason = health.reasons.find((r: { address?: string }) => r.address === buyer);
-        expect(reason, JSON.stringify(health)).to.include({ source: "relayer", code: "RELAYER_OUT_OF_FUNDS", balance: "1000" });
+        expect(reason, JSON.stringify(health)).to.include({
+          source: "relayer",
+          code: "RELAYER_OUT_OF_FUNDS",
+          balance: "1000",
+        });
         expect(BigInt(reason.needed)).to.be.greaterThan(1_000n);
       } finally {
         await setBalance(buyer, funds);
       }
       const deadline = Date.now() + 20_000;
-      while ((await h.request(null, "GET", "/health")).body.status !== "ok" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while ((await h.request(null, "GET", "/health")).body.status !== "ok" && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       expect((await h.request(null, "GET", "/health")).body.reasons, "resumed once funded").to.deep.equal([]);
     });
   });
@@ -82,7 +92,11 @@ describe("server: public routes, auth and errors", function () {
     it("lists the three templates with their stages", async function () {
       const res = await h.request(null, "GET", "/workflows");
       expect(res.status).to.equal(200);
-      expect(res.body.workflows.map((w: { id: string }) => w.id).sort()).to.deep.equal(["uk-purchase", "uk-remortgage", "us-purchase"]);
+      expect(res.body.workflows.map((w: { id: string }) => w.id).sort()).to.deep.equal([
+        "uk-purchase",
+        "uk-remortgage",
+        "us-purchase",
+      ]);
       const remortgage = res.body.workflows.find((w: { id: string }) => w.id === "uk-remortgage");
       expect(remortgage.stages[3]).to.include({ id: "offer-accepted", waitingPeriod: "7 days" });
       expect(remortgage.registered).to.equal(true);
@@ -130,10 +144,18 @@ describe("server: public routes, auth and errors", function () {
       expect(res.body).to.deep.equal({ error: { code: "NOT_FOUND", message: "no route GET /nothing/here" } });
     });
     it("answers malformed JSON 400 and an oversize body 413, in the error shape", async function () {
-      const bad = await fetch(`${h.url}/cases`, { method: "POST", headers: { Authorization: `Bearer ${h.tokens.bank}`, "Content-Type": "application/json" }, body: "{not json" });
+      const bad = await fetch(`${h.url}/cases`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${h.tokens.bank}`, "Content-Type": "application/json" },
+        body: "{not json",
+      });
       expect(bad.status).to.equal(400);
       expect(((await bad.json()) as any).error.code).to.equal("VALIDATION_FAILED");
-      const big = await fetch(`${h.url}/cases`, { method: "POST", headers: { Authorization: `Bearer ${h.tokens.bank}`, "Content-Type": "application/json" }, body: JSON.stringify({ workflow: "x".repeat(70_000) }) });
+      const big = await fetch(`${h.url}/cases`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${h.tokens.bank}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ workflow: "x".repeat(70_000) }),
+      });
       expect(big.status).to.equal(413);
       expect(((await big.json()) as any).error.code).to.equal("PAYLOAD_TOO_LARGE");
     });

@@ -21,7 +21,7 @@ describe("server: a case whose opening the chain lost", function () {
     await h?.close();
   });
 
-  it("answers it with status \"opening\" while its opening is sent again, never 404, and \"open\" once it lands", async function () {
+  it('answers it with status "opening" while its opening is sent again, never 404, and "open" once it lands', async function () {
     const save = await rpc<string>("evm_snapshot");
     const caseId = await h.openCase();
     const opened = await h.request("buyer", "GET", `/cases/${caseId}`);
@@ -44,10 +44,17 @@ describe("server: a case whose opening the chain lost", function () {
     expect(reopening.opening.note).to.match(/sending it again/);
     expect(reopening.parties.buyer).to.equal(h.addresses.buyer);
     const listed = await h.request("buyer", "GET", "/cases");
-    expect(listed.body.cases.map((c: { id: string; status: string }) => `${c.id}:${c.status}`)).to.include(`${caseId}:opening`);
+    expect(listed.body.cases.map((c: { id: string; status: string }) => `${c.id}:${c.status}`)).to.include(
+      `${caseId}:opening`,
+    );
     // Acting on it meanwhile is refused as a conflict to try again, not as an unknown case.
     const stageId = reopening.stages[0].id;
-    const signOff = await h.request(reopening.stages[0].requires[0], "POST", `/cases/${caseId}/stages/${stageId}/sign-offs`, {});
+    const signOff = await h.request(
+      reopening.stages[0].requires[0],
+      "POST",
+      `/cases/${caseId}/stages/${stageId}/sign-offs`,
+      {},
+    );
     expect(signOff.status, JSON.stringify(signOff.body)).to.equal(409);
     expect(signOff.body.error.details).to.deep.include({ reason: "CASE_OPENING", caseId });
     const deposit = await h.request("buyer", "POST", `/cases/${caseId}/deposits`, { amount: reopening.terms.deposit });

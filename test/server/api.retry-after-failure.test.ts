@@ -53,7 +53,11 @@ describe("server: a failed submission never blocks a later one (issue 11, findin
   it("signs off again, without a key, after the sign-off under the default key failed on chain", async function () {
     const caseId = await h.openCase();
     const bad = await h.engine.relayer.submitDurably(
-      { kind: "relayed-sign-off", message: { caseId, stage: TITLE_CHECK, role: LAWYER, epoch: 0, evidence: "0x" + "00".repeat(32) }, signature: "0x" + "11".repeat(64) + "1b" },
+      {
+        kind: "relayed-sign-off",
+        message: { caseId, stage: TITLE_CHECK, role: LAWYER, epoch: 0, evidence: "0x" + "00".repeat(32) },
+        signature: "0x" + "11".repeat(64) + "1b",
+      },
       `approve:${caseId}:${TITLE_CHECK}:${LAWYER}:0`,
     );
     expect((await settled(bad.id)).status).to.equal("failed");
@@ -71,7 +75,12 @@ describe("server: a failed submission never blocks a later one (issue 11, findin
     expect((await settled(signed.body.id)).status).to.equal("confirmed");
     await until(caseId, "the sign-off projected", (p) => titleCheck(p).signedOff.includes("lawyer"));
     const bad = h.engine.relayer.submit(
-      { kind: "call", from: h.engine.relayer.relayerAddress, method: "revokeSignOffWithSignature", args: [caseId, TITLE_CHECK, LAWYER, 0, "0x" + "11".repeat(64) + "1b"] },
+      {
+        kind: "call",
+        from: h.engine.relayer.relayerAddress,
+        method: "revokeSignOffWithSignature",
+        args: [caseId, TITLE_CHECK, LAWYER, 0, "0x" + "11".repeat(64) + "1b"],
+      },
       `revoke:${caseId}:${TITLE_CHECK}:${LAWYER}:0`,
     );
     expect((await settled(bad.id)).status).to.equal("failed");
@@ -86,7 +95,10 @@ describe("server: a failed submission never blocks a later one (issue 11, findin
   it("votes to cancel again, without a key, after the vote under the default key failed on chain", async function () {
     const caseId = await h.openCase();
     const lawyer = getAddress(h.addresses.lawyer);
-    const bad = h.engine.relayer.submit({ kind: "call", from: lawyer, method: "cancel", args: ["987654321"] }, `cancel:${caseId}:${lawyer}`);
+    const bad = h.engine.relayer.submit(
+      { kind: "call", from: lawyer, method: "cancel", args: ["987654321"] },
+      `cancel:${caseId}:${lawyer}`,
+    );
     expect((await settled(bad.id)).status).to.equal("failed");
 
     const again = await h.request("lawyer", "POST", `/cases/${caseId}/cancellation`, {});
@@ -102,7 +114,10 @@ describe("server: a failed submission never blocks a later one (issue 11, findin
     expect((await settled(vote.body.id)).status).to.equal("confirmed");
     await until(caseId, "the vote projected", (p) => p.cancelVotes.includes("lawyer"));
     const lawyer = getAddress(h.addresses.lawyer);
-    const bad = h.engine.relayer.submit({ kind: "call", from: lawyer, method: "withdrawCancelVote", args: ["987654321"] }, `withdraw-cancel-vote:${caseId}:${lawyer}:0`);
+    const bad = h.engine.relayer.submit(
+      { kind: "call", from: lawyer, method: "withdrawCancelVote", args: ["987654321"] },
+      `withdraw-cancel-vote:${caseId}:${lawyer}:0`,
+    );
     expect((await settled(bad.id)).status).to.equal("failed");
 
     const again = await h.request("lawyer", "DELETE", `/cases/${caseId}/cancellation`, {});

@@ -18,7 +18,13 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { parseSignature, serializeCompactSignature, serializeSignature, signatureToCompactSignature, type Hex } from "viem";
+import {
+  parseSignature,
+  serializeCompactSignature,
+  serializeSignature,
+  signatureToCompactSignature,
+  type Hex,
+} from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Submission } from "../../engine";
 import { startApp, type AppHarness } from "./support/app-harness";
@@ -39,7 +45,11 @@ interface Form {
 const FORMS: Form[] = [
   { name: "65 bytes, v = 27/28", make: (s) => s, relays: (s) => s },
   { name: "65 bytes, v = 0/1", make: (s) => withV(s, Number(parseSignature(s).v) - 27), relays: (s) => s },
-  { name: "64 bytes, EIP-2098 compact", make: (s) => serializeCompactSignature(signatureToCompactSignature(parseSignature(s))), relays: (s) => s },
+  {
+    name: "64 bytes, EIP-2098 compact",
+    make: (s) => serializeCompactSignature(signatureToCompactSignature(parseSignature(s))),
+    relays: (s) => s,
+  },
   { name: "65 bytes, high s", make: highS },
   { name: "66 bytes", make: (s) => `${s}00` as Hex },
   { name: "63 bytes", make: (s) => s.slice(0, -4) as Hex },
@@ -70,7 +80,10 @@ describe("server: every signature form, through the API and the contract (issue 
   const viemAccount = (who: "lawyer" | "buyer") => privateKeyToAccount(h.wallets[who].privateKey as Hex);
 
   /** viem signs the typed data that the API gave the lawyer for the case's title check. */
-  async function signedByViem(caseId: string, who: "lawyer" | "buyer"): Promise<{ signature: Hex; message: Record<string, unknown> }> {
+  async function signedByViem(
+    caseId: string,
+    who: "lawyer" | "buyer",
+  ): Promise<{ signature: Hex; message: Record<string, unknown> }> {
     const typed = await h.request("lawyer", "GET", `/cases/${caseId}/stages/title-check/sign-offs/typed-data`);
     expect(typed.status, JSON.stringify(typed.body)).to.equal(200);
     const { domain, types, primaryType, message } = typed.body;
@@ -105,9 +118,14 @@ describe("server: every signature form, through the API and the contract (issue 
       ],
       outsider,
     );
-    const tx = await escrow.signOffWithSignatures([{ caseId, stage: TITLE_CHECK, role: LAWYER, epoch: 0, evidence: ethers.ZeroHash, signature }]);
+    const tx = await escrow.signOffWithSignatures([
+      { caseId, stage: TITLE_CHECK, role: LAWYER, epoch: 0, evidence: ethers.ZeroHash, signature },
+    ]);
     const receipt = await tx.wait();
-    const skipped = receipt!.logs.some((log: { address: string; topics: readonly string[]; data: string }) => escrow.interface.parseLog(log)?.name === "SignOffSkipped");
+    const skipped = receipt!.logs.some(
+      (log: { address: string; topics: readonly string[]; data: string }) =>
+        escrow.interface.parseLog(log)?.name === "SignOffSkipped",
+    );
     return !skipped;
   }
 
@@ -132,20 +150,34 @@ describe("server: every signature form, through the API and the contract (issue 
       const own = await signedByViem(viaApi, form.by ?? "lawyer");
       const sent = form.make(own.signature);
       const before = h.engine.relayer.outbox.list().length;
-      const res = await h.request("lawyer", "POST", `/cases/${viaApi}/stages/title-check/sign-offs`, { signature: sent });
+      const res = await h.request("lawyer", "POST", `/cases/${viaApi}/stages/title-check/sign-offs`, {
+        signature: sent,
+      });
 
       if (form.relays) {
         const relayed = form.relays(own.signature);
         expect(res.status, JSON.stringify(res.body)).to.equal(202);
         const submission = await settled(res.body.id);
-        expect((submission.payload as { signature: string }).signature.toLowerCase(), "the form relayed").to.equal(relayed.toLowerCase());
-        expect(serializeSignature(parseSignature(relayed)).toLowerCase(), "the contract's form, as viem writes it").to.equal(relayed.toLowerCase());
+        expect((submission.payload as { signature: string }).signature.toLowerCase(), "the form relayed").to.equal(
+          relayed.toLowerCase(),
+        );
+        expect(
+          serializeSignature(parseSignature(relayed)).toLowerCase(),
+          "the contract's form, as viem writes it",
+        ).to.equal(relayed.toLowerCase());
         expect(submission.status, JSON.stringify(submission.error)).to.equal("confirmed");
         expect(await signedOnChain(viaApi), "signed off on chain").to.equal(true);
         // What the contract says of the form the API relays is what the API answered.
         const other = await h.openCase();
-        expect(await contractVerdict(other, form.relays((await signedByViem(other, "lawyer")).signature)), "the contract takes the relayed form").to.equal(true);
-        if (sent !== relayed) expect(contractTakesItAsIs, "the contract refuses the form as the wallet wrote it (why the API rewrites it)").to.equal(false);
+        expect(
+          await contractVerdict(other, form.relays((await signedByViem(other, "lawyer")).signature)),
+          "the contract takes the relayed form",
+        ).to.equal(true);
+        if (sent !== relayed)
+          expect(
+            contractTakesItAsIs,
+            "the contract refuses the form as the wallet wrote it (why the API rewrites it)",
+          ).to.equal(false);
       } else {
         expect(contractTakesItAsIs, "the contract refuses it").to.equal(false);
         expect(res.status, JSON.stringify(res.body)).to.equal(form.by ? 403 : 400);
@@ -160,7 +192,9 @@ describe("server: every signature form, through the API and the contract (issue 
   it("names why a high-s signature is refused", async function () {
     const caseId = await h.openCase();
     const { signature } = await signedByViem(caseId, "lawyer");
-    const res = await h.request("lawyer", "POST", `/cases/${caseId}/stages/title-check/sign-offs`, { signature: highS(signature) });
+    const res = await h.request("lawyer", "POST", `/cases/${caseId}/stages/title-check/sign-offs`, {
+      signature: highS(signature),
+    });
     expect(res.status).to.equal(400);
     expect(JSON.stringify(res.body.error)).to.match(/high s|high-s/i);
   });
@@ -170,14 +204,18 @@ describe("server: every signature form, through the API and the contract (issue 
     const signed = await h.request("lawyer", "POST", `/cases/${caseId}/stages/title-check/sign-offs`, {});
     expect((await settled(signed.body.id)).status).to.equal("confirmed");
     expect(await signedOnChain(caseId)).to.equal(true);
-    const typed = (await h.request("lawyer", "GET", `/cases/${caseId}/stages/title-check/sign-offs/typed-data?purpose=revoke`)).body;
+    const typed = (
+      await h.request("lawyer", "GET", `/cases/${caseId}/stages/title-check/sign-offs/typed-data?purpose=revoke`)
+    ).body;
     const signature = await viemAccount("lawyer").signTypedData({
       domain: { ...typed.domain, chainId: BigInt(typed.domain.chainId) },
       types: typed.types,
       primaryType: typed.primaryType,
       message: { ...typed.message, caseId: BigInt(typed.message.caseId) },
     });
-    const res = await h.request("lawyer", "DELETE", `/cases/${caseId}/stages/title-check/sign-offs`, { signature: withV(signature, Number(parseSignature(signature).v) - 27) });
+    const res = await h.request("lawyer", "DELETE", `/cases/${caseId}/stages/title-check/sign-offs`, {
+      signature: withV(signature, Number(parseSignature(signature).v) - 27),
+    });
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
     const submission = await settled(res.body.id);
     expect(submission.status, JSON.stringify(submission.error)).to.equal("confirmed");

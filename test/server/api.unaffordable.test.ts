@@ -38,7 +38,10 @@ describe("server: a deposit the payer cannot afford (finding 5)", function () {
     });
     expect(waiting.status).to.equal("pending");
     expect(waiting.error.code).to.equal("RELAYER_OUT_OF_FUNDS");
-    expect(waiting.note).to.include(buyer).and.include(`holds ${balance} wei`).and.match(/needs \d+ wei/);
+    expect(waiting.note)
+      .to.include(buyer)
+      .and.include(`holds ${balance} wei`)
+      .and.match(/needs \d+ wei/);
     const needed = BigInt(/needs (\d+) wei/.exec(waiting.note)![1]);
     expect(needed).to.be.greaterThan(BigInt(amount));
 

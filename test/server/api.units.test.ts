@@ -45,12 +45,22 @@ describe("server/errors: toApiError", function () {
     }
   });
   it("always gives TOO_EARLY an availableAt and a waitsFor, null when the engine knows neither", function () {
-    expect(toApiError(new EngineError("TOO_EARLY", "wait")).details).to.deep.equal({ availableAt: null, waitsFor: null });
+    expect(toApiError(new EngineError("TOO_EARLY", "wait")).details).to.deep.equal({
+      availableAt: null,
+      waitsFor: null,
+    });
     const at = "2030-01-01T00:00:00.000Z";
-    expect((toApiError(new EngineError("TOO_EARLY", "wait", { details: { availableAt: at } })).details as any).availableAt).to.equal(at);
+    expect(
+      (toApiError(new EngineError("TOO_EARLY", "wait", { details: { availableAt: at } })).details as any).availableAt,
+    ).to.equal(at);
   });
   it("answers anything unexpected 500 with a generic message and no stack or cause", function () {
-    for (const thrown of [new Error("secret internals at /work/main/x.ts:1"), new EngineError("INTERNAL", "db locked"), "a string", null]) {
+    for (const thrown of [
+      new Error("secret internals at /work/main/x.ts:1"),
+      new EngineError("INTERNAL", "db locked"),
+      "a string",
+      null,
+    ]) {
       const api = toApiError(thrown);
       expect(api.status).to.equal(500);
       const body = JSON.stringify(errorBody(api));
@@ -78,7 +88,11 @@ describe("server/rate-limit: TokenBuckets", function () {
     const buckets = new TokenBuckets({ requestsPerMinute: 600, burst: 2 });
     buckets.take("a", 0);
     const later = 10 * 60_000;
-    expect([buckets.take("a", later), buckets.take("a", later), buckets.take("a", later) > 0]).to.deep.equal([0, 0, true]);
+    expect([buckets.take("a", later), buckets.take("a", later), buckets.take("a", later) > 0]).to.deep.equal([
+      0,
+      0,
+      true,
+    ]);
   });
   it("refuses a limit that is not positive", function () {
     expect(() => new TokenBuckets({ requestsPerMinute: 0 })).to.throw(/requestsPerMinute/);
@@ -92,7 +106,9 @@ describe("server/idempotency: IdempotencyStore", function () {
     const hash = requestHash("POST", "/cases/1/deposits", { amount: "5" });
     expect(store.begin("p1", "k", hash)).to.deep.equal({ kind: "new" });
     expect(store.begin("p1", "k", hash)).to.deep.equal({ kind: "in-flight" });
-    expect(store.begin("p1", "k", requestHash("POST", "/cases/1/deposits", { amount: "6" }))).to.deep.equal({ kind: "mismatch" });
+    expect(store.begin("p1", "k", requestHash("POST", "/cases/1/deposits", { amount: "6" }))).to.deep.equal({
+      kind: "mismatch",
+    });
     expect(store.begin("p2", "k", hash), "another principal's key").to.deep.equal({ kind: "new" });
     store.finish("p1", "k", 202, { body: { id: 7 } });
     expect(store.begin("p1", "k", hash)).to.deep.equal({ kind: "replay", status: 202, body: { body: { id: 7 } } });
@@ -113,7 +129,9 @@ describe("server/idempotency: IdempotencyStore", function () {
     second.close();
   });
   it("fingerprints a body whatever the order of its fields", function () {
-    expect(requestHash("POST", "/a", { x: 1, y: { b: 2, a: 1 } })).to.equal(requestHash("post", "/a", { y: { a: 1, b: 2 }, x: 1 }));
+    expect(requestHash("POST", "/a", { x: 1, y: { b: 2, a: 1 } })).to.equal(
+      requestHash("post", "/a", { y: { a: 1, b: 2 }, x: 1 }),
+    );
     expect(requestHash("POST", "/a", { x: 1 })).to.not.equal(requestHash("POST", "/b", { x: 1 }));
   });
 });
@@ -125,7 +143,9 @@ describe("server/auth: PrincipalStore", function () {
     const { principal, token } = store.add({ name: "acme bank", role: "bank", address: ADDRESS.toLowerCase() });
     expect(token).to.match(/^msk_[A-Za-z0-9_-]{43}$/);
     expect(principal.address, "checksummed").to.equal(ADDRESS);
-    const stored = store.db.prepare("SELECT token_hash FROM principals WHERE id = ?").get(principal.id) as { token_hash: string };
+    const stored = store.db.prepare("SELECT token_hash FROM principals WHERE id = ?").get(principal.id) as {
+      token_hash: string;
+    };
     expect(stored.token_hash).to.equal(hashToken(token));
     const everything = JSON.stringify(store.db.prepare("SELECT * FROM principals").all());
     expect(everything).to.not.include(token);

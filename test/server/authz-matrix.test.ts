@@ -74,7 +74,18 @@ const MATRIX = `
   POST   /dev/clock                                             -         200      403  403    403   403    403      401  401     401     401
 `;
 
-const COLUMNS = ["operator", "bank", "lawyer", "buyer", "seller", "stranger", "none", "unknown", "revoked", "malformed"] as const;
+const COLUMNS = [
+  "operator",
+  "bank",
+  "lawyer",
+  "buyer",
+  "seller",
+  "stranger",
+  "none",
+  "unknown",
+  "revoked",
+  "malformed",
+] as const;
 type Column = (typeof COLUMNS)[number];
 const CASE_KINDS = ["own", "other", "missing", "fresh", "signed", "refunded", "voted", "-"] as const;
 type CaseKind = (typeof CASE_KINDS)[number];
@@ -96,14 +107,21 @@ function parseMatrix(text: string): Row[] {
   return lines.map((line) => {
     const [method, path, caseKind, ...cells] = line.split(/\s+/);
     if (!CASE_KINDS.includes(caseKind as CaseKind)) throw new Error(`unknown case kind "${caseKind}" in: ${line}`);
-    if (cells.length !== COLUMNS.length || cells.some((c) => !/^\d{3}$/.test(c))) throw new Error(`a row needs ${COLUMNS.length} statuses: ${line}`);
+    if (cells.length !== COLUMNS.length || cells.some((c) => !/^\d{3}$/.test(c)))
+      throw new Error(`a row needs ${COLUMNS.length} statuses: ${line}`);
     const expected = Object.fromEntries(COLUMNS.map((c, i) => [c, Number(cells[i])])) as Record<Column, number>;
     return { method, path, caseKind: caseKind as CaseKind, expected };
   });
 }
 
 /** The error code each refusal carries. */
-const CODE_OF: Record<number, string> = { 400: "VALIDATION_FAILED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT" };
+const CODE_OF: Record<number, string> = {
+  400: "VALIDATION_FAILED",
+  401: "UNAUTHENTICATED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  409: "CONFLICT",
+};
 const MISSING_CASE = "999999999";
 const MISSING_SUBMISSION = "987654321";
 
@@ -201,7 +219,10 @@ describe("server: the authorization matrix", function () {
     if (row.method === "GET") return undefined;
     if (row.path === "/cases") {
       const other = h.engine.getCase(h.otherCaseId)!.parties;
-      const parties = row.caseKind === "own" ? { bank: h.addresses.bank, lawyer: h.addresses.lawyer, buyer: h.addresses.buyer, seller: h.addresses.seller } : other;
+      const parties =
+        row.caseKind === "own"
+          ? { bank: h.addresses.bank, lawyer: h.addresses.lawyer, buyer: h.addresses.buyer, seller: h.addresses.seller }
+          : other;
       return { workflow: "uk-remortgage", parties, terms: { price: "900", deposit: "100", loan: "800" } };
     }
     if (row.path.endsWith("/deposits")) return { amount: "1" };
@@ -223,7 +244,8 @@ describe("server: the authorization matrix", function () {
       if (res.status >= 400) {
         const error = ((await res.json()) as any).error;
         expect(error, `${row.method} ${row.path} as ${column}: the error shape`).to.be.an("object");
-        if (CODE_OF[res.status]) expect(error.code, `${row.method} ${row.path} as ${column}: ${error.message}`).to.equal(CODE_OF[res.status]);
+        if (CODE_OF[res.status])
+          expect(error.code, `${row.method} ${row.path} as ${column}: ${error.message}`).to.equal(CODE_OF[res.status]);
         if (res.status === 401) expect(res.headers.get("www-authenticate")).to.match(/^Bearer/);
       } else if (row.path.endsWith("/events")) {
         // An event stream: its headers are the answer; it is closed at once.
@@ -252,7 +274,10 @@ describe("server: the authorization matrix", function () {
       for (const column of COLUMNS) answered[column] = await cell(row, path, body, column);
       casesMade += Object.values(answered).filter((status) => status === 201).length;
       const show = (r: Record<Column, number>) => COLUMNS.map((c) => `${c} ${r[c]}`).join(", ");
-      expect(answered, `${title}\n      expected: ${show(row.expected)}\n      answered: ${show(answered)}\n`).to.deep.equal(row.expected);
+      expect(
+        answered,
+        `${title}\n      expected: ${show(row.expected)}\n      answered: ${show(answered)}\n`,
+      ).to.deep.equal(row.expected);
     });
   }
 
@@ -262,11 +287,17 @@ describe("server: the authorization matrix", function () {
     expect(hidden.status).to.equal(404);
     expect(missing.status).to.equal(404);
     expect(Object.keys(hidden.body.error).sort()).to.deep.equal(Object.keys(missing.body.error).sort());
-    expect(hidden.body.error.message.replace(h.caseId, "ID")).to.equal(missing.body.error.message.replace(MISSING_CASE, "ID"));
+    expect(hidden.body.error.message.replace(h.caseId, "ID")).to.equal(
+      missing.body.error.message.replace(MISSING_CASE, "ID"),
+    );
   });
 
   it("left no case behind but those it made: a refused POST /cases opened nothing", async function () {
-    const escrow = new ethers.Contract(h.escrowAddress, ["function caseCount() view returns (uint256)"], ethers.provider);
+    const escrow = new ethers.Contract(
+      h.escrowAddress,
+      ["function caseCount() view returns (uint256)"],
+      ethers.provider,
+    );
     expect(Number(await escrow.caseCount())).to.equal(2 + casesMade);
     expect(h.engine.listCases()).to.have.length(2 + casesMade);
   });

@@ -29,7 +29,12 @@ describe("npm run deploy (server/deploy.ts)", function () {
     node = await startAnvil();
     keystoreFile = join(mkdtempSync(join(tmpdir(), "deploy-")), "deployer.json");
     // The low scrypt cost keeps the test quick: dev account 0's key is public anyway.
-    writeFileSync(keystoreFile, await encryptKeystoreJson({ address: deployer.address, privateKey: deployer.privateKey }, password, { scrypt: { N: DEV_SCRYPT_N } }));
+    writeFileSync(
+      keystoreFile,
+      await encryptKeystoreJson({ address: deployer.address, privateKey: deployer.privateKey }, password, {
+        scrypt: { N: DEV_SCRYPT_N },
+      }),
+    );
   });
 
   after(async function () {
@@ -37,15 +42,27 @@ describe("npm run deploy (server/deploy.ts)", function () {
   });
 
   /** Each call its own data folder, unless one is given: one escrow per folder. */
-  const env = (dataDir = mkdtempSync(join(tmpdir(), "deploy-data-"))) => ({ RPC_URL: node.url, SIGNER_KEYSTORE: keystoreFile, KEYSTORE_PASSWORD: password, DATA_DIR: dataDir });
-  const failure = (e: Promise<unknown>) => e.then(() => expect.fail("succeeded"), (error: Error) => error);
+  const env = (dataDir = mkdtempSync(join(tmpdir(), "deploy-data-"))) => ({
+    RPC_URL: node.url,
+    SIGNER_KEYSTORE: keystoreFile,
+    KEYSTORE_PASSWORD: password,
+    DATA_DIR: dataDir,
+  });
+  const failure = (e: Promise<unknown>) =>
+    e.then(
+      () => expect.fail("succeeded"),
+      (error: Error) => error,
+    );
 
   it("deploys the escrow with the keystore's account as admin, registers every template, and prints the address", async function () {
     const lines: string[] = [];
     const { address, block } = await deploy(env(), (line) => lines.push(line));
     const escrow = MortgageEscrow__factory.connect(address, node.provider);
     expect(await escrow.hasRole(await escrow.DEFAULT_ADMIN_ROLE(), deployer.address)).to.equal(true);
-    expect((await node.provider.getTransactionReceipt((await node.provider.getBlock(block!))!.transactions[0]))!.contractAddress).to.equal(address);
+    expect(
+      (await node.provider.getTransactionReceipt((await node.provider.getBlock(block!))!.transactions[0]))!
+        .contractAddress,
+    ).to.equal(address);
     for (const t of loadTemplates()) {
       expect(await escrow.isTemplateRegistered(t.templateId), t.workflow.id).to.equal(true);
       expect(lines.join("\n")).to.contain(`template ${t.workflow.id}@${t.workflow.version} ${t.templateId} registered`);
@@ -66,7 +83,10 @@ describe("npm run deploy (server/deploy.ts)", function () {
   it("names a missing setting, an unreachable RPC_URL, a wrong password and an ESCROW_ADDRESS without code", async function () {
     const missing = await failure(deploy({ RPC_URL: node.url }, () => undefined));
     expect(missing).to.be.instanceOf(SettingsError);
-    expect((missing as SettingsError).problems.map((p) => p.split(":")[0])).to.deep.equal(["SIGNER_KEYSTORE", "KEYSTORE_PASSWORD"]);
+    expect((missing as SettingsError).problems.map((p) => p.split(":")[0])).to.deep.equal([
+      "SIGNER_KEYSTORE",
+      "KEYSTORE_PASSWORD",
+    ]);
     const unreachable = await failure(deploy({ ...env(), RPC_URL: "http://127.0.0.1:1" }, () => undefined));
     expect(unreachable).to.be.instanceOf(StartError);
     expect(unreachable.message).to.match(/^RPC_URL: no EVM node answered eth_chainId at http:\/\/127\.0\.0\.1:1/);
@@ -81,14 +101,29 @@ describe("npm run deploy (server/deploy.ts)", function () {
     const lines: string[] = [];
     const { address, block, relayer } = await deploy(env(dataDir), (line) => lines.push(line));
     const recorded = readDeploymentRecord(dataDir)!;
-    expect(recorded).to.deep.equal({ RPC_URL: node.url, ESCROW_ADDRESS: address, DEPLOYMENT_BLOCK: String(block), SIGNER_KEYSTORE: join(dataDir, "relayer.json") });
-    expect(lines.join("\n")).to.contain(`RPC_URL=${node.url} ESCROW_ADDRESS=${address} DEPLOYMENT_BLOCK=${block} SIGNER_KEYSTORE=${join(dataDir, "relayer.json")}`);
+    expect(recorded).to.deep.equal({
+      RPC_URL: node.url,
+      ESCROW_ADDRESS: address,
+      DEPLOYMENT_BLOCK: String(block),
+      SIGNER_KEYSTORE: join(dataDir, "relayer.json"),
+    });
+    expect(lines.join("\n")).to.contain(
+      `RPC_URL=${node.url} ESCROW_ADDRESS=${address} DEPLOYMENT_BLOCK=${block} SIGNER_KEYSTORE=${join(dataDir, "relayer.json")}`,
+    );
     expect(lines.join("\n")).to.contain(`written to ${join(dataDir, "deployment.env")}`);
     const settings = parseSettings({ ...recorded, KEYSTORE_PASSWORD: password, DATA_DIR: dataDir });
-    expect(settings.chain).to.deep.equal({ mode: "external", rpcUrl: node.url, escrowAddress: address, signerKeystore: join(dataDir, "relayer.json"), deploymentBlock: block });
+    expect(settings.chain).to.deep.equal({
+      mode: "external",
+      rpcUrl: node.url,
+      escrowAddress: address,
+      signerKeystore: join(dataDir, "relayer.json"),
+      deploymentBlock: block,
+    });
     // The relayer's keystore was made, under the same password, and its empty balance is said with the way to fund it.
     expect((await decryptKeystoreFile(join(dataDir, "relayer.json"), password)).address).to.equal(relayer);
-    expect(lines.join("\n")).to.contain(`the relayer ${relayer} holds 0 ETH: fund it and the managed keys with npm run principal -- fund --from ${keystoreFile}`);
+    expect(lines.join("\n")).to.contain(
+      `the relayer ${relayer} holds 0 ETH: fund it and the managed keys with npm run principal -- fund --from ${keystoreFile}`,
+    );
   });
 
   it("refuses to deploy a second escrow where DATA_DIR records one, unless --new asks, in a folder no server has used", async function () {
@@ -106,17 +141,25 @@ describe("npm run deploy (server/deploy.ts)", function () {
     expect(second.relayer, "the same relayer key").to.equal(first.relayer);
 
     writeFileSync(join(dataDir, "engine.sqlite"), "");
-    expect((await failure(deploy(env(dataDir), () => undefined, ["--new"]))).message).to.contain("holds the cases of the escrow");
-    expect((await failure(deploy(env(dataDir), () => undefined, ["--fresh"]))).message).to.contain('unknown option "--fresh"');
+    expect((await failure(deploy(env(dataDir), () => undefined, ["--new"]))).message).to.contain(
+      "holds the cases of the escrow",
+    );
+    expect((await failure(deploy(env(dataDir), () => undefined, ["--fresh"]))).message).to.contain(
+      'unknown option "--fresh"',
+    );
   });
 
   it("refuses the embedded chain's data folder, and the relayer's keystore as the deployer's", async function () {
     const embedded = mkdtempSync(join(tmpdir(), "deploy-embedded-"));
     writeFileSync(join(embedded, "deployment.json"), "{}");
-    expect((await failure(deploy(env(embedded), () => undefined))).message).to.match(/^DATA_DIR: .* is the embedded chain's data folder/);
+    expect((await failure(deploy(env(embedded), () => undefined))).message).to.match(
+      /^DATA_DIR: .* is the embedded chain's data folder/,
+    );
     const dataDir = mkdtempSync(join(tmpdir(), "deploy-data-"));
     await deploy(env(dataDir), () => undefined);
-    const asRelayer = await failure(deploy({ ...env(dataDir), SIGNER_KEYSTORE: join(dataDir, "relayer.json") }, () => undefined, ["--new"]));
+    const asRelayer = await failure(
+      deploy({ ...env(dataDir), SIGNER_KEYSTORE: join(dataDir, "relayer.json") }, () => undefined, ["--new"]),
+    );
     expect(asRelayer.message).to.match(/^SIGNER_KEYSTORE: .* is the relayer's keystore/);
   });
 
@@ -125,7 +168,9 @@ describe("npm run deploy (server/deploy.ts)", function () {
     let escrowAddress: string;
     const run = async (args: string[], extra: NodeJS.ProcessEnv = {}) => {
       const lines: string[] = [];
-      await principalCli(args, { DATA_DIR: dataDir, KEYSTORE_PASSWORD: password, ...extra }, (line) => lines.push(line));
+      await principalCli(args, { DATA_DIR: dataDir, KEYSTORE_PASSWORD: password, ...extra }, (line) =>
+        lines.push(line),
+      );
       return lines.join("\n");
     };
 
@@ -136,9 +181,15 @@ describe("npm run deploy (server/deploy.ts)", function () {
 
     it("makes the operator of the admin's keystore, and refuses a new key or an address without the admin role, saying how", async function () {
       const newKey = await failure(run(["add", "--name", "Operator", "--role", "operator"]));
-      expect(newKey.message).to.contain("an operator with a new key would not be the escrow's admin").and.contain("--keystore");
-      const notAdmin = await failure(run(["add", "--name", "Operator", "--role", "operator", "--address", devWallet(7).address]));
-      expect(notAdmin.message).to.contain(`${devWallet(7).address} is not the admin of the escrow ${escrowAddress}`).and.contain("--keystore");
+      expect(newKey.message)
+        .to.contain("an operator with a new key would not be the escrow's admin")
+        .and.contain("--keystore");
+      const notAdmin = await failure(
+        run(["add", "--name", "Operator", "--role", "operator", "--address", devWallet(7).address]),
+      );
+      expect(notAdmin.message)
+        .to.contain(`${devWallet(7).address} is not the admin of the escrow ${escrowAddress}`)
+        .and.contain("--keystore");
       expect(new Keystore(dataDir, password).addresses(), "no key left behind").to.deep.equal([]);
 
       const out = await run(["add", "--name", "Operator", "--role", "operator", "--keystore", keystoreFile]);
@@ -146,7 +197,13 @@ describe("npm run deploy (server/deploy.ts)", function () {
       expect(new Keystore(dataDir, password).addresses()).to.deep.equal([deployer.address]);
       expect((await new Keystore(dataDir, password).load(deployer.address)).address).to.equal(deployer.address);
       // Without RPC_URL in the environment the chain is the one deployment.env records: checked the same.
-      expect((await failure(run(["add", "--name", "Op 2", "--role", "operator", "--address", devWallet(8).address], { RPC_URL: "" }))).message).to.contain("is not the admin");
+      expect(
+        (
+          await failure(
+            run(["add", "--name", "Op 2", "--role", "operator", "--address", devWallet(8).address], { RPC_URL: "" }),
+          )
+        ).message,
+      ).to.contain("is not the admin");
     });
 
     it("tops up the relayer and every managed key to --amount from the deployer's key, and sends nothing the second time", async function () {
@@ -161,9 +218,13 @@ describe("npm run deploy (server/deploy.ts)", function () {
       expect(await node.provider.getBalance(bank)).to.equal(parseEther("0.5"));
       expect(await node.provider.getBalance(relayerAddress)).to.equal(parseEther("0.5"));
       const nonce = await node.provider.getTransactionCount(deployer.address);
-      expect(await run(["fund", "--from", keystoreFile, "--amount", "0.5"])).to.contain(`${bank} (managed key of bank "Acme Bank") holds 0.5 ETH already`);
+      expect(await run(["fund", "--from", keystoreFile, "--amount", "0.5"])).to.contain(
+        `${bank} (managed key of bank "Acme Bank") holds 0.5 ETH already`,
+      );
       expect(await node.provider.getTransactionCount(deployer.address)).to.equal(nonce);
-      expect((await failure(run(["fund", "--from", keystoreFile, "--amount", "lots"]))).message).to.contain("--amount must be an amount of ETH");
+      expect((await failure(run(["fund", "--from", keystoreFile, "--amount", "lots"]))).message).to.contain(
+        "--amount must be an amount of ETH",
+      );
     });
   });
 });

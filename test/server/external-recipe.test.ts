@@ -32,7 +32,11 @@ export function adapt(recipe: string, rpcUrl: string, dataDir: string): string {
   const kept = lines.filter((line) => !/&\s*(#.*)?$/.test(line) || /^\s*#/.test(line));
   expect(lines.length - kept.length, "exactly one line starts a node in the background").to.equal(1);
   // `npm start` serves until stopped: in the background, so that anything after it runs too, and the shell waits.
-  const script = kept.map((line) => (!/^\s*#/.test(line) && /\bnpm start\b/.test(line) ? line.replace(/(npm start[^#]*)(#.*)?$/, "$1 &") : line)).join("\n");
+  const script = kept
+    .map((line) =>
+      !/^\s*#/.test(line) && /\bnpm start\b/.test(line) ? line.replace(/(npm start[^#]*)(#.*)?$/, "$1 &") : line,
+    )
+    .join("\n");
   return `${script.replaceAll("http://127.0.0.1:8545", rpcUrl).replaceAll(".data-ext", dataDir)}\nwait\n`;
 }
 
@@ -75,7 +79,8 @@ describe("the README's external-chain recipe, run as written against a separate 
     const url = await eventually(
       "npm start listening",
       async () => {
-        if (code !== undefined) throw new Error(`the recipe stopped (exit ${code}) before npm start listened:\n${output}`);
+        if (code !== undefined)
+          throw new Error(`the recipe stopped (exit ${code}) before npm start listened:\n${output}`);
         return /listening on (http:\/\/\S+)/.exec(output)?.[1];
       },
       500_000,
@@ -84,18 +89,34 @@ describe("the README's external-chain recipe, run as written against a separate 
     });
 
     const tokens = new Map<string, { token: string; address: string }>();
-    for (const m of output.matchAll(/^added prn_\S+ (\w+) "[^"]*" (0x[0-9a-fA-F]{40})[\s\S]*?^token \(shown this once; only its hash is kept\): (msk_\S+)$/gm)) {
+    for (const m of output.matchAll(
+      /^added prn_\S+ (\w+) "[^"]*" (0x[0-9a-fA-F]{40})[\s\S]*?^token \(shown this once; only its hash is kept\): (msk_\S+)$/gm,
+    )) {
       tokens.set(m[1], { address: m[2], token: m[3] });
     }
     expect([...tokens.keys()].sort(), output).to.include.members(["bank", "buyer", "operator"]);
     const { operator, bank, buyer } = Object.fromEntries(tokens) as Record<string, { token: string; address: string }>;
 
-    const parties = { bank: bank.address, lawyer: Wallet.createRandom().address, buyer: buyer.address, seller: Wallet.createRandom().address };
-    const opened = await api(url, operator.token, "POST", "/cases", { workflow: "uk-remortgage", parties, terms: { price: "1000", deposit: "100", loan: "900" } });
+    const parties = {
+      bank: bank.address,
+      lawyer: Wallet.createRandom().address,
+      buyer: buyer.address,
+      seller: Wallet.createRandom().address,
+    };
+    const opened = await api(url, operator.token, "POST", "/cases", {
+      workflow: "uk-remortgage",
+      parties,
+      terms: { price: "1000", deposit: "100", loan: "900" },
+    });
     expect(opened.status, `${JSON.stringify(opened.body)}\n${output}`).to.equal(201);
     const caseId = opened.body.id as string;
-    for (const [who, party] of [["bank", bank], ["buyer", buyer]] as const) {
-      const signed = await api(url, party.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId(`application by the ${who}`) });
+    for (const [who, party] of [
+      ["bank", bank],
+      ["buyer", buyer],
+    ] as const) {
+      const signed = await api(url, party.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, {
+        evidence: keccakId(`application by the ${who}`),
+      });
       expect(signed.status, JSON.stringify(signed.body)).to.equal(202);
     }
     await eventually(
@@ -107,6 +128,10 @@ describe("the README's external-chain recipe, run as written against a separate 
       60_000,
     );
     const history = await api(url, operator.token, "GET", `/cases/${caseId}/history`);
-    expect(history.body.events.map((e: { event: string }) => e.event)).to.include.members(["CaseOpened", "SignedOff", "StageCompleted"]);
+    expect(history.body.events.map((e: { event: string }) => e.event)).to.include.members([
+      "CaseOpened",
+      "SignedOff",
+      "StageCompleted",
+    ]);
   });
 });

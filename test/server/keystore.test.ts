@@ -38,9 +38,14 @@ describe("Keystore", function () {
   it("names the file and hints at the password when the password is wrong", async function () {
     const wallet = new Wallet(KEY);
     await new Keystore(dataDir, "right").save(wallet, FAST);
-    const error = await new Keystore(dataDir, "wrong").load(wallet.address).then(() => null, (e: unknown) => e);
+    const error = await new Keystore(dataDir, "wrong").load(wallet.address).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(StartError);
-    expect((error as Error).message).to.contain(`${wallet.address}.json`).and.contain("wrong KEYSTORE_PASSWORD?");
+    expect((error as Error).message)
+      .to.contain(`${wallet.address}.json`)
+      .and.contain("wrong KEYSTORE_PASSWORD?");
   });
 
   it("names a damaged keystore file", async function () {
@@ -48,7 +53,10 @@ describe("Keystore", function () {
     const wallet = new Wallet(KEY);
     await keystore.save(wallet, FAST);
     writeFileSync(keystore.fileOf(wallet.address), "{ not json");
-    const error = await keystore.load(wallet.address).then(() => null, (e: unknown) => e);
+    const error = await keystore.load(wallet.address).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((error as Error).message).to.contain(`${wallet.address}.json: cannot decrypt`);
   });
 

@@ -1,7 +1,14 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SETTINGS, SETTING_NAMES, SettingsError, parseDeploySettings, parseSettings, settingsHelp } from "../../server/settings";
+import {
+  SETTINGS,
+  SETTING_NAMES,
+  SettingsError,
+  parseDeploySettings,
+  parseSettings,
+  settingsHelp,
+} from "../../server/settings";
 
 const ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
@@ -18,17 +25,37 @@ function problemsOf(env: NodeJS.ProcessEnv): string[] {
 describe("parseSettings", function () {
   it("defaults to the embedded chain on 127.0.0.1:3000 with .data/ under the working folder", function () {
     const settings = parseSettings({}, "/srv/app");
-    expect(settings).to.deep.include({ port: 3000, host: "127.0.0.1", dataDir: "/srv/app/.data", logLevel: "info", rateLimitPerMinute: 600, confirmations: 1 });
+    expect(settings).to.deep.include({
+      port: 3000,
+      host: "127.0.0.1",
+      dataDir: "/srv/app/.data",
+      logLevel: "info",
+      rateLimitPerMinute: 600,
+      confirmations: 1,
+    });
     expect(settings.chain).to.deep.equal({ mode: "embedded" });
     expect(settings.keystorePassword).to.equal(undefined);
   });
 
   it("reads an external chain from RPC_URL, ESCROW_ADDRESS, SIGNER_KEYSTORE and KEYSTORE_PASSWORD", function () {
     const settings = parseSettings(
-      { RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: ADDRESS.toLowerCase(), SIGNER_KEYSTORE: "keys/relayer.json", KEYSTORE_PASSWORD: "pw", DEPLOYMENT_BLOCK: "7", PORT: "8080" },
+      {
+        RPC_URL: "http://127.0.0.1:8545",
+        ESCROW_ADDRESS: ADDRESS.toLowerCase(),
+        SIGNER_KEYSTORE: "keys/relayer.json",
+        KEYSTORE_PASSWORD: "pw",
+        DEPLOYMENT_BLOCK: "7",
+        PORT: "8080",
+      },
       "/srv/app",
     );
-    expect(settings.chain).to.deep.equal({ mode: "external", rpcUrl: "http://127.0.0.1:8545", escrowAddress: ADDRESS, signerKeystore: "/srv/app/keys/relayer.json", deploymentBlock: 7 });
+    expect(settings.chain).to.deep.equal({
+      mode: "external",
+      rpcUrl: "http://127.0.0.1:8545",
+      escrowAddress: ADDRESS,
+      signerKeystore: "/srv/app/keys/relayer.json",
+      deploymentBlock: 7,
+    });
     expect(settings.port).to.equal(8080);
     expect(settings.keystorePassword).to.equal("pw");
   });
@@ -38,9 +65,14 @@ describe("parseSettings", function () {
   });
 
   it("names a wrong ESCROW_ADDRESS", function () {
-    expect(problemsOf({ RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: "xyz", SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p" })).to.deep.equal([
-      "ESCROW_ADDRESS: must be a 20-byte hex address (0x followed by 40 hex digits)",
-    ]);
+    expect(
+      problemsOf({
+        RPC_URL: "http://127.0.0.1:8545",
+        ESCROW_ADDRESS: "xyz",
+        SIGNER_KEYSTORE: "k.json",
+        KEYSTORE_PASSWORD: "p",
+      }),
+    ).to.deep.equal(["ESCROW_ADDRESS: must be a 20-byte hex address (0x followed by 40 hex digits)"]);
   });
 
   it("names an RPC_URL that is not an http(s) URL", function () {
@@ -50,7 +82,11 @@ describe("parseSettings", function () {
 
   it("names every setting an external chain lacks", function () {
     const problems = problemsOf({ RPC_URL: "http://127.0.0.1:8545" });
-    expect(problems.map((p) => p.split(":")[0])).to.deep.equal(["ESCROW_ADDRESS", "SIGNER_KEYSTORE", "KEYSTORE_PASSWORD"]);
+    expect(problems.map((p) => p.split(":")[0])).to.deep.equal([
+      "ESCROW_ADDRESS",
+      "SIGNER_KEYSTORE",
+      "KEYSTORE_PASSWORD",
+    ]);
   });
 
   it("refuses external-only settings without RPC_URL, naming them", function () {
@@ -59,7 +95,12 @@ describe("parseSettings", function () {
 
   it("names a bad PORT, LOG_LEVEL, RATE_LIMIT_PER_MINUTE and CONFIRMATIONS together", function () {
     const problems = problemsOf({ PORT: "70000", LOG_LEVEL: "loud", RATE_LIMIT_PER_MINUTE: "-1", CONFIRMATIONS: "0" });
-    expect(problems.map((p) => p.split(":")[0]).sort()).to.deep.equal(["CONFIRMATIONS", "LOG_LEVEL", "PORT", "RATE_LIMIT_PER_MINUTE"]);
+    expect(problems.map((p) => p.split(":")[0]).sort()).to.deep.equal([
+      "CONFIRMATIONS",
+      "LOG_LEVEL",
+      "PORT",
+      "RATE_LIMIT_PER_MINUTE",
+    ]);
     expect(problems.find((p) => p.startsWith("PORT"))).to.equal("PORT: must be at most 65535");
   });
 
@@ -83,13 +124,22 @@ describe("parseSettings", function () {
       expect(settingsHelp()).to.contain(`${s.name}`).and.contain(`default ${s.default}`);
     }
     const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
-    for (const s of SETTINGS) expect(readme, s.name).to.contain(`| \`${s.name}\` | ${s.default} | ${s.what} | ${s.usedBy} |`);
+    for (const s of SETTINGS)
+      expect(readme, s.name).to.contain(`| \`${s.name}\` | ${s.default} | ${s.what} | ${s.usedBy} |`);
   });
 
   it("takes CHAIN_PORT for the embedded chain only", function () {
     expect(parseSettings({ CHAIN_PORT: "8545" }, "/srv/app").chainPort).to.equal(8545);
     expect(parseSettings({}, "/srv/app").chainPort).to.equal(null);
-    expect(problemsOf({ RPC_URL: "http://127.0.0.1:8545", ESCROW_ADDRESS: ADDRESS, SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p", CHAIN_PORT: "8545" })).to.deep.equal([
+    expect(
+      problemsOf({
+        RPC_URL: "http://127.0.0.1:8545",
+        ESCROW_ADDRESS: ADDRESS,
+        SIGNER_KEYSTORE: "k.json",
+        KEYSTORE_PASSWORD: "p",
+        CHAIN_PORT: "8545",
+      }),
+    ).to.deep.equal([
       "CHAIN_PORT: is the embedded chain's port; with RPC_URL there is no embedded chain, so unset CHAIN_PORT",
     ]);
   });

@@ -18,7 +18,16 @@ import { waitForSavedState } from "../../server/chain/embedded-demo";
 import { startEmbeddedChain } from "../../server/chain/embedded-chain";
 import { createServer } from "node:net";
 import { devWallet, freePort, startHardhatNode, type NodeProcess } from "../engine/support/node-process";
-import { alive, anvilPid, api, eventually, runMain, signalGroup, stopGracefully, type MainProcess } from "./support/main-process";
+import {
+  alive,
+  anvilPid,
+  api,
+  eventually,
+  runMain,
+  signalGroup,
+  stopGracefully,
+  type MainProcess,
+} from "./support/main-process";
 
 function stage(progress: any, id: string): { status: string; signedOff: string[] } {
   return progress.stages.find((s: { id: string }) => s.id === id);
@@ -60,7 +69,11 @@ describe("npm start (server/main.ts)", function () {
       const rpc = /^ {2}RPC {10}(http:\/\/127\.0\.0\.1:\d+)/m.exec(main!.output());
       expect(rpc, main!.output()).not.to.equal(null);
       expect(rpc![1]).to.equal(`http://127.0.0.1:${chainPort}`);
-      const res = await fetch(rpc![1], { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) });
+      const res = await fetch(rpc![1], {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+      });
       expect(((await res.json()) as { result: string }).result).to.equal("0x7a69");
     });
 
@@ -82,7 +95,11 @@ describe("npm start (server/main.ts)", function () {
       const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
       expect(res.status).to.equal(200);
       expect(res.body.workflow.id).to.equal("us-purchase");
-      expect(res.body.terms).to.include({ price: "400000000000000000000", deposit: "40000000000000000000", loan: "360000000000000000000" });
+      expect(res.body.terms).to.include({
+        price: "400000000000000000000",
+        deposit: "40000000000000000000",
+        loan: "360000000000000000000",
+      });
       expect(res.body.parties.buyer).to.equal(credentials.buyer.address);
       expect((await api(main!.url, null, "GET", `/cases/${caseId}`)).status).to.equal(401);
     });
@@ -96,7 +113,13 @@ describe("npm start (server/main.ts)", function () {
       const older = `${stateFile}.older`;
       copyFileSync(stateFile, older);
 
-      const answered = await api(main!.url, credentials.bank.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the bank") });
+      const answered = await api(
+        main!.url,
+        credentials.bank.token,
+        "POST",
+        `/cases/${caseId}/stages/application/sign-offs`,
+        { evidence: keccakId("application by the bank") },
+      );
       expect(answered.status).to.equal(202);
       await eventually("the bank's sign-off shown before the kill", async () => {
         const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
@@ -127,7 +150,13 @@ describe("npm start (server/main.ts)", function () {
       const moved = await api(main!.url, credentials.operator.token, "POST", "/dev/clock", { seconds: 30 * 86_400 });
       expect(moved.status, JSON.stringify(moved.body)).to.equal(200);
       const movedTo = Date.parse(moved.body.now);
-      const answered = await api(main!.url, credentials.buyer.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId("application by the buyer") });
+      const answered = await api(
+        main!.url,
+        credentials.buyer.token,
+        "POST",
+        `/cases/${caseId}/stages/application/sign-offs`,
+        { evidence: keccakId("application by the buyer") },
+      );
       expect(answered.status).to.equal(202);
       const leftover = anvilPid(dataDir)!;
       signalGroup(main!.child, "SIGKILL");
@@ -135,8 +164,12 @@ describe("npm start (server/main.ts)", function () {
       expect(alive(leftover), "Anvil outlives a hard-killed server").to.equal(true);
 
       main = await runMain(env());
-      expect(main.output(), "the same RPC URL after a restart").to.contain(`RPC          http://127.0.0.1:${chainPort} `);
-      expect(main.output()).to.contain(`stopping the Anvil left over from an earlier run (pid ${leftover}) after saving its state`);
+      expect(main.output(), "the same RPC URL after a restart").to.contain(
+        `RPC          http://127.0.0.1:${chainPort} `,
+      );
+      expect(main.output()).to.contain(
+        `stopping the Anvil left over from an earlier run (pid ${leftover}) after saving its state`,
+      );
       expect(alive(leftover)).to.equal(false);
       await eventually("the application stage completed on chain", async () => {
         const res = await api(main!.url, credentials.buyer.token, "GET", `/cases/${caseId}`);
@@ -144,29 +177,52 @@ describe("npm start (server/main.ts)", function () {
       });
       const history = await api(main.url, credentials.buyer.token, "GET", `/cases/${caseId}/history`);
       const completed = history.body.events.find((e: { event: string }) => e.event === "StageCompleted");
-      expect(Date.parse(completed.time), "Anvil's saved state lost the clock's offset; the start put it back").to.be.at.least(movedTo);
+      expect(
+        Date.parse(completed.time),
+        "Anvil's saved state lost the clock's offset; the start put it back",
+      ).to.be.at.least(movedTo);
       const cases = await api(main.url, credentials.operator.token, "GET", "/cases");
-      expect(cases.body.cases.map((c: { id: string }) => c.id), "no second demo case").to.deep.equal([caseId]);
+      expect(
+        cases.body.cases.map((c: { id: string }) => c.id),
+        "no second demo case",
+      ).to.deep.equal([caseId]);
     });
 
     it("refuses a second server on the same DATA_DIR, naming it (it would stop the first one's Anvil)", async function () {
       const second = await runMain({ DATA_DIR: dataDir, PORT: String(await freePort()) }, { expectExit: true });
       expect((await second.exited).code).to.equal(1);
-      expect(second.output()).to.contain(`npm start: DATA_DIR: ${dataDir} is in use by another npm start (pid ${main!.child.pid})`);
+      expect(second.output()).to.contain(
+        `npm start: DATA_DIR: ${dataDir} is in use by another npm start (pid ${main!.child.pid})`,
+      );
       expect((await api(main!.url, null, "GET", "/health")).status, "the first one still serves").to.equal(200);
     });
 
     it("lets a principal added by the CLI while it runs authenticate at once, and loads and funds its new managed key", async function () {
       const printed: string[] = [];
-      await principalCli(["add", "--name", "Late Bank", "--role", "bank"], { DATA_DIR: dataDir }, (line) => printed.push(line));
+      await principalCli(["add", "--name", "Late Bank", "--role", "bank"], { DATA_DIR: dataDir }, (line) =>
+        printed.push(line),
+      );
       const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
       const address = /added \S+ bank "Late Bank" (0x[0-9a-fA-F]{40})/.exec(printed.join("\n"))![1];
       expect((await api(main!.url, token, "GET", "/cases")).body).to.deep.equal({ cases: [] });
-      await eventually("the server loading the new key", async () => main!.output().includes(`managed key ${address} loaded`), 20_000);
+      await eventually(
+        "the server loading the new key",
+        async () => main!.output().includes(`managed key ${address} loaded`),
+        20_000,
+      );
       expect(main!.output()).to.contain(`embedded chain: funded the managed key ${address}`);
       // The new bank opens a case from its new (funded) managed key, with no restart.
-      const parties = { bank: address, lawyer: credentials.lawyer.address, buyer: credentials.buyer.address, seller: credentials.seller.address };
-      const opened = await api(main!.url, token, "POST", "/cases", { workflow: "uk-purchase", parties, terms: { price: "1000", deposit: "100", loan: "900" } });
+      const parties = {
+        bank: address,
+        lawyer: credentials.lawyer.address,
+        buyer: credentials.buyer.address,
+        seller: credentials.seller.address,
+      };
+      const opened = await api(main!.url, token, "POST", "/cases", {
+        workflow: "uk-purchase",
+        parties,
+        terms: { price: "1000", deposit: "100", loan: "900" },
+      });
       expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
       expect(opened.body.parties.bank).to.equal(address);
     });
@@ -185,7 +241,9 @@ describe("npm start (server/main.ts)", function () {
       const anvil = anvilPid(dataDir)!;
       process.kill(main.child.pid!, "SIGKILL"); // the shell alone
       await eventually("the server and its Anvil gone", async () => !alive(server) && !alive(anvil), 20_000);
-      expect(existsSync(join(dataDir, "server.pid")), "a graceful stop, which releases the data folder").to.equal(false);
+      expect(existsSync(join(dataDir, "server.pid")), "a graceful stop, which releases the data folder").to.equal(
+        false,
+      );
     });
   });
 
@@ -196,10 +254,22 @@ describe("npm start (server/main.ts)", function () {
       await principalCli(args, { DATA_DIR: dataDir, KEYSTORE_PASSWORD: "cli password" }, (line) => lines.push(line));
       return lines.join("\n");
     };
-    const failure = (...args: string[]) => run(...args).then(() => expect.fail("accepted"), (error: Error) => error.message);
+    const failure = (...args: string[]) =>
+      run(...args).then(
+        () => expect.fail("accepted"),
+        (error: Error) => error.message,
+      );
 
     it("adds a principal bound to a given address and prints its token once", async function () {
-      const out = await run("add", "--name", "Acme Bank", "--role", "bank", "--address", devWallet(1).address.toLowerCase());
+      const out = await run(
+        "add",
+        "--name",
+        "Acme Bank",
+        "--role",
+        "bank",
+        "--address",
+        devWallet(1).address.toLowerCase(),
+      );
       expect(out).to.match(new RegExp(`^added prn_\\w+ bank "Acme Bank" ${devWallet(1).address}$`, "m"));
       expect(out).to.match(/^token \(shown this once; only its hash is kept\): msk_[\w-]{43}$/m);
       expect(out).not.to.contain("managed key");
@@ -213,15 +283,23 @@ describe("npm start (server/main.ts)", function () {
     });
 
     it("lists every principal with its key, and revokes by name, id or address", async function () {
-      expect(await run("list")).to.match(/Acme Bank .* own wallet +active/).and.match(/Jones Law .* managed +active/);
+      expect(await run("list"))
+        .to.match(/Acme Bank .* own wallet +active/)
+        .and.match(/Jones Law .* managed +active/);
       expect(await run("revoke", devWallet(1).address)).to.match(/^revoked prn_\w+ bank "Acme Bank"/);
       expect(await run("list")).to.match(/Acme Bank .* revoked \d{4}-/);
-      expect(await failure("revoke", "Acme Bank")).to.contain('no active principal with the id, name or address "Acme Bank"');
+      expect(await failure("revoke", "Acme Bank")).to.contain(
+        'no active principal with the id, name or address "Acme Bank"',
+      );
     });
 
     it("refuses a KEYSTORE_PASSWORD that does not open the keys already there, leaving no key and no principal", async function () {
       const lines: string[] = [];
-      const refused = await principalCli(["add", "--name", "Other Law", "--role", "lawyer"], { DATA_DIR: dataDir, KEYSTORE_PASSWORD: "another password" }, (line) => lines.push(line)).then(
+      const refused = await principalCli(
+        ["add", "--name", "Other Law", "--role", "lawyer"],
+        { DATA_DIR: dataDir, KEYSTORE_PASSWORD: "another password" },
+        (line) => lines.push(line),
+      ).then(
         () => expect.fail(`accepted: ${lines.join("\n")}`),
         (error: Error) => error.message,
       );
@@ -232,10 +310,16 @@ describe("npm start (server/main.ts)", function () {
 
     it("answers bad arguments with a message and the usage", async function () {
       expect(await failure()).to.match(/^usage: npm run principal -- <command>/);
-      expect(await failure("add", "--name", "X", "--role", "pilot")).to.equal('add: --role must be one of operator, bank, lawyer, buyer, seller, not "pilot"');
+      expect(await failure("add", "--name", "X", "--role", "pilot")).to.equal(
+        'add: --role must be one of operator, bank, lawyer, buyer, seller, not "pilot"',
+      );
       expect(await failure("add", "--role", "bank")).to.match(/^add: --name is required/);
-      expect(await failure("add", "--name", "Y", "--role", "bank", "--address", "0x12")).to.contain("--address must be a 20-byte hex address");
-      expect(await failure("add", "--name", "Jones Law", "--role", "lawyer")).to.contain('a principal named "Jones Law" already exists');
+      expect(await failure("add", "--name", "Y", "--role", "bank", "--address", "0x12")).to.contain(
+        "--address must be a 20-byte hex address",
+      );
+      expect(await failure("add", "--name", "Jones Law", "--role", "lawyer")).to.contain(
+        'a principal named "Jones Law" already exists',
+      );
       expect(await failure("remove", "x")).to.match(/^unknown or incomplete command "remove x"/);
       expect((await new Keystore(dataDir, "").addresses()).length, "a refused add leaves no key behind").to.equal(1);
     });
@@ -246,7 +330,11 @@ describe("npm start (server/main.ts)", function () {
       ["RPC_URL=not-a-url", { RPC_URL: "not-a-url" }, "RPC_URL: must be an http(s) URL"],
       ["ESCROW_ADDRESS=xyz", { ESCROW_ADDRESS: "xyz" }, "ESCROW_ADDRESS: must be a 20-byte hex address"],
       ["PORT=http", { PORT: "http" }, "PORT: must be a whole number"],
-      ["RPC_URL without ESCROW_ADDRESS", { RPC_URL: "http://127.0.0.1:8545", SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p" }, "ESCROW_ADDRESS: is required with RPC_URL"],
+      [
+        "RPC_URL without ESCROW_ADDRESS",
+        { RPC_URL: "http://127.0.0.1:8545", SIGNER_KEYSTORE: "k.json", KEYSTORE_PASSWORD: "p" },
+        "ESCROW_ADDRESS: is required with RPC_URL",
+      ],
     ];
     const results = new Map<string, { code: number | null; output: string }>();
 
@@ -254,7 +342,10 @@ describe("npm start (server/main.ts)", function () {
       // In parallel: each is a whole ts-node start, which is what is slow here.
       await Promise.all(
         cases.map(async ([title, env]) => {
-          const main = await runMain({ DATA_DIR: mkdtempSync(join(tmpdir(), "npm-start-bad-")), ...env }, { expectExit: true });
+          const main = await runMain(
+            { DATA_DIR: mkdtempSync(join(tmpdir(), "npm-start-bad-")), ...env },
+            { expectExit: true },
+          );
           results.set(title, { code: (await main.exited).code, output: main.output() });
         }),
       );
@@ -265,11 +356,16 @@ describe("npm start (server/main.ts)", function () {
       await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
       const busy = (taken.address() as { port: number }).port;
       try {
-        const error = await startEmbeddedChain({ dataDir: mkdtempSync(join(tmpdir(), "chain-port-")), port: busy }).then(
+        const error = await startEmbeddedChain({
+          dataDir: mkdtempSync(join(tmpdir(), "chain-port-")),
+          port: busy,
+        }).then(
           (chain) => chain.stop().then(() => expect.fail("started on a taken port")),
           (e: Error) => e,
         );
-        expect(error.message).to.equal(`CHAIN_PORT: ${busy} on 127.0.0.1 is in use (EADDRINUSE); set CHAIN_PORT to a free port, or unset it for any free one`);
+        expect(error.message).to.equal(
+          `CHAIN_PORT: ${busy} on 127.0.0.1 is in use (EADDRINUSE); set CHAIN_PORT to a free port, or unset it for any free one`,
+        );
       } finally {
         taken.close();
       }
@@ -304,31 +400,65 @@ describe("npm start (server/main.ts)", function () {
     it("deploys with npm run deploy, then serves the escrow with the relayer's keystore and a principal added by the CLI", async function () {
       // Keystores at the low scrypt cost to keep the test quick: these are public dev keys.
       const deployerFile = join(dataDir, "deployer.json");
-      writeFileSync(deployerFile, await encryptKeystoreJson({ address: devWallet(5).address, privateKey: devWallet(5).privateKey }, password, { scrypt: { N: DEV_SCRYPT_N } }));
-      const deployed = await deploy({ RPC_URL: node.url, SIGNER_KEYSTORE: deployerFile, KEYSTORE_PASSWORD: password, DATA_DIR: dataDir }, () => undefined);
+      writeFileSync(
+        deployerFile,
+        await encryptKeystoreJson({ address: devWallet(5).address, privateKey: devWallet(5).privateKey }, password, {
+          scrypt: { N: DEV_SCRYPT_N },
+        }),
+      );
+      const deployed = await deploy(
+        { RPC_URL: node.url, SIGNER_KEYSTORE: deployerFile, KEYSTORE_PASSWORD: password, DATA_DIR: dataDir },
+        () => undefined,
+      );
       await new Keystore(dataDir, password).save(devWallet(1), { scryptN: DEV_SCRYPT_N });
       const printed: string[] = [];
-      await principalCli(["add", "--name", "Acme Bank", "--role", "bank", "--address", devWallet(1).address], { DATA_DIR: dataDir }, (line) => printed.push(line));
+      await principalCli(
+        ["add", "--name", "Acme Bank", "--role", "bank", "--address", devWallet(1).address],
+        { DATA_DIR: dataDir },
+        (line) => printed.push(line),
+      );
       const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
-      await principalCli(["add", "--name", "Jones Law", "--role", "lawyer"], { DATA_DIR: dataDir, KEYSTORE_PASSWORD: password }, (line) => printed.push(line));
+      await principalCli(
+        ["add", "--name", "Jones Law", "--role", "lawyer"],
+        { DATA_DIR: dataDir, KEYSTORE_PASSWORD: password },
+        (line) => printed.push(line),
+      );
       const lawyerKey = /added \S+ lawyer "Jones Law" (0x[0-9a-fA-F]{40})/.exec(printed.join("\n"))![1];
 
       // The settings as npm run deploy recorded them, and nothing else about the chain.
       const recorded = readDeploymentRecord(dataDir)!;
-      main = await runMain({ DATA_DIR: dataDir, PORT: String(await freePort()), KEYSTORE_PASSWORD: password, ...recorded });
+      main = await runMain({
+        DATA_DIR: dataDir,
+        PORT: String(await freePort()),
+        KEYSTORE_PASSWORD: password,
+        ...recorded,
+      });
       expect(main.output()).not.to.contain("Anvil");
-      expect(main.output()).to.contain(`warning: the managed key ${lawyerKey} (lawyer "Jones Law") has no funds on ${node.url} (chain 31337)`);
+      expect(main.output()).to.contain(
+        `warning: the managed key ${lawyerKey} (lawyer "Jones Law") has no funds on ${node.url} (chain 31337)`,
+      );
       expect(main.output(), "a funded key is not named").not.to.contain(`the managed key ${devWallet(1).address}`);
       expect(main.output()).to.match(new RegExp(`^ {2}RPC {10}${node.url.replaceAll(".", "\\.")}`, "m"));
       expect(existsSync(join(dataDir, "credentials.json")), "no demo data").to.equal(false);
       const health = await api(main.url, null, "GET", "/health");
       expect(health.body).to.include({ status: "ok", chainId: "31337", contract: deployed.address });
 
-      const parties = { bank: devWallet(1).address, lawyer: devWallet(2).address, buyer: devWallet(3).address, seller: devWallet(4).address };
-      const opened = await api(main.url, token, "POST", "/cases", { workflow: "us-purchase", parties, terms: { price: "1000", deposit: "100", loan: "900" } });
+      const parties = {
+        bank: devWallet(1).address,
+        lawyer: devWallet(2).address,
+        buyer: devWallet(3).address,
+        seller: devWallet(4).address,
+      };
+      const opened = await api(main.url, token, "POST", "/cases", {
+        workflow: "us-purchase",
+        parties,
+        terms: { price: "1000", deposit: "100", loan: "900" },
+      });
       expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
       expect((await api(main.url, token, "GET", `/cases/${opened.body.id}`)).body.parties).to.deep.equal(parties);
-      expect((await node.provider.getLogs({ address: deployed.address, fromBlock: deployed.block ?? 0 })).length).to.be.greaterThan(3);
+      expect(
+        (await node.provider.getLogs({ address: deployed.address, fromBlock: deployed.block ?? 0 })).length,
+      ).to.be.greaterThan(3);
 
       const clock = await api(main.url, token, "POST", "/dev/clock", { seconds: 60 });
       expect(clock.status, "no dev clock against an external chain").to.equal(404);
@@ -337,9 +467,20 @@ describe("npm start (server/main.ts)", function () {
     it("refuses an ESCROW_ADDRESS other than the one DATA_DIR/deployment.env records", async function () {
       await stopGracefully(main!);
       const recorded = readDeploymentRecord(dataDir)!;
-      const other = await runMain({ DATA_DIR: dataDir, PORT: String(await freePort()), KEYSTORE_PASSWORD: password, ...recorded, ESCROW_ADDRESS: devWallet(9).address }, { expectExit: true });
+      const other = await runMain(
+        {
+          DATA_DIR: dataDir,
+          PORT: String(await freePort()),
+          KEYSTORE_PASSWORD: password,
+          ...recorded,
+          ESCROW_ADDRESS: devWallet(9).address,
+        },
+        { expectExit: true },
+      );
       expect((await other.exited).code).to.equal(1);
-      expect(other.output()).to.contain(`npm start: ESCROW_ADDRESS: ${devWallet(9).address} is not the escrow ${recorded.ESCROW_ADDRESS} that ${dataDir}/deployment.env records`);
+      expect(other.output()).to.contain(
+        `npm start: ESCROW_ADDRESS: ${devWallet(9).address} is not the escrow ${recorded.ESCROW_ADDRESS} that ${dataDir}/deployment.env records`,
+      );
     });
   });
 });

@@ -12,7 +12,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { id as keccakId } from "ethers";
 import { freePort } from "../../server/chain/child-process";
-import { alive, anvilPid, api, eventually, groupAndSession, runMain, savedBlock, signalGroup, type MainProcess, type RunOptions } from "./support/main-process";
+import {
+  alive,
+  anvilPid,
+  api,
+  eventually,
+  groupAndSession,
+  runMain,
+  savedBlock,
+  signalGroup,
+  type MainProcess,
+  type RunOptions,
+} from "./support/main-process";
 
 describe("stopping npm start (server/main.ts)", function () {
   this.timeout(180_000);
@@ -23,8 +34,13 @@ describe("stopping npm start (server/main.ts)", function () {
     main = await runMain({ DATA_DIR: dataDir, PORT: String(port) }, { via });
     return main;
   };
-  const credentials = () => JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8")) as Record<string, { token: string; address: string }>;
-  const demoCase = () => (JSON.parse(readFileSync(join(dataDir, "demo-case.json"), "utf8")) as { caseId: string }).caseId;
+  const credentials = () =>
+    JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8")) as Record<
+      string,
+      { token: string; address: string }
+    >;
+  const demoCase = () =>
+    (JSON.parse(readFileSync(join(dataDir, "demo-case.json"), "utf8")) as { caseId: string }).caseId;
 
   before(async function () {
     port = await freePort();
@@ -47,7 +63,9 @@ describe("stopping npm start (server/main.ts)", function () {
     const socket = connect(Number(port), hostname);
     await new Promise((resolve) => socket.once("connect", resolve));
     socket.on("error", () => undefined);
-    socket.write(`POST /cases HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    socket.write(
+      `POST /cases HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`,
+    );
     return socket;
   }
 
@@ -55,7 +73,9 @@ describe("stopping npm start (server/main.ts)", function () {
   async function busyChain(running: MainProcess, evidence: string): Promise<number> {
     const tokens = credentials();
     const caseId = demoCase();
-    const signed = await api(running.url, tokens.buyer.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, { evidence: keccakId(evidence) });
+    const signed = await api(running.url, tokens.buyer.token, "POST", `/cases/${caseId}/stages/application/sign-offs`, {
+      evidence: keccakId(evidence),
+    });
     expect([202, 409], JSON.stringify(signed.body)).to.include(signed.status);
     await eventually("the buyer's sign-off on chain", async () => {
       const progress = (await api(running.url, tokens.buyer.token, "GET", `/cases/${caseId}`)).body;
@@ -85,9 +105,13 @@ describe("stopping npm start (server/main.ts)", function () {
       const slow = await slowRequest(running.url);
       if (stop.to === "group") signalGroup(running.child, stop.signal);
       else process.kill(server, stop.signal);
-      await eventually("the server and its Anvil gone", async () => !alive(server) && !alive(anvil), 40_000).catch((error: Error) => {
-        throw new Error(`${error.message} (server ${alive(server) ? "running" : "gone"}, Anvil ${alive(anvil) ? "running" : "gone"}):\n${running.output()}`);
-      });
+      await eventually("the server and its Anvil gone", async () => !alive(server) && !alive(anvil), 40_000).catch(
+        (error: Error) => {
+          throw new Error(
+            `${error.message} (server ${alive(server) ? "running" : "gone"}, Anvil ${alive(anvil) ? "running" : "gone"}):\n${running.output()}`,
+          );
+        },
+      );
       slow.destroy();
       expect(running.output()).to.contain(`${stop.signal}: shutting down`);
       expect(running.output(), "no forced exit").not.to.contain("exiting now");
@@ -144,6 +168,9 @@ describe("stopping npm start (server/main.ts)", function () {
     running = await start("direct");
     const after = await api(running.url, tokens.operator.token, "POST", "/dev/clock", { seconds: 1 });
     expect(after.status, JSON.stringify(after.body)).to.equal(200);
-    expect(Date.parse(after.body.now), `the chain's time after the restart (moved to ${moved.body.now})`).to.be.greaterThan(Date.parse(moved.body.now));
+    expect(
+      Date.parse(after.body.now),
+      `the chain's time after the restart (moved to ${moved.body.now})`,
+    ).to.be.greaterThan(Date.parse(moved.body.now));
   });
 });

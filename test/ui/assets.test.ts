@@ -9,7 +9,18 @@ import { chromium, type Browser } from "playwright-core";
 import { parseSettings } from "../../server/settings";
 import { startApp, type AppHarness } from "../server/support/app-harness";
 
-const ASSETS = ["app.js", "api.js", "dom.js", "event-stream.js", "format.js", "history.js", "summary.js", "timeline.js", "style.css", "icon.svg"];
+const ASSETS = [
+  "app.js",
+  "api.js",
+  "dom.js",
+  "event-stream.js",
+  "format.js",
+  "history.js",
+  "summary.js",
+  "timeline.js",
+  "style.css",
+  "icon.svg",
+];
 /** The limits before the page's files were taken out of them: 600 a minute, bursts of 60, per address without a token. */
 const OLD_BURST = 60;
 
@@ -21,7 +32,10 @@ describe("ui: the page's files load whatever the rate limit, and cost 304s on a 
 
   before(async function () {
     // The per-token limit as `npm start` has it; the one without a token small, to see that the files are not under it.
-    h = await startApp({ workflow: "us-purchase", rateLimit: { requestsPerMinute: 600, anonymous: { requestsPerMinute: 60, burst: 5 } } });
+    h = await startApp({
+      workflow: "us-purchase",
+      rateLimit: { requestsPerMinute: 600, anonymous: { requestsPerMinute: 60, burst: 5 } },
+    });
     browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -60,10 +74,14 @@ describe("ui: the page's files load whatever the rate limit, and cost 304s on a 
       expect(Date.parse(lastModified ?? ""), `${path} Last-Modified`).to.be.greaterThan(0);
       expect(first.headers.get("cache-control"), path).to.equal("no-cache");
       // As a browser's reload asks (fetch() would add "Cache-Control: no-cache", which asks for the whole file).
-      const again = await fetch(`${h.url}${path}`, { headers: { "If-None-Match": etag!, "Cache-Control": "max-age=0" } });
+      const again = await fetch(`${h.url}${path}`, {
+        headers: { "If-None-Match": etag!, "Cache-Control": "max-age=0" },
+      });
       expect(again.status, `${path} with If-None-Match`).to.equal(304);
       expect((await again.arrayBuffer()).byteLength).to.equal(0);
-      const since = await fetch(`${h.url}${path}`, { headers: { "If-Modified-Since": lastModified!, "Cache-Control": "max-age=0" } });
+      const since = await fetch(`${h.url}${path}`, {
+        headers: { "If-Modified-Since": lastModified!, "Cache-Control": "max-age=0" },
+      });
       expect(since.status, `${path} with If-Modified-Since`).to.equal(304);
     }
   });
@@ -73,7 +91,8 @@ describe("ui: the page's files load whatever the rate limit, and cost 304s on a 
     const page = await context.newPage();
     const seen: Array<{ url: string; status: number }> = [];
     page.on("response", (response) => {
-      if (new URL(response.url()).pathname.startsWith("/ui/")) seen.push({ url: response.url(), status: response.status() });
+      if (new URL(response.url()).pathname.startsWith("/ui/"))
+        seen.push({ url: response.url(), status: response.status() });
     });
     await page.goto(`${h.url}/ui/cases/${h.caseId}`);
     await page.getByLabel("Access token").fill(h.tokens.buyer);
@@ -86,7 +105,8 @@ describe("ui: the page's files load whatever the rate limit, and cost 304s on a 
     // Each load asks for the page and each of its scripts and its style sheet (the icon Chromium keeps as it likes).
     const loads = (name: string) => seen.filter((r) => new URL(r.url).pathname === name).length;
     expect(loads(`/ui/cases/${h.caseId}`), "the page").to.equal(15);
-    for (const name of ASSETS.filter((a) => a !== "icon.svg")) expect(loads(`/ui/assets/${name}`), name).to.be.at.least(15);
+    for (const name of ASSETS.filter((a) => a !== "icon.svg"))
+      expect(loads(`/ui/assets/${name}`), name).to.be.at.least(15);
     expect(seen.filter((r) => r.status !== 200 && r.status !== 304)).to.deep.equal([]);
     expect(seen.filter((r) => r.status === 304).length, "reloads revalidate").to.be.greaterThan(0);
     expect(await page.locator("#timeline > li").count()).to.equal(12);
@@ -109,6 +129,8 @@ describe("ui: the page's files load whatever the rate limit, and cost 304s on a 
   it("takes RATE_LIMIT_ANONYMOUS_PER_MINUTE as a setting: 6000 by default, a whole number, named when wrong", function () {
     expect(parseSettings({}).rateLimitAnonymousPerMinute).to.equal(6_000);
     expect(parseSettings({ RATE_LIMIT_ANONYMOUS_PER_MINUTE: "20000" }).rateLimitAnonymousPerMinute).to.equal(20_000);
-    expect(() => parseSettings({ RATE_LIMIT_ANONYMOUS_PER_MINUTE: "lots" })).to.throw(/RATE_LIMIT_ANONYMOUS_PER_MINUTE: must be a whole number/);
+    expect(() => parseSettings({ RATE_LIMIT_ANONYMOUS_PER_MINUTE: "lots" })).to.throw(
+      /RATE_LIMIT_ANONYMOUS_PER_MINUTE: must be a whole number/,
+    );
   });
 });

@@ -23,7 +23,15 @@ const VIEWER_ZONE = "Europe/London";
 /** A moment's wall clock in `zone`, worked out here (Node's ICU) apart from the page's own code (Chromium's). */
 function wallClock(iso: string, zone: string): { day: string; time: string } {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat("en-GB", { timeZone: zone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    })
       .formatToParts(new Date(iso))
       .map((p) => [p.type, p.value]),
   );
@@ -71,7 +79,8 @@ describe("ui: the progress page in a real browser", function () {
 
   const pageUrl = () => `${proxy.url}/ui/cases/${h.caseId}`;
   const stageItem = (page: Page, id: string) => page.locator(`#timeline > li[data-stage="${id}"]`);
-  const completed = (page: Page, id: string) => page.locator(`#timeline > li[data-stage="${id}"][data-status="completed"]`);
+  const completed = (page: Page, id: string) =>
+    page.locator(`#timeline > li[data-stage="${id}"][data-status="completed"]`);
 
   async function signIn(page: Page, token: string) {
     await page.getByLabel("Access token").fill(token);
@@ -79,7 +88,13 @@ describe("ui: the progress page in a real browser", function () {
   }
 
   async function signOff(who: TokenName, stage: string) {
-    const res = await h.request(who, "POST", `/cases/${h.caseId}/stages/${stage}/sign-offs`, {}, { "Idempotency-Key": `${who}-${stage}` });
+    const res = await h.request(
+      who,
+      "POST",
+      `/cases/${h.caseId}/stages/${stage}/sign-offs`,
+      {},
+      { "Idempotency-Key": `${who}-${stage}` },
+    );
     expect(res.status, `${who} signs off ${stage}: ${JSON.stringify(res.body)}`).to.equal(202);
   }
 
@@ -109,7 +124,11 @@ describe("ui: the progress page in a real browser", function () {
   }
 
   /** A line of the aria-live region (visually hidden, so only attached). */
-  const announced = (page: Page, text: string) => page.locator("#announcer > p", { hasText: text }).first().waitFor({ ...WAIT, state: "attached" });
+  const announced = (page: Page, text: string) =>
+    page
+      .locator("#announcer > p", { hasText: text })
+      .first()
+      .waitFor({ ...WAIT, state: "attached" });
 
   const stageOf = (progress: any, id: string) => progress.stages.find((s: any) => s.id === id);
 
@@ -134,13 +153,18 @@ describe("ui: the progress page in a real browser", function () {
       const item = stageItem(page, stage.id);
       const offered = stage.acceptsSignOffs && stage.requires.includes(role) && !stage.signedOff.includes(role);
       const buttons = item.getByRole("button", { name: /^Sign off/ });
-      expect(await buttons.count(), `${stage.id} (${stage.status}): a button for the ${role}`).to.equal(offered ? 1 : 0);
+      expect(await buttons.count(), `${stage.id} (${stage.status}): a button for the ${role}`).to.equal(
+        offered ? 1 : 0,
+      );
       if (offered) {
         const early = stage.status === "locked";
-        expect(await buttons.first().textContent(), stage.id).to.match(early ? /^Sign off early / : /^Sign off (?!early)/);
+        expect(await buttons.first().textContent(), stage.id).to.match(
+          early ? /^Sign off early / : /^Sign off (?!early)/,
+        );
         expect(await item.locator(".early-note").count(), `${stage.id}: says it is early`).to.equal(early ? 1 : 0);
       }
-      const hint = (await item.locator(".status-hint").count()) > 0 ? await item.locator(".status-hint").textContent() : "";
+      const hint =
+        (await item.locator(".status-hint").count()) > 0 ? await item.locator(".status-hint").textContent() : "";
       if (!stage.acceptsSignOffs) expect(hint, stage.id).to.not.contain("accepted");
     }
   }
@@ -200,7 +224,11 @@ describe("ui: the progress page in a real browser", function () {
 
   it("says there is no such case for an address that names none, as for an unknown case, never the API's words", async function () {
     const { page, context } = await newPage(360);
-    for (const [path, title] of [["/ui/cases/abc", "There is no case abc"], ["/ui/cases/", "This address names no case"], ["/ui/cases", "This address names no case"]]) {
+    for (const [path, title] of [
+      ["/ui/cases/abc", "There is no case abc"],
+      ["/ui/cases/", "This address names no case"],
+      ["/ui/cases", "This address names no case"],
+    ]) {
       const response = await page.goto(`${proxy.url}${path}`);
       expect(response?.status(), path).to.equal(200);
       await page.getByRole("heading", { name: title }).waitFor(WAIT);
@@ -213,7 +241,10 @@ describe("ui: the progress page in a real browser", function () {
     // An unknown case (a well-formed number): the token first, since only the server knows, then the same words.
     await page.goto(`${proxy.url}/ui/cases/987654321`);
     await signIn(page, h.tokens.buyer);
-    await page.getByRole("alert").filter({ hasText: "There is no case 987654321 that this token may see" }).waitFor(WAIT);
+    await page
+      .getByRole("alert")
+      .filter({ hasText: "There is no case 987654321 that this token may see" })
+      .waitFor(WAIT);
     expect(await page.locator("#case").isVisible()).to.equal(false);
     await context.close();
   });
@@ -241,7 +272,8 @@ describe("ui: the progress page in a real browser", function () {
     buyer = await newPage();
     const { page } = buyer;
     page.on("request", (request) => {
-      if (request.url().endsWith(`/cases/${h.caseId}/events`)) streamRequests.push(request.headers()["last-event-id"] ?? "");
+      if (request.url().endsWith(`/cases/${h.caseId}/events`))
+        streamRequests.push(request.headers()["last-event-id"] ?? "");
     });
     await page.goto(pageUrl());
     await signIn(page, h.tokens.buyer);
@@ -250,13 +282,23 @@ describe("ui: the progress page in a real browser", function () {
     await page.locator('#connection[data-state="live"]').waitFor(WAIT);
     expect(await page.locator("#timeline > li").count()).to.equal(12);
     expect(await page.locator("#progress-text").textContent()).to.equal("0 of 12 stages complete");
-    expect(await page.evaluate("document.activeElement.id"), "the focus moves from the form to the case").to.equal("case-title");
+    expect(await page.evaluate("document.activeElement.id"), "the focus moves from the form to the case").to.equal(
+      "case-title",
+    );
     expect(await stageItem(page, "application").locator(".status-label").textContent()).to.equal("Open");
     expect(await stageItem(page, "loan-estimate").locator(".status-label").textContent()).to.equal("Locked");
-    expect(await stageItem(page, "application").locator('[data-role="bank"]').textContent()).to.contain("Bank: awaited");
-    expect(await stageItem(page, "application").locator('[data-role="buyer"]').textContent()).to.contain("Buyer (you): awaited");
+    expect(await stageItem(page, "application").locator('[data-role="bank"]').textContent()).to.contain(
+      "Bank: awaited",
+    );
+    expect(await stageItem(page, "application").locator('[data-role="buyer"]').textContent()).to.contain(
+      "Buyer (you): awaited",
+    );
     // The buyer's own stages offer a button; the bank's do not.
-    expect(await stageItem(page, "application").getByRole("button", { name: /^Sign off Application as Buyer$/ }).count()).to.equal(1);
+    expect(
+      await stageItem(page, "application")
+        .getByRole("button", { name: /^Sign off Application as Buyer$/ })
+        .count(),
+    ).to.equal(1);
     expect(await stageItem(page, "loan-estimate").getByRole("button").count()).to.equal(0);
     await expectButtonsAsTheApiAccepts(page, "buyer");
     // Signing waits 3 business days after the Closing Disclosure: no button, and the page says what it waits for.
@@ -264,7 +306,9 @@ describe("ui: the progress page in a real browser", function () {
     expect(consummation.acceptsSignOffs).to.equal(false);
     expect(consummation.waitsFor).to.be.a("string").and.not.equal("");
     expect(await stageItem(page, "consummation").getByRole("button").count()).to.equal(0);
-    expect(await stageItem(page, "consummation").locator(".waits-for").textContent()).to.equal(`Not open to sign-offs yet: waits for: ${consummation.waitsFor}.`);
+    expect(await stageItem(page, "consummation").locator(".waits-for").textContent()).to.equal(
+      `Not open to sign-offs yet: waits for: ${consummation.waitsFor}.`,
+    );
     expect(await page.locator("#escrow").textContent()).to.contain("Paid in by the buyer0 ETH");
 
     // The token lives in this tab's session storage, never in the address; a reload keeps the page signed in.
@@ -318,14 +362,19 @@ describe("ui: the progress page in a real browser", function () {
       seen.add(await countdown.textContent());
     }
     expect(seen.size, "the countdown ticks").to.be.at.least(3);
-    expect(await stageItem(page, "loan-estimate-waiting-period").locator(".status-label").textContent()).to.equal("Waiting for time");
+    expect(await stageItem(page, "loan-estimate-waiting-period").locator(".status-label").textContent()).to.equal(
+      "Waiting for time",
+    );
   });
 
   it("shows the legal moments in the viewer's time zone, with New York time beside them where it differs", async function () {
     const progress = await caseNow();
     expect(progress.timeZone).to.equal("America/New_York");
     const moments = progress.stages.flatMap((stage: any) =>
-      [["availableAt", ".timing--available"], ["deadline", ".timing--deadline"]]
+      [
+        ["availableAt", ".timing--available"],
+        ["deadline", ".timing--deadline"],
+      ]
         .filter(([field]) => stage[field] && stage.status !== "completed")
         .map(([field, selector]) => ({ stage: stage.id, field, iso: stage[field] as string, selector })),
     );
@@ -333,18 +382,27 @@ describe("ui: the progress page in a real browser", function () {
 
     // The buyer's page runs in London: London's clock first, New York's beside it.
     for (const m of moments) {
-      const text = await stageItem(buyer.page, m.stage).locator(`${m.selector} time[datetime="${m.iso}"]`).textContent();
+      const text = await stageItem(buyer.page, m.stage)
+        .locator(`${m.selector} time[datetime="${m.iso}"]`)
+        .textContent();
       const london = wallClock(m.iso, VIEWER_ZONE);
       const newYork = wallClock(m.iso, "America/New_York");
-      expect(text, `${m.stage}.${m.field}`).to.contain(`${london.day.replace(" ", ", ")} 2`).and.contain(`${london.time} GMT`);
-      const inNewYork = newYork.time === "00:00" ? `midnight at the ${m.field === "deadline" ? "end of " + wallClock(new Date(Date.parse(m.iso) - 1).toISOString(), "America/New_York").day : "start of " + newYork.day}` : `${newYork.day}, ${newYork.time}`;
+      expect(text, `${m.stage}.${m.field}`)
+        .to.contain(`${london.day.replace(" ", ", ")} 2`)
+        .and.contain(`${london.time} GMT`);
+      const inNewYork =
+        newYork.time === "00:00"
+          ? `midnight at the ${m.field === "deadline" ? "end of " + wallClock(new Date(Date.parse(m.iso) - 1).toISOString(), "America/New_York").day : "start of " + newYork.day}`
+          : `${newYork.day}, ${newYork.time}`;
       expect(text, `${m.stage}.${m.field}`).to.match(new RegExp(`\\(${inNewYork}, New York time\\)$`));
       expect(text).to.not.contain("UTC");
     }
     // The legal days end at midnight in New York: the waiting period after the Loan Estimate is possible from one.
     const waiting = moments.find((m: any) => m.stage === "loan-estimate-waiting-period" && m.field === "availableAt");
     expect(wallClock(waiting.iso, "America/New_York").time).to.equal("00:00");
-    expect(await buyer.page.locator(".zones").textContent()).to.equal("Times are in your time zone (London); legal days are counted in New York time, shown beside them.");
+    expect(await buyer.page.locator(".zones").textContent()).to.equal(
+      "Times are in your time zone (London); legal days are counted in New York time, shown beside them.",
+    );
 
     // A lawyer in New York sees New York's clock alone.
     const local = await newPage(1280, "America/New_York");
@@ -352,9 +410,13 @@ describe("ui: the progress page in a real browser", function () {
     await signIn(local.page, h.tokens.lawyer);
     await local.page.locator('#connection[data-state="live"]').waitFor(WAIT);
     for (const m of moments) {
-      const text = await stageItem(local.page, m.stage).locator(`${m.selector} time[datetime="${m.iso}"]`).textContent();
+      const text = await stageItem(local.page, m.stage)
+        .locator(`${m.selector} time[datetime="${m.iso}"]`)
+        .textContent();
       const newYork = wallClock(m.iso, "America/New_York");
-      expect(text, `${m.stage}.${m.field}`).to.match(new RegExp(`^${newYork.day.replace(" ", ", ")} \\d{4}, ${newYork.time} E[SD]T$`));
+      expect(text, `${m.stage}.${m.field}`).to.match(
+        new RegExp(`^${newYork.day.replace(" ", ", ")} \\d{4}, ${newYork.time} E[SD]T$`),
+      );
     }
     expect(await local.page.locator(".zones").count()).to.equal(0);
     await local.context.close();
@@ -402,7 +464,9 @@ describe("ui: the progress page in a real browser", function () {
     // A sign-off tried while offline cannot be sent, and says so ...
     const closingDisclosure = stageItem(page, "closing-disclosure");
     await closingDisclosure.getByRole("button", { name: /^Sign off/ }).click();
-    const unsent = closingDisclosure.locator(".action-result--error", { hasText: "could not be sent: the server could not be reached" });
+    const unsent = closingDisclosure.locator(".action-result--error", {
+      hasText: "could not be sent: the server could not be reached",
+    });
     await unsent.waitFor(WAIT);
     await signOff("bank", "clear-to-close");
     await until("clear to close", (p) => stageOf(p, "clear-to-close").status === "completed");
@@ -424,7 +488,11 @@ describe("ui: the progress page in a real browser", function () {
     await page.evaluate("window.scrollTo(0, 0)");
     await page.screenshot({ path: join(SCREENSHOTS, "2-midway.png"), fullPage: true });
     // Its upper part, from the heading to the stages still to come, is server/ui/screenshot.png.
-    await page.screenshot({ path: join(SCREENSHOTS, "2-midway-readme.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1800 } });
+    await page.screenshot({
+      path: join(SCREENSHOTS, "2-midway-readme.png"),
+      fullPage: true,
+      clip: { x: 0, y: 0, width: 1280, height: 1800 },
+    });
   });
 
   it("gives up on a stalled stream that sends nothing, not even heartbeats, and resumes where it was", async function () {
@@ -454,7 +522,8 @@ describe("ui: the progress page in a real browser", function () {
     await until("the bank's closing disclosure", (p) => stageOf(p, "closing-disclosure").signedOff.includes("bank"));
     proxy.setMode("pass");
 
-    const caughtUp = "window.followLog.events.some((e) => e.data.stages.some((s) => s.id === 'closing-disclosure' && s.signedOff.includes('bank')))";
+    const caughtUp =
+      "window.followLog.events.some((e) => e.data.stages.some((s) => s.id === 'closing-disclosure' && s.signedOff.includes('bank')))";
     await inPage(page, caughtUp);
     const log = (await page.evaluate("window.followLog")) as { states: string[]; events: Array<{ id: string }> };
     expect(log.states[0]).to.equal("connecting");
@@ -491,25 +560,35 @@ describe("ui: the progress page in a real browser", function () {
     expect(waitsFor).to.match(/, then 3 business days$/);
     expect(stageOf(await caseNow(), "consummation").waitsFor).to.equal(waitsFor);
     expect(await consummation.getByRole("button").count()).to.equal(0);
-    expect(await consummation.locator(".waits-for").textContent()).to.equal(`Not open to sign-offs yet: waits for: ${waitsFor}.`);
+    expect(await consummation.locator(".waits-for").textContent()).to.equal(
+      `Not open to sign-offs yet: waits for: ${waitsFor}.`,
+    );
     await expectButtonsAsTheApiAccepts(page, "lawyer");
 
     // A page whose view is older than the server's still offers the button; the server's refusal then names
     // what the stage waits for. (Stale on purpose: this page's GET /cases/:id answer is altered in flight to say
     // consummation takes sign-offs, and its event stream is held off. The sign-off goes to the real server.)
     const stale = await newPage();
-    await stale.page.route((url) => url.pathname === `/cases/${h.caseId}`, async (route) => {
-      const response = await route.fetch();
-      const body = await response.json();
-      for (const stage of body.stages) if (stage.id === "consummation") stage.acceptsSignOffs = true;
-      await route.fulfill({ response, json: body });
-    });
-    await stale.page.route((url) => url.pathname === `/cases/${h.caseId}/events`, (route) => route.abort());
+    await stale.page.route(
+      (url) => url.pathname === `/cases/${h.caseId}`,
+      async (route) => {
+        const response = await route.fetch();
+        const body = await response.json();
+        for (const stage of body.stages) if (stage.id === "consummation") stage.acceptsSignOffs = true;
+        await route.fulfill({ response, json: body });
+      },
+    );
+    await stale.page.route(
+      (url) => url.pathname === `/cases/${h.caseId}/events`,
+      (route) => route.abort(),
+    );
     await stale.page.goto(pageUrl());
     await signIn(stale.page, h.tokens.lawyer);
     const staleConsummation = stageItem(stale.page, "consummation");
     // Still locked (the waiting period after the Loan Estimate runs): an early sign-off, and it says so.
-    await staleConsummation.getByRole("button", { name: /^Sign off early Signing \(consummation\) as Lawyer$/ }).click();
+    await staleConsummation
+      .getByRole("button", { name: /^Sign off early Signing \(consummation\) as Lawyer$/ })
+      .click();
     const early = staleConsummation.locator(".action-result--error");
     await early.waitFor(WAIT);
     expect(await early.textContent()).to.equal(`Too early to sign off Signing (consummation): waits for: ${waitsFor}.`);
@@ -567,9 +646,13 @@ describe("ui: the progress page in a real browser", function () {
     // The lawyer signs the release and the recording from the page; the bank through the API.
     const { page } = lawyer;
     await signOff("bank", "funding");
-    await stageItem(page, "funding").getByRole("button", { name: /Sign off/ }).click();
+    await stageItem(page, "funding")
+      .getByRole("button", { name: /Sign off/ })
+      .click();
     await completed(page, "funding").waitFor(WAIT);
-    await stageItem(page, "recording").getByRole("button", { name: /Sign off/ }).click();
+    await stageItem(page, "recording")
+      .getByRole("button", { name: /Sign off/ })
+      .click();
     await completed(page, "recording").waitFor(WAIT);
 
     const done = buyer.page;
@@ -577,7 +660,10 @@ describe("ui: the progress page in a real browser", function () {
     await done.locator(".case-status", { hasText: "Completed" }).waitFor(WAIT);
     expect(await done.locator("#escrow").textContent()).to.contain("ReleasedYes, to the payees");
     // The seller's price was credited and paid out at once: the history shows it withdrawn.
-    await done.locator("#escrow .payouts li", { hasText: "Seller" }).filter({ hasText: "0.9 ETH withdrawn" }).waitFor(WAIT);
+    await done
+      .locator("#escrow .payouts li", { hasText: "Seller" })
+      .filter({ hasText: "0.9 ETH withdrawn" })
+      .waitFor(WAIT);
     await notReloaded(done);
     expect(await done.getByRole("button", { name: /Sign off/ }).count()).to.equal(0);
     await done.evaluate("window.scrollTo(0, 0)");
@@ -590,7 +676,11 @@ describe("ui: the progress page in a real browser", function () {
   });
 
   it("asks for a token again when the one in use is revoked while the page follows the case", async function () {
-    const { token, principal } = h.principals.add({ name: "seller-on-the-phone", role: "seller", address: h.addresses.seller });
+    const { token, principal } = h.principals.add({
+      name: "seller-on-the-phone",
+      role: "seller",
+      address: h.addresses.seller,
+    });
     const { page, context } = await newPage(360);
     await page.goto(pageUrl());
     await signIn(page, token);

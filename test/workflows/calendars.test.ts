@@ -17,40 +17,210 @@ const DAY = 24 * HOUR;
  */
 const US_FEDERAL_HOLIDAYS: Record<number, string[]> = {
   // Independence Day on Saturday 4 July (observed Friday 3 July).
-  2020: ["2020-01-01", "2020-01-20", "2020-02-17", "2020-05-25", "2020-07-04", "2020-09-07", "2020-10-12", "2020-11-11", "2020-11-26", "2020-12-25"],
+  2020: [
+    "2020-01-01",
+    "2020-01-20",
+    "2020-02-17",
+    "2020-05-25",
+    "2020-07-04",
+    "2020-09-07",
+    "2020-10-12",
+    "2020-11-11",
+    "2020-11-26",
+    "2020-12-25",
+  ],
   // Juneteenth on Saturday (observed Friday 18 June), Independence Day on Sunday (observed Monday 5 July),
   // Christmas on Saturday (observed Friday 24 December); New Year's Day 2022 was observed on Friday 31 December 2021.
-  2021: ["2021-01-01", "2021-01-18", "2021-02-15", "2021-05-31", "2021-06-19", "2021-07-04", "2021-09-06", "2021-10-11", "2021-11-11", "2021-11-25", "2021-12-25"],
+  2021: [
+    "2021-01-01",
+    "2021-01-18",
+    "2021-02-15",
+    "2021-05-31",
+    "2021-06-19",
+    "2021-07-04",
+    "2021-09-06",
+    "2021-10-11",
+    "2021-11-11",
+    "2021-11-25",
+    "2021-12-25",
+  ],
   // New Year's Day on Saturday, Juneteenth on Sunday (observed Monday 20 June), Christmas on Sunday (observed Monday 26 December).
-  2022: ["2022-01-01", "2022-01-17", "2022-02-21", "2022-05-30", "2022-06-19", "2022-07-04", "2022-09-05", "2022-10-10", "2022-11-11", "2022-11-24", "2022-12-25"],
+  2022: [
+    "2022-01-01",
+    "2022-01-17",
+    "2022-02-21",
+    "2022-05-30",
+    "2022-06-19",
+    "2022-07-04",
+    "2022-09-05",
+    "2022-10-10",
+    "2022-11-11",
+    "2022-11-24",
+    "2022-12-25",
+  ],
   // New Year's Day on Sunday (observed Monday 2 January), Veterans Day on Saturday (observed Friday 10 November).
-  2023: ["2023-01-01", "2023-01-16", "2023-02-20", "2023-05-29", "2023-06-19", "2023-07-04", "2023-09-04", "2023-10-09", "2023-11-11", "2023-11-23", "2023-12-25"],
-  2024: ["2024-01-01", "2024-01-15", "2024-02-19", "2024-05-27", "2024-06-19", "2024-07-04", "2024-09-02", "2024-10-14", "2024-11-11", "2024-11-28", "2024-12-25"],
-  2025: ["2025-01-01", "2025-01-20", "2025-02-17", "2025-05-26", "2025-06-19", "2025-07-04", "2025-09-01", "2025-10-13", "2025-11-11", "2025-11-27", "2025-12-25"],
+  2023: [
+    "2023-01-01",
+    "2023-01-16",
+    "2023-02-20",
+    "2023-05-29",
+    "2023-06-19",
+    "2023-07-04",
+    "2023-09-04",
+    "2023-10-09",
+    "2023-11-11",
+    "2023-11-23",
+    "2023-12-25",
+  ],
+  2024: [
+    "2024-01-01",
+    "2024-01-15",
+    "2024-02-19",
+    "2024-05-27",
+    "2024-06-19",
+    "2024-07-04",
+    "2024-09-02",
+    "2024-10-14",
+    "2024-11-11",
+    "2024-11-28",
+    "2024-12-25",
+  ],
+  2025: [
+    "2025-01-01",
+    "2025-01-20",
+    "2025-02-17",
+    "2025-05-26",
+    "2025-06-19",
+    "2025-07-04",
+    "2025-09-01",
+    "2025-10-13",
+    "2025-11-11",
+    "2025-11-27",
+    "2025-12-25",
+  ],
   // Independence Day on Saturday (observed Friday 3 July).
-  2026: ["2026-01-01", "2026-01-19", "2026-02-16", "2026-05-25", "2026-06-19", "2026-07-04", "2026-09-07", "2026-10-12", "2026-11-11", "2026-11-26", "2026-12-25"],
+  2026: [
+    "2026-01-01",
+    "2026-01-19",
+    "2026-02-16",
+    "2026-05-25",
+    "2026-06-19",
+    "2026-07-04",
+    "2026-09-07",
+    "2026-10-12",
+    "2026-11-11",
+    "2026-11-26",
+    "2026-12-25",
+  ],
   // Juneteenth on Saturday (observed Friday 18 June), Independence Day on Sunday (observed Monday 5 July),
   // Christmas on Saturday (observed Friday 24 December).
-  2027: ["2027-01-01", "2027-01-18", "2027-02-15", "2027-05-31", "2027-06-19", "2027-07-04", "2027-09-06", "2027-10-11", "2027-11-11", "2027-11-25", "2027-12-25"],
+  2027: [
+    "2027-01-01",
+    "2027-01-18",
+    "2027-02-15",
+    "2027-05-31",
+    "2027-06-19",
+    "2027-07-04",
+    "2027-09-06",
+    "2027-10-11",
+    "2027-11-11",
+    "2027-11-25",
+    "2027-12-25",
+  ],
 };
 
 /** The England and Wales bank holidays as gov.uk/bank-holidays lists them, substitute days and one-offs included. */
 const ENGLAND_AND_WALES_BANK_HOLIDAYS: Record<number, string[]> = {
   // The early May bank holiday moved to Friday 8 May for VE Day; Boxing Day on Saturday, substitute Monday 28.
-  2020: ["2020-01-01", "2020-04-10", "2020-04-13", "2020-05-08", "2020-05-25", "2020-08-31", "2020-12-25", "2020-12-28"],
+  2020: [
+    "2020-01-01",
+    "2020-04-10",
+    "2020-04-13",
+    "2020-05-08",
+    "2020-05-25",
+    "2020-08-31",
+    "2020-12-25",
+    "2020-12-28",
+  ],
   // Christmas and Boxing Day on the weekend, substitutes Monday 27 and Tuesday 28.
-  2021: ["2021-01-01", "2021-04-02", "2021-04-05", "2021-05-03", "2021-05-31", "2021-08-30", "2021-12-27", "2021-12-28"],
+  2021: [
+    "2021-01-01",
+    "2021-04-02",
+    "2021-04-05",
+    "2021-05-03",
+    "2021-05-31",
+    "2021-08-30",
+    "2021-12-27",
+    "2021-12-28",
+  ],
   // New Year's Day on Saturday, substitute Monday 3 January; spring bank holiday moved to Thursday 2 June,
   // Platinum Jubilee Friday 3 June; the State Funeral on 19 September; Christmas on Sunday, substitute Tuesday 27.
-  2022: ["2022-01-03", "2022-04-15", "2022-04-18", "2022-05-02", "2022-06-02", "2022-06-03", "2022-08-29", "2022-09-19", "2022-12-26", "2022-12-27"],
+  2022: [
+    "2022-01-03",
+    "2022-04-15",
+    "2022-04-18",
+    "2022-05-02",
+    "2022-06-02",
+    "2022-06-03",
+    "2022-08-29",
+    "2022-09-19",
+    "2022-12-26",
+    "2022-12-27",
+  ],
   // New Year's Day on Sunday, substitute Monday 2 January; the coronation on Monday 8 May.
-  2023: ["2023-01-02", "2023-04-07", "2023-04-10", "2023-05-01", "2023-05-08", "2023-05-29", "2023-08-28", "2023-12-25", "2023-12-26"],
-  2024: ["2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26", "2024-12-25", "2024-12-26"],
-  2025: ["2025-01-01", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-08-25", "2025-12-25", "2025-12-26"],
+  2023: [
+    "2023-01-02",
+    "2023-04-07",
+    "2023-04-10",
+    "2023-05-01",
+    "2023-05-08",
+    "2023-05-29",
+    "2023-08-28",
+    "2023-12-25",
+    "2023-12-26",
+  ],
+  2024: [
+    "2024-01-01",
+    "2024-03-29",
+    "2024-04-01",
+    "2024-05-06",
+    "2024-05-27",
+    "2024-08-26",
+    "2024-12-25",
+    "2024-12-26",
+  ],
+  2025: [
+    "2025-01-01",
+    "2025-04-18",
+    "2025-04-21",
+    "2025-05-05",
+    "2025-05-26",
+    "2025-08-25",
+    "2025-12-25",
+    "2025-12-26",
+  ],
   // Boxing Day on Saturday, substitute Monday 28.
-  2026: ["2026-01-01", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-08-31", "2026-12-25", "2026-12-28"],
+  2026: [
+    "2026-01-01",
+    "2026-04-03",
+    "2026-04-06",
+    "2026-05-04",
+    "2026-05-25",
+    "2026-08-31",
+    "2026-12-25",
+    "2026-12-28",
+  ],
   // Christmas and Boxing Day on the weekend, substitutes Monday 27 and Tuesday 28.
-  2027: ["2027-01-01", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-08-30", "2027-12-27", "2027-12-28"],
+  2027: [
+    "2027-01-01",
+    "2027-03-26",
+    "2027-03-29",
+    "2027-05-03",
+    "2027-05-31",
+    "2027-08-30",
+    "2027-12-27",
+    "2027-12-28",
+  ],
 };
 
 /** Good Friday and Easter Monday, as gov.uk lists them. */
@@ -194,7 +364,9 @@ describe("workflows/calendars", function () {
 
       it("counts from the date in the zone it is given: 22:00 on Monday in Los Angeles is Tuesday in New York", function () {
         const receivedAt = new Date("2024-06-03T22:00:00-07:00");
-        expect(usFederalCalendar("America/Los_Angeles").addBusinessDays(receivedAt, 3).toISOString()).to.equal("2024-06-06T07:00:00.000Z");
+        expect(usFederalCalendar("America/Los_Angeles").addBusinessDays(receivedAt, 3).toISOString()).to.equal(
+          "2024-06-06T07:00:00.000Z",
+        );
         expect(usFederal.addBusinessDays(receivedAt, 3).toISOString()).to.equal("2024-06-07T04:00:00.000Z");
       });
 
@@ -283,13 +455,23 @@ describe("workflows/calendars", function () {
 
       for (const [year, [goodFriday, easterMonday]] of Object.entries(GOOD_FRIDAY_AND_EASTER_MONDAY)) {
         it(`puts Good Friday on ${goodFriday} and Easter Monday on ${easterMonday}`, function () {
-          const easter = englandAndWales.holidays(Number(year)).filter((holiday) => /Good Friday|Easter Monday/.test(holiday.name));
+          const easter = englandAndWales
+            .holidays(Number(year))
+            .filter((holiday) => /Good Friday|Easter Monday/.test(holiday.name));
           expect(easter.map((holiday) => holiday.date)).to.deep.equal([goodFriday, easterMonday]);
         });
       }
 
       it("computes Easter Sunday at both ends of its range and in between (published Easter tables)", function () {
-        const easterSundays = ["1818-03-22", "2000-04-23", "2008-03-23", "2011-04-24", "2019-04-21", "2038-04-25", "2285-03-22"];
+        const easterSundays = [
+          "1818-03-22",
+          "2000-04-23",
+          "2008-03-23",
+          "2011-04-24",
+          "2019-04-21",
+          "2038-04-25",
+          "2285-03-22",
+        ];
         for (const date of easterSundays) expect(formatDate(easterSunday(Number(date.slice(0, 4))))).to.equal(date);
       });
 
@@ -396,7 +578,9 @@ describe("workflows/calendars", function () {
     });
 
     it("finds the first moment of a day whose midnight a zone skips (São Paulo, 4 November 2018, clocks from 00:00 to 01:00)", function () {
-      expect(new Date(startOfLocalDay(parseDate("2018-11-04"), "America/Sao_Paulo")).toISOString()).to.equal("2018-11-04T03:00:00.000Z");
+      expect(new Date(startOfLocalDay(parseDate("2018-11-04"), "America/Sao_Paulo")).toISOString()).to.equal(
+        "2018-11-04T03:00:00.000Z",
+      );
     });
   });
 

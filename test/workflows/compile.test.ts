@@ -6,7 +6,10 @@ import { getCalendar } from "../../workflows/calendars";
 import { STAGE_RULE_ABI, ruleFields, smallPurchase } from "./helpers";
 
 function ethersEncoding(definitionHash: string, stages: StageRule[]): string {
-  return ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", `${STAGE_RULE_ABI}[]`], [definitionHash, stages.map(ruleFields)]);
+  return ethers.AbiCoder.defaultAbiCoder().encode(
+    ["bytes32", `${STAGE_RULE_ABI}[]`],
+    [definitionHash, stages.map(ruleFields)],
+  );
 }
 
 async function deployEscrow() {
@@ -20,11 +23,47 @@ describe("workflows/compile", function () {
     it("compiles the small purchase into the contract tests' SMALL_PURCHASE rules, in seconds", function () {
       const compiled = compileWorkflow(smallPurchase());
       expect(compiled.stages).to.deep.equal([
-        { roles: 0b1100, prerequisites: 0, waitSeconds: 0, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: false, longStopSeconds: 0 },
-        { roles: 0b0110, prerequisites: 0b1, waitSeconds: 3 * 86_400, deadlineSeconds: 0, deadlineAnchor: 0, action: 0, binding: true, longStopSeconds: 0 },
+        {
+          roles: 0b1100,
+          prerequisites: 0,
+          waitSeconds: 0,
+          deadlineSeconds: 0,
+          deadlineAnchor: 0,
+          action: 0,
+          binding: false,
+          longStopSeconds: 0,
+        },
+        {
+          roles: 0b0110,
+          prerequisites: 0b1,
+          waitSeconds: 3 * 86_400,
+          deadlineSeconds: 0,
+          deadlineAnchor: 0,
+          action: 0,
+          binding: true,
+          longStopSeconds: 0,
+        },
         // Deadlines in days run to the end of the last day, so on chain they get one local day (25 hours) more.
-        { roles: 0b0011, prerequisites: 0b10, waitSeconds: 0, deadlineSeconds: 60 * 86_400 + 90_000, deadlineAnchor: 0, action: 2, binding: false, longStopSeconds: 0 },
-        { roles: 0b0010, prerequisites: 0b100, waitSeconds: 0, deadlineSeconds: 14 * 86_400 + 90_000, deadlineAnchor: 3, action: 0, binding: false, longStopSeconds: 0 },
+        {
+          roles: 0b0011,
+          prerequisites: 0b10,
+          waitSeconds: 0,
+          deadlineSeconds: 60 * 86_400 + 90_000,
+          deadlineAnchor: 0,
+          action: 2,
+          binding: false,
+          longStopSeconds: 0,
+        },
+        {
+          roles: 0b0010,
+          prerequisites: 0b100,
+          waitSeconds: 0,
+          deadlineSeconds: 14 * 86_400 + 90_000,
+          deadlineAnchor: 3,
+          action: 0,
+          binding: false,
+          longStopSeconds: 0,
+        },
       ]);
       expect(compiled.stageIndex).to.deep.equal({ agreement: 0, exchange: 1, completion: 2, registration: 3 });
       expect(compiled.timeZone).to.equal("Europe/London");
@@ -33,9 +72,21 @@ describe("workflows/compile", function () {
     it("orders stages topologically, keeping the definition's order where it can", function () {
       const def = smallPurchase();
       // registration first in the file, and a survey that nothing waits for between the others.
-      def.stages = [def.stages[3], def.stages[2], { id: "survey", title: "Survey", signedBy: ["lawyer"] }, def.stages[1], def.stages[0]];
+      def.stages = [
+        def.stages[3],
+        def.stages[2],
+        { id: "survey", title: "Survey", signedBy: ["lawyer"] },
+        def.stages[1],
+        def.stages[0],
+      ];
       const compiled = compileWorkflow(def);
-      expect(compiled.details.map((d) => d.id)).to.deep.equal(["survey", "agreement", "exchange", "completion", "registration"]);
+      expect(compiled.details.map((d) => d.id)).to.deep.equal([
+        "survey",
+        "agreement",
+        "exchange",
+        "completion",
+        "registration",
+      ]);
       expect(compiled.stages[3].prerequisites).to.equal(1 << 2);
       expect(compiled.stages[4].deadlineAnchor).to.equal(3 + 1);
     });
@@ -45,7 +96,13 @@ describe("workflows/compile", function () {
       def.stages[1] = { ...def.stages[1], deadline: { within: "30 days", from: "survey" } };
       def.stages.push({ id: "survey", title: "Survey", signedBy: ["lawyer"] });
       const compiled = compileWorkflow(def);
-      expect(compiled.details.map((d) => d.id)).to.deep.equal(["agreement", "survey", "exchange", "completion", "registration"]);
+      expect(compiled.details.map((d) => d.id)).to.deep.equal([
+        "agreement",
+        "survey",
+        "exchange",
+        "completion",
+        "registration",
+      ]);
       expect(compiled.stages[2].deadlineAnchor).to.equal(2);
     });
 
@@ -60,7 +117,10 @@ describe("workflows/compile", function () {
     });
 
     it("counts a long-stop of business days to the end of the last one, at the calendar's ceiling", function () {
-      const compiled = compileWorkflow({ ...smallPurchase(), longStop: { within: "60 working days", basis: "a test's figure" } });
+      const compiled = compileWorkflow({
+        ...smallPurchase(),
+        longStop: { within: "60 working days", basis: "a test's figure" },
+      });
       const calendar = getCalendar("england-and-wales");
       expect(compiled.stages[2].longStopSeconds).to.equal(calendar.ceilingSeconds(60) + 25 * 3_600);
     });
@@ -70,7 +130,9 @@ describe("workflows/compile", function () {
       const b = compileWorkflow({ ...smallPurchase(), longStop: { within: "84 calendar days", basis: "b" } });
       expect(a.workflow.longStop).to.deep.equal({ within: "84 days", basis: "b" });
       expect(a.templateId).to.equal(b.templateId);
-      expect(compileWorkflow({ ...smallPurchase(), longStop: { within: "84 days", basis: "c" } }).definitionHash).not.to.equal(a.definitionHash);
+      expect(
+        compileWorkflow({ ...smallPurchase(), longStop: { within: "84 days", basis: "c" } }).definitionHash,
+      ).not.to.equal(a.definitionHash);
     });
 
     it("throws a WorkflowValidationError for an invalid definition", function () {
@@ -81,17 +143,39 @@ describe("workflows/compile", function () {
   describe("encodeTemplate and templateIdOf", function () {
     for (const template of loadTemplates()) {
       it(`encode ${template.workflow.id} exactly as ethers' AbiCoder and keccak256 do`, function () {
-        expect(encodeTemplate(template.definitionHash, template.stages)).to.equal(ethersEncoding(template.definitionHash, template.stages));
-        expect(templateIdOf(template.definitionHash, template.stages)).to.equal(ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)));
-        expect(template.templateId).to.equal(ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)));
+        expect(encodeTemplate(template.definitionHash, template.stages)).to.equal(
+          ethersEncoding(template.definitionHash, template.stages),
+        );
+        expect(templateIdOf(template.definitionHash, template.stages)).to.equal(
+          ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)),
+        );
+        expect(template.templateId).to.equal(
+          ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)),
+        );
       });
     }
 
     it("encodes eight words per stage, longStopSeconds last, exactly as ethers' AbiCoder does with the 8-field StageRule", function () {
-      const tuple = "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding,uint32 longStopSeconds)";
-      const compiled = compileWorkflow({ ...smallPurchase(), longStop: { within: "90 days", basis: "a test's figure" } });
-      const fields = (r: StageRule) => [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding, r.longStopSeconds];
-      const expected = ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", `${tuple}[]`], [compiled.definitionHash, compiled.stages.map(fields)]);
+      const tuple =
+        "tuple(uint8 roles,uint16 prerequisites,uint32 waitSeconds,uint32 deadlineSeconds,uint8 deadlineAnchor,uint8 action,bool binding,uint32 longStopSeconds)";
+      const compiled = compileWorkflow({
+        ...smallPurchase(),
+        longStop: { within: "90 days", basis: "a test's figure" },
+      });
+      const fields = (r: StageRule) => [
+        r.roles,
+        r.prerequisites,
+        r.waitSeconds,
+        r.deadlineSeconds,
+        r.deadlineAnchor,
+        r.action,
+        r.binding,
+        r.longStopSeconds,
+      ];
+      const expected = ethers.AbiCoder.defaultAbiCoder().encode(
+        ["bytes32", `${tuple}[]`],
+        [compiled.definitionHash, compiled.stages.map(fields)],
+      );
       expect(encodeTemplate(compiled.definitionHash, compiled.stages)).to.equal(expected);
       expect((expected.length - 2) / 64).to.equal(3 + 8 * compiled.stages.length);
       expect(compiled.templateId).to.equal(ethers.keccak256(expected));
@@ -125,7 +209,10 @@ describe("workflows/compile", function () {
         await (await escrow.connect(admin).registerTemplate(template.definitionHash, template.stages)).wait();
         const again = compileWorkflow(JSON.parse(JSON.stringify(template.workflow)));
         expect(again.templateId).to.equal(template.templateId);
-        await expect(escrow.connect(admin).registerTemplate(again.definitionHash, again.stages)).not.to.emit(escrow, "TemplateRegistered");
+        await expect(escrow.connect(admin).registerTemplate(again.definitionHash, again.stages)).not.to.emit(
+          escrow,
+          "TemplateRegistered",
+        );
         expect(await escrow.isTemplateRegistered(template.templateId)).to.equal(true);
       });
     }

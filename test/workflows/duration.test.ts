@@ -9,7 +9,18 @@ describe("workflows/duration", function () {
         const parsed = parseDuration(text);
         return parsed.ok ? formatDuration(parsed.duration) : parsed.message;
       };
-      expect(["3 business days", "30 working days", "1 business day", "180 days", "14 Calendar Days", "2 weeks", "12 hours", "1 hour"].map(read)).to.deep.equal([
+      expect(
+        [
+          "3 business days",
+          "30 working days",
+          "1 business day",
+          "180 days",
+          "14 Calendar Days",
+          "2 weeks",
+          "12 hours",
+          "1 hour",
+        ].map(read),
+      ).to.deep.equal([
         "3 business days",
         "30 business days",
         "1 business day",
@@ -38,7 +49,9 @@ describe("workflows/duration", function () {
     });
 
     it("takes a deadline at its ceiling, to the end of the last day, exact for hours", function () {
-      expect(deadlineCeilingSeconds({ amount: 3, unit: "business-days" }, calendar)).to.equal(calendar.ceilingSeconds(3) + 25 * 3_600);
+      expect(deadlineCeilingSeconds({ amount: 3, unit: "business-days" }, calendar)).to.equal(
+        calendar.ceilingSeconds(3) + 25 * 3_600,
+      );
       expect(deadlineCeilingSeconds({ amount: 14, unit: "days" }, calendar)).to.equal(14 * 86_400 + 25 * 3_600);
       expect(deadlineCeilingSeconds({ amount: 12, unit: "hours" }, calendar)).to.equal(12 * 3_600);
     });

@@ -7,7 +7,16 @@ export const STAGE_RULE_ABI =
 /** A rule's fields in the tuple's order (numbers from the chain's bigints). */
 export function ruleFields(r: StageRule | { [K in keyof StageRule]: unknown }): unknown[] {
   const n = (v: unknown) => (typeof v === "bigint" ? Number(v) : v);
-  return [r.roles, r.prerequisites, r.waitSeconds, r.deadlineSeconds, r.deadlineAnchor, r.action, r.binding, r.longStopSeconds].map(n);
+  return [
+    r.roles,
+    r.prerequisites,
+    r.waitSeconds,
+    r.deadlineSeconds,
+    r.deadlineAnchor,
+    r.action,
+    r.binding,
+    r.longStopSeconds,
+  ].map(n);
 }
 
 type StageInput = WorkflowInput["stages"][number];
@@ -27,7 +36,14 @@ export function smallPurchase(): WorkflowInput {
     roles: { bank: "Lender", lawyer: "Conveyancer", buyer: "Buyer", seller: "Seller" },
     stages: [
       { id: "agreement", title: "Sale agreed", signedBy: ["buyer", "seller"] },
-      { id: "exchange", title: "Exchange", signedBy: ["lawyer", "buyer"], after: ["agreement"], wait: "3 days", binding: true },
+      {
+        id: "exchange",
+        title: "Exchange",
+        signedBy: ["lawyer", "buyer"],
+        after: ["agreement"],
+        wait: "3 days",
+        binding: true,
+      },
       {
         id: "completion",
         title: "Completion",
@@ -48,7 +64,11 @@ export function smallPurchase(): WorkflowInput {
 }
 
 /** `smallPurchase()` with the stage `id` changed by `change`. */
-export function withStage(id: string, change: (stage: StageInput) => StageInput, base = smallPurchase()): WorkflowInput {
+export function withStage(
+  id: string,
+  change: (stage: StageInput) => StageInput,
+  base = smallPurchase(),
+): WorkflowInput {
   return { ...base, stages: base.stages.map((s) => (s.id === id ? change({ ...s }) : s)) };
 }
 

@@ -20,7 +20,9 @@ describe("legal guard", function () {
       const guard = createLegalGuard(us);
       const model = newCaseModel(us.stages, seconds("2026-03-02T15:00:00Z"));
       expect(guard.legalMomentOf(model, stage("appraisal"))).to.equal(undefined);
-      expect(guard.mayComplete(model, stage("appraisal"), new Date("2026-03-02T15:00:01Z"))).to.deep.equal({ allowed: true });
+      expect(guard.mayComplete(model, stage("appraisal"), new Date("2026-03-02T15:00:01Z"))).to.deep.equal({
+        allowed: true,
+      });
     });
 
     it("says the moment is not known while a prerequisite of a waiting stage is open", function () {
@@ -35,7 +37,19 @@ describe("legal guard", function () {
       const guard = createLegalGuard(us);
       const opened = seconds("2026-03-02T15:00:00Z");
       const model = newCaseModel(us.stages, opened);
-      completeAt(model, us.stageIndex, opened, "application", "loan-estimate", "rate-lock", "appraisal", "title-commitment", "underwriting", "clear-to-close", "loan-estimate-waiting-period");
+      completeAt(
+        model,
+        us.stageIndex,
+        opened,
+        "application",
+        "loan-estimate",
+        "rate-lock",
+        "appraisal",
+        "title-commitment",
+        "underwriting",
+        "clear-to-close",
+        "loan-estimate-waiting-period",
+      );
       // Monday 9 March 2026, 10:00 in New York (EDT from 8 March: UTC-4).
       completeAt(model, us.stageIndex, seconds("2026-03-09T14:00:00Z"), "closing-disclosure");
       expect(guard.legalMomentOf(model, stage("consummation"))?.toISOString()).to.equal("2026-03-12T04:00:00.000Z");
@@ -45,19 +59,45 @@ describe("legal guard", function () {
       const guard = createLegalGuard(us);
       const opened = seconds("2026-03-02T15:00:00Z");
       const model = newCaseModel(us.stages, opened);
-      completeAt(model, us.stageIndex, opened, "application", "loan-estimate", "rate-lock", "appraisal", "title-commitment", "underwriting", "clear-to-close", "loan-estimate-waiting-period");
+      completeAt(
+        model,
+        us.stageIndex,
+        opened,
+        "application",
+        "loan-estimate",
+        "rate-lock",
+        "appraisal",
+        "title-commitment",
+        "underwriting",
+        "clear-to-close",
+        "loan-estimate-waiting-period",
+      );
       completeAt(model, us.stageIndex, seconds("2026-03-09T14:00:00Z"), "closing-disclosure");
       const early = guard.mayComplete(model, stage("consummation"), new Date("2026-03-12T03:59:59Z"));
       expect(early.allowed).to.equal(false);
       expect(early.allowed === false && early.availableAt?.toISOString()).to.equal("2026-03-12T04:00:00.000Z");
-      expect(guard.mayComplete(model, stage("consummation"), new Date("2026-03-12T04:00:00Z"))).to.deep.equal({ allowed: true });
+      expect(guard.mayComplete(model, stage("consummation"), new Date("2026-03-12T04:00:00Z"))).to.deep.equal({
+        allowed: true,
+      });
     });
 
     it("holds the law stricter than the contract's floor: after a Friday disclosure before Memorial Day, the floor has passed days before the legal moment", function () {
       const guard = createLegalGuard(us);
       const opened = seconds("2026-05-01T15:00:00Z");
       const model = newCaseModel(us.stages, opened);
-      completeAt(model, us.stageIndex, opened, "application", "loan-estimate", "rate-lock", "appraisal", "title-commitment", "underwriting", "clear-to-close", "loan-estimate-waiting-period");
+      completeAt(
+        model,
+        us.stageIndex,
+        opened,
+        "application",
+        "loan-estimate",
+        "rate-lock",
+        "appraisal",
+        "title-commitment",
+        "underwriting",
+        "clear-to-close",
+        "loan-estimate-waiting-period",
+      );
       const disclosed = seconds("2026-05-22T20:00:00Z"); // Friday 22 May, 16:00 in New York
       completeAt(model, us.stageIndex, disclosed, "closing-disclosure");
       const floorEnds = disclosed + us.stages[stage("consummation")].waitSeconds;
@@ -71,7 +111,19 @@ describe("legal guard", function () {
       const guard = createLegalGuard(us);
       const opened = seconds("2026-03-02T15:00:00Z");
       const model = newCaseModel(us.stages, opened);
-      completeAt(model, us.stageIndex, opened, "application", "loan-estimate", "rate-lock", "appraisal", "title-commitment", "underwriting", "clear-to-close", "closing-disclosure");
+      completeAt(
+        model,
+        us.stageIndex,
+        opened,
+        "application",
+        "loan-estimate",
+        "rate-lock",
+        "appraisal",
+        "title-commitment",
+        "underwriting",
+        "clear-to-close",
+        "closing-disclosure",
+      );
       // The LE waiting period (4 business days after the LE) completes later than the disclosure.
       completeAt(model, us.stageIndex, seconds("2026-03-06T05:00:00Z"), "loan-estimate-waiting-period");
       expect(guard.legalMomentOf(model, stage("consummation"))?.toISOString()).to.equal("2026-03-10T04:00:00.000Z");
@@ -85,7 +137,9 @@ describe("legal guard", function () {
       const accepted = uk.stageIndex["offer-accepted"];
       for (const id of uk.details[accepted].after) model.completedAt[uk.stageIndex[id]] = opened + 3_600;
       expect(uk.details[accepted].after).to.include("mortgage-offer");
-      expect(guard.legalMomentOf(model, accepted)?.getTime()).to.equal((opened + 3_600 + uk.stages[accepted].waitSeconds) * 1000);
+      expect(guard.legalMomentOf(model, accepted)?.getTime()).to.equal(
+        (opened + 3_600 + uk.stages[accepted].waitSeconds) * 1000,
+      );
       expect(model.completedAt[offer]).to.equal(opened + 3_600);
     });
   });

@@ -320,8 +320,16 @@ describe("legal moments of every time rule of the templates", function () {
     for (const id of ["us-purchase", "uk-purchase", "uk-remortgage"] as const) {
       const w = template(id);
       for (const d of w.details) {
-        if (d.wait) expect(ROWS.some((r) => r.template === id && r.stage === d.id && r.rule === "wait"), `${id} ${d.id} wait`).to.equal(true);
-        if (d.deadline || d.longStop) expect(ROWS.some((r) => r.template === id && r.stage === d.id && r.rule === "deadline"), `${id} ${d.id} deadline`).to.equal(true);
+        if (d.wait)
+          expect(
+            ROWS.some((r) => r.template === id && r.stage === d.id && r.rule === "wait"),
+            `${id} ${d.id} wait`,
+          ).to.equal(true);
+        if (d.deadline || d.longStop)
+          expect(
+            ROWS.some((r) => r.template === id && r.stage === d.id && r.rule === "deadline"),
+            `${id} ${d.id} deadline`,
+          ).to.equal(true);
       }
     }
   });
@@ -347,7 +355,9 @@ describe("legal moments of every time rule of the templates", function () {
       const rule = model.rules[s];
       if (row.rule === "wait") {
         const start = Math.max(model.openedAt, ...model.completedAt.filter((t): t is number => t !== null));
-        expect((guard.legalMomentOf(model, s) as Date).getTime() / 1000, row.how).to.be.at.least(start + rule.waitSeconds);
+        expect((guard.legalMomentOf(model, s) as Date).getTime() / 1000, row.how).to.be.at.least(
+          start + rule.waitSeconds,
+        );
       } else {
         const limits = [rule.longStopSeconds ? model.openedAt + rule.longStopSeconds : Infinity];
         const anchor = rule.deadlineAnchor === 0 ? model.openedAt : model.completedAt[rule.deadlineAnchor - 1];

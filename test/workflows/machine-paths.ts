@@ -15,9 +15,21 @@
  * Every event but ADVANCE and EXPIRE happens at the machine's `now`, so time moves only when the graph waits
  * for it and a state's times are few.
  */
-import { getAdjacencyMap, getShortestPaths, type AdjacencyMap, type AdjacencyValue, type StatePath } from "xstate/graph";
+import {
+  getAdjacencyMap,
+  getShortestPaths,
+  type AdjacencyMap,
+  type AdjacencyValue,
+  type StatePath,
+} from "xstate/graph";
 import type { SnapshotFrom } from "xstate";
-import { type CaseEvent, type CaseMachineInput, caseMachine, nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
+import {
+  type CaseEvent,
+  type CaseMachineInput,
+  caseMachine,
+  nextDeadlineMiss,
+  nextWaitingTimeEnd,
+} from "../../workflows/machine";
 import { awaitedRoles, isCompleted, isFullySigned, prerequisitesComplete } from "../../workflows/case-rules";
 
 export type CaseSnapshot = SnapshotFrom<typeof caseMachine>;

@@ -50,7 +50,16 @@ const GAS = 3_000_000;
 const DAY = 86_400;
 const ROLE_COUNT = 4;
 
-const STAGE_STATUS = ["locked", "open", "waiting-for-time", "waiting-for-funds", "completed", "overdue", "expired", "cancelled"] as const;
+const STAGE_STATUS = [
+  "locked",
+  "open",
+  "waiting-for-time",
+  "waiting-for-funds",
+  "completed",
+  "overdue",
+  "expired",
+  "cancelled",
+] as const;
 const CASE_STATUS = ["none", "open", "completed", "expired", "cancelled"] as const;
 
 /**
@@ -62,9 +71,21 @@ const EXTRAS = compileWorkflow({
   id: "machine-extras",
   longStop: { within: "45 days", basis: "the differential test's figure" },
   stages: [
-    { id: "agreement", title: "Sale agreed", signedBy: ["buyer", "seller"], deadline: { within: "20 days", from: "opening" } },
+    {
+      id: "agreement",
+      title: "Sale agreed",
+      signedBy: ["buyer", "seller"],
+      deadline: { within: "20 days", from: "opening" },
+    },
     { id: "cooling-off", title: "Cooling off", signedBy: [], after: ["agreement"], wait: "2 days" },
-    { id: "funding", title: "Funding", signedBy: ["bank"], after: ["cooling-off"], action: "require-funding", binding: true },
+    {
+      id: "funding",
+      title: "Funding",
+      signedBy: ["bank"],
+      after: ["cooling-off"],
+      action: "require-funding",
+      binding: true,
+    },
     {
       id: "completion",
       title: "Completion",
@@ -73,8 +94,21 @@ const EXTRAS = compileWorkflow({
       action: "release",
       deadline: { within: "30 days", from: "funding" },
     },
-    { id: "settling", title: "Settling", signedBy: [], after: ["completion"], wait: "1 days", deadline: { within: "5 days", from: "completion" } },
-    { id: "registration", title: "Registration", signedBy: ["lawyer"], after: ["agreement"], deadline: { within: "40 days", from: "opening" } },
+    {
+      id: "settling",
+      title: "Settling",
+      signedBy: [],
+      after: ["completion"],
+      wait: "1 days",
+      deadline: { within: "5 days", from: "completion" },
+    },
+    {
+      id: "registration",
+      title: "Registration",
+      signedBy: ["lawyer"],
+      after: ["agreement"],
+      deadline: { within: "40 days", from: "opening" },
+    },
   ],
 });
 
@@ -118,7 +152,10 @@ class CaseReader {
   ) {
     const calls = [
       { data: escrow.interface.encodeFunctionData("caseOf", [caseId]), size: 21 * 32 },
-      ...Array.from({ length: stageCount }, (_, s) => ({ data: escrow.interface.encodeFunctionData("stageOf", [caseId, s]), size: 6 * 32 })),
+      ...Array.from({ length: stageCount }, (_, s) => ({
+        data: escrow.interface.encodeFunctionData("stageOf", [caseId, s]),
+        size: 6 * 32,
+      })),
     ];
     const push2 = (n: number) => `61${n.toString(16).padStart(4, "0")}`;
     let out = 32 * (1 + calls.length); // word 0: the time; then one success flag per call
@@ -136,17 +173,31 @@ class CaseReader {
       const { flag, offset, size } = this.layout[i];
       program += push2(length) + push2(dataOffset) + push2(scratch) + "39"; // CODECOPY(scratch, dataOffset, length)
       // STATICCALL(gas, target, scratch, length, offset, size); MSTORE(flag, success)
-      program += push2(size) + push2(offset) + push2(length) + push2(scratch) + "73" + target.slice(2).toLowerCase() + "5a" + "fa" + push2(flag) + "52";
+      program +=
+        push2(size) +
+        push2(offset) +
+        push2(length) +
+        push2(scratch) +
+        "73" +
+        target.slice(2).toLowerCase() +
+        "5a" +
+        "fa" +
+        push2(flag) +
+        "52";
       dataOffset += length;
     });
     program += "42" + push2(0) + "52"; // MSTORE(0, TIMESTAMP)
     program += push2(out) + push2(0) + "f3"; // RETURN(0, out)
-    if (program.length / 2 !== programLength) throw new Error(`reader program is ${program.length / 2} bytes, expected ${programLength}`);
+    if (program.length / 2 !== programLength)
+      throw new Error(`reader program is ${program.length / 2} bytes, expected ${programLength}`);
     this.code = `0x${program}${calls.map((c) => c.data.slice(2)).join("")}`;
   }
 
   async read() {
-    const result = (await hre.network.provider.request({ method: "eth_call", params: [{ data: this.code, gas: "0x1c9c380" }, "latest"] })) as string;
+    const result = (await hre.network.provider.request({
+      method: "eth_call",
+      params: [{ data: this.code, gas: "0x1c9c380" }, "latest"],
+    })) as string;
     const word = (at: number) => `0x${result.slice(2 + at * 2, 2 + (at + 32) * 2)}`;
     for (const { flag } of this.layout) expect(BigInt(word(flag)), "a view call reverted").to.equal(1n);
     const [caseLayout, ...stageLayouts] = this.layout;
@@ -192,7 +243,9 @@ function machineView(snapshot: CaseSnapshot, now: number, chain: CaseView): Case
     completedStages: mask(model.rules.map((_, s) => isCompleted(model, s))),
     overdueStages: mask(model.overdue),
     cancelVotes: model.cancelVotes,
-    signedOffRoles: model.signedOff.reduce((m, roles, s) => m | (BigInt(roles) << BigInt(s * ROLE_COUNT)), 0n).toString(2),
+    signedOffRoles: model.signedOff
+      .reduce((m, roles, s) => m | (BigInt(roles) << BigInt(s * ROLE_COUNT)), 0n)
+      .toString(2),
     stages: model.rules.map((rule, s) => ({
       status: stageStatus(model, s, now),
       signedOffRoles: model.signedOff[s],
@@ -209,7 +262,11 @@ function differences(machine: unknown, chain: unknown, path = ""): string[] {
   if (typeof machine === "object" && machine !== null && typeof chain === "object" && chain !== null) {
     const keys = new Set([...Object.keys(machine), ...Object.keys(chain)]);
     return [...keys].flatMap((k) =>
-      differences((machine as Record<string, unknown>)[k], (chain as Record<string, unknown>)[k], Array.isArray(machine) ? `${path}[${k}]` : path ? `${path}.${k}` : k),
+      differences(
+        (machine as Record<string, unknown>)[k],
+        (chain as Record<string, unknown>)[k],
+        Array.isArray(machine) ? `${path}[${k}]` : path ? `${path}.${k}` : k,
+      ),
     );
   }
   return machine === chain ? [] : [`${path}: machine ${String(machine)}, chain ${String(chain)}`];
@@ -262,12 +319,29 @@ class Twin {
     openedAt: number,
   ): Promise<Twin> {
     const [bank, lawyer, buyer, seller] = holders.map((h) => h.address);
-    const caseTerms = { templateId: template.templateId, bank, lawyer, buyer, seller, asset: ethers.ZeroAddress, ...terms };
+    const caseTerms = {
+      templateId: template.templateId,
+      bank,
+      lawyer,
+      buyer,
+      seller,
+      asset: ethers.ZeroAddress,
+      ...terms,
+    };
     const caseId = await escrow.connect(holders[0]).openCase.staticCall(caseTerms);
     await time.setNextBlockTimestamp(openedAt);
     await (await escrow.connect(holders[0]).openCase(caseTerms)).wait();
     const reader = new CaseReader(escrow, await escrow.getAddress(), caseId, template.stages.length);
-    const twin = new Twin(escrow, caseId, template, holders, reader, anyone.address, openedAt, terms.deposit === 0n && terms.loan === 0n);
+    const twin = new Twin(
+      escrow,
+      caseId,
+      template,
+      holders,
+      reader,
+      anyone.address,
+      openedAt,
+      terms.deposit === 0n && terms.loan === 0n,
+    );
     twin.expectedTime = openedAt;
     await twin.compare("opened");
     return twin;
@@ -293,11 +367,20 @@ class Twin {
     const provider = hre.network.provider;
     await provider.request({ method: "evm_setNextBlockTimestamp", params: [at] });
     const data = (this.escrow.interface as Interface).encodeFunctionData(method, args);
-    const transaction = { from, to: this.address, data, value: `0x${value.toString(16)}`, gas: `0x${GAS.toString(16)}` };
+    const transaction = {
+      from,
+      to: this.address,
+      data,
+      value: `0x${value.toString(16)}`,
+      gas: `0x${GAS.toString(16)}`,
+    };
     let outcome: Outcome;
     try {
       const hash = await provider.request({ method: "eth_sendTransaction", params: [transaction] });
-      const receipt = (await provider.request({ method: "eth_getTransactionReceipt", params: [hash] })) as { status: string; logs: Outcome["logs"] };
+      const receipt = (await provider.request({ method: "eth_getTransactionReceipt", params: [hash] })) as {
+        status: string;
+        logs: Outcome["logs"];
+      };
       expect(receipt.status).to.equal("0x1");
       outcome = { reverted: false, logs: receipt.logs };
     } catch (error) {
@@ -328,17 +411,24 @@ class Twin {
 
   /** Feeds `event` for a transaction whose whole effect it is: taken exactly when the transaction succeeded. */
   feedFor(outcome: Outcome, event: CaseEvent): void {
-    expect(this.feed(event), `${this.failure()}\nthe machine takes ${event.type} iff the chain did not revert`).to.equal(!outcome.reverted);
+    expect(
+      this.feed(event),
+      `${this.failure()}\nthe machine takes ${event.type} iff the chain did not revert`,
+    ).to.equal(!outcome.reverted);
   }
 
   async compare(what: string): Promise<void> {
     const { now, view } = await this.reader.read();
     this.comparisons++;
-    if (this.expectedTime !== null) expect(now, "the views run at the time of the latest block").to.equal(this.expectedTime);
+    if (this.expectedTime !== null)
+      expect(now, "the views run at the time of the latest block").to.equal(this.expectedTime);
     const mirrored = machineView(this.snapshot, now, view);
     // chai's deep equality costs milliseconds on objects this size; it is only needed to show a difference.
     if (JSON.stringify(mirrored) !== JSON.stringify(view)) {
-      expect(mirrored, `${this.failure()}\nafter ${what}, at ${now}: ${differences(mirrored, view).join("; ")}`).to.deep.equal(view);
+      expect(
+        mirrored,
+        `${this.failure()}\nafter ${what}, at ${now}: ${differences(mirrored, view).join("; ")}`,
+      ).to.deep.equal(view);
     }
     expect(this.model.status, "the machine's state is its model's status").to.equal(this.snapshot.value);
   }
@@ -350,7 +440,12 @@ class Twin {
   // --- the transactions, each with its machine event
 
   async signOff(at: number, stage: number, role: number): Promise<Outcome> {
-    const outcome = await this.send(`signOff(${stage}, ${role})`, at, this.holders[role].address, "signOff", [this.caseId, stage, role, EVIDENCE]);
+    const outcome = await this.send(`signOff(${stage}, ${role})`, at, this.holders[role].address, "signOff", [
+      this.caseId,
+      stage,
+      role,
+      EVIDENCE,
+    ]);
     this.feedFor(outcome, { type: "SIGN_OFF", stage, role, at });
     return outcome;
   }
@@ -359,16 +454,25 @@ class Twin {
     let outcome: Outcome;
     if (relayed) {
       const epoch = Number(await this.escrow.signOffEpoch(this.caseId, stage, role));
-      const signature = await signRevocation(this.escrow, this.holders[role], { caseId: this.caseId, stage, role, epoch });
-      outcome = await this.send(`revokeSignOffWithSignature(${stage}, ${role}, epoch ${epoch})`, at, this.anyone, "revokeSignOffWithSignature", [
-        this.caseId,
+      const signature = await signRevocation(this.escrow, this.holders[role], {
+        caseId: this.caseId,
         stage,
         role,
         epoch,
-        signature,
-      ]);
+      });
+      outcome = await this.send(
+        `revokeSignOffWithSignature(${stage}, ${role}, epoch ${epoch})`,
+        at,
+        this.anyone,
+        "revokeSignOffWithSignature",
+        [this.caseId, stage, role, epoch, signature],
+      );
     } else {
-      outcome = await this.send(`revokeSignOff(${stage}, ${role})`, at, this.holders[role].address, "revokeSignOff", [this.caseId, stage, role]);
+      outcome = await this.send(`revokeSignOff(${stage}, ${role})`, at, this.holders[role].address, "revokeSignOff", [
+        this.caseId,
+        stage,
+        role,
+      ]);
     }
     this.feedFor(outcome, { type: "REVOKE", stage, role, at });
     return outcome;
@@ -376,7 +480,14 @@ class Twin {
 
   /** A deposit: the machine hears FUNDED only from the one that funds the escrow. */
   async deposit(at: number, role: number, amount: bigint): Promise<Outcome> {
-    const outcome = await this.send(`deposit(${role}, ${amount})`, at, this.holders[role].address, "deposit", [this.caseId, role, amount], amount);
+    const outcome = await this.send(
+      `deposit(${role}, ${amount})`,
+      at,
+      this.holders[role].address,
+      "deposit",
+      [this.caseId, role, amount],
+      amount,
+    );
     const funds = this.eventsOf(outcome).some((e) => e.name === "EscrowFunded");
     if (funds) this.feedFor(outcome, { type: "FUNDED", at });
     else this.log.push("  (no event: the escrow is not newly funded)");
@@ -397,14 +508,22 @@ class Twin {
 
   async cancel(at: number, voter: HardhatEthersSigner): Promise<Outcome> {
     const roles = this.rolesOf(voter);
-    const outcome = await this.send(`cancel() by roles ${roles.toString(2)}`, at, voter.address, "cancel", [this.caseId]);
+    const outcome = await this.send(`cancel() by roles ${roles.toString(2)}`, at, voter.address, "cancel", [
+      this.caseId,
+    ]);
     this.feedFor(outcome, { type: "CANCEL_VOTE", roles, at });
     return outcome;
   }
 
   async withdrawVote(at: number, voter: HardhatEthersSigner): Promise<Outcome> {
     const roles = this.rolesOf(voter);
-    const outcome = await this.send(`withdrawCancelVote() by roles ${roles.toString(2)}`, at, voter.address, "withdrawCancelVote", [this.caseId]);
+    const outcome = await this.send(
+      `withdrawCancelVote() by roles ${roles.toString(2)}`,
+      at,
+      voter.address,
+      "withdrawCancelVote",
+      [this.caseId],
+    );
     this.feedFor(outcome, { type: "WITHDRAW_CANCEL_VOTE", roles, at });
     return outcome;
   }
@@ -416,8 +535,14 @@ class Twin {
    * signature must be skipped as `InvalidSignature`, and every other item applied, the machine taking it.
    * Returns the outcome and the chain's reason for each item ("applied" or a `SkipReason` name).
    */
-  async relay(at: number, items: IMortgageEscrow.SignedSignOffStruct[], forged: ReadonlySet<number> = new Set()): Promise<Outcome & { results: string[] }> {
-    const what = items.map((i, k) => `(${i.stage}, ${i.role}, epoch ${i.epoch}${forged.has(k) ? ", forged" : ""})`).join(" ");
+  async relay(
+    at: number,
+    items: IMortgageEscrow.SignedSignOffStruct[],
+    forged: ReadonlySet<number> = new Set(),
+  ): Promise<Outcome & { results: string[] }> {
+    const what = items
+      .map((i, k) => `(${i.stage}, ${i.role}, epoch ${i.epoch}${forged.has(k) ? ", forged" : ""})`)
+      .join(" ");
     const outcome = await this.send(`signOffWithSignatures ${what}`, at, this.anyone, "signOffWithSignatures", [items]);
     expect(outcome.reverted, `${this.failure()}\nno item reverts a batch`).to.equal(false);
     const skipped = new Map<number, string>();
@@ -450,7 +575,12 @@ class Twin {
   }
 
   /** A relayed item signed by the role's holder, or, given `forger`, by someone else: a signature not the party's. */
-  async signedItem(stage: number, role: number, epoch: number, forger?: HardhatEthersSigner): Promise<IMortgageEscrow.SignedSignOffStruct> {
+  async signedItem(
+    stage: number,
+    role: number,
+    epoch: number,
+    forger?: HardhatEthersSigner,
+  ): Promise<IMortgageEscrow.SignedSignOffStruct> {
     const evidence = ethers.id(`evidence ${stage} ${role} ${epoch}`);
     const message = { caseId: this.caseId, stage, role, epoch, evidence };
     return { ...message, signature: await signSignOff(this.escrow, forger ?? this.holders[role], message) };
@@ -494,7 +624,12 @@ function pathTree(paths: CasePath[]): PathNode {
  * their times); waiting times and deadlines are counted from when things happened on the chain, so the shift
  * never turns an aimed advance or expire into a revert.
  */
-async function replayEvent(twin: Twin, event: CaseEvent, shift: number, terms: { deposit: bigint; loan: bigint }): Promise<number> {
+async function replayEvent(
+  twin: Twin,
+  event: CaseEvent,
+  shift: number,
+  terms: { deposit: bigint; loan: bigint },
+): Promise<number> {
   let outcomes: Outcome[] = [];
   const at = () => event.at + ++shift;
   switch (event.type) {
@@ -533,7 +668,6 @@ async function replayEvent(twin: Twin, event: CaseEvent, shift: number, terms: {
 }
 
 // ---------------------------------------------------------------- (b) random walks
-
 
 class Choices {
   constructor(readonly random: () => number) {}
@@ -616,7 +750,9 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
     for (let s = 0; s < stageCount; s++) {
       for (let r = 0; r < ROLE_COUNT; r++) if ((m.signedOff[s] >> r) & 1) candidates.push([s, r]);
     }
-    return candidates.length > 0 && choose.chance(0.8) ? choose.pick(candidates) : [choose.int(stageCount), choose.int(ROLE_COUNT)];
+    return candidates.length > 0 && choose.chance(0.8)
+      ? choose.pick(candidates)
+      : [choose.int(stageCount), choose.int(ROLE_COUNT)];
   };
 
   /** Half the walks press on towards completion; the others wander, and expire or cancel more often. */
@@ -682,7 +818,11 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
         const c = await escrow.caseOf(twin.caseId);
         const remaining = share - (role === 0 ? c.paidByBank : c.paidByBuyer);
         const amount =
-          remaining > 1n && choose.chance(0.4) ? 1n + BigInt(choose.int(Number(remaining - 1n))) : remaining > 0n ? remaining + (choose.chance(0.1) ? 7n : 0n) : 1n;
+          remaining > 1n && choose.chance(0.4)
+            ? 1n + BigInt(choose.int(Number(remaining - 1n)))
+            : remaining > 0n
+              ? remaining + (choose.chance(0.1) ? 7n : 0n)
+              : 1n;
         outcome = await twin.deposit(at, role, amount);
         break;
       }
@@ -703,12 +843,18 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
       case "withdraw": {
         // Mostly a voter whose vote stands; sometimes one with none, or a stranger.
         const voters = holders.filter((h) => (twin.rolesOf(h) & twin.model.cancelVotes) !== 0);
-        const voter = voters.length > 0 && choose.chance(0.7) ? choose.pick(voters) : choose.chance(0.2) ? parties.stranger : choose.pick(holders);
+        const voter =
+          voters.length > 0 && choose.chance(0.7)
+            ? choose.pick(voters)
+            : choose.chance(0.2)
+              ? parties.stranger
+              : choose.pick(holders);
         outcome = await twin.withdrawVote(at, voter);
         break;
       }
     }
-    if (outcome && twin.eventsOf(outcome).some((e) => e.name === "CancellationVotesCleared")) count("votes cleared by a binding stage");
+    if (outcome && twin.eventsOf(outcome).some((e) => e.name === "CancellationVotesCleared"))
+      count("votes cleared by a binding stage");
     count(`${kind}${outcome ? (outcome.reverted ? ` reverted (${outcome.error})` : " succeeded") : ""}`);
     await twin.compare(kind);
   }
@@ -739,7 +885,9 @@ describe("workflows/machine against MortgageEscrow", function () {
         const visit = async (node: PathNode, snapshot: CaseSnapshot, shift: number, trail: string[]): Promise<void> => {
           if (node.reached) {
             replayedPaths++;
-            expect(snapshot.value, `${trail.join(" -> ")}: the replay ends where the graph's path does`).to.equal(node.reached.value);
+            expect(snapshot.value, `${trail.join(" -> ")}: the replay ends where the graph's path does`).to.equal(
+              node.reached.value,
+            );
             ends.set(String(snapshot.value), (ends.get(String(snapshot.value)) ?? 0) + 1);
           }
           for (const child of node.children.values()) {
@@ -748,7 +896,10 @@ describe("workflows/machine against MortgageEscrow", function () {
             root.snapshot = snapshot;
             const event = child.event as CaseEvent;
             const nextShift = await replayEvent(root, event, shift, terms);
-            await visit(child, root.snapshot, nextShift, [...trail, event.type === "SIGN_OFF" ? `SIGN_OFF ${event.stage}/${event.role}` : event.type]);
+            await visit(child, root.snapshot, nextShift, [
+              ...trail,
+              event.type === "SIGN_OFF" ? `SIGN_OFF ${event.stage}/${event.role}` : event.type,
+            ]);
             root.log.length = logged;
             expect(await hre.network.provider.send("evm_revert", [chainSnapshot])).to.equal(true);
           }
@@ -785,12 +936,15 @@ describe("workflows/machine against MortgageEscrow", function () {
         expect((await twin.deposit(++at, 0, terms.loan)).reverted).to.equal(false);
         for (const stage of template.details) {
           if (stage.index >= silentStage) break;
-          for (const role of stage.signedBy) await twin.signOff(++at, stage.index, ["bank", "lawyer", "buyer", "seller"].indexOf(role));
+          for (const role of stage.signedBy)
+            await twin.signOff(++at, stage.index, ["bank", "lawyer", "buyer", "seller"].indexOf(role));
           await twin.compare(`the sign-offs of ${stage.id}`);
         }
         expect(isCompleted(twin.model, silentStage)).to.equal(false);
         const longStop = openedAt + release.rule.longStopSeconds;
-        expect(deadlineOf(twin.model, release.index), "the long-stop is the release's running deadline").to.equal(longStop);
+        expect(deadlineOf(twin.model, release.index), "the long-stop is the release's running deadline").to.equal(
+          longStop,
+        );
         const expireAt = async (t: number) => {
           const outcome = await twin.expire(t);
           await twin.compare(`expire at ${t}`);
@@ -807,7 +961,8 @@ describe("workflows/machine against MortgageEscrow", function () {
           [parties.bank, terms.loan],
         ] as const) {
           expect(await escrow.creditOf(twin.caseId, payer.address)).to.equal(amount);
-          if (amount > 0n) await expect(escrow.connect(payer).withdraw(twin.caseId)).to.changeEtherBalance(payer, amount);
+          if (amount > 0n)
+            await expect(escrow.connect(payer).withdraw(twin.caseId)).to.changeEtherBalance(payer, amount);
         }
       });
     }
@@ -824,9 +979,11 @@ describe("workflows/machine against MortgageEscrow", function () {
       let at = openedAt;
       const exchange = template.stageIndex["exchange"];
       for (const stage of template.details.slice(0, exchange)) {
-        for (const role of stage.signedBy) await twin.signOff(++at, stage.index, ["bank", "lawyer", "buyer", "seller"].indexOf(role));
+        for (const role of stage.signedBy)
+          await twin.signOff(++at, stage.index, ["bank", "lawyer", "buyer", "seller"].indexOf(role));
       }
-      for (const voter of [parties.bank, parties.lawyer, parties.seller]) expect((await twin.cancel(++at, voter)).reverted).to.equal(false);
+      for (const voter of [parties.bank, parties.lawyer, parties.seller])
+        expect((await twin.cancel(++at, voter)).reverted).to.equal(false);
       await twin.compare("three votes");
       expect(twin.model.cancelVotes).to.equal(0b1011);
       await twin.signOff(++at, exchange, 1);
@@ -846,7 +1003,14 @@ describe("workflows/machine against MortgageEscrow", function () {
       const { escrow, parties } = await loadFixture(deployWithTemplates);
       const template = getTemplate("us-purchase");
       const holders = [parties.bank, parties.lawyer, parties.buyer, parties.bank];
-      const twin = await Twin.open(escrow, template, holders, parties.relayer, TERMS["us-purchase"], (await time.latest()) + 10);
+      const twin = await Twin.open(
+        escrow,
+        template,
+        holders,
+        parties.relayer,
+        TERMS["us-purchase"],
+        (await time.latest()) + 10,
+      );
       twin.header = "us-purchase: the bank also holds the seller's role";
       let at = await time.latest();
       expect((await twin.cancel(++at, parties.bank)).reverted).to.equal(false);
@@ -855,7 +1019,12 @@ describe("workflows/machine against MortgageEscrow", function () {
       expect((await twin.withdrawVote(++at, parties.stranger)).error).to.equal("MortgageEscrowNotAParty");
       expect((await twin.withdrawVote(++at, parties.buyer)).error).to.equal("MortgageEscrowNotVoted");
       const withdrawn = await twin.withdrawVote(++at, parties.bank);
-      expect(twin.eventsOf(withdrawn).filter((e) => e.name === "CancellationVoteWithdrawn").map((e) => Number(e.args.role))).to.deep.equal([0, 3]);
+      expect(
+        twin
+          .eventsOf(withdrawn)
+          .filter((e) => e.name === "CancellationVoteWithdrawn")
+          .map((e) => Number(e.args.role)),
+      ).to.deep.equal([0, 3]);
       await twin.compare("the bank's withdrawal");
       expect(twin.model.cancelVotes).to.equal(0b0010);
       expect((await twin.cancel(++at, parties.buyer)).reverted).to.equal(false);
@@ -876,8 +1045,15 @@ describe("workflows/machine against MortgageEscrow", function () {
         comparisons += twin.comparisons;
         reverts += twin.reverts;
       }
-      console.log(`      ${WALKS} walks: ${transactions} transactions (${reverts} reverted), ${comparisons} comparisons`);
-      console.log(`      ${[...tally].sort().map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+      console.log(
+        `      ${WALKS} walks: ${transactions} transactions (${reverts} reverted), ${comparisons} comparisons`,
+      );
+      console.log(
+        `      ${[...tally]
+          .sort()
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("; ")}`,
+      );
       // The walks must reach what they are for, or they prove little.
       for (const must of [
         "sign succeeded",
@@ -895,8 +1071,18 @@ describe("workflows/machine against MortgageEscrow", function () {
       ]) {
         expect(tally.get(must) ?? 0, must).to.be.greaterThan(0);
       }
-      for (const must of ["sign reverted", "revoke reverted", "advance reverted", "expire reverted", "cancel reverted", "withdraw reverted"]) {
-        expect([...tally.keys()].some((k) => k.startsWith(must)), must).to.equal(true);
+      for (const must of [
+        "sign reverted",
+        "revoke reverted",
+        "advance reverted",
+        "expire reverted",
+        "cancel reverted",
+        "withdraw reverted",
+      ]) {
+        expect(
+          [...tally.keys()].some((k) => k.startsWith(must)),
+          must,
+        ).to.equal(true);
       }
       expect(reverts).to.be.greaterThan(0);
     });

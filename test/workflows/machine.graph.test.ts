@@ -8,7 +8,16 @@ import { initialTransition, transition } from "xstate";
 import { getTemplate } from "../../workflows";
 import { caseMachine, nextDeadlineMiss } from "../../workflows/machine";
 import { isCompleted, stageStatus } from "../../workflows/case-rules";
-import { BUYER, type CaseGraph, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, serializeCase, statesOf } from "./machine-paths";
+import {
+  BUYER,
+  type CaseGraph,
+  type CaseSnapshot,
+  TEMPLATE_IDS,
+  eventsOf,
+  exploreCase,
+  serializeCase,
+  statesOf,
+} from "./machine-paths";
 
 const OPENED_AT = 1_750_000_000;
 
@@ -28,7 +37,11 @@ function statesReaching(graph: CaseGraph, value: Outcome): Set<string> {
       predecessors.set(next, [...(predecessors.get(next) ?? []), key]);
     }
   }
-  const reaching = new Set(statesOf(graph).filter(([, v]) => v.state.value === value).map(([k]) => k));
+  const reaching = new Set(
+    statesOf(graph)
+      .filter(([, v]) => v.state.value === value)
+      .map(([k]) => k),
+  );
   const queue = [...reaching];
   while (queue.length > 0) {
     for (const p of predecessors.get(queue.pop() as string) ?? []) {
@@ -41,7 +54,10 @@ function statesReaching(graph: CaseGraph, value: Outcome): Set<string> {
   return reaching;
 }
 
-function replay(input: Parameters<typeof initialTransition<typeof caseMachine>>[1], events: ReturnType<typeof eventsOf>): CaseSnapshot {
+function replay(
+  input: Parameters<typeof initialTransition<typeof caseMachine>>[1],
+  events: ReturnType<typeof eventsOf>,
+): CaseSnapshot {
   let [snapshot] = initialTransition(caseMachine, input);
   for (const event of events) [snapshot] = transition(caseMachine, snapshot, event);
   return snapshot;
@@ -58,10 +74,14 @@ describe("workflows/machine graph", function () {
       before(function () {
         const started = Date.now();
         graph = exploreCase(input);
-        openStates = statesOf(graph).map(([, v]) => v.state).filter((s) => s.value === "open");
+        openStates = statesOf(graph)
+          .map(([, v]) => v.state)
+          .filter((s) => s.value === "open");
         const counts: Record<string, number> = {};
         for (const { state } of graph.paths) counts[String(state.value)] = (counts[String(state.value)] ?? 0) + 1;
-        console.log(`      ${id}: ${graph.paths.length} states (${JSON.stringify(counts)}), longest path ${Math.max(...graph.paths.map((p) => p.steps.length))} events, ${Date.now() - started} ms`);
+        console.log(
+          `      ${id}: ${graph.paths.length} states (${JSON.stringify(counts)}), longest path ${Math.max(...graph.paths.map((p) => p.steps.length))} events, ${Date.now() - started} ms`,
+        );
       });
 
       it("finds one shortest path to every state it reaches", function () {
@@ -83,9 +103,9 @@ describe("workflows/machine graph", function () {
           expect(state.status).to.equal("done");
           expect(state.context.model.status).to.equal("completed");
           expect(state.context.model.released).to.equal(true);
-          expect(template.details.map((d) => stageStatus(state.context.model, d.index, state.context.now))).to.deep.equal(
-            template.details.map(() => "completed"),
-          );
+          expect(
+            template.details.map((d) => stageStatus(state.context.model, d.index, state.context.now)),
+          ).to.deep.equal(template.details.map(() => "completed"));
         }
       });
 
@@ -124,7 +144,9 @@ describe("workflows/machine graph", function () {
         const reaching = statesReaching(graph, "expired");
         for (const s of openStates) {
           const { model } = s.context;
-          const deadlineAhead = model.rules.some((r, i) => (r.deadlineSeconds > 0 || r.longStopSeconds > 0) && !isCompleted(model, i));
+          const deadlineAhead = model.rules.some(
+            (r, i) => (r.deadlineSeconds > 0 || r.longStopSeconds > 0) && !isCompleted(model, i),
+          );
           expect(reaching.has(serializeCase(s)), serializeCase(s)).to.equal(!model.released && deadlineAhead);
         }
       });
@@ -141,7 +163,9 @@ describe("workflows/machine graph", function () {
             [snapshot] = transition(caseMachine, snapshot, { type: "EXPIRE", at: missAt! });
           }
           expect(snapshot.value, serializeCase(start)).to.equal("expired");
-          expect(snapshot.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(longStopOf(template) + 1);
+          expect(snapshot.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(
+            longStopOf(template) + 1,
+          );
         }
       });
 
@@ -164,14 +188,18 @@ describe("workflows/machine graph", function () {
         let cleared = 0;
         for (const [key, { state, transitions }] of statesOf(graph)) {
           for (const { event, state: next } of Object.values(transitions)) {
-            if (event.type === "CANCEL_VOTE" || event.type === "WITHDRAW_CANCEL_VOTE" || next.value === "cancelled") continue;
-            const bound = binding.some((b) => !isCompleted(state.context.model, b) && isCompleted(next.context.model, b));
+            if (event.type === "CANCEL_VOTE" || event.type === "WITHDRAW_CANCEL_VOTE" || next.value === "cancelled")
+              continue;
+            const bound = binding.some(
+              (b) => !isCompleted(state.context.model, b) && isCompleted(next.context.model, b),
+            );
             const before = state.context.model.cancelVotes;
             expect(next.context.model.cancelVotes, `${event.type} from ${key}`).to.equal(bound ? 0 : before);
             if (bound && before !== 0) cleared++;
           }
         }
-        if (binding.length > 0) expect(cleared, "a vote cast before a binding stage, then cleared").to.be.greaterThan(0);
+        if (binding.length > 0)
+          expect(cleared, "a vote cast before a binding stage, then cleared").to.be.greaterThan(0);
       });
 
       it("takes every event of the reduced set it offers: none is ignored", function () {

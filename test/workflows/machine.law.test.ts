@@ -29,7 +29,10 @@ const rule = (r: Partial<StageRule> & { roles: number }): StageRule => ({
 });
 
 /** 0 agreement (buyer) -> 1 cooling off (seller; 2 days after 0, by the law 2 days and 5 hours). */
-const RULES: StageRule[] = [rule({ roles: roles(BUYER) }), rule({ roles: roles(SELLER), prerequisites: 0b1, waitSeconds: 2 * DAY })];
+const RULES: StageRule[] = [
+  rule({ roles: roles(BUYER) }),
+  rule({ roles: roles(SELLER), prerequisites: 0b1, waitSeconds: 2 * DAY }),
+];
 const LAW_EXTRA = 5 * HOUR;
 
 /** A law whose waiting time of stage 1 lasts five hours longer than the contract's floor. */
@@ -67,11 +70,16 @@ function start(input: CaseMachineInput, options: { snapshot?: unknown } = {}): H
     actions: {
       requestAdvance: (_, params: { at: number }) => void requests.push(`advance@${params.at}`),
       requestExpire: (_, params: { at: number }) => void requests.push(`expire@${params.at}`),
-      requestSignOff: ({ context }, params: { ticket: number }) => void requests.push(`sign-off#${params.ticket}@${context.now}`),
+      requestSignOff: ({ context }, params: { ticket: number }) =>
+        void requests.push(`sign-off#${params.ticket}@${context.now}`),
       announceLegalMoment: ({ context }) => void requests.push(`legal-moment@${context.now}`),
     },
   });
-  const actor = createActor(machine, { input, clock, ...(options.snapshot ? { snapshot: options.snapshot as never } : {}) }).start();
+  const actor = createActor(machine, {
+    input,
+    clock,
+    ...(options.snapshot ? { snapshot: options.snapshot as never } : {}),
+  }).start();
   running.push(actor);
   return { actor, clock, requests };
 }
@@ -129,7 +137,10 @@ describe("workflows/machine with a law", function () {
     expect(h.requests, "a restored actor has no timers").to.deep.equal([]);
     h.actor.send({ type: "CLOCK", at: T0 + 11 });
     h.clock.increment((2 * DAY + LAW_EXTRA) * 1000);
-    expect(h.requests).to.deep.equal([`advance@${T0 + 2 * DAY + LAW_EXTRA}`, `legal-moment@${T0 + 2 * DAY + LAW_EXTRA}`]);
+    expect(h.requests).to.deep.equal([
+      `advance@${T0 + 2 * DAY + LAW_EXTRA}`,
+      `legal-moment@${T0 + 2 * DAY + LAW_EXTRA}`,
+    ]);
   });
 
   it("acts on a moment that an event reached first: a vote mined in the very second a waiting time ends", function () {

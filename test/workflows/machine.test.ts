@@ -103,7 +103,10 @@ function start(rules: StageRule[], options: Partial<CaseMachineInput> = {}): Har
   const machine = caseMachine.provide({
     actions: { requestAdvance: () => void advances.push(at()), requestExpire: () => void expiries.push(at()) },
   });
-  const actor = createActor(machine, { input: { workflow: { stages: rules }, openedAt: T0, ...options }, clock }).start();
+  const actor = createActor(machine, {
+    input: { workflow: { stages: rules }, openedAt: T0, ...options },
+    clock,
+  }).start();
   running.push(actor);
   return {
     actor,
@@ -387,7 +390,9 @@ describe("workflows/machine", function () {
       signAll(h, SMALL, 0, T0 + 1);
       h.send({ type: "CANCEL_VOTE", roles: roles(BANK, LAWYER, BUYER), at: T0 + 2 });
       signAll(h, SMALL, 1, T0 + 3);
-      expect(h.actor.getSnapshot().context.model.cancelVotes, "exchange still waits its 3 days").to.equal(roles(BANK, LAWYER, BUYER));
+      expect(h.actor.getSnapshot().context.model.cancelVotes, "exchange still waits its 3 days").to.equal(
+        roles(BANK, LAWYER, BUYER),
+      );
       h.send({ type: "ADVANCE", at: T0 + 1 + 3 * DAY });
       expect(h.statuses()[1]).to.equal("completed");
       expect(h.actor.getSnapshot().context.model.cancelVotes).to.equal(0);
@@ -409,7 +414,14 @@ describe("workflows/machine", function () {
     /** 0 offer (bank) -> 1 completion (lawyer; releases; within 30 days of 0, and a long-stop of 90 days). */
     const LONG_STOP: StageRule[] = [
       rule({ roles: roles(BANK) }),
-      rule({ roles: roles(LAWYER), prerequisites: 0b1, action: 2, deadlineSeconds: 30 * DAY, deadlineAnchor: 1, longStopSeconds: 90 * DAY }),
+      rule({
+        roles: roles(LAWYER),
+        prerequisites: 0b1,
+        action: 2,
+        deadlineSeconds: 30 * DAY,
+        deadlineAnchor: 1,
+        longStopSeconds: 90 * DAY,
+      }),
     ];
 
     it("expires the case at the long-stop when the party that starts the other deadline never signs", function () {
@@ -461,7 +473,10 @@ describe("workflows/machine", function () {
     });
 
     it("ignores a completion that would start a dependent's waiting time past it", function () {
-      const rules = [rule({ roles: roles(BANK), action: 2, deadlineSeconds: DAY * 400 }), rule({ roles: 0, prerequisites: 0b1, waitSeconds: DAY })];
+      const rules = [
+        rule({ roles: roles(BANK), action: 2, deadlineSeconds: DAY * 400 }),
+        rule({ roles: 0, prerequisites: 0b1, waitSeconds: DAY }),
+      ];
       const funded = start(rules, { openedAt: MAX - DAY, funded: true });
       expectIgnored(funded, { type: "SIGN_OFF", stage: 0, role: BANK, at: MAX + 1 });
       const unfunded = start(rules, { openedAt: MAX - DAY });
@@ -580,7 +595,8 @@ describe("workflows/machine", function () {
       }
       // The bank's vote was cast before the binding exchange completed, which cleared it.
       expect(restored.getSnapshot().value).to.equal("open");
-      for (const actor of [h.actor, restored]) actor.send({ type: "CANCEL_VOTE", roles: roles(BANK), at: T0 + 4 * DAY + 1 });
+      for (const actor of [h.actor, restored])
+        actor.send({ type: "CANCEL_VOTE", roles: roles(BANK), at: T0 + 4 * DAY + 1 });
       expect(restored.getSnapshot().context).to.deep.equal(h.actor.getSnapshot().context);
       expect(restored.getSnapshot().value).to.equal("cancelled");
     });

@@ -112,7 +112,9 @@ describe("workflows/templates", function () {
         expect(t.workflow.longStop?.basis).to.match(source);
         const r = t.stageIndex[release];
         expect(t.details[r]).to.deep.include({ action: "release", longStop: t.workflow.longStop });
-        expect(t.stages.map((rule) => rule.longStopSeconds)).to.deep.equal(t.stages.map((_, s) => (s === r ? days * DAY + 25 * 3600 : 0)));
+        expect(t.stages.map((rule) => rule.longStopSeconds)).to.deep.equal(
+          t.stages.map((_, s) => (s === r ? days * DAY + 25 * 3600 : 0)),
+        );
         // The releasing stage keeps its own deadline, counted from a stage: the contract takes the earlier.
         expect(t.details[r].deadline?.from).to.not.equal("opening");
       });
@@ -120,7 +122,11 @@ describe("workflows/templates", function () {
       it(`never lets ${id}'s long-stop fall on chain before the end of the ${days}th day after the opening's local date in ${t.timeZone}`, function () {
         const longStop = t.stages[t.stageIndex[release]].longStopSeconds;
         // Openings every 7 hours for a year and a half: both clock changes, every hour of the day.
-        for (let opened = Date.parse("2026-01-01T00:00:00Z") / 1000; opened < Date.parse("2027-07-01T00:00:00Z") / 1000; opened += 7 * 3600) {
+        for (
+          let opened = Date.parse("2026-01-01T00:00:00Z") / 1000;
+          opened < Date.parse("2027-07-01T00:00:00Z") / 1000;
+          opened += 7 * 3600
+        ) {
           const legalEnd = startOfLocalDay(localDayOf(opened * 1000, t.timeZone) + days + 1, t.timeZone) / 1000;
           const onChain = opened + longStop;
           expect(onChain, new Date(opened * 1000).toISOString()).to.be.at.least(legalEnd);
@@ -160,7 +166,11 @@ describe("workflows/templates", function () {
     });
 
     it("runs end to end: the case completes and the seller is paid", async function () {
-      await runToCompletion(t, { price: ethers.parseEther("100"), deposit: ethers.parseEther("20"), loan: ethers.parseEther("80") });
+      await runToCompletion(t, {
+        price: ethers.parseEther("100"),
+        deposit: ethers.parseEther("20"),
+        loan: ethers.parseEther("80"),
+      });
     });
   });
 
@@ -188,17 +198,28 @@ describe("workflows/templates", function () {
     it("puts the deadlines on chain as their ceilings, from the right anchors", function () {
       expect(t.stages[8]).to.include({ deadlineSeconds: 180 * DAY + 25 * 3600, deadlineAnchor: 2 + 1 });
       expect(t.stages[9]).to.include({ deadlineSeconds: 14 * DAY + 25 * 3600, deadlineAnchor: 8 + 1 });
-      expect(t.stages[10]).to.include({ deadlineSeconds: calendar.ceilingSeconds(30) + 25 * 3600, deadlineAnchor: 7 + 1 });
+      expect(t.stages[10]).to.include({
+        deadlineSeconds: calendar.ceilingSeconds(30) + 25 * 3600,
+        deadlineAnchor: 7 + 1,
+      });
     });
 
     it("runs end to end: the case completes and the seller is paid", async function () {
-      await runToCompletion(t, { price: ethers.parseEther("300"), deposit: ethers.parseEther("30"), loan: ethers.parseEther("270") });
+      await runToCompletion(t, {
+        price: ethers.parseEther("300"),
+        deposit: ethers.parseEther("30"),
+        loan: ethers.parseEther("270"),
+      });
     });
 
     it("pays the buyer's deposit to the seller if the case is cancelled after exchange", async function () {
       const { escrow, parties } = await loadFixture(deploy);
       await registerTemplate(escrow, parties.admin, t.stages, t.definitionHash);
-      const terms = { price: ethers.parseEther("300"), deposit: ethers.parseEther("30"), loan: ethers.parseEther("270") };
+      const terms = {
+        price: ethers.parseEther("300"),
+        deposit: ethers.parseEther("30"),
+        loan: ethers.parseEther("270"),
+      };
       const caseId = await openCase(escrow, parties, t.templateId, terms);
       await escrow.connect(parties.buyer).deposit(caseId, Role.Buyer, terms.deposit, { value: terms.deposit });
       for (const stage of t.details.slice(0, t.stageIndex["exchange"] + 1)) {
@@ -206,7 +227,8 @@ describe("workflows/templates", function () {
           await escrow.connect(partyFor(parties, ROLE[role])).signOff(caseId, stage.index, Role[ROLE[role]], EVIDENCE);
         }
       }
-      for (const party of [parties.bank, parties.lawyer, parties.buyer, parties.seller]) await escrow.connect(party).cancel(caseId);
+      for (const party of [parties.bank, parties.lawyer, parties.buyer, parties.seller])
+        await escrow.connect(party).cancel(caseId);
       expect(await escrow.creditOf(caseId, parties.seller.address)).to.equal(terms.deposit);
     });
   });

@@ -36,7 +36,12 @@ describe("workflows/validate", function () {
       const result = checkWorkflow(smallPurchase());
       expect(result.ok).to.equal(true);
       if (!result.ok) return;
-      expect(result.analysis.stages.map((s) => s.id)).to.deep.equal(["agreement", "exchange", "completion", "registration"]);
+      expect(result.analysis.stages.map((s) => s.id)).to.deep.equal([
+        "agreement",
+        "exchange",
+        "completion",
+        "registration",
+      ]);
       expect(result.analysis.workflow.timeZone).to.equal("Europe/London");
       expect(result.analysis.workflow.stages[0]).to.include({ action: "none", binding: false });
       // The completion of "completion" (the registration deadline's anchor) and the start of the exchange's wait.
@@ -63,7 +68,12 @@ describe("workflows/validate", function () {
       });
 
       it("rejects a zero duration", function () {
-        expectOnly(withStage("exchange", (s) => ({ ...s, wait: "0 days" })), "invalid-shape", "exchange", /is zero/);
+        expectOnly(
+          withStage("exchange", (s) => ({ ...s, wait: "0 days" })),
+          "invalid-shape",
+          "exchange",
+          /is zero/,
+        );
       });
 
       it('rejects "opening" as a stage id, which deadlines use for the case\'s opening', function () {
@@ -75,7 +85,10 @@ describe("workflows/validate", function () {
 
       it("rejects an unknown field, a missing title and a version that is not a positive integer", function () {
         const def = { ...smallPurchase(), version: 0, colour: "blue" } as unknown as Record<string, unknown>;
-        (def.stages as Array<Record<string, unknown>>)[3] = { ...(def.stages as Array<Record<string, unknown>>)[3], title: undefined };
+        (def.stages as Array<Record<string, unknown>>)[3] = {
+          ...(def.stages as Array<Record<string, unknown>>)[3],
+          title: undefined,
+        };
         const issues = issuesOf(def);
         expect(issues.map((i) => i.message)).to.have.members([
           'workflow "small-purchase": version: Too small: expected number to be >0',
@@ -85,7 +98,12 @@ describe("workflows/validate", function () {
       });
 
       it("rejects a time zone that is not an IANA zone", function () {
-        expectOnly({ ...smallPurchase(), timeZone: "Mars/Olympus" }, "invalid-shape", undefined, /timeZone: not an IANA time zone/);
+        expectOnly(
+          { ...smallPurchase(), timeZone: "Mars/Olympus" },
+          "invalid-shape",
+          undefined,
+          /timeZone: not an IANA time zone/,
+        );
       });
     });
 
@@ -127,8 +145,14 @@ describe("workflows/validate", function () {
       });
 
       it("rejects a stage that no role signs and no time completes", function () {
-        const message = 'stage "registration": no role signs it and no time completes it (a stage that no one signs needs "after" and a "wait")';
-        expectOnly(withStage("registration", (s) => ({ ...s, signedBy: [] })), "no-completion", "registration", message);
+        const message =
+          'stage "registration": no role signs it and no time completes it (a stage that no one signs needs "after" and a "wait")';
+        expectOnly(
+          withStage("registration", (s) => ({ ...s, signedBy: [] })),
+          "no-completion",
+          "registration",
+          message,
+        );
         // A waiting time alone is not enough: the contract counts it from a prerequisite.
         expectOnly(
           withStage("registration", (s) => ({ ...s, signedBy: [], after: [], deadline: undefined, wait: "2 days" })),
@@ -139,7 +163,9 @@ describe("workflows/validate", function () {
       });
 
       it("accepts a stage that time alone completes after its prerequisites", function () {
-        expect(checkWorkflow(withStage("registration", (s) => ({ ...s, signedBy: [], wait: "2 days" }))).ok).to.equal(true);
+        expect(checkWorkflow(withStage("registration", (s) => ({ ...s, signedBy: [], wait: "2 days" }))).ok).to.equal(
+          true,
+        );
       });
 
       it("rejects more stages than the contract holds, naming the first stage too many", function () {
@@ -155,7 +181,12 @@ describe("workflows/validate", function () {
       it("rejects a duplicate stage id", function () {
         const def = smallPurchase();
         def.stages[3] = { ...def.stages[3], id: "exchange", after: ["completion"] };
-        expectOnly(def, "duplicate-stage", "exchange", 'stage "exchange": duplicate stage id (stages 2 and 4 both use it)');
+        expectOnly(
+          def,
+          "duplicate-stage",
+          "exchange",
+          'stage "exchange": duplicate stage id (stages 2 and 4 both use it)',
+        );
       });
 
       it("rejects a workflow with no releasing stage", function () {
@@ -187,7 +218,11 @@ describe("workflows/validate", function () {
 
       it("rejects a deadline from an ancestor before the earliest moment the stage can complete after it", function () {
         expectOnly(
-          withStage("registration", (s) => ({ ...s, wait: "2 days", deadline: { within: "12 hours", from: "agreement" } })),
+          withStage("registration", (s) => ({
+            ...s,
+            wait: "2 days",
+            deadline: { within: "12 hours", from: "agreement" },
+          })),
           "deadline-before-earliest",
           "registration",
           'stage "registration": the deadline (within 12 hours from agreement, at most 12 hours) falls before the earliest moment the stage can complete (5 days after "agreement" completes)',
@@ -195,17 +230,34 @@ describe("workflows/validate", function () {
       });
 
       it("accepts a deadline exactly at the earliest completion", function () {
-        expect(checkWorkflow(withStage("completion", (s) => ({ ...s, wait: "9 hours", deadline: { within: "81 hours", from: "opening" } }))).ok).to.equal(
-          true,
-        );
+        expect(
+          checkWorkflow(
+            withStage("completion", (s) => ({
+              ...s,
+              wait: "9 hours",
+              deadline: { within: "81 hours", from: "opening" },
+            })),
+          ).ok,
+        ).to.equal(true);
       });
 
       it("counts a business-day wait at its floor and a business-day deadline at its ceiling", function () {
         const calendar = getCalendar("england-and-wales");
-        const def = { ...withStage("exchange", (s) => ({ ...s, wait: "10 working days" })), longStop: { within: "365 days", basis: "a test's figure" } };
-        const ok = withStage("completion", (s) => ({ ...s, deadline: { within: "10 working days", from: "agreement" } }), def);
+        const def = {
+          ...withStage("exchange", (s) => ({ ...s, wait: "10 working days" })),
+          longStop: { within: "365 days", basis: "a test's figure" },
+        };
+        const ok = withStage(
+          "completion",
+          (s) => ({ ...s, deadline: { within: "10 working days", from: "agreement" } }),
+          def,
+        );
         expect(checkWorkflow(ok).ok, "floor(10) <= ceiling(10) + a day").to.equal(true);
-        const tooShort = withStage("completion", (s) => ({ ...s, deadline: { within: "3 working days", from: "agreement" } }), def);
+        const tooShort = withStage(
+          "completion",
+          (s) => ({ ...s, deadline: { within: "3 working days", from: "agreement" } }),
+          def,
+        );
         const issues = issuesOf(tooShort);
         expect(issues[0].code).to.equal("deadline-before-earliest");
         expect(calendar.floorSeconds(10)).to.be.greaterThan(calendar.ceilingSeconds(3) + 25 * 3600);
@@ -217,7 +269,9 @@ describe("workflows/validate", function () {
           ...def,
           stages: [
             { id: "survey", title: "Survey", signedBy: ["lawyer" as const] },
-            ...def.stages.map((s) => (s.id === "exchange" ? { ...s, deadline: { within: "1 hour", from: "survey" } } : s)),
+            ...def.stages.map((s) =>
+              s.id === "exchange" ? { ...s, deadline: { within: "1 hour", from: "survey" } } : s,
+            ),
           ],
         };
         expect(checkWorkflow(parallel).ok).to.equal(true);
@@ -228,7 +282,7 @@ describe("workflows/validate", function () {
           withStage("registration", (s) => ({ ...s, deadline: { within: "14 days", from: "registration" } })),
           "deadline-anchor",
           "registration",
-          "stage \"registration\": the deadline counts from the stage's own completion",
+          'stage "registration": the deadline counts from the stage\'s own completion',
         );
         expectOnly(
           withStage("exchange", (s) => ({ ...s, deadline: { within: "14 days", from: "registration" } })),
@@ -244,7 +298,12 @@ describe("workflows/validate", function () {
           { id: "survey", title: "Survey", signedBy: ["lawyer"], deadline: { within: "10 days", from: "searches" } },
           { id: "searches", title: "Searches", signedBy: ["lawyer"], deadline: { within: "10 days", from: "survey" } },
         );
-        expectOnly(def, "deadline-anchor", "survey", /^stage "survey": deadlines and prerequisites form a cycle among "survey", "searches"/);
+        expectOnly(
+          def,
+          "deadline-anchor",
+          "survey",
+          /^stage "survey": deadlines and prerequisites form a cycle among "survey", "searches"/,
+        );
       });
 
       it("rejects a waiting time longer than the contract's 32 bits of seconds", function () {
@@ -258,13 +317,14 @@ describe("workflows/validate", function () {
       });
 
       it("rejects more kept times (deadline anchors, waiting times after prerequisites) than the contract keeps", function () {
-        const anchored = (n: number) => chainOf(16, (i) => (i > 0 && i <= n ? { deadline: { within: "30 days", from: `s${i}` } } : {}));
+        const anchored = (n: number) =>
+          chainOf(16, (i) => (i > 0 && i <= n ? { deadline: { within: "30 days", from: `s${i}` } } : {}));
         expect(checkWorkflow(anchored(12)).ok).to.equal(true);
         expectOnly(
           anchored(13),
           "too-many-clocks",
           undefined,
-          "workflow \"chain\": 13 times are needed (the completion of each deadline anchor and the start of each waiting time after prerequisites), more than the 12 the contract keeps",
+          'workflow "chain": 13 times are needed (the completion of each deadline anchor and the start of each waiting time after prerequisites), more than the 12 the contract keeps',
         );
       });
 
@@ -309,7 +369,12 @@ describe("workflows/validate", function () {
     });
 
     it("refuses a releasing stage with no deadline at all", function () {
-      expectOnly(withStage("completion", (s) => ({ ...s, deadline: undefined })), "no-long-stop", "completion", noLongStop("completion"));
+      expectOnly(
+        withStage("completion", (s) => ({ ...s, deadline: undefined })),
+        "no-long-stop",
+        "completion",
+        noLongStop("completion"),
+      );
     });
 
     it("accepts a releasing stage with a deadline counted from the opening and no long-stop", function () {
@@ -317,12 +382,18 @@ describe("workflows/validate", function () {
     });
 
     it("accepts a long-stop in place of a deadline from the opening", function () {
-      const def = { ...withStage("completion", (s) => ({ ...s, deadline: { within: "60 days", from: "exchange" } })), longStop };
+      const def = {
+        ...withStage("completion", (s) => ({ ...s, deadline: { within: "60 days", from: "exchange" } })),
+        longStop,
+      };
       expect(checkWorkflow(def).ok).to.equal(true);
     });
 
     it("rejects a long-stop that falls before the earliest moment the releasing stage can complete, naming it", function () {
-      const def = { ...withStage("completion", (s) => ({ ...s, deadline: undefined, wait: "5 days" })), longStop: { ...longStop, within: "2 days" } };
+      const def = {
+        ...withStage("completion", (s) => ({ ...s, deadline: undefined, wait: "5 days" })),
+        longStop: { ...longStop, within: "2 days" },
+      };
       const issues = issuesOf(def);
       expect(issues, JSON.stringify(issues, null, 2)).to.have.length(1);
       expect(issues[0]).to.deep.equal({
@@ -337,19 +408,41 @@ describe("workflows/validate", function () {
     it("rejects a long-stop longer than the contract's 32 bits of seconds", function () {
       const def = { ...smallPurchase(), longStop: { ...longStop, within: "50000 days" } };
       const seconds = 50_000 * 86_400 + 25 * 3_600;
-      expectOnly(def, "too-long", "completion", `stage "completion": the long-stop "50000 days" is ${seconds} seconds, longer than the contract's ${MAX_SECONDS}`);
+      expectOnly(
+        def,
+        "too-long",
+        "completion",
+        `stage "completion": the long-stop "50000 days" is ${seconds} seconds, longer than the contract's ${MAX_SECONDS}`,
+      );
     });
 
     it("rejects a long-stop without its basis or with a duration it cannot read", function () {
-      expectOnly({ ...smallPurchase(), longStop: { within: "90 days" } }, "invalid-shape", undefined, /^workflow "small-purchase": longStop\.basis: /);
-      expectOnly({ ...smallPurchase(), longStop: { ...longStop, within: "a season" } }, "invalid-shape", undefined, /^workflow "small-purchase": longStop\.within: cannot read the duration "a season"/);
-      expectOnly({ ...smallPurchase(), longStop: { ...longStop, from: "exchange" } }, "invalid-shape", undefined, /^workflow "small-purchase": longStop: Unrecognized key: "from"/);
+      expectOnly(
+        { ...smallPurchase(), longStop: { within: "90 days" } },
+        "invalid-shape",
+        undefined,
+        /^workflow "small-purchase": longStop\.basis: /,
+      );
+      expectOnly(
+        { ...smallPurchase(), longStop: { ...longStop, within: "a season" } },
+        "invalid-shape",
+        undefined,
+        /^workflow "small-purchase": longStop\.within: cannot read the duration "a season"/,
+      );
+      expectOnly(
+        { ...smallPurchase(), longStop: { ...longStop, from: "exchange" } },
+        "invalid-shape",
+        undefined,
+        /^workflow "small-purchase": longStop: Unrecognized key: "from"/,
+      );
     });
   });
 
   describe("validateWorkflow", function () {
     it("returns the normalised definition", function () {
-      const workflow = validateWorkflow(withStage("exchange", (s) => ({ ...s, wait: "2 weeks", signedBy: ["buyer", "lawyer"] })));
+      const workflow = validateWorkflow(
+        withStage("exchange", (s) => ({ ...s, wait: "2 weeks", signedBy: ["buyer", "lawyer"] })),
+      );
       expect(workflow.stages[1].wait).to.equal("14 days");
       expect(workflow.stages[1].signedBy).to.deep.equal(["lawyer", "buyer"]);
     });

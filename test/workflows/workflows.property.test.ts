@@ -3,7 +3,12 @@ import fc from "fast-check";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { type SnapshotFrom, initialTransition, transition } from "xstate";
-import { type ContractEvent as CaseEvent, caseMachine, nextDeadlineMiss, nextWaitingTimeEnd } from "../../workflows/machine";
+import {
+  type ContractEvent as CaseEvent,
+  caseMachine,
+  nextDeadlineMiss,
+  nextWaitingTimeEnd,
+} from "../../workflows/machine";
 import { awaitedRoles, isCompleted, prerequisitesComplete } from "../../workflows/case-rules";
 import { STAGE_RULE_ABI, ruleFields } from "./helpers";
 import {
@@ -30,7 +35,10 @@ const caseAction = fc.record({
 
 type CaseState = SnapshotFrom<typeof caseMachine>;
 
-function eventOf(snapshot: CaseState, action: { kind: string; stage: number; role: number; roles: number; seconds: number }): CaseEvent {
+function eventOf(
+  snapshot: CaseState,
+  action: { kind: string; stage: number; role: number; roles: number; seconds: number },
+): CaseEvent {
   const { model, now } = snapshot.context;
   const stage = action.stage % model.rules.length;
   switch (action.kind) {
@@ -70,17 +78,28 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
           fc.record({
             signedBy: fc.subarray([...ROLE_NAMES]),
             after: fc.subarray(Array.from({ length: i }, (_, k) => k)),
-            wait: fc.option(fc.record({ amount: fc.integer({ min: 1, max: 10 }), unit: fc.constantFrom(...UNITS) }), { nil: undefined }),
-            deadline: fc.option(fc.record({ anchor: fc.option(fc.nat(), { nil: undefined }), days: fc.integer({ min: 1200, max: 4000 }) }), {
+            wait: fc.option(fc.record({ amount: fc.integer({ min: 1, max: 10 }), unit: fc.constantFrom(...UNITS) }), {
               nil: undefined,
             }),
+            deadline: fc.option(
+              fc.record({
+                anchor: fc.option(fc.nat(), { nil: undefined }),
+                days: fc.integer({ min: 1200, max: 4000 }),
+              }),
+              {
+                nil: undefined,
+              },
+            ),
             funding: fc.boolean(),
             binding: fc.boolean(),
           }),
         ),
       ),
       release: fc.nat({ max: n - 1 }),
-      fileOrder: fc.shuffledSubarray(Array.from({ length: n }, (_, k) => k), { minLength: n, maxLength: n }),
+      fileOrder: fc.shuffledSubarray(
+        Array.from({ length: n }, (_, k) => k),
+        { minLength: n, maxLength: n },
+      ),
       version: fc.integer({ min: 1, max: 1_000_000 }),
       us: fc.boolean(),
       longStopDays: fc.option(fc.integer({ min: 1200, max: 4000 }), { nil: undefined }),
@@ -98,7 +117,8 @@ const validDefinition: fc.Arbitrary<WorkflowInput> = fc.integer({ min: 1, max: 1
           stage.deadline = { within: `${s.deadline.days} days`, from: anchor === undefined ? "opening" : id(anchor) };
         }
         const neededAnchors = new Set(anchors);
-        if (stage.deadline && stage.deadline.from !== "opening") neededAnchors.add(Number(stage.deadline.from.slice(6)));
+        if (stage.deadline && stage.deadline.from !== "opening")
+          neededAnchors.add(Number(stage.deadline.from.slice(6)));
         const neededWaits = waits + (stage.wait && s.after.length > 0 ? 1 : 0);
         if (neededAnchors.size + neededWaits > MAX_CLOCKS) {
           delete stage.wait;
@@ -141,10 +161,15 @@ function clone<T>(value: T): T {
 function relayout(value: unknown, seed: number): unknown {
   let s = seed >>> 0 || 1;
   const rand = () => ((s = (s * 1103515245 + 12345) >>> 0), s / 2 ** 32);
-  const shuffle = <T>(xs: T[]) => xs.map((x) => [rand(), x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
+  const shuffle = <T>(xs: T[]) =>
+    xs
+      .map((x) => [rand(), x] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, x]) => x);
   const walk = (v: unknown, key?: string): unknown => {
     if (Array.isArray(v)) return (key === "signedBy" || key === "after" ? shuffle(v) : v).map((x) => walk(x));
-    if (v && typeof v === "object") return Object.fromEntries(shuffle(Object.entries(v)).map(([k, x]) => [k, walk(x, k)]));
+    if (v && typeof v === "object")
+      return Object.fromEntries(shuffle(Object.entries(v)).map(([k, x]) => [k, walk(x, k)]));
     return v;
   };
   return walk(value);
@@ -159,7 +184,9 @@ interface Breakage {
 
 const breakings: Record<string, (def: WorkflowInput, pick: number) => Breakage | undefined> = {
   "drop a referenced stage": (def, pick) => {
-    const referenced = def.stages.filter((s) => def.stages.some((o) => o.after?.includes(s.id) || o.deadline?.from === s.id));
+    const referenced = def.stages.filter((s) =>
+      def.stages.some((o) => o.after?.includes(s.id) || o.deadline?.from === s.id),
+    );
     if (referenced.length === 0) return undefined;
     const dropped = referenced[pick % referenced.length].id;
     const stages = def.stages.filter((s) => s.id !== dropped);
@@ -188,7 +215,11 @@ const breakings: Record<string, (def: WorkflowInput, pick: number) => Breakage |
     return { definition: { ...def, stages }, code: "duplicate-stage", stage: stages[0].id };
   },
   "17 stages": (def) => {
-    const extra = Array.from({ length: 17 - def.stages.length }, (_, k) => ({ id: `extra-${k}`, title: "Extra", signedBy: ["lawyer" as const] }));
+    const extra = Array.from({ length: 17 - def.stages.length }, (_, k) => ({
+      id: `extra-${k}`,
+      title: "Extra",
+      signedBy: ["lawyer" as const],
+    }));
     const stages = [...def.stages, ...extra];
     return { definition: { ...def, stages }, code: "too-many-stages", stage: stages[16].id };
   },
@@ -211,14 +242,24 @@ const breakings: Record<string, (def: WorkflowInput, pick: number) => Breakage |
     return { definition: { ...def, stages }, code: "deadline-before-earliest", stage: stage.id };
   },
   "no long-stop": (def) => {
-    const stages = def.stages.map((s) => (s.action === "release" && s.deadline?.from === "opening" ? { ...s, deadline: undefined } : s));
+    const stages = def.stages.map((s) =>
+      s.action === "release" && s.deadline?.from === "opening" ? { ...s, deadline: undefined } : s,
+    );
     const { longStop: _dropped, ...rest } = def;
-    return { definition: { ...rest, stages }, code: "no-long-stop", stage: stages.find((s) => s.action === "release")!.id };
+    return {
+      definition: { ...rest, stages },
+      code: "no-long-stop",
+      stage: stages.find((s) => s.action === "release")!.id,
+    };
   },
   "a long-stop before the earliest completion": (def) => {
     const stages = def.stages.map((s) => (s.action === "release" ? { ...s, wait: "5 days" } : s));
     const release = stages.find((s) => s.action === "release")!;
-    return { definition: { ...def, stages, longStop: { within: "1 hour", basis: "too short" } }, code: "deadline-before-earliest", stage: release.id };
+    return {
+      definition: { ...def, stages, longStop: { within: "1 hour", basis: "too short" } },
+      code: "deadline-before-earliest",
+      stage: release.id,
+    };
   },
 };
 
@@ -231,7 +272,9 @@ describe("workflows (properties)", function () {
         const compiled = compileWorkflow(def);
         expect(compiled.stages).to.have.length(def.stages.length);
         const encoded = encodeTemplate(compiled.definitionHash, compiled.stages);
-        expect(encoded).to.equal(coder.encode(["bytes32", `${STAGE_RULE_ABI}[]`], [compiled.definitionHash, compiled.stages.map(ruleFields)]));
+        expect(encoded).to.equal(
+          coder.encode(["bytes32", `${STAGE_RULE_ABI}[]`], [compiled.definitionHash, compiled.stages.map(ruleFields)]),
+        );
         const id = await escrow.connect(admin).registerTemplate.staticCall(compiled.definitionHash, compiled.stages);
         expect(id).to.equal(compiled.templateId);
       }),
@@ -253,13 +296,33 @@ describe("workflows (properties)", function () {
     const changes: Array<(def: WorkflowInput, pick: number) => WorkflowInput> = [
       (def) => ({ ...def, version: def.version + 1 }),
       (def) => ({ ...def, title: `${def.title}!` }),
-      (def, pick) => ({ ...def, stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, title: `${s.title}.` } : s)) }),
-      (def, pick) => ({ ...def, stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, binding: !s.binding } : s)) }),
       (def, pick) => ({
         ...def,
-        stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, signedBy: s.signedBy.includes("seller") ? s.signedBy.filter((r) => r !== "seller") : [...s.signedBy, "seller" as const] } : s)),
+        stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, title: `${s.title}.` } : s)),
       }),
-      (def, pick) => ({ ...def, stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, wait: s.wait === "11 hours" ? "12 hours" : "11 hours" } : s)) }),
+      (def, pick) => ({
+        ...def,
+        stages: def.stages.map((s, k) => (k === pick % def.stages.length ? { ...s, binding: !s.binding } : s)),
+      }),
+      (def, pick) => ({
+        ...def,
+        stages: def.stages.map((s, k) =>
+          k === pick % def.stages.length
+            ? {
+                ...s,
+                signedBy: s.signedBy.includes("seller")
+                  ? s.signedBy.filter((r) => r !== "seller")
+                  : [...s.signedBy, "seller" as const],
+              }
+            : s,
+        ),
+      }),
+      (def, pick) => ({
+        ...def,
+        stages: def.stages.map((s, k) =>
+          k === pick % def.stages.length ? { ...s, wait: s.wait === "11 hours" ? "12 hours" : "11 hours" } : s,
+        ),
+      }),
     ];
     fc.assert(
       fc.property(validDefinition, fc.nat(), fc.nat({ max: changes.length - 1 }), (def, pick, which) => {
@@ -272,54 +335,65 @@ describe("workflows (properties)", function () {
   it("brings every case to an end by time and the honest parties alone, whichever parties stop acting and when", function () {
     const OPENED_AT = 1_750_000_000;
     fc.assert(
-      fc.property(validDefinition, fc.array(caseAction, { maxLength: 40 }), fc.nat({ max: 15 }), (def, actions, silentRoles) => {
-        const compiled = compileWorkflow(def);
-        const release = compiled.details.find((d) => d.action === "release")!;
-        let [snapshot] = initialTransition(caseMachine, { workflow: compiled, openedAt: OPENED_AT });
-        for (const action of actions) [snapshot] = transition(caseMachine, snapshot, eventOf(snapshot, action));
+      fc.property(
+        validDefinition,
+        fc.array(caseAction, { maxLength: 40 }),
+        fc.nat({ max: 15 }),
+        (def, actions, silentRoles) => {
+          const compiled = compileWorkflow(def);
+          const release = compiled.details.find((d) => d.action === "release")!;
+          let [snapshot] = initialTransition(caseMachine, { workflow: compiled, openedAt: OPENED_AT });
+          for (const action of actions) [snapshot] = transition(caseMachine, snapshot, eventOf(snapshot, action));
 
-        // Time alone: every party silent from here, only expiry called when a deadline is missed.
-        let alone = snapshot;
-        for (let step = 0; alone.value === "open" && !alone.context.model.released; step++) {
-          expect(step, "time alone ends the case in a few expiries").to.be.below(20);
-          const missAt = nextDeadlineMiss(alone.context.model, alone.context.now);
-          expect(missAt, "a deadline runs in every open case before the release").to.not.equal(null);
-          [alone] = transition(caseMachine, alone, { type: "EXPIRE", at: missAt! });
-        }
-        if (!alone.context.model.released) {
-          expect(["expired", "cancelled"]).to.include(alone.value);
-          const limit = release.rule.longStopSeconds || release.rule.deadlineSeconds;
-          if (alone.value === "expired") expect(alone.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(limit + 1);
-        }
-
-        // The honest parties (the roles not in `silentRoles`) sign what they can, pay in if both payers are
-        // honest, and time completes what it may: the case ends, or its funds are released.
-        let honest = snapshot;
-        for (let step = 0; honest.value === "open"; step++) {
-          expect(step, "the honest parties end the case in bounded steps").to.be.below(400);
-          const { model, now } = honest.context;
-          const signable = model.rules
-            .map((_, s) => s)
-            .filter((s) => !isCompleted(model, s) && prerequisitesComplete(model, s))
-            .flatMap((s) => awaitedRoles(model, s).filter((r) => ((silentRoles >> r) & 1) === 0).map((role) => ({ stage: s, role })));
-          let event: CaseEvent | null = null;
-          if (signable.length > 0) event = { type: "SIGN_OFF", ...signable[0], at: now + 1 };
-          else if (!model.funded && (silentRoles & 0b0101) === 0) event = { type: "FUNDED", at: now + 1 };
-          else {
-            const ready = nextWaitingTimeEnd(model, now);
-            const missed = nextDeadlineMiss(model, now);
-            if (ready !== null && (missed === null || ready <= missed)) event = { type: "ADVANCE", at: ready };
-            else if (missed !== null) event = { type: "EXPIRE", at: missed };
+          // Time alone: every party silent from here, only expiry called when a deadline is missed.
+          let alone = snapshot;
+          for (let step = 0; alone.value === "open" && !alone.context.model.released; step++) {
+            expect(step, "time alone ends the case in a few expiries").to.be.below(20);
+            const missAt = nextDeadlineMiss(alone.context.model, alone.context.now);
+            expect(missAt, "a deadline runs in every open case before the release").to.not.equal(null);
+            [alone] = transition(caseMachine, alone, { type: "EXPIRE", at: missAt! });
           }
-          if (event === null) break;
-          const before = JSON.stringify(honest.context);
-          [honest] = transition(caseMachine, honest, event);
-          expect(JSON.stringify(honest.context), `the machine takes ${JSON.stringify(event)}`).to.not.equal(before);
-        }
-        const ended = honest.value !== "open" || honest.context.model.released;
-        expect(ended, `the case ends or releases its funds: ${JSON.stringify(honest.context.model)}`).to.equal(true);
-        if (silentRoles === 0 && honest.value === "open") expect.fail("with every party honest an open case must complete");
-      }),
+          if (!alone.context.model.released) {
+            expect(["expired", "cancelled"]).to.include(alone.value);
+            const limit = release.rule.longStopSeconds || release.rule.deadlineSeconds;
+            if (alone.value === "expired")
+              expect(alone.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(limit + 1);
+          }
+
+          // The honest parties (the roles not in `silentRoles`) sign what they can, pay in if both payers are
+          // honest, and time completes what it may: the case ends, or its funds are released.
+          let honest = snapshot;
+          for (let step = 0; honest.value === "open"; step++) {
+            expect(step, "the honest parties end the case in bounded steps").to.be.below(400);
+            const { model, now } = honest.context;
+            const signable = model.rules
+              .map((_, s) => s)
+              .filter((s) => !isCompleted(model, s) && prerequisitesComplete(model, s))
+              .flatMap((s) =>
+                awaitedRoles(model, s)
+                  .filter((r) => ((silentRoles >> r) & 1) === 0)
+                  .map((role) => ({ stage: s, role })),
+              );
+            let event: CaseEvent | null = null;
+            if (signable.length > 0) event = { type: "SIGN_OFF", ...signable[0], at: now + 1 };
+            else if (!model.funded && (silentRoles & 0b0101) === 0) event = { type: "FUNDED", at: now + 1 };
+            else {
+              const ready = nextWaitingTimeEnd(model, now);
+              const missed = nextDeadlineMiss(model, now);
+              if (ready !== null && (missed === null || ready <= missed)) event = { type: "ADVANCE", at: ready };
+              else if (missed !== null) event = { type: "EXPIRE", at: missed };
+            }
+            if (event === null) break;
+            const before = JSON.stringify(honest.context);
+            [honest] = transition(caseMachine, honest, event);
+            expect(JSON.stringify(honest.context), `the machine takes ${JSON.stringify(event)}`).to.not.equal(before);
+          }
+          const ended = honest.value !== "open" || honest.context.model.released;
+          expect(ended, `the case ends or releases its funds: ${JSON.stringify(honest.context.model)}`).to.equal(true);
+          if (silentRoles === 0 && honest.value === "open")
+            expect.fail("with every party honest an open case must complete");
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -333,8 +407,12 @@ describe("workflows (properties)", function () {
           const result = checkWorkflow(broken!.definition);
           expect(result.ok).to.equal(false);
           if (result.ok) return;
-          const found = result.issues.find((i) => i.code === broken!.code && (broken!.stage === undefined || i.stage === broken!.stage));
-          expect(found, `${broken!.code} ${broken!.stage ?? ""} in ${JSON.stringify(result.issues)}`).to.not.equal(undefined);
+          const found = result.issues.find(
+            (i) => i.code === broken!.code && (broken!.stage === undefined || i.stage === broken!.stage),
+          );
+          expect(found, `${broken!.code} ${broken!.stage ?? ""} in ${JSON.stringify(result.issues)}`).to.not.equal(
+            undefined,
+          );
           if (found!.stage !== undefined) expect(found!.message.startsWith(`stage "${found!.stage}": `)).to.equal(true);
           else expect(found!.message.startsWith('workflow "random": ')).to.equal(true);
         }),

@@ -84,7 +84,8 @@ export function createCalendar(rules: CalendarRules): Calendar {
     },
 
     startOfDayAfter(from: Date, days: number): Date {
-      if (!Number.isSafeInteger(days) || days < 0) throw new RangeError(`a number of days must be a whole number of at least 0, not ${days}`);
+      if (!Number.isSafeInteger(days) || days < 0)
+        throw new RangeError(`a number of days must be a whole number of at least 0, not ${days}`);
       const fromMs = from.getTime();
       if (Number.isNaN(fromMs)) throw new RangeError("startOfDayAfter: `from` is an invalid Date");
       return new Date(startOfLocalDay(localDayOf(fromMs, rules.timeZone) + days, rules.timeZone));

@@ -27,7 +27,13 @@ export type Proclamation = MovedBankHoliday | AddedBankHoliday;
 
 export const PROCLAMATIONS: readonly Proclamation[] = [
   // 50th anniversary of VE Day.
-  { kind: "moved", name: "Early May bank holiday", from: "1995-05-01", to: "1995-05-08", newName: "Early May bank holiday (VE day)" },
+  {
+    kind: "moved",
+    name: "Early May bank holiday",
+    from: "1995-05-01",
+    to: "1995-05-08",
+    newName: "Early May bank holiday (VE day)",
+  },
   { kind: "added", date: "1999-12-31", name: "Millennium celebrations" },
   { kind: "moved", name: "Spring bank holiday", from: "2002-05-27", to: "2002-06-04", newName: "Spring bank holiday" },
   { kind: "added", date: "2002-06-03", name: "Golden Jubilee bank holiday" },
@@ -35,7 +41,13 @@ export const PROCLAMATIONS: readonly Proclamation[] = [
   { kind: "moved", name: "Spring bank holiday", from: "2012-05-28", to: "2012-06-04", newName: "Spring bank holiday" },
   { kind: "added", date: "2012-06-05", name: "Queen's Diamond Jubilee" },
   // 75th anniversary of VE Day: a Friday.
-  { kind: "moved", name: "Early May bank holiday", from: "2020-05-04", to: "2020-05-08", newName: "Early May bank holiday (VE day)" },
+  {
+    kind: "moved",
+    name: "Early May bank holiday",
+    from: "2020-05-04",
+    to: "2020-05-08",
+    newName: "Early May bank holiday (VE day)",
+  },
   { kind: "moved", name: "Spring bank holiday", from: "2022-05-30", to: "2022-06-02", newName: "Spring bank holiday" },
   { kind: "added", date: "2022-06-03", name: "Platinum Jubilee bank holiday" },
   { kind: "added", date: "2022-09-19", name: "Bank Holiday for the State Funeral of Queen Elizabeth II" },

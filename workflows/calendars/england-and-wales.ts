@@ -107,7 +107,8 @@ function yearOf(day: DayNumber): number {
 
 // Check the table against the rules once, at load, so that a wrong entry fails at start and not on the
 // day someone first asks about that year.
-for (const proclamation of PROCLAMATIONS) bankHolidays(yearOf(parseDate(proclamation.kind === "added" ? proclamation.date : proclamation.from)));
+for (const proclamation of PROCLAMATIONS)
+  bankHolidays(yearOf(parseDate(proclamation.kind === "added" ? proclamation.date : proclamation.from)));
 
 /** England and Wales working days, counted in the given zone's local dates (by default UK time). */
 export function englandAndWalesCalendar(timeZone = "Europe/London"): Calendar {

@@ -20,7 +20,8 @@ const calendars = new Map<string, Calendar>();
 
 /** The calendar of a jurisdiction, in its own time zone unless another is given. */
 export function getCalendar(name: CalendarName, timeZone?: string): Calendar {
-  if (!Object.hasOwn(factories, name)) throw new RangeError(`no calendar named ${JSON.stringify(name)}; known: ${CALENDAR_NAMES.join(", ")}`);
+  if (!Object.hasOwn(factories, name))
+    throw new RangeError(`no calendar named ${JSON.stringify(name)}; known: ${CALENDAR_NAMES.join(", ")}`);
   const key = `${name}\u0000${timeZone ?? ""}`;
   let calendar = calendars.get(key);
   if (calendar === undefined) {

@@ -64,7 +64,8 @@ export function createSpanBounds(
     while (startsOfDays.length < scannedDayCount) appendDay();
     // The last scanned day needs N business days after it, and the day after it for the floor.
     const businessDaysInScan = businessDaysThrough[scannedDayCount - 1];
-    while (businessDayIndices.length < businessDaysInScan + businessDays || startsOfDays.length <= scannedDayCount) appendDay();
+    while (businessDayIndices.length < businessDaysInScan + businessDays || startsOfDays.length <= scannedDayCount)
+      appendDay();
 
     let shortest = Infinity;
     let longest = -Infinity;

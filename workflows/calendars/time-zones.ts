@@ -66,7 +66,9 @@ function wallClockAt(instantMs: number, timeZone: string): WallClock {
 /** The zone's offset from UTC at an instant, in milliseconds (positive east of Greenwich). */
 function offsetAt(instantMs: number, timeZone: string): number {
   const wall = wallClockAt(instantMs, timeZone);
-  const wallAsUtc = dayNumberOf(wall.year, wall.month, wall.day) * MS_PER_DAY + ((wall.hour * 60 + wall.minute) * 60 + wall.second) * 1000;
+  const wallAsUtc =
+    dayNumberOf(wall.year, wall.month, wall.day) * MS_PER_DAY +
+    ((wall.hour * 60 + wall.minute) * 60 + wall.second) * 1000;
   const instantInWholeSeconds = instantMs - (((instantMs % 1000) + 1000) % 1000);
   return wallAsUtc - instantInWholeSeconds;
 }
@@ -94,7 +96,9 @@ export function startOfLocalDay(dayNumber: DayNumber, timeZone: string): number 
   // Otherwise take the offset a few hours away, then, if a change lies in between, the offset at that guess.
   let guess = midnightAsIfUtc - offsetAt(midnightAsIfUtc, timeZone);
   if (!isLocalMidnightOf(guess, dayNumber, timeZone)) guess = midnightAsIfUtc - offsetAt(guess, timeZone);
-  const start = isLocalMidnightOf(guess, dayNumber, timeZone) ? guess : firstInstantOnOrAfterLocalDay(dayNumber, timeZone);
+  const start = isLocalMidnightOf(guess, dayNumber, timeZone)
+    ? guess
+    : firstInstantOnOrAfterLocalDay(dayNumber, timeZone);
   lastOffsetSeen.set(timeZone, midnightAsIfUtc - start);
   return start;
 }
@@ -103,7 +107,12 @@ const lastOffsetSeen = new Map<string, number>();
 
 function isLocalMidnightOf(instantMs: number, dayNumber: DayNumber, timeZone: string): boolean {
   const wall = wallClockAt(instantMs, timeZone);
-  return wall.hour === 0 && wall.minute === 0 && wall.second === 0 && dayNumberOf(wall.year, wall.month, wall.day) === dayNumber;
+  return (
+    wall.hour === 0 &&
+    wall.minute === 0 &&
+    wall.second === 0 &&
+    dayNumberOf(wall.year, wall.month, wall.day) === dayNumber
+  );
 }
 
 /**

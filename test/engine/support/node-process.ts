@@ -60,12 +60,18 @@ export async function startHardhatNode(): Promise<NodeProcess> {
 export async function startAnvil(): Promise<NodeProcess> {
   const port = await freePort();
   return launch("anvil", port, anvilBinary(), [
-    "--host", "127.0.0.1",
-    "--port", String(port),
-    "--chain-id", String(CHAIN_ID),
-    "--mnemonic", DEV_MNEMONIC,
-    "--accounts", "10",
-    "--hardfork", "prague",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--chain-id",
+    String(CHAIN_ID),
+    "--mnemonic",
+    DEV_MNEMONIC,
+    "--accounts",
+    "10",
+    "--hardfork",
+    "prague",
   ]);
 }
 
@@ -89,11 +95,21 @@ export async function latestTimestamp(node: NodeProcess): Promise<number> {
 }
 
 async function launch(kind: NodeKind, port: number, command: string, args: string[]): Promise<NodeProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true", NO_COLOR: "1", FORCE_COLOR: "0" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HARDHAT_DISABLE_TELEMETRY_PROMPT: "true",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+  };
   delete env.HARDHAT_NETWORK; // the node serves the in-process "hardhat" network of the config, whatever the parent uses
   const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
-  const watched = watchUntilReady(child, { name: `${kind} node`, ready: READY[kind], timeoutMs: 60_000, keepLines: 200 });
+  const watched = watchUntilReady(child, {
+    name: `${kind} node`,
+    ready: READY[kind],
+    timeoutMs: 60_000,
+    keepLines: 200,
+  });
   watched.exited.then(() => live.delete(child));
 
   const url = `http://127.0.0.1:${port}`;

@@ -38,7 +38,12 @@ export interface RemoteCase {
 /** Deploys the escrow, registers every compiled template, opens a us-purchase case, funds `relayers`. */
 export async function deployCase(node: NodeProcess, relayers: readonly BaseWallet[]): Promise<RemoteCase> {
   const admin = devWallet(0, node.provider);
-  const parties = { bank: devWallet(1, node.provider), lawyer: devWallet(2, node.provider), buyer: devWallet(3, node.provider), seller: devWallet(4, node.provider) };
+  const parties = {
+    bank: devWallet(1, node.provider),
+    lawyer: devWallet(2, node.provider),
+    buyer: devWallet(3, node.provider),
+    seller: devWallet(4, node.provider),
+  };
   const escrow = await new MortgageEscrow__factory(admin).deploy(admin.address);
   const receipt = await escrow.deploymentTransaction()!.wait();
   for (const workflow of loadTemplates()) {
@@ -60,7 +65,15 @@ export async function deployCase(node: NodeProcess, relayers: readonly BaseWalle
   const caseId = await asBank.openCase.staticCall(terms);
   await (await asBank.openCase(terms)).wait();
   for (const relayer of relayers) await fund(node, relayer.address, parseEther("10"));
-  return { node, escrow, address: await escrow.getAddress(), fromBlock: receipt!.blockNumber, template, parties, caseId };
+  return {
+    node,
+    escrow,
+    address: await escrow.getAddress(),
+    fromBlock: receipt!.blockNumber,
+    template,
+    parties,
+    caseId,
+  };
 }
 
 export function tempDataDir(): string {
@@ -68,7 +81,10 @@ export function tempDataDir(): string {
 }
 
 /** An engine over JSON-RPC at `url` (the node, or a proxy in front of it), on its own SQLite file. */
-export function rpcEngine(c: RemoteCase, options: { url: string; relayerKey: BaseWallet; partyKeys: BaseWallet[]; timeoutMs?: number }): Engine {
+export function rpcEngine(
+  c: RemoteCase,
+  options: { url: string; relayerKey: BaseWallet; partyKeys: BaseWallet[]; timeoutMs?: number },
+): Engine {
   return createEngine({
     dataDir: tempDataDir(),
     chain: { kind: "json-rpc", url: options.url, timeoutMs: options.timeoutMs },
@@ -82,7 +98,13 @@ export function rpcEngine(c: RemoteCase, options: { url: string; relayerKey: Bas
 }
 
 export function approvalOf(c: RemoteCase, stageId: string, role: RoleName) {
-  return { caseId: c.caseId, stageId, role, principalAddress: c.parties[role].address, evidence: keccakId(`${stageId} by ${role}`) };
+  return {
+    caseId: c.caseId,
+    stageId,
+    role,
+    principalAddress: c.parties[role].address,
+    evidence: keccakId(`${stageId} by ${role}`),
+  };
 }
 
 /** The party's own wallet signs the typed data the engine hands out; the engine checks it and relays it. */
@@ -122,7 +144,12 @@ export interface CaseDrivers {
   afterFirstApprovals?: () => Promise<void>;
 }
 
-async function allEngines(drivers: CaseDrivers, what: string, probe: (engine: Engine) => boolean, timeoutMs = 60_000): Promise<void> {
+async function allEngines(
+  drivers: CaseDrivers,
+  what: string,
+  probe: (engine: Engine) => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   try {
     await waitFor(what, () => drivers.engines.every(probe), timeoutMs);
   } catch (error) {
@@ -130,7 +157,10 @@ async function allEngines(drivers: CaseDrivers, what: string, probe: (engine: En
     const state = drivers.engines.map((e, i) => ({
       engine: i,
       stages: e.projection.listCases().map((c) => c.stages.map((s) => `${s.id}:${s.status}`)),
-      unsettled: e.relayer.outbox.list().filter((x) => x.status !== "confirmed").map((x) => ({ key: x.idempotencyKey, status: x.status, error: x.error })),
+      unsettled: e.relayer.outbox
+        .list()
+        .filter((x) => x.status !== "confirmed")
+        .map((x) => ({ key: x.idempotencyKey, status: x.status, error: x.error })),
       relayer: e.relayer.health().error?.message ?? null,
     }));
     throw new Error(`${(error as Error).message}\n${JSON.stringify(state, null, 1)}`);
@@ -150,7 +180,11 @@ export async function walkUsPurchase(c: RemoteCase, drivers: CaseDrivers): Promi
   const approvals = Promise.all(BEFORE_CONSUMMATION.map(([stageId, role]) => drivers.approve(stageId, role)));
   if (drivers.afterFirstApprovals) await drivers.afterFirstApprovals();
   await approvals;
-  await allEngines(drivers, "the closing disclosure completed", (e) => stageStatus(e, c, "closing-disclosure")?.status === "completed");
+  await allEngines(
+    drivers,
+    "the closing disclosure completed",
+    (e) => stageStatus(e, c, "closing-disclosure")?.status === "completed",
+  );
 
   // The Loan Estimate's waiting period: the engine holds back for the law's moment, then advances by itself.
   const view = primary.projection.viewOf(c.caseId)!;
@@ -158,25 +192,43 @@ export async function walkUsPurchase(c: RemoteCase, drivers: CaseDrivers): Promi
   const legal = primary.runtime.guards.of(view.template.templateId)!.legalMomentOf(view.model, waiting) as Date;
   const legalAt = Math.ceil(legal.getTime() / 1000);
   await increaseTo(c.node, legalAt - 2);
-  await waitFor("the engine's own advance", async () => (await chainStatus("loan-estimate-waiting-period")) === 4, 30_000);
+  await waitFor(
+    "the engine's own advance",
+    async () => (await chainStatus("loan-estimate-waiting-period")) === 4,
+    30_000,
+  );
   const [advanced] = await c.escrow.queryFilter(c.escrow.filters.StageCompleted(c.caseId, waiting), c.fromBlock);
   expect((await advanced.getBlock()).timestamp, "advanced at the legal moment").to.be.within(legalAt, legalAt + 5);
-  await allEngines(drivers, "the waiting period projected", (e) => stageStatus(e, c, "loan-estimate-waiting-period")?.status === "completed");
+  await allEngines(
+    drivers,
+    "the waiting period projected",
+    (e) => stageStatus(e, c, "loan-estimate-waiting-period")?.status === "completed",
+  );
 
-  await Promise.all([drivers.approve("funding", "bank"), drivers.approve("funding", "lawyer"), drivers.approve("recording", "lawyer")]);
+  await Promise.all([
+    drivers.approve("funding", "bank"),
+    drivers.approve("funding", "lawyer"),
+    drivers.approve("recording", "lawyer"),
+  ]);
   drivers.deposit("buyer", TERMS.deposit);
   drivers.deposit("bank", TERMS.loan);
   await allEngines(drivers, "the escrow funded", (e) => e.getCase(c.caseId)?.escrow.funded === true);
 
   const consummation = primary.projection.viewOf(c.caseId)!;
-  const consummationAt = primary.runtime.guards.of(consummation.template.templateId)!.legalMomentOf(consummation.model, stage("consummation")) as Date;
+  const consummationAt = primary.runtime.guards
+    .of(consummation.template.templateId)!
+    .legalMomentOf(consummation.model, stage("consummation")) as Date;
   await increaseTo(c.node, Math.ceil(consummationAt.getTime() / 1000));
   await allEngines(drivers, "the clock seen", (e) => e.clock.nowMs() >= consummationAt.getTime());
   const sellerBefore = await c.node.provider.getBalance(c.parties.seller.address);
   await Promise.all((["buyer", "seller", "lawyer"] as const).map((role) => drivers.approve("consummation", role)));
 
   await allEngines(drivers, "the case completed", (e) => e.getCase(c.caseId)?.status === "completed");
-  await waitFor("the seller paid", async () => (await c.node.provider.getBalance(c.parties.seller.address)) === sellerBefore + TERMS.price, 30_000);
+  await waitFor(
+    "the seller paid",
+    async () => (await c.node.provider.getBalance(c.parties.seller.address)) === sellerBefore + TERMS.price,
+    30_000,
+  );
   expect(await c.escrow.creditOf(c.caseId, c.parties.seller.address)).to.equal(0n);
 }
 
@@ -200,11 +252,22 @@ export async function expectProjectionMatchesChain(engine: Engine, c: RemoteCase
   const fresh = await freshProjection(c);
   try {
     const now = (await c.node.provider.getBlock("latest"))!.timestamp;
-    await waitFor(`${label} at the chain's head`, async () => engine.projection.log.checkpoint().number >= (await c.node.provider.getBlockNumber()));
-    expect(engine.projection.getCase(c.caseId, now), `${label} equals a projection rebuilt from the chain`).to.deep.equal(fresh.getCase(c.caseId, now));
+    await waitFor(
+      `${label} at the chain's head`,
+      async () => engine.projection.log.checkpoint().number >= (await c.node.provider.getBlockNumber()),
+    );
+    expect(
+      engine.projection.getCase(c.caseId, now),
+      `${label} equals a projection rebuilt from the chain`,
+    ).to.deep.equal(fresh.getCase(c.caseId, now));
     expect(engine.historyOf(c.caseId), `${label} history`).to.deep.equal(fresh.historyOf(c.caseId));
     // Only the escrow is read there; the parties of the in-process deployment are not needed.
-    await expectMatchesChain(engine.projection.getCase(c.caseId, now), { escrow: c.escrow } as unknown as Deployment, c.caseId, label);
+    await expectMatchesChain(
+      engine.projection.getCase(c.caseId, now),
+      { escrow: c.escrow } as unknown as Deployment,
+      c.caseId,
+      label,
+    );
   } finally {
     fresh.log.db.close();
   }

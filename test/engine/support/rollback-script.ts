@@ -15,7 +15,9 @@ import { sleep } from "../engine-helpers";
 
 export type Parties = Record<RoleName, BaseWallet>;
 
-export type Request = { kind: "approve"; caseId: string; stage: string; role: RoleName } | { kind: "deposit"; caseId: string; role: "buyer" | "bank"; amount: bigint };
+export type Request =
+  | { kind: "approve"; caseId: string; stage: string; role: RoleName }
+  | { kind: "deposit"; caseId: string; role: "buyer" | "bank"; amount: bigint };
 
 export interface Accepted {
   request: Request;
@@ -41,7 +43,12 @@ export async function openCases(engine: Engine, parties: Parties, count: number)
       engine.openCase({
         principalAddress: parties.bank.address,
         workflow: "us-purchase",
-        parties: { bank: parties.bank.address, lawyer: parties.lawyer.address, buyer: parties.buyer.address, seller: parties.seller.address },
+        parties: {
+          bank: parties.bank.address,
+          lawyer: parties.lawyer.address,
+          buyer: parties.buyer.address,
+          seller: parties.seller.address,
+        },
         terms: { price: TERMS.price.toString(), deposit: TERMS.deposit.toString(), loan: TERMS.loan.toString() },
         idempotencyKey: `open-${n}`,
       }),
@@ -65,9 +72,21 @@ export function requestsFor(caseIds: string[], random: () => number): Request[] 
 
 function send(engine: Engine, parties: Parties, r: Request): Submission | Promise<Submission> {
   if (r.kind === "approve") {
-    return engine.approve({ caseId: r.caseId, stageId: r.stage, role: r.role, principalAddress: parties[r.role].address, evidence: ethers.id(`${r.stage} by ${r.role}`) });
+    return engine.approve({
+      caseId: r.caseId,
+      stageId: r.stage,
+      role: r.role,
+      principalAddress: parties[r.role].address,
+      evidence: ethers.id(`${r.stage} by ${r.role}`),
+    });
   }
-  return engine.deposit({ caseId: r.caseId, role: r.role, principalAddress: parties[r.role].address, amount: r.amount, idempotencyKey: `deposit:${r.caseId}:${r.role}` });
+  return engine.deposit({
+    caseId: r.caseId,
+    role: r.role,
+    principalAddress: parties[r.role].address,
+    amount: r.amount,
+    idempotencyKey: `deposit:${r.caseId}:${r.role}`,
+  });
 }
 
 /**
@@ -75,7 +94,12 @@ function send(engine: Engine, parties: Parties, r: Request): Submission | Promis
  * answered so far: the caller kills the engine right then. The list keeps growing if answers come later; the
  * caller takes a copy at the kill.
  */
-export async function sendAllUntil(engine: Engine, parties: Parties, requests: readonly Request[], killAfterMs: number): Promise<Accepted[]> {
+export async function sendAllUntil(
+  engine: Engine,
+  parties: Parties,
+  requests: readonly Request[],
+  killAfterMs: number,
+): Promise<Accepted[]> {
   const accepted: Accepted[] = [];
   const all = requests.map((request) =>
     Promise.resolve()
@@ -106,31 +130,52 @@ export function watchNeverUnknown(engine: Engine, caseIds: readonly string[]) {
 }
 
 /** Every 201 case open on chain under its id, every 202 confirmed and on chain exactly once, nothing failed. */
-export async function expectEveryAnswerKept(label: string, engine: Engine, escrow: MortgageEscrow, parties: Parties, caseIds: readonly string[], accepted: readonly Accepted[]): Promise<void> {
+export async function expectEveryAnswerKept(
+  label: string,
+  engine: Engine,
+  escrow: MortgageEscrow,
+  parties: Parties,
+  caseIds: readonly string[],
+  accepted: readonly Accepted[],
+): Promise<void> {
   for (const [n, id] of caseIds.entries()) {
     const c = await escrow.caseOf(id);
     expect(Number(c.status), `${label}: case ${id} (201) open on chain`).to.equal(OPEN);
     const [event] = await escrow.queryFilter(escrow.filters.CaseOpened(BigInt(id)));
-    expect(event.args.terms.buyer, `${label}: case ${id} is the case opened as open-${n}`).to.equal(parties.buyer.address);
+    expect(event.args.terms.buyer, `${label}: case ${id} is the case opened as open-${n}`).to.equal(
+      parties.buyer.address,
+    );
   }
   for (const { request, submission } of accepted) {
     const now = engine.submission(submission.id)!;
-    expect({ status: now.status, error: now.error }, `${label}: ${JSON.stringify(request, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`).to.deep.equal({
+    expect(
+      { status: now.status, error: now.error },
+      `${label}: ${JSON.stringify(request, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`,
+    ).to.deep.equal({
       status: "confirmed",
       error: null,
     });
   }
   for (const id of caseIds) {
-    const signed = (await escrow.queryFilter(escrow.filters.SignedOff(BigInt(id)))).map((e) => `${e.args.stage}:${e.args.role}`);
+    const signed = (await escrow.queryFilter(escrow.filters.SignedOff(BigInt(id)))).map(
+      (e) => `${e.args.stage}:${e.args.role}`,
+    );
     const deposits = (await escrow.queryFilter(escrow.filters.Deposited(BigInt(id)))).map((e) => `${e.args.payer}`);
     const wanted = accepted.filter((a) => a.request.caseId === id);
-    const wantedSignOffs = wanted.filter((a) => a.request.kind === "approve").map((a) => `0:${ROLE_INDEX[a.request.role]}`);
+    const wantedSignOffs = wanted
+      .filter((a) => a.request.kind === "approve")
+      .map((a) => `0:${ROLE_INDEX[a.request.role]}`);
     // A request recorded but not answered before the kill may land too, once; an answered one must.
     expect(new Set(signed).size, `${label}, case ${id}: no sign-off twice (${signed})`).to.equal(signed.length);
     expect(signed, `${label}, case ${id}: every accepted sign-off on chain`).to.include.members(wantedSignOffs);
     expect(new Set(deposits).size, `${label}, case ${id}: no deposit twice (${deposits})`).to.equal(deposits.length);
-    const wantedPayers = wanted.filter((a) => a.request.kind === "deposit").map((a) => String(ROLE_INDEX[a.request.role]));
+    const wantedPayers = wanted
+      .filter((a) => a.request.kind === "deposit")
+      .map((a) => String(ROLE_INDEX[a.request.role]));
     expect(deposits, `${label}, case ${id}: every accepted deposit on chain`).to.include.members(wantedPayers);
   }
-  expect(engine.relayer.outbox.list().filter((x) => x.status === "failed"), `${label}: nothing failed`).to.deep.equal([]);
+  expect(
+    engine.relayer.outbox.list().filter((x) => x.status === "failed"),
+    `${label}: nothing failed`,
+  ).to.deep.equal([]);
 }

@@ -91,7 +91,13 @@ export interface AppHarness {
   /** Opens another case through the engine, by the bank (parties: the principals), and returns its id. */
   openCase(options?: { workflow?: string; terms?: { price: string; deposit: string; loan: string } }): Promise<string>;
   /** A JSON request as `who` (a token name, or null for none); the body is sent as JSON when given. */
-  request<T = any>(who: TokenName | null, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<JsonResponse<T>>;
+  request<T = any>(
+    who: TokenName | null,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<JsonResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -103,10 +109,17 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
   await registerTemplates(admin, deployment.address);
   await setBalance(RELAYER_WALLET.address, ethers.parseEther("100"));
 
-  const wallets = Object.fromEntries(PRINCIPAL_NAMES.map((name) => [name, hardhatWallet(ACCOUNTS[name].index)])) as Record<PrincipalName, HDNodeWallet>;
-  const addresses = Object.fromEntries(PRINCIPAL_NAMES.map((name) => [name, wallets[name].address])) as Record<PrincipalName, string>;
+  const wallets = Object.fromEntries(
+    PRINCIPAL_NAMES.map((name) => [name, hardhatWallet(ACCOUNTS[name].index)]),
+  ) as Record<PrincipalName, HDNodeWallet>;
+  const addresses = Object.fromEntries(PRINCIPAL_NAMES.map((name) => [name, wallets[name].address])) as Record<
+    PrincipalName,
+    string
+  >;
   const parties = { bank: addresses.bank, lawyer: addresses.lawyer, buyer: addresses.buyer, seller: addresses.seller };
-  const otherParties = Object.fromEntries(Object.entries(OTHER_PARTY_INDEXES).map(([role, index]) => [role, hardhatWallet(index).address])) as typeof parties;
+  const otherParties = Object.fromEntries(
+    Object.entries(OTHER_PARTY_INDEXES).map(([role, index]) => [role, hardhatWallet(index).address]),
+  ) as typeof parties;
 
   // Both cases go in before the engine starts: after that, only the engine sends from the managed keys.
   const signers = await ethers.getSigners();
@@ -128,7 +141,8 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
 
   const principals = PrincipalStore.open(join(dataDir, "server.sqlite"));
   const tokens = {} as Record<TokenName, string>;
-  for (const name of PRINCIPAL_NAMES) tokens[name] = principals.add({ name, role: ACCOUNTS[name].role, address: addresses[name] }).token;
+  for (const name of PRINCIPAL_NAMES)
+    tokens[name] = principals.add({ name, role: ACCOUNTS[name].role, address: addresses[name] }).token;
   const revoked = principals.add({ name: "revoked", role: "lawyer", address: addresses.lawyer });
   principals.revoke(revoked.principal.id);
   tokens.revoked = revoked.token;
@@ -144,7 +158,13 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
   await new Promise<void>((resolve) => server.listen({ port: 0, host: "127.0.0.1", backlog: LISTEN_BACKLOG }, resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  async function request<T>(who: TokenName | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
+  async function request<T>(
+    who: TokenName | null,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<JsonResponse<T>> {
     const res = await fetch(url + path, {
       method,
       headers: {
@@ -180,7 +200,12 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
     otherCaseId,
     request,
     async openCase(o = {}) {
-      const progress = await engine.openCase({ principalAddress: addresses.bank, workflow: o.workflow ?? workflow, parties, terms: o.terms ?? terms });
+      const progress = await engine.openCase({
+        principalAddress: addresses.bank,
+        workflow: o.workflow ?? workflow,
+        parties,
+        terms: o.terms ?? terms,
+      });
       return progress.id;
     },
     async close() {
@@ -232,10 +257,19 @@ export interface EventStreamReader {
 }
 
 /** Opens `GET /cases/:id/events` with fetch and reads it in the background, parsing the event stream. */
-export async function openEventStream(url: string, token: string | null, caseId: string, lastEventId?: string): Promise<EventStreamReader> {
+export async function openEventStream(
+  url: string,
+  token: string | null,
+  caseId: string,
+  lastEventId?: string,
+): Promise<EventStreamReader> {
   const controller = new AbortController();
   const res = await fetch(`${url}/cases/${caseId}/events`, {
-    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}), Accept: "text/event-stream" },
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}),
+      Accept: "text/event-stream",
+    },
     signal: controller.signal,
   });
   const reader: EventStreamReader = {
@@ -249,7 +283,10 @@ export async function openEventStream(url: string, token: string | null, caseId:
       for (;;) {
         const found = reader.events.slice(from).find(match);
         if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no matching event within ${timeoutMs} ms; got ${reader.events.length}: ${reader.events.map((e) => e.id).join(", ")}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `no matching event within ${timeoutMs} ms; got ${reader.events.length}: ${reader.events.map((e) => e.id).join(", ")}`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },

@@ -95,17 +95,30 @@ export function alive(pid: number): boolean {
   }
 }
 
-export async function api(url: string, token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+export async function api(
+  url: string,
+  token: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(`${url}${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -116,7 +129,9 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
 }
 
 /** SIGTERM to the group, SIGKILL after 20 s; resolves with how it exited. */
-export async function stopGracefully(main: MainProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function stopGracefully(
+  main: MainProcess,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   signalGroup(main.child, "SIGTERM");
   const killer = setTimeout(() => signalGroup(main.child, "SIGKILL"), 20_000);
   const result = await main.exited;
@@ -136,7 +151,10 @@ export function anvilPid(dataDir: string): number | null {
 /** The latest block Anvil's saved state holds (`best_block_number`), or null if there is no readable file. */
 export function savedBlock(dataDir: string): number | null {
   try {
-    return Number((JSON.parse(readFileSync(join(dataDir, "chain", "state.json"), "utf8")) as { best_block_number: string | number }).best_block_number);
+    return Number(
+      (JSON.parse(readFileSync(join(dataDir, "chain", "state.json"), "utf8")) as { best_block_number: string | number })
+        .best_block_number,
+    );
   } catch {
     return null;
   }
@@ -145,6 +163,8 @@ export function savedBlock(dataDir: string): number | null {
 /** The process group and session of `pid`, from /proc (Linux). */
 export function groupAndSession(pid: number): { group: number; session: number } {
   // After the command's closing parenthesis: state, ppid, pgrp, session.
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+    .replace(/^.*\) /s, "")
+    .split(" ");
   return { group: Number(fields[2]), session: Number(fields[3]) };
 }

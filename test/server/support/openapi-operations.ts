@@ -13,7 +13,9 @@ interface Matcher extends Operation {
   pattern: RegExp;
 }
 
-export function operationMatcher(document: { paths: Record<string, Record<string, unknown>> }): (method: string, rawPath: string) => Operation | null {
+export function operationMatcher(document: {
+  paths: Record<string, Record<string, unknown>>;
+}): (method: string, rawPath: string) => Operation | null {
   const matchers: Matcher[] = [];
   for (const [path, operations] of Object.entries(document.paths)) {
     const source = path
@@ -35,6 +37,9 @@ export function operationMatcher(document: { paths: Record<string, Record<string
 }
 
 /** The statuses the document lists for an operation. */
-export function documentedStatuses(document: { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> }, op: Operation): Set<number> {
+export function documentedStatuses(
+  document: { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> },
+  op: Operation,
+): Set<number> {
   return new Set(Object.keys(document.paths[op.path]?.[op.method]?.responses ?? {}).map(Number));
 }
