@@ -216,6 +216,11 @@ export class Projection {
     return view ? cloneView(view) : null;
   }
 
+  /** The id of every case the projection holds, in no order: cheaper than `listCases` where no progress is needed. */
+  caseIds(): string[] {
+    return [...this.views.keys()];
+  }
+
   /** Every case, by id. */
   listCases(nowSeconds = this.clock.nowSeconds()): CaseProgress[] {
     return [...this.views.values()]

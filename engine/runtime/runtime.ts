@@ -146,8 +146,8 @@ export class Runtime {
     this.running = true;
     this.unsubscribe = this.projection.subscribeChanges((change) => this.changed(change));
     this.relayer.on("settled", this.onSettled);
-    for (const progress of this.projection.listCases()) {
-      const view = this.projection.viewOf(progress.id);
+    for (const caseId of this.projection.caseIds()) {
+      const view = this.projection.viewOf(caseId);
       if (!view) continue;
       if (view.model.status === "open") this.revive(view);
       // A release whose payout was not yet asked for when the engine stopped: the case may have ended with it.

@@ -19,6 +19,21 @@ export function ruleFields(r: StageRule | { [K in keyof StageRule]: unknown }): 
   ].map(n);
 }
 
+/** A role mask of role indexes (bank 0, lawyer 1, buyer 2, seller 3). */
+export const roles = (...r: number[]) => r.reduce((mask, role) => mask | (1 << role), 0);
+
+/** A stage rule with nothing but what is given: no prerequisite, wait, deadline, action or long-stop. */
+export const rule = (r: Partial<StageRule> & { roles: number }): StageRule => ({
+  prerequisites: 0,
+  waitSeconds: 0,
+  deadlineSeconds: 0,
+  deadlineAnchor: 0,
+  action: 0,
+  binding: false,
+  longStopSeconds: 0,
+  ...r,
+});
+
 type StageInput = WorkflowInput["stages"][number];
 
 /**

@@ -6,6 +6,7 @@
 import { expect } from "chai";
 import { type Actor, SimulatedClock, createActor } from "xstate";
 import type { StageRule } from "../../workflows/compile";
+import { roles, rule } from "./helpers";
 import { availableAt, newCaseModel, type CaseModel } from "../../workflows/case-rules";
 import type { CaseLaw } from "../../workflows/case-moments";
 import { type CaseMachine, type CaseMachineInput, caseMachineFor } from "../../workflows/machine";
@@ -15,18 +16,6 @@ const SELLER = 3;
 const DAY = 86_400;
 const HOUR = 3_600;
 const T0 = 1_750_000_000;
-
-const roles = (...r: number[]) => r.reduce((mask, role) => mask | (1 << role), 0);
-const rule = (r: Partial<StageRule> & { roles: number }): StageRule => ({
-  prerequisites: 0,
-  waitSeconds: 0,
-  deadlineSeconds: 0,
-  deadlineAnchor: 0,
-  action: 0,
-  binding: false,
-  longStopSeconds: 0,
-  ...r,
-});
 
 /** 0 agreement (buyer) -> 1 cooling off (seller; 2 days after 0, by the law 2 days and 5 hours). */
 const RULES: StageRule[] = [

@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { type Actor, SimulatedClock, createActor } from "xstate";
 import { getTemplate } from "../../workflows";
 import type { StageRule } from "../../workflows/compile";
+import { roles, rule } from "./helpers";
 import { type ContractEvent as CaseEvent, type CaseMachineInput, caseMachine } from "../../workflows/machine";
 import { type StageStatus, stageStatus } from "../../workflows/case-rules";
 
@@ -16,18 +17,6 @@ const BUYER = 2;
 const SELLER = 3;
 const DAY = 86_400;
 const T0 = 1_750_000_000;
-
-const roles = (...r: number[]) => r.reduce((mask, role) => mask | (1 << role), 0);
-const rule = (r: Partial<StageRule> & { roles: number }): StageRule => ({
-  prerequisites: 0,
-  waitSeconds: 0,
-  deadlineSeconds: 0,
-  deadlineAnchor: 0,
-  action: 0,
-  binding: false,
-  longStopSeconds: 0,
-  ...r,
-});
 
 /**
  * 0 agreement (buyer, seller) -> 1 exchange (lawyer, buyer; 3 days after 0; binding) ->
