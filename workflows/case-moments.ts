@@ -22,7 +22,7 @@ import type { LegalGuard } from "./legal-guard";
 export type CaseLaw = Pick<LegalGuard, "legalMomentOf" | "mayComplete">;
 
 /** The law's moment of a stage in whole chain seconds (rounded up: the contract compares seconds). */
-function legalSecondOf(law: CaseLaw | undefined, model: CaseModel, stage: number): number | null | undefined {
+export function legalSecondOf(law: CaseLaw | undefined, model: CaseModel, stage: number): number | null | undefined {
   const moment = law?.legalMomentOf(model, stage);
   return moment instanceof Date ? Math.ceil(moment.getTime() / 1000) : moment;
 }

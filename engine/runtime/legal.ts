@@ -5,6 +5,7 @@
  */
 import type { CompiledWorkflow } from "../../workflows";
 import { availableAt, type CaseModel } from "../../workflows/case-rules";
+import { legalSecondOf } from "../../workflows/case-moments";
 import { createLegalGuard, type LegalGuard } from "../../workflows/legal-guard";
 
 export class LegalGuards {
@@ -25,7 +26,7 @@ export class LegalGuards {
   advanceMomentOf(templateId: string, model: CaseModel, stage: number): number | null {
     const contract = availableAt(model, stage);
     if (contract === null) return null;
-    const legal = this.of(templateId)?.legalMomentOf(model, stage);
-    return legal instanceof Date ? Math.max(contract, Math.ceil(legal.getTime() / 1000)) : contract;
+    const legal = legalSecondOf(this.of(templateId), model, stage);
+    return typeof legal === "number" ? Math.max(contract, legal) : contract;
   }
 }
