@@ -127,7 +127,7 @@ async function deployWithTemplates() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
   for (const t of [...TEMPLATE_IDS.map((id) => getTemplate(id)), EXTRAS]) {
-    await (await escrow.connect(parties.admin).registerTemplate(t.definitionHash, t.stages)).wait();
+    await (await escrow.connect(parties.admin).registerTemplate(t.definitionHash, t.stages, t.amendmentRules)).wait();
     expect(await escrow.isTemplateRegistered(t.templateId)).to.equal(true);
   }
   return { escrow, parties };

@@ -271,11 +271,21 @@ describe("workflows (properties)", function () {
       fc.asyncProperty(validDefinition, async (def) => {
         const compiled = compileWorkflow(def);
         expect(compiled.stages).to.have.length(def.stages.length);
-        const encoded = encodeTemplate(compiled.definitionHash, compiled.stages);
+        const encoded = encodeTemplate(compiled.definitionHash, compiled.stages, compiled.amendmentRules);
+        const r = compiled.amendmentRules;
         expect(encoded).to.equal(
-          coder.encode(["bytes32", `${STAGE_RULE_ABI}[]`], [compiled.definitionHash, compiled.stages.map(ruleFields)]),
+          coder.encode(
+            ["bytes32", `${STAGE_RULE_ABI}[]`, "tuple(uint8,uint8,uint8,uint16)"],
+            [
+              compiled.definitionHash,
+              compiled.stages.map(ruleFields),
+              [r.deadlineConsent, r.termsConsent, r.partyConsent, r.reopenedByTerms],
+            ],
+          ),
         );
-        const id = await escrow.connect(admin).registerTemplate.staticCall(compiled.definitionHash, compiled.stages);
+        const id = await escrow
+          .connect(admin)
+          .registerTemplate.staticCall(compiled.definitionHash, compiled.stages, compiled.amendmentRules);
         expect(id).to.equal(compiled.templateId);
       }),
       { numRuns: 60 },
