@@ -127,7 +127,8 @@ interface IMortgageEscrow {
         bytes signature;
     }
 
-    /// @notice Everything about a case that the engine and the API read.
+    /// @notice Everything about a case that the engine and the API read. `price`, `deposit`, `loan` and the
+    /// parties are the current terms (version `termsVersion`); `amendmentCount` amendments have been proposed.
     struct CaseView {
         bytes32 templateId;
         CaseStatus status;
@@ -147,6 +148,8 @@ interface IMortgageEscrow {
         uint96 loan;
         uint128 paidByBank;
         uint128 paidByBuyer;
+        uint16 termsVersion;
+        uint16 amendmentCount;
     }
 
     /// @notice One stage of a case as the engine and the API read it.
@@ -163,6 +166,90 @@ interface IMortgageEscrow {
         uint32 availableAt;
         uint32 deadline;
         uint32 completedAt;
+    }
+
+    /// @notice What an amendment changes. Deadline: one stage's own deadline, or its long-stop, moves to a new
+    /// time (later or earlier). Terms: price, deposit and loan change (only before the release). Party: a role's
+    /// address changes (key rotation, a new firm).
+    enum AmendmentKind {
+        Deadline,
+        Terms,
+        Party
+    }
+
+    /// @notice Why a consent was not recorded: in a batch a skip (`AmendmentConsentSkipped`), sent directly a
+    /// revert (`MortgageEscrowConsentRefused`). CaseNotOpen: the case ended (or does not exist).
+    /// UnknownAmendment: no such proposal. AlreadyApplied. Superseded: another amendment applied since, so the
+    /// terms it amends are no longer the case's. Expired: past its `expiresAt`. AlreadyReleased: a terms change
+    /// after the release. RoleNotRequired: the role's consent is not needed. AlreadyConsented. StaleEpoch: the
+    /// signer withdrew a consent to it since signing. InvalidSignature: as for sign-offs.
+    enum ConsentSkipReason {
+        CaseNotOpen,
+        UnknownAmendment,
+        AlreadyApplied,
+        Superseded,
+        Expired,
+        AlreadyReleased,
+        RoleNotRequired,
+        AlreadyConsented,
+        StaleEpoch,
+        InvalidSignature
+    }
+
+    /// @notice A template's rules for amendments, from the workflow definition: the roles (a mask, never empty)
+    /// whose consent each kind needs, and the stages a terms amendment re-opens (new sign-offs, and the waiting
+    /// times counted from them start again) if they have completed and no stage after them has.
+    /// Whatever these say, an amendment also needs the consent of each party it moves money away from or
+    /// replaces (see `proposeAmendment`).
+    struct AmendmentRules {
+        uint8 deadlineConsent;
+        uint8 termsConsent;
+        uint8 partyConsent;
+        uint16 reopenedByTerms;
+    }
+
+    /// @notice A proposed amendment; the fields its kind does not use must be zero.
+    /// @param expiresAt The last time at which a consent counts.
+    /// @param stage @param longStop @param deadline Deadline: the stage, which of its deadlines (its own, or
+    /// its long-stop), and the new time. A moved deadline is that time, running from then on even before its
+    /// anchor completes.
+    /// @param price @param deposit @param loan Terms: the new amounts (price at most deposit + loan).
+    /// @param party @param account Party: the role, and its new address.
+    struct AmendmentProposal {
+        AmendmentKind kind;
+        uint32 expiresAt;
+        uint8 stage;
+        bool longStop;
+        uint32 deadline;
+        uint96 price;
+        uint96 deposit;
+        uint96 loan;
+        Role party;
+        address account;
+    }
+
+    /// @notice A consent signed off chain (EIP-712) for anyone to relay. The message also names the
+    /// amendment's kind and the terms version it amends, read from the proposal.
+    /// @param epoch The signer's withdrawal count for this (amendment, role) when it signed.
+    struct SignedConsent {
+        uint256 caseId;
+        uint32 amendment;
+        Role role;
+        uint8 epoch;
+        bytes signature;
+    }
+
+    /// @notice One amendment of a case. @param version The terms version it amends.
+    /// @param required @param consents Role masks. @param epochs Each role's withdrawal count, 4 bits per role.
+    /// @param replacedTermsHash The hash of the terms version it amends (see `AmendmentApplied`).
+    struct AmendmentView {
+        AmendmentProposal proposal;
+        uint16 version;
+        uint8 required;
+        uint8 consents;
+        uint16 epochs;
+        bool applied;
+        bytes32 replacedTermsHash;
     }
 
     // ----------------------------------------------------------------- errors
@@ -241,9 +328,25 @@ interface IMortgageEscrow {
     /// @notice The operation needs the escrow to be paused (or unpaused) and it is not.
     error MortgageEscrowPauseUnchanged(bool paused);
 
+    /// @notice A template's amendment rules are malformed. @param reason What is wrong, as a short tag.
+    error MortgageEscrowInvalidAmendmentRules(bytes32 reason);
+    /// @notice A proposal is malformed or not possible in the case as it stands. @param reason A short tag.
+    error MortgageEscrowInvalidAmendment(uint256 caseId, bytes32 reason);
+    /// @notice A consent was not recorded, for `reason`.
+    error MortgageEscrowConsentRefused(uint256 caseId, uint256 amendment, Role role, ConsentSkipReason reason);
+    /// @notice The case has no amendment with this id.
+    error MortgageEscrowUnknownAmendment(uint256 caseId, uint256 amendment);
+    /// @notice `role` has no consent standing to withdraw.
+    error MortgageEscrowNotConsented(uint256 caseId, uint256 amendment, Role role);
+    /// @notice A role has withdrawn its consent to one amendment as many times as its counter holds (15).
+    error MortgageEscrowTooManyWithdrawals(uint256 caseId, uint256 amendment, Role role);
+    /// @notice A case has had as many amendments proposed as its counter holds (65,535).
+    error MortgageEscrowTooManyAmendments(uint256 caseId);
+
     // ----------------------------------------------------------------- events
 
-    /// @notice A workflow template was registered. Its id is `keccak256(abi.encode(definitionHash, stages))`.
+    /// @notice A workflow template was registered. Its id is
+    /// `keccak256(abi.encode(definitionHash, stages, amendmentRules))`.
     event TemplateRegistered(bytes32 indexed templateId, bytes32 indexed definitionHash, uint32 index, uint8 stageCount);
     /// @notice A case was opened with these terms (its template is `terms.templateId`).
     event CaseOpened(uint256 indexed caseId, CaseTerms terms);
@@ -281,13 +384,55 @@ interface IMortgageEscrow {
     /// @notice The operator paused or unpaused opening cases and deposits.
     event PauseChanged(address indexed account, bool paused);
 
+    /// @notice `proposer` proposed an amendment to terms version `version`; it needs the consent of `required`.
+    /// The proposer's own consent is counted at once where it is required.
+    event AmendmentProposed(
+        uint256 indexed caseId,
+        uint32 indexed amendment,
+        Role indexed proposer,
+        uint16 version,
+        uint8 required,
+        AmendmentProposal proposal
+    );
+    /// @notice `role` consented to the amendment.
+    event AmendmentConsented(uint256 indexed caseId, uint32 indexed amendment, Role indexed role);
+    /// @notice `role` withdrew its consent; its earlier signatures for this amendment are void.
+    event AmendmentConsentWithdrawn(uint256 indexed caseId, uint32 indexed amendment, Role indexed role, uint8 newEpoch);
+    /// @notice A relayed consent was skipped, not applied. @param index Its place in the batch.
+    event AmendmentConsentSkipped(
+        uint256 indexed caseId,
+        uint32 indexed amendment,
+        Role indexed role,
+        uint256 index,
+        ConsentSkipReason reason
+    );
+    /// @notice The amendment's last required consent came: it applied, and the case's terms are now `version`.
+    /// @param replacedTermsHash The hash of the terms it replaced. Version 0's is
+    /// `keccak256(abi.encode(caseId, terms))` with the `CaseTerms` of `CaseOpened`; version v + 1's is
+    /// `keccak256(abi.encode(hash of version v, caseId, amendment, proposal))` with the `AmendmentProposal` of
+    /// `AmendmentProposed`: a chain anyone can follow from the events.
+    event AmendmentApplied(uint256 indexed caseId, uint32 indexed amendment, uint16 version, bytes32 replacedTermsHash);
+    /// @notice A terms amendment re-opened `stage`: its sign-offs are cleared (and their signatures void).
+    event StageReopened(uint256 indexed caseId, uint8 indexed stage);
+    /// @notice `role`'s address changed from `previous` to `account`; credits stay with the address they were made to.
+    event PartyReplaced(uint256 indexed caseId, Role indexed role, address previous, address account);
+    /// @notice A terms amendment grew a share beyond what its payer has paid: the escrow waits for the difference.
+    event EscrowNoLongerFunded(uint256 indexed caseId);
+
     // -------------------------------------------------------------- functions
 
     /// @notice Registers a workflow template (operator only). Registering the same one again is a no-op.
     /// @param definitionHash The canonical hash of the off-chain definition.
     /// @param stages The stages, in an order where every prerequisite comes before the stage that needs it.
-    /// @return templateId `keccak256(abi.encode(definitionHash, stages))`.
-    function registerTemplate(bytes32 definitionHash, StageRule[] calldata stages) external returns (bytes32 templateId);
+    /// Their deadlines (own, then long-stop, in stage order) are numbered 1 to 6 for amendments: a seventh and
+    /// later ones cannot be moved.
+    /// @param amendments Who must consent to each kind of amendment, and what a terms amendment re-opens.
+    /// @return templateId `keccak256(abi.encode(definitionHash, stages, amendments))`.
+    function registerTemplate(
+        bytes32 definitionHash,
+        StageRule[] calldata stages,
+        AmendmentRules calldata amendments
+    ) external returns (bytes32 templateId);
 
     /// @notice Opens a case. Only `terms.bank` or the operator may; not while paused; not once the block time no
     /// longer fits 32 bits (`MortgageEscrowTimeOverflow`).
@@ -350,6 +495,32 @@ interface IMortgageEscrow {
     /// to its owner, so the engine pushes the seller's credit right after the release.
     function withdrawFor(uint256 caseId, address payee) external;
 
+    /// @notice Proposes an amendment as `role` (the caller must be its party) to the case's current terms
+    /// version; the proposer's consent counts at once if required. It needs the consent of the roles the
+    /// template names for its kind, and in any case: a Party amendment, the replaced party's; a Terms
+    /// amendment, the bank's if the loan grows, the seller's if the price falls, and the buyer's if the deposit
+    /// grows or price minus loan (what the buyer pays in the end) grows; a Deadline moved earlier before the
+    /// release (or from a deadline not yet running), the buyer's, since an expiry after a binding stage pays its
+    /// deposit to the seller. It applies in the transaction of its last required consent, unless it expired
+    /// or another applied first (which supersedes it).
+    /// @return amendment Its id in the case, from 1.
+    function proposeAmendment(
+        uint256 caseId,
+        Role role,
+        AmendmentProposal calldata proposal
+    ) external returns (uint32 amendment);
+
+    /// @notice Consents to an amendment as `role` (the caller must be its party); applies it if this was the
+    /// last consent it needed.
+    function consentToAmendment(uint256 caseId, uint32 amendment, Role role) external;
+
+    /// @notice Applies consents signed off chain (EOA or ERC-1271, verified as sign-offs are). No item reverts
+    /// the batch: one that cannot count is skipped with `AmendmentConsentSkipped` and its reason.
+    function consentToAmendmentsWithSignatures(SignedConsent[] calldata items) external;
+
+    /// @notice Withdraws `role`'s consent (the caller must be its party) until the amendment applies.
+    function withdrawAmendmentConsent(uint256 caseId, uint32 amendment, Role role) external;
+
     /// @notice Stops opening cases and deposits (operator only). Nothing else stops: no money is held by a pause.
     function pause() external;
 
@@ -393,4 +564,20 @@ interface IMortgageEscrow {
 
     /// @notice The EIP-712 digest that `role`'s party signs to revoke its sign-off of `stage`.
     function revocationDigest(uint256 caseId, uint8 stage, Role role, uint8 epoch) external view returns (bytes32);
+
+    /// @notice A registered template's amendment rules (reverts for an unknown id).
+    function templateAmendmentRules(bytes32 templateId) external view returns (AmendmentRules memory);
+
+    /// @notice One amendment of a case (reverts for an unknown one).
+    function amendmentOf(uint256 caseId, uint32 amendment) external view returns (AmendmentView memory);
+
+    /// @notice The EIP-712 digest that `role`'s party signs to consent to an amendment.
+    function consentDigest(
+        uint256 caseId,
+        uint32 amendment,
+        AmendmentKind kind,
+        uint16 version,
+        Role role,
+        uint8 epoch
+    ) external view returns (bytes32);
 }

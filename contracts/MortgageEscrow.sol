@@ -9,8 +9,12 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IMortgageEscrow} from "./IMortgageEscrow.sol";
 import {SignatureVerifier} from "./SignatureVerifier.sol";
+import {MortgageEscrowStorage} from "./MortgageEscrowStorage.sol";
+import {MortgageEscrowModule} from "./MortgageEscrowModule.sol";
 import {CaseState, CaseStateLib} from "./libraries/CaseState.sol";
 import {StageRuleWord, StageRuleWordLib} from "./libraries/StageRuleWord.sol";
+import {AmendmentWord, AmendmentWordLib} from "./libraries/AmendmentWord.sol";
+import {CaseExtraState, CaseExtraStateLib} from "./libraries/CaseExtraState.sol";
 
 /// @title MortgageEscrow
 /// @notice See {IMortgageEscrow}. One registry for every case.
@@ -22,7 +26,14 @@ import {StageRuleWord, StageRuleWordLib} from "./libraries/StageRuleWord.sol";
 /// Re-entrancy. Every function that changes a case is `nonReentrant` (a transient-storage guard, about 200
 /// gas): a deposit calls the token, and a token with transfer hooks must not be able to end the case (cancel,
 /// expire, complete) in the middle of the deposit that the function is still accounting for.
-contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGuardTransient, SignatureVerifier {
+contract MortgageEscrow is
+    MortgageEscrowStorage,
+    IMortgageEscrow,
+    AccessControl,
+    EIP712,
+    ReentrancyGuardTransient,
+    SignatureVerifier
+{
     using SafeERC20 for IERC20;
 
     /// @notice The most stages a template may have: one per bit of a 16-bit stage mask.
@@ -36,147 +47,49 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         keccak256("SignOff(uint256 caseId,uint8 stage,uint8 role,uint8 epoch,bytes32 evidence)");
     bytes32 private constant REVOKE_TYPEHASH =
         keccak256("RevokeSignOff(uint256 caseId,uint8 stage,uint8 role,uint8 epoch)");
+    /// @dev `_consentRefusal`'s answer when nothing stands in the way of a consent.
+    uint256 private constant NO_REFUSAL = type(uint256).max;
 
-    uint256 private constant ROLE_COUNT = 4;
-    uint256 private constant ALL_ROLES = 0xF;
-    uint256 private constant CLOCKS_IN_CASE = 4;
-    /// @dev The largest time a packed 32-bit field holds (early 2106).
-    uint256 private constant MAX_TIME = type(uint32).max;
-
-    /// @dev One slot: looked up by id when a case opens.
-    struct Template {
-        uint16 index;
-        uint8 stageCount;
-        uint16 bindingStages;
-        /// @dev The stages that wait for the escrow to be funded (RequireFunding and Release).
-        uint16 fundingStages;
-        uint64 requiredRoles;
-    }
-
-    /// @dev Five slots, all written when the case opens. Clocks 2-4 ride in the lawyer's slot.
-    struct Case {
-        CaseState state;
-        address bank;
-        uint96 loan;
-        address lawyer;
-        uint32 clock2;
-        uint32 clock3;
-        uint32 clock4;
-        address buyer;
-        uint96 deposit;
-        address seller;
-        uint96 price;
-    }
-
-    struct Funding {
-        uint128 paidByBank;
-        uint128 paidByBuyer;
-    }
-
-    bool private _paused;
-    uint64 private _caseCount;
-    uint16 private _templateCount;
-
-    mapping(bytes32 templateId => Template) private _templates;
-    mapping(uint256 templateIndex => bytes32) private _templateIds;
-    mapping(uint256 templateIndex => mapping(uint256 stage => StageRuleWord)) private _rules;
-
-    mapping(uint256 caseId => Case) private _cases;
-    mapping(uint256 caseId => address) private _assets;
-    mapping(uint256 caseId => Funding) private _funding;
-    /// @dev Completion times of clocks 5-12, eight 32-bit times to the slot.
-    mapping(uint256 caseId => uint256) private _extraClocks;
-    /// @dev 8-bit revocation counters, one per (stage, role); stages 0-7 in word 0, 8-15 in word 1.
-    mapping(uint256 caseId => mapping(uint256 word => uint256)) private _epochs;
-    mapping(uint256 caseId => mapping(address payee => uint256)) private _credits;
+    /// @dev Where the rarer functions run, on this contract's storage (see {MortgageEscrowModule}).
+    address private immutable _module;
 
     constructor(address admin) EIP712("MortgageEscrow", "1") {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _module = address(new MortgageEscrowModule());
+    }
+
+    /// @dev Only the module's way back in: it completes stages with this contract's completion code.
+    fallback() external {
+        if (msg.sender != address(this) || msg.sig != COMPLETE_SELECTOR) revert();
+        (uint256 caseId, uint256 candidates) = abi.decode(msg.data[4:], (uint256, uint256));
+        Case storage c = _cases[caseId];
+        _completeReadyStages(caseId, c, c.state, candidates);
+    }
+
+    /// @dev Runs the call as it came (selector and arguments) in the module, and returns or reverts as it did.
+    function _delegateToModule() private {
+        address module = _module;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), module, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) {
+                revert(ptr, returndatasize())
+            }
+            return(ptr, returndatasize())
+        }
     }
 
     // ------------------------------------------------------------ templates
 
     /// @inheritdoc IMortgageEscrow
     function registerTemplate(
-        bytes32 definitionHash,
-        StageRule[] calldata stages
-    ) external onlyRole(DEFAULT_ADMIN_ROLE) returns (bytes32 templateId) {
-        templateId = keccak256(abi.encode(definitionHash, stages));
-        if (_templates[templateId].stageCount != 0) return templateId;
-
-        uint256 count = stages.length;
-        if (count == 0 || count > MAX_STAGES) revert MortgageEscrowInvalidStageCount(count, MAX_STAGES);
-        (uint8[MAX_STAGES] memory completionClock, uint8[MAX_STAGES] memory unlockClock) = _assignClocks(stages);
-
-        uint16 index = ++_templateCount;
-        uint64 requiredRoles;
-        uint16 bindingStages;
-        uint16 fundingStages;
-        uint256[MAX_STAGES] memory dependents;
-        uint256[MAX_STAGES] memory waitingDependents;
-        for (uint256 i; i < count; ++i) {
-            for (uint256 p; p < i; ++p) {
-                if (stages[i].prerequisites & (1 << p) == 0) continue;
-                dependents[p] |= 1 << i;
-                if (stages[i].waitSeconds != 0) waitingDependents[p] |= 1 << i;
-            }
-        }
-        for (uint256 i; i < count; ++i) {
-            StageRule calldata s = stages[i];
-            uint256 anchorClock = s.deadlineAnchor == 0 ? 0 : completionClock[s.deadlineAnchor - 1];
-            _rules[index][i] = StageRuleWordLib.create(
-                s,
-                anchorClock,
-                completionClock[i],
-                unlockClock[i],
-                waitingDependents[i],
-                dependents[i]
-            );
-            requiredRoles |= uint64(uint256(s.roles) << (i * ROLE_COUNT));
-            if (s.binding) bindingStages |= uint16(1 << i);
-            if (s.action != Action.None) fundingStages |= uint16(1 << i);
-        }
-        _templates[templateId] = Template(index, uint8(count), bindingStages, fundingStages, requiredRoles);
-        _templateIds[index] = templateId;
-        emit TemplateRegistered(templateId, definitionHash, index, uint8(count));
-    }
-
-    /// @dev Checks every rule and numbers, from 1, the times that later rules need: the completion time of
-    /// each deadline anchor, and the unlock time (its last prerequisite's completion) of each stage that waits.
-    function _assignClocks(
-        StageRule[] calldata stages
-    ) private pure returns (uint8[MAX_STAGES] memory completionClock, uint8[MAX_STAGES] memory unlockClock) {
-        uint256 count = stages.length;
-        uint256 releases;
-        uint256 releaseStage;
-        uint256 anchors;
-        for (uint256 i; i < count; ++i) {
-            StageRule calldata s = stages[i];
-            if (s.roles > ALL_ROLES) revert MortgageEscrowInvalidStageRule(i, "unknown role");
-            // Prerequisites come earlier in the list: no cycles, and one forward pass completes a cascade.
-            if (uint256(s.prerequisites) >> i != 0) revert MortgageEscrowInvalidStageRule(i, "prerequisite not earlier");
-            if (s.roles == 0 && s.prerequisites == 0) revert MortgageEscrowInvalidStageRule(i, "nothing to wait for");
-            if (s.deadlineAnchor > i) revert MortgageEscrowInvalidStageRule(i, "anchor not earlier");
-            if (s.deadlineAnchor != 0 && s.deadlineSeconds == 0) {
-                revert MortgageEscrowInvalidStageRule(i, "anchor without deadline");
-            }
-            if (s.action == Action.Release) (releases, releaseStage) = (releases + 1, i);
-            if (s.deadlineAnchor != 0) anchors |= 1 << (s.deadlineAnchor - 1);
-        }
-        if (releases != 1) revert MortgageEscrowInvalidReleaseStageCount(releases);
-        // A deadline counted from the opening runs from the start, so a case that is not released can always
-        // be expired: nothing can hold its deposits for ever.
-        StageRule calldata release = stages[releaseStage];
-        if (release.longStopSeconds == 0 && (release.deadlineSeconds == 0 || release.deadlineAnchor != 0)) {
-            revert MortgageEscrowNoLongStop(releaseStage);
-        }
-        uint8 clocks;
-        for (uint256 i; i < count; ++i) {
-            if (anchors & (1 << i) != 0) completionClock[i] = ++clocks;
-            // A stage that waits from the opening (no prerequisites) needs no clock: openedAt is its start.
-            if (stages[i].waitSeconds != 0 && stages[i].prerequisites != 0) unlockClock[i] = ++clocks;
-        }
-        if (clocks > MAX_CLOCKS) revert MortgageEscrowTooManyClockStages(clocks, MAX_CLOCKS);
+        bytes32,
+        StageRule[] calldata,
+        AmendmentRules calldata
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) returns (bytes32) {
+        _delegateToModule();
     }
 
     // ---------------------------------------------------------------- cases
@@ -463,7 +376,9 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         Case storage c = _cases[caseId];
         CaseState state = _requireOpen(caseId, c);
         uint256 now_ = _now();
-        uint256 done = state.completedStages() | state.overdueStages();
+        // Overdue stages exist only after the release; before it the word that keeps them is not read.
+        CaseExtraState extras = state.released() ? _extras[caseId] : CaseExtraState.wrap(0);
+        uint256 done = state.completedStages() | extras.overdueStages();
         uint256 newlyOverdue;
         for (uint256 s; s < state.stageCount(); ++s) {
             if (done & (1 << s) != 0) continue;
@@ -476,7 +391,7 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
             newlyOverdue |= 1 << s;
         }
         if (newlyOverdue == 0) revert MortgageEscrowNothingToExpire(caseId);
-        c.state = state.withOverdueStages(state.overdueStages() | newlyOverdue);
+        _extras[caseId] = extras.withOverdueStages(extras.overdueStages() | newlyOverdue);
         for (uint256 s; newlyOverdue >> s != 0; ++s) {
             if (newlyOverdue & (1 << s) != 0) emit StageOverdue(caseId, uint8(s));
         }
@@ -575,6 +490,114 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         emit Credited(caseId, payee, amount);
     }
 
+    // ------------------------------------------------------------ amendments
+
+    /// @inheritdoc IMortgageEscrow
+    function proposeAmendment(uint256, Role, AmendmentProposal calldata) external returns (uint32) {
+        _delegateToModule();
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function consentToAmendmentsWithSignatures(SignedConsent[] calldata) external {
+        _delegateToModule();
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function withdrawAmendmentConsent(uint256, uint32, Role) external {
+        _delegateToModule();
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function consentToAmendment(uint256 caseId, uint32 amendment, Role role) external nonReentrant {
+        Case storage c = _cases[caseId];
+        CaseState state = _requireOpen(caseId, c);
+        _requireParty(caseId, c, role, msg.sender);
+        AmendmentRecord storage r = _amendments[caseId][amendment];
+        AmendmentWord a = r.word;
+        uint256 refusal = _consentRefusal(state, a, role);
+        if (refusal != NO_REFUSAL) revert MortgageEscrowConsentRefused(caseId, amendment, role, ConsentSkipReason(refusal));
+        _recordConsent(caseId, c, state, r, amendment, a, role);
+    }
+
+    /// @dev Why a consent of `role` cannot count now, as a `ConsentSkipReason`; `NO_REFUSAL` if it can (the
+    /// epoch and the signature of a relayed one aside).
+    function _consentRefusal(CaseState state, AmendmentWord a, Role role) private view returns (uint256) {
+        if (state.status() != CaseStatus.Open) return uint256(ConsentSkipReason.CaseNotOpen);
+        if (!a.proposed()) return uint256(ConsentSkipReason.UnknownAmendment);
+        if (a.applied()) return uint256(ConsentSkipReason.AlreadyApplied);
+        if (a.version() != state.termsVersion()) return uint256(ConsentSkipReason.Superseded);
+        if (_now() > a.expiresAt()) return uint256(ConsentSkipReason.Expired);
+        if (a.kind() == AmendmentKind.Terms && state.released()) return uint256(ConsentSkipReason.AlreadyReleased);
+        uint256 bit = 1 << uint8(role);
+        if (a.required() & bit == 0) return uint256(ConsentSkipReason.RoleNotRequired);
+        if (a.consents() & bit != 0) return uint256(ConsentSkipReason.AlreadyConsented);
+        return NO_REFUSAL;
+    }
+
+    function _recordConsent(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        AmendmentRecord storage r,
+        uint32 amendment,
+        AmendmentWord a,
+        Role role
+    ) private {
+        uint256 consents = a.consents() | (1 << uint8(role));
+        a = a.withConsents(consents);
+        emit AmendmentConsented(caseId, amendment, role);
+        if (consents != a.required()) {
+            r.word = a;
+            return;
+        }
+        if (a.kind() != AmendmentKind.Deadline) {
+            // A change of terms or of a party: rarer, and applied by the module.
+            r.word = a;
+            (bool ok, bytes memory reason) = _module.delegatecall(
+                abi.encodeCall(MortgageEscrowModule.applyAmendment, (caseId, amendment))
+            );
+            if (!ok) {
+                assembly ("memory-safe") {
+                    revert(add(reason, 0x20), mload(reason))
+                }
+            }
+            return;
+        }
+        _applyDeadline(caseId, c, state, r, amendment, a.withApplied());
+    }
+
+    /// @dev Applies a fully consented deadline move (`a`, already marked applied): raises the terms version,
+    /// which supersedes every other proposal, and moves the deadline. (The module applies the other kinds.)
+    function _applyDeadline(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        AmendmentRecord storage r,
+        uint32 amendment,
+        AmendmentWord a
+    ) private {
+        r.word = a;
+        uint256 version = state.termsVersion() + 1;
+        state = state.withTermsVersion(version);
+        emit AmendmentApplied(caseId, amendment, uint16(version), r.replacedTermsHash);
+        _extras[caseId] = _extras[caseId].withLastApplied(amendment).withMovedDeadline(a.deadlineSlot(), a.deadline());
+        c.state = state;
+        // Only the moved deadline changed: its stage is the one that may now be able to complete.
+        uint8 stage = a.stage();
+        if (!state.isCompleted(stage) && state.isFullySigned(stage)) _completeReadyStages(caseId, c, state, 1 << stage);
+    }
+
+    function _consentDigest(
+        uint256 caseId,
+        uint32 amendment,
+        AmendmentKind kind,
+        uint256 version,
+        Role role,
+        uint256 epoch
+    ) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, caseId, amendment, kind, version, role, epoch)));
+    }
+
     // ---------------------------------------------------------------- pause
 
     /// @inheritdoc IMortgageEscrow
@@ -629,7 +652,10 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         v.funded = state.funded();
         v.stageCount = uint8(state.stageCount());
         v.completedStages = uint16(state.completedStages());
-        v.overdueStages = uint16(state.overdueStages());
+        CaseExtraState extras = _extras[caseId];
+        v.overdueStages = uint16(extras.overdueStages());
+        v.termsVersion = uint16(state.termsVersion());
+        v.amendmentCount = uint16(extras.amendmentCount());
         v.cancelVotes = uint8(state.cancelVotes());
         v.requiredRoles = uint64(state.requiredRoles());
         v.signedOffRoles = uint64(state.signedOffRoles());
@@ -699,6 +725,40 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
     /// @inheritdoc IMortgageEscrow
     function revocationDigest(uint256 caseId, uint8 stage, Role role, uint8 epoch) external view returns (bytes32) {
         return _revocationDigest(caseId, stage, role, epoch);
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function templateAmendmentRules(bytes32 templateId) external view returns (AmendmentRules memory) {
+        Template memory t = _templates[templateId];
+        if (t.stageCount == 0) revert MortgageEscrowUnknownTemplate(templateId);
+        return AmendmentRules(t.deadlineConsent, t.termsConsent, t.partyConsent, t.reopenedByTerms);
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function amendmentOf(uint256 caseId, uint32 amendment) external view returns (AmendmentView memory v) {
+        _requireExists(caseId, _cases[caseId]);
+        AmendmentRecord storage r = _amendments[caseId][amendment];
+        AmendmentWord a = r.word;
+        if (!a.proposed()) revert MortgageEscrowUnknownAmendment(caseId, amendment);
+        v.proposal = a.toProposal(r.shares);
+        v.version = uint16(a.version());
+        v.required = uint8(a.required());
+        v.consents = uint8(a.consents());
+        v.epochs = uint16(a.epochOf(0) | (a.epochOf(1) << 4) | (a.epochOf(2) << 8) | (a.epochOf(3) << 12));
+        v.applied = a.applied();
+        v.replacedTermsHash = r.replacedTermsHash;
+    }
+
+    /// @inheritdoc IMortgageEscrow
+    function consentDigest(
+        uint256 caseId,
+        uint32 amendment,
+        AmendmentKind kind,
+        uint16 version,
+        Role role,
+        uint8 epoch
+    ) external view returns (bytes32) {
+        return _consentDigest(caseId, amendment, kind, version, role, epoch);
     }
 
     // -------------------------------------------------------------- helpers
@@ -784,16 +844,39 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         CaseState state,
         StageRuleWord rule
     ) private view returns (bool hasDeadline, uint256 deadline) {
-        uint256 longStop = rule.longStopSeconds();
-        if (longStop != 0) (hasDeadline, deadline) = (true, state.openedAt() + longStop);
-        uint256 seconds_ = rule.deadlineSeconds();
-        if (seconds_ == 0) return (hasDeadline, deadline);
+        // Until an amendment applies no deadline has moved, and the word of moved deadlines is not read.
+        CaseExtraState extras = state.termsVersion() != 0 ? _extras[caseId] : CaseExtraState.wrap(0);
+        if (rule.longStopSeconds() != 0) (hasDeadline, deadline) = _longStopOf(state, rule, extras);
+        if (rule.deadlineSeconds() == 0) return (hasDeadline, deadline);
+        (bool running, uint256 own) = _ownDeadlineOf(caseId, c, state, rule, extras);
+        if (running && (!hasDeadline || own < deadline)) (hasDeadline, deadline) = (true, own);
+    }
+
+    /// @dev A stage's long-stop (it has one): moved, or counted from the opening.
+    function _longStopOf(
+        CaseState state,
+        StageRuleWord rule,
+        CaseExtraState extras
+    ) private pure returns (bool, uint256) {
+        uint256 moved = extras.movedDeadline(rule.longStopSlot());
+        return (true, moved != 0 ? moved : state.openedAt() + rule.longStopSeconds());
+    }
+
+    /// @dev A stage's own deadline (it has one): moved (an agreed time, running from then on), or counted from
+    /// its anchor once the anchor has happened.
+    function _ownDeadlineOf(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        StageRuleWord rule,
+        CaseExtraState extras
+    ) private view returns (bool, uint256) {
+        uint256 moved = extras.movedDeadline(rule.deadlineSlot());
+        if (moved != 0) return (true, moved);
         uint256 anchor = rule.deadlineAnchor();
-        uint256 anchored;
-        if (anchor == 0) anchored = state.openedAt() + seconds_;
-        else if (state.isCompleted(anchor - 1)) anchored = _clock(caseId, c, state, rule.anchorClock()) + seconds_;
-        else return (hasDeadline, deadline);
-        if (!hasDeadline || anchored < deadline) (hasDeadline, deadline) = (true, anchored);
+        if (anchor == 0) return (true, state.openedAt() + rule.deadlineSeconds());
+        if (!state.isCompleted(anchor - 1)) return (false, 0);
+        return (true, _clock(caseId, c, state, rule.anchorClock()) + rule.deadlineSeconds());
     }
 
     function _isPastDeadline(
@@ -828,7 +911,11 @@ contract MortgageEscrow is IMortgageEscrow, AccessControl, EIP712, ReentrancyGua
         if (clock == 2) c.clock2 = uint32(time);
         else if (clock == 3) c.clock3 = uint32(time);
         else if (clock == 4) c.clock4 = uint32(time);
-        else _extraClocks[caseId] |= time << ((clock - CLOCKS_IN_CASE - 1) * 32);
+        else {
+            // Assigned, not or-ed in: a stage re-opened by a terms amendment completes, and sets it, again.
+            uint256 shift = (clock - CLOCKS_IN_CASE - 1) * 32;
+            _extraClocks[caseId] = (_extraClocks[caseId] & ~(uint256(MAX_TIME) << shift)) | (time << shift);
+        }
         return state;
     }
 

@@ -49,9 +49,44 @@ export interface CaseModel {
   released: boolean;
   /** Role mask of the cancellation votes. */
   cancelVotes: number;
+  /** The terms version, raised by each amendment that applies (absent: 0, as in a model made before them). */
+  termsVersion?: number;
+  /** Each stage's deadlines as amendments moved them, absolute chain seconds (absent: none moved). */
+  movedDeadlines?: MovedDeadlines[];
+  /** The case's amendments, amendment `n` at index n - 1 (absent: none). */
+  amendments?: AmendmentModel[];
+  /** The template's stage mask of what a change of terms re-opens (`AmendmentRules.reopenedByTerms`). */
+  reopenedByTerms?: number;
 }
 
-export function newCaseModel(rules: readonly StageRule[], openedAt: number, funded = false): CaseModel {
+export interface MovedDeadlines {
+  own: number | null;
+  longStop: number | null;
+}
+
+/** `IMortgageEscrow.AmendmentKind`, in its order. */
+export const AMENDMENT_KIND_CODES = { deadline: 0, terms: 1, party: 2 } as const;
+
+/** One amendment as the contract records it; its content only as far as the case's rules need it. */
+export interface AmendmentModel {
+  kind: keyof typeof AMENDMENT_KIND_CODES;
+  /** The terms version it amends. */
+  version: number;
+  expiresAt: number;
+  /** Role masks. */
+  required: number;
+  consents: number;
+  applied: boolean;
+  /** A deadline move: the stage, which of its deadlines, and the new time. */
+  deadline?: { stage: number; longStop: boolean; at: number };
+}
+
+export function newCaseModel(
+  rules: readonly StageRule[],
+  openedAt: number,
+  funded = false,
+  reopenedByTerms = 0,
+): CaseModel {
   return {
     rules,
     openedAt,
@@ -62,6 +97,10 @@ export function newCaseModel(rules: readonly StageRule[], openedAt: number, fund
     funded,
     released: false,
     cancelVotes: 0,
+    termsVersion: 0,
+    movedDeadlines: rules.map(() => ({ own: null, longStop: null })),
+    amendments: [],
+    reopenedByTerms,
   };
 }
 
@@ -100,17 +139,28 @@ export function availableAt(model: CaseModel, stage: number): number | null {
  * and its own deadline once its anchor (the opening, or an earlier stage completing) has happened.
  */
 export function deadlineOf(model: CaseModel, stage: number): number | null {
-  const rule = model.rules[stage];
-  const longStop = rule.longStopSeconds === 0 ? null : model.openedAt + rule.longStopSeconds;
+  const longStop = longStopOf(model, stage);
   const own = anchoredDeadlineOf(model, stage);
   if (longStop === null || own === null) return longStop ?? own;
   return Math.min(longStop, own);
 }
 
-/** The stage's own deadline, once its anchor has happened; the long-stop left out. */
-function anchoredDeadlineOf(model: CaseModel, stage: number): number | null {
+/** The stage's long-stop: as an amendment moved it, or counted from the opening; null if it has none. */
+export function longStopOf(model: CaseModel, stage: number): number | null {
+  const rule = model.rules[stage];
+  if (rule.longStopSeconds === 0) return null;
+  return model.movedDeadlines?.[stage]?.longStop ?? model.openedAt + rule.longStopSeconds;
+}
+
+/**
+ * The stage's own deadline, the long-stop left out: as an amendment moved it (an agreed time, running from
+ * then on), or once its anchor has happened.
+ */
+export function anchoredDeadlineOf(model: CaseModel, stage: number): number | null {
   const rule = model.rules[stage];
   if (rule.deadlineSeconds === 0) return null;
+  const moved = model.movedDeadlines?.[stage]?.own;
+  if (moved !== undefined && moved !== null) return moved;
   if (rule.deadlineAnchor === 0) return model.openedAt + rule.deadlineSeconds;
   const anchor = model.completedAt[rule.deadlineAnchor - 1];
   return anchor === null ? null : anchor + rule.deadlineSeconds;

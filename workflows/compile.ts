@@ -21,6 +21,22 @@ export interface StageRule {
   longStopSeconds: number;
 }
 
+/** `IMortgageEscrow.AmendmentRules`, field for field: role masks of who must consent, and a stage mask. */
+export interface AmendmentRules {
+  deadlineConsent: number;
+  termsConsent: number;
+  partyConsent: number;
+  reopenedByTerms: number;
+}
+
+/** The safe default: every party's consent to every kind of amendment, nothing re-opened. */
+export const EVERY_PARTY_CONSENTS: AmendmentRules = {
+  deadlineConsent: 0xf,
+  termsConsent: 0xf,
+  partyConsent: 0xf,
+  reopenedByTerms: 0,
+};
+
 /** One stage as compiled: the definition's words next to what the contract holds. */
 export interface CompiledStage {
   index: number;
@@ -45,10 +61,12 @@ export interface CompiledWorkflow {
   /** Normalised: defaults filled, sets and durations written one way. */
   workflow: Workflow;
   definitionHash: string;
-  /** `keccak256(abi.encode(definitionHash, stages))`, as `registerTemplate` computes it. */
+  /** `keccak256(abi.encode(definitionHash, stages, amendmentRules))`, as `registerTemplate` computes it. */
   templateId: string;
   /** What `registerTemplate` takes, in on-chain order. */
   stages: StageRule[];
+  /** What `registerTemplate` takes with them: who must consent to amendments (every party by default). */
+  amendmentRules: AmendmentRules;
   details: CompiledStage[];
   /** Stage id to on-chain index. */
   stageIndex: Record<string, number>;
@@ -77,6 +95,18 @@ export function stageRules(analysis: WorkflowAnalysis): StageRule[] {
   });
 }
 
+/** The definition's amendment rules as the contract holds them, stage ids turned into on-chain indexes. */
+export function amendmentRulesOf(workflow: Workflow, stageIndex: Record<string, number>): AmendmentRules {
+  const rules = workflow.amendments;
+  const mask = (roles: RoleName[] | undefined) => (roles === undefined ? 0xf : roleMask(roles));
+  return {
+    deadlineConsent: mask(rules?.deadline),
+    termsConsent: mask(rules?.terms),
+    partyConsent: mask(rules?.party),
+    reopenedByTerms: (rules?.reopenedByTerms ?? []).reduce((m, id) => m | (1 << stageIndex[id]), 0),
+  };
+}
+
 function word(value: number | bigint | boolean): string {
   return BigInt(typeof value === "boolean" ? (value ? 1 : 0) : value)
     .toString(16)
@@ -84,13 +114,26 @@ function word(value: number | bigint | boolean): string {
 }
 
 /**
- * `abi.encode(bytes32 definitionHash, StageRule[] stages)`. Every field of the tuple is static, so the
- * encoding is: the hash, the array's offset (0x40, just past these two head words), the length, then eight
- * words per stage in field order (`longStopSeconds` last).
+ * `abi.encode(bytes32 definitionHash, StageRule[] stages, AmendmentRules amendments)`. Every field of both
+ * tuples is static, so the encoding is: the hash, the array's offset (0xc0, just past the six head words), the
+ * amendment rules' four words in place, the length, then eight words per stage in field order
+ * (`longStopSeconds` last).
  */
-export function encodeTemplate(definitionHash: string, stages: readonly StageRule[]): string {
+export function encodeTemplate(
+  definitionHash: string,
+  stages: readonly StageRule[],
+  amendments: AmendmentRules = EVERY_PARTY_CONSENTS,
+): string {
   if (!/^0x[0-9a-fA-F]{64}$/.test(definitionHash)) throw new Error(`not a bytes32: ${definitionHash}`);
-  const words = [definitionHash.slice(2).toLowerCase(), word(0x40), word(stages.length)];
+  const words = [
+    definitionHash.slice(2).toLowerCase(),
+    word(0xc0),
+    word(amendments.deadlineConsent),
+    word(amendments.termsConsent),
+    word(amendments.partyConsent),
+    word(amendments.reopenedByTerms),
+    word(stages.length),
+  ];
   for (const s of stages) {
     words.push(
       word(s.roles),
@@ -106,8 +149,12 @@ export function encodeTemplate(definitionHash: string, stages: readonly StageRul
   return `0x${words.join("")}`;
 }
 
-export function templateIdOf(definitionHash: string, stages: readonly StageRule[]): string {
-  return keccak256Hex(hexToBytes(encodeTemplate(definitionHash, stages).slice(2)));
+export function templateIdOf(
+  definitionHash: string,
+  stages: readonly StageRule[],
+  amendments: AmendmentRules = EVERY_PARTY_CONSENTS,
+): string {
+  return keccak256Hex(hexToBytes(encodeTemplate(definitionHash, stages, amendments).slice(2)));
 }
 
 /**
@@ -140,13 +187,16 @@ export function compileWorkflow(definition: unknown, options: CheckOptions = {})
       rule: stages[index],
     };
   });
+  const stageIndex: Record<string, number> = Object.fromEntries(details.map((d) => [d.id, d.index]));
+  const amendmentRules = amendmentRulesOf(workflow, stageIndex);
   return {
     workflow,
     definitionHash,
-    templateId: templateIdOf(definitionHash, stages),
+    templateId: templateIdOf(definitionHash, stages, amendmentRules),
     stages,
+    amendmentRules,
     details,
-    stageIndex: Object.fromEntries(details.map((d) => [d.id, d.index])),
+    stageIndex,
     calendar: workflow.calendar,
     timeZone: workflow.timeZone ?? analysis.calendar.timeZone,
   };

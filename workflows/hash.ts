@@ -7,7 +7,8 @@
  *   time zone);
  * - the order of `signedBy` (a set of roles, put in the contract's role order) and of `after` (a set of
  *   stages, sorted by id: the waiting time counts from the last of them, whichever order they are listed in);
- * - the spelling of a duration: "2 weeks" is "14 days", "30 working days" is "30 business days".
+ * - the spelling of a duration: "2 weeks" is "14 days", "30 working days" is "30 business days";
+ * - the order of the roles of each amendment consent rule, and of the stages a change of terms re-opens.
  *
  * What does (meaning): everything else, the version, titles, descriptions and role labels included (they
  * are what the parties read and agree to), and the order of `stages`: it is the order the parties see and
@@ -23,9 +24,21 @@ import { ROLE_NAMES, Workflow, type WorkflowInput } from "./schema";
 /** The definition with every default filled and every set and duration written one way (see `canonicalJson`). */
 export function normalizeWorkflow(workflow: Workflow): Workflow {
   const roleOrder = (r: (typeof ROLE_NAMES)[number]) => ROLE_NAMES.indexOf(r);
+  const roleSet = (roles: (typeof ROLE_NAMES)[number][] | undefined) =>
+    roles === undefined ? undefined : [...new Set(roles)].sort((a, b) => roleOrder(a) - roleOrder(b));
   return {
     ...workflow,
     timeZone: workflow.timeZone ?? getCalendar(workflow.calendar).timeZone,
+    amendments:
+      workflow.amendments === undefined
+        ? undefined
+        : {
+            ...workflow.amendments,
+            deadline: roleSet(workflow.amendments.deadline),
+            terms: roleSet(workflow.amendments.terms),
+            party: roleSet(workflow.amendments.party),
+            reopenedByTerms: [...new Set(workflow.amendments.reopenedByTerms)].sort(),
+          },
     longStop:
       workflow.longStop === undefined
         ? undefined

@@ -31,6 +31,15 @@ import {
   signedCandidates,
 } from "./case-rules";
 import { type CaseLaw, dueDeadlineMiss, dueWaitingTimeEnd, nextMoment } from "./case-moments";
+import {
+  type Proposal,
+  consentRefusalOf,
+  mayWithdrawConsent,
+  proposalRefusalOf,
+  recordConsent,
+  recordProposal,
+  recordWithdrawal,
+} from "./case-amendments";
 
 export { nextDeadlineMiss, nextWaitingTimeEnd } from "./case-moments";
 
@@ -44,7 +53,16 @@ export type ContractEvent =
   /** `roles`: the role mask of the voter (a party holding two roles votes for both at once). */
   | { type: "CANCEL_VOTE"; roles: number; at: number }
   /** `withdrawCancelVote`: `roles` is the role mask of the caller, whose every standing vote is withdrawn. */
-  | { type: "WITHDRAW_CANCEL_VOTE"; roles: number; at: number };
+  | { type: "WITHDRAW_CANCEL_VOTE"; roles: number; at: number }
+  /**
+   * `proposeAmendment` by `proposal.proposer`, with the roles the chain requires (`AmendmentProposed`).
+   * `funded`: for a terms change that the proposer's own consent applies, whether the escrow is funded under
+   * the new terms (the chain's word, as `FUNDED` is).
+   */
+  | { type: "PROPOSE_AMENDMENT"; proposal: Proposal; at: number; funded?: boolean }
+  /** A consent to amendment `amendment` (direct, or one relayed item); `funded` as above. */
+  | { type: "CONSENT"; amendment: number; role: number; at: number; funded?: boolean }
+  | { type: "WITHDRAW_CONSENT"; amendment: number; role: number; at: number };
 
 export type CaseEvent =
   | ContractEvent
@@ -68,7 +86,7 @@ export type CaseEvent =
 /** A new case, from its opening; or a case's model as the chain holds it now, at chain second `now`. */
 export type CaseMachineInput =
   | {
-      workflow: Pick<CompiledWorkflow, "stages">;
+      workflow: Pick<CompiledWorkflow, "stages"> & Partial<Pick<CompiledWorkflow, "amendmentRules">>;
       openedAt: number;
       /** Whether the case opened with nothing to pay in (deposit and loan zero). */
       funded?: boolean;
@@ -104,6 +122,8 @@ function cloneModel(model: CaseModel): CaseModel {
     signedOff: [...model.signedOff],
     completedAt: [...model.completedAt],
     overdue: [...model.overdue],
+    movedDeadlines: model.movedDeadlines?.map((m) => ({ ...m })),
+    amendments: model.amendments?.map((a) => ({ ...a })),
   };
 }
 
@@ -202,6 +222,12 @@ function createCaseMachine(law?: CaseLaw) {
       /** `withdrawCancelVote` reverts for a stranger and for a party none of whose roles has a vote standing. */
       withdrawsAStandingVote: ({ context, event }) =>
         event.type === "WITHDRAW_CANCEL_VOTE" && (event.roles & context.model.cancelVotes & 0xf) !== 0,
+      proposalTaken: ({ context, event }) =>
+        event.type === "PROPOSE_AMENDMENT" && proposalRefusalOf(context.model, event.proposal, event.at) === null,
+      consentCounts: ({ context, event }) =>
+        event.type === "CONSENT" && consentRefusalOf(context.model, event.amendment, event.role, event.at) === null,
+      consentStands: ({ context, event }) =>
+        event.type === "WITHDRAW_CONSENT" && mayWithdrawConsent(context.model, event.amendment, event.role),
       everyStageCompleted: ({ context }) => context.model.status === "completed",
       caseIsOpen: ({ context }) => context.model.status === "open",
       /** Whether the timer that fired was set for a moment itself (not a step of a long wait). */
@@ -252,6 +278,22 @@ function createCaseMachine(law?: CaseLaw) {
         model.cancelVotes &= ~event.roles & 0xf;
         return { model, now: later(context.now, event.at), justCompleted: [] };
       }),
+      /** A proposal, or a consent: the last consent an amendment needs applies it (and what it completes). */
+      recordAmendment: assign(({ context, event }) => {
+        if (event.type !== "PROPOSE_AMENDMENT" && event.type !== "CONSENT") return {};
+        const model = cloneModel(context.model);
+        const applied =
+          event.type === "PROPOSE_AMENDMENT"
+            ? recordProposal(model, event.proposal, event.at, event.funded)
+            : recordConsent(model, event.amendment, event.role, event.at, event.funded);
+        return { model, now: later(context.now, event.at), justCompleted: applied?.completed ?? [] };
+      }),
+      withdrawConsent: assign(({ context, event }) => {
+        if (event.type !== "WITHDRAW_CONSENT") return {};
+        const model = cloneModel(context.model);
+        recordWithdrawal(model, event.amendment, event.role);
+        return { model, now: later(context.now, event.at), justCompleted: [] };
+      }),
       takeModel: assign(({ context, event }) =>
         event.type === "RESYNC"
           ? {
@@ -296,7 +338,12 @@ function createCaseMachine(law?: CaseLaw) {
           // on again (the engine's idempotency keys make a second request of one moment the first one).
           { model: cloneModel(input.model), now: input.now, actedUntil: input.model.openedAt, justCompleted: [] }
         : {
-            model: newCaseModel(input.workflow.stages, input.openedAt, input.funded ?? false),
+            model: newCaseModel(
+              input.workflow.stages,
+              input.openedAt,
+              input.funded ?? false,
+              input.workflow.amendmentRules?.reopenedByTerms ?? 0,
+            ),
             now: input.openedAt,
             actedUntil: input.openedAt,
             justCompleted: [],
@@ -354,6 +401,9 @@ function createCaseMachine(law?: CaseLaw) {
             reenter: true,
             actions: "withdrawVotes",
           },
+          PROPOSE_AMENDMENT: { guard: "proposalTaken", target: "open", reenter: true, actions: "recordAmendment" },
+          CONSENT: { guard: "consentCounts", target: "open", reenter: true, actions: "recordAmendment" },
+          WITHDRAW_CONSENT: { guard: "consentStands", target: "open", reenter: true, actions: "withdrawConsent" },
           CLOCK: {
             target: "open",
             reenter: true,

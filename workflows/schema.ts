@@ -74,6 +74,38 @@ export const Stage = z.strictObject({
 });
 export type Stage = z.infer<typeof Stage>;
 
+/** The kinds of amendment, as `IMortgageEscrow.AmendmentKind` numbers them. */
+export const AMENDMENT_KINDS = ["deadline", "terms", "party"] as const;
+export type AmendmentKindName = (typeof AMENDMENT_KINDS)[number];
+
+/** Who must consent to one kind of amendment: a set of roles, never empty. */
+const ConsentRoles = z
+  .array(RoleName)
+  .min(1, { message: "an amendment needs someone's consent: name at least one role" });
+
+/**
+ * Who must consent to each kind of amendment, and what a change of terms re-opens: data the parties agree to,
+ * like the stages. A kind left out needs every party's consent (the safe default). Whatever these say, the
+ * contract also asks the consent of each party an amendment moves money away from or replaces (see
+ * workflows/README.md, "Amendments"). `basis` says which rule of law or practice the figures come from.
+ */
+export const Amendments = z.strictObject({
+  /** Moving a stage's deadline or the long-stop, later or earlier. */
+  deadline: ConsentRoles.optional(),
+  /** Changing price, deposit and loan (before the release). */
+  terms: ConsentRoles.optional(),
+  /** Replacing a party's address. */
+  party: ConsentRoles.optional(),
+  /**
+   * The stages that a change of terms re-opens, if they have completed and no stage after them has: their
+   * sign-offs are cleared, and the waiting times counted from them start again when they complete again
+   * (a corrected Closing Disclosure and its new three business days, Regulation Z 1026.19(f)(2)(ii)).
+   */
+  reopenedByTerms: z.array(z.string()).default([]),
+  basis: z.string().min(1).optional(),
+});
+export type Amendments = z.infer<typeof Amendments>;
+
 export const JURISDICTIONS = ["US", "England and Wales"] as const;
 export const CALENDAR_NAMES = ["us-federal", "england-and-wales"] as const;
 export type CalendarName = (typeof CALENDAR_NAMES)[number];
@@ -111,6 +143,8 @@ export const Workflow = z.strictObject({
   }),
   /** Required unless the releasing stage has a deadline counted from the opening (see `validate.ts`). */
   longStop: LongStop.optional(),
+  /** Who must consent to amendments; every party, for every kind, when absent. */
+  amendments: Amendments.optional(),
   stages: z.array(Stage).min(1),
 });
 /** A definition as parsed: defaults filled. */

@@ -23,7 +23,8 @@ export type IssueCode =
   | "too-long"
   | "deadline-before-earliest"
   | "no-long-stop"
-  | "too-many-clocks";
+  | "too-many-clocks"
+  | "amendment-rule";
 
 /** One thing wrong with a definition. `stage` names the stage at fault, where one is. */
 export interface WorkflowIssue {
@@ -228,6 +229,27 @@ export function checkWorkflow(input: unknown, options: CheckOptions = {}): Check
         stage: stage.id,
         path: ["stages", i],
         message: `stage ${q(stage.id)}: no role signs it and no time completes it (a stage that no one signs needs "after" and a "wait")`,
+      });
+    }
+  });
+
+  // A change of terms re-opens a stage for new sign-offs: one that someone signs, and that neither moves
+  // money nor binds (the contract's `MortgageEscrowInvalidAmendmentRules`).
+  (workflow.amendments?.reopenedByTerms ?? []).forEach((ref, k) => {
+    const path = ["amendments", "reopenedByTerms", k];
+    const target = indexOf.has(ref) ? stages[indexOf.get(ref)!] : undefined;
+    if (!target) {
+      issues.push({
+        code: "unknown-stage",
+        path,
+        message: `${wf}: "reopenedByTerms" names an unknown stage ${q(ref)}`,
+      });
+    } else if (target.signedBy.length === 0 || target.binding || target.action !== "none") {
+      issues.push({
+        code: "amendment-rule",
+        stage: ref,
+        path,
+        message: `stage ${q(ref)}: a change of terms cannot re-open it: a re-opened stage must be signed by someone, and neither bind nor move money`,
       });
     }
   });

@@ -10,7 +10,7 @@ import {IMortgageEscrow} from "../IMortgageEscrow.sol";
 /// [0, 64)    requiredRoles    4 bits per stage: the roles that must sign off stage s, at bit 4s + role
 /// [64, 128)  signedOffRoles   4 bits per stage: the roles that have signed off
 /// [128, 144) completedStages  1 bit per stage
-/// [144, 160) overdueStages    1 bit per stage: deadline missed after the release
+/// [144, 160) termsVersion     raised by each amendment that applies (overdue stages are in CaseExtraState)
 /// [160, 176) templateIndex
 /// [176, 208) openedAt         seconds since the epoch
 /// [208, 213) stageCount       1 to 16
@@ -32,7 +32,7 @@ library CaseStateLib {
 
     uint256 private constant SIGNED_OFF = 64;
     uint256 private constant COMPLETED = 128;
-    uint256 private constant OVERDUE = 144;
+    uint256 private constant TERMS_VERSION = 144;
     uint256 private constant TEMPLATE_INDEX = 160;
     uint256 private constant OPENED_AT = 176;
     uint256 private constant STAGE_COUNT = 208;
@@ -75,8 +75,8 @@ library CaseStateLib {
         return (CaseState.unwrap(s) >> COMPLETED) & MASK_16;
     }
 
-    function overdueStages(CaseState s) internal pure returns (uint256) {
-        return (CaseState.unwrap(s) >> OVERDUE) & MASK_16;
+    function termsVersion(CaseState s) internal pure returns (uint256) {
+        return (CaseState.unwrap(s) >> TERMS_VERSION) & MASK_16;
     }
 
     function templateIndex(CaseState s) internal pure returns (uint256) {
@@ -153,8 +153,8 @@ library CaseStateLib {
         return _set(s, COMPLETED, MASK_16, value);
     }
 
-    function withOverdueStages(CaseState s, uint256 value) internal pure returns (CaseState) {
-        return _set(s, OVERDUE, MASK_16, value);
+    function withTermsVersion(CaseState s, uint256 value) internal pure returns (CaseState) {
+        return _set(s, TERMS_VERSION, MASK_16, value);
     }
 
     function withStatus(CaseState s, IMortgageEscrow.CaseStatus value) internal pure returns (CaseState) {
@@ -167,6 +167,11 @@ library CaseStateLib {
 
     function withFunded(CaseState s) internal pure returns (CaseState) {
         return CaseState.wrap(CaseState.unwrap(s) | (1 << FUNDED));
+    }
+
+    /// @dev A terms amendment grew a share beyond what its payer has paid.
+    function withoutFunded(CaseState s) internal pure returns (CaseState) {
+        return CaseState.wrap(CaseState.unwrap(s) & ~uint256(1 << FUNDED));
     }
 
     function withEverRevoked(CaseState s) internal pure returns (CaseState) {

@@ -24,6 +24,8 @@ import {IMortgageEscrow} from "../IMortgageEscrow.sol";
 /// [104, 120)  waitingDependents  1 bit per stage: dependents that have a waiting time
 /// [120, 136)  dependents       1 bit per stage
 /// [136, 168)  longStopSeconds  a second deadline counted from the opening (0: none)
+/// [168, 171)  deadlineSlot     where an amendment keeps this stage's moved deadline (CaseExtraState), 1-6; 0: none
+/// [171, 174)  longStopSlot     the same for its long-stop
 type StageRuleWord is uint256;
 
 using StageRuleWordLib for StageRuleWord global;
@@ -35,7 +37,9 @@ library StageRuleWordLib {
         uint256 clock_,
         uint256 unlockClock_,
         uint256 waitingDependents_,
-        uint256 dependents_
+        uint256 dependents_,
+        uint256 deadlineSlot_,
+        uint256 longStopSlot_
     ) internal pure returns (StageRuleWord) {
         return StageRuleWord.wrap(
             uint256(rule.roles) |
@@ -50,7 +54,9 @@ library StageRuleWordLib {
                 (unlockClock_ << 100) |
                 (waitingDependents_ << 104) |
                 (dependents_ << 120) |
-                (uint256(rule.longStopSeconds) << 136)
+                (uint256(rule.longStopSeconds) << 136) |
+                (deadlineSlot_ << 168) |
+                (longStopSlot_ << 171)
         );
     }
 
@@ -104,6 +110,14 @@ library StageRuleWordLib {
 
     function longStopSeconds(StageRuleWord r) internal pure returns (uint32) {
         return uint32(StageRuleWord.unwrap(r) >> 136);
+    }
+
+    function deadlineSlot(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 168) & 0x7;
+    }
+
+    function longStopSlot(StageRuleWord r) internal pure returns (uint256) {
+        return (StageRuleWord.unwrap(r) >> 171) & 0x7;
     }
 
     function toStageRule(StageRuleWord r) internal pure returns (IMortgageEscrow.StageRule memory) {

@@ -67,7 +67,7 @@ export async function registerTemplates(
       results.push({ ...base, outcome: "already", txHash: null });
       continue;
     }
-    const tx = await escrow.registerTemplate(compiled.definitionHash, compiled.stages);
+    const tx = await escrow.registerTemplate(compiled.definitionHash, compiled.stages, compiled.amendmentRules);
     const receipt = await tx.wait(options.confirmations ?? 1);
     if (!receipt || receipt.status !== 1) throw new Error(`registering ${compiled.workflow.id} failed (${tx.hash})`);
     results.push({ ...base, outcome: "registered", txHash: tx.hash });

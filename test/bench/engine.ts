@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   const deployEngineEscrow = async () => {
     const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
     const fromBlock = (await escrow.deploymentTransaction()!.wait())!.blockNumber;
-    await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash);
+    await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash, US.amendmentRules);
     return { escrow, fromBlock, address: await escrow.getAddress() };
   };
 
@@ -333,7 +333,7 @@ async function main(): Promise<void> {
     // The raw chain, on its own escrow (so the engine's projections do not read these cases).
     log("chain: direct sign-offs through Hardhat's signer...");
     const rawEscrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-    await registerTemplate(rawEscrow, parties.admin, US.stages, US.definitionHash);
+    await registerTemplate(rawEscrow, parties.admin, US.stages, US.definitionHash, US.amendmentRules);
     const chainTxPerSec = await chainRate(rawEscrow, parties);
 
     deployed = await deployEngineEscrow();

@@ -23,7 +23,10 @@ import {
   registerTemplate,
   roles,
   rule,
+  signConsent,
   signedItem,
+  proposal,
+  AmendmentKind,
 } from "../contracts/fixtures";
 
 const { ethers } = hre;
@@ -166,7 +169,7 @@ async function main() {
   const json = process.argv.includes("--json");
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-  const templateId = await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash);
+  const templateId = await registerTemplate(escrow, parties.admin, US.stages, US.definitionHash, US.amendmentRules);
 
   await openCase(escrow, parties, templateId); // the first case pays for the counter's first write
   const openCaseGas = await gasOf(escrow.connect(parties.bank).openCase(caseTerms(parties, templateId)));
@@ -226,6 +229,44 @@ async function main() {
   const finalSignOffWithRelease = await gasOf(signDirect(escrow, parties, releaseCase, ["funding", "Lawyer"]));
   if (!(await escrow.caseOf(releaseCase)).released) throw new Error("the final sign-off did not release the escrow");
 
+  // Amendments (issue 13): the closing's long-stop moved a week later, which the bank proposes and the buyer and
+  // the seller consent to (us-purchase's deadline rule). The buyer's consent applies nothing; the seller's is
+  // the last, and moves the deadline.
+  const amendedCase = await openCase(escrow, parties, templateId);
+  const funding = stage("funding");
+  const longStop = Number((await escrow.stageOf(amendedCase, funding)).deadline);
+  const expiresAt = (await time.latest()) + 7 * DAY;
+  const move = proposal({
+    kind: AmendmentKind.Deadline,
+    expiresAt,
+    stage: funding,
+    longStop: true,
+    deadline: longStop + 7 * DAY,
+  });
+  const proposeAmendment = await gasOf(escrow.connect(parties.bank).proposeAmendment(amendedCase, Role.Bank, move));
+  const consentApplyingNothing = await gasOf(
+    escrow.connect(parties.buyer).consentToAmendment(amendedCase, 1, Role.Buyer),
+  );
+  const consentMovingADeadline = await gasOf(
+    escrow.connect(parties.seller).consentToAmendment(amendedCase, 1, Role.Seller),
+  );
+  if ((await escrow.stageOf(amendedCase, funding)).deadline !== BigInt(longStop + 7 * DAY))
+    throw new Error("the applying consent did not move the deadline");
+  // The same two consents relayed, each alone in its batch, on a second case.
+  const relayedCase = await openCase(escrow, parties, templateId);
+  await escrow.connect(parties.bank).proposeAmendment(relayedCase, Role.Bank, move);
+  const relayedConsent = async (signer: Parties["buyer"], role: number) => {
+    const message = { caseId: relayedCase, amendment: 1, kind: AmendmentKind.Deadline, version: 0, role, epoch: 0 };
+    const signature = await signConsent(escrow, signer, message);
+    return gasOf(
+      escrow
+        .connect(parties.relayer)
+        .consentToAmendmentsWithSignatures([{ caseId: relayedCase, amendment: 1, role, epoch: 0, signature }]),
+    );
+  };
+  const relayedConsentApplyingNothing = await relayedConsent(parties.buyer, Role.Buyer);
+  const relayedConsentMovingADeadline = await relayedConsent(parties.seller, Role.Seller);
+
   const usPurchaseDirect = await walkUsPurchase(escrow, parties, templateId, false);
   const usPurchaseBatched = await walkUsPurchase(escrow, parties, templateId, true);
 
@@ -238,6 +279,11 @@ async function main() {
     perExtraSignature,
     usPurchaseBatchOf8,
     finalSignOffWithRelease,
+    proposeAmendment,
+    consentApplyingNothing,
+    consentMovingADeadline,
+    relayedConsentApplyingNothing,
+    relayedConsentMovingADeadline,
     usPurchaseDirect,
     usPurchaseBatched,
   };
@@ -254,6 +300,11 @@ async function main() {
     ["each extra signature in a batch", String(perExtraSignature), "12,000"],
     ["batch of 8 mixed US purchase sign-offs", String(usPurchaseBatchOf8), ""],
     ["final sign-off, releases the escrow", String(finalSignOffWithRelease), "75,000"],
+    ["propose an amendment (a deadline move)", String(proposeAmendment), ""],
+    ["consent, applies nothing", String(consentApplyingNothing), "37,000"],
+    ["consent, applies a deadline move", String(consentMovingADeadline), "50,000"],
+    ["  ... relayed alone: applies nothing", String(relayedConsentApplyingNothing), ""],
+    ["  ... relayed alone: applies a deadline move", String(relayedConsentMovingADeadline), ""],
     [`US purchase, direct (${usPurchaseDirect.transactions} tx)`, String(usPurchaseDirect.gas), ""],
     [`US purchase, batched (${usPurchaseBatched.transactions} tx)`, String(usPurchaseBatched.gas), "650,000"],
     ...(["openCase", "deposits", "signOffs", "advance", "payout"] as const).map((kind): [string, string, string] => [

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  EVERY_PARTY,
   Action,
   CaseStatus,
   DAY,
@@ -129,7 +130,7 @@ describe("MortgageEscrow long-stop", function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
       const withoutLongStop = US_PURCHASE.map((r, i) => (i === FUNDING ? { ...r, longStopSeconds: 0 } : r));
 
-      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("us"), withoutLongStop))
+      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("us"), withoutLongStop, EVERY_PARTY))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowNoLongStop")
         .withArgs(FUNDING);
     });
@@ -141,7 +142,7 @@ describe("MortgageEscrow long-stop", function () {
         rule({ roles: roles("Lawyer"), prerequisites: stages(0), action: Action.Release }),
       ];
 
-      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), noDeadline))
+      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), noDeadline, EVERY_PARTY))
         .to.be.revertedWithCustomError(escrow, "MortgageEscrowNoLongStop")
         .withArgs(1);
     });
@@ -150,7 +151,7 @@ describe("MortgageEscrow long-stop", function () {
       const { escrow, parties } = await loadFixture(deployEscrow);
       const fromOpening = [rule({ roles: roles("Lawyer"), action: Action.Release, deadlineSeconds: 30 * DAY })];
 
-      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), fromOpening)).to.emit(
+      await expect(escrow.connect(parties.admin).registerTemplate(ethers.id("x"), fromOpening, EVERY_PARTY)).to.emit(
         escrow,
         "TemplateRegistered",
       );

@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import {
+  EVERY_PARTY,
   EVIDENCE,
   Role,
   type RoleName,
@@ -76,10 +77,9 @@ describe("MortgageEscrow attacks: every role against every function it must not 
         it("may register a template, pause, unpause and open a case for another bank (it is the operator)", async function () {
           const { escrow, parties, templateId } = await loadFixture(deployTwoCases);
           const admin = parties.admin;
-          await expect(escrow.connect(admin).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE)).to.emit(
-            escrow,
-            "TemplateRegistered",
-          );
+          await expect(
+            escrow.connect(admin).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE, EVERY_PARTY),
+          ).to.emit(escrow, "TemplateRegistered");
           const terms = { ...caseTerms(parties, templateId), bank: parties.relayer.address };
           await expect(escrow.connect(admin).openCase(terms))
             .to.emit(escrow, "CaseOpened")
@@ -91,7 +91,7 @@ describe("MortgageEscrow attacks: every role against every function it must not 
         it(`reverts when the ${name} registers a template`, async function () {
           const { escrow, parties } = await loadFixture(deployTwoCases);
           const actor = actorOf(parties, name);
-          await expect(escrow.connect(actor).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE))
+          await expect(escrow.connect(actor).registerTemplate(ethers.id("another"), ANOTHER_TEMPLATE, EVERY_PARTY))
             .to.be.revertedWithCustomError(escrow, "AccessControlUnauthorizedAccount")
             .withArgs(actor.address, ADMIN_ROLE);
         });

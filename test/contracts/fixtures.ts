@@ -116,6 +116,14 @@ export function partyFor(parties: Parties, role: RoleName): HardhatEthersSigner 
 
 export const DEFINITION_HASH = ethers.id("small-purchase@1");
 
+/** `IMortgageEscrow.AmendmentRules`: the safe default, every party's consent to every kind, nothing re-opened. */
+export const EVERY_PARTY: IMortgageEscrow.AmendmentRulesStruct = {
+  deadlineConsent: 0xf,
+  termsConsent: 0xf,
+  partyConsent: 0xf,
+  reopenedByTerms: 0,
+};
+
 export interface Terms {
   price: bigint;
   deposit: bigint;
@@ -135,9 +143,10 @@ export async function registerTemplate(
   admin: HardhatEthersSigner,
   rules: StageRule[],
   definitionHash = DEFINITION_HASH,
+  amendments: IMortgageEscrow.AmendmentRulesStruct = EVERY_PARTY,
 ): Promise<string> {
-  const id = await escrow.connect(admin).registerTemplate.staticCall(definitionHash, rules);
-  await (await escrow.connect(admin).registerTemplate(definitionHash, rules)).wait();
+  const id = await escrow.connect(admin).registerTemplate.staticCall(definitionHash, rules, amendments);
+  await (await escrow.connect(admin).registerTemplate(definitionHash, rules, amendments)).wait();
   return id;
 }
 
@@ -226,6 +235,69 @@ export async function signedItem(
 
 export const EVIDENCE = ethers.id("document-hash-with-salt");
 
+/** `IMortgageEscrow.AmendmentKind` and `ConsentSkipReason`, as the contract numbers them. */
+export const AmendmentKind = { Deadline: 0, Terms: 1, Party: 2 } as const;
+export const ConsentSkip = {
+  CaseNotOpen: 0,
+  UnknownAmendment: 1,
+  AlreadyApplied: 2,
+  Superseded: 3,
+  Expired: 4,
+  AlreadyReleased: 5,
+  RoleNotRequired: 6,
+  AlreadyConsented: 7,
+  StaleEpoch: 8,
+  InvalidSignature: 9,
+} as const;
+
+/** The EIP-712 consent message (`MortgageEscrow.CONSENT_TYPEHASH`). */
+export const CONSENT_TYPES = {
+  Consent: [
+    { name: "caseId", type: "uint256" },
+    { name: "amendment", type: "uint32" },
+    { name: "kind", type: "uint8" },
+    { name: "version", type: "uint16" },
+    { name: "role", type: "uint8" },
+    { name: "epoch", type: "uint8" },
+  ],
+};
+
+export interface ConsentMessage {
+  caseId: bigint;
+  amendment: number;
+  kind: number;
+  version: number;
+  role: number;
+  epoch: number;
+}
+
+/** Signs the EIP-712 consent message with `signer`. */
+export async function signConsent(
+  escrow: MortgageEscrow,
+  signer: HardhatEthersSigner,
+  message: ConsentMessage,
+): Promise<string> {
+  const { chainId } = await ethers.provider.getNetwork();
+  return signer.signTypedData(escrowDomain(chainId, await escrow.getAddress()), CONSENT_TYPES, message);
+}
+
+/** A proposal with every field zero but those given: `proposal({ kind: AmendmentKind.Deadline, ... })`. */
+export function proposal(
+  partial: Partial<IMortgageEscrow.AmendmentProposalStruct> & { kind: number; expiresAt: number },
+): IMortgageEscrow.AmendmentProposalStruct {
+  return {
+    stage: 0,
+    longStop: false,
+    deadline: 0,
+    price: 0n,
+    deposit: 0n,
+    loan: 0n,
+    party: 0,
+    account: ethers.ZeroAddress,
+    ...partial,
+  };
+}
+
 // ---------------------------------------------------------------- unit-test additions
 
 /** OpenZeppelin AccessControl's admin role. */
@@ -248,11 +320,23 @@ export function ruleTuple(r: StageRule): unknown[] {
   ];
 }
 
-/** The template id as the interface defines it: `keccak256(abi.encode(definitionHash, stages))`. */
-export function templateIdOf(definitionHash: string, rules: StageRule[]): string {
+/** `AmendmentRules` as a tuple in the contract's field order. */
+export const AMENDMENT_RULES_TUPLE =
+  "tuple(uint8 deadlineConsent,uint8 termsConsent,uint8 partyConsent,uint16 reopenedByTerms)";
+
+/** The template id as the interface defines it: `keccak256(abi.encode(definitionHash, stages, amendments))`. */
+export function templateIdOf(
+  definitionHash: string,
+  rules: StageRule[],
+  amendments: IMortgageEscrow.AmendmentRulesStruct = EVERY_PARTY,
+): string {
   const encoded = ethers.AbiCoder.defaultAbiCoder().encode(
-    ["bytes32", `${STAGE_RULE_TUPLE}[]`],
-    [definitionHash, rules.map(ruleTuple)],
+    ["bytes32", `${STAGE_RULE_TUPLE}[]`, AMENDMENT_RULES_TUPLE],
+    [
+      definitionHash,
+      rules.map(ruleTuple),
+      [amendments.deadlineConsent, amendments.termsConsent, amendments.partyConsent, amendments.reopenedByTerms],
+    ],
   );
   return ethers.keccak256(encoded);
 }

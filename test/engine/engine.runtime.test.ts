@@ -53,7 +53,7 @@ const UK = getTemplate("uk-purchase");
 
 /** uk-purchase registered on the setup's escrow, and a case of it opened through the engine by the bank. */
 async function openUkCase(engine: Engine, s: EngineSetup): Promise<string> {
-  await registerTemplate(s.d.escrow, s.d.parties.admin, UK.stages, UK.definitionHash);
+  await registerTemplate(s.d.escrow, s.d.parties.admin, UK.stages, UK.definitionHash, UK.amendmentRules);
   const opened = await engine.openCase({
     principalAddress: MANAGED.bank.address,
     workflow: "uk-purchase",

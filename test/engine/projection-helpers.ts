@@ -57,7 +57,7 @@ export async function deployEscrow(): Promise<Deployment> {
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
   const receipt = await escrow.deploymentTransaction()!.wait();
   const template = getTemplate("us-purchase");
-  await registerTemplate(escrow, parties.admin, template.stages, template.definitionHash);
+  await registerTemplate(escrow, parties.admin, template.stages, template.definitionHash, template.amendmentRules);
   return { escrow, parties, address: await escrow.getAddress(), fromBlock: receipt!.blockNumber, template };
 }
 

@@ -1,7 +1,18 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { Action, DAY, Role, fundCase, openCase, registerTemplate, roles, rule, stages } from "../contracts/fixtures";
+import {
+  Action,
+  DAY,
+  EVERY_PARTY,
+  Role,
+  fundCase,
+  openCase,
+  registerTemplate,
+  roles,
+  rule,
+  stages,
+} from "../contracts/fixtures";
 import type { ProgressNotice } from "../../engine/projection/projection";
 import {
   TERMS,
@@ -120,8 +131,8 @@ describe("engine/projection/Projection", function () {
         deadlineAnchor: 0,
         longStopSeconds: i === 2 ? 90 * 86_400 : 0,
       }));
-      const templateId = await d.escrow.registerTemplate.staticCall(ethers.id("elsewhere@1"), rules);
-      await (await d.escrow.registerTemplate(ethers.id("elsewhere@1"), rules)).wait();
+      const templateId = await d.escrow.registerTemplate.staticCall(ethers.id("elsewhere@1"), rules, EVERY_PARTY);
+      await (await d.escrow.registerTemplate(ethers.id("elsewhere@1"), rules, EVERY_PARTY)).wait();
       const caseId = await d.escrow.connect(d.parties.bank).openCase.staticCall({
         templateId,
         bank: d.parties.bank.address,

@@ -1,14 +1,32 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { compileWorkflow, encodeTemplate, loadTemplates, templateIdOf, type StageRule } from "../../workflows";
+import {
+  type AmendmentRules,
+  EVERY_PARTY_CONSENTS,
+  compileWorkflow,
+  encodeTemplate,
+  loadTemplates,
+  templateIdOf,
+  type StageRule,
+} from "../../workflows";
 import { getCalendar } from "../../workflows/calendars";
 import { STAGE_RULE_ABI, ruleFields, smallPurchase } from "./helpers";
 
-function ethersEncoding(definitionHash: string, stages: StageRule[]): string {
+const AMENDMENT_RULES_ABI = "tuple(uint8 deadlineConsent,uint8 termsConsent,uint8 partyConsent,uint16 reopenedByTerms)";
+
+function ethersEncoding(
+  definitionHash: string,
+  stages: StageRule[],
+  amendments: AmendmentRules = EVERY_PARTY_CONSENTS,
+): string {
   return ethers.AbiCoder.defaultAbiCoder().encode(
-    ["bytes32", `${STAGE_RULE_ABI}[]`],
-    [definitionHash, stages.map(ruleFields)],
+    ["bytes32", `${STAGE_RULE_ABI}[]`, AMENDMENT_RULES_ABI],
+    [
+      definitionHash,
+      stages.map(ruleFields),
+      [amendments.deadlineConsent, amendments.termsConsent, amendments.partyConsent, amendments.reopenedByTerms],
+    ],
   );
 }
 
@@ -143,15 +161,17 @@ describe("workflows/compile", function () {
   describe("encodeTemplate and templateIdOf", function () {
     for (const template of loadTemplates()) {
       it(`encode ${template.workflow.id} exactly as ethers' AbiCoder and keccak256 do`, function () {
-        expect(encodeTemplate(template.definitionHash, template.stages)).to.equal(
-          ethersEncoding(template.definitionHash, template.stages),
+        const { definitionHash, stages, amendmentRules } = template;
+        expect(encodeTemplate(definitionHash, stages, amendmentRules)).to.equal(
+          ethersEncoding(definitionHash, stages, amendmentRules),
         );
-        expect(templateIdOf(template.definitionHash, template.stages)).to.equal(
-          ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)),
+        expect(templateIdOf(definitionHash, stages, amendmentRules)).to.equal(
+          ethers.keccak256(ethersEncoding(definitionHash, stages, amendmentRules)),
         );
-        expect(template.templateId).to.equal(
-          ethers.keccak256(ethersEncoding(template.definitionHash, template.stages)),
-        );
+        expect(template.templateId).to.equal(ethers.keccak256(ethersEncoding(definitionHash, stages, amendmentRules)));
+        // The amendment rules are part of the id: the same stages under other rules are another template.
+        const others = { ...amendmentRules, partyConsent: amendmentRules.partyConsent === 0xf ? 0x7 : 0xf };
+        expect(templateIdOf(definitionHash, stages, others)).to.not.equal(template.templateId);
       });
     }
 
@@ -173,15 +193,16 @@ describe("workflows/compile", function () {
         r.longStopSeconds,
       ];
       const expected = ethers.AbiCoder.defaultAbiCoder().encode(
-        ["bytes32", `${tuple}[]`],
-        [compiled.definitionHash, compiled.stages.map(fields)],
+        ["bytes32", `${tuple}[]`, AMENDMENT_RULES_ABI],
+        [compiled.definitionHash, compiled.stages.map(fields), [0xf, 0xf, 0xf, 0]],
       );
+      expect(compiled.amendmentRules).to.deep.equal(EVERY_PARTY_CONSENTS);
       expect(encodeTemplate(compiled.definitionHash, compiled.stages)).to.equal(expected);
-      expect((expected.length - 2) / 64).to.equal(3 + 8 * compiled.stages.length);
+      expect((expected.length - 2) / 64).to.equal(7 + 8 * compiled.stages.length);
       expect(compiled.templateId).to.equal(ethers.keccak256(expected));
     });
 
-    it("encodes an empty list as the hash, the offset and a zero length", function () {
+    it("encodes an empty list as the hash, the offset, the amendment rules and a zero length", function () {
       const hash = ethers.id("x");
       expect(encodeTemplate(hash, [])).to.equal(ethersEncoding(hash, []));
     });
@@ -195,24 +216,33 @@ describe("workflows/compile", function () {
     for (const template of loadTemplates()) {
       it(`registers ${template.workflow.id} under the template id the compiler computed, with the same rules`, async function () {
         const { escrow, admin } = await loadFixture(deployEscrow);
-        const id = await escrow.connect(admin).registerTemplate.staticCall(template.definitionHash, template.stages);
+        const id = await escrow
+          .connect(admin)
+          .registerTemplate.staticCall(template.definitionHash, template.stages, template.amendmentRules);
         expect(id).to.equal(template.templateId);
-        await expect(escrow.connect(admin).registerTemplate(template.definitionHash, template.stages))
+        await expect(
+          escrow.connect(admin).registerTemplate(template.definitionHash, template.stages, template.amendmentRules),
+        )
           .to.emit(escrow, "TemplateRegistered")
           .withArgs(template.templateId, template.definitionHash, 1, template.stages.length);
         const stored = await escrow.templateStages(template.templateId);
         expect(stored.map(ruleFields)).to.deep.equal(template.stages.map(ruleFields));
+        const rules = await escrow.templateAmendmentRules(template.templateId);
+        expect(rules.map(Number)).to.deep.equal(Object.values(template.amendmentRules));
       });
 
       it(`registers ${template.workflow.id} a second time as a no-op`, async function () {
         const { escrow, admin } = await loadFixture(deployEscrow);
-        await (await escrow.connect(admin).registerTemplate(template.definitionHash, template.stages)).wait();
+        await (
+          await escrow
+            .connect(admin)
+            .registerTemplate(template.definitionHash, template.stages, template.amendmentRules)
+        ).wait();
         const again = compileWorkflow(JSON.parse(JSON.stringify(template.workflow)));
         expect(again.templateId).to.equal(template.templateId);
-        await expect(escrow.connect(admin).registerTemplate(again.definitionHash, again.stages)).not.to.emit(
-          escrow,
-          "TemplateRegistered",
-        );
+        await expect(
+          escrow.connect(admin).registerTemplate(again.definitionHash, again.stages, again.amendmentRules),
+        ).not.to.emit(escrow, "TemplateRegistered");
         expect(await escrow.isTemplateRegistered(template.templateId)).to.equal(true);
       });
     }

@@ -93,21 +93,23 @@ describe("workflows/hash", function () {
 
     it("gives the templates the ids and hashes they are registered under on chain", function () {
       // Pinned: a change to the canonical bytes would give every template a new id and orphan its cases.
+      // Changed deliberately by issue 13: each definition now states its amendment rules (`amendments`), and the
+      // id includes the rules as registered.
       expect(loadTemplates().map((t) => [t.workflow.id, t.templateId, t.definitionHash])).to.deep.equal([
         [
           "uk-purchase",
-          "0xd9f7feb556768bf3ec479db80b296dee1d32bfe7d5d3013fd4f905bceb75fd15",
-          "0x54493b151640a7a681b10747864462bbb3b688074790a92b7d17b61be3345564",
+          "0x05d1bb06b9f8264ba086cccdd3bd8f77664c587e787f13537fce557eb04d1b1d",
+          "0xd3063be056092d4aebafa5075e47d1b6714ad54d7d2920b106a5dc50b63adb4b",
         ],
         [
           "uk-remortgage",
-          "0x6d2f633a41c72a7b958e46cd3a362f9cf7464e77a3bcb6d22b70c5cead8a3d0b",
-          "0xbc7c2cc45557338bb572cb8788699557a73655a7ee1f0099285e6a0ef56215c3",
+          "0xd3556100fa3275b66b1eaeaaa74e35deee379a7ca6fdd746bb93e0855657765c",
+          "0x24d3a4741e970c0cf0ca2e3020e3301405c7211438eca6192d421cd289b4ace3",
         ],
         [
           "us-purchase",
-          "0x08cd591b82a3602af9aca4ac8daace05fce9b00c57384e5788518678d127b7a3",
-          "0x293a27aba4e8acba23cbbe3a9083baa4c8c8616e2df458568e4a02d1bbc94c50",
+          "0xeae3c6bb99a8392564e20225d02f0f0a49c8ea81e72e6f3f4a7ace723a28322a",
+          "0xe33d8979603e40c2d8108a89b2b2bb5461054a41b676da561ce0f6ea596cb992",
         ],
       ]);
     });

@@ -25,13 +25,23 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { initialTransition, transition } from "xstate";
 import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
-import { EVIDENCE, getParties, signRevocation, signSignOff } from "../contracts/fixtures";
+import { EVIDENCE, getParties, signConsent, signRevocation, signSignOff } from "../contracts/fixtures";
+import {
+  type AmendmentContent,
+  CONSENT_SKIP_REASONS,
+  consentRefusalOf,
+  deadlineSlotOf,
+  requiredConsentsOf,
+} from "../../workflows/case-amendments";
+import { AMENDMENT_KINDS, ROLE_NAMES } from "../../workflows/schema";
 import { type CompiledWorkflow, compileWorkflow, getTemplate } from "../../workflows";
 import { type CaseMachine, type ContractEvent as CaseEvent, caseMachineOfWorkflow } from "../../workflows/machine";
 import {
   type CaseModel,
   MAX_TIME,
   SKIP_REASONS,
+  anchoredDeadlineOf,
+  longStopOf,
   availableAt,
   deadlineOf,
   indexesOf,
@@ -44,6 +54,8 @@ import { type CasePath, type CaseSnapshot, TEMPLATE_IDS, eventsOf, exploreCase, 
 import { smallPurchase } from "./helpers";
 
 const WALKS = Number(process.env.MACHINE_WALKS ?? 24);
+/** How often the walks propose, consent (directly and relayed) and withdraw a consent. */
+const AMEND = { propose: 2, consent: 3, relayConsent: 2, withdrawConsent: 1 };
 const WALK_STEPS = Number(process.env.MACHINE_WALK_STEPS ?? 60);
 const WALK_SEED = Number(process.env.MACHINE_WALK_SEED ?? 20250601);
 const GAS = 3_000_000;
@@ -127,7 +139,7 @@ async function deployWithTemplates() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
   for (const t of [...TEMPLATE_IDS.map((id) => getTemplate(id)), EXTRAS]) {
-    await (await escrow.connect(parties.admin).registerTemplate(t.definitionHash, t.stages)).wait();
+    await (await escrow.connect(parties.admin).registerTemplate(t.definitionHash, t.stages, t.amendmentRules)).wait();
     expect(await escrow.isTemplateRegistered(t.templateId)).to.equal(true);
   }
   return { escrow, parties };
@@ -151,7 +163,7 @@ class CaseReader {
     stageCount: number,
   ) {
     const calls = [
-      { data: escrow.interface.encodeFunctionData("caseOf", [caseId]), size: 21 * 32 },
+      { data: escrow.interface.encodeFunctionData("caseOf", [caseId]), size: 23 * 32 },
       ...Array.from({ length: stageCount }, (_, s) => ({
         data: escrow.interface.encodeFunctionData("stageOf", [caseId, s]),
         size: 6 * 32,
@@ -213,6 +225,8 @@ class CaseReader {
         completedStages: Number(c(5)),
         overdueStages: Number(c(6)),
         cancelVotes: Number(c(7)),
+        termsVersion: Number(c(21)),
+        amendmentCount: Number(c(22)),
         signedOffRoles: c(9).toString(2),
         stages: stageLayouts.map((l) => ({
           status: STAGE_STATUS[Number(field(l, 0))] as string,
@@ -243,6 +257,8 @@ function machineView(snapshot: CaseSnapshot, now: number, chain: CaseView): Case
     completedStages: mask(model.rules.map((_, s) => isCompleted(model, s))),
     overdueStages: mask(model.overdue),
     cancelVotes: model.cancelVotes,
+    termsVersion: model.termsVersion ?? 0,
+    amendmentCount: model.amendments?.length ?? 0,
     signedOffRoles: model.signedOff
       .reduce((m, roles, s) => m | (BigInt(roles) << BigInt(s * ROLE_COUNT)), 0n)
       .toString(2),
@@ -405,7 +421,8 @@ class Twin {
     const before = serializeCase(this.snapshot);
     [this.snapshot] = transition(this.machine, this.snapshot, event);
     const taken = serializeCase(this.snapshot) !== before;
-    this.log.push(`  machine ${taken ? "took" : "ignored"} ${JSON.stringify(event)}`);
+    const shown = JSON.stringify(event, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v));
+    this.log.push(`  machine ${taken ? "took" : "ignored"} ${shown}`);
     return taken;
   }
 
@@ -431,6 +448,33 @@ class Twin {
       ).to.deep.equal(view);
     }
     expect(this.model.status, "the machine's state is its model's status").to.equal(this.snapshot.value);
+    await this.compareAmendments(what);
+  }
+
+  /** Each amendment as the chain records it against the machine's: version, who must and who did consent. */
+  async compareAmendments(what: string): Promise<void> {
+    const amendments = this.model.amendments ?? [];
+    for (let n = 1; n <= amendments.length; n++) {
+      const chain = await this.escrow.amendmentOf(this.caseId, n);
+      const mine = amendments[n - 1];
+      const theirs = {
+        kind: AMENDMENT_KINDS[Number(chain.proposal.kind)],
+        version: Number(chain.version),
+        required: Number(chain.required),
+        consents: Number(chain.consents),
+        applied: chain.applied,
+      };
+      const ours = {
+        kind: mine.kind,
+        version: mine.version,
+        required: mine.required,
+        consents: mine.consents,
+        applied: mine.applied,
+      };
+      if (JSON.stringify(ours) !== JSON.stringify(theirs)) {
+        expect(ours, `${this.failure()}\nafter ${what}: amendment ${n}`).to.deep.equal(theirs);
+      }
+    }
   }
 
   failure(): string {
@@ -586,6 +630,177 @@ class Twin {
     return { ...message, signature: await signSignOff(this.escrow, forger ?? this.holders[role], message) };
   }
 
+  // --- amendments
+
+  /** The withdrawal count of each (amendment, role), as the relayer keeps it: a relayed consent carries it. */
+  readonly consentEpochs = new Map<string, number>();
+
+  epochOf(amendment: number, role: number): number {
+    return this.consentEpochs.get(`${amendment}/${role}`) ?? 0;
+  }
+
+  /** Whether the escrow is funded after a transaction, by its events (a terms change may fund or unfund it). */
+  fundedAfter(outcome: Outcome): boolean {
+    const names = this.eventsOf(outcome).map((e) => e.name);
+    if (names.includes("EscrowNoLongerFunded")) return false;
+    if (names.includes("EscrowFunded")) return true;
+    return this.model.funded;
+  }
+
+  /** Takes the new address of a replaced party from the events: the twin then signs with its signer. */
+  followReplacements(outcome: Outcome): void {
+    for (const e of this.eventsOf(outcome)) {
+      if (e.name !== "PartyReplaced") continue;
+      const signer = this.spareSigners.find((h) => h.address === e.args.account);
+      expect(signer, "the new party is one of the twin's signers").to.not.equal(undefined);
+      this.holders[Number(e.args.role)] = signer!;
+    }
+  }
+
+  /** Signers that may become a party by a replacement. */
+  spareSigners: HardhatEthersSigner[] = [];
+
+  async propose(at: number, role: number, content: AmendmentContent, expiresAt: number): Promise<Outcome> {
+    const p = {
+      kind: AMENDMENT_KINDS.indexOf(content.kind),
+      expiresAt,
+      stage: content.kind === "deadline" ? content.stage : 0,
+      longStop: content.kind === "deadline" ? content.longStop : false,
+      deadline: content.kind === "deadline" ? content.at : 0,
+      price: content.kind === "terms" ? content.price : 0n,
+      deposit: content.kind === "terms" ? content.deposit : 0n,
+      loan: content.kind === "terms" ? content.loan : 0n,
+      party: content.kind === "party" ? content.party : 0,
+      account:
+        content.kind === "party"
+          ? this.spareSigners[this.replacements++ % this.spareSigners.length].address
+          : ethers.ZeroAddress,
+    };
+    const outcome = await this.send(
+      `proposeAmendment(${role}, ${JSON.stringify(content, (_, v) => (typeof v === "bigint" ? String(v) : v))}, expires ${expiresAt})`,
+      at,
+      this.holders[role].address,
+      "proposeAmendment",
+      [this.caseId, role, p],
+    );
+    const proposed = this.eventsOf(outcome).find((e) => e.name === "AmendmentProposed");
+    const required = proposed ? Number(proposed.args.required) : 0xf;
+    if (proposed && content.kind !== "terms") {
+      const rules = this.template.amendmentRules;
+      const consentRoles = content.kind === "deadline" ? rules.deadlineConsent : rules.partyConsent;
+      expect(required, `${this.failure()}\nthe roles a ${content.kind} amendment needs`).to.equal(
+        requiredConsentsOf(this.model, consentRoles, content),
+      );
+    }
+    this.feedFor(outcome, {
+      type: "PROPOSE_AMENDMENT",
+      proposal: { proposer: role, expiresAt, content, required },
+      at,
+      funded: this.fundedAfter(outcome),
+    });
+    this.followReplacements(outcome);
+    return outcome;
+  }
+  private replacements = 0;
+
+  async consent(at: number, amendment: number, role: number): Promise<Outcome> {
+    const outcome = await this.send(
+      `consentToAmendment(${amendment}, ${role})`,
+      at,
+      this.holders[role].address,
+      "consentToAmendment",
+      [this.caseId, amendment, role],
+    );
+    if (outcome.reverted && outcome.error === "MortgageEscrowConsentRefused") {
+      this.log.push(`  expected refusal: ${consentRefusalOf(this.model, amendment, role, at)}`);
+    }
+    this.feedFor(outcome, { type: "CONSENT", amendment, role, at, funded: this.fundedAfter(outcome) });
+    this.followReplacements(outcome);
+    return outcome;
+  }
+
+  async withdrawConsent(at: number, amendment: number, role: number): Promise<Outcome> {
+    const outcome = await this.send(
+      `withdrawAmendmentConsent(${amendment}, ${role})`,
+      at,
+      this.holders[role].address,
+      "withdrawAmendmentConsent",
+      [this.caseId, amendment, role],
+    );
+    this.feedFor(outcome, { type: "WITHDRAW_CONSENT", amendment, role, at });
+    if (!outcome.reverted) this.consentEpochs.set(`${amendment}/${role}`, this.epochOf(amendment, role) + 1);
+    return outcome;
+  }
+
+  /** A relayed consent signed by the role's holder, or by `forger`; for `epoch`, or the current one. */
+  async signedConsent(
+    amendment: number,
+    role: number,
+    options: { forger?: HardhatEthersSigner; epoch?: number; caseId?: bigint; version?: number; kind?: number } = {},
+  ): Promise<IMortgageEscrow.SignedConsentStruct> {
+    const a = this.model.amendments?.[amendment - 1];
+    const epoch = options.epoch ?? this.epochOf(amendment, role);
+    const message = {
+      caseId: options.caseId ?? this.caseId,
+      amendment,
+      kind: options.kind ?? (a ? AMENDMENT_KINDS.indexOf(a.kind) : 0),
+      version: options.version ?? a?.version ?? 0,
+      role,
+      epoch,
+    };
+    const signature = await signConsent(this.escrow, options.forger ?? this.holders[role], message);
+    return { caseId: this.caseId, amendment, role, epoch, signature };
+  }
+
+  /**
+   * Relays consents in one batch, which no item reverts. Item by item the model's reason
+   * (`consentRefusalOf`), then the epoch the twin keeps, then the signature, must be the chain's; the machine
+   * takes exactly the items applied. `invalid`: the items whose signature is not the party's for this message.
+   */
+  async relayConsents(
+    at: number,
+    items: IMortgageEscrow.SignedConsentStruct[],
+    invalid: ReadonlySet<number> = new Set(),
+  ): Promise<Outcome & { results: string[] }> {
+    const what = items
+      .map((i, k) => `(${i.amendment}, ${i.role}, epoch ${i.epoch}${invalid.has(k) ? ", invalid" : ""})`)
+      .join(" ");
+    const outcome = await this.send(
+      `consentToAmendmentsWithSignatures ${what}`,
+      at,
+      this.anyone,
+      "consentToAmendmentsWithSignatures",
+      [items],
+    );
+    expect(outcome.reverted, `${this.failure()}\nno item reverts a batch`).to.equal(false);
+    const skipped = new Map<number, string>();
+    for (const e of this.eventsOf(outcome)) {
+      if (e.name === "AmendmentConsentSkipped")
+        skipped.set(Number(e.args.index), CONSENT_SKIP_REASONS[Number(e.args.reason)]);
+    }
+    const funded = this.fundedAfter(outcome);
+    const results = items.map((item, index) => {
+      const amendment = Number(item.amendment);
+      const role = Number(item.role);
+      const result = skipped.get(index) ?? "applied";
+      const context = `${this.failure()}\nconsent item ${index} (${amendment}, ${role}): ${result}`;
+      const expected =
+        consentRefusalOf(this.model, amendment, role, at) ??
+        (Number(item.epoch) !== this.epochOf(amendment, role)
+          ? "StaleEpoch"
+          : invalid.has(index)
+            ? "InvalidSignature"
+            : null);
+      expect(result, context).to.equal(expected ?? "applied");
+      // A stale or forged consent is not the party's: the machine never hears of it, as of such a sign-off.
+      if (result === "StaleEpoch" || result === "InvalidSignature") this.log.push(`  item ${index}: ${result}`);
+      else expect(this.feed({ type: "CONSENT", amendment, role, at, funded }), context).to.equal(expected === null);
+      return result;
+    });
+    this.followReplacements(outcome);
+    return { ...outcome, results };
+  }
+
   /** Mines an empty block at `at`: time alone changes what the views say. */
   async waitUntil(at: number): Promise<void> {
     this.log.push(`@${at} (time passes)`);
@@ -702,6 +917,7 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
   }
   const opened = (await time.latest()) + 10;
   const twin = await Twin.open(escrow, template, holders, parties.relayer, terms, opened);
+  twin.spareSigners = (await ethers.getSigners()).slice(10, 16);
   twin.header = `seed ${seed} (MACHINE_WALK_SEED), walk ${walk}: ${template.workflow.id}, holders ${holders.map((h) => h.address.slice(0, 6)).join(" ")}`;
   const rules = template.stages;
   const stageCount = rules.length;
@@ -755,6 +971,73 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
       : [choose.int(stageCount), choose.int(ROLE_COUNT)];
   };
 
+  /** Signed consents kept for relaying later (stale or applied ones included), and whether each is the party's. */
+  const signedConsents: Array<{
+    item: IMortgageEscrow.SignedConsentStruct;
+    /** Signed by someone else, or for another case. */
+    bad: boolean;
+    /** The kind and version the message named: the proposal's, or a guess for one not proposed yet. */
+    kind: number;
+    version: number;
+  }> = [];
+  /** Whether a kept signature is not the party's for its amendment as the case holds it now. */
+  const invalidNow = (kept: (typeof signedConsents)[number]): boolean => {
+    const a = twin.model.amendments?.[Number(kept.item.amendment) - 1];
+    return (
+      kept.bad || (a !== undefined && (AMENDMENT_KINDS.indexOf(a.kind) !== kept.kind || a.version !== kept.version))
+    );
+  };
+  /** A proposal's content: mostly one the contract takes, sometimes not (a deadline it cannot move, a price too high). */
+  const amendmentContent = async (): Promise<AmendmentContent> => {
+    const kind = choose.weighted({ deadline: 5, terms: 3, party: 2 });
+    if (kind === "deadline") {
+      const movable: Array<[number, boolean]> = [];
+      for (let s = 0; s < stageCount; s++)
+        for (const longStop of [false, true]) if (deadlineSlotOf(rules, s, longStop) !== 0) movable.push([s, longStop]);
+      const [stage, longStop] =
+        movable.length > 0 && choose.chance(0.9)
+          ? choose.pick(movable)
+          : [choose.int(stageCount + 1), choose.chance(0.5)];
+      const m = twin.model;
+      const current = stage < stageCount ? (longStop ? longStopOf(m, stage) : anchoredDeadlineOf(m, stage)) : null;
+      const base = current ?? (await time.latest());
+      return { kind, stage, longStop, at: Math.max(1, base + (choose.chance(0.6) ? 1 : -1) * choose.int(20 * DAY)) };
+    }
+    if (kind === "terms") {
+      const c = await escrow.caseOf(twin.caseId);
+      const jiggle = (v: bigint) => {
+        const d = BigInt(choose.int(5_000));
+        return choose.chance(0.5) ? v + d : v > d ? v - d : 0n;
+      };
+      const deposit = jiggle(c.deposit);
+      const loan = jiggle(c.loan);
+      const price = choose.chance(0.1)
+        ? deposit + loan + 1n
+        : [jiggle(c.price), deposit + loan].sort((a, b) => (a < b ? -1 : 1))[0];
+      return { kind, price, deposit, loan };
+    }
+    return { kind, party: choose.int(ROLE_COUNT) };
+  };
+  /** An amendment and a role: mostly an open one and a role it still needs; sometimes anything. */
+  const consentTarget = (): [number, number] => {
+    const list = twin.model.amendments ?? [];
+    const open = list.map((a, i) => [a, i + 1] as const).filter(([a]) => !a.applied);
+    if (open.length > 0 && choose.chance(0.85)) {
+      const [a, id] = choose.pick(open);
+      const missing = indexesOf(a.required & ~a.consents);
+      return [id, missing.length > 0 && choose.chance(0.8) ? choose.pick(missing) : choose.int(ROLE_COUNT)];
+    }
+    return [1 + choose.int(list.length + 1), choose.int(ROLE_COUNT)];
+  };
+  const withdrawTarget = (): [number, number] => {
+    const list = twin.model.amendments ?? [];
+    const standing: Array<[number, number]> = [];
+    list.forEach((a, i) => {
+      if (!a.applied) for (const r of indexesOf(a.consents)) standing.push([i + 1, r]);
+    });
+    return standing.length > 0 && choose.chance(0.8) ? choose.pick(standing) : consentTarget();
+  };
+
   /** Half the walks press on towards completion; the others wander, and expire or cancel more often. */
   const steady = walk % 2 === 0;
   let stepsAfterTheEnd = 0;
@@ -762,8 +1045,30 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
     if (twin.snapshot.status === "done") stepsAfterTheEnd++;
     const kind = choose.weighted(
       steady
-        ? { sign: 12, relay: 4, revoke: 2, deposit: 3, time: 3, advance: 3, expire: 1, cancel: 2, withdraw: 1 }
-        : { sign: 9, relay: 3, revoke: 3, deposit: 3, time: 3, advance: 3, expire: 2, cancel: 3, withdraw: 2 },
+        ? {
+            sign: 12,
+            relay: 4,
+            revoke: 2,
+            deposit: 3,
+            time: 3,
+            advance: 3,
+            expire: 1,
+            cancel: 2,
+            withdraw: 1,
+            ...AMEND,
+          }
+        : {
+            sign: 9,
+            relay: 3,
+            revoke: 3,
+            deposit: 3,
+            time: 3,
+            advance: 3,
+            expire: 2,
+            cancel: 3,
+            withdraw: 2,
+            ...AMEND,
+          },
     );
     const at =
       kind === "advance"
@@ -814,8 +1119,9 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
       }
       case "deposit": {
         const role = choose.chance(0.5) ? 0 : 2;
-        const share = role === 0 ? terms.loan : terms.deposit;
         const c = await escrow.caseOf(twin.caseId);
+        // The shares as the terms stand now: an amendment may have changed them.
+        const share = role === 0 ? c.loan : c.deposit;
         const remaining = share - (role === 0 ? c.paidByBank : c.paidByBuyer);
         const amount =
           remaining > 1n && choose.chance(0.4)
@@ -838,6 +1144,68 @@ async function runWalk(seed: number, walk: number, tally: Map<string, number>): 
       case "cancel": {
         const voter = choose.chance(0.1) ? parties.stranger : choose.pick(holders);
         outcome = await twin.cancel(at, voter);
+        break;
+      }
+      case "propose": {
+        const content = await amendmentContent();
+        const expiresAt =
+          at + (choose.chance(0.2) ? choose.int(3_600) : choose.int(5 * DAY)) + (choose.chance(0.05) ? -at : 1);
+        outcome = await twin.propose(at, choose.int(ROLE_COUNT), content, Math.max(0, expiresAt));
+        if (twin.eventsOf(outcome).some((e) => e.name === "AmendmentApplied"))
+          count(`amendment applied (${content.kind})`);
+        break;
+      }
+      case "consent": {
+        const [amendment, role] = consentTarget();
+        outcome = await twin.consent(at, amendment, role);
+        for (const e of twin.eventsOf(outcome)) if (e.name === "AmendmentApplied") count("amendment applied");
+        if (twin.eventsOf(outcome).some((e) => e.name === "StageReopened")) count("stage reopened");
+        break;
+      }
+      case "relayConsent": {
+        const items: IMortgageEscrow.SignedConsentStruct[] = [];
+        const invalid = new Set<number>();
+        for (let n = 1 + choose.int(3); n > 0; n--) {
+          if (signedConsents.length > 0 && choose.chance(0.25)) {
+            const kept = choose.pick(signedConsents); // possibly stale, applied or superseded
+            if (invalidNow(kept)) invalid.add(items.length);
+            items.push(kept.item);
+            continue;
+          }
+          const [amendment, role] = consentTarget();
+          const trick = choose.weighted({
+            none: 12,
+            forged: 2,
+            otherCase: 1,
+            otherVersion: 1,
+            otherKind: 1,
+            staleEpoch: 1,
+          });
+          const epoch = twin.epochOf(amendment, role);
+          const a = twin.model.amendments?.[amendment - 1];
+          const kind = (a ? AMENDMENT_KINDS.indexOf(a.kind) : 0) + (trick === "otherKind" ? 1 : 0);
+          const version = (a?.version ?? twin.model.termsVersion ?? 0) + (trick === "otherVersion" ? 1 : 0);
+          const item = await twin.signedConsent(amendment, role, {
+            forger: trick === "forged" ? parties.stranger : undefined,
+            caseId: trick === "otherCase" ? twin.caseId + 1n : undefined,
+            version,
+            kind: kind % 3,
+            epoch: trick === "staleEpoch" && epoch > 0 ? epoch - 1 : undefined,
+          });
+          const kept = { item, bad: trick === "forged" || trick === "otherCase", kind: kind % 3, version };
+          if (invalidNow(kept)) invalid.add(items.length);
+          signedConsents.push(kept);
+          items.push(item);
+        }
+        const relayed = await twin.relayConsents(at, items, invalid);
+        for (const result of relayed.results) count(`consent item ${result}`);
+        for (const e of twin.eventsOf(relayed)) if (e.name === "AmendmentApplied") count("amendment applied");
+        outcome = relayed;
+        break;
+      }
+      case "withdrawConsent": {
+        const [amendment, role] = withdrawTarget();
+        outcome = await twin.withdrawConsent(at, amendment, role);
         break;
       }
       case "withdraw": {
@@ -1033,6 +1401,105 @@ describe("workflows/machine against MortgageEscrow", function () {
     });
   });
 
+  describe("amendments", function () {
+    for (const id of TEMPLATE_IDS) {
+      it(`agrees with the contract on ${id}'s proposals, consents (direct and relayed), withdrawals, expiry and supersession`, async function () {
+        const { escrow, parties } = await loadFixture(deployWithTemplates);
+        const template = getTemplate(id);
+        const holders = [parties.bank, parties.lawyer, parties.buyer, parties.seller];
+        const openedAt = (await time.latest()) + 10;
+        const twin = await Twin.open(escrow, template, holders, parties.relayer, TERMS[id], openedAt);
+        twin.spareSigners = (await ethers.getSigners()).slice(10, 16);
+        twin.header = `${id}: amendments step by step`;
+        let at = openedAt;
+        const ok = (outcome: Outcome) => expect(outcome.reverted, twin.failure()).to.equal(false);
+        const release = template.details.find((d) => d.action === "release")!;
+        const longStop = longStopOf(twin.model, release.index)!;
+        const move = (by: number): AmendmentContent => ({
+          kind: "deadline",
+          stage: release.index,
+          longStop: true,
+          at: longStop + by,
+        });
+
+        // The long-stop a week later, and a competing proposal a week earlier (which needs the buyer too).
+        ok(await twin.propose(++at, 0, move(7 * DAY), at + 3 * DAY));
+        ok(await twin.propose(++at, 0, move(-7 * DAY), at + 3 * DAY));
+        const first = twin.model.amendments![0];
+        const others = indexesOf(first.required & ~first.consents);
+        expect(others.length, "a deadline move needs someone besides the bank").to.be.greaterThan(0);
+        // A consent, withdrawn: the signature made before the withdrawal is void.
+        ok(await twin.consent(++at, 1, others[0]));
+        ok(await twin.withdrawConsent(++at, 1, others[0]));
+        const tricks = [
+          await twin.signedConsent(1, others[0], { epoch: 0 }),
+          await twin.signedConsent(1, others[0], { forger: parties.stranger }),
+          await twin.signedConsent(1, others[0], { caseId: twin.caseId + 1n }),
+          await twin.signedConsent(1, others[0], { version: 1 }),
+          await twin.signedConsent(1, others[0], { kind: 1 }),
+        ];
+        const tricked = await twin.relayConsents(++at, tricks, new Set([1, 2, 3, 4]));
+        expect(tricked.results).to.deep.equal([
+          "StaleEpoch",
+          "InvalidSignature",
+          "InvalidSignature",
+          "InvalidSignature",
+          "InvalidSignature",
+        ]);
+        // Every consent the first needs, relayed in one batch: it applies, and supersedes the second.
+        const all = await twin.relayConsents(++at, await Promise.all(others.map((r) => twin.signedConsent(1, r))));
+        expect(all.results.every((r) => r === "applied")).to.equal(true);
+        expect(twin.model.termsVersion).to.equal(1);
+        expect(longStopOf(twin.model, release.index)).to.equal(longStop + 7 * DAY);
+        const second = twin.model.amendments![1];
+        const stale = await twin.consent(++at, 2, indexesOf(second.required & ~second.consents)[0]);
+        expect(stale.error).to.equal("MortgageEscrowConsentRefused");
+
+        // A change of terms that expires before its last consent leaves the case as it was.
+        const terms = {
+          kind: "terms" as const,
+          price: TERMS[id].price,
+          deposit: TERMS[id].deposit + 1n,
+          loan: TERMS[id].loan,
+        };
+        ok(await twin.propose(++at, 0, terms, at + 600));
+        await twin.waitUntil(at + 700);
+        at += 700;
+        const late = await twin.consent(++at, 3, 2);
+        expect(late.error).to.equal("MortgageEscrowConsentRefused");
+        await twin.compare("a consent after the expiry");
+
+        // The stages signed up to the release's prerequisites, the shares paid; then a change of terms applies.
+        for (const stage of template.details) {
+          if (stage.index >= release.index || stage.signedBy.length === 0 || stage.rule.waitSeconds !== 0) continue;
+          if (indexesOf(stage.rule.prerequisites).some((p) => template.stages[p].waitSeconds !== 0)) continue;
+          for (const role of stage.signedBy) await twin.signOff(++at, stage.index, ROLE_NAMES.indexOf(role));
+        }
+        if (TERMS[id].deposit > 0n) ok(await twin.deposit(++at, 2, TERMS[id].deposit));
+        ok(await twin.deposit(++at, 0, TERMS[id].loan));
+        const before = twin.model.completedAt.map((t) => t !== null);
+        ok(await twin.propose(++at, 0, terms, at + DAY));
+        for (const r of indexesOf(twin.model.amendments![3].required & ~twin.model.amendments![3].consents))
+          ok(await twin.consent(++at, 4, r));
+        expect(twin.model.termsVersion).to.equal(2);
+        expect(twin.model.funded, "the buyer's share grew: the escrow waits for the difference").to.equal(false);
+        const reopened = template.amendmentRules.reopenedByTerms;
+        for (const s of indexesOf(reopened))
+          if (before[s]) expect(isCompleted(twin.model, s), `stage ${s} re-opened`).to.equal(false);
+        ok(await twin.deposit(++at, 2, 1n));
+        expect(twin.model.funded).to.equal(true);
+
+        // The seller replaced: the new address takes the role, and signs as it.
+        ok(await twin.propose(++at, 3, { kind: "party", party: 3 }, at + DAY));
+        for (const r of indexesOf(twin.model.amendments![4].required & ~twin.model.amendments![4].consents))
+          ok(await twin.consent(++at, 5, r));
+        expect(twin.holders[3].address).to.equal(twin.spareSigners[0].address);
+        expect(await escrow.caseOf(twin.caseId).then((c) => c.parties[3])).to.equal(twin.spareSigners[0].address);
+        await twin.compare("after the amendments");
+      });
+    }
+  });
+
   describe("seeded random walks", function () {
     it(`agrees with the contract at every step of ${WALKS} walks of ${WALK_STEPS} steps (seed ${WALK_SEED})`, async function () {
       const tally = new Map<string, number>();
@@ -1068,6 +1535,14 @@ describe("workflows/machine against MortgageEscrow", function () {
         "relay item RoleNotRequired",
         "relay item AlreadySignedOff",
         "votes cleared by a binding stage",
+        "propose succeeded",
+        "consent succeeded",
+        "amendment applied",
+        "withdrawConsent succeeded",
+        "consent item applied",
+        "consent item InvalidSignature",
+        "consent item Superseded",
+        "consent item Expired",
       ]) {
         expect(tally.get(must) ?? 0, must).to.be.greaterThan(0);
       }

@@ -49,7 +49,13 @@ function outline(t: CompiledWorkflow): string[] {
  */
 async function runToCompletion(template: CompiledWorkflow, terms: Terms) {
   const { escrow, parties } = await loadFixture(deploy);
-  const templateId = await registerTemplate(escrow, parties.admin, template.stages, template.definitionHash);
+  const templateId = await registerTemplate(
+    escrow,
+    parties.admin,
+    template.stages,
+    template.definitionHash,
+    template.amendmentRules,
+  );
   expect(templateId).to.equal(template.templateId);
   const caseId = await openCase(escrow, parties, templateId, terms);
   await fundCase(escrow, parties, caseId, terms);
@@ -214,7 +220,7 @@ describe("workflows/templates", function () {
 
     it("pays the buyer's deposit to the seller if the case is cancelled after exchange", async function () {
       const { escrow, parties } = await loadFixture(deploy);
-      await registerTemplate(escrow, parties.admin, t.stages, t.definitionHash);
+      await registerTemplate(escrow, parties.admin, t.stages, t.definitionHash, t.amendmentRules);
       const terms = {
         price: ethers.parseEther("300"),
         deposit: ethers.parseEther("30"),

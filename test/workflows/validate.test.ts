@@ -3,6 +3,7 @@ import {
   MAX_SECONDS,
   WorkflowValidationError,
   checkWorkflow,
+  compileWorkflow,
   validateWorkflow,
   type IssueCode,
   type WorkflowIssue,
@@ -341,6 +342,48 @@ describe("workflows/validate", function () {
         const def = withStage("registration", (s) => ({ ...s, signedBy: [], action: "release" }));
         expect(issuesOf(def).map((i) => i.code)).to.deep.equal(["no-completion", "release-count"]);
       });
+    });
+  });
+
+  describe("the amendment rules", function () {
+    it("accepts rules per kind, a kind left out needing every party, and compiles them to role and stage masks", function () {
+      const definition = {
+        ...smallPurchase(),
+        amendments: { deadline: ["seller", "buyer"], reopenedByTerms: ["agreement"] },
+      };
+      const compiled = compileWorkflow(definition);
+      expect(compiled.amendmentRules).to.deep.equal({
+        deadlineConsent: 0b1100,
+        termsConsent: 0xf,
+        partyConsent: 0xf,
+        reopenedByTerms: 1 << compiled.stageIndex["agreement"],
+      });
+      // The roles are a set: their order does not change the hash.
+      const reordered = { ...definition, amendments: { ...definition.amendments, deadline: ["buyer", "seller"] } };
+      expect(compileWorkflow(reordered).definitionHash).to.equal(compiled.definitionHash);
+    });
+
+    it("rejects a kind that no one consents to", function () {
+      const issues = issuesOf({ ...smallPurchase(), amendments: { terms: [] } });
+      expect(issues.map((i) => i.message)).to.deep.equal([
+        `workflow "small-purchase": amendments.terms: an amendment needs someone's consent: name at least one role`,
+      ]);
+    });
+
+    it("rejects re-opening an unknown stage, and one that binds or moves money", function () {
+      const issues = issuesOf({
+        ...smallPurchase(),
+        amendments: { reopenedByTerms: ["nowhere", "exchange", "completion"] },
+      });
+      // The stages are a set, checked in id order.
+      expect(issues.map((i) => [i.code, i.stage])).to.deep.equal([
+        ["amendment-rule", "completion"],
+        ["amendment-rule", "exchange"],
+        ["unknown-stage", undefined],
+      ]);
+      expect(issues[2].message).to.equal(
+        `workflow "small-purchase": "reopenedByTerms" names an unknown stage "nowhere"`,
+      );
     });
   });
 

@@ -9,7 +9,7 @@ import {
   nextDeadlineMiss,
   nextWaitingTimeEnd,
 } from "../../workflows/machine";
-import { awaitedRoles, isCompleted, prerequisitesComplete } from "../../workflows/case-rules";
+import { awaitedRoles, deadlineOf, isCompleted, prerequisitesComplete } from "../../workflows/case-rules";
 import { STAGE_RULE_ABI, ruleFields } from "./helpers";
 import {
   MAX_CLOCKS,
@@ -26,7 +26,19 @@ type StageInput = WorkflowInput["stages"][number];
 
 /** One thing a party (or time) does to a case, drawn at random; `stage` and `role` are taken modulo the case's. */
 const caseAction = fc.record({
-  kind: fc.constantFrom("sign", "revoke", "fund", "advance", "expire", "vote", "withdraw", "wait"),
+  kind: fc.constantFrom(
+    "sign",
+    "revoke",
+    "fund",
+    "advance",
+    "expire",
+    "vote",
+    "withdraw",
+    "wait",
+    "propose",
+    "consent",
+    "withdrawConsent",
+  ),
   stage: fc.nat(),
   role: fc.nat({ max: 3 }),
   roles: fc.integer({ min: 1, max: 15 }),
@@ -56,6 +68,24 @@ function eventOf(
       return { type: "CANCEL_VOTE", roles: action.roles, at: now + 1 };
     case "withdraw":
       return { type: "WITHDRAW_CANCEL_VOTE", roles: action.roles, at: now + 1 };
+    case "propose":
+      // A deadline moved to a later time than now (or a proposal the contract refuses: a stage with none).
+      return {
+        type: "PROPOSE_AMENDMENT",
+        proposal: {
+          proposer: action.role,
+          expiresAt: now + 1 + action.seconds,
+          content: { kind: "deadline", stage, longStop: (action.roles & 1) === 1, at: now + 1 + action.seconds },
+          required: action.roles,
+        },
+        at: now + 1,
+      };
+    case "consent":
+    case "withdrawConsent": {
+      const amendment = 1 + (action.stage % ((model.amendments?.length ?? 0) + 1));
+      const type = action.kind === "consent" ? "CONSENT" : "WITHDRAW_CONSENT";
+      return { type, amendment, role: action.role, at: now + 1 };
+    }
     default:
       // Time passes: an ADVANCE that nothing is ready for is ignored, but moves no clock either, so sign later.
       return { type: "SIGN_OFF", stage, role: action.role, at: now + 1 + action.seconds };
@@ -271,11 +301,21 @@ describe("workflows (properties)", function () {
       fc.asyncProperty(validDefinition, async (def) => {
         const compiled = compileWorkflow(def);
         expect(compiled.stages).to.have.length(def.stages.length);
-        const encoded = encodeTemplate(compiled.definitionHash, compiled.stages);
+        const encoded = encodeTemplate(compiled.definitionHash, compiled.stages, compiled.amendmentRules);
+        const r = compiled.amendmentRules;
         expect(encoded).to.equal(
-          coder.encode(["bytes32", `${STAGE_RULE_ABI}[]`], [compiled.definitionHash, compiled.stages.map(ruleFields)]),
+          coder.encode(
+            ["bytes32", `${STAGE_RULE_ABI}[]`, "tuple(uint8,uint8,uint8,uint16)"],
+            [
+              compiled.definitionHash,
+              compiled.stages.map(ruleFields),
+              [r.deadlineConsent, r.termsConsent, r.partyConsent, r.reopenedByTerms],
+            ],
+          ),
         );
-        const id = await escrow.connect(admin).registerTemplate.staticCall(compiled.definitionHash, compiled.stages);
+        const id = await escrow
+          .connect(admin)
+          .registerTemplate.staticCall(compiled.definitionHash, compiled.stages, compiled.amendmentRules);
         expect(id).to.equal(compiled.templateId);
       }),
       { numRuns: 60 },
@@ -332,7 +372,7 @@ describe("workflows (properties)", function () {
     );
   });
 
-  it("brings every case to an end by time and the honest parties alone, whichever parties stop acting and when", function () {
+  it("brings every case to an end by time and the honest parties alone, whichever parties stop acting and when, deadlines moved by amendment included", function () {
     const OPENED_AT = 1_750_000_000;
     fc.assert(
       fc.property(
@@ -355,7 +395,9 @@ describe("workflows (properties)", function () {
           }
           if (!alone.context.model.released) {
             expect(["expired", "cancelled"]).to.include(alone.value);
-            const limit = release.rule.longStopSeconds || release.rule.deadlineSeconds;
+            // An agreed amendment may have moved the release's deadline later than the template's.
+            const moved = (deadlineOf(snapshot.context.model, release.index) ?? OPENED_AT) - OPENED_AT;
+            const limit = Math.max(release.rule.longStopSeconds || release.rule.deadlineSeconds, moved);
             if (alone.value === "expired")
               expect(alone.context.now - OPENED_AT, "by the long-stop at the latest").to.be.at.most(limit + 1);
           }

@@ -47,7 +47,7 @@ export async function deployCase(node: NodeProcess, relayers: readonly BaseWalle
   const escrow = await new MortgageEscrow__factory(admin).deploy(admin.address);
   const receipt = await escrow.deploymentTransaction()!.wait();
   for (const workflow of loadTemplates()) {
-    await (await escrow.registerTemplate(workflow.definitionHash, workflow.stages)).wait();
+    await (await escrow.registerTemplate(workflow.definitionHash, workflow.stages, workflow.amendmentRules)).wait();
   }
   const template = getTemplate("us-purchase");
   const terms = {
