@@ -519,10 +519,9 @@ contract MortgageEscrow is
         _recordConsent(caseId, c, state, r, amendment, a, role);
     }
 
-    /// @dev Why a consent of `role` cannot count now, as a `ConsentSkipReason`; `NO_REFUSAL` if it can (the
-    /// epoch and the signature of a relayed one aside).
+    /// @dev Why a consent of `role` cannot count now, as a `ConsentSkipReason`; `NO_REFUSAL` if it can. The
+    /// case is open (the caller checked); the module's copy, for relayed consents, checks that too.
     function _consentRefusal(CaseState state, AmendmentWord a, Role role) private view returns (uint256) {
-        if (state.status() != CaseStatus.Open) return uint256(ConsentSkipReason.CaseNotOpen);
         if (!a.proposed()) return uint256(ConsentSkipReason.UnknownAmendment);
         if (a.applied()) return uint256(ConsentSkipReason.AlreadyApplied);
         if (a.version() != state.termsVersion()) return uint256(ConsentSkipReason.Superseded);
@@ -553,12 +552,12 @@ contract MortgageEscrow is
         if (a.kind() != AmendmentKind.Deadline) {
             // A change of terms or of a party: rarer, and applied by the module.
             r.word = a;
-            (bool ok, bytes memory reason) = _module.delegatecall(
-                abi.encodeCall(MortgageEscrowModule.applyAmendment, (caseId, amendment))
-            );
-            if (!ok) {
-                assembly ("memory-safe") {
-                    revert(add(reason, 0x20), mload(reason))
+            bytes memory data = abi.encodeCall(MortgageEscrowModule.applyAmendment, (caseId, amendment));
+            address module = _module;
+            assembly ("memory-safe") {
+                if iszero(delegatecall(gas(), module, add(data, 0x20), mload(data), 0, 0)) {
+                    returndatacopy(0, 0, returndatasize())
+                    revert(0, returndatasize())
                 }
             }
             return;

@@ -12,7 +12,11 @@
  *     full deposits, time jumps (random, and aimed at availableAt and deadlines +-1 s), advance, expire,
  *     cancellation votes and their withdrawal (a party holding two roles, a stranger), many of which revert;
  * (c) the cases the issue is about: a party goes silent and the long-stop expires the case, every deposit
- *     then withdrawn; votes cast before a binding stage cleared by it; votes withdrawn; times past 2106.
+ *     then withdrawn; votes cast before a binding stage cleared by it; votes withdrawn; times past 2106;
+ * (d) amendments (issue 13), in the walks and step by step in each template: proposals of each kind (some the
+ *     contract refuses), consents direct and relayed (stale after a withdrawal, forged, replayed on another
+ *     case, version or kind: each skipped with the contract's reason), withdrawals, expiry and supersession;
+ *     after each step the chain's `amendmentOf` must agree with the machine's record of every amendment.
  *
  * MACHINE_WALKS (default 24) and MACHINE_WALK_STEPS (default 60) raise the search; MACHINE_WALK_SEED (default
  * 20250601) picks the walks; a failure prints the seed, the walk and every step taken.
