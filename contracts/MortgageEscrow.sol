@@ -26,6 +26,9 @@ import {CaseExtraState, CaseExtraStateLib} from "./libraries/CaseExtraState.sol"
 /// Re-entrancy. Every function that changes a case is `nonReentrant` (a transient-storage guard, about 200
 /// gas): a deposit calls the token, and a token with transfer hooks must not be able to end the case (cancel,
 /// expire, complete) in the middle of the deposit that the function is still accounting for.
+/// Size. Registering templates and most of amendments run in `MortgageEscrowModule`, deployed by the
+/// constructor and called by DELEGATECALL on this contract's storage (`MortgageEscrowStorage`), so that the
+/// code stays within EIP-170's 24,576 bytes; the direct consent, which moves a deadline, stays here for its gas.
 contract MortgageEscrow is
     MortgageEscrowStorage,
     IMortgageEscrow,
