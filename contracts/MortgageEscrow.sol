@@ -26,6 +26,9 @@ import {CaseExtraState, CaseExtraStateLib} from "./libraries/CaseExtraState.sol"
 /// Re-entrancy. Every function that changes a case is `nonReentrant` (a transient-storage guard, about 200
 /// gas): a deposit calls the token, and a token with transfer hooks must not be able to end the case (cancel,
 /// expire, complete) in the middle of the deposit that the function is still accounting for.
+/// Size. Registering templates and most of amendments run in `MortgageEscrowModule`, deployed by the
+/// constructor and called by DELEGATECALL on this contract's storage (`MortgageEscrowStorage`), so that the
+/// code stays within EIP-170's 24,576 bytes; the direct consent, which moves a deadline, stays here for its gas.
 contract MortgageEscrow is
     MortgageEscrowStorage,
     IMortgageEscrow,
@@ -519,10 +522,9 @@ contract MortgageEscrow is
         _recordConsent(caseId, c, state, r, amendment, a, role);
     }
 
-    /// @dev Why a consent of `role` cannot count now, as a `ConsentSkipReason`; `NO_REFUSAL` if it can (the
-    /// epoch and the signature of a relayed one aside).
+    /// @dev Why a consent of `role` cannot count now, as a `ConsentSkipReason`; `NO_REFUSAL` if it can. The
+    /// case is open (the caller checked); the module's copy, for relayed consents, checks that too.
     function _consentRefusal(CaseState state, AmendmentWord a, Role role) private view returns (uint256) {
-        if (state.status() != CaseStatus.Open) return uint256(ConsentSkipReason.CaseNotOpen);
         if (!a.proposed()) return uint256(ConsentSkipReason.UnknownAmendment);
         if (a.applied()) return uint256(ConsentSkipReason.AlreadyApplied);
         if (a.version() != state.termsVersion()) return uint256(ConsentSkipReason.Superseded);
@@ -553,12 +555,12 @@ contract MortgageEscrow is
         if (a.kind() != AmendmentKind.Deadline) {
             // A change of terms or of a party: rarer, and applied by the module.
             r.word = a;
-            (bool ok, bytes memory reason) = _module.delegatecall(
-                abi.encodeCall(MortgageEscrowModule.applyAmendment, (caseId, amendment))
-            );
-            if (!ok) {
-                assembly ("memory-safe") {
-                    revert(add(reason, 0x20), mload(reason))
+            bytes memory data = abi.encodeCall(MortgageEscrowModule.applyAmendment, (caseId, amendment));
+            address module = _module;
+            assembly ("memory-safe") {
+                if iszero(delegatecall(gas(), module, add(data, 0x20), mload(data), 0, 0)) {
+                    returndatacopy(0, 0, returndatasize())
+                    revert(0, returndatasize())
                 }
             }
             return;

@@ -34,10 +34,11 @@ contract MortgageEscrowModule is MortgageEscrowStorage, EIP712, ReentrancyGuardT
 
     /// @dev Completes `candidates` (and the cascade) with the escrow's own code, by a call to itself.
     function _completeInEscrow(uint256 caseId, uint256 candidates) private {
-        (bool ok, bytes memory reason) = address(this).call(abi.encodeWithSelector(COMPLETE_SELECTOR, caseId, candidates));
-        if (!ok) {
-            assembly ("memory-safe") {
-                revert(add(reason, 0x20), mload(reason))
+        bytes memory data = abi.encodeWithSelector(COMPLETE_SELECTOR, caseId, candidates);
+        assembly ("memory-safe") {
+            if iszero(call(gas(), address(), 0, add(data, 0x20), mload(data), 0, 0)) {
+                returndatacopy(0, 0, returndatasize())
+                revert(0, returndatasize())
             }
         }
     }
@@ -53,13 +54,32 @@ contract MortgageEscrowModule is MortgageEscrowStorage, EIP712, ReentrancyGuardT
 
         uint256 count = stages.length;
         if (count == 0 || count > STAGE_LIMIT) revert I.MortgageEscrowInvalidStageCount(count, STAGE_LIMIT);
-        (uint8[STAGE_LIMIT] memory completionClock, uint8[STAGE_LIMIT] memory unlockClock) = _assignClocks(stages);
         _checkAmendmentRules(stages, amendments);
-
         uint16 index = ++_templateCount;
-        uint64 requiredRoles;
-        uint16 bindingStages;
-        uint16 fundingStages;
+        (uint64 requiredRoles, uint16 bindingStages, uint16 fundingStages) = _storeRules(index, stages);
+        _templates[templateId] = Template(
+            index,
+            uint8(count),
+            bindingStages,
+            fundingStages,
+            requiredRoles,
+            amendments.deadlineConsent,
+            amendments.termsConsent,
+            amendments.partyConsent,
+            amendments.reopenedByTerms
+        );
+        _templateIds[index] = templateId;
+        emit I.TemplateRegistered(templateId, definitionHash, index, uint8(count));
+    }
+
+    /// @dev Checks the stages and writes their rule words, with what registration derives from the whole list:
+    /// clocks, dependents, and the deadlines' numbers.
+    function _storeRules(
+        uint16 index,
+        I.StageRule[] calldata stages
+    ) private returns (uint64 requiredRoles, uint16 bindingStages, uint16 fundingStages) {
+        (uint8[STAGE_LIMIT] memory completionClock, uint8[STAGE_LIMIT] memory unlockClock) = _assignClocks(stages);
+        uint256 count = stages.length;
         uint256[STAGE_LIMIT] memory dependents;
         uint256[STAGE_LIMIT] memory waitingDependents;
         for (uint256 i; i < count; ++i) {
@@ -75,10 +95,12 @@ contract MortgageEscrowModule is MortgageEscrowStorage, EIP712, ReentrancyGuardT
             uint256 anchorClock = s.deadlineAnchor == 0 ? 0 : completionClock[s.deadlineAnchor - 1];
             // Deadlines are numbered in stage order, each stage's own before its long-stop; past the sixth
             // they get none, and cannot be moved.
-            uint256 deadlineSlot;
-            uint256 longStopSlot;
-            if (s.deadlineSeconds != 0 && deadlineSlots < CaseExtraStateLib.DEADLINE_SLOTS) deadlineSlot = ++deadlineSlots;
-            if (s.longStopSeconds != 0 && deadlineSlots < CaseExtraStateLib.DEADLINE_SLOTS) longStopSlot = ++deadlineSlots;
+            uint256 slots = deadlineSlots < CaseExtraStateLib.DEADLINE_SLOTS && s.deadlineSeconds != 0
+                ? ++deadlineSlots
+                : 0;
+            if (s.longStopSeconds != 0 && deadlineSlots < CaseExtraStateLib.DEADLINE_SLOTS) {
+                slots |= ++deadlineSlots << 8;
+            }
             _rules[index][i] = StageRuleWordLib.create(
                 s,
                 anchorClock,
@@ -86,26 +108,13 @@ contract MortgageEscrowModule is MortgageEscrowStorage, EIP712, ReentrancyGuardT
                 unlockClock[i],
                 waitingDependents[i],
                 dependents[i],
-                deadlineSlot,
-                longStopSlot
+                slots & 0xFF,
+                slots >> 8
             );
             requiredRoles |= uint64(uint256(s.roles) << (i * ROLE_COUNT));
             if (s.binding) bindingStages |= uint16(1 << i);
             if (s.action != I.Action.None) fundingStages |= uint16(1 << i);
         }
-        _templates[templateId] = Template(
-            index,
-            uint8(count),
-            bindingStages,
-            fundingStages,
-            requiredRoles,
-            amendments.deadlineConsent,
-            amendments.termsConsent,
-            amendments.partyConsent,
-            amendments.reopenedByTerms
-        );
-        _templateIds[index] = templateId;
-        emit I.TemplateRegistered(templateId, definitionHash, index, uint8(count));
     }
 
     /// @dev Checks every rule and numbers, from 1, the times that later rules need: the completion time of
@@ -514,12 +523,20 @@ contract MortgageEscrowModule is MortgageEscrowStorage, EIP712, ReentrancyGuardT
         return (true, _clock(caseId, c, state, rule.anchorClock()) + rule.deadlineSeconds());
     }
 
+    /// @dev A kept time (see `MortgageEscrow._clock`): clock 1 in the hot word, 2-4 after the lawyer's address
+    /// in the case's third slot, 5-12 in the extra word.
     function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) private view returns (uint256) {
         if (clock == 1) return state.clock1();
-        if (clock == 2) return c.clock2;
-        if (clock == 3) return c.clock3;
-        if (clock == 4) return c.clock4;
-        return uint32(_extraClocks[caseId] >> ((clock - CLOCKS_IN_CASE - 1) * 32));
+        (uint256 word, uint256 shift) = clock <= CLOCKS_IN_CASE
+            ? (_lawyerSlot(c), 160 + (clock - 2) * 32)
+            : (_extraClocks[caseId], (clock - CLOCKS_IN_CASE - 1) * 32);
+        return uint32(word >> shift);
+    }
+
+    function _lawyerSlot(Case storage c) private view returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := sload(add(c.slot, 2))
+        }
     }
 
     function _epochOf(uint256 caseId, uint8 stage, I.Role role) private view returns (uint8) {

@@ -3,8 +3,9 @@
  * differential test feeds it the same transactions as `MortgageEscrow` to show that its context and
  * `stageStatus` agree with the contract after every one.
  *
- * Events in: the contract's transactions of the case (each carrying its block's time), a party's approval,
- * and the chain clock. Actions out: a sign-off (`requestSignOff`), `advance` and `expire` when time lets the
+ * Events in: the contract's transactions of the case (each carrying its block's time; amendments included:
+ * proposals, consents and their withdrawal, by the rules of `case-amendments.ts`), a party's approval, and the
+ * chain clock. Actions out: a sign-off (`requestSignOff`), `advance` and `expire` when time lets the
  * contract take them (`requestAdvance`, `requestExpire`), the seller's payout once the escrow is released
  * (`requestSellerPayout`), and word that a stage's legal moment has come (`announceLegalMoment`). The engine
  * provides those actions with `.provide()`, tests provide fakes. It never imports ethers.

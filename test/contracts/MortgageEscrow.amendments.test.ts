@@ -13,6 +13,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
 import {
   AmendmentKind,
+  CASCADE,
   CONSENT_TYPES,
   ConsentSkip,
   DAY,
@@ -942,6 +943,275 @@ describe("MortgageEscrow amendments", function () {
       await escrow.connect(parties.bank).openCase(t);
       await propose(escrow, parties.buyer, caseId, Role.Buyer, moveRelease(await soon(), await soon(70)));
       await expect(consent(escrow, parties.buyer, caseId, 1, Role.Seller)).to.emit(escrow, "AmendmentApplied");
+    });
+  });
+
+  describe("the rarer paths", function () {
+    it("refuses every field that its kind does not use", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWithAmendableCases);
+      const expiresAt = await soon();
+      const set = {
+        stage: { stage: 1 },
+        longStop: { longStop: true },
+        deadline: { deadline: 5 },
+        price: { price: 1n },
+        deposit: { deposit: 1n },
+        loan: { loan: 1n },
+        party: { party: Role.Seller },
+        account: { account: parties.stranger.address },
+      };
+      const unused: Record<number, Array<keyof typeof set>> = {
+        [AmendmentKind.Deadline]: ["price", "deposit", "loan", "party", "account"],
+        [AmendmentKind.Terms]: ["stage", "longStop", "deadline", "party", "account"],
+        [AmendmentKind.Party]: ["stage", "longStop", "deadline", "price", "deposit", "loan"],
+      };
+      for (const [kind, fields] of Object.entries(unused)) {
+        for (const field of fields) {
+          const base =
+            Number(kind) === AmendmentKind.Deadline
+              ? { stage: 2, deadline: await soon(70) }
+              : Number(kind) === AmendmentKind.Party
+                ? { party: Role.Seller, account: parties.stranger.address }
+                : {};
+          const p = proposal({ kind: Number(kind), expiresAt, ...base, ...set[field] });
+          await expect(escrow.connect(parties.buyer).proposeAmendment(caseId, Role.Buyer, p), `${kind} ${field}`)
+            .to.be.revertedWithCustomError(escrow, "MortgageEscrowInvalidAmendment")
+            .withArgs(caseId, reason("unused field set"));
+        }
+      }
+    });
+
+    for (const name of ["Bank", "Lawyer", "Seller"] as RoleName[]) {
+      it(`replaces the ${name.toLowerCase()}, with its own consent`, async function () {
+        const { escrow, parties, caseId } = await loadFixture(deployWithAmendableCases);
+        const [next] = (await ethers.getSigners()).slice(11);
+        const p = proposal({
+          kind: AmendmentKind.Party,
+          expiresAt: await soon(),
+          party: Role[name],
+          account: next.address,
+        });
+        const replaced = partyFor(parties, name);
+        await propose(escrow, replaced, caseId, Role[name], p);
+        if (name !== "Lawyer") {
+          await expect(consent(escrow, parties.lawyer, caseId, 1, Role.Lawyer))
+            .to.emit(escrow, "PartyReplaced")
+            .withArgs(caseId, Role[name], replaced.address, next.address);
+        }
+        expect((await escrow.caseOf(caseId)).parties[Role[name]]).to.equal(next.address);
+        const a = await escrow.amendmentOf(caseId, 1);
+        expect([a.proposal.party, a.proposal.account]).to.deep.equal([BigInt(Role[name]), next.address]);
+        // The next version's hash chains from a party amendment too.
+        await propose(escrow, parties.buyer, caseId, Role.Buyer, moveRelease(await soon(), await soon(70)));
+        expect((await escrow.amendmentOf(caseId, 2)).replacedTermsHash).to.not.equal(a.replacedTermsHash);
+      });
+    }
+
+    it("proposes nothing on a case that has ended", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWithAmendableCases);
+      for (const voter of [parties.bank, parties.lawyer, parties.buyer, parties.seller])
+        await escrow.connect(voter).cancel(caseId);
+      await expect(
+        escrow.connect(parties.buyer).proposeAmendment(caseId, Role.Buyer, moveRelease(await soon(), await soon(70))),
+      )
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowUnexpectedCaseStatus")
+        .withArgs(caseId, 4, 2);
+    });
+
+    it("refuses a case's 65,536th proposal", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWithAmendableCases);
+      // `_extras` is the storage contract's eleventh variable (slot 10); the count is bits 16-31 of its word.
+      const slot = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [caseId, 10]));
+      await ethers.provider.send("hardhat_setStorageAt", [
+        await escrow.getAddress(),
+        slot,
+        ethers.toBeHex(0xffffn << 16n, 32),
+      ]);
+      expect((await escrow.caseOf(caseId)).amendmentCount).to.equal(0xffff);
+      await expect(
+        escrow.connect(parties.buyer).proposeAmendment(caseId, Role.Buyer, moveRelease(await soon(), await soon(70))),
+      )
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowTooManyAmendments")
+        .withArgs(caseId);
+    });
+
+    it("skips a relayed consent of a role that consented already; a relayed last consent completes the stage a deadline held back", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWithAmendableCases);
+      await signStage(escrow, parties, caseId, 0, "Buyer", "Seller");
+      await signStage(escrow, parties, caseId, 1, "Lawyer", "Buyer");
+      await time.increase(3 * DAY);
+      await escrow.advance(caseId);
+      await fundCase(escrow, parties, caseId);
+      const deadline = Number((await escrow.stageOf(caseId, 2)).deadline);
+      await time.increaseTo(deadline + 1);
+      await signStage(escrow, parties, caseId, 2, "Bank", "Lawyer");
+      await propose(escrow, parties.buyer, caseId, Role.Buyer, moveRelease(await soon(), deadline + 20 * DAY));
+      const items = [
+        await signedConsent(escrow, parties.buyer, caseId, 1, Role.Buyer),
+        await signedConsent(escrow, parties.seller, caseId, 1, Role.Seller),
+      ];
+      const tx = escrow.connect(parties.relayer).consentToAmendmentsWithSignatures(items);
+      await expect(tx)
+        .to.emit(escrow, "AmendmentConsentSkipped")
+        .withArgs(caseId, 1, Role.Buyer, 0, ConsentSkip.AlreadyConsented);
+      await expect(tx).to.emit(escrow, "StageCompleted").withArgs(caseId, 2);
+    });
+
+    it("re-opens, of its stages, only those completed, and moves a moved long-stop again", async function () {
+      const { escrow, parties } = await loadFixture(deployWithAmendableCases);
+      const rules = { ...EVERY_PARTY, reopenedByTerms: stages(0, 3) };
+      const templateId = await registerTemplate(
+        escrow,
+        parties.admin,
+        SMALL_PURCHASE,
+        ethers.id("reopen-two@1"),
+        rules,
+      );
+      const caseId = await openCase(escrow, parties, templateId);
+      await signStage(escrow, parties, caseId, 0, "Buyer", "Seller");
+      await propose(
+        escrow,
+        parties.bank,
+        caseId,
+        Role.Bank,
+        proposal({ kind: AmendmentKind.Terms, expiresAt: await soon(), ...DEFAULT_TERMS }),
+      );
+      await consent(escrow, parties.seller, caseId, 1, Role.Seller);
+      await consent(escrow, parties.lawyer, caseId, 1, Role.Lawyer);
+      await expect(consent(escrow, parties.buyer, caseId, 1, Role.Buyer))
+        .to.emit(escrow, "StageReopened")
+        .withArgs(caseId, 0);
+
+      const us = await registerTemplate(escrow, parties.admin, US_PURCHASE, ethers.id("us@1"));
+      const usCase = await openCase(escrow, parties, us);
+      const longStop = Number((await escrow.stageOf(usCase, 9)).deadline);
+      for (const [n, by] of [
+        [1, 30 * DAY],
+        [2, 10 * DAY],
+      ]) {
+        const p = proposal({
+          kind: AmendmentKind.Deadline,
+          expiresAt: await soon(),
+          stage: 9,
+          longStop: true,
+          deadline: longStop + by,
+        });
+        await propose(escrow, parties.bank, usCase, Role.Bank, p);
+        for (const r of ["Lawyer", "Buyer", "Seller"] as RoleName[])
+          await consent(escrow, partyFor(parties, r), usCase, n, Role[r]);
+      }
+      // The second move was earlier than the first: it needed the buyer, whom the template asks anyway.
+      expect((await escrow.stageOf(usCase, 9)).deadline).to.equal(longStop + 10 * DAY);
+    });
+
+    it("reads the kept time of the deadline's anchor, wherever the case keeps it, to tell a move earlier from a later one", async function () {
+      const { escrow, parties } = await loadFixture(deployWithAmendableCases);
+      const count = 7;
+      const chain = Array.from({ length: count }, (_, i) =>
+        rule({
+          roles: roles("Lawyer"),
+          prerequisites: i === 0 ? 0 : stages(i - 1),
+          waitSeconds: i === 0 ? 0 : DAY,
+          deadlineSeconds: i === 0 ? 0 : 2 * DAY,
+          deadlineAnchor: i,
+          action: i === count - 1 ? 2 : 0,
+          longStopSeconds: i === count - 1 ? 365 * DAY : 0,
+        }),
+      );
+      const templateId = await registerTemplate(escrow, parties.admin, chain, ethers.id("clock-chain@1"), BANK_ONLY);
+      const caseId = await openCase(escrow, parties, templateId);
+      for (let i = 1; i < count; i++)
+        await escrow.connect(parties.lawyer).signOff(caseId, i, Role.Lawyer, ethers.ZeroHash);
+      await escrow.connect(parties.lawyer).signOff(caseId, 0, Role.Lawyer, ethers.ZeroHash);
+      // A move later than the running deadline needs the bank alone; one earlier, the buyer too.
+      const required = async (stage: number, by: number) => {
+        const current = Number((await escrow.stageOf(caseId, stage)).deadline);
+        const p = proposal({ kind: AmendmentKind.Deadline, expiresAt: await soon(), stage, deadline: current + by });
+        const id = await escrow.connect(parties.lawyer).proposeAmendment.staticCall(caseId, Role.Lawyer, p);
+        await escrow.connect(parties.lawyer).proposeAmendment(caseId, Role.Lawyer, p);
+        return Number((await escrow.amendmentOf(caseId, id)).required);
+      };
+      expect(await required(1, DAY)).to.equal(roles("Bank")); // its anchor's time: clock 1, in the hot word
+      expect(await required(1, -DAY)).to.equal(roles("Bank", "Buyer"));
+      await time.increase(DAY);
+      await escrow.advance(caseId);
+      expect(await required(2, DAY)).to.equal(roles("Bank")); // clock 2, in the lawyer's slot
+      await time.increase(DAY);
+      await escrow.advance(caseId);
+      await time.increase(DAY);
+      await escrow.advance(caseId);
+      expect(await required(4, DAY)).to.equal(roles("Bank")); // clock 6, in the extra word
+    });
+
+    it("asks the buyer when the price grows while the deposit does not", async function () {
+      const { escrow, parties, bankOnlyCase } = await loadFixture(deployWithAmendableCases);
+      const { price, deposit, loan } = DEFAULT_TERMS;
+      const lower = proposal({ kind: AmendmentKind.Terms, expiresAt: await soon(), price: price - 10n, deposit, loan });
+      await propose(escrow, parties.bank, bankOnlyCase, Role.Bank, lower);
+      await consent(escrow, parties.seller, bankOnlyCase, 1, Role.Seller);
+      const higher = { ...lower, price: price - 5n };
+      await expect(escrow.connect(parties.bank).proposeAmendment(bankOnlyCase, Role.Bank, higher))
+        .to.emit(escrow, "AmendmentProposed")
+        .withArgs(bankOnlyCase, 2, Role.Bank, 1, roles("Bank", "Buyer"), anyValue);
+    });
+
+    it("re-opens a stage after others not to re-open, and refuses, whole, a change whose re-opening would overflow a counter", async function () {
+      const { escrow, parties } = await loadFixture(deployWithAmendableCases);
+      const rules = { ...EVERY_PARTY, reopenedByTerms: stages(1) };
+      const templateId = await registerTemplate(escrow, parties.admin, CASCADE, ethers.id("cascade-reopen@1"), rules);
+      const caseId = await openCase(escrow, parties, templateId);
+      await signStage(escrow, parties, caseId, 1, "Seller");
+      const change = async (id: number) => {
+        await propose(
+          escrow,
+          parties.bank,
+          caseId,
+          Role.Bank,
+          proposal({ kind: AmendmentKind.Terms, expiresAt: await soon(), ...DEFAULT_TERMS }),
+        );
+        await consent(escrow, parties.lawyer, caseId, id, Role.Lawyer);
+        await consent(escrow, parties.seller, caseId, id, Role.Seller);
+        return consent(escrow, parties.buyer, caseId, id, Role.Buyer);
+      };
+      await expect(change(1)).to.emit(escrow, "StageReopened").withArgs(caseId, 1);
+      await signStage(escrow, parties, caseId, 1, "Seller");
+      // The seller's revocation counter for stage 1 at its limit: re-opening cannot void its signatures.
+      const inner = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [caseId, 8]));
+      const slot = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "bytes32"], [0, inner]));
+      const shift = BigInt((1 * 4 + Role.Seller) * 8);
+      await ethers.provider.send("hardhat_setStorageAt", [
+        await escrow.getAddress(),
+        slot,
+        ethers.toBeHex(0xffn << shift, 32),
+      ]);
+      await expect(change(2))
+        .to.be.revertedWithCustomError(escrow, "MortgageEscrowTooManyRevocations")
+        .withArgs(caseId, 1, Role.Seller);
+    });
+
+    it("refuses, from anyone but itself, the call by which the module completes stages", async function () {
+      const { escrow, parties, caseId } = await loadFixture(deployWithAmendableCases);
+      const selector = ethers.id("completeReadyStages(uint256,uint256)").slice(0, 10);
+      const data = selector + ethers.AbiCoder.defaultAbiCoder().encode(["uint256", "uint256"], [caseId, 1]).slice(2);
+      await expect(parties.stranger.sendTransaction({ to: await escrow.getAddress(), data })).to.be.reverted;
+      await expect(parties.stranger.sendTransaction({ to: await escrow.getAddress(), data: "0x12345678" })).to.be
+        .reverted;
+      // A case whose seller is the escrow's own address: the seller's relayed signature is asked of the escrow
+      // (ERC-1271), which calls itself with another selector, and is refused.
+      const t = { ...caseTerms(parties, (await escrow.caseOf(caseId)).templateId), seller: await escrow.getAddress() };
+      const selfCase = await escrow.connect(parties.bank).openCase.staticCall(t);
+      await escrow.connect(parties.bank).openCase(t);
+      const item = {
+        caseId: selfCase,
+        stage: 0,
+        role: Role.Seller,
+        epoch: 0,
+        evidence: ethers.ZeroHash,
+        signature: "0x",
+      };
+      await expect(escrow.connect(parties.relayer).signOffWithSignatures([item]))
+        .to.emit(escrow, "SignOffSkipped")
+        .withArgs(selfCase, 0, Role.Seller, 0, SkipReason.InvalidSignature);
     });
   });
 });

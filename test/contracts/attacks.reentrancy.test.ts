@@ -1,15 +1,18 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { Interface } from "ethers";
 import type { MortgageEscrow, ReentrantPayee } from "../../typechain-types";
 import {
+  AmendmentKind,
   CaseStatus,
+  DAY,
   DEFAULT_TERMS,
   EVIDENCE,
   Role,
   SMALL_PURCHASE,
   getParties,
+  proposal,
   registerTemplate,
   type Terms,
 } from "./fixtures";
@@ -446,6 +449,28 @@ describe("MortgageEscrow attacks: re-entrancy", function () {
         terms.loan,
       );
       await expectSolvent(escrow, [victimCase, attackCase]);
+    });
+
+    it("refuses an amendment proposed, consented to, relayed or withdrawn from inside a deposit", async function () {
+      const { escrow, attackCase, attacker, hookedBuyer } = await loadFixture(deployWithHookedToken);
+      const guardError = escrow.interface.encodeErrorResult("ReentrancyGuardReentrantCall", []);
+      const terms = proposal({
+        kind: AmendmentKind.Terms,
+        expiresAt: (await time.latest()) + DAY,
+        price: 1n,
+        deposit: 1n,
+      });
+      for (const [fn, args] of [
+        ["proposeAmendment", [attackCase, Role.Buyer, terms]],
+        ["consentToAmendment", [attackCase, 1, Role.Buyer]],
+        ["consentToAmendmentsWithSignatures", [[]]],
+        ["withdrawAmendmentConsent", [attackCase, 1, Role.Buyer]],
+      ] as const) {
+        await arm(hookedBuyer, escrow, fn, [...args]);
+        const deposit = send(escrow, attacker.Buyer, "deposit", [attackCase, Role.Buyer, 1n]);
+        await expect(deposit, fn).to.emit(hookedBuyer, "Reentered").withArgs(false, guardError);
+      }
+      expect((await escrow.caseOf(attackCase)).amendmentCount).to.equal(0);
     });
 
     it("refuses a cancellation cast from inside a partial deposit, so the deposit stays owed to its payer", async function () {

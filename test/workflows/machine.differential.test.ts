@@ -3,7 +3,9 @@
  * fed the same transactions (the machine as events carrying the block's time) and after every transaction
  * they must agree on every stage (status, sign-offs, availableAt, deadline, completedAt) and on the case
  * (status, released, funded, completed and overdue stages, cancellation votes). A transaction that reverts
- * on chain must leave the machine's state unchanged, and one that succeeds must change it.
+ * on chain must leave the machine's state unchanged, and one that succeeds must change it. And money is
+ * conserved at every step: what the payers paid in is what the escrow holds of them plus what was credited
+ * (a share an amendment shrank), and once the case is released or ended, exactly what was credited.
  *
  * (a) every shortest path of each template's graph (./machine-paths.ts) is replayed on chain: the paths share
  *     prefixes, so the tree they form is walked depth first with a chain snapshot at each branch;
@@ -12,7 +14,11 @@
  *     full deposits, time jumps (random, and aimed at availableAt and deadlines +-1 s), advance, expire,
  *     cancellation votes and their withdrawal (a party holding two roles, a stranger), many of which revert;
  * (c) the cases the issue is about: a party goes silent and the long-stop expires the case, every deposit
- *     then withdrawn; votes cast before a binding stage cleared by it; votes withdrawn; times past 2106.
+ *     then withdrawn; votes cast before a binding stage cleared by it; votes withdrawn; times past 2106;
+ * (d) amendments (issue 13), in the walks and step by step in each template: proposals of each kind (some the
+ *     contract refuses), consents direct and relayed (stale after a withdrawal, forged, replayed on another
+ *     case, version or kind: each skipped with the contract's reason), withdrawals, expiry and supersession;
+ *     after each step the chain's `amendmentOf` must agree with the machine's record of every amendment.
  *
  * MACHINE_WALKS (default 24) and MACHINE_WALK_STEPS (default 60) raise the search; MACHINE_WALK_SEED (default
  * 20250601) picks the walks; a failure prints the seed, the walk and every step taken.
@@ -218,6 +224,8 @@ class CaseReader {
     const c = (k: number) => field(caseLayout, k);
     return {
       now: Number(BigInt(word(0))),
+      /** What the escrow holds of the case's payers (paidByBank + paidByBuyer), for the money check. */
+      paid: c(19) + c(20),
       view: {
         status: CASE_STATUS[Number(c(1))] as string,
         released: c(2) === 1n,
@@ -307,6 +315,9 @@ class Twin {
   header = "";
   transactions = 0;
   comparisons = 0;
+  /** Everything the case's payers paid in, and everything credited to anyone, from the events. */
+  deposited = 0n;
+  credited = 0n;
   reverts = 0;
 
   constructor(
@@ -408,6 +419,11 @@ class Twin {
       this.log.push(`  reverted: ${parsed.name}`);
     }
     this.transactions++;
+    for (const e of this.eventsOf(outcome)) {
+      if (BigInt(e.args.caseId ?? -1) !== this.caseId) continue;
+      if (e.name === "Deposited") this.deposited += BigInt(e.args.amount);
+      if (e.name === "Credited") this.credited += BigInt(e.args.amount);
+    }
     return outcome;
   }
 
@@ -435,7 +451,14 @@ class Twin {
   }
 
   async compare(what: string): Promise<void> {
-    const { now, view } = await this.reader.read();
+    const { now, view, paid } = await this.reader.read();
+    // Money is conserved: while the case is open and not released, what came in is what the escrow holds of
+    // its payers plus what was credited back (a share an amendment shrank); once released or ended, every
+    // unit that came in has been credited to someone, once.
+    const held = view.status === "open" && !view.released ? paid : 0n;
+    expect(this.deposited, `${this.failure()}\nafter ${what}: money in = held + credited`).to.equal(
+      held + this.credited,
+    );
     this.comparisons++;
     if (this.expectedTime !== null)
       expect(now, "the views run at the time of the latest block").to.equal(this.expectedTime);
@@ -1261,6 +1284,7 @@ describe("workflows/machine against MortgageEscrow", function () {
           for (const child of node.children.values()) {
             const chainSnapshot = await hre.network.provider.send("evm_snapshot", []);
             const logged = root.log.length;
+            const money = [root.deposited, root.credited];
             root.snapshot = snapshot;
             const event = child.event as CaseEvent;
             const nextShift = await replayEvent(root, event, shift, terms);
@@ -1269,6 +1293,7 @@ describe("workflows/machine against MortgageEscrow", function () {
               event.type === "SIGN_OFF" ? `SIGN_OFF ${event.stage}/${event.role}` : event.type,
             ]);
             root.log.length = logged;
+            [root.deposited, root.credited] = money;
             expect(await hre.network.provider.send("evm_revert", [chainSnapshot])).to.equal(true);
           }
         };
