@@ -789,19 +789,8 @@ contract MortgageEscrow is
         }
     }
 
-    function _partyOf(Case storage c, Role role) private view returns (address) {
-        if (role == Role.Bank) return c.bank;
-        if (role == Role.Lawyer) return c.lawyer;
-        if (role == Role.Buyer) return c.buyer;
-        return c.seller;
-    }
-
     function _isParty(Case storage c, address account) private view returns (bool) {
         return c.bank == account || c.lawyer == account || c.buyer == account || c.seller == account;
-    }
-
-    function _requireParty(uint256 caseId, Case storage c, Role role, address account) private view {
-        if (_partyOf(c, role) != account) revert MortgageEscrowUnauthorizedParty(caseId, account, role);
     }
 
     /// @dev The bit of (stage, role) in the 4-bits-per-stage masks; reverts unless the stage requires the role.
@@ -854,33 +843,6 @@ contract MortgageEscrow is
         if (running && (!hasDeadline || own < deadline)) (hasDeadline, deadline) = (true, own);
     }
 
-    /// @dev A stage's long-stop (it has one): moved, or counted from the opening.
-    function _longStopOf(
-        CaseState state,
-        StageRuleWord rule,
-        CaseExtraState extras
-    ) private pure returns (bool, uint256) {
-        uint256 moved = extras.movedDeadline(rule.longStopSlot());
-        return (true, moved != 0 ? moved : state.openedAt() + rule.longStopSeconds());
-    }
-
-    /// @dev A stage's own deadline (it has one): moved (an agreed time, running from then on), or counted from
-    /// its anchor once the anchor has happened.
-    function _ownDeadlineOf(
-        uint256 caseId,
-        Case storage c,
-        CaseState state,
-        StageRuleWord rule,
-        CaseExtraState extras
-    ) private view returns (bool, uint256) {
-        uint256 moved = extras.movedDeadline(rule.deadlineSlot());
-        if (moved != 0) return (true, moved);
-        uint256 anchor = rule.deadlineAnchor();
-        if (anchor == 0) return (true, state.openedAt() + rule.deadlineSeconds());
-        if (!state.isCompleted(anchor - 1)) return (false, 0);
-        return (true, _clock(caseId, c, state, rule.anchorClock()) + rule.deadlineSeconds());
-    }
-
     function _isPastDeadline(
         uint256 caseId,
         Case storage c,
@@ -892,7 +854,7 @@ contract MortgageEscrow is
         return hasDeadline && now_ > deadline;
     }
 
-    function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) private view returns (uint256) {
+    function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) internal view override returns (uint256) {
         if (clock == 1) return state.clock1();
         if (clock == 2) return c.clock2;
         if (clock == 3) return c.clock3;

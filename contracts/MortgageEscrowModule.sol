@@ -485,47 +485,9 @@ contract MortgageEscrowModule is MortgageEscrowStorage, EIP712, ReentrancyGuardT
         }
     }
 
-    function _partyOf(Case storage c, I.Role role) private view returns (address) {
-        if (role == I.Role.Bank) return c.bank;
-        if (role == I.Role.Lawyer) return c.lawyer;
-        if (role == I.Role.Buyer) return c.buyer;
-        return c.seller;
-    }
-
-    function _requireParty(uint256 caseId, Case storage c, I.Role role, address account) private view {
-        if (_partyOf(c, role) != account) revert I.MortgageEscrowUnauthorizedParty(caseId, account, role);
-    }
-
-    /// @dev A stage's long-stop (it has one): moved, or counted from the opening.
-    function _longStopOf(
-        CaseState state,
-        StageRuleWord rule,
-        CaseExtraState extras
-    ) private pure returns (bool, uint256) {
-        uint256 moved = extras.movedDeadline(rule.longStopSlot());
-        return (true, moved != 0 ? moved : state.openedAt() + rule.longStopSeconds());
-    }
-
-    /// @dev A stage's own deadline (it has one): moved (an agreed time, running from then on), or counted from
-    /// its anchor once the anchor has happened.
-    function _ownDeadlineOf(
-        uint256 caseId,
-        Case storage c,
-        CaseState state,
-        StageRuleWord rule,
-        CaseExtraState extras
-    ) private view returns (bool, uint256) {
-        uint256 moved = extras.movedDeadline(rule.deadlineSlot());
-        if (moved != 0) return (true, moved);
-        uint256 anchor = rule.deadlineAnchor();
-        if (anchor == 0) return (true, state.openedAt() + rule.deadlineSeconds());
-        if (!state.isCompleted(anchor - 1)) return (false, 0);
-        return (true, _clock(caseId, c, state, rule.anchorClock()) + rule.deadlineSeconds());
-    }
-
     /// @dev A kept time (see `MortgageEscrow._clock`): clock 1 in the hot word, 2-4 after the lawyer's address
     /// in the case's third slot, 5-12 in the extra word.
-    function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) private view returns (uint256) {
+    function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) internal view override returns (uint256) {
         if (clock == 1) return state.clock1();
         (uint256 word, uint256 shift) = clock <= CLOCKS_IN_CASE
             ? (_lawyerSlot(c), 160 + (clock - 2) * 32)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IMortgageEscrow as I} from "./IMortgageEscrow.sol";
 import {CaseState} from "./libraries/CaseState.sol";
 import {StageRuleWord} from "./libraries/StageRuleWord.sol";
 import {AmendmentWord} from "./libraries/AmendmentWord.sol";
@@ -87,4 +88,48 @@ abstract contract MortgageEscrowStorage {
     mapping(uint256 caseId => mapping(address payee => uint256)) internal _credits;
     mapping(uint256 caseId => CaseExtraState) internal _extras;
     mapping(uint256 caseId => mapping(uint256 amendment => AmendmentRecord)) internal _amendments;
+
+    // --------------------------------------------- reads both contracts make of the state
+
+    /// @dev The time kept in clock `clock` of the case (1 lives in `state`). Each contract reads the others
+    /// its own way: the escrow by field, the module (which must stay under EIP-170 too) from the raw slot.
+    function _clock(uint256 caseId, Case storage c, CaseState state, uint256 clock) internal view virtual returns (uint256);
+
+    function _partyOf(Case storage c, I.Role role) internal view returns (address) {
+        if (role == I.Role.Bank) return c.bank;
+        if (role == I.Role.Lawyer) return c.lawyer;
+        if (role == I.Role.Buyer) return c.buyer;
+        return c.seller;
+    }
+
+    function _requireParty(uint256 caseId, Case storage c, I.Role role, address account) internal view {
+        if (_partyOf(c, role) != account) revert I.MortgageEscrowUnauthorizedParty(caseId, account, role);
+    }
+
+    /// @dev A stage's long-stop (it has one): moved, or counted from the opening.
+    function _longStopOf(
+        CaseState state,
+        StageRuleWord rule,
+        CaseExtraState extras
+    ) internal pure returns (bool, uint256) {
+        uint256 moved = extras.movedDeadline(rule.longStopSlot());
+        return (true, moved != 0 ? moved : state.openedAt() + rule.longStopSeconds());
+    }
+
+    /// @dev A stage's own deadline (it has one): moved (an agreed time, running from then on), or counted from
+    /// its anchor once the anchor has happened.
+    function _ownDeadlineOf(
+        uint256 caseId,
+        Case storage c,
+        CaseState state,
+        StageRuleWord rule,
+        CaseExtraState extras
+    ) internal view returns (bool, uint256) {
+        uint256 moved = extras.movedDeadline(rule.deadlineSlot());
+        if (moved != 0) return (true, moved);
+        uint256 anchor = rule.deadlineAnchor();
+        if (anchor == 0) return (true, state.openedAt() + rule.deadlineSeconds());
+        if (!state.isCompleted(anchor - 1)) return (false, 0);
+        return (true, _clock(caseId, c, state, rule.anchorClock()) + rule.deadlineSeconds());
+    }
 }
