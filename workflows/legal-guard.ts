@@ -46,6 +46,11 @@ export interface LegalGuard {
   waitsFor(model: CaseModel, stage: number, now: Date): string | null;
   /** Whether the engine may now submit what could complete the stage: a sign-off of it, or `advance`. */
   mayComplete(model: CaseModel, stage: number, now: Date): LegalVerdict;
+  /**
+   * The moment a deadline "by the end of" the local date `date` (YYYY-MM-DD) passes in the jurisdiction: 00:00
+   * local of the day after, as the law's deadlines count. An amendment that moves a deadline to a date uses it.
+   */
+  endOfLocalDate(date: string): Date;
 }
 
 export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "calendar" | "timeZone">): LegalGuard {
@@ -107,8 +112,12 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     const longStop = longStops[stage];
     if (own === undefined && longStop === undefined) return undefined;
     const running: Date[] = [];
-    if (longStop !== undefined) running.push(endOf(longStop, model.openedAt));
-    if (own !== undefined) {
+    // A deadline an amendment moved is the moment the parties agreed, exactly: nothing is counted from it.
+    const moved = model.movedDeadlines?.[stage];
+    if (moved?.longStop != null) running.push(new Date(moved.longStop * 1000));
+    else if (longStop !== undefined) running.push(endOf(longStop, model.openedAt));
+    if (moved?.own != null) running.push(new Date(moved.own * 1000));
+    else if (own !== undefined) {
       const anchorStage = model.rules[stage].deadlineAnchor;
       const anchor = anchorStage === 0 ? model.openedAt : model.completedAt[anchorStage - 1];
       if (anchor !== null) running.push(endOf(own, anchor));
@@ -162,5 +171,10 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     };
   }
 
-  return { timeZone: calendar.timeZone, legalMomentOf, legalDeadlineOf, waitsFor, mayComplete };
+  function endOfLocalDate(date: string): Date {
+    // Noon UTC falls on the same local date in every zone a workflow here uses (UTC-5 to UTC+1).
+    return calendar.startOfDayAfter(new Date(`${date}T12:00:00Z`), 1);
+  }
+
+  return { timeZone: calendar.timeZone, legalMomentOf, legalDeadlineOf, waitsFor, mayComplete, endOfLocalDate };
 }

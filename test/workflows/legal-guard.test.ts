@@ -153,4 +153,43 @@ describe("legal guard", function () {
     expect(model.completedAt[stage("clear-to-close")]).to.equal(opened);
     expect(guard.legalMomentOf(model, stage("consummation"))).to.equal(null);
   });
+
+  describe("a deadline moved by amendment", function () {
+    const ukPurchase = getTemplate("uk-purchase");
+    const completion = ukPurchase.stageIndex["completion"];
+
+    it("is the moment the parties agreed, not a count from the anchor", function () {
+      const guard = createLegalGuard(ukPurchase);
+      const opened = seconds("2027-01-04T10:00:00Z");
+      const model = newCaseModel(ukPurchase.stages, opened);
+      completeAt(model, ukPurchase.stageIndex, opened, "offer-accepted", "conveyancers-instructed", "mortgage-offer");
+      const counted = guard.legalDeadlineOf(model, completion) as Date;
+      const agreed = seconds("2027-03-15T00:00:00Z");
+      model.movedDeadlines![completion] = { own: agreed, longStop: null };
+      const moved = guard.legalDeadlineOf(model, completion) as Date;
+      expect(moved.getTime() / 1000).to.equal(agreed);
+      expect(moved.getTime()).to.not.equal(counted.getTime());
+    });
+
+    it("runs from the agreed moment even before its anchor has completed", function () {
+      const guard = createLegalGuard(ukPurchase);
+      const model = newCaseModel(ukPurchase.stages, seconds("2027-01-04T10:00:00Z"));
+      // Only the long-stop runs until the mortgage offer (the own deadline's anchor) completes.
+      const longStop = guard.legalDeadlineOf(model, completion) as Date;
+      expect(longStop.getTime()).to.be.greaterThan(Date.parse("2027-03-15T00:00:00Z"));
+      model.movedDeadlines![completion] = { own: seconds("2027-03-15T00:00:00Z"), longStop: null };
+      expect(guard.legalDeadlineOf(model, completion)?.toISOString()).to.equal("2027-03-15T00:00:00.000Z");
+    });
+
+    it("takes a date as the end of that local day in the jurisdiction's zone", function () {
+      expect(createLegalGuard(ukPurchase).endOfLocalDate("2027-03-14").toISOString()).to.equal(
+        "2027-03-15T00:00:00.000Z",
+      );
+      expect(createLegalGuard(ukPurchase).endOfLocalDate("2027-07-14").toISOString()).to.equal(
+        "2027-07-14T23:00:00.000Z",
+      );
+      // New York is on EDT from 14 March 2027.
+      expect(createLegalGuard(us).endOfLocalDate("2027-03-14").toISOString()).to.equal("2027-03-15T04:00:00.000Z");
+    });
+  });
 });
