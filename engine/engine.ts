@@ -24,6 +24,7 @@ import type { JsonValue } from "./projection/event-log";
 import { Projection, type HistoryEntry, type ProgressListener } from "./projection/projection";
 import { Relayer, type RelayerHealth } from "./relayer/relayer";
 import { openDatabase } from "./store/database";
+import { AmendmentRequests } from "./runtime/amendment-requests";
 import { Approvals } from "./runtime/approvals";
 import { Runtime, type RuntimeStats } from "./runtime/runtime";
 import { CaseOpener, type OpenCaseRequest } from "./runtime/case-opener";
@@ -92,6 +93,7 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     escrowAddress,
     partyKeys: config.partyKeys,
   });
+  const amendments = new AmendmentRequests({ relayer, clock, guards: runtime.guards, approvals });
 
   let running = false;
   let stopped = false;
@@ -235,6 +237,10 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
     cancel: approvals.cancel.bind(approvals),
     withdrawCancelVote: approvals.withdrawCancelVote.bind(approvals),
     withdraw: approvals.withdraw.bind(approvals),
+    proposeAmendment: amendments.propose.bind(amendments),
+    consentToAmendment: amendments.consent.bind(amendments),
+    withdrawAmendmentConsent: amendments.withdrawConsent.bind(amendments),
+    consentTypedData: amendments.consentTypedData.bind(amendments),
 
     /** Every workflow the engine was given, with its stages; `registered` as far as the projection has read. */
     workflows(): WorkflowSummary[] {

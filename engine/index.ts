@@ -12,7 +12,9 @@ export {
 } from "./errors";
 export type { ApprovalRequest, RevokeRequest, DepositRequest, PartyRequest, TypedData } from "./runtime/approvals";
 export type { CaseProgress, StageProgress } from "./projection/case-view";
+export type { AmendmentProgress } from "./projection/progress-schema";
 export type { HistoryEntry, ProgressNotice, ProgressListener } from "./projection/projection";
 export type { Submission, SubmissionStatus } from "./relayer/types";
 export type { WorkflowSummary, WorkflowStageSummary } from "./workflow-summaries";
 export type { OpenCaseRequest } from "./runtime/case-opener";
+export type { ConsentRequest, ProposalRequest, ProposedChange } from "./runtime/amendment-requests";

@@ -14,6 +14,7 @@ import { defaultLogger, requestLog } from "./logging";
 import { requireJsonBody } from "./media-type";
 import { buildOpenApi } from "./openapi";
 import { DEFAULT_RATE_LIMITS, rateLimit, type RateLimits } from "./rate-limit";
+import { amendmentRoutes } from "./routes/amendments";
 import { caseRoutes } from "./routes/cases";
 import type { RouteContext, ServerEngine } from "./routes/context";
 import { defineRoute, mount, type AnyRouteSpec, type Reply } from "./routes/define";
@@ -88,6 +89,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     ...eventRoutes(ctx, streams),
     ...signOffRoutes(ctx),
     ...moneyRoutes(ctx),
+    ...amendmentRoutes(ctx),
     ...submissionRoutes(ctx),
     ...devClockRoutes(ctx),
   ];

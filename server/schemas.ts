@@ -5,10 +5,10 @@
  * are documentation and are not checked at run time.
  */
 import { z } from "zod";
-import { CaseProgress } from "../engine/projection/progress-schema";
+import { AmendmentProgress, CaseProgress } from "../engine/projection/progress-schema";
 import { SubmissionView } from "../engine/relayer/submission-schema";
 import { contractSignatureForm } from "../engine/runtime/signature-form";
-import { Address, Amount, CaseParties, CaseTerms, RoleName } from "../engine/value-schemas";
+import { Address, Amount, CaseParties, CaseTerms, EscrowAmount, PartyAddress, RoleName } from "../engine/value-schemas";
 
 // ------------------------------------------------------------------------------------------ building blocks
 
@@ -91,6 +91,87 @@ export const DepositBody = z.strictObject({
 export type DepositBody = z.output<typeof DepositBody>;
 
 export const EmptyBody = z.strictObject({}).describe("No fields.");
+
+// ----------------------------------------------------------------------------- amendments
+
+export const AmendmentParams = z.strictObject({
+  id: CaseId,
+  n: z
+    .string()
+    .regex(/^[1-9]\d{0,4}$/, "must be an amendment's number in the case: 1 to 65535")
+    .transform(Number)
+    .refine((n) => n <= 0xffff, { message: "must be an amendment's number in the case: 1 to 65535" })
+    .describe("The amendment's number in the case, from 1."),
+});
+
+/** An instant with its zone, in whole seconds (the contract keeps seconds). */
+const Instant = z
+  .string()
+  .regex(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.0+)?(Z|[+-]\d{2}:\d{2})$/,
+    "must be an ISO 8601 instant in whole seconds with its zone, e.g. 2027-03-14T17:00:00Z",
+  )
+  .refine((t) => !Number.isNaN(Date.parse(t)), { message: "must be a real moment" });
+/** A local date (YYYY-MM-DD) that exists. */
+function isLocalDate(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const day = new Date(`${text}T00:00:00Z`);
+  return !Number.isNaN(day.getTime()) && day.toISOString().startsWith(text);
+}
+
+const proposalCommon = {
+  role: roleChoice,
+  expiresAt: Instant.optional().describe(
+    "The last moment at which a consent counts; 7 days from the chain's now when absent. A proposal not agreed by then lapses, leaving the case as it was.",
+  ),
+};
+
+export const ProposeAmendmentBody = z
+  .discriminatedUnion("kind", [
+    z.strictObject({
+      kind: z.literal("deadline"),
+      stage: StageIdParam.describe("The stage whose deadline moves."),
+      deadline: z
+        .enum(["own", "longStop"])
+        .default("own")
+        .describe("Which of its deadlines: its own (completion by a date), or the case's long-stop on it."),
+      to: z
+        .string()
+        .refine((t) => isLocalDate(t) || Instant.safeParse(t).success, {
+          message: "must be a date (YYYY-MM-DD) or an ISO 8601 instant in whole seconds with its zone",
+        })
+        .describe(
+          "The new deadline: a date (YYYY-MM-DD), meaning by the end of that day in the case's time zone (00:00 local of the next day), or an exact instant. Later or earlier.",
+        ),
+      ...proposalCommon,
+    }),
+    z
+      .strictObject({
+        kind: z.literal("terms"),
+        price: EscrowAmount,
+        deposit: EscrowAmount.describe("The buyer's share."),
+        loan: EscrowAmount.describe("The bank's share."),
+        ...proposalCommon,
+      })
+      .refine((t) => BigInt(t.price) <= BigInt(t.deposit) + BigInt(t.loan), {
+        message: "the price must be at most the deposit plus the loan",
+        path: ["price"],
+      }),
+    z.strictObject({
+      kind: z.literal("party"),
+      party: RoleName.describe("The role whose address changes."),
+      account: PartyAddress.describe("The new address (a key rotation, a new firm)."),
+      ...proposalCommon,
+    }),
+  ])
+  .describe(
+    "A proposed amendment. Who must consent is the template's rule for its kind, plus whoever it moves money away from or replaces; the proposer's own consent counts at once.",
+  );
+export type ProposeAmendmentBody = z.output<typeof ProposeAmendmentBody>;
+
+export const ConsentBody = z.strictObject({ signature: Signature.optional(), role: roleChoice });
+export const WithdrawConsentBody = z.strictObject({ role: roleChoice });
+export const ConsentTypedDataQuery = z.strictObject({ role: roleChoice });
 
 export const ClockBody = z.strictObject({
   seconds: z
@@ -220,11 +301,18 @@ export const HistoryResponse = z.object({
 export const TypedDataResponse = z.object({
   domain: z.object({ name: z.string(), version: z.string(), chainId: z.string(), verifyingContract: z.string() }),
   types: z.record(z.string(), z.array(z.object({ name: z.string(), type: z.string() }))),
-  primaryType: z.enum(["SignOff", "RevokeSignOff"]),
+  primaryType: z.enum(["SignOff", "RevokeSignOff", "Consent"]),
   message: z.record(z.string(), z.union([z.string(), z.number()])),
 });
 
 export const SubmissionResponse = SubmissionView;
+
+export const AmendmentResponse = AmendmentProgress;
+export const AmendmentListResponse = z.object({
+  caseId: z.string(),
+  termsVersion: CaseProgress.shape.termsVersion,
+  amendments: z.array(AmendmentProgress),
+});
 
 export const MeResponse = z.object({
   id: z.string(),

@@ -1,6 +1,6 @@
 /**
  * The EIP-712 messages that parties sign off chain, exactly as `MortgageEscrow` hashes them
- * (`SIGN_OFF_TYPEHASH`, `REVOKE_TYPEHASH`, domain "MortgageEscrow" version "1"). The contract's tests check
+ * (`SIGN_OFF_TYPEHASH`, `REVOKE_TYPEHASH`, `CONSENT_TYPEHASH`, domain "MortgageEscrow" version "1"). The contract's tests check
  * `signOffDigest` and `revocationDigest` against these, so a change on either side fails there.
  */
 import { TypedDataEncoder, keccak256, toUtf8Bytes, type TypedDataDomain, type TypedDataField } from "ethers";
@@ -19,6 +19,18 @@ export const REVOKE_TYPES: Record<string, TypedDataField[]> = {
   RevokeSignOff: [
     { name: "caseId", type: "uint256" },
     { name: "stage", type: "uint8" },
+    { name: "role", type: "uint8" },
+    { name: "epoch", type: "uint8" },
+  ],
+};
+
+/** `CONSENT_TYPEHASH`: a party's consent to an amendment, for the terms version and kind it amends. */
+export const CONSENT_TYPES: Record<string, TypedDataField[]> = {
+  Consent: [
+    { name: "caseId", type: "uint256" },
+    { name: "amendment", type: "uint32" },
+    { name: "kind", type: "uint8" },
+    { name: "version", type: "uint16" },
     { name: "role", type: "uint8" },
     { name: "epoch", type: "uint8" },
   ],

@@ -19,6 +19,8 @@ import {
   type StageStatus,
 } from "../../workflows/case-rules";
 import type { LegalGuard } from "../../workflows/legal-guard";
+import { type AmendmentRecord, applyAmendmentEvent, cloneAmendments } from "./amendment-events";
+import { amendmentsProgressOf } from "./amendment-progress";
 import type { ChainEvent, JsonValue } from "./event-log";
 import type { CaseProgress, StageProgress, StageProgressStatus } from "./progress-schema";
 import type { TemplateInfo } from "./templates";
@@ -46,6 +48,8 @@ export interface CaseView {
    * party may vote again, so the engine's default idempotency keys for votes carry it. Absent: none yet.
    */
   cancelVoteRound?: number;
+  /** The case's amendments, amendment n at index n - 1 (their rules' part is in `model.amendments`). Absent: none. */
+  amendments?: AmendmentRecord[];
   /** The last event applied. */
   updatedAt: { block: number; blockHash: string; time: number };
 }
@@ -81,7 +85,12 @@ export function openedView(event: ChainEvent, lookup: TemplateLookup): CaseView 
     id: event.caseId as string,
     template,
     // A case with nothing to pay is funded from the start, as the contract opens it.
-    model: newCaseModel(stageRules, event.blockTime, deposit === "0" && loan === "0"),
+    model: newCaseModel(
+      stageRules,
+      event.blockTime,
+      deposit === "0" && loan === "0",
+      info.amendmentRules?.reopenedByTerms ?? 0,
+    ),
     parties: {
       bank: str(terms, "bank"),
       lawyer: str(terms, "lawyer"),
@@ -167,6 +176,7 @@ export function applyEvent(view: CaseView | null, event: ChainEvent, lookup: Tem
       break;
     }
     default:
+      applyAmendmentEvent(view, event);
       break;
   }
   view.updatedAt = { block: event.blockNumber, blockHash: event.blockHash, time: event.blockTime };
@@ -187,21 +197,29 @@ export function foldCase(events: readonly ChainEvent[], lookup: TemplateLookup):
 export function cloneView(view: CaseView): CaseView {
   const m = view.model;
   const t = view.template;
+  const amendments = cloneAmendments(m, view.amendments);
   return {
     ...view,
-    template: { ...t, workflow: t.workflow && { ...t.workflow }, stages: t.stages.map((s) => ({ ...s })) },
+    template: {
+      ...t,
+      workflow: t.workflow && { ...t.workflow },
+      stages: t.stages.map((s) => ({ ...s })),
+      ...(t.amendmentRules ? { amendmentRules: { ...t.amendmentRules } } : {}),
+    },
     model: {
       ...m,
       rules: m.rules.map((r) => ({ ...r })),
       signedOff: [...m.signedOff],
       completedAt: [...m.completedAt],
       overdue: [...m.overdue],
+      ...amendments.model,
     },
     parties: { ...view.parties },
     terms: { ...view.terms },
     credits: { ...view.credits },
     stageTx: [...view.stageTx],
     epochs: { ...view.epochs },
+    ...(amendments.records ? { amendments: amendments.records } : {}),
     updatedAt: { ...view.updatedAt },
   };
 }
@@ -281,6 +299,13 @@ export function progressOf(view: CaseView, nowSeconds: number, guard?: LegalGuar
     cancelVotes: roleNames(model.cancelVotes),
     progress: { completed: model.completedAt.filter((t) => t !== null).length, total: model.rules.length },
     stages,
+    termsVersion: model.termsVersion ?? 0,
+    amendments: amendmentsProgressOf(
+      model,
+      view.amendments,
+      view.template.stages.map((s) => s.id),
+      nowSeconds,
+    ),
     updatedAt: { block: view.updatedAt.block, time: iso(view.updatedAt.time) as string },
   };
 }

@@ -4,7 +4,7 @@
  * the same shape. `progressOf` (case-view.ts) builds it; it is not parsed at run time.
  */
 import { z } from "zod";
-import { Amount, IsoTime, RoleName } from "../value-schemas";
+import { Address, Amount, IsoTime, RoleName } from "../value-schemas";
 
 export const StageProgressStatus = z
   .enum(["locked", "open", "waiting", "completed", "overdue", "expired", "cancelled"])
@@ -47,6 +47,69 @@ export const StageProgress = z.object({
   tx: z.string().nullable(),
 });
 export type StageProgress = z.infer<typeof StageProgress>;
+
+const Shares = z.object({ price: Amount, deposit: Amount, loan: Amount });
+
+export const AmendmentChangeProgress = z
+  .discriminatedUnion("kind", [
+    z.object({
+      kind: z.literal("deadline"),
+      stage: z.string().describe("The stage whose deadline moves."),
+      deadline: z
+        .enum(["own", "longStop"])
+        .describe("Which of the stage's deadlines: its own, or the case's long-stop on it."),
+      to: IsoTime.describe(
+        "The agreed moment the deadline moves to, exactly (a deadline given as a date is the end of that day in the case's time zone).",
+      ),
+    }),
+    z.object({
+      kind: z.literal("terms"),
+      to: Shares.describe("The new price, deposit (the buyer's share) and loan (the bank's share)."),
+      from: Shares.describe("The terms when it was proposed."),
+    }),
+    z.object({
+      kind: z.literal("party"),
+      role: RoleName,
+      to: Address.describe("The new address that takes the role."),
+      from: Address.describe("The address that held the role when it was proposed."),
+    }),
+  ])
+  .describe("What the amendment changes.");
+
+export const AmendmentStatus = z
+  .enum(["open", "applied", "expired", "superseded", "closed"])
+  .describe(
+    "open: collecting consents. applied: its last required consent came and the terms changed. expired: past `expiresAt` before it applied. " +
+      "superseded: another amendment applied first, so it amends terms that are no longer the case's. closed: the case ended before it applied.",
+  );
+
+export const AmendmentProgress = z.object({
+  number: z.number().int().describe("Its number in the case, from 1 (the path's `{n}`)."),
+  kind: z.enum(["deadline", "terms", "party"]),
+  status: AmendmentStatus,
+  change: AmendmentChangeProgress,
+  proposedBy: RoleName,
+  proposedAt: IsoTime,
+  expiresAt: IsoTime.describe("The last moment at which a consent counts."),
+  version: z.number().int().describe("The terms version it amends; it makes version + 1 when it applies."),
+  requires: z
+    .array(RoleName)
+    .describe(
+      "Whose consent it needs: the template's rule for its kind, plus whoever it moves money away from or replaces (the contract's rule).",
+    ),
+  consented: z.array(RoleName),
+  awaiting: z.array(RoleName).describe("Required consents not given yet (empty once it is not open)."),
+  appliedAt: IsoTime.nullable(),
+  tx: z.string().describe("The transaction that proposed it."),
+  appliedTx: z.string().nullable(),
+  replacedTermsHash: z
+    .string()
+    .nullable()
+    .describe(
+      "Once applied: the hash of the terms version it replaced, a link in the chain of versions anyone can follow from the events.",
+    ),
+});
+export type AmendmentProgress = z.infer<typeof AmendmentProgress>;
 
 /**
  * "opening": the case was opened (and answered) but the chain lost its opening (a reorganisation, a node
@@ -94,6 +157,8 @@ export const CaseProgress = z.object({
     ),
   progress: z.object({ completed: z.number().int(), total: z.number().int() }),
   stages: z.array(StageProgress),
+  termsVersion: z.number().int().describe("The terms version: 0 as opened, raised by each amendment that applies."),
+  amendments: z.array(AmendmentProgress).describe("Every amendment proposed, in order."),
   updatedAt: z.object({ block: z.number().int(), time: z.string() }),
 });
 export type CaseProgress = z.infer<typeof CaseProgress>;

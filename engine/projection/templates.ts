@@ -6,6 +6,7 @@
  */
 import type { Provider } from "ethers";
 import { type CompiledWorkflow, type StageRule, loadTemplates } from "../../workflows";
+import type { AmendmentRules } from "../../workflows/compile";
 import { connectEscrow } from "../chain/escrow";
 
 export interface TemplateInfo {
@@ -14,6 +15,8 @@ export interface TemplateInfo {
   workflow: { id: string; version: number; title: string } | null;
   stages: Array<{ id: string; title: string }>;
   rules: StageRule[];
+  /** Who must consent to each kind of amendment, and what a change of terms re-opens (absent in a store written before them). */
+  amendmentRules?: AmendmentRules;
 }
 
 export function templateInfoOf(compiled: CompiledWorkflow): TemplateInfo {
@@ -22,15 +25,21 @@ export function templateInfoOf(compiled: CompiledWorkflow): TemplateInfo {
     workflow: { id: compiled.workflow.id, version: compiled.workflow.version, title: compiled.workflow.title },
     stages: compiled.details.map((d) => ({ id: d.id, title: d.title })),
     rules: compiled.stages.map((r) => ({ ...r })),
+    amendmentRules: { ...compiled.amendmentRules },
   };
 }
 
-export function genericTemplateInfo(templateId: string, rules: StageRule[]): TemplateInfo {
+export function genericTemplateInfo(
+  templateId: string,
+  rules: StageRule[],
+  amendmentRules?: AmendmentRules,
+): TemplateInfo {
   return {
     templateId: templateId.toLowerCase(),
     workflow: null,
     stages: rules.map((_, i) => ({ id: `stage-${i}`, title: `Stage ${i}` })),
     rules,
+    ...(amendmentRules ? { amendmentRules } : {}),
   };
 }
 
@@ -71,7 +80,13 @@ export class TemplateCatalog {
       binding: r.binding,
       longStopSeconds: Number(r.longStopSeconds),
     }));
-    const info = genericTemplateInfo(templateId, rules);
+    const onChainRules = await escrow.templateAmendmentRules(templateId);
+    const info = genericTemplateInfo(templateId, rules, {
+      deadlineConsent: Number(onChainRules.deadlineConsent),
+      termsConsent: Number(onChainRules.termsConsent),
+      partyConsent: Number(onChainRules.partyConsent),
+      reopenedByTerms: Number(onChainRules.reopenedByTerms),
+    });
     this.add(info);
     return info;
   }

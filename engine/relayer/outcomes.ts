@@ -8,6 +8,7 @@ export interface ReceiptLog {
   topics: readonly string[];
   data: string;
 }
+import { CONSENT_SKIP_REASONS } from "../../workflows/case-amendments";
 import { escrowInterface, parseEscrowLog } from "../chain/escrow";
 import { ContractRevertError, type EngineError } from "../errors";
 import type { Outcome, Submission, SubmissionError } from "./types";
@@ -22,6 +23,7 @@ const ROLES = ["bank", "lawyer", "buyer", "seller"] as const;
 /** ethers hashes an event's signature again at every `topicHash`: once here. */
 const SIGN_OFF_SKIPPED_TOPIC = escrowInterface.getEvent("SignOffSkipped")!.topicHash;
 const CASE_OPENED_TOPIC = escrowInterface.getEvent("CaseOpened")!.topicHash;
+const CONSENT_SKIPPED_TOPIC = escrowInterface.getEvent("AmendmentConsentSkipped")!.topicHash;
 
 export const DONE_BY_SOMEONE_ELSE = "already signed off by someone else: nothing left to do";
 
@@ -54,6 +56,10 @@ export function outcomesOfSuccess(
     const openedCaseId = opened.get(s.id);
     if (openedCaseId !== undefined) {
       outcomes.set(s.id, { status: "confirmed", openedCaseId });
+      continue;
+    }
+    if (s.payload.kind === "call" && s.payload.method === "consentToAmendmentsWithSignatures") {
+      outcomes.set(s.id, consentOutcome(escrowAddress, logs));
       continue;
     }
     const reason = s.batchIndex === null ? undefined : skipped.get(s.batchIndex);
@@ -111,6 +117,38 @@ export function skipError(
         details,
       };
   }
+}
+
+/**
+ * A relayed consent's outcome: its transaction carries that one consent, so an `AmendmentConsentSkipped` in it
+ * is its own. A consent someone else already gave counts as done, as a sign-off does.
+ */
+function consentOutcome(escrowAddress: string, logs: readonly ReceiptLog[]): Outcome {
+  const escrow = escrowAddress.toLowerCase();
+  const log = logs.find((l) => l.topics[0] === CONSENT_SKIPPED_TOPIC && l.address.toLowerCase() === escrow);
+  const parsed = log && parseEscrowLog(log);
+  if (!parsed) return { status: "confirmed" };
+  const reason = CONSENT_SKIP_REASONS[Number(parsed.args.reason)] ?? "CaseNotOpen";
+  if (reason === "AlreadyConsented") return { status: "confirmed", note: "already consented: nothing left to do" };
+  const words: Record<string, string> = {
+    StaleEpoch: "the signer withdrew a consent after signing: this signature is void, sign again",
+    InvalidSignature: "the signature does not verify for the party (its key, or its contract wallet, refused it)",
+    Superseded: "another amendment applied first: this one amends terms that are no longer the case's",
+    Expired: "the amendment expired before the consent was mined",
+  };
+  return {
+    status: "failed",
+    error: {
+      code: `CONSENT_${reason.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`,
+      message: words[reason] ?? `the consent was not counted: ${reason}`,
+      details: {
+        reason,
+        caseId: BigInt(parsed.args.caseId).toString(),
+        amendment: Number(parsed.args.amendment),
+        role: ROLES[Number(parsed.args.role)],
+      },
+    },
+  };
 }
 
 /** The case each opening among `carried` opened, from the `CaseOpened` of its transaction's logs. */

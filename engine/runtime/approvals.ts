@@ -73,7 +73,7 @@ export interface DepositRequest extends PartyRequest {
 export interface TypedData {
   domain: TypedDataDomain & { chainId: string; verifyingContract: string };
   types: Record<string, TypedDataField[]>;
-  primaryType: "SignOff" | "RevokeSignOff";
+  primaryType: "SignOff" | "RevokeSignOff" | "Consent";
   message: Record<string, string | number>;
 }
 
@@ -327,13 +327,14 @@ export class Approvals {
   }
 
   /** The engine's own key for an action asked without a caller's key: `base`, unless a failed submission holds it (retry-key.ts). */
-  private defaultKey(base: string): string {
+  /** Shared with the amendment requests (amendment-requests.ts), as are the checks below. */
+  defaultKey(base: string): string {
     return keyPastFailures(this.options.relayer.outbox, base);
   }
 
   // ------------------------------------------------------------------------------ checks
 
-  private caseOf(caseId: string | bigint | number): CaseView {
+  caseOf(caseId: string | bigint | number): CaseView {
     const id = String(caseId);
     const view = /^\d+$/.test(id) ? this.options.projection.viewOf(id) : null;
     if (view) return view;
@@ -388,7 +389,7 @@ export class Approvals {
     return { view, stage, role, party };
   }
 
-  private partyOf(view: CaseView, role: number, principal: string): string {
+  partyOf(view: CaseView, role: number, principal: string): string {
     const party = this.checksummed(view.parties[ROLE_NAMES[role]]);
     if (!sameAddress(party, principal)) {
       throw forbidden(`${principal} is not the ${ROLE_NAMES[role]} of case ${view.id}`, {
@@ -421,7 +422,7 @@ export class Approvals {
     return checksummed;
   }
 
-  private managedKey(address: string): BaseWallet {
+  managedKey(address: string): BaseWallet {
     const key = this.keys.get(this.checksummed(address));
     if (!key)
       throw forbidden(`the engine holds no managed key for ${address}: sign with the party's own wallet`, {
@@ -464,7 +465,7 @@ export class Approvals {
     return this.checkSigner(r, canonical, () => recoverAddress(digest, canonical));
   }
 
-  private async domain() {
+  async domain() {
     this.chainId ??= (await this.options.provider.getNetwork()).chainId;
     return {
       name: "MortgageEscrow",

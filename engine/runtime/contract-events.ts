@@ -7,9 +7,15 @@
  * `advance`; a `StageOverdue` or `CaseExpired`, `expire`. What follows from a call (the cascade of
  * completions, the votes a binding stage clears, the credits of a release) the machine works out itself,
  * and the runtime checks that it came out as the projection folded it.
+ *
+ * Amendments: an `AmendmentProposed` is the proposal (the proposer's own `AmendmentConsented` that follows is
+ * part of it), each other `AmendmentConsented` a consent, direct or relayed. Whether the escrow is funded under
+ * new terms is the chain's word (`EscrowFunded`, `EscrowNoLongerFunded` in the same transaction), as it is
+ * for deposits: the model holds no amounts.
  */
+import type { AmendmentContent } from "../../workflows/case-amendments";
 import type { ContractEvent } from "../../workflows/machine";
-import type { ChainEvent } from "../projection/event-log";
+import type { ChainEvent, JsonValue } from "../projection/event-log";
 
 const num = (event: ChainEvent, key: string) => Number(event.args[key] as string);
 
@@ -19,11 +25,15 @@ export function machineEventsOf(events: readonly ChainEvent[]): ContractEvent[] 
   let tx: string | null = null;
   let explained = false;
   let expired = false;
-  for (const event of events) {
+  let funded: boolean | undefined;
+  let proposed: { amendment: number; role: number } | null = null;
+  for (const [i, event] of events.entries()) {
     if (event.txHash !== tx) {
       tx = event.txHash;
       explained = false;
       expired = false;
+      proposed = null;
+      funded = fundedAfter(events, i);
     }
     const at = event.blockTime;
     switch (event.name) {
@@ -53,9 +63,64 @@ export function machineEventsOf(events: readonly ChainEvent[]): ContractEvent[] 
       case "CancellationVoteWithdrawn":
         out.push({ type: "WITHDRAW_CANCEL_VOTE", roles: 1 << num(event, "role"), at });
         break;
+      case "AmendmentProposed": {
+        const role = num(event, "proposer");
+        proposed = { amendment: num(event, "amendment"), role };
+        const p = event.args.proposal as Record<string, JsonValue>;
+        out.push({
+          type: "PROPOSE_AMENDMENT",
+          proposal: {
+            proposer: role,
+            expiresAt: Number(p.expiresAt),
+            content: contentOf(p),
+            required: num(event, "required"),
+          },
+          at,
+          funded,
+        });
+        explained = true;
+        break;
+      }
+      case "AmendmentConsented": {
+        const amendment = num(event, "amendment");
+        const role = num(event, "role");
+        if (proposed?.amendment === amendment && proposed.role === role) break;
+        out.push({ type: "CONSENT", amendment, role, at, funded });
+        explained = true;
+        break;
+      }
+      case "AmendmentConsentWithdrawn":
+        out.push({ type: "WITHDRAW_CONSENT", amendment: num(event, "amendment"), role: num(event, "role"), at });
+        break;
       default:
         break;
     }
   }
   return out;
+}
+
+/** Whether the transaction of `events[from]` leaves the escrow funded or not, where its events say; else undefined. */
+function fundedAfter(events: readonly ChainEvent[], from: number): boolean | undefined {
+  let funded: boolean | undefined;
+  for (let i = from; i < events.length && events[i].txHash === events[from].txHash; i++) {
+    if (events[i].name === "EscrowFunded") funded = true;
+    else if (events[i].name === "EscrowNoLongerFunded") funded = false;
+  }
+  return funded;
+}
+
+function contentOf(p: Record<string, JsonValue>): AmendmentContent {
+  switch (Number(p.kind)) {
+    case 0:
+      return { kind: "deadline", stage: Number(p.stage), longStop: p.longStop === true, at: Number(p.deadline) };
+    case 1:
+      return {
+        kind: "terms",
+        price: BigInt(p.price as string),
+        deposit: BigInt(p.deposit as string),
+        loan: BigInt(p.loan as string),
+      };
+    default:
+      return { kind: "party", party: Number(p.party) };
+  }
 }

@@ -25,7 +25,8 @@
  * next key `...#n`, each time waiting twice as long (1 s, 2 s, 4 s... up to 30 s): the wait is a wake-up on the
  * same scheduler, which sends the actor a `CLOCK` event.
  */
-import type { CaseModel } from "../../workflows/case-rules";
+import type { AmendmentModel, CaseModel } from "../../workflows/case-rules";
+import { EVERY_PARTY_CONSENTS } from "../../workflows/compile";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
 import type { CaseChange, Projection } from "../projection/projection";
@@ -259,7 +260,10 @@ export class Runtime {
         const openedAt = events[opening].blockTime;
         const funded = view.terms.deposit === "0" && view.terms.loan === "0";
         const actor = this.actors.opened(caseId, law, {
-          workflow: { stages: [...view.model.rules] },
+          workflow: {
+            stages: [...view.model.rules],
+            amendmentRules: { ...EVERY_PARTY_CONSENTS, reopenedByTerms: view.model.reopenedByTerms ?? 0 },
+          },
           openedAt,
           funded,
         });
@@ -403,7 +407,33 @@ function sameModel(a: CaseModel, b: CaseModel): boolean {
     a.rules.length === b.rules.length &&
     sameList(a.signedOff, b.signedOff) &&
     sameList(a.completedAt, b.completedAt) &&
-    sameList(a.overdue, b.overdue)
+    sameList(a.overdue, b.overdue) &&
+    (a.termsVersion ?? 0) === (b.termsVersion ?? 0) &&
+    sameAmendments(a.amendments ?? [], b.amendments ?? []) &&
+    sameMovedDeadlines(a, b)
+  );
+}
+
+function sameAmendments(a: readonly AmendmentModel[], b: readonly AmendmentModel[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every(
+      (x, i) =>
+        x.kind === b[i].kind &&
+        x.version === b[i].version &&
+        x.expiresAt === b[i].expiresAt &&
+        x.required === b[i].required &&
+        x.consents === b[i].consents &&
+        x.applied === b[i].applied,
+    )
+  );
+}
+
+function sameMovedDeadlines(a: CaseModel, b: CaseModel): boolean {
+  return a.rules.every(
+    (_, s) =>
+      (a.movedDeadlines?.[s]?.own ?? null) === (b.movedDeadlines?.[s]?.own ?? null) &&
+      (a.movedDeadlines?.[s]?.longStop ?? null) === (b.movedDeadlines?.[s]?.longStop ?? null),
   );
 }
 

@@ -28,6 +28,10 @@ export type ServerEngine = Pick<
   | "withdraw"
   | "cancel"
   | "withdrawCancelVote"
+  | "proposeAmendment"
+  | "consentToAmendment"
+  | "withdrawAmendmentConsent"
+  | "consentTypedData"
   | "submission"
   | "increaseTime"
 >;

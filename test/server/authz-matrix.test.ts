@@ -23,6 +23,10 @@
  *              has a credit to withdraw, the lawyer and the seller have none (409: allowed, nothing to pay)
  *   voted      fresh, and the bank and the buyer have voted to cancel (each may withdraw its vote; the lawyer and
  *              the seller have none standing: 409)
+ *   proposed   fresh, and the bank has proposed amendment 1, a new completion deadline: the bank (consented with
+ *              its proposal: 409), the lawyer and the buyer must consent; the seller's consent is not asked (403)
+ *   consented  proposed, and the lawyer has consented too: the bank and the lawyer may withdraw, the buyer has
+ *              nothing to withdraw (409)
  *   -          the request names no case
  * POST /cases names the parties instead: `own` the harness's parties (the bank principal as the bank),
  * `other` the other case's parties (so the bank principal is not the case's bank).
@@ -69,6 +73,16 @@ const MATRIX = `
   POST   /cases/:case/cancellation                              other     403      404  404    404   404    404      401  401     401     401
   DELETE /cases/:case/cancellation                              voted     403      202  409    202   409    404      401  401     401     401
   DELETE /cases/:case/cancellation                              other     403      404  404    404   404    404      401  401     401     401
+  GET    /cases/:case/amendments                                own       200      200  200    200   200    404      401  401     401     401
+  GET    /cases/:case/amendments                                other     200      404  404    404   404    404      401  401     401     401
+  POST   /cases/:case/amendments                                fresh     403      202  202    202   202    404      401  401     401     401
+  POST   /cases/:case/amendments                                other     403      404  404    404   404    404      401  401     401     401
+  GET    /cases/:case/amendments/1                              proposed  200      200  200    200   200    404      401  401     401     401
+  GET    /cases/:case/amendments/1                              own       404      404  404    404   404    404      401  401     401     401
+  GET    /cases/:case/amendments/1/consents/typed-data          proposed  403      200  200    200   403    404      401  401     401     401
+  POST   /cases/:case/amendments/1/consents                     proposed  403      409  202    202   403    404      401  401     401     401
+  POST   /cases/:case/amendments/1/consents                     other     404      404  404    404   404    404      401  401     401     401
+  DELETE /cases/:case/amendments/1/consents                     consented 403      202  202    409   403    404      401  401     401     401
   GET    /submissions/:submission                               own       404      200  404    404   404    404      401  401     401     401
   GET    /submissions/:submission                               missing   404      404  404    404   404    404      401  401     401     401
   POST   /dev/clock                                             -         200      403  403    403   403    403      401  401     401     401
@@ -87,7 +101,18 @@ const COLUMNS = [
   "malformed",
 ] as const;
 type Column = (typeof COLUMNS)[number];
-const CASE_KINDS = ["own", "other", "missing", "fresh", "signed", "refunded", "voted", "-"] as const;
+const CASE_KINDS = [
+  "own",
+  "other",
+  "missing",
+  "fresh",
+  "signed",
+  "refunded",
+  "voted",
+  "proposed",
+  "consented",
+  "-",
+] as const;
 type CaseKind = (typeof CASE_KINDS)[number];
 
 interface Row {
@@ -123,6 +148,8 @@ const CODE_OF: Record<number, string> = {
   409: "CONFLICT",
 };
 const MISSING_CASE = "999999999";
+/** A proposal any party may make: uk-remortgage's completion deadline moves (the bank, the lawyer and the buyer consent). */
+const NEW_COMPLETION = { kind: "deadline", stage: "completion", to: "2027-06-30" };
 const MISSING_SUBMISSION = "987654321";
 
 describe("server: the authorization matrix", function () {
@@ -167,7 +194,7 @@ describe("server: the authorization matrix", function () {
 
   /** The case id a row's `:case` stands for, set up as the row needs it. */
   async function caseFor(kind: CaseKind): Promise<string> {
-    if (kind === "fresh" || kind === "signed" || kind === "refunded" || kind === "voted") casesMade += 1;
+    if (!["own", "other", "missing", "-"].includes(kind)) casesMade += 1;
     switch (kind) {
       case "own":
         return h.caseId;
@@ -209,6 +236,19 @@ describe("server: the authorization matrix", function () {
         await until(id, "the bank's and the buyer's votes", (p) => p.cancelVotes.length === 2);
         return id;
       }
+      case "proposed":
+      case "consented": {
+        const id = await h.openCase();
+        const proposal = await h.request("bank", "POST", `/cases/${id}/amendments`, NEW_COMPLETION);
+        expect(proposal.status, JSON.stringify(proposal.body)).to.equal(202);
+        await until(id, "the proposal", (p) => p.amendments.length === 1);
+        if (kind === "consented") {
+          const res = await h.request("lawyer", "POST", `/cases/${id}/amendments/1/consents`, {});
+          expect(res.status, JSON.stringify(res.body)).to.equal(202);
+          await until(id, "the lawyer's consent", (p) => p.amendments[0].consented.includes("lawyer"));
+        }
+        return id;
+      }
       case "-":
         return "";
     }
@@ -226,6 +266,7 @@ describe("server: the authorization matrix", function () {
       return { workflow: "uk-remortgage", parties, terms: { price: "900", deposit: "100", loan: "800" } };
     }
     if (row.path.endsWith("/deposits")) return { amount: "1" };
+    if (row.path.endsWith("/amendments")) return NEW_COMPLETION;
     if (row.path === "/dev/clock") return { seconds: 1 };
     return {};
   }
