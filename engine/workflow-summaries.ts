@@ -4,7 +4,7 @@
  * its template id, JSON-safe. Found by workflow id ("us-purchase") or by template id.
  */
 import type { CompiledWorkflow } from "../workflows";
-import type { RoleName } from "../workflows/schema";
+import { ROLE_NAMES, type RoleName } from "../workflows/schema";
 
 export interface WorkflowStageSummary {
   id: string;
@@ -40,6 +40,19 @@ export interface WorkflowSummary {
   registered: boolean;
   /** In on-chain order: a case's `stages[i]` is this list's `i`. */
   stages: WorkflowStageSummary[];
+  /** Who must consent to each kind of amendment, what a change of terms re-opens, and the rule's legal basis. */
+  amendments: {
+    deadline: RoleName[];
+    terms: RoleName[];
+    party: RoleName[];
+    reopenedByTerms: string[];
+    basis: string | null;
+  };
+}
+
+/** The role names of a role mask. */
+function rolesOf(mask: number): RoleName[] {
+  return ROLE_NAMES.filter((_, role) => (mask >> role) & 1);
 }
 
 export function summariseWorkflow(compiled: CompiledWorkflow, registered: boolean): WorkflowSummary {
@@ -64,6 +77,15 @@ export function summariseWorkflow(compiled: CompiledWorkflow, registered: boolea
       action: d.action,
       binding: d.binding,
     })),
+    amendments: {
+      deadline: rolesOf(compiled.amendmentRules.deadlineConsent),
+      terms: rolesOf(compiled.amendmentRules.termsConsent),
+      party: rolesOf(compiled.amendmentRules.partyConsent),
+      reopenedByTerms: compiled.details
+        .filter((_, s) => (compiled.amendmentRules.reopenedByTerms >> s) & 1)
+        .map((d) => d.id),
+      basis: w.amendments?.basis ?? null,
+    },
   };
 }
 

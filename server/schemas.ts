@@ -277,6 +277,23 @@ export const WorkflowResponse = z.object({
   templateId: z.string(),
   registered: z.boolean().describe("Whether the template is registered on the chain the server follows."),
   stages: z.array(StageOfWorkflow),
+  amendments: z
+    .object({
+      deadline: z
+        .array(RoleName)
+        .describe("Whose consent a deadline move needs (the buyer's too for one earlier, whatever this says)."),
+      terms: z
+        .array(RoleName)
+        .describe("Whose consent a change of price, deposit and loan needs (also whoever it moves money away from)."),
+      party: z.array(RoleName).describe("Whose consent a party's replacement needs (also the replaced party's)."),
+      reopenedByTerms: z
+        .array(z.string())
+        .describe(
+          "The stages a change of terms re-opens for new sign-offs, if they have completed and no stage after them has.",
+        ),
+      basis: z.string().nullable().describe("The legal basis of these rules, as the workflow definition states it."),
+    })
+    .describe("The workflow's rules for amendments by consent."),
 });
 export const WorkflowListResponse = z.object({ workflows: z.array(WorkflowResponse) });
 

@@ -53,6 +53,20 @@ describe("server: amendments by consent (/cases/:id/amendments)", function () {
     return settled(h, who as never, res.body.id);
   }
 
+  it("states each template's consent rules and their legal basis on GET /workflows/:id", async function () {
+    const us = (await h.request(null, "GET", "/workflows/us-purchase")).body;
+    expect(us.amendments).to.deep.include({
+      deadline: ["bank", "buyer", "seller"],
+      terms: ["bank", "lawyer", "buyer", "seller"],
+      party: ["bank", "lawyer", "buyer", "seller"],
+      reopenedByTerms: ["closing-disclosure"],
+    });
+    expect(us.amendments.basis).to.contain("1026.19(f)(2)(ii)");
+    const remortgage = (await h.request(null, "GET", "/workflows/uk-remortgage")).body;
+    expect(remortgage.amendments.deadline).to.deep.equal(["bank", "lawyer", "buyer"]);
+    expect(remortgage.amendments.reopenedByTerms).to.deep.equal([]);
+  });
+
   it("moves the completion deadline to a date: the lawyer proposes, the bank consents by its managed key, the buyer with its own wallet", async function () {
     const id = await h.openCase();
     const opened = await caseOf(h, id);
