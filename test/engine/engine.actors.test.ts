@@ -8,6 +8,8 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import type { Engine } from "../../engine";
+import { getTemplate } from "../../workflows";
+import { createLegalGuard } from "../../workflows/legal-guard";
 import {
   BEFORE_CONSUMMATION,
   MANAGED,
@@ -164,6 +166,71 @@ describe("engine: the durable case actors", function () {
       async () => (await chainStageStatus(s, "loan-estimate-waiting-period")) === COMPLETED,
     );
     expect(engine.runtime.stats()).to.deep.include({ restored, rebuilt, resynced, actors: 1 });
+  });
+
+  it("restores an actor whose model holds amendments (an applied deadline move, an open change of terms), and rebuilds one whose consents were tampered with", async function () {
+    const s = await setUp();
+    const caseId = String(s.caseId);
+    const first = await started(s);
+    const settle = async (engine: Engine, submission: { id: number }) =>
+      waitFor(`submission ${submission.id} confirmed`, () => engine.submission(submission.id)?.status === "confirmed");
+    // The funding deadline (60 days from the rate lock, not locked yet) moves to a date before the long-stop.
+    const longStop = first.getCase(caseId)!.stages.find((x) => x.id === "funding")!.deadline!;
+    const date = new Date(Date.parse(longStop) - 10 * 86_400_000).toISOString().slice(0, 10);
+    const proposal = {
+      caseId,
+      role: "bank" as const,
+      principalAddress: MANAGED.bank.address,
+      change: { kind: "deadline" as const, stage: "funding", to: date },
+    };
+    await settle(first, first.proposeAmendment(proposal));
+    await waitFor("the proposal", () => first.getCase(caseId)!.amendments.length === 1);
+    for (const role of ["buyer", "seller"] as const)
+      await settle(
+        first,
+        await first.consentToAmendment({ caseId, amendment: 1, role, principalAddress: MANAGED[role].address }),
+      );
+    await waitFor("the deadline moved", () => first.getCase(caseId)!.termsVersion === 1);
+    const terms = {
+      kind: "terms" as const,
+      price: "850000000000000000",
+      deposit: "50000000000000000",
+      loan: "800000000000000000",
+    };
+    await settle(first, first.proposeAmendment({ ...proposal, change: terms }));
+    await settle(
+      first,
+      await first.consentToAmendment({ caseId, amendment: 2, role: "buyer", principalAddress: MANAGED.buyer.address }),
+    );
+    await waitFor("the buyer's consent", () => first.getCase(caseId)!.amendments[1]?.consented.includes("buyer"));
+    const json = (x: unknown) => JSON.parse(JSON.stringify(x));
+    expect(json(first.runtime.contextOf(caseId)!.model)).to.deep.equal(json(first.projection.viewOf(caseId)!.model));
+    expect(first.runtime.stats().resynced, "the actor worked the amendments out as the chain did").to.equal(0);
+    expect(first.getCase(caseId)!.stages.find((x) => x.id === "funding")!.deadline).to.equal(
+      createLegalGuard(getTemplate("us-purchase")).endOfLocalDate(date).toISOString(),
+    );
+    await sleep(50);
+    await stopped(first);
+
+    const second = await started(s);
+    expect(second.runtime.stats()).to.deep.include({ actors: 1, restored: 1, rebuilt: 0, resynced: 0 });
+    for (const role of ["lawyer", "seller"] as const)
+      await settle(
+        second,
+        await second.consentToAmendment({ caseId, amendment: 2, role, principalAddress: MANAGED[role].address }),
+      );
+    await waitFor("the new terms", () => second.getCase(caseId)!.termsVersion === 2);
+    expect(second.getCase(caseId)!.terms.price).to.equal(terms.price);
+    expect(second.runtime.stats().resynced).to.equal(0);
+    await sleep(50);
+    await stopped(second);
+
+    const stored = JSON.parse(snapshotRows(s).find((r) => r.case_id === caseId)!.snapshot);
+    stored.context.model.amendments[1].consents = 0;
+    rewriteSnapshot(s, s.caseId, { snapshot: JSON.stringify(stored) });
+    const third = await started(s);
+    expect(third.runtime.stats()).to.deep.include({ actors: 1, restored: 0, rebuilt: 1, resynced: 0 });
+    expect(json(third.runtime.contextOf(caseId)!.model)).to.deep.equal(json(third.projection.viewOf(caseId)!.model));
   });
 
   it("stops a finished case's actor and deletes its snapshot", async function () {

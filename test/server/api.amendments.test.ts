@@ -134,6 +134,27 @@ describe("server: amendments by consent (/cases/:id/amendments)", function () {
     expect(health.body.runtime.resynced, "the case's actor agreed with the chain at every block").to.equal(0);
   });
 
+  it("acts on a deadline moved earlier at its new moment: the engine expires the case then, and the payers are refunded", async function () {
+    const id = await h.openCase();
+    const deposit = await h.request("buyer", "POST", `/cases/${id}/deposits`, { amount: "100000000000000000" });
+    expect(deposit.status).to.equal(202);
+    const opened = await until(h, id, "the buyer's deposit", (p) => p.escrow.paidByBuyer === "100000000000000000");
+    const soon = new Date(Date.parse(opened.updatedAt.time) + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    await propose("bank", id, { kind: "deadline", stage: "completion", to: soon });
+    const proposed = await until(h, id, "the proposal", (p) => p.amendments.length === 1);
+    expect(proposed.amendments[0].change.to).to.equal(new Date(soon).toISOString());
+    for (const who of ["lawyer", "buyer"] as const) await consent(who, id, 1);
+    const moved = await until(h, id, "the earlier deadline", (p) => p.termsVersion === 1);
+    expect(moved.stages.find((s: { id: string }) => s.id === "completion").deadline).to.equal(
+      new Date(soon).toISOString(),
+    );
+    expect(moved.status).to.equal("open");
+
+    expect((await h.request("operator", "POST", "/dev/clock", { seconds: 3 * 3_600 })).status).to.equal(200);
+    const expired = await until(h, id, "the engine's expire", (p) => p.status === "expired");
+    expect(expired.escrow.credits[h.addresses.buyer], "the buyer's deposit comes back").to.equal("100000000000000000");
+  });
+
   it("refuses what the chain would refuse, with a clear 400 or 409, and records nothing", async function () {
     const id = await h.openCase();
     const bad = [
