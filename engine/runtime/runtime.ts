@@ -29,6 +29,7 @@ import type { AmendmentModel, CaseModel } from "../../workflows/case-rules";
 import { EVERY_PARTY_CONSENTS } from "../../workflows/compile";
 import type { ChainClock } from "../chain/clock";
 import type { CaseView } from "../projection/case-view";
+import type { ChainEvent } from "../projection/event-log";
 import type { CaseChange, Projection } from "../projection/projection";
 import { exponentialDelay } from "../relayer/backoff";
 import type { Relayer } from "../relayer/relayer";
@@ -274,6 +275,7 @@ export class Runtime {
         else this.payOutSeller(caseId, view);
         return;
       }
+      this.payOutReplaced(view, events);
       if (!running) return;
       if (change.reorg) {
         this.send(running, { type: "RESYNC", model: view.model, at: view.updatedAt.time }, view.updatedAt.time);
@@ -343,6 +345,24 @@ export class Runtime {
       this.relayerCall("withdrawFor", [view.id, seller]),
       `runtime:withdraw-for:${view.id}:${seller}`,
     );
+  }
+
+  /**
+   * Pays out what is credited to a party that an amendment replaced, to its own address (`withdrawFor`), as
+   * the seller's credit is after the release: its credits stay its own, but it is no party of the case any
+   * more, so it could not withdraw them through the API.
+   */
+  private payOutReplaced(view: CaseView, events: readonly ChainEvent[]): void {
+    for (const event of events) {
+      if (event.name !== "PartyReplaced") continue;
+      const previous = String(event.args.previous);
+      if (Object.values(view.parties).some((p) => p.toLowerCase() === previous.toLowerCase())) continue;
+      if (BigInt(view.credits[previous] ?? "0") === 0n) continue;
+      this.relayer.submit(
+        this.relayerCall("withdrawFor", [view.id, previous]),
+        `runtime:withdraw-for:${view.id}:${previous}:replaced:${event.blockNumber}:${event.logIndex}`,
+      );
+    }
   }
 
   /**

@@ -155,6 +155,37 @@ describe("server: amendments by consent (/cases/:id/amendments)", function () {
     expect(expired.escrow.credits[h.addresses.buyer], "the buyer's deposit comes back").to.equal("100000000000000000");
   });
 
+  it("pays a replaced party what is credited to it, since it is no party of the case any more", async function () {
+    const id = await h.openCase();
+    const loan = "800000000000000000";
+    const paid = await h.request("bank", "POST", `/cases/${id}/deposits`, { amount: loan });
+    expect((await settled(h, "bank", paid.body.id)).status).to.equal("confirmed");
+    // A smaller loan: the bank is credited its excess at once.
+    await propose("bank", id, {
+      kind: "terms",
+      price: "800000000000000000",
+      deposit: "100000000000000000",
+      loan: "700000000000000000",
+    });
+    for (const who of ["lawyer", "buyer", "seller"] as const) await consent(who, id, 1);
+    const credited = await until(h, id, "the bank's excess credited", (p) => p.termsVersion === 1);
+    expect(credited.escrow.credits[h.addresses.bank]).to.equal("100000000000000000");
+
+    // The bank's key is rotated; its credit stays its own, and the engine pays it out to the old address.
+    await propose("bank", id, { kind: "party", party: "bank", account: h.addresses.stranger });
+    const before = await ethers.provider.getBalance(h.addresses.bank);
+    for (const who of ["lawyer", "buyer", "seller"] as const) await consent(who, id, 2);
+    const rotated = await until(
+      h,
+      id,
+      "the old bank's credit paid out",
+      (p) => p.parties.bank === h.addresses.stranger && p.escrow.credits[h.addresses.bank] === undefined,
+    );
+    expect(rotated.escrow.paidByBank).to.equal("700000000000000000");
+    expect((await ethers.provider.getBalance(h.addresses.bank)) - before).to.equal(100000000000000000n);
+    expect((await h.request("bank", "GET", `/cases/${id}`)).status, "the old key sees the case no more").to.equal(404);
+  });
+
   it("refuses what the chain would refuse, with a clear 400 or 409, and records nothing", async function () {
     const id = await h.openCase();
     const bad = [
