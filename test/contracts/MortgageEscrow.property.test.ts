@@ -1088,6 +1088,23 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const id = pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
       if (!c || c.status !== MStatus.Open) return step(ctx, { k: "advance", id, c: 0 });
+      // An amendment on the table: its parties consent (relayed or directly), as the engine would ask them.
+      if (cmd.variant % 5 === 4 && hasLiveAmendment(ctx, c)) {
+        const n = pickAmendment(ctx, c, 0);
+        return step(ctx, {
+          k: "consent",
+          id,
+          c: 0,
+          pick: 0,
+          who: 0,
+          relayed: cmd.variant % 2 === 0,
+          whole: true,
+          forged: 0,
+          epochMode: 0,
+          wrongSender: false,
+          amendment: n,
+        } as Cmd);
+      }
       const frontier = c.rules
         .map((r, s) => s)
         .filter(
@@ -1282,12 +1299,12 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
     }
 
     case "consent": {
-      const id = pickAmendedCase(ctx, cmd.c);
+      const id = (cmd as { id?: bigint }).id ?? pickAmendedCase(ctx, cmd.c);
       const c = model.caseOf(id);
       // With nothing to consent to, mostly propose something first (as a party would, before asking the others).
       if (c && c.status === MStatus.Open && !hasLiveAmendment(ctx, c) && cmd.pick % 4 !== 0)
         return step(ctx, proposalFor(cmd));
-      const n = pickAmendment(ctx, c, cmd.pick);
+      const n = (cmd as { amendment?: number }).amendment ?? pickAmendment(ctx, c, cmd.pick);
       const a = model.amendmentOf(id, n);
       let targets: number[] = [];
       if (cmd.whole && a && c)
@@ -1587,6 +1604,7 @@ async function settleEverything(ctx: Ctx): Promise<void> {
           if (c.status !== MStatus.Open || EscrowModel.completed(c, s) || !(c.rules[s].roles & (1 << role))) continue;
           if (c.stages[s].signed & (1 << role) || !acting(role)) continue;
           const signer = signerOf(ctx, c.parties[role]);
+          if (ctx.fresh.includes(signer)) tally("end: a party's new address signed off");
           const chain = await send(ctx, (o) => escrow.connect(signer).signOff(c.id, s, role, ethers.ZeroHash, o));
           const res = model.signOff(ctx.now, signer.address, c.id, s, role, await completionOracle(ctx, [c.id]));
           ctx.log.push(`end: signOff case ${c.id} stage ${s} ${ROLE_NAMES[role]}`);
