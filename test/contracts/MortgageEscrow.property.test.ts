@@ -246,7 +246,8 @@ type Cmd =
       loanMode: number;
       priceMode: number;
       frac: number;
-      // Party: 0 a fresh signer, 1 another party's address, 2 the same address (refused), 3 zero (refused)
+      // Party: 0 a fresh signer, 1 another party's address, 2 the same address (refused), 3 zero (refused),
+      // 4 a hostile wallet (which then never acts)
       accountMode: number;
       // 0 minutes away, 1 days away, 2 months away, 3 now (refused)
       expiryMode: number;
@@ -425,7 +426,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       loanMode: fc.nat({ max: 3 }),
       priceMode: fc.oneof({ arbitrary: fc.nat({ max: 2 }), weight: 8 }, { arbitrary: fc.constant(3), weight: 1 }),
       frac: fc.integer({ min: 1, max: 999 }),
-      accountMode: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: fc.nat({ max: 3 }), weight: 3 }),
+      accountMode: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: fc.nat({ max: 4 }), weight: 4 }),
       expiryMode: fc.oneof({ arbitrary: fc.nat({ max: 2 }), weight: 15 }, { arbitrary: fc.constant(3), weight: 1 }),
       unusedField: fc.oneof({ arbitrary: fc.constant(false), weight: 29 }, { arbitrary: fc.constant(true), weight: 1 }),
     }),
@@ -719,7 +720,9 @@ async function amendmentEffects(
         replaced.map((e) => [Number(e.args.role), e.args.account.toLowerCase()]),
         `${what}: PartyReplaced`,
       ).to.deep.equal([[p.party, p.account.toLowerCase()]]);
-      tally(`applied: party ${ROLE_NAMES[p.party]} replaced`);
+      tally(
+        `applied: party ${ROLE_NAMES[p.party]} replaced${ctx.hostile.has(p.account.toLowerCase()) ? " by a hostile wallet" : ""}`,
+      );
     } else {
       tally("applied: terms");
       if (events(ctx, receipt, "Credited").length > 0) tally("applied: terms, a shrunk share's excess credited");
@@ -1271,6 +1274,7 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
           c ? c.parties[(p.party + 1 + (cmd.pick % 3)) % 4] : parties.stranger.address,
           current,
           ethers.ZeroAddress,
+          ctx.hostileWallets[cmd.pick % ctx.hostileWallets.length],
         ][cmd.accountMode];
         detail = `${ROLE_NAMES[p.party]} ${current.slice(0, 8)} -> ${p.account.slice(0, 8)}`;
         if (cmd.unusedField) p.deadline = 1;
