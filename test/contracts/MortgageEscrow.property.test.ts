@@ -8,7 +8,8 @@
  * The invariant ("nothing is ever stuck"): from the state a run reaches, time and the actions of the parties
  * still acting alone bring every case to completed, expired or cancelled, or to its release (after which every
  * deposit is credited; only a silent party's own later stages stay open), and then every deposit is withdrawn,
- * leaving the contract with nothing.
+ * leaving the contract with nothing. A replaced party's new address acts for its role from then on (unless it
+ * is a hostile wallet); a party that stopped stays silent; credits made to an old address are still paid.
  *
  * Amendments run among the other actions: deadlines moved earlier and later (long-stops too), terms that grow
  * and shrink each payer's share, a party replaced by a fresh signer; consents direct and relayed (a forged one
