@@ -726,15 +726,15 @@ async function amendmentEffects(
       );
     } else {
       tally("applied: terms");
-      if (events(ctx, receipt, "Credited").length > 0) tally("applied: terms, a shrunk share's excess credited");
-      if (!EscrowModel.funded(c) && before.funded) tally("applied: terms, a grown share owed");
+      if (events(ctx, receipt, "Credited").length > 0) tally("applied: terms; a shrunk share's excess credited");
+      if (!EscrowModel.funded(c) && before.funded) tally("applied: terms; a grown share owed");
       [c.loan, c.deposit].forEach((share, i) => {
         const payer = ["bank", "buyer"][i];
         if (share !== before.shares[i])
-          tally(`applied: terms, the ${payer}'s share ${share > before.shares[i] ? "grew" : "shrank"}`);
+          tally(`applied: terms; the ${payer}'s share ${share > before.shares[i] ? "grew" : "shrank"}`);
       });
-      if (EscrowModel.funded(c) && !before.funded) tally("applied: terms, funded by a smaller share");
-      if (EscrowModel.completedMask(c) & ~before.completed) tally("applied: terms, stages completed");
+      if (EscrowModel.funded(c) && !before.funded) tally("applied: terms; funded by a smaller share");
+      if (EscrowModel.completedMask(c) & ~before.completed) tally("applied: terms; stages completed");
     }
   }
 }
@@ -1418,7 +1418,10 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
           res = model.consentToAmendment(ctx.now, sender.address, id, n, role, await completionOracle(ctx, [id]));
           ctx.log.push(one + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
           agree(ctx, one, chain, res);
-          if (!chain.ok) tally(`consent refused: ${chain.error}`);
+          if (!chain.ok) {
+            const [name, reason] = chain.error.split(":");
+            tally(`consent refused: ${reason !== undefined ? MConsentSkip[Number(reason)] : name}`);
+          }
           if (chain.ok) await amendmentEffects(ctx, one, chain.receipt, c!, before);
           if (chain.ok && c) Object.assign(before, snapshotForAmendment(c));
         }
