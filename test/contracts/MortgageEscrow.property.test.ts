@@ -8,7 +8,14 @@
  * The invariant ("nothing is ever stuck"): from the state a run reaches, time and the actions of the parties
  * still acting alone bring every case to completed, expired or cancelled, or to its release (after which every
  * deposit is credited; only a silent party's own later stages stay open), and then every deposit is withdrawn,
- * leaving the contract with nothing.
+ * leaving the contract with nothing. A replaced party's new address acts for its role from then on (unless it
+ * is a hostile wallet); a party that stopped stays silent; credits made to an old address are still paid.
+ *
+ * Amendments run among the other actions: deadlines moved earlier and later (long-stops too), terms that grow
+ * and shrink each payer's share, a party replaced by a fresh signer; consents direct and relayed (a forged one
+ * among them must be skipped), withdrawn, left to expire, or superseded by another amendment applying. The
+ * model predicts who must consent, what reverts, when it applies and what it changes; after every step the
+ * escrow's balance is also summed from the chain itself (the shares it holds plus every credit it owes).
  *
  * PROPERTY_RUNS (default 50) and PROPERTY_STEPS (default 25) raise the search; fast-check prints the seed and
  * the shrunk action list of a failure (replay with PROPERTY_SEED and PROPERTY_PATH).
@@ -18,11 +25,12 @@ import fc from "fast-check";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
+import type { ContractTransactionReceipt, ContractTransactionResponse, LogDescription } from "ethers";
 import type { IMortgageEscrow, MortgageEscrow } from "../../typechain-types";
 import {
   Action,
   DAY,
+  signConsent,
   SMALL_PURCHASE,
   US_PURCHASE,
   getParties,
@@ -42,10 +50,15 @@ import {
   BUYER,
   EscrowModel,
   LAWYER,
+  MConsentSkip,
+  MKind,
   MStatus,
   ROLE_NAMES,
   SELLER,
+  type MAmendment,
+  type MAmendmentRules,
   type MCase,
+  type MProposal,
   type MRule,
   type Oracle,
   type Outcome,
@@ -90,12 +103,48 @@ const PARALLEL: StageRule[] = [
   rule({ roles: roles("Buyer", "Seller"), prerequisites: stages(0, 1) }),
 ];
 
-const TEMPLATES: [string, StageRule[]][] = [
-  ["small-purchase@1", SMALL_PURCHASE],
-  ["us-purchase@1", US_PURCHASE],
-  ["roleless@1", ROLELESS],
-  ["parallel@1", PARALLEL],
+const mask = (...names: RoleName[]) => roles(...names);
+
+/**
+ * Each template's amendment rules: the safe default on one; on the others, fewer roles than the on-chain rule
+ * adds (so that it shows), and terms changes that re-open a stage (the US closing disclosure, roleless's
+ * agreement, whose dependent completes two days later).
+ */
+const TEMPLATES: [string, StageRule[], MAmendmentRules][] = [
+  [
+    "small-purchase@1",
+    SMALL_PURCHASE,
+    { deadlineConsent: 0xf, termsConsent: 0xf, partyConsent: 0xf, reopenedByTerms: 0 },
+  ],
+  [
+    "us-purchase@1",
+    US_PURCHASE,
+    {
+      deadlineConsent: mask("Bank", "Buyer"),
+      termsConsent: mask("Bank", "Buyer"),
+      partyConsent: mask("Lawyer"),
+      reopenedByTerms: stages(7),
+    },
+  ],
+  [
+    "roleless@1",
+    ROLELESS,
+    {
+      deadlineConsent: mask("Lawyer"),
+      termsConsent: mask("Bank"),
+      partyConsent: mask("Bank"),
+      reopenedByTerms: stages(0),
+    },
+  ],
+  [
+    "parallel@1",
+    PARALLEL,
+    { deadlineConsent: mask("Seller"), termsConsent: mask("Lawyer"), partyConsent: mask("Seller"), reopenedByTerms: 0 },
+  ],
 ];
+
+/** How many unused signers stand ready to take over a role (hardhat's accounts after the named parties). */
+const FRESH_SIGNERS = 4;
 
 /** Contract wallets that never vouch for a signature, each in its own way (contracts/test/HostileERC1271Wallets.sol). */
 const HOSTILE_WALLETS: [string, unknown[]][] = [
@@ -109,15 +158,16 @@ const HOSTILE_WALLETS: [string, unknown[]][] = [
 async function deployForProperty() {
   const parties = await getParties();
   const escrow = await ethers.deployContract("MortgageEscrow", [parties.admin.address]);
-  const templates: { id: string; rules: MRule[] }[] = [];
-  for (const [name, rules] of TEMPLATES) {
-    const id = await registerTemplate(escrow, parties.admin, rules, ethers.id(name));
-    templates.push({ id, rules: rules.map(toModelRule) });
+  const templates: { id: string; rules: MRule[]; amendments: MAmendmentRules }[] = [];
+  for (const [name, rules, amendments] of TEMPLATES) {
+    const id = await registerTemplate(escrow, parties.admin, rules, ethers.id(name), amendments);
+    templates.push({ id, rules: rules.map(toModelRule), amendments });
   }
+  const fresh = (await ethers.getSigners()).slice(7, 7 + FRESH_SIGNERS);
   const hostile: string[] = [];
   for (const [name, args] of HOSTILE_WALLETS)
     hostile.push(await (await ethers.deployContract(name, args)).getAddress());
-  return { escrow, parties, templates, hostile };
+  return { escrow, parties, templates, hostile, fresh };
 }
 
 function toModelRule(r: StageRule): MRule {
@@ -180,7 +230,43 @@ type Cmd =
   | { k: "quit"; c: number; who: number }
   | { k: "withdraw"; id?: bigint; c: number; who: number; mode: number; to: number }
   | { k: "pause"; toggle: boolean; asAdmin: boolean }
-  | { k: "progress"; c: number; variant: number };
+  | { k: "progress"; c: number; variant: number }
+  | {
+      k: "propose";
+      c: number;
+      who: number;
+      wrongSender: boolean;
+      kind: MKind;
+      pick: number;
+      // Deadline: 0 earlier, 1 later, 2 already past, 3 far later, 4 zero (refused)
+      longStop: boolean;
+      direction: number;
+      delta: number;
+      // Terms, per amount: 0 the same, 1 grows, 2 shrinks, 3 zero; price 0 the sum, 1 the same, 2 less, 3 more
+      depositMode: number;
+      loanMode: number;
+      priceMode: number;
+      frac: number;
+      // Party: 0 a fresh signer, 1 another party's address, 2 the same address (refused), 3 zero (refused),
+      // 4 a hostile wallet (which then never acts)
+      accountMode: number;
+      // 0 minutes away, 1 days away, 2 months away, 3 now (refused)
+      expiryMode: number;
+      unusedField: boolean;
+    }
+  | {
+      k: "consent";
+      c: number;
+      pick: number;
+      who: number;
+      relayed: boolean;
+      // every missing consent of the amendment, as the engine batches them, with a forged one among them
+      whole: boolean;
+      forged: number; // 0 none; 1 signed by someone else; 2 over another version; 3 over another kind
+      epochMode: number;
+      wrongSender: boolean;
+    }
+  | { k: "unconsent"; c: number; pick: number; who: number; wrongSender: boolean };
 
 const sel = fc.nat({ max: 1000 });
 const rarely = fc.oneof({ arbitrary: fc.constant(false), weight: 14 }, { arbitrary: fc.constant(true), weight: 1 });
@@ -326,6 +412,51 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     }),
     weight: 1,
   },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("propose" as const),
+      c: sel,
+      who: sel,
+      wrongSender: rarely,
+      kind: fc.constantFrom(MKind.Deadline, MKind.Terms, MKind.Party),
+      pick: sel,
+      longStop: fc.boolean(),
+      direction: fc.oneof({ arbitrary: fc.nat({ max: 3 }), weight: 12 }, { arbitrary: fc.constant(4), weight: 1 }),
+      delta: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.integer({ min: 1, max: 30 * DAY })),
+      depositMode: fc.nat({ max: 3 }),
+      loanMode: fc.nat({ max: 3 }),
+      priceMode: fc.oneof({ arbitrary: fc.nat({ max: 2 }), weight: 8 }, { arbitrary: fc.constant(3), weight: 1 }),
+      frac: fc.integer({ min: 1, max: 999 }),
+      accountMode: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: fc.nat({ max: 4 }), weight: 4 }),
+      expiryMode: fc.oneof({ arbitrary: fc.nat({ max: 2 }), weight: 15 }, { arbitrary: fc.constant(3), weight: 1 }),
+      unusedField: fc.oneof({ arbitrary: fc.constant(false), weight: 29 }, { arbitrary: fc.constant(true), weight: 1 }),
+    }),
+    weight: 5,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("consent" as const),
+      c: sel,
+      pick: sel,
+      who: sel,
+      relayed: fc.boolean(),
+      whole: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 2 }),
+      forged: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 4 },
+        { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 1 },
+      ),
+      epochMode: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 8 },
+        { arbitrary: fc.integer({ min: 1, max: 2 }), weight: 1 },
+      ),
+      wrongSender: rarely,
+    }),
+    weight: 7,
+  },
+  {
+    arbitrary: fc.record({ k: fc.constant("unconsent" as const), c: sel, pick: sel, who: sel, wrongSender: rarely }),
+    weight: 1,
+  },
 );
 
 // ----------------------------------------------------------------- the runner
@@ -338,6 +469,8 @@ interface Ctx {
   model: EscrowModel;
   now: number;
   signers: Map<string, HardhatEthersSigner>;
+  /** Signers that no case names at first, to take over a role. */
+  fresh: HardhatEthersSigner[];
   /** The hostile wallets, in HOSTILE_WALLETS' order, and their addresses in lower case. */
   hostileWallets: string[];
   hostile: Set<string>;
@@ -356,6 +489,8 @@ function errorName(ctx: Ctx, e: unknown): string {
     const o = x as Record<string, unknown>;
     if (typeof o.data === "string" && o.data.startsWith("0x") && o.data.length >= 10) {
       const parsed = ctx.escrow.interface.parseError(o.data);
+      // A refused consent says why: the model predicts the reason too.
+      if (parsed?.name === "MortgageEscrowConsentRefused") return `${parsed.name}:${Number(parsed.args.reason)}`;
       if (parsed) return parsed.name;
     }
     for (const k of ["error", "info", "cause", "parent"]) {
@@ -463,6 +598,147 @@ function pickSignOff(c: MCase | undefined, pick: number, smart: boolean): { stag
   return { stage: pick % (c.rules.length + 1), role: (pick >> 3) % 4 };
 }
 
+/** The escrow's events of one name in a receipt. */
+function events(ctx: Ctx, receipt: ContractTransactionReceipt, name: string): LogDescription[] {
+  return receipt.logs.map((l) => ctx.escrow.interface.parseLog(l)).filter((l): l is LogDescription => l?.name === name);
+}
+
+/**
+ * An amendment to act on: mostly one that can still apply (not applied, not superseded, not expired), else any
+ * of the case's, sometimes one that does not exist.
+ */
+function pickAmendment(ctx: Ctx, c: MCase | undefined, pick: number): number {
+  if (!c || c.amendments.length === 0) return 1;
+  if (pick % 8 === 7) return c.amendments.length + 1;
+  const live = c.amendments
+    .map((a, i) => ({ a, n: i + 1 }))
+    .filter(({ a }) => !a.applied && a.version === c.termsVersion && a.proposal.expiresAt >= ctx.now + 1);
+  if (live.length > 0 && pick % 8 < 5) return live[pick % live.length].n;
+  return (pick % c.amendments.length) + 1;
+}
+
+function hasLiveAmendment(ctx: Ctx, c: MCase): boolean {
+  return c.amendments.some((a) => !a.applied && a.version === c.termsVersion && a.proposal.expiresAt >= ctx.now + 1);
+}
+
+/** A valid-looking proposal made from a consent command's numbers, for a case with nothing to consent to. */
+function proposalFor(cmd: Extract<Cmd, { k: "consent" }>): Cmd {
+  return {
+    k: "propose",
+    c: cmd.c,
+    who: cmd.who,
+    wrongSender: false,
+    kind: cmd.pick % 3,
+    pick: cmd.who,
+    longStop: cmd.pick % 2 === 0,
+    direction: cmd.who % 4,
+    delta: 1 + ((cmd.pick * 7919) % (20 * DAY)),
+    depositMode: cmd.who % 4,
+    loanMode: (cmd.who >> 2) % 4,
+    priceMode: cmd.pick % 3,
+    frac: 1 + (cmd.pick % 999),
+    accountMode: 0,
+    expiryMode: cmd.who % 3,
+    unusedField: false,
+  };
+}
+
+/** Mostly an open case with an amendment that can still apply. */
+function pickAmendedCase(ctx: Ctx, s: number): bigint {
+  const live = ctx.model.cases.filter((c) => c.status === MStatus.Open && hasLiveAmendment(ctx, c));
+  return live.length > 0 && s % 6 !== 5 ? live[s % live.length].id : pickCase(ctx, s);
+}
+
+/** Mostly a role whose consent the amendment still needs. */
+function pickConsentRole(a: MAmendment | undefined, who: number): number {
+  const missing = a ? [0, 1, 2, 3].filter((r) => a.required & (1 << r) && !(a.consents & (1 << r))) : [];
+  return missing.length > 0 && who % 5 !== 4 ? missing[who % missing.length] : who % 4;
+}
+
+type AmendmentSnapshot = {
+  version: number;
+  applied: number[];
+  completed: number;
+  funded: boolean;
+  shares: bigint[]; // loan, deposit
+  deadlines: (number | undefined)[];
+};
+
+function snapshotForAmendment(c: MCase | undefined): AmendmentSnapshot {
+  return {
+    version: c?.termsVersion ?? 0,
+    applied: c ? c.amendments.flatMap((a, i) => (a.applied ? [i + 1] : [])) : [],
+    completed: c ? EscrowModel.completedMask(c) : 0,
+    funded: c ? EscrowModel.funded(c) : false,
+    shares: c ? [c.loan, c.deposit] : [0n, 0n],
+    deadlines: c ? c.rules.map((_, s) => EscrowModel.deadline(c, s)) : [],
+  };
+}
+
+/**
+ * What applying did, from the events against the model: one `AmendmentApplied` per version raised, the
+ * re-opened stages exactly those the model re-opened, each replaced party; and tallies of the outcomes.
+ */
+async function amendmentEffects(
+  ctx: Ctx,
+  what: string,
+  receipt: ContractTransactionReceipt,
+  c: MCase | undefined,
+  before: AmendmentSnapshot,
+): Promise<void> {
+  if (!c) return;
+  const applied = events(ctx, receipt, "AmendmentApplied");
+  expect(
+    applied.map((e) => Number(e.args.version)),
+    `${what}: AmendmentApplied`,
+  ).to.deep.equal(c.termsVersion > before.version ? [c.termsVersion] : []);
+  const reopened = events(ctx, receipt, "StageReopened").map((e) => Number(e.args.stage));
+  const modelReopened = c.rules
+    .map((_, s) => s)
+    .filter((s) => before.completed & (1 << s) && !EscrowModel.completed(c, s));
+  expect(reopened, `${what}: StageReopened`).to.deep.equal(modelReopened);
+  if (reopened.length > 0) tally("stage re-opened");
+  // A re-opened stage's earlier signatures are void: each of its roles' epochs rose.
+  for (const s of reopened)
+    for (let role = 0; role < 4; role++)
+      if (c.rules[s].roles & (1 << role))
+        expect(Number(await ctx.escrow.signOffEpoch(c.id, s, role)), `${what}: stage ${s} epoch`).to.equal(
+          c.stages[s].epochs[role],
+        );
+  const newly = c.amendments.filter((a, i) => a.applied && !before.applied.includes(i + 1));
+  for (const a of newly) {
+    const p = a.proposal;
+    if (p.kind === MKind.Deadline) {
+      const was = before.deadlines[p.stage];
+      tally(
+        `applied: deadline ${p.longStop ? "long-stop " : ""}${was === undefined ? "set" : p.deadline < was ? "earlier" : "later"}`,
+      );
+      if (c.released) tally("applied: deadline after release");
+      if (EscrowModel.completed(c, p.stage)) tally("applied: moved deadline let its stage complete");
+    } else if (p.kind === MKind.Party) {
+      const replaced = events(ctx, receipt, "PartyReplaced");
+      expect(
+        replaced.map((e) => [Number(e.args.role), e.args.account.toLowerCase()]),
+        `${what}: PartyReplaced`,
+      ).to.deep.equal([[p.party, p.account.toLowerCase()]]);
+      tally(
+        `applied: party ${ROLE_NAMES[p.party]} replaced${ctx.hostile.has(p.account.toLowerCase()) ? " by a hostile wallet" : ""}`,
+      );
+    } else {
+      tally("applied: terms");
+      if (events(ctx, receipt, "Credited").length > 0) tally("applied: terms; a shrunk share's excess credited");
+      if (!EscrowModel.funded(c) && before.funded) tally("applied: terms; a grown share owed");
+      [c.loan, c.deposit].forEach((share, i) => {
+        const payer = ["bank", "buyer"][i];
+        if (share !== before.shares[i])
+          tally(`applied: terms; the ${payer}'s share ${share > before.shares[i] ? "grew" : "shrank"}`);
+      });
+      if (EscrowModel.funded(c) && !before.funded) tally("applied: terms; funded by a smaller share");
+      if (EscrowModel.completedMask(c) & ~before.completed) tally("applied: terms; stages completed");
+    }
+  }
+}
+
 function describeCase(c: MCase): string {
   const stagesText = c.stages
     .map(
@@ -470,7 +746,7 @@ function describeCase(c: MCase): string {
         `${s}:${st.completedAt !== undefined ? "done@" + st.completedAt : "sig=" + st.signed.toString(2)}${st.overdue ? "(overdue)" : ""}`,
     )
     .join(" ");
-  return `case ${c.id} ${MStatus[c.status]} released=${c.released} opened@${c.openedAt} bank=${c.paidByBank}/${c.loan} buyer=${c.paidByBuyer}/${c.deposit} price=${c.price} votes=${c.cancelVotes} [${stagesText}]`;
+  return `case ${c.id} ${MStatus[c.status]} released=${c.released} opened@${c.openedAt} bank=${c.paidByBank}/${c.loan} buyer=${c.paidByBuyer}/${c.deposit} price=${c.price} votes=${c.cancelVotes} v${c.termsVersion} amendments=${c.amendments.length} [${stagesText}]`;
 }
 
 async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
@@ -529,8 +805,14 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const { stage, role } =
         (cmd as { forced?: { stage: number; role: number } }).forced ?? pickSignOff(c, cmd.pick, cmd.smart);
       const party = c ? c.parties[role] : parties.stranger.address;
-      const sender =
+      // A party's address that has been replaced acts no more for the role (the tests' fresh signers only).
+      const former = c?.partyHistory.filter((p) => !c.parties.some((q) => q.toLowerCase() === p) && ctx.signers.has(p));
+      let sender =
         cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.pick) : signerOf(ctx, party);
+      if ((cmd.wrongSender || cmd.pick % 6 === 0) && former && former.length > 0) {
+        sender = signerOf(ctx, former[cmd.pick % former.length]);
+        tally("a replaced party's old address signs off");
+      }
       const what = `signOff case ${id} stage ${stage} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}`;
       const evidence = ethers.id(`evidence ${id} ${stage} ${role} ${ctx.now}`);
       const chain = await send(ctx, (o) => escrow.connect(sender).signOff(id, stage, role, evidence, o));
@@ -725,6 +1007,8 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
         const moments: number[] = [];
         for (const c of model.cases) {
           if (c.status !== MStatus.Open) continue;
+          for (const a of c.amendments)
+            if (!a.applied && a.version === c.termsVersion) moments.push(a.proposal.expiresAt + 1);
           c.rules.forEach((r, s) => {
             if (EscrowModel.completed(c, s)) return;
             const available = EscrowModel.availableAt(c, s);
@@ -828,6 +1112,23 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       const id = pickCase(ctx, cmd.c);
       const c = model.caseOf(id);
       if (!c || c.status !== MStatus.Open) return step(ctx, { k: "advance", id, c: 0 });
+      // An amendment on the table: its parties consent (relayed or directly), as the engine would ask them.
+      if (cmd.variant % 5 === 4 && hasLiveAmendment(ctx, c)) {
+        const n = pickAmendment(ctx, c, 0);
+        return step(ctx, {
+          k: "consent",
+          id,
+          c: 0,
+          pick: 0,
+          who: 0,
+          relayed: cmd.variant % 2 === 0,
+          whole: true,
+          forged: 0,
+          epochMode: 0,
+          wrongSender: false,
+          amendment: n,
+        } as Cmd);
+      }
       const frontier = c.rules
         .map((r, s) => s)
         .filter(
@@ -906,6 +1207,249 @@ async function step(ctx: Ctx, cmd: Cmd): Promise<bigint[]> {
       return step(ctx, { k: missed ? "expire" : "advance", id, c: 0 });
     }
 
+    case "propose": {
+      const id = pickCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      const at = ctx.now + 1; // the block time the proposal runs at
+      const expiresAt = [at + 60 + (cmd.delta % 3600), at + DAY + (cmd.delta % (10 * DAY)), at + 60 * DAY, at][
+        cmd.expiryMode
+      ];
+      const p: MProposal = {
+        kind: cmd.kind,
+        expiresAt,
+        stage: 0,
+        longStop: false,
+        deadline: 0,
+        price: 0n,
+        deposit: 0n,
+        loan: 0n,
+        party: 0,
+        account: ethers.ZeroAddress,
+      };
+      let detail = "";
+      if (cmd.kind === MKind.Deadline) {
+        const movable = c
+          ? c.rules
+              .map((_, s) => s)
+              .filter((s) => !EscrowModel.completed(c, s) && (c.movable[s].own || c.movable[s].longStop))
+          : [];
+        p.stage =
+          c && movable.length > 0 && cmd.pick % 6 !== 0
+            ? movable[cmd.pick % movable.length]
+            : cmd.pick % ((c?.rules.length ?? 4) + 1);
+        p.longStop = cmd.longStop;
+        // Mostly the deadline the stage has, when it has only one.
+        const m = c?.movable[p.stage];
+        if (m && cmd.pick % 7 !== 0 && m.own !== m.longStop) p.longStop = m.longStop;
+        const current =
+          c && p.stage < c.rules.length
+            ? p.longStop
+              ? EscrowModel.longStop(c, p.stage)
+              : EscrowModel.ownDeadline(c, p.stage)
+            : undefined;
+        const base = current ?? at;
+        p.deadline = [
+          Math.max(1, base - cmd.delta),
+          base + cmd.delta,
+          Math.max(1, at - 1 - (cmd.delta % DAY)),
+          base + 60 * DAY + cmd.delta,
+          0,
+        ][cmd.direction];
+        detail = `stage ${p.stage} ${p.longStop ? "long-stop" : "own"} ${current ?? "not running"} -> ${p.deadline}`;
+        if (cmd.unusedField) p.price = 1n;
+      } else if (cmd.kind === MKind.Terms) {
+        const f = BigInt(cmd.frac);
+        const change = (x: bigint, mode: number) => [x, x + (x * f) / 1000n + UNIT, x - (x * f) / 1000n, 0n][mode];
+        p.deposit = change(c?.deposit ?? UNIT, cmd.depositMode);
+        p.loan = change(c?.loan ?? UNIT, cmd.loanMode);
+        const sum = p.deposit + p.loan;
+        const price = c?.price ?? 0n;
+        p.price = [sum, price <= sum ? price : sum, (sum * f) / 1000n, sum + 1n][cmd.priceMode];
+        detail = `price ${c?.price}->${p.price} deposit ${c?.deposit}->${p.deposit} loan ${c?.loan}->${p.loan}`;
+        if (cmd.unusedField) p.stage = 1;
+      } else {
+        p.party = cmd.pick % 4;
+        const current = c ? c.parties[p.party] : parties.stranger.address;
+        p.account = [
+          ctx.fresh[cmd.pick % ctx.fresh.length].address,
+          c ? c.parties[(p.party + 1 + (cmd.pick % 3)) % 4] : parties.stranger.address,
+          current,
+          ethers.ZeroAddress,
+          ctx.hostileWallets[cmd.pick % ctx.hostileWallets.length],
+        ][cmd.accountMode];
+        detail = `${ROLE_NAMES[p.party]} ${current.slice(0, 8)} -> ${p.account.slice(0, 8)}`;
+        if (cmd.unusedField) p.deadline = 1;
+      }
+      // The proposer: the picked role's party if it acts, else another role's party that does.
+      let role = cmd.who % 4;
+      if (c && !acts(ctx, id, c.parties[role])) {
+        const acting = [0, 1, 2, 3].filter((r) => acts(ctx, id, c.parties[r]));
+        if (acting.length > 0) role = acting[cmd.who % acting.length];
+      }
+      const party = c ? c.parties[role] : parties.stranger.address;
+      const sender =
+        cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.who) : signerOf(ctx, party);
+      const what = `proposeAmendment case ${id} ${MKind[p.kind]} ${detail} expires ${expiresAt} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}${cmd.unusedField ? " with an unused field" : ""}`;
+      const before = snapshotForAmendment(c);
+      const chain = await send(ctx, (o) => escrow.connect(sender).proposeAmendment(id, role, p, o));
+      const res = model.proposeAmendment(ctx.now, sender.address, id, role, p, await completionOracle(ctx, [id]));
+      const a = res.ok ? model.amendmentOf(id, res.value) : undefined;
+      ctx.log.push(
+        what +
+          (res.ok
+            ? ` -> amendment ${res.value} needs ${a!.required.toString(2)}${a!.applied ? ", applied" : ""}`
+            : ` -> rejected (${chain.ok ? "?" : chain.error})`),
+      );
+      agree(ctx, what, chain, res);
+      if (chain.ok && res.ok) {
+        const proposed = events(ctx, chain.receipt, "AmendmentProposed");
+        expect(
+          proposed.map((e) => [
+            e.args.caseId,
+            Number(e.args.amendment),
+            Number(e.args.version),
+            Number(e.args.required),
+          ]),
+          `${what}: AmendmentProposed`,
+        ).to.deep.equal([[id, res.value, a!.version, a!.required]]);
+        tally(`propose ${MKind[p.kind]} ok`);
+        if (p.kind === MKind.Party && a!.required & ~c!.amendmentRules.partyConsent)
+          tally("replaced party must consent");
+        if (p.kind === MKind.Terms && a!.required & ~c!.amendmentRules.termsConsent) tally("losing party must consent");
+        if (p.kind === MKind.Deadline && a!.required & ~c!.amendmentRules.deadlineConsent)
+          tally("buyer must consent to an earlier deadline");
+        await amendmentEffects(ctx, what, chain.receipt, c!, before);
+      }
+      return [id];
+    }
+
+    case "consent": {
+      const id = (cmd as { id?: bigint }).id ?? pickAmendedCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      // With nothing to consent to, mostly propose something first (as a party would, before asking the others).
+      if (c && c.status === MStatus.Open && !hasLiveAmendment(ctx, c) && cmd.pick % 4 !== 0)
+        return step(ctx, proposalFor(cmd));
+      const n = (cmd as { amendment?: number }).amendment ?? pickAmendment(ctx, c, cmd.pick);
+      const a = model.amendmentOf(id, n);
+      let targets: number[] = [];
+      if (cmd.whole && a && c)
+        targets = [0, 1, 2, 3].filter(
+          (r) => a.required & (1 << r) && !(a.consents & (1 << r)) && acts(ctx, id, c.parties[r]),
+        );
+      if (targets.length === 0) targets = [pickConsentRole(a, cmd.who)];
+      const before = snapshotForAmendment(c);
+      let chain: TxResult;
+      let res: Outcome<unknown>;
+      let what: string;
+      if (cmd.relayed) {
+        const items: IMortgageEscrow.SignedConsentStruct[] = [];
+        const modelItems: { caseId: bigint; amendment: number; role: number; epoch: number; valid: boolean }[] = [];
+        const descr: string[] = [];
+        // A forged item comes first in a whole batch, so that the genuine ones after it must still count.
+        const specs = targets.map((role) => ({ role, forged: cmd.whole ? 0 : cmd.forged }));
+        if (cmd.whole && cmd.forged !== 0) specs.unshift({ role: targets[0], forged: cmd.forged });
+        for (const spec of specs) {
+          const party = c ? c.parties[spec.role] : parties.stranger.address;
+          const rightSigner = spec.forged !== 1 && c !== undefined && acts(ctx, id, party);
+          const signer = rightSigner ? signerOf(ctx, party) : otherThan(ctx, party, cmd.who);
+          const current = a ? a.epochs[spec.role] : 0;
+          const epoch = [current, current + 1, Math.max(0, current - 1) + (current === 0 ? 2 : 0)][cmd.epochMode];
+          const kind = (a?.proposal.kind ?? 0) + (spec.forged === 3 ? 1 : 0);
+          const version = (a?.version ?? 0) + (spec.forged === 2 ? 1 : 0);
+          const signature = await signConsent(escrow, signer, {
+            caseId: id,
+            amendment: n,
+            kind: kind % 3,
+            version,
+            role: spec.role,
+            epoch,
+          });
+          items.push({ caseId: id, amendment: n, role: spec.role, epoch, signature });
+          modelItems.push({
+            caseId: id,
+            amendment: n,
+            role: spec.role,
+            epoch,
+            valid: rightSigner && spec.forged === 0,
+          });
+          if (spec.forged !== 0) tally("forged consent relayed");
+          descr.push(
+            `(${ROLE_NAMES[spec.role]} epoch ${epoch}${spec.forged ? ` forged ${["", "signer", "version", "kind"][spec.forged]}` : rightSigner ? "" : " not by its party"})`,
+          );
+        }
+        what = `consentToAmendmentsWithSignatures case ${id} amendment ${n} ${descr.join(" ")}`;
+        chain = await send(ctx, (o) => escrow.connect(parties.relayer).consentToAmendmentsWithSignatures(items, o));
+        const batch = model.consentWithSignatures(ctx.now, modelItems, await completionOracle(ctx, [id]));
+        res = batch;
+        if (chain.ok && batch.ok) {
+          const skipped = events(ctx, chain.receipt, "AmendmentConsentSkipped").map((e) => [
+            Number(e.args.index),
+            Number(e.args.reason),
+          ]);
+          const expected = batch.value.flatMap((o, i) =>
+            o.counted ? [] : ([[i, o.reasons]] as [number, MConsentSkip[]][]),
+          );
+          expect(
+            skipped.map(([i]) => i),
+            `${what}: skipped items (model: ${JSON.stringify(expected)}, chain: ${JSON.stringify(skipped)})`,
+          ).to.deep.equal(expected.map(([i]) => i));
+          skipped.forEach(([i, reason], k) => {
+            expect(expected[k][1], `${what}: item ${i} skipped for ${MConsentSkip[reason]}`).to.include(reason);
+            tally(`relayed consent skipped: ${MConsentSkip[reason]}`);
+          });
+          if (batch.value.some((o) => o.counted)) tally("relayed consent counted");
+        }
+        ctx.log.push(
+          what +
+            (batch.ok
+              ? ` -> ${batch.value.map((o) => (o.counted ? "counted" : "skip" + o.reasons.join("/"))).join(",")}`
+              : ` -> rejected (${chain.ok ? "?" : chain.error})`),
+        );
+      } else {
+        what = `consentToAmendment case ${id} amendment ${n} as ${targets.map((r) => ROLE_NAMES[r]).join(", ")}`;
+        chain = { ok: false, error: "nothing sent" };
+        res = { ok: true, value: undefined };
+        for (const role of targets) {
+          const party = c ? c.parties[role] : parties.stranger.address;
+          const sender =
+            cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.who) : signerOf(ctx, party);
+          const one = `consentToAmendment case ${id} amendment ${n} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}`;
+          chain = await send(ctx, (o) => escrow.connect(sender).consentToAmendment(id, n, role, o));
+          res = model.consentToAmendment(ctx.now, sender.address, id, n, role, await completionOracle(ctx, [id]));
+          ctx.log.push(one + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+          agree(ctx, one, chain, res);
+          if (!chain.ok) {
+            const [name, reason] = chain.error.split(":");
+            tally(`consent refused: ${reason !== undefined ? MConsentSkip[Number(reason)] : name}`);
+          }
+          if (chain.ok) await amendmentEffects(ctx, one, chain.receipt, c!, before);
+          if (chain.ok && c) Object.assign(before, snapshotForAmendment(c));
+        }
+        return [id];
+      }
+      agree(ctx, what, chain, res);
+      if (chain.ok) await amendmentEffects(ctx, what, chain.receipt, c, before);
+      return [id];
+    }
+
+    case "unconsent": {
+      const id = pickAmendedCase(ctx, cmd.c);
+      const c = model.caseOf(id);
+      const n = pickAmendment(ctx, c, cmd.pick);
+      const a = model.amendmentOf(id, n);
+      const consented = a ? [0, 1, 2, 3].filter((r) => a.consents & (1 << r)) : [];
+      const role = consented.length > 0 && cmd.who % 4 !== 3 ? consented[cmd.who % consented.length] : cmd.who % 4;
+      const party = c ? c.parties[role] : parties.stranger.address;
+      const sender =
+        cmd.wrongSender || !c || !acts(ctx, id, party) ? otherThan(ctx, party, cmd.who) : signerOf(ctx, party);
+      const what = `withdrawAmendmentConsent case ${id} amendment ${n} as ${ROLE_NAMES[role]} by ${sender.address.slice(0, 8)}`;
+      const chain = await send(ctx, (o) => escrow.connect(sender).withdrawAmendmentConsent(id, n, role, o));
+      const res = model.withdrawAmendmentConsent(ctx.now, sender.address, id, n, role);
+      ctx.log.push(what + (res.ok ? "" : ` -> rejected (${chain.ok ? "?" : chain.error})`));
+      agree(ctx, what, chain, res);
+      return [id];
+    }
+
     case "pause": {
       const sender = cmd.asAdmin ? parties.admin : parties.bank;
       const on = cmd.toggle ? !model.paused : model.paused;
@@ -971,13 +1515,22 @@ async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
   const { escrow, model, parties } = ctx;
   expect(await escrow.paused(), "paused").to.equal(model.paused);
   expect(await escrow.caseCount(), "caseCount").to.equal(BigInt(model.cases.length));
-  const payees = [parties.bank, parties.lawyer, parties.buyer, parties.seller, parties.admin, parties.stranger].map(
-    (s) => s.address,
+  const standard = [parties.bank, parties.lawyer, parties.buyer, parties.seller, parties.admin, parties.stranger].map(
+    (s) => s.address.toLowerCase(),
   );
-  await Promise.all(
+  // What the chain itself says it owes: the shares of each case still held, and each credit.
+  const owed = await Promise.all(
     model.cases.map(async (c) => {
       const where = `case ${c.id}`;
+      const payees = [...new Set([...standard, ...c.partyHistory])];
       const v = await escrow.caseOf(c.id);
+      expect(Number(v.termsVersion), `${where}: termsVersion`).to.equal(c.termsVersion);
+      expect(Number(v.amendmentCount), `${where}: amendmentCount`).to.equal(c.amendments.length);
+      expect([v.price, v.deposit, v.loan], `${where}: terms`).to.deep.equal([c.price, c.deposit, c.loan]);
+      expect(
+        v.parties.map((p) => p.toLowerCase()),
+        `${where}: parties`,
+      ).to.deep.equal(c.parties.map((p) => p.toLowerCase()));
       expect(Number(v.status), `${where}: status`).to.equal(c.status);
       expect(v.released, `${where}: released`).to.equal(c.released);
       expect(v.funded, `${where}: funded`).to.equal(EscrowModel.funded(c));
@@ -988,11 +1541,24 @@ async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
       expect([v.paidByBank, v.paidByBuyer], `${where}: paid`).to.deep.equal([c.paidByBank, c.paidByBuyer]);
       const credits = await Promise.all(payees.map((p) => escrow.creditOf(c.id, p)));
       expect(credits, `${where}: credits`).to.deep.equal(payees.map((p) => model.creditOf(c.id, p)));
+      // Money is conserved in the model too: what came in and has not gone out is held or credited.
+      expect(model.owedFor(c), `${where}: paid in less paid out`).to.equal(c.deposited - c.withdrawn);
+      const held = Number(v.status) === MStatus.Open && !v.released ? v.paidByBank + v.paidByBuyer : 0n;
       // No payee is paid twice: what left the case is never more than what came in.
       expect(c.withdrawn <= c.deposited, `${where}: withdrawn ${c.withdrawn} > deposited ${c.deposited}`).to.equal(
         true,
       );
-      if (!touched.includes(c.id)) return;
+      const owes = credits.reduce((sum, x) => sum + x, held);
+      if (!touched.includes(c.id)) return owes;
+      const amendments = await Promise.all(c.amendments.map((_, i) => escrow.amendmentOf(c.id, i + 1)));
+      amendments.forEach((av, i) => {
+        const a = c.amendments[i];
+        const epochs = a.epochs.reduce((m, e, r) => m | (e << (4 * r)), 0);
+        expect(
+          [Number(av.version), Number(av.required), Number(av.consents), Number(av.epochs), av.applied],
+          `${where} amendment ${i + 1}: version, required, consents, epochs, applied`,
+        ).to.deep.equal([a.version, a.required, a.consents, epochs, a.applied]);
+      });
       const views = await Promise.all(c.rules.map((_, s) => escrow.stageOf(c.id, s)));
       views.forEach((sv, s) => {
         const done = EscrowModel.completed(c, s);
@@ -1002,14 +1568,21 @@ async function check(ctx: Ctx, touched: bigint[]): Promise<void> {
           expect(Number(sv.status), `${where} stage ${s}: status`).to.equal(7);
         expect(Number(sv.requiredRoles), `${where} stage ${s}: requiredRoles`).to.equal(c.rules[s].roles);
         expect(Number(sv.signedOffRoles), `${where} stage ${s}: signedOffRoles`).to.equal(c.stages[s].signed);
+        expect(Number(sv.deadline), `${where} stage ${s}: deadline`).to.equal(EscrowModel.deadline(c, s) ?? 0);
         if (c.stages[s].completedAt !== undefined && Number(sv.completedAt) !== 0) {
           expect(Number(sv.completedAt), `${where} stage ${s}: completedAt`).to.equal(c.stages[s].completedAt);
         }
       });
+      return owes;
     }),
   );
-  // The escrow holds every deposit not yet released or refunded plus every unpaid credit: no more, no less.
-  expect(await ethers.provider.getBalance(ctx.address), "escrow balance").to.equal(model.heldBalance());
+  // The escrow holds every deposit not yet released or refunded plus every unpaid credit: no more, no less,
+  // by the model's count and by the chain's own.
+  const balance = await ethers.provider.getBalance(ctx.address);
+  expect(balance, "escrow balance").to.equal(model.heldBalance());
+  expect(balance, "escrow balance: the shares held and the credits owed, read from the chain").to.equal(
+    owed.reduce((sum, x) => sum + x, 0n),
+  );
 }
 
 /** Jumps the chain's clock so that the next transaction runs at `at` (never backwards). */
@@ -1059,6 +1632,7 @@ async function settleEverything(ctx: Ctx): Promise<void> {
           if (c.status !== MStatus.Open || EscrowModel.completed(c, s) || !(c.rules[s].roles & (1 << role))) continue;
           if (c.stages[s].signed & (1 << role) || !acting(role)) continue;
           const signer = signerOf(ctx, c.parties[role]);
+          if (ctx.fresh.includes(signer)) tally("end: a party's new address signed off");
           const chain = await send(ctx, (o) => escrow.connect(signer).signOff(c.id, s, role, ethers.ZeroHash, o));
           const res = model.signOff(ctx.now, signer.address, c.id, s, role, await completionOracle(ctx, [c.id]));
           ctx.log.push(`end: signOff case ${c.id} stage ${s} ${ROLE_NAMES[role]}`);
@@ -1129,9 +1703,11 @@ async function settleEverything(ctx: Ctx): Promise<void> {
     );
   }
   for (const c of model.cases) {
-    for (const address of new Set(c.parties)) {
+    // Every credit, a replaced party's old address's included.
+    for (const address of c.partyHistory) {
       if (model.creditOf(c.id, address) === 0n) continue;
-      await withdrawStep(ctx, c.id, address, "pushed");
+      if (!c.parties.some((p) => p.toLowerCase() === address)) tally("end: a replaced party's credit paid");
+      await withdrawStep(ctx, c.id, ethers.getAddress(address), "pushed");
       await check(ctx, [c.id]);
     }
     expect(c.withdrawn, `end: case ${c.id} paid out everything paid in`).to.equal(c.deposited);
@@ -1148,6 +1724,14 @@ function tallyRun(ctx: Ctx): void {
     if (c.rules.some((r, s) => r.binding && EscrowModel.completed(c, s)) && c.status !== MStatus.Completed)
       tally("ended after binding");
     if (c.paidByBuyer > c.deposit || c.paidByBank > c.loan) tally("over-paid");
+    if (c.termsVersion > 0) tally("case amended");
+    for (const a of c.amendments) {
+      const kind = MKind[a.proposal.kind];
+      if (a.applied) continue;
+      if (a.version !== c.termsVersion) tally(`amendment superseded: ${kind}`);
+      else if (a.proposal.expiresAt < ctx.now) tally(`amendment expired: ${kind}`);
+      else tally(`amendment still open: ${kind}`);
+    }
   }
 }
 
@@ -1161,7 +1745,7 @@ describe("MortgageEscrow property (model-based)", function () {
         firstOpenArb,
         fc.array(cmdArb, { minLength: Math.floor(STEPS / 3), maxLength: STEPS - 1, size: "max" }),
         async (first, rest) => {
-          const { escrow, parties, templates, hostile } = await loadFixture(deployForProperty);
+          const { escrow, parties, templates, hostile, fresh } = await loadFixture(deployForProperty);
           const address = await escrow.getAddress();
           const ctx: Ctx = {
             escrow,
@@ -1170,7 +1754,10 @@ describe("MortgageEscrow property (model-based)", function () {
             templates,
             model: new EscrowModel(parties.admin.address, templates, address),
             now: await time.latest(),
-            signers: new Map(Object.values(parties).map((s: HardhatEthersSigner) => [s.address.toLowerCase(), s])),
+            signers: new Map(
+              [...Object.values(parties), ...fresh].map((s: HardhatEthersSigner) => [s.address.toLowerCase(), s]),
+            ),
+            fresh,
             hostileWallets: hostile,
             hostile: new Set(hostile.map((a) => a.toLowerCase())),
             silent: new Set(),

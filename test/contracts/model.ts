@@ -12,6 +12,11 @@
  * transaction) completes in `advance`; whether another transaction of the case that happens to run the
  * completion also picks it up is not specified. Such "pending" stages are optional for every transaction but
  * `advance`: the model asks an oracle (the chain's answer) and then checks that everything they unlock cascades.
+ *
+ * Amendments (IMortgageEscrow's `proposeAmendment` and `AmendmentRules` NatSpec, DESIGN.md "Amendments") are
+ * kept as plain records: who must consent, who has, each role's withdrawal count, and the terms version each
+ * amends; the rules for who must consent and what applying does are written out in `proposeAmendment` and
+ * `applyAmendment` below. Consent refusals are returned as every reason that applies, not the first.
  */
 
 export const ROLE_NAMES = ["Bank", "Lawyer", "Buyer", "Seller"] as const;
@@ -54,9 +59,69 @@ export interface MRule {
   longStopSeconds: number;
 }
 
+/** Who must consent to each kind (role masks), and which stages a terms change re-opens (a stage mask). */
+export interface MAmendmentRules {
+  deadlineConsent: number;
+  termsConsent: number;
+  partyConsent: number;
+  reopenedByTerms: number;
+}
+
+/** The safe default: every party consents to every kind; nothing re-opens. */
+export const EVERY_PARTY_RULES: MAmendmentRules = {
+  deadlineConsent: ALL_ROLES,
+  termsConsent: ALL_ROLES,
+  partyConsent: ALL_ROLES,
+  reopenedByTerms: 0,
+};
+
 export interface MTemplate {
   id: string;
   rules: MRule[];
+  amendments?: MAmendmentRules;
+}
+
+export enum MKind {
+  Deadline = 0,
+  Terms = 1,
+  Party = 2,
+}
+
+/** `ConsentSkipReason`, as the interface numbers it. */
+export enum MConsentSkip {
+  CaseNotOpen = 0,
+  UnknownAmendment = 1,
+  AlreadyApplied = 2,
+  Superseded = 3,
+  Expired = 4,
+  AlreadyReleased = 5,
+  RoleNotRequired = 6,
+  AlreadyConsented = 7,
+  StaleEpoch = 8,
+  InvalidSignature = 9,
+}
+
+/** A proposal as sent: the fields its kind does not use are zero unless a test sets one on purpose. */
+export interface MProposal {
+  kind: MKind;
+  expiresAt: number;
+  stage: number;
+  longStop: boolean;
+  deadline: number;
+  price: bigint;
+  deposit: bigint;
+  loan: bigint;
+  party: number;
+  account: string;
+}
+
+export interface MAmendment {
+  proposal: MProposal;
+  version: number; // the terms version it amends
+  required: number; // role mask
+  consents: number; // role mask
+  epochs: number[]; // per role: withdrawal count
+  applied: boolean;
 }
 
 export interface MTerms {
@@ -91,12 +156,25 @@ export interface MCase {
   stages: MStage[];
   deposited: bigint; // everything ever paid in
   withdrawn: bigint; // everything ever paid out
+  amendmentRules: MAmendmentRules;
+  termsVersion: number;
+  amendments: MAmendment[]; // id n at index n - 1
+  /** Per stage: whether its own deadline and its long-stop can be moved (the first six, in stage order). */
+  movable: { own: boolean; longStop: boolean }[];
+  /** Per stage: a moved own deadline, a moved long-stop (absolute times); undefined while not moved. */
+  movedOwn: (number | undefined)[];
+  movedLongStop: (number | undefined)[];
+  /** Every address that has been a party of the case (credits stay with the address they were made to). */
+  partyHistory: string[];
 }
 
 export type Outcome<T = undefined> = { ok: true; value: T } | { ok: false; errors: string[] };
 
 /** For a relayed sign-off: what happened to each item. */
 export type ItemOutcome = { applied: true } | { applied: false; reason: MSkip };
+
+/** For a relayed consent: applied (counted), or skipped for any one of `reasons`. */
+export type ConsentOutcome = { counted: true } | { counted: false; reasons: MConsentSkip[] };
 
 /** Which optional (pending) stages the chain completed in the transaction. */
 export type Oracle = (caseId: bigint, stage: number) => boolean;
@@ -112,6 +190,7 @@ export class EscrowModel {
   readonly escrow: string;
   paused = false;
   readonly templates = new Map<string, MRule[]>();
+  readonly amendmentRules = new Map<string, MAmendmentRules>();
   cases: MCase[] = [];
   /** `${caseId}:${address}` -> amount the payee may withdraw. */
   credits = new Map<string, bigint>();
@@ -119,7 +198,10 @@ export class EscrowModel {
   constructor(admin: string, templates: MTemplate[], escrow: string) {
     this.admin = lower(admin);
     this.escrow = lower(escrow);
-    for (const t of templates) this.templates.set(t.id, t.rules);
+    for (const t of templates) {
+      this.templates.set(t.id, t.rules);
+      this.amendmentRules.set(t.id, t.amendments ?? EVERY_PARTY_RULES);
+    }
   }
 
   caseOf(id: bigint): MCase | undefined {
@@ -173,14 +255,29 @@ export class EscrowModel {
    * deadline once its anchor has happened; undefined while none runs.
    */
   static deadline(c: MCase, s: number): number | undefined {
-    const r = c.rules[s];
-    const running: number[] = [];
-    if (r.longStopSeconds !== 0) running.push(c.openedAt + r.longStopSeconds);
-    if (r.deadlineSeconds !== 0) {
-      const anchorAt = r.deadlineAnchor === 0 ? c.openedAt : c.stages[r.deadlineAnchor - 1].completedAt;
-      if (anchorAt !== undefined) running.push(anchorAt + r.deadlineSeconds);
-    }
+    const running = [EscrowModel.longStop(c, s), EscrowModel.ownDeadline(c, s)].filter(
+      (t): t is number => t !== undefined,
+    );
     return running.length === 0 ? undefined : Math.min(...running);
+  }
+
+  /** The stage's long-stop: an agreed time once moved, else counted from the opening; undefined if it has none. */
+  static longStop(c: MCase, s: number): number | undefined {
+    const r = c.rules[s];
+    if (r.longStopSeconds === 0) return undefined;
+    return c.movedLongStop[s] ?? c.openedAt + r.longStopSeconds;
+  }
+
+  /**
+   * The stage's own deadline, while it runs: an agreed time once moved (running from then on, anchor or not),
+   * else counted from its anchor once the anchor has happened (the opening, or the anchor stage completing).
+   */
+  static ownDeadline(c: MCase, s: number): number | undefined {
+    const r = c.rules[s];
+    if (r.deadlineSeconds === 0) return undefined;
+    if (c.movedOwn[s] !== undefined) return c.movedOwn[s];
+    const anchorAt = r.deadlineAnchor === 0 ? c.openedAt : c.stages[r.deadlineAnchor - 1].completedAt;
+    return anchorAt === undefined ? undefined : anchorAt + r.deadlineSeconds;
   }
 
   static pastDeadline(c: MCase, s: number, now: number): boolean {
@@ -301,6 +398,13 @@ export class EscrowModel {
       stages: rules.map(() => ({ signed: 0, epochs: [0, 0, 0, 0], completedAt: undefined, overdue: false })),
       deposited: 0n,
       withdrawn: 0n,
+      amendmentRules: this.amendmentRules.get(t.templateId) ?? EVERY_PARTY_RULES,
+      termsVersion: 0,
+      amendments: [],
+      movable: EscrowModel.movableDeadlines(rules),
+      movedOwn: rules.map(() => undefined),
+      movedLongStop: rules.map(() => undefined),
+      partyHistory: [...new Set(t.parties.map(lower))],
     });
     return ok(id);
   }
@@ -509,6 +613,234 @@ export class EscrowModel {
     if (errors.length) return fail(errors);
     this.paused = value;
     return ok(undefined);
+  }
+
+  // ---------------------------------------------------------------- amendments
+
+  /**
+   * Deadlines are numbered for amendments in stage order, each stage's own before its long-stop; only the
+   * first six have a number, so a seventh and later ones cannot be moved.
+   */
+  static movableDeadlines(rules: MRule[]): { own: boolean; longStop: boolean }[] {
+    let numbered = 0;
+    return rules.map((r) => {
+      const own = r.deadlineSeconds !== 0 && numbered < 6;
+      if (own) numbered++;
+      const longStop = r.longStopSeconds !== 0 && numbered < 6;
+      if (longStop) numbered++;
+      return { own, longStop };
+    });
+  }
+
+  amendmentOf(id: bigint, n: number): MAmendment | undefined {
+    const c = this.caseOf(id);
+    return c && n >= 1 && n <= c.amendments.length ? c.amendments[n - 1] : undefined;
+  }
+
+  /**
+   * Proposes an amendment as `role`. Who must consent: the template's roles for the kind, and whatever the
+   * template says, each party the change takes money from or replaces: a Party change, the replaced party; a
+   * Terms change, the bank if the loan grows, the seller if the price falls, the buyer if the deposit grows or
+   * what it pays in the end (price less loan) grows; a Deadline moved earlier (or one not yet running given a
+   * time) before the release, the buyer (an expiry after a binding stage pays its deposit to the seller). The
+   * proposer's consent counts at once where it is required, and if it is the only one the amendment applies.
+   */
+  proposeAmendment(
+    now: number,
+    sender: string,
+    id: bigint,
+    role: number,
+    p: MProposal,
+    optional?: Oracle,
+  ): Outcome<number> {
+    const errors = this.openErrors(id);
+    const c = this.caseOf(id);
+    if (c && lower(c.parties[role]) !== lower(sender)) errors.push("MortgageEscrowUnauthorizedParty");
+    if (p.expiresAt <= now) errors.push("MortgageEscrowInvalidAmendment");
+    let required = 0;
+    if (c && p.kind === MKind.Deadline) {
+      if (p.price !== 0n || p.deposit !== 0n || p.loan !== 0n || p.party !== 0 || BigInt(p.account) !== 0n)
+        errors.push("MortgageEscrowInvalidAmendment");
+      if (p.stage >= c.rules.length) errors.push("MortgageEscrowUnknownStage");
+      else {
+        if (EscrowModel.completed(c, p.stage)) errors.push("MortgageEscrowStageAlreadyCompleted");
+        if (p.deadline === 0) errors.push("MortgageEscrowInvalidAmendment");
+        const movable = p.longStop ? c.movable[p.stage].longStop : c.movable[p.stage].own;
+        if (!movable) errors.push("MortgageEscrowInvalidAmendment");
+        const current = p.longStop ? EscrowModel.longStop(c, p.stage) : EscrowModel.ownDeadline(c, p.stage);
+        if (!c.released && (current === undefined || p.deadline < current)) required |= 1 << BUYER;
+      }
+      required |= c.amendmentRules.deadlineConsent;
+    } else if (c && p.kind === MKind.Terms) {
+      if (p.stage !== 0 || p.longStop || p.deadline !== 0 || p.party !== 0 || BigInt(p.account) !== 0n)
+        errors.push("MortgageEscrowInvalidAmendment");
+      if (c.released) errors.push("MortgageEscrowAlreadyReleased");
+      if (p.price > p.deposit + p.loan) errors.push("MortgageEscrowPriceExceedsShares");
+      if (p.loan > c.loan) required |= 1 << BANK;
+      if (p.price < c.price) required |= 1 << SELLER;
+      if (p.deposit > c.deposit || p.price - p.loan > c.price - c.loan) required |= 1 << BUYER;
+      required |= c.amendmentRules.termsConsent;
+    } else if (c) {
+      if (p.stage !== 0 || p.longStop || p.deadline !== 0 || p.price !== 0n || p.deposit !== 0n || p.loan !== 0n)
+        errors.push("MortgageEscrowInvalidAmendment");
+      if (BigInt(p.account) === 0n) errors.push("MortgageEscrowZeroParty");
+      else if (lower(p.account) === lower(c.parties[p.party])) errors.push("MortgageEscrowInvalidAmendment");
+      required = (1 << p.party) | c.amendmentRules.partyConsent;
+    }
+    if (errors.length || !c) return fail(errors);
+    const own = 1 << role;
+    const a: MAmendment = {
+      proposal: { ...p },
+      version: c.termsVersion,
+      required,
+      consents: required & own,
+      epochs: [0, 0, 0, 0],
+      applied: false,
+    };
+    c.amendments.push(a);
+    if (a.consents === a.required) this.applyAmendment(c, a, now, optional);
+    return ok(c.amendments.length);
+  }
+
+  /** Every reason the role's consent to amendment `n` cannot count now (empty: it can). */
+  private consentRefusals(c: MCase | undefined, n: number, role: number, now: number): MConsentSkip[] {
+    if (!c || c.status !== MStatus.Open) return [MConsentSkip.CaseNotOpen];
+    const a = n >= 1 && n <= c.amendments.length ? c.amendments[n - 1] : undefined;
+    if (!a) return [MConsentSkip.UnknownAmendment];
+    const reasons: MConsentSkip[] = [];
+    if (a.applied) reasons.push(MConsentSkip.AlreadyApplied);
+    // Any other amendment applying raises the version, so one not applied is then superseded.
+    else if (a.version !== c.termsVersion) reasons.push(MConsentSkip.Superseded);
+    if (now > a.proposal.expiresAt) reasons.push(MConsentSkip.Expired);
+    if (a.proposal.kind === MKind.Terms && c.released) reasons.push(MConsentSkip.AlreadyReleased);
+    if (!(a.required & (1 << role))) reasons.push(MConsentSkip.RoleNotRequired);
+    else if (a.consents & (1 << role)) reasons.push(MConsentSkip.AlreadyConsented);
+    return reasons;
+  }
+
+  private recordConsent(c: MCase, a: MAmendment, role: number, now: number, optional?: Oracle): void {
+    a.consents |= 1 << role;
+    if (a.consents === a.required) this.applyAmendment(c, a, now, optional);
+  }
+
+  /** A direct consent: the sender must be the role's party; a refusal reverts with its reason. */
+  consentToAmendment(now: number, sender: string, id: bigint, n: number, role: number, optional?: Oracle): Outcome {
+    const errors = this.openErrors(id);
+    const c = this.caseOf(id);
+    if (c && lower(c.parties[role]) !== lower(sender)) errors.push("MortgageEscrowUnauthorizedParty");
+    if (c && c.status === MStatus.Open)
+      for (const r of this.consentRefusals(c, n, role, now)) errors.push(`MortgageEscrowConsentRefused:${r}`);
+    if (errors.length || !c) return fail(errors);
+    this.recordConsent(c, c.amendments[n - 1], role, now, optional);
+    return ok(undefined);
+  }
+
+  /**
+   * Relayed consents, in order; nothing reverts the batch. `valid` says whether the signature is the role's
+   * party's over this amendment's kind and version (a hostile wallet's never is). The epoch is checked once
+   * nothing else refuses the item, the signature last.
+   */
+  consentWithSignatures(
+    now: number,
+    items: { caseId: bigint; amendment: number; role: number; epoch: number; valid: boolean }[],
+    optional?: Oracle,
+  ): Outcome<ConsentOutcome[]> {
+    const outcomes: ConsentOutcome[] = [];
+    for (const item of items) {
+      const c = this.caseOf(item.caseId);
+      const reasons = this.consentRefusals(c, item.amendment, item.role, now);
+      if (reasons.length === 0) {
+        const a = c!.amendments[item.amendment - 1];
+        if (item.epoch !== a.epochs[item.role]) reasons.push(MConsentSkip.StaleEpoch);
+        else if (!item.valid) reasons.push(MConsentSkip.InvalidSignature);
+      }
+      if (reasons.length > 0) {
+        outcomes.push({ counted: false, reasons });
+        continue;
+      }
+      this.recordConsent(c!, c!.amendments[item.amendment - 1], item.role, now, optional);
+      outcomes.push({ counted: true });
+    }
+    return ok(outcomes);
+  }
+
+  /** Withdraws the role's standing consent (even to an expired or superseded amendment) until it applies. */
+  withdrawAmendmentConsent(now: number, sender: string, id: bigint, n: number, role: number): Outcome {
+    const errors = this.openErrors(id);
+    const c = this.caseOf(id);
+    if (c && lower(c.parties[role]) !== lower(sender)) errors.push("MortgageEscrowUnauthorizedParty");
+    const a = this.amendmentOf(id, n);
+    if (c && !a) errors.push(`MortgageEscrowConsentRefused:${MConsentSkip.UnknownAmendment}`);
+    if (a?.applied) errors.push(`MortgageEscrowConsentRefused:${MConsentSkip.AlreadyApplied}`);
+    if (a && !(a.consents & (1 << role))) errors.push("MortgageEscrowNotConsented");
+    if (a && a.epochs[role] === 15) errors.push("MortgageEscrowTooManyWithdrawals");
+    if (errors.length || !c || !a) return fail(errors);
+    a.consents &= ~(1 << role);
+    a.epochs[role] += 1;
+    return ok(undefined);
+  }
+
+  /**
+   * Applies a fully consented amendment: the terms version rises (which supersedes every other proposal), then
+   * the change. A deadline takes its agreed time. A party's address changes (its sign-offs and votes stay the
+   * role's; its credits stay with the old address). A terms change re-opens the template's stages for it that
+   * have completed while no stage depending on them has (sign-offs cleared, each required role's epoch raised),
+   * sets the amounts, credits each payer what it has paid beyond its new share (and counts it paid only up to
+   * that share); a grown share leaves the escrow waiting for the difference.
+   */
+  private applyAmendment(c: MCase, a: MAmendment, now: number, optional?: Oracle): void {
+    const pendingBefore = EscrowModel.pending(c, now);
+    a.applied = true;
+    c.termsVersion += 1;
+    const p = a.proposal;
+    if (p.kind === MKind.Deadline) {
+      if (p.longStop) c.movedLongStop[p.stage] = p.deadline;
+      else c.movedOwn[p.stage] = p.deadline;
+    } else if (p.kind === MKind.Party) {
+      c.parties[p.party] = p.account;
+      if (!c.partyHistory.includes(lower(p.account))) c.partyHistory.push(lower(p.account));
+    } else {
+      this.reopenForTerms(c);
+      c.price = p.price;
+      c.deposit = p.deposit;
+      c.loan = p.loan;
+      if (c.paidByBank > c.loan) {
+        this.credit(c.id, c.parties[BANK], c.paidByBank - c.loan);
+        c.paidByBank = c.loan;
+      }
+      if (c.paidByBuyer > c.deposit) {
+        this.credit(c.id, c.parties[BUYER], c.paidByBuyer - c.deposit);
+        c.paidByBuyer = c.deposit;
+      }
+    }
+    this.settle(c, now, pendingBefore, optional ?? (() => false));
+  }
+
+  /** A stage depends on another if that one is its prerequisite, directly or through other stages. */
+  private static dependsOn(c: MCase, s: number, on: number): boolean {
+    const p = c.rules[s].prerequisites;
+    for (let i = 0; i < c.rules.length; i++)
+      if (p & (1 << i) && (i === on || EscrowModel.dependsOn(c, i, on))) return true;
+    return false;
+  }
+
+  private reopenForTerms(c: MCase): void {
+    const completedBefore = c.stages.map((st) => st.completedAt !== undefined);
+    for (let s = 0; s < c.rules.length; s++) {
+      if (!(c.amendmentRules.reopenedByTerms & (1 << s)) || !completedBefore[s]) continue;
+      if (c.rules.some((_, d) => completedBefore[d] && EscrowModel.dependsOn(c, d, s))) continue;
+      const st = c.stages[s];
+      st.completedAt = undefined;
+      st.signed = 0;
+      for (let role = 0; role < 4; role++) if (c.rules[s].roles & (1 << role)) st.epochs[role] += 1;
+    }
+  }
+
+  /** What the escrow owes for the case: its shares still held (open, not released) and its unpaid credits. */
+  owedFor(c: MCase): bigint {
+    let sum = c.status === MStatus.Open && !c.released ? c.paidByBank + c.paidByBuyer : 0n;
+    for (const [key, v] of this.credits) if (key.startsWith(`${c.id}:`)) sum += v;
+    return sum;
   }
 
   // ------------------------------------------------------------------- views
