@@ -773,6 +773,7 @@ describe("ui: the progress page in a real browser", function () {
       expect(box!.y).to.be.below(stages!.y);
       expect(await item.getByRole("button", { name: /^Consent/ }).count()).to.equal(1);
       expect(await item.getByRole("button", { name: /^Decline/ }).count()).to.equal(1);
+      await page.screenshot({ path: join(SCREENSHOTS, "5-amendment-proposed.png"), clip: box! });
     });
 
     it("lets the awaited party consent with a click, and shows it applied and the new deadline, live", async function () {
