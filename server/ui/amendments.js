@@ -49,8 +49,8 @@ export function changeWords(amendment, progress, tense = "open") {
       .filter((part) => change.from[part] !== change.to[part])
       .map((part) => `the ${part} from ${money(change.from[part])} to ${money(change.to[part])}`);
     if (moves.length === 0) return [`The terms ${verb === "changes" ? "stay" : "stayed"} as they were`];
-    const [first, ...rest] = moves;
-    return [`The ${first.slice(4).replace(" from", ` ${verb} from`)}${rest.length ? `, ${listOf(rest)}` : ""}`];
+    // "the price from a to b and the deposit from c to d": the verb after the first part named.
+    return [`T${listOf(moves).slice(1).replace(" from", ` ${verb} from`)}`];
   }
   return [
     `The ${roleLabel(change.role).toLowerCase()}'s address ${verb} from `,
@@ -155,9 +155,9 @@ function buttons(amendment, viewerRoles, controller, progress) {
   if (amendment.status !== "open" || controller.declined.has(amendment.number)) return [];
   const action = controller.actions[amendment.number];
   const busy = action?.kind === "pending" || action?.kind === "submitted";
-  const label = (text, role) => [
+  const label = (text, role, to = " to") => [
     text,
-    h("span", { class: "visually-hidden" }, ` proposal ${amendment.number} as ${roleLabel(role)}`),
+    h("span", { class: "visually-hidden" }, `${to} proposal ${amendment.number} as ${roleLabel(role)}`),
   ];
   const awaited = viewerRoles.find((role) => amendment.awaiting.includes(role));
   if (awaited) {
@@ -175,7 +175,7 @@ function buttons(amendment, viewerRoles, controller, progress) {
           disabled: busy,
           onclick: () => controller.decline(amendment, awaited, progress),
         },
-        label("Decline", awaited),
+        label("Decline", awaited, ""),
       ),
     ];
   }

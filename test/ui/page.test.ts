@@ -776,6 +776,38 @@ describe("ui: the progress page in a real browser", function () {
       await page.screenshot({ path: join(SCREENSHOTS, "5-amendment-proposed.png"), clip: box! });
     });
 
+    it("words a change of terms in the asset's units, and a change of party by its addresses", async function () {
+      const { page, context } = await newPage();
+      await page.goto(caseUrl());
+      const [lawyerFrom, lawyerTo] = [h.addresses.lawyer, h.addresses.stranger];
+      const words = (await page.evaluate(`(async () => {
+        const { changeWords } = await import("/ui/assets/amendments.js");
+        const { h } = await import("/ui/assets/dom.js");
+        const progress = { timeZone: "America/New_York", asset: "0x0000000000000000000000000000000000000000", stages: [] };
+        const terms = { from: { price: "900000000000000000", deposit: "100000000000000000", loan: "800000000000000000" },
+                        to: { price: "950000000000000000", deposit: "150000000000000000", loan: "800000000000000000" } };
+        const party = { role: "lawyer", from: "${lawyerFrom}", to: "${lawyerTo}" };
+        const text = (change, tense) => h("p", {}, changeWords({ change }, progress, tense)).textContent;
+        const token = { ...progress, asset: "0x00000000000000000000000000000000000000aa" };
+        return [
+          text({ kind: "terms", ...terms }),
+          text({ kind: "terms", ...terms }, "applied"),
+          h("p", {}, changeWords({ change: { kind: "terms", ...terms } }, token)).textContent,
+          text({ kind: "party", ...party }),
+          h("p", {}, changeWords({ change: { kind: "party", ...party } }, progress)).querySelector("code").title,
+        ];
+      })()`)) as string[];
+      const short = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
+      expect(words).to.deep.equal([
+        "The price changes from 0.9 ETH to 0.95 ETH and the deposit from 0.1 ETH to 0.15 ETH",
+        "The price changed from 0.9 ETH to 0.95 ETH and the deposit from 0.1 ETH to 0.15 ETH",
+        "The price changes from 900,000,000,000,000,000 units to 950,000,000,000,000,000 units and the deposit from 100,000,000,000,000,000 units to 150,000,000,000,000,000 units",
+        `The lawyer's address changes from ${short(lawyerFrom)} to ${short(lawyerTo)}`,
+        lawyerFrom,
+      ]);
+      await context.close();
+    });
+
     it("lets the awaited party consent with a click, and shows it applied and the new deadline, live", async function () {
       const { page } = viewer;
       await markNotReloaded(page);
