@@ -1,12 +1,14 @@
 // The buyer's progress page: signs in with a token kept in this tab's session storage, shows the case, follows
-// its event stream, and lets a party sign off the stages that await it and that the API would accept now. An
+// its event stream, lets a party sign off the stages that await it and that the API would accept now, and
+// consent to (or decline) the proposed amendments that await it (amendments.js). An
 // address that names no case gets a page saying so; a lost connection is retried, and its errors go once it
 // is back.
 
+import { createAmendmentActions, renderAmendments } from "./amendments.js";
 import { ApiError, apiFetch } from "./api.js";
 import { backoffMs, followStream } from "./event-stream.js";
 import { formatDuration, formatMoment, formatWaitsFor, roleLabel, sameAddress } from "./format.js";
-import { historyEntries, renderHistory, withdrawnByPayee } from "./history.js";
+import { historyEntries, renderHistory, renderVersions, withdrawnByPayee } from "./history.js";
 import { renderEscrow, renderParties, renderSummary } from "./summary.js";
 import { renderTimeline } from "./timeline.js";
 
@@ -31,6 +33,24 @@ const state = {
   // wait before the next such fetch.
   momentRefresh: { at: 0, waitMs: 5_000 },
 };
+
+// What the viewer did to each amendment in this page session (consent, withdrawal, decline) and its outcome.
+let amendmentActions = newAmendmentActions();
+function newAmendmentActions() {
+  return createAmendmentActions({
+    send: (method, path, body) =>
+      apiFetch(state.token, `${casePath}${path}`, {
+        method,
+        body,
+        headers: { "Idempotency-Key": crypto.randomUUID() },
+      }),
+    changed(text) {
+      if (state.progress) showProgress(state.progress, { announceChanges: false });
+      if (text) announce(text);
+    },
+    unauthorized: (error) => signOut(messageForLoadError(error)),
+  });
+}
 
 // ---- announcements for screen readers ----
 
@@ -80,8 +100,10 @@ function signOut(message = "") {
   state.token = null;
   state.viewer = null;
   state.actions = {};
+  amendmentActions = newAmendmentActions();
   state.history = [];
   $("history-list").replaceChildren();
+  $("versions").replaceChildren();
   showSignIn(message);
 }
 
@@ -170,6 +192,12 @@ function announceChanges(before, after) {
     if (stage.status !== old.status && stage.status === "completed") announce(`Completed: ${stage.title}.`);
     else if (stage.status !== old.status) announce(`${stage.title}: now ${stage.status}.`);
   });
+  for (const amendment of after.amendments ?? []) {
+    const old = before.amendments?.find((a) => a.number === amendment.number);
+    if (!old) announce(`A change to the case was proposed (proposal ${amendment.number}).`);
+    else if (old.status !== amendment.status && amendment.status === "applied")
+      announce(`Proposal ${amendment.number} applied: the terms are now version ${amendment.version + 1}.`);
+  }
   if (before.progress.completed !== after.progress.completed) {
     announce(`${after.progress.completed} of ${after.progress.total} stages complete.`);
   }
@@ -187,18 +215,26 @@ function showProgress(progress, { announceChanges: announcing = true } = {}) {
       state.actions[stage.id] = { kind: "done", text: "Your sign-off is on the chain." };
     }
   }
+  amendmentActions.observe(progress);
   const focusedId = document.activeElement?.id;
   const focusedStage = document.activeElement?.closest?.("[data-stage]")?.dataset.stage;
+  const focusedAmendment = document.activeElement?.closest?.("[data-amendment]")?.dataset.amendment;
   renderSummary($("summary"), progress, roles);
+  renderAmendments($("amendments"), progress, roles, amendmentActions);
   renderTimeline($("timeline"), progress, { viewerRoles: roles, actions: state.actions, onSignOff: signOff });
   renderParties($("parties"), progress, roles);
   renderEscrow($("escrow"), progress, withdrawnByPayee(state.history));
+  renderVersions($("versions"), state.history, progress);
   tick();
   if (focusedId && document.activeElement === document.body) $(focusedId)?.focus();
   if (focusedStage) {
     // Re-rendering replaced the focused button: put the focus back where the keyboard user was.
     const again = $("timeline").querySelector(`li[data-stage="${CSS.escape(focusedStage)}"]`);
     (again?.querySelector("button:not([disabled])") ?? again)?.focus?.();
+  }
+  if (focusedAmendment && document.activeElement === document.body) {
+    const again = $("amendments").querySelector(`li[data-amendment="${CSS.escape(focusedAmendment)}"]`);
+    (again?.querySelector("button:not([disabled])") ?? $("amendments-title"))?.focus?.();
   }
   if (announcing && before) announceChanges(before, progress);
 }
@@ -211,6 +247,7 @@ function refreshHistory() {
     try {
       state.history = historyEntries(await apiFetch(state.token, `${casePath}/history`));
       renderHistory($("history-list"), state.history, state.progress);
+      renderVersions($("versions"), state.history, state.progress);
       renderEscrow($("escrow"), state.progress, withdrawnByPayee(state.history));
     } catch {
       // The history is extra; the next change tries again.
@@ -231,19 +268,25 @@ function tick() {
 }
 
 /**
- * A stage that does not take sign-offs yet but whose legal moment has passed, by the chain's estimated time.
+ * A stage that does not take sign-offs yet but whose legal moment has passed, or an open proposal whose expiry
+ * has, by the chain's estimated time.
  * Nothing on the chain marks that moment; the engine sends the progress again then, but a stream that was
  * reconnecting meanwhile may have missed it: the page asks for the case itself.
  */
 function legalMomentPassed(now) {
   const progress = state.progress;
   if (!state.token || !progress || progress.status !== "open") return false;
-  return progress.stages.some(
-    (stage) =>
-      stage.acceptsSignOffs === false &&
-      stage.availableAt &&
-      Date.parse(stage.availableAt) <= now &&
-      stage.requires.some((role) => !stage.signedOff.includes(role)),
+  // A proposal lapses at its expiry with nothing on the chain either, and no event says so.
+  const lapsed = (progress.amendments ?? []).some((a) => a.status === "open" && Date.parse(a.expiresAt) < now);
+  return (
+    lapsed ||
+    progress.stages.some(
+      (stage) =>
+        stage.acceptsSignOffs === false &&
+        stage.availableAt &&
+        Date.parse(stage.availableAt) <= now &&
+        stage.requires.some((role) => !stage.signedOff.includes(role)),
+    )
   );
 }
 
@@ -255,7 +298,10 @@ async function refreshAtLegalMoment() {
   refresh.waitMs = Math.min(refresh.waitMs * 2, 300_000);
   try {
     const progress = await apiFetch(state.token, casePath);
-    if (state.token && state.progress) showProgress(progress);
+    if (state.token && state.progress) {
+      showProgress(progress);
+      refreshHistory();
+    }
   } catch {
     // The stream's next event, or the next tick, brings it.
   }

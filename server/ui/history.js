@@ -1,6 +1,8 @@
-// The case's on-chain events (GET /cases/:id/history), each in words with its block, time and transaction,
-// and what was withdrawn, which the progress does not keep (it holds only what is still to withdraw).
+// The case's on-chain events (GET /cases/:id/history), each in words with its block, time and transaction;
+// what was withdrawn, which the progress does not keep (it holds only what is still to withdraw); and the
+// versions of the case's terms: as opened, then each amendment that applied, with those that did not folded.
 
+import { changeWords } from "./amendments.js";
 import { h } from "./dom.js";
 import { formatAmount, formatMoment, roleLabel, sameAddress } from "./format.js";
 
@@ -36,7 +38,31 @@ function describe(entry, progress) {
     const party = Object.keys(progress.parties).find((r) => sameAddress(progress.parties[r], args.payee));
     return party ? roleLabel(party) : String(args.payee);
   };
+  const amendment = progress.amendments?.find((a) => a.number === Number(args.amendment));
+  const proposal = `proposal ${args.amendment}`;
   switch (entry.event ?? entry.name) {
+    case "AmendmentProposed":
+      return [
+        `${roleLabel(ROLES[Number(args.proposer)] ?? "A party")} proposed a change (${proposal})`,
+        amendment ? [": ", changeWords(amendment, progress)] : null,
+      ];
+    case "AmendmentConsented":
+      return `${role} agreed to ${proposal}`;
+    case "AmendmentConsentWithdrawn":
+      return `${role} withdrew its consent to ${proposal}`;
+    case "AmendmentConsentSkipped":
+      return `${role}'s consent to ${proposal} not applied`;
+    case "AmendmentApplied":
+      return [
+        `Terms version ${args.version}`,
+        amendment ? [": ", lowerFirst(changeWords(amendment, progress, "applied"))] : null,
+      ];
+    case "StageReopened":
+      return `Re-opened for new sign-offs: ${stage}`;
+    case "PartyReplaced":
+      return `${role}'s address changed to ${args.account}`;
+    case "EscrowNoLongerFunded":
+      return "Escrow no longer funded: a share grew";
     case "CaseOpened":
       return "Case opened";
     case "SignedOff":
@@ -68,6 +94,69 @@ function describe(entry, progress) {
     default:
       return String(entry.event ?? entry.name ?? "Event");
   }
+}
+
+/** "The deadline …" as "the deadline …", after a colon. */
+function lowerFirst([first, ...rest]) {
+  return [typeof first === "string" ? first.charAt(0).toLowerCase() + first.slice(1) : first, ...rest];
+}
+
+const NOT_APPLIED = { expired: "lapsed", superseded: "superseded", closed: "closed with the case" };
+
+/**
+ * Version 0 as opened (when the history has its opening), then each amendment that applied with the day it
+ * was agreed; the proposals that did not apply (lapsed, superseded, closed) folded away beneath.
+ */
+export function renderVersions(root, entries, progress) {
+  const zone = progress.timeZone ?? null;
+  const opened = entries.find((entry) => (entry.event ?? entry.name) === "CaseOpened")?.time ?? null;
+  const amendments = progress.amendments ?? [];
+  const applied = amendments.filter((a) => a.status === "applied").sort((a, b) => a.version - b.version);
+  const notApplied = amendments.filter((a) => NOT_APPLIED[a.status]);
+  const moment = (iso) => h("time", { datetime: iso }, formatMoment(iso, zone));
+  root.replaceChildren(
+    h("h3", {}, "Versions of the terms"),
+    h(
+      "ol",
+      { class: "versions-list", start: "0" },
+      h("li", { "data-version": "0" }, "Version 0: as opened", opened ? [", ", moment(opened)] : null),
+      applied.map((a) =>
+        h(
+          "li",
+          { "data-version": a.version + 1 },
+          `Version ${a.version + 1}, agreed `,
+          moment(a.appliedAt),
+          ": ",
+          lowerFirst(changeWords(a, progress, "applied")),
+        ),
+      ),
+    ),
+    notApplied.length === 0
+      ? null
+      : h(
+          "details",
+          { class: "lapsed" },
+          h(
+            "summary",
+            {},
+            `${notApplied.length} ${notApplied.length === 1 ? "proposal that did" : "proposals that did"} not apply`,
+          ),
+          h(
+            "ul",
+            {},
+            notApplied.map((a) =>
+              h(
+                "li",
+                { "data-amendment": a.number },
+                `Proposal ${a.number}, ${NOT_APPLIED[a.status]}`,
+                a.status === "expired" ? [" ", moment(a.expiresAt)] : null,
+                ": ",
+                lowerFirst(changeWords(a, progress, "lapsed")),
+              ),
+            ),
+          ),
+        ),
+  );
 }
 
 export function renderHistory(list, entries, progress) {

@@ -10,6 +10,7 @@ import { parseSettings } from "../../server/settings";
 import { startApp, type AppHarness } from "../server/support/app-harness";
 
 const ASSETS = [
+  "amendments.js",
   "app.js",
   "api.js",
   "dom.js",

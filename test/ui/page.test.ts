@@ -703,4 +703,226 @@ describe("ui: the progress page in a real browser", function () {
     expect(await page.locator("#case").isVisible()).to.equal(false);
     expect(cspViolations).to.deep.equal([]);
   });
+
+  describe("amendments by consent, on a case of their own", function () {
+    let id: string;
+    let viewer: { context: BrowserContext; page: Page };
+    const caseUrl = () => `${proxy.url}/ui/cases/${id}`;
+    const proposal = (page: Page, n: number) => page.locator(`#amendments li[data-amendment="${n}"]`);
+
+    async function amendmentsOf(): Promise<any> {
+      return (await h.request("buyer", "GET", `/cases/${id}`)).body;
+    }
+    async function untilCase(what: string, probe: (progress: any) => boolean): Promise<any> {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const progress = await amendmentsOf();
+        if (probe(progress)) return progress;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    async function send(who: TokenName, method: string, path: string, body: unknown) {
+      const res = await h.request(who, method, `/cases/${id}${path}`, body);
+      expect(res.status, `${who} ${method} ${path}: ${JSON.stringify(res.body)}`).to.equal(202);
+    }
+    /** A date `days` after the chain's time, as YYYY-MM-DD (its UTC date: far enough from midnight in New York). */
+    const dateAfter = (iso: string, days: number) =>
+      new Date(Date.parse(iso) + days * DAY * 1000).toISOString().slice(0, 10);
+
+    before(async function () {
+      id = await h.openCase();
+    });
+    after(async function () {
+      await viewer?.context.close();
+    });
+
+    it("shows an open proposal at the top in plain words: what moves where, who proposed and agreed, whom it waits for, when it lapses", async function () {
+      const opened = await amendmentsOf();
+      await send("bank", "POST", "/amendments", {
+        kind: "deadline",
+        stage: "funding",
+        deadline: "longStop",
+        to: dateAfter(opened.updatedAt.time, 100),
+      });
+      await untilCase("the proposal", (p) => p.amendments.length === 1);
+      await send("seller", "POST", "/amendments/1/consents", {});
+      const [a] = (await untilCase("the seller's consent", (p) => p.amendments[0]?.consented.includes("seller")))
+        .amendments;
+      expect(a.awaiting).to.deep.equal(["buyer"]);
+
+      viewer = await newPage();
+      const { page } = viewer;
+      await page.goto(caseUrl());
+      await signIn(page, h.tokens.buyer);
+      await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+      const item = proposal(page, 1);
+      await item.waitFor(WAIT);
+      const newYorkDay = wallClock(new Date(Date.parse(a.change.to) - 1).toISOString(), "America/New_York").day;
+      const what = (await item.locator(".amendment-what").textContent())!;
+      expect(what).to.match(/^The long-stop date for Funding and disbursement: lender to escrow to seller moves to /);
+      expect(what).to.contain(`(midnight at the end of ${newYorkDay}, New York time)`);
+      expect(what).to.match(/: the bank proposed it; the seller has agreed; waiting for you\.$/);
+      expect(await item.locator(`.amendment-what time[datetime="${a.change.to}"]`).count()).to.equal(1);
+      const lapse = item.locator(".amendment-lapse");
+      expect(await lapse.textContent()).to.match(/^Unless everyone it waits for agrees, it lapses at .+\.$/);
+      expect(await lapse.locator(`time[datetime="${a.expiresAt}"]`).count()).to.equal(1);
+      // The box sits above the stages.
+      const box = await page.locator("#amendments").boundingBox();
+      const stages = await page.locator("#stages").boundingBox();
+      expect(box!.y).to.be.below(stages!.y);
+      expect(await item.getByRole("button", { name: /^Consent/ }).count()).to.equal(1);
+      expect(await item.getByRole("button", { name: /^Decline/ }).count()).to.equal(1);
+      await page.screenshot({ path: join(SCREENSHOTS, "5-amendment-proposed.png"), clip: box! });
+    });
+
+    it("words a change of terms in the asset's units, and a change of party by its addresses", async function () {
+      const { page, context } = await newPage();
+      await page.goto(caseUrl());
+      const [lawyerFrom, lawyerTo] = [h.addresses.lawyer, h.addresses.stranger];
+      const words = (await page.evaluate(`(async () => {
+        const { changeWords } = await import("/ui/assets/amendments.js");
+        const { h } = await import("/ui/assets/dom.js");
+        const progress = { timeZone: "America/New_York", asset: "0x0000000000000000000000000000000000000000", stages: [] };
+        const terms = { from: { price: "900000000000000000", deposit: "100000000000000000", loan: "800000000000000000" },
+                        to: { price: "950000000000000000", deposit: "150000000000000000", loan: "800000000000000000" } };
+        const party = { role: "lawyer", from: "${lawyerFrom}", to: "${lawyerTo}" };
+        const text = (change, tense) => h("p", {}, changeWords({ change }, progress, tense)).textContent;
+        const token = { ...progress, asset: "0x00000000000000000000000000000000000000aa" };
+        return [
+          text({ kind: "terms", ...terms }),
+          text({ kind: "terms", ...terms }, "applied"),
+          h("p", {}, changeWords({ change: { kind: "terms", ...terms } }, token)).textContent,
+          text({ kind: "party", ...party }),
+          h("p", {}, changeWords({ change: { kind: "party", ...party } }, progress)).querySelector("code").title,
+        ];
+      })()`)) as string[];
+      const short = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
+      expect(words).to.deep.equal([
+        "The price changes from 0.9 ETH to 0.95 ETH and the deposit from 0.1 ETH to 0.15 ETH",
+        "The price changed from 0.9 ETH to 0.95 ETH and the deposit from 0.1 ETH to 0.15 ETH",
+        "The price changes from 900,000,000,000,000,000 units to 950,000,000,000,000,000 units and the deposit from 100,000,000,000,000,000 units to 150,000,000,000,000,000 units",
+        `The lawyer's address changes from ${short(lawyerFrom)} to ${short(lawyerTo)}`,
+        lawyerFrom,
+      ]);
+      await context.close();
+    });
+
+    it("lets the awaited party consent with a click, and shows it applied and the new deadline, live", async function () {
+      const { page } = viewer;
+      await markNotReloaded(page);
+      const to = (await amendmentsOf()).amendments[0].change.to;
+      const item = proposal(page, 1);
+      await item.getByRole("button", { name: /^Consent/ }).click();
+      // The 202's words, which the stream's news of the consent on the chain may replace at once.
+      await announced(page, "Your consent was sent. It shows here once it is on the chain.");
+      await item.locator(".amendment-status", { hasText: "Applied: terms version 1" }).waitFor(WAIT);
+      expect(await item.locator(".amendment-what").textContent()).to.match(
+        /^The long-stop date for Funding and disbursement: lender to escrow to seller moved to /,
+      );
+      expect(await item.getByRole("button").count()).to.equal(0);
+      await stageItem(page, "funding").locator(`.timing--deadline time[datetime="${to}"]`).waitFor(WAIT);
+      await notReloaded(page);
+      expect((await amendmentsOf()).termsVersion).to.equal(1);
+    });
+
+    it("on Decline without a consent, says the proposal lapses at its expiry without the viewer, and offers no buttons for it", async function () {
+      const { page } = viewer;
+      const progress = await amendmentsOf();
+      const soon = new Date(Date.parse(progress.updatedAt.time) + 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+      await send("bank", "POST", "/amendments", {
+        kind: "deadline",
+        stage: "funding",
+        deadline: "longStop",
+        to: dateAfter(progress.updatedAt.time, 110),
+        expiresAt: soon,
+      });
+      const item = proposal(page, 2);
+      await item.getByRole("button", { name: /^Decline/ }).waitFor(WAIT);
+      expect(await item.locator(".amendment-what").textContent()).to.match(/waiting for you and the seller\.$/);
+      await item.getByRole("button", { name: /^Decline/ }).click();
+      const said = item.locator(".action-result", { hasText: "You declined" });
+      await said.waitFor(WAIT);
+      expect(await said.textContent()).to.match(/it will lapse at .+ without your consent/);
+      expect(await item.getByRole("button").count()).to.equal(0);
+      // Nothing went to the chain: the contract has no refusal.
+      const after = await amendmentsOf();
+      expect(after.amendments[1]).to.deep.include({ status: "open", consented: ["bank"] });
+    });
+
+    it("offers the proposer its consent back, and shows a refusal in the API's words", async function () {
+      // A page that hears nothing after it loads (its stream is cut): it still offers what the chain has changed since.
+      const stale = await newPage();
+      await stale.page.route(
+        (url) => url.pathname === `/cases/${id}/events`,
+        (route) => route.abort(),
+      );
+      await stale.page.goto(caseUrl());
+      await signIn(stale.page, h.tokens.bank);
+      await proposal(stale.page, 2)
+        .getByRole("button", { name: /^Withdraw my consent/ })
+        .waitFor(WAIT);
+
+      const bank = await newPage();
+      await bank.page.goto(caseUrl());
+      await signIn(bank.page, h.tokens.bank);
+      const item = proposal(bank.page, 2);
+      await item.getByRole("button", { name: /^Withdraw my consent/ }).click();
+      // "Your withdrawal was sent …" (the 202) may last only until the stream brings the chain's answer.
+      await item
+        .locator(".action-result", { hasText: /^(Your withdrawal was sent|Your consent is withdrawn)\./ })
+        .waitFor(WAIT);
+      await item.locator(".amendment-what", { hasText: "waiting for you, the buyer and the seller." }).waitFor(WAIT);
+      await item.locator(".action-result", { hasText: "Your consent is withdrawn." }).waitFor(WAIT);
+      expect(await item.getByRole("button", { name: /^Consent/ }).count()).to.equal(1);
+      await bank.context.close();
+
+      const refused = await h.request("bank", "DELETE", `/cases/${id}/amendments/2/consents`, {});
+      expect(refused.status).to.equal(409);
+      const staleItem = proposal(stale.page, 2);
+      await staleItem.getByRole("button", { name: /^Withdraw my consent/ }).click();
+      const error = staleItem.locator(".action-result--error");
+      await error.waitFor(WAIT);
+      expect(await error.textContent()).to.equal(`Your withdrawal was refused: ${refused.body.error.message}`);
+      await stale.context.close();
+    });
+
+    it("shows the case's versions in its history: as opened, then each amendment applied, with lapsed proposals folded", async function () {
+      const { page } = viewer;
+      const progress = await amendmentsOf();
+      const [applied] = progress.amendments;
+      await moveClock(2 * 3_600);
+      await untilCase("the second proposal to lapse", (p) => p.amendments[1].status === "expired");
+      // A lapse is no event, and the stream sends nothing for it (the page asks again once the browser's own
+      // estimate of the chain's time passes the expiry, which a clock moved 2 h in a test does not reach):
+      // the case's next event brings the news.
+      await send("buyer", "POST", "/stages/application/sign-offs", {});
+      const versions = page.locator("#versions");
+      await versions.locator('li[data-version="0"]', { hasText: "Version 0: as opened" }).waitFor(WAIT);
+      const one = versions.locator('li[data-version="1"]');
+      await one.waitFor(WAIT);
+      expect(await one.textContent()).to.match(
+        /^Version 1, agreed .+: the long-stop date for Funding and disbursement: lender to escrow to seller moved to .+$/,
+      );
+      expect(await one.locator(`time[datetime="${applied.appliedAt}"]`).count()).to.equal(1);
+      const folded = versions.locator("details.lapsed");
+      await folded.locator("summary", { hasText: "1 proposal that did not apply" }).waitFor(WAIT);
+      expect(await folded.getAttribute("open")).to.equal(null);
+      expect(await folded.locator("li").textContent()).to.match(
+        /^Proposal 2, lapsed .+: the long-stop date for Funding and disbursement: lender to escrow to seller would have moved to /,
+      );
+      await page
+        .locator("#history-list > li", {
+          hasText:
+            "Terms version 1: the long-stop date for Funding and disbursement: lender to escrow to seller moved to",
+        })
+        .waitFor(WAIT);
+      await page.locator("#history-list > li", { hasText: "Seller agreed to proposal 1" }).waitFor(WAIT);
+      await page.locator("#history-list > li", { hasText: "Bank proposed a change (proposal 2)" }).waitFor(WAIT);
+      await page.locator("#history-list > li", { hasText: "Bank withdrew its consent to proposal 2" }).waitFor(WAIT);
+      // The box at the top, where the viewer declined it, says it lapsed; the page had no script or style errors.
+      await proposal(page, 2).locator(".amendment-status", { hasText: "Lapsed" }).waitFor(WAIT);
+      expect(cspViolations).to.deep.equal([]);
+    });
+  });
 });
