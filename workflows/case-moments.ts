@@ -85,16 +85,23 @@ export function dueDeadlineMiss(model: CaseModel, now: number): number | null {
 }
 
 /**
- * The next moment, after `now`, at which the law lets a stage still to complete accept sign-offs: its
- * progress then reads differently, though nothing happened on chain.
+ * The next moment, after `now`, at which the case's progress reads differently though nothing happened on
+ * chain: the law lets a stage still to complete accept sign-offs, or an open amendment lapses (a consent
+ * counts until its `expiresAt`, so it reads expired from the second after).
  */
 export function nextLegalMoment(model: CaseModel, now: number, law?: CaseLaw): number | null {
   let next: number | null = null;
+  const consider = (at: number) => {
+    if (at > now && (next === null || at < next)) next = at;
+  };
   model.rules.forEach((_, s) => {
     if (isCompleted(model, s)) return;
     const at = legalSecondOf(law, model, s);
-    if (typeof at === "number" && at > now && (next === null || at < next)) next = at;
+    if (typeof at === "number") consider(at);
   });
+  if (model.status === "open")
+    for (const a of model.amendments ?? [])
+      if (!a.applied && a.version === (model.termsVersion ?? 0)) consider(a.expiresAt + 1);
   return next;
 }
 

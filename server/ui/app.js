@@ -276,7 +276,7 @@ function tick() {
 function legalMomentPassed(now) {
   const progress = state.progress;
   if (!state.token || !progress || progress.status !== "open") return false;
-  // A proposal lapses at its expiry with nothing on the chain either, and no event says so.
+  // A proposal lapses at its expiry with nothing on the chain either (the engine sends the progress then too).
   const lapsed = (progress.amendments ?? []).some((a) => a.status === "open" && Date.parse(a.expiresAt) < now);
   return (
     lapsed ||

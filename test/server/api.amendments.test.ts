@@ -7,7 +7,7 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { startApp, type AppHarness } from "./support/app-harness";
+import { openEventStream, startApp, type AppHarness } from "./support/app-harness";
 import { caseOf, settled, until } from "./support/case-walker";
 
 const DAY = 86_400;
@@ -184,6 +184,30 @@ describe("server: amendments by consent (/cases/:id/amendments)", function () {
     expect(rotated.escrow.paidByBank).to.equal("700000000000000000");
     expect((await ethers.provider.getBalance(h.addresses.bank)) - before).to.equal(100000000000000000n);
     expect((await h.request("bank", "GET", `/cases/${id}`)).status, "the old key sees the case no more").to.equal(404);
+  });
+
+  it("tells the case's stream when a proposal lapses, though nothing happened on chain", async function () {
+    const id = await h.openCase();
+    const opened = await caseOf(h, id);
+    const soon = new Date(Date.parse(opened.updatedAt.time) + 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    await propose("bank", id, {
+      kind: "deadline",
+      stage: "completion",
+      to: dateAfter(opened.updatedAt.time, 30),
+      expiresAt: soon,
+    });
+    const stream = await openEventStream(h.url, h.tokens.buyer, id);
+    try {
+      await stream.waitFor((e) => e.data.amendments?.[0]?.status === "open");
+      expect((await h.request("operator", "POST", "/dev/clock", { seconds: 2 * 3_600 })).status).to.equal(200);
+      const lapsed = await stream.waitFor((e) => e.data.amendments?.[0]?.status === "expired");
+      expect(lapsed.data.termsVersion).to.equal(0);
+      expect(lapsed.data.updatedAt.block, "no block since the proposal").to.equal(
+        (await caseOf(h, id)).updatedAt.block,
+      );
+    } finally {
+      stream.close();
+    }
   });
 
   it("refuses what the chain would refuse, with a clear 400 or 409, and records nothing", async function () {

@@ -893,10 +893,7 @@ describe("ui: the progress page in a real browser", function () {
       const [applied] = progress.amendments;
       await moveClock(2 * 3_600);
       await untilCase("the second proposal to lapse", (p) => p.amendments[1].status === "expired");
-      // A lapse is no event, and the stream sends nothing for it (the page asks again once the browser's own
-      // estimate of the chain's time passes the expiry, which a clock moved 2 h in a test does not reach):
-      // the case's next event brings the news.
-      await send("buyer", "POST", "/stages/application/sign-offs", {});
+      // A lapse is no event on chain: the engine sends the progress again at the expiry, and the page shows it.
       const versions = page.locator("#versions");
       await versions.locator('li[data-version="0"]', { hasText: "Version 0: as opened" }).waitFor(WAIT);
       const one = versions.locator('li[data-version="1"]');
