@@ -30,6 +30,8 @@ import { securityHeaders } from "./security";
 import { CaseStreams } from "./sse";
 import { SubmissionOwners } from "./store";
 import { ProgressCache } from "./progress-cache";
+import { webhookRoutes } from "./webhooks/routes";
+import { WebhookService, type WebhookSettings } from "./webhooks/service";
 
 export type { ServerEngine } from "./routes/context";
 
@@ -50,11 +52,15 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** Largest JSON body accepted; default 64 kB. */
   bodyLimit?: string;
+  /** The webhooks' timings and URL policy (server/webhooks/service.ts has the defaults). */
+  webhooks?: Partial<WebhookSettings>;
 }
 
 export type App = express.Express & {
-  /** Ends every event stream (before the server closes: open streams would keep it waiting). */
+  /** Ends every event stream (before the server closes: open streams would keep it waiting), and stops the webhooks. */
   closeStreams(): void;
+  /** The webhooks' dispatcher and deliveries, running from createApp until closeStreams. */
+  webhooks: WebhookService;
   /** The declared routes, as the OpenAPI document lists them. */
   routes: readonly AnyRouteSpec[];
 };
@@ -82,6 +88,8 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     },
   });
 
+  const webhooks = new WebhookService(engine, options.principals, options.webhooks ?? {}, logger);
+
   const routes: AnyRouteSpec[] = [
     ...publicRoutes(ctx),
     ...meRoutes(),
@@ -92,6 +100,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     ...amendmentRoutes(ctx),
     ...submissionRoutes(ctx),
     ...devClockRoutes(ctx),
+    ...webhookRoutes(webhooks),
   ];
   let document: Record<string, unknown> | undefined;
   const openApiRoute: AnyRouteSpec = defineRoute({
@@ -125,7 +134,11 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
   app.use(unknownRoute);
   app.use(errorHandler(logger));
 
-  app.closeStreams = () => streams.closeAll();
+  app.closeStreams = () => {
+    webhooks.stop();
+    streams.closeAll();
+  };
+  app.webhooks = webhooks;
   app.routes = documented;
   return app;
 }

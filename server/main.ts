@@ -225,6 +225,7 @@ export async function startServer(settings: Settings, print: Print = console.log
         anonymous: { requestsPerMinute: settings.rateLimitAnonymousPerMinute },
       },
       logger,
+      webhooks: settings.webhooks,
     });
     const server = createHttpServer(app);
     await listen(server, settings);

@@ -71,6 +71,10 @@ const Environment = z.object({
   POLL_INTERVAL_MS: optional(integer(10, 60_000)),
   /** Embedded chain only: Anvil's port, fixed so that a wallet or an explorer pointed at it keeps working. */
   CHAIN_PORT: optional(integer(1, 65_535)),
+  /** Lets webhook subscriptions name loopback and private addresses: for local testing only. */
+  WEBHOOKS_ALLOW_PRIVATE_URLS: optional(z.enum(["true", "false"], { message: "must be true or false" })),
+  WEBHOOKS_TIMEOUT_MS: optional(integer(100, 120_000)),
+  WEBHOOKS_RETRY_WINDOW_SECONDS: optional(integer(1, 7 * 86_400)),
 });
 
 export type ChainSettings =
@@ -92,6 +96,7 @@ export interface Settings {
   /** The embedded chain's port, or null for any free one. */
   chainPort: number | null;
   chain: ChainSettings;
+  webhooks: { allowPrivateUrls: boolean; timeoutMs: number; retryWindowMs: number };
 }
 
 /** Every problem found, each as `NAME: what is wrong`. */
@@ -157,6 +162,11 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
     chainPort: e.CHAIN_PORT ?? null,
     chain,
+    webhooks: {
+      allowPrivateUrls: e.WEBHOOKS_ALLOW_PRIVATE_URLS === "true",
+      timeoutMs: e.WEBHOOKS_TIMEOUT_MS ?? 10_000,
+      retryWindowMs: (e.WEBHOOKS_RETRY_WINDOW_SECONDS ?? 86_400) * 1000,
+    },
   };
 }
 
@@ -318,6 +328,24 @@ export const SETTINGS: readonly SettingDoc[] = [
     usedBy: "start",
     default: "200 on the embedded chain, 1000 on an external one",
     what: "how often the engine asks the node for new blocks, in ms (10 to 60000)",
+  },
+  {
+    name: "WEBHOOKS_ALLOW_PRIVATE_URLS",
+    usedBy: "start",
+    default: "false",
+    what: "true lets webhook subscriptions name loopback, private and link-local addresses (local testing only)",
+  },
+  {
+    name: "WEBHOOKS_TIMEOUT_MS",
+    usedBy: "start",
+    default: "10000",
+    what: "how long one webhook delivery attempt may take, in ms (100 to 120000)",
+  },
+  {
+    name: "WEBHOOKS_RETRY_WINDOW_SECONDS",
+    usedBy: "start",
+    default: "86400",
+    what: "how long a failing webhook delivery is retried before its subscription is disabled, in seconds",
   },
 ];
 

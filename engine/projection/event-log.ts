@@ -182,6 +182,47 @@ export class EventLog {
     ).map(fromRow);
   }
 
+  /**
+   * Events after the position (`block`, `logIndex`), in chain order: whole blocks, at least `limit` events
+   * unless fewer remain (a block is never split, so a reader that stops here has seen each block entire).
+   * For readers that keep their own cursor in the log (the server's webhook dispatcher).
+   */
+  eventsAfter(block: number, logIndex: number, limit: number): ChainEvent[] {
+    const last = this.prepare(
+      `SELECT block_number FROM projection_events WHERE (block_number, log_index) > (?, ?)
+         ORDER BY block_number, log_index LIMIT 1 OFFSET ?`,
+    )
+      .pluck()
+      .get(block, logIndex, Math.max(0, limit - 1)) as number | undefined;
+    const rows =
+      last === undefined
+        ? this.prepare(
+            "SELECT * FROM projection_events WHERE (block_number, log_index) > (?, ?) ORDER BY block_number, log_index",
+          ).all(block, logIndex)
+        : this.prepare(
+            `SELECT * FROM projection_events WHERE (block_number, log_index) > (?, ?) AND block_number <= ?
+               ORDER BY block_number, log_index`,
+          ).all(block, logIndex, last);
+    return (rows as EventRow[]).map(fromRow);
+  }
+
+  /** The stored event at a position, or null (a reorganisation removed it). */
+  eventAt(block: number, logIndex: number): ChainEvent | null {
+    const row = this.prepare("SELECT * FROM projection_events WHERE block_number = ? AND log_index = ?").get(
+      block,
+      logIndex,
+    ) as EventRow | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /** The position of the last stored event, or null for an empty log. */
+  lastPosition(): { block: number; logIndex: number } | null {
+    const row = this.prepare(
+      "SELECT block_number, log_index FROM projection_events ORDER BY block_number DESC, log_index DESC LIMIT 1",
+    ).get() as { block_number: number; log_index: number } | undefined;
+    return row ? { block: row.block_number, logIndex: row.log_index } : null;
+  }
+
   /** The template ids (lower-case hex) whose `TemplateRegistered` event the log holds. */
   registeredTemplateIds(): Set<string> {
     const rows = this.prepare("SELECT args FROM projection_events WHERE name = 'TemplateRegistered'")

@@ -34,6 +34,7 @@ export type ServerEngine = Pick<
   | "consentTypedData"
   | "submission"
   | "increaseTime"
+  | "projection"
 >;
 
 export interface RouteContext {

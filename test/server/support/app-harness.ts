@@ -62,6 +62,8 @@ export interface HarnessOptions {
   heartbeatMs?: number;
   /** Default: silent (LOG_LEVEL=debug shows the request lines). */
   logger?: Logger;
+  /** The webhooks' settings; default: private URLs allowed (the tests' receivers listen on 127.0.0.1). */
+  webhooks?: AppOptions["webhooks"];
 }
 
 export interface JsonResponse<T = any> {
@@ -153,6 +155,7 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
     devClock: options.devClock ?? true,
     heartbeatMs: options.heartbeatMs,
     logger: options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "silent" }),
+    webhooks: { allowPrivateUrls: true, ...options.webhooks },
   });
   const server = createHttpServer(app);
   await new Promise<void>((resolve) => server.listen({ port: 0, host: "127.0.0.1", backlog: LISTEN_BACKLOG }, resolve));

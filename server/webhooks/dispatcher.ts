@@ -1,0 +1,161 @@
+/**
+ * The dispatcher: reads the engine's STORED events (the projection's event log) after its own cursor, derives the
+ * webhook events of each block of each case, and inserts one delivery per event per subscription that hears it,
+ * moving its cursor in that same transaction (store.commit): a kill at any moment leaves either both or neither,
+ * so no event is lost and none doubled. Nothing comes from memory: a change the projection announces only wakes
+ * it early.
+ *
+ * Each case is folded from its stored events up to the block, and its progress taken at the block's time, so the
+ * events derived are the same whenever the dispatcher runs (a restart hours later derives what it would have).
+ * After a reorganisation removed the event at the cursor, it reads again from a few blocks back: the events' keys
+ * (block hash and log index) make what was derived before a no-op.
+ */
+import type { CaseView } from "../../engine/projection/case-view";
+import { foldCase, progressOf } from "../../engine/projection/case-view";
+import type { ChainEvent } from "../../engine/projection/event-log";
+import type { Projection } from "../../engine/projection/projection";
+import { templateInfoOf, type TemplateInfo } from "../../engine/projection/templates";
+import type { CompiledWorkflow } from "../../workflows";
+import type { Principal } from "../auth/principals";
+import { deliveryFor, hears, receivers } from "./audience";
+import { awaitedOf, caseData, stageData, type DerivedEvent } from "./event-types";
+import type { Cursor, NewDelivery, WebhookStore } from "./store";
+
+/** Blocks read again after a reorganisation took the cursor's event away. */
+const REORG_REWIND_BLOCKS = 64;
+const BATCH_EVENTS = 500;
+
+export type WebhookProjection = Pick<Projection, "log" | "guards" | "viewOf" | "caseIds" | "getCase" | "clock">;
+
+export class Dispatcher {
+  private readonly templates = new Map<string, TemplateInfo>();
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly projection: WebhookProjection,
+    workflows: readonly CompiledWorkflow[],
+    private readonly principalOf: (id: string) => Principal | null,
+  ) {
+    for (const w of workflows) this.templates.set(w.templateId.toLowerCase(), templateInfoOf(w));
+  }
+
+  /** Where the dispatcher has read to: the first thing read after it is what a new subscription receives from. */
+  position(): { block: number; logIndex: number } {
+    return this.projection.log.lastPosition() ?? { block: -1, logIndex: -1 };
+  }
+
+  /** Reads one batch of stored events; returns how many it read (0: caught up). */
+  tick(now = Date.now()): number {
+    const log = this.projection.log;
+    let cursor: Cursor = this.store.cursor() ?? { block: -1, logIndex: -1, blockHash: null };
+    if (cursor.blockHash !== null && log.eventAt(cursor.block, cursor.logIndex)?.blockHash !== cursor.blockHash)
+      cursor = { block: Math.max(-1, cursor.block - REORG_REWIND_BLOCKS), logIndex: -1, blockHash: null };
+    const events = log.eventsAfter(cursor.block, cursor.logIndex, BATCH_EVENTS);
+    if (events.length === 0) {
+      if (this.store.cursor() === null || cursor.blockHash === null) this.store.commit([], cursor, now);
+      return 0;
+    }
+    const listening = receivers(this.store.activeSubscriptions(), this.principalOf);
+    const deliveries: NewDelivery[] = [];
+    if (listening.length > 0) {
+      for (const group of byBlockAndCase(events)) deliveries.push(...this.deliveriesOf(group, listening));
+    }
+    const last = events[events.length - 1];
+    this.store.commit(deliveries, { block: last.blockNumber, logIndex: last.logIndex, blockHash: last.blockHash }, now);
+    return events.length;
+  }
+
+  /** The deliveries of one block's events of one case. */
+  private deliveriesOf(group: ChainEvent[], listening: ReturnType<typeof receivers>): NewDelivery[] {
+    const first = group[0];
+    const caseId = first.caseId as string;
+    const view = this.viewAt(caseId, (e) => e.blockNumber <= first.blockNumber);
+    if (!view) return [];
+    const progress = progressOf(view, first.blockTime, this.projection.guards.of(view.template.templateId));
+    const derived = [
+      ...group.flatMap((e) => chainEventsOf(e, progress)),
+      ...awaitedOf(progress, first.blockTime * 1000),
+    ];
+    const out: NewDelivery[] = [];
+    for (const event of derived) {
+      for (const r of listening) {
+        const from = r.subscription.from;
+        const position = group[group.length - 1];
+        const after =
+          position.blockNumber > from.block ||
+          (position.blockNumber === from.block && position.logIndex > from.logIndex);
+        if (after && hears(r, event, progress.parties)) out.push(deliveryFor(r, event));
+      }
+    }
+    return out;
+  }
+
+  /** The case as those of its stored events that `upTo` keeps make it (a prefix: up to a block, or a moment). */
+  viewAt(caseId: string, upTo: (e: ChainEvent) => boolean): CaseView | null {
+    const events = this.projection.log.eventsOf(caseId).filter(upTo);
+    const current = this.projection.viewOf(caseId);
+    try {
+      return foldCase(events, (templateId) => {
+        const known = this.templates.get(templateId.toLowerCase());
+        if (known) return known;
+        if (current) return { ...current.template, rules: current.model.rules.map((r) => ({ ...r })) };
+        throw new Error(`template ${templateId} is not known`);
+      });
+    } catch {
+      return null;
+    }
+  }
+}
+
+function byBlockAndCase(events: readonly ChainEvent[]): ChainEvent[][] {
+  const groups = new Map<string, ChainEvent[]>();
+  for (const e of events) {
+    if (e.caseId === null) continue;
+    const key = `${e.blockNumber}:${e.caseId}`;
+    const group = groups.get(key);
+    if (group) group.push(e);
+    else groups.set(key, [e]);
+  }
+  return [...groups.values()];
+}
+
+/** The webhook events one chain event makes, with the case's progress after its block. */
+function chainEventsOf(e: ChainEvent, progress: ReturnType<typeof progressOf>): DerivedEvent[] {
+  const caseId = e.caseId as string;
+  const at = e.blockTime * 1000;
+  const key = (type: string) => `${type}:${e.blockHash}:${e.logIndex}`;
+  const chain = { block: e.blockNumber, tx: e.txHash };
+  const base = { ...caseData(progress), ...chain };
+  const one = (type: DerivedEvent["type"], data: Record<string, unknown>): DerivedEvent[] => [
+    { type, caseId, key: key(type), occurredAt: at, data: { ...base, ...data } },
+  ];
+  switch (e.name) {
+    case "StageCompleted": {
+      const stage = progress.stages[Number(e.args.stage)];
+      return stage ? one("stage.completed", { stage: stageData(stage) }) : [];
+    }
+    case "CaseCompleted":
+      return one("case.completed", {});
+    case "CaseExpired": {
+      const stage = progress.stages[Number(e.args.stage)];
+      return one("case.expired", { stage: stage ? stageData(stage) : null });
+    }
+    case "CaseCancelled":
+      return one("case.cancelled", {});
+    case "Credited": {
+      const payee = String(e.args.payee);
+      const roles = Object.entries(progress.parties)
+        .filter(([, a]) => a.toLowerCase() === payee.toLowerCase())
+        .map(([r]) => r);
+      return one("party.credited", { payee, roles, amount: String(e.args.amount), asset: progress.asset });
+    }
+    case "AmendmentProposed":
+    case "AmendmentApplied": {
+      const amendment = progress.amendments[Number(e.args.amendment) - 1];
+      const type = e.name === "AmendmentProposed" ? "amendment.proposed" : "amendment.applied";
+      return one(type, { amendment: amendment ?? { number: Number(e.args.amendment) } });
+    }
+    default:
+      return [];
+  }
+}
