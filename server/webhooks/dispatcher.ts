@@ -55,7 +55,7 @@ export class Dispatcher {
       if (this.store.cursor() === null || cursor.blockHash === null) this.store.commit([], cursor, now);
       return 0;
     }
-    const listening = receivers(this.store.activeSubscriptions(), this.principalOf);
+    const listening = receivers(this.store.liveSubscriptions(), this.principalOf);
     const deliveries: NewDelivery[] = [];
     if (listening.length > 0) {
       for (const group of byBlockAndCase(events)) deliveries.push(...this.deliveriesOf(group, listening));

@@ -53,7 +53,7 @@ export class Scheduler {
   /** Inserts whatever time has made due by chain time `nowSeconds`; returns how many deliveries it inserted. */
   tick(nowSeconds = this.projection.clock.nowSeconds(), wallNow = Date.now()): number {
     const listening = receivers(
-      this.store.activeSubscriptions().filter((s) => s.eventTypes.some((t) => TIME_TYPES.has(t))),
+      this.store.liveSubscriptions().filter((s) => s.eventTypes.some((t) => TIME_TYPES.has(t))),
       this.principalOf,
     );
     if (listening.length === 0) return 0;

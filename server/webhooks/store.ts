@@ -224,12 +224,13 @@ export class WebhookStore {
     ).map(subscriptionOf);
   }
 
-  /** Every subscription that still receives events. */
-  activeSubscriptions(): Subscription[] {
+  /**
+   * Every subscription events are recorded for: a disabled one too (its deliveries wait in its log, in order, and
+   * go once a redelivery makes it receive again); not a deleted one.
+   */
+  liveSubscriptions(): Subscription[] {
     return (
-      this.sql(
-        "SELECT * FROM webhook_subscriptions WHERE deleted_at IS NULL AND disabled_at IS NULL ORDER BY created_at, id",
-      ).all() as Row[]
+      this.sql("SELECT * FROM webhook_subscriptions WHERE deleted_at IS NULL ORDER BY created_at, id").all() as Row[]
     ).map(subscriptionOf);
   }
 
