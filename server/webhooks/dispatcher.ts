@@ -7,8 +7,11 @@
  *
  * Each case is folded from its stored events up to the block, and its progress taken at the block's time, so the
  * events derived are the same whenever the dispatcher runs (a restart hours later derives what it would have).
- * After a reorganisation removed the event at the cursor, it reads again from a few blocks back: the events' keys
- * (block hash and log index) make what was derived before a no-op.
+ * Each event's key says what happened, not where: the case, the event and its arguments, and how many such
+ * events the case had before (a stage completes again after a reopening). So when the chain loses blocks (a
+ * reorganisation, a node restored from an older save after a kill) and the engine sends the same transactions
+ * again, the events they make again are the same deliveries, not new ones. After the event at the cursor was
+ * lost, the dispatcher reads the whole log again, which those keys make a no-op for what it had derived.
  */
 import type { CaseView } from "../../engine/projection/case-view";
 import { foldCase, progressOf } from "../../engine/projection/case-view";
@@ -21,8 +24,6 @@ import { deliveryFor, hears, receivers } from "./audience";
 import { awaitedOf, caseData, stageData, type DerivedEvent } from "./event-types";
 import type { Cursor, NewDelivery, WebhookStore } from "./store";
 
-/** Blocks read again after a reorganisation took the cursor's event away. */
-const REORG_REWIND_BLOCKS = 64;
 const BATCH_EVENTS = 500;
 
 export type WebhookProjection = Pick<Projection, "log" | "guards" | "viewOf" | "caseIds" | "getCase" | "clock">;
@@ -49,7 +50,7 @@ export class Dispatcher {
     const log = this.projection.log;
     let cursor: Cursor = this.store.cursor() ?? { block: -1, logIndex: -1, blockHash: null };
     if (cursor.blockHash !== null && log.eventAt(cursor.block, cursor.logIndex)?.blockHash !== cursor.blockHash)
-      cursor = { block: Math.max(-1, cursor.block - REORG_REWIND_BLOCKS), logIndex: -1, blockHash: null };
+      cursor = { block: -1, logIndex: -1, blockHash: null };
     const events = log.eventsAfter(cursor.block, cursor.logIndex, BATCH_EVENTS);
     if (events.length === 0) {
       if (this.store.cursor() === null || cursor.blockHash === null) this.store.commit([], cursor, now);
@@ -69,13 +70,24 @@ export class Dispatcher {
   private deliveriesOf(group: ChainEvent[], listening: ReturnType<typeof receivers>): NewDelivery[] {
     const first = group[0];
     const caseId = first.caseId as string;
-    const view = this.viewAt(caseId, (e) => e.blockNumber <= first.blockNumber);
+    const history = this.projection.log.eventsOf(caseId).filter((e) => e.blockNumber <= first.blockNumber);
+    const view = this.fold(history);
     if (!view) return [];
     const progress = progressOf(view, first.blockTime, this.projection.guards.of(view.template.templateId));
-    const derived = [
-      ...group.flatMap((e) => chainEventsOf(e, progress)),
-      ...awaitedOf(progress, first.blockTime * 1000),
-    ];
+    const seen = new Map<string, number>();
+    for (const e of history) {
+      if (e.blockNumber === first.blockNumber) break;
+      const what = whatHappened(e);
+      seen.set(what, (seen.get(what) ?? 0) + 1);
+    }
+    const derived: DerivedEvent[] = [];
+    for (const e of group) {
+      const what = whatHappened(e);
+      const ordinal = seen.get(what) ?? 0;
+      seen.set(what, ordinal + 1);
+      derived.push(...chainEventsOf(e, progress, `${what}#${ordinal}`));
+    }
+    derived.push(...awaitedOf(progress, first.blockTime * 1000));
     const out: NewDelivery[] = [];
     for (const event of derived) {
       for (const r of listening) {
@@ -92,8 +104,12 @@ export class Dispatcher {
 
   /** The case as those of its stored events that `upTo` keeps make it (a prefix: up to a block, or a moment). */
   viewAt(caseId: string, upTo: (e: ChainEvent) => boolean): CaseView | null {
-    const events = this.projection.log.eventsOf(caseId).filter(upTo);
-    const current = this.projection.viewOf(caseId);
+    return this.fold(this.projection.log.eventsOf(caseId).filter(upTo));
+  }
+
+  private fold(events: readonly ChainEvent[]): CaseView | null {
+    if (events.length === 0) return null;
+    const current = this.projection.viewOf(events[0].caseId as string);
     try {
       return foldCase(events, (templateId) => {
         const known = this.templates.get(templateId.toLowerCase());
@@ -119,11 +135,16 @@ function byBlockAndCase(events: readonly ChainEvent[]): ChainEvent[][] {
   return [...groups.values()];
 }
 
-/** The webhook events one chain event makes, with the case's progress after its block. */
-function chainEventsOf(e: ChainEvent, progress: ReturnType<typeof progressOf>): DerivedEvent[] {
+/** What an event says, wherever it landed: its case, name and arguments. */
+function whatHappened(e: ChainEvent): string {
+  return `${e.caseId}:${e.name}:${JSON.stringify(e.args)}`;
+}
+
+/** The webhook events one chain event makes, with the case's progress after its block; `what` keys them. */
+function chainEventsOf(e: ChainEvent, progress: ReturnType<typeof progressOf>, what: string): DerivedEvent[] {
   const caseId = e.caseId as string;
   const at = e.blockTime * 1000;
-  const key = (type: string) => `${type}:${e.blockHash}:${e.logIndex}`;
+  const key = (type: string) => `${type}:${what}`;
   const chain = { block: e.blockNumber, tx: e.txHash };
   const base = { ...caseData(progress), ...chain };
   const one = (type: DerivedEvent["type"], data: Record<string, unknown>): DerivedEvent[] => [
