@@ -25,6 +25,8 @@ export interface Received {
 export interface Receiver {
   url: string;
   mode: ReceiverMode;
+  /** How long it takes to answer a delivery it accepts, ms (a back office doing its work); default 0. */
+  delayMs: number;
   /** Every secret a delivery may verify with; a delivery must verify with `required` (default: the first). */
   secrets: string[];
   /** Indexes into `secrets` that must each verify every delivery; default [0]. */
@@ -46,6 +48,7 @@ export async function startReceiver(secrets: string[] = []): Promise<Receiver> {
   const receiver: Receiver = {
     url: "",
     mode: "ok",
+    delayMs: 0,
     secrets,
     required: [0],
     arrivals: [],
@@ -116,7 +119,8 @@ export async function startReceiver(secrets: string[] = []): Promise<Receiver> {
         receivedAt: Date.now(),
         verifiedWith,
       });
-      res.writeHead(204).end();
+      if (receiver.delayMs > 0) setTimeout(() => res.writeHead(204).end(), receiver.delayMs);
+      else res.writeHead(204).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
