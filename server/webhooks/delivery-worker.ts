@@ -40,10 +40,13 @@ export class DeliveryWorker {
       for (const delivery of this.store.due(now, free + this.inFlight.size)) {
         if (this.inFlight.has(delivery.id) || this.inFlight.size >= this.settings.concurrency) continue;
         this.inFlight.add(delivery.id);
-        void this.attempt(delivery).finally(() => {
-          this.inFlight.delete(delivery.id);
-          this.onSettled();
-        });
+        void this.attempt(delivery)
+          // A throw (the store closed under it by a stop mid-attempt) leaves the delivery pending: it is tried again.
+          .catch(() => undefined)
+          .finally(() => {
+            this.inFlight.delete(delivery.id);
+            this.onSettled();
+          });
       }
     }
     return this.store.nextDueAt();
@@ -62,6 +65,7 @@ export class DeliveryWorker {
     if (!subscription) return;
     const startedAt = Date.now();
     const refusal = await refusalOf(subscription.url, this.settings.allowPrivateUrls);
+    if (this.stopped) return;
     const timestamp = Math.floor(Date.now() / 1000);
     const result = refusal
       ? { ok: false, statusCode: null, durationMs: 0, error: `not sent: ${refusal}`, responseBody: "" }

@@ -108,7 +108,7 @@ export function webhookRoutes(service: WebhookService): AnyRouteSpec[] {
           secret,
           Date.now(),
         );
-        service.wake();
+        service.subscriptionsChanged();
         return { status: 201, body: { ...webhookOf(subscription), secret } };
       },
     }),
@@ -225,7 +225,7 @@ export function webhookRoutes(service: WebhookService): AnyRouteSpec[] {
         const now = Date.now();
         store.redeliver(d.id, now);
         if (s.disabledAt !== null) store.enable(s.id);
-        service.wake();
+        service.subscriptionsChanged();
         return { status: 202, body: deliveryOf(store, store.delivery(s.id, d.id)!) };
       },
     }),

@@ -39,6 +39,12 @@ export class Scheduler {
   private readonly calendars = new Map<string, Calendar>();
   /** Legal moments already judged (case, stage, moment): each is folded once per process. */
   private readonly judged = new Set<string>();
+  /**
+   * The chain moment (ms) each case needs looking at again, as far as its progress when last looked at says
+   * (Infinity: not until it changes). A hint in memory: a change of the case, or a new subscription, forgets it;
+   * after a restart every case is looked at once. It keeps a tick from computing every case's progress.
+   */
+  private readonly nextLook = new Map<string, number>();
 
   constructor(
     private readonly store: WebhookStore,
@@ -48,6 +54,12 @@ export class Scheduler {
     private readonly principalOf: (id: string) => Principal | null,
   ) {
     for (const w of workflows) this.calendars.set(w.templateId.toLowerCase(), getCalendar(w.calendar, w.timeZone));
+  }
+
+  /** Forgets when to look at a case again (it changed), or at every case (the subscriptions changed). */
+  invalidate(caseId?: string): void {
+    if (caseId === undefined) this.nextLook.clear();
+    else this.nextLook.delete(caseId);
   }
 
   /** Inserts whatever time has made due by chain time `nowSeconds`; returns how many deliveries it inserted. */
@@ -61,22 +73,34 @@ export class Scheduler {
     if (read === null) return 0;
     const nowMs = nowSeconds * 1000;
     const out: NewDelivery[] = [];
+    const ns = new Set(
+      listening
+        .filter((r) => r.subscription.eventTypes.includes("deadline.approaching"))
+        .map((r) => r.subscription.businessDaysBefore ?? 1),
+    );
     for (const caseId of this.projection.caseIds()) {
+      const look = this.nextLook.get(caseId);
+      if (look !== undefined && nowMs < look) continue;
       const progress = this.projection.getCase(caseId, nowSeconds);
-      if (!progress || progress.status !== "open" || progress.updatedAt.block > read.block) continue;
+      if (!progress || progress.status !== "open") {
+        this.nextLook.set(caseId, Infinity);
+        continue;
+      }
+      if (progress.updatedAt.block > read.block) continue;
+      let next = Infinity;
       const events: DerivedEvent[] = this.awaitedAtLegalMoments(progress, nowMs);
+      for (const stage of progress.stages) {
+        const moment = stage.availableAt === null || stage.contractFloor === null ? NaN : Date.parse(stage.availableAt);
+        if (moment > nowMs) next = Math.min(next, moment);
+      }
       const calendar = this.calendars.get(progress.workflow.templateId.toLowerCase());
-      const ns = new Set(
-        listening
-          .filter((r) => r.subscription.eventTypes.includes("deadline.approaching"))
-          .map((r) => r.subscription.businessDaysBefore ?? 1),
-      );
       if (calendar && ns.size > 0) {
         for (const stage of progress.stages) {
           if (stage.deadline === null || !["locked", "open", "waiting"].includes(stage.status)) continue;
           const deadline = Date.parse(stage.deadline);
           for (const n of ns) {
             const moment = approachingMoment(deadline, n, calendar);
+            if (moment > nowMs) next = Math.min(next, moment);
             if (nowMs < moment || nowMs >= deadline) continue;
             events.push({
               type: "deadline.approaching",
@@ -89,6 +113,7 @@ export class Scheduler {
           }
         }
       }
+      this.nextLook.set(caseId, next);
       for (const event of events)
         for (const r of listening) if (hears(r, event, progress.parties)) out.push(deliveryFor(r, event));
     }

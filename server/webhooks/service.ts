@@ -32,7 +32,9 @@ export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
   schedulerMs: 1_000,
 };
 
-export type WebhookEngine = { projection: WebhookProjection & { subscribeChanges(l: () => void): () => void } };
+export type WebhookEngine = {
+  projection: WebhookProjection & { subscribeChanges(listener: (change: { caseId: string }) => void): () => void };
+};
 
 export class WebhookService {
   readonly store: WebhookStore;
@@ -58,7 +60,10 @@ export class WebhookService {
     this.dispatcher = new Dispatcher(this.store, engine.projection, workflows, principalOf);
     this.scheduler = new Scheduler(this.store, engine.projection, this.dispatcher, workflows, principalOf);
     this.worker = new DeliveryWorker(this.store, this.settings, () => this.wake());
-    this.unsubscribe = engine.projection.subscribeChanges(() => this.wake());
+    this.unsubscribe = engine.projection.subscribeChanges((change) => {
+      this.scheduler.invalidate(change.caseId);
+      this.wake();
+    });
     this.running = true;
     this.wake();
   }
@@ -67,6 +72,12 @@ export class WebhookService {
   wake(): void {
     if (!this.running) return;
     this.arm(0);
+  }
+
+  /** A subscription was made or changed: the scheduler looks at every case again. */
+  subscriptionsChanged(): void {
+    this.scheduler.invalidate();
+    this.wake();
   }
 
   stop(): void {
