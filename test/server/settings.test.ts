@@ -128,6 +128,27 @@ describe("parseSettings", function () {
       expect(readme, s.name).to.contain(`| \`${s.name}\` | ${s.default} | ${s.what} | ${s.usedBy} |`);
   });
 
+  it("refuses private webhook URLs, waits 10 s an attempt and retries for a day unless told otherwise", function () {
+    expect(parseSettings({}, "/srv/app").webhooks).to.deep.equal({
+      allowPrivateUrls: false,
+      timeoutMs: 10_000,
+      retryWindowMs: 86_400_000,
+    });
+    const set = {
+      WEBHOOKS_ALLOW_PRIVATE_URLS: "true",
+      WEBHOOKS_TIMEOUT_MS: "500",
+      WEBHOOKS_RETRY_WINDOW_SECONDS: "60",
+    };
+    expect(parseSettings(set, "/srv/app").webhooks).to.deep.equal({
+      allowPrivateUrls: true,
+      timeoutMs: 500,
+      retryWindowMs: 60_000,
+    });
+    expect(problemsOf({ WEBHOOKS_ALLOW_PRIVATE_URLS: "yes" })).to.deep.equal([
+      "WEBHOOKS_ALLOW_PRIVATE_URLS: must be true or false",
+    ]);
+  });
+
   it("takes CHAIN_PORT for the embedded chain only", function () {
     expect(parseSettings({ CHAIN_PORT: "8545" }, "/srv/app").chainPort).to.equal(8545);
     expect(parseSettings({}, "/srv/app").chainPort).to.equal(null);
