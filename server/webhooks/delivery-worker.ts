@@ -7,7 +7,7 @@
 import { sendAttempt } from "./sender";
 import { webhookHeaders } from "./signer";
 import type { Delivery, WebhookStore } from "./store";
-import { refusalOf } from "./url-guard";
+import { publicOnlyLookup, refusalOf } from "./url-guard";
 
 export interface DeliverySettings {
   allowPrivateUrls: boolean;
@@ -74,6 +74,7 @@ export class DeliveryWorker {
           webhookHeaders(this.store.secretsOf(subscription.id, Date.now()), delivery.id, timestamp, delivery.body),
           delivery.body,
           this.settings.timeoutMs,
+          this.settings.allowPrivateUrls ? undefined : publicOnlyLookup,
         );
     if (this.stopped) return;
     const attempt = {

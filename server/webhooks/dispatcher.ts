@@ -59,7 +59,10 @@ export class Dispatcher {
     const listening = receivers(this.store.liveSubscriptions(), this.principalOf);
     const deliveries: NewDelivery[] = [];
     if (listening.length > 0) {
-      for (const group of byBlockAndCase(events)) deliveries.push(...this.deliveriesOf(group, listening));
+      // Blocks before every subscription began (a log read again from its start) need no folding.
+      const from = Math.min(...listening.map((r) => r.subscription.from.block));
+      for (const group of byBlockAndCase(events))
+        if (group[0].blockNumber >= from) deliveries.push(...this.deliveriesOf(group, listening));
     }
     const last = events[events.length - 1];
     this.store.commit(deliveries, { block: last.blockNumber, logIndex: last.logIndex, blockHash: last.blockHash }, now);

@@ -5,6 +5,7 @@
  */
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
+import type { LookupFunction } from "node:net";
 
 export interface AttemptResult {
   ok: boolean;
@@ -24,6 +25,8 @@ export function sendAttempt(
   headers: Record<string, string>,
   body: string,
   timeoutMs: number,
+  /** How the host name is resolved: the URL guard's, which refuses non-public addresses, unless those are allowed. */
+  lookup?: LookupFunction,
 ): Promise<AttemptResult> {
   const started = performance.now();
   const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
@@ -39,6 +42,7 @@ export function sendAttempt(
     const send = target.protocol === "https:" ? httpsRequest : httpRequest;
     const req = send(target, {
       method: "POST",
+      ...(lookup ? { lookup } : {}),
       headers: {
         ...headers,
         "content-type": "application/json",

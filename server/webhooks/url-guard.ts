@@ -2,8 +2,10 @@
  * Which URLs a subscription may name: http(s) only, and (unless a setting allows it, for local testing) no host
  * that resolves to a loopback, private, link-local, multicast or otherwise non-public address. Every address the
  * name resolves to is checked, so a name with one public and one private address is refused. The check is made
- * again before each attempt (a name may be re-pointed after it was accepted).
+ * again before each attempt, and once more as the attempt connects (`publicOnlyLookup`, the address it connects
+ * to), so a name re-pointed at a private address after it was accepted (DNS rebinding) is refused too.
  */
+import { lookup as lookupCallback, type LookupAddress, type LookupOptions } from "node:dns";
 import { lookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 
@@ -59,12 +61,35 @@ export async function refusalOf(url: string, allowPrivate: boolean): Promise<str
     }
   }
   for (const address of addresses) {
-    const family = isIP(address) === 6 ? "ipv6" : "ipv4";
-    const mapped = family === "ipv6" ? mappedIpv4(address) : null;
-    if (mapped ? NON_PUBLIC.check(mapped, "ipv4") : NON_PUBLIC.check(address, family))
+    if (isNonPublic(address))
       return `the host ${host} resolves to ${address}, a loopback, private, link-local or otherwise non-public address (the setting WEBHOOKS_ALLOW_PRIVATE_URLS=true allows it, for local testing)`;
   }
   return addresses.length === 0 ? `the host ${host} does not resolve` : null;
+}
+
+export function isNonPublic(address: string): boolean {
+  const family = isIP(address) === 6 ? "ipv6" : "ipv4";
+  const mapped = family === "ipv6" ? mappedIpv4(address) : null;
+  return mapped ? NON_PUBLIC.check(mapped, "ipv4") : NON_PUBLIC.check(address, family);
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/** A `lookup` for `http.request` that fails the connection when the name resolves to any non-public address. */
+export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  lookupCallback(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, "", 0);
+    const refused = addresses.find((a) => isNonPublic(a.address));
+    if (refused) {
+      const why = new Error(
+        `${hostname} resolves to ${refused.address}, not a public address`,
+      ) as NodeJS.ErrnoException;
+      why.code = "ENONPUBLIC";
+      return callback(why, "", 0);
+    }
+    if (options.all) callback(null, addresses);
+    else callback(null, addresses[0].address, addresses[0].family);
+  });
 }
 
 /** The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d, or ::ffff:7f00:1 as URLs write it) carries, or null. */
