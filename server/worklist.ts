@@ -38,7 +38,8 @@ export interface WorklistFilter {
 }
 
 export interface WorklistPage {
-  items: Array<{ caseId: string; facts: WorklistFacts }>;
+  /** Each item as JSON: the case's whole progress with `waitingFor` and `nextDeadline`. */
+  items: string[];
   nextCursor: string | null;
 }
 
@@ -50,6 +51,11 @@ interface Entry {
   /** The parties' addresses, lower case, in ROLE_NAMES order. */
   parties: string[];
   facts: WorklistFacts;
+  /**
+   * The case's item as JSON (its progress with `waitingFor` and `nextDeadline`), made when first shown and kept
+   * while the facts hold: the progress changes only at the same moments as the facts (see `validUntilSeconds`).
+   */
+  json?: string;
   /** The index's version when the case entered it. */
   since: number;
   /** Earlier deadlines (positions) of the case, oldest first, each with the version at which it stopped holding. */
@@ -171,7 +177,21 @@ export class Worklist {
             f: filterHash,
           })
         : null;
-    return { items: shown.map(({ entry }) => ({ caseId: entry.id, facts: entry.facts })), nextCursor };
+    const items: string[] = [];
+    for (const { entry } of shown) {
+      const json = this.itemJson(entry);
+      if (json !== null) items.push(json);
+    }
+    return { items, nextCursor };
+  }
+
+  private itemJson(entry: Entry): string | null {
+    if (entry.json !== undefined) return entry.json;
+    const progress = this.engine.getCase(entry.id);
+    if (!progress) return null;
+    const { waitingFor, nextDeadline } = entry.facts;
+    entry.json = JSON.stringify({ ...progress, waitingFor, nextDeadline });
+    return entry.json;
   }
 
   /** The deadline that placed the case in the walk of version `walk`. */
@@ -226,7 +246,7 @@ export class Worklist {
       entry.past = entry.past.filter((p) => at - p.at <= WALK_RETAIN_MS);
       entry.past.push({ deadlineMs: entry.facts.deadlineMs, until: ++this.version, at });
     }
-    Object.assign(entry, fields);
+    Object.assign(entry, fields, { json: undefined });
   }
 
   private encode(cursor: Cursor): string {

@@ -43,8 +43,9 @@ export interface WorklistFacts {
   deadlineMs: number;
   openedAtMs: number;
   /**
-   * The chain second from which these facts may no longer hold with no change on chain (a stage's legal
-   * moment, a deadline, an amendment's expiry): the earliest such moment after `nowSeconds`. Infinity: none.
+   * The chain second from which these facts, and the progress they were read from, may no longer hold with no
+   * change on chain (a stage's legal moment or contract floor, a deadline, an amendment's expiry: every instant
+   * at which `progressOf` compares the time): the earliest such second after `nowSeconds`. Infinity: none.
    */
   validUntilSeconds: number;
 }
@@ -62,10 +63,12 @@ export function worklistFactsOf(progress: CaseProgress, nowSeconds: number): Wor
   let next: NextDeadline = null;
   let deadlineMs = Infinity;
   let validUntilSeconds = Infinity;
+  // Some rules change at a moment (`now >= t`), others just after it (`now > t`: a contract deadline, an
+  // amendment's expiry): the facts are looked at again at both seconds.
   const moment = (iso: string | null) => {
     if (iso === null) return;
     const at = Math.ceil(Date.parse(iso) / 1000);
-    if (at > nowSeconds && at < validUntilSeconds) validUntilSeconds = at;
+    for (const t of [at, at + 1]) if (t > nowSeconds && t < validUntilSeconds) validUntilSeconds = t;
   };
   for (const stage of progress.stages) {
     moment(stage.availableAt);

@@ -113,16 +113,7 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       handler: ({ principal, query }) => {
         const { limit, cursor, ...filter } = query;
         const page = ctx.worklist.page(principal, filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
-        const items: string[] = [];
-        for (const { caseId, facts } of page.items) {
-          const entry = ctx.progress.get(caseId);
-          if (!entry) continue;
-          // The cached progress's JSON, extended: no progress is serialised again.
-          items.push(
-            `${entry.json.slice(0, -1)},"waitingFor":${JSON.stringify(facts.waitingFor)},"nextDeadline":${JSON.stringify(facts.nextDeadline)}}`,
-          );
-        }
-        const raw = `{"cases":[${items.join(",")}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
+        const raw = `{"cases":[${page.items.join(",")}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
         return { status: 200, body: undefined, raw };
       },
     }),

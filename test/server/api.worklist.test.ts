@@ -99,6 +99,29 @@ describe("server: the worklist (GET /cases)", function () {
       expect(item, "the lawyer's consent is awaited").to.not.equal(undefined);
       expect(item.waitingFor).to.deep.include({ kind: "consent", amendment: 1, roles: ["lawyer", "buyer"] });
     });
+
+    it("drops a consent once its amendment lapses, with time alone", async function () {
+      const id = await h.openCase();
+      const now = Date.parse((await caseOf(h, id)).updatedAt.time);
+      const expiresAt = new Date(now + 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+      const res = await h.request("bank", "POST", `/cases/${id}/amendments`, {
+        kind: "deadline",
+        stage: "completion",
+        to: "2027-06-30",
+        expiresAt,
+      });
+      expect(res.status, JSON.stringify(res.body)).to.equal(202);
+      await until(h, id, "the proposal", (p) => p.amendments.length === 1);
+      const awaited = async () => ids((await list("lawyer", "?awaiting=me&limit=200")).cases).includes(id);
+      expect(await awaited(), "awaited while open").to.equal(true);
+      const clock = await h.request("operator", "POST", "/dev/clock", { seconds: 7_200 });
+      expect(clock.status).to.equal(200);
+      await until(h, id, "the lapse", (p) => p.amendments[0].status === "expired");
+      expect(await awaited(), "not awaited once lapsed").to.equal(false);
+      const item = (await list("bank", "?limit=200")).cases.find((c) => c.id === id);
+      expect(item.waitingFor.filter((w: any) => w.kind === "consent")).to.deep.equal([]);
+      expect(item.amendments[0].status).to.equal("expired");
+    });
   });
 
   describe("the order", function () {
