@@ -30,6 +30,7 @@ import { securityHeaders } from "./security";
 import { CaseStreams } from "./sse";
 import { SubmissionOwners } from "./store";
 import { ProgressCache } from "./progress-cache";
+import { Worklist } from "./worklist";
 
 export type { ServerEngine } from "./routes/context";
 
@@ -69,6 +70,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     idempotency: new IdempotencyStore(options.principals.db),
     owners: new SubmissionOwners(options.principals.db),
     progress: new ProgressCache(engine),
+    worklist: new Worklist(engine),
     logger,
     devClock: options.devClock ?? false,
     saveChain: options.saveChain ?? null,

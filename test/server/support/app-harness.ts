@@ -62,6 +62,14 @@ export interface HarnessOptions {
   heartbeatMs?: number;
   /** Default: silent (LOG_LEVEL=debug shows the request lines). */
   logger?: Logger;
+  /**
+   * Runs once the escrow is deployed and the two cases opened, before the engine starts (so it reads
+   * whatever this puts on chain as it catches up): the HTTP benchmark opens its 10,000 cases here.
+   */
+  beforeEngineStart?: (deployment: {
+    address: string;
+    parties: Record<"bank" | "lawyer" | "buyer" | "seller", string>;
+  }) => Promise<void>;
 }
 
 export interface JsonResponse<T = any> {
@@ -125,6 +133,7 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
   const signers = await ethers.getSigners();
   const caseId = await openOnChain(deployment.address, signers[ACCOUNTS.bank.index], workflow, parties, terms);
   const otherCaseId = await openOnChain(deployment.address, admin, workflow, otherParties, terms);
+  await options.beforeEngineStart?.({ address: deployment.address, parties });
 
   const dataDir = mkdtempSync(join(tmpdir(), "server-test-"));
   const engine = createEngine({
