@@ -121,7 +121,7 @@ describe("ui: the desk in a real browser", function () {
     const { context, page } = await deskAs("bank", 390);
     try {
       await row(page, "all", riskyCase).waitFor(WAIT);
-      const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      const widths: number[] = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]");
       expect(widths[0], "no horizontal scroll").to.be.at.most(widths[1]);
       const todayTop = await page.locator("#today").boundingBox();
       expect(todayTop!.y, "on the first screen").to.be.below(900);
@@ -136,10 +136,9 @@ describe("ui: the desk in a real browser", function () {
     const { context, page } = await deskAs("lawyer", 1280, { bypassCSP: true });
     try {
       await page.addScriptTag({ path: AXE });
-      const violations = await page.evaluate(async () => {
-        const result = await (window as any).axe.run(document);
-        return result.violations.map((v: any) => `${v.id}: ${v.help} (${v.nodes.length})`);
-      });
+      const violations: string[] = await page.evaluate(
+        "axe.run(document).then((r) => r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`))",
+      );
       expect(violations).to.deep.equal([]);
     } finally {
       await context.close();
