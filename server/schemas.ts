@@ -241,6 +241,17 @@ export const WorklistQuery = z
       .describe(
         'Only cases whose next legal deadline is before this instant (ISO 8601 with its zone; encode a "+" as %2B).',
       ),
+    deadlineWithinBusinessDays: Single(
+      z
+        .string()
+        .regex(/^\d{1,2}$/, "must be a whole number of business days from 1 to 30")
+        .transform(Number)
+        .refine((n) => n >= 1 && n <= 30, { message: "must be a whole number of business days from 1 to 30" }),
+    )
+      .optional()
+      .describe(
+        "Only cases at risk: their next legal deadline comes before the start of the Nth business day from now, counted in each case's own jurisdiction calendar (its holidays skipped).",
+      ),
     openedAfter: Single(QueryInstant).optional().describe("Only cases opened after this instant."),
     openedBefore: Single(QueryInstant).optional().describe("Only cases opened before this instant."),
     limit: Single(

@@ -20,6 +20,14 @@ import type { Principal } from "./auth/principals";
 import { isOperator } from "./auth/case-access";
 import { validationError } from "./errors";
 import type { ServerEngine } from "./routes/context";
+import { loadTemplates } from "../workflows";
+import { createLegalGuard, type LegalGuard } from "../workflows/legal-guard";
+
+/** The legal guard of each template a workflow here compiles to, by template id (lower case). */
+const GUARDS = new Map<string, LegalGuard>(
+  loadTemplates().map((w) => [w.templateId.toLowerCase(), createLegalGuard(w)]),
+);
+const guardOf = (templateId: string) => GUARDS.get(templateId.toLowerCase());
 
 /** How long a walk keeps the order of its first page (on this instance); after that pages follow the current order. */
 export const WALK_RETAIN_MS = 60 * 60 * 1000;
@@ -33,6 +41,8 @@ export interface WorklistFilter {
   workflow?: string;
   /** Milliseconds since the epoch. */
   deadlineBefore?: number;
+  /** Only cases whose next legal deadline comes within this many business days, in each case's own calendar. */
+  deadlineWithinBusinessDays?: number;
   openedAfter?: number;
   openedBefore?: number;
 }
@@ -104,6 +114,22 @@ export class Worklist {
     this.unsubscribe = engine.subscribe((notice) => this.dirty.add(notice.caseId));
   }
 
+  /** The start of the Nth business day after the chain's now in the template's calendar (UTC days without one). */
+  private businessDaysAhead(templateId: string, days: number): number {
+    const key = `${templateId}:${days}`;
+    let found = this.horizons.get(key);
+    const now = this.engine.clock.nowMs();
+    if (found === undefined || found.at !== Math.floor(now / 1000)) {
+      const guard = guardOf(templateId);
+      const ms = guard ? guard.businessDaysAfter(new Date(now), days).getTime() : now + days * 86_400_000;
+      found = { at: Math.floor(now / 1000), ms };
+      this.horizons.set(key, found);
+    }
+    return found.ms;
+  }
+  /** `businessDaysAhead`'s answers for the current chain second, by template and count. */
+  private readonly horizons = new Map<string, { at: number; ms: number }>();
+
   close(): void {
     this.unsubscribe();
     this.entries.clear();
@@ -152,6 +178,11 @@ export class Worklist {
       if (workflow !== undefined && entry.workflowId !== workflow && entry.templateId !== workflow) continue;
       const { facts } = entry;
       if (filter.deadlineBefore !== undefined && !(facts.deadlineMs < filter.deadlineBefore)) continue;
+      if (
+        filter.deadlineWithinBusinessDays !== undefined &&
+        !(facts.deadlineMs < this.businessDaysAhead(entry.templateId, filter.deadlineWithinBusinessDays))
+      )
+        continue;
       if (filter.openedAfter !== undefined && !(facts.openedAtMs > filter.openedAfter)) continue;
       if (filter.openedBefore !== undefined && !(facts.openedAtMs < filter.openedBefore)) continue;
       if (

@@ -29,7 +29,8 @@ function viewerRoles(progress) {
 export function needsFromViewer(progress, roles) {
   const needs = [];
   for (const stage of progress.stages) {
-    if (!stage.acceptsSignOffs) continue;
+    // A locked stage takes early sign-offs, but holds nothing up yet: the worklist leaves it out too.
+    if (!stage.acceptsSignOffs || stage.status === "locked") continue;
     for (const role of stage.requires)
       if (roles.includes(role) && !stage.signedOff.includes(role))
         needs.push(`Sign off “${stage.title}” as the ${roleLabel(role).toLowerCase()}`);
@@ -170,7 +171,7 @@ async function open(token) {
   }
   state.token = token;
   sessionStorage.setItem(TOKEN_KEY, token);
-  $("viewer").textContent = `${state.viewer.name} (${roleLabel(state.viewer.role)})`;
+  $("viewer").textContent = `Signed in as ${state.viewer.name} (${roleLabel(state.viewer.role)})`;
   $("risk-help").textContent =
     `Open cases with a legal deadline within ${RISK_BUSINESS_DAYS} business days, counted in each case's own calendar.`;
   $("loading").hidden = true;

@@ -7,6 +7,8 @@
 import { expect } from "chai";
 import { startApp, type AppHarness, type TokenName } from "./support/app-harness";
 import { caseOf, until } from "./support/case-walker";
+import { getTemplate } from "../../workflows";
+import { createLegalGuard } from "../../workflows/legal-guard";
 
 type Item = any;
 
@@ -159,6 +161,35 @@ describe("server: the worklist (GET /cases)", function () {
       expect(ids((await list("bank", "?awaiting=me&limit=200")).cases)).to.not.include(id);
       const buyer = (await list("buyer", "?awaiting=me&limit=200")).cases.find((c) => c.id === id);
       expect(buyer.waitingFor).to.deep.equal([{ kind: "sign-off", stage: "application", roles: ["buyer"] }]);
+      await cancel(id);
+    });
+
+    it("deadlineWithinBusinessDays: only the cases whose next legal deadline comes within N business days of the case's own calendar", async function () {
+      const id = await h.openCase();
+      const now = (await h.request("operator", "POST", "/dev/clock", { seconds: 1 })).body.now;
+      const guard = createLegalGuard(getTemplate("uk-remortgage"));
+      // An hour before the third business day starts in London: within 3 business days, not within 2.
+      const third = guard.businessDaysAfter(new Date(now), 3).getTime();
+      const to = new Date(third - 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+      const proposal = await h.request("bank", "POST", `/cases/${id}/amendments`, {
+        kind: "deadline",
+        stage: "completion",
+        to,
+      });
+      expect(proposal.status, JSON.stringify(proposal.body)).to.equal(202);
+      await until(h, id, "the proposal", (p) => p.amendments.length === 1);
+      for (const who of ["lawyer", "buyer"] as const)
+        expect((await h.request(who, "POST", `/cases/${id}/amendments/1/consents`, {})).status).to.equal(202);
+      await until(h, id, "the earlier deadline", (p) => p.termsVersion === 1);
+      expect(ids((await list("lawyer", "?deadlineWithinBusinessDays=3&limit=200")).cases)).to.include(id);
+      expect(ids((await list("lawyer", "?deadlineWithinBusinessDays=2&limit=200")).cases)).to.not.include(id);
+      expect(
+        ids((await list("lawyer", "?deadlineWithinBusinessDays=3&limit=200")).cases),
+        "months away",
+      ).to.not.include(h.caseId);
+      const bad = await h.request("lawyer", "GET", "/cases?deadlineWithinBusinessDays=0");
+      expect(bad.status).to.equal(400);
+      expect(JSON.stringify(bad.body.error.details)).to.contain("deadlineWithinBusinessDays");
       await cancel(id);
     });
 
