@@ -199,15 +199,21 @@ function renderOverview(progress, roles) {
   const focused = document.activeElement?.id;
   const estimateOpen = $("summary").querySelector(".estimate-source")?.open ?? false;
   const withdrawn = withdrawnByPayee(state.history);
+  const openedAt = state.history.find((entry) => (entry.event ?? entry.name) === "CaseOpened")?.time ?? null;
   renderSummary($("summary"), progress, roles, {
-    context: { workflow: state.workflow, typical: state.typical, currency: state.currency, withdrawn },
+    context: { workflow: state.workflow, typical: state.typical, currency: state.currency, withdrawn, openedAt },
     nowMs: chainNow(),
     technical: state.technical,
     onTechnical: toggleTechnical,
   });
   const source = $("summary").querySelector(".estimate-source");
   if (source) source.open = estimateOpen;
-  renderMoney($("escrow"), progress, { withdrawn, viewerRoles: roles, currency: state.currency, workflow: state.workflow });
+  renderMoney($("escrow"), progress, {
+    withdrawn,
+    viewerRoles: roles,
+    currency: state.currency,
+    workflow: state.workflow,
+  });
   if (focused && document.activeElement === document.body) $(focused)?.focus();
 }
 

@@ -123,9 +123,15 @@ export function renderMoney(root, progress, { withdrawn, viewerRoles, currency, 
       ? h(
           "ul",
           { class: "payouts" },
-          seller.map((entry) => h("li", { "data-payee": "seller" }, payoutWords(progress, entry, viewerRoles, currency))),
+          seller.map((entry) =>
+            h("li", { "data-payee": "seller" }, payoutWords(progress, entry, viewerRoles, currency)),
+          ),
         )
-      : h("p", { class: "payouts-none" }, escrow.released ? "Nothing." : "Nothing yet: the seller is paid at the release."),
+      : h(
+          "p",
+          { class: "payouts-none" },
+          escrow.released ? "Nothing." : "Nothing yet: the seller is paid at the release.",
+        ),
     ended || back.length > 0 ? h("h3", {}, "What came back") : null,
     back.length > 0
       ? h(

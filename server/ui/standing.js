@@ -30,7 +30,9 @@ function awaitedWords(progress, viewerRoles) {
   }
   const words = [listOf(parts)].filter(Boolean);
   if (waitsForTime) {
-    const wait = time ? ["the law's waiting period, until ", moment(time, zone, "start")] : ["the law's waiting period"];
+    const wait = time
+      ? ["the law's waiting period, until ", moment(time, zone, "start")]
+      : ["the law's waiting period"];
     return parts.length > 0 ? [words[0], "; and ", ...wait] : wait;
   }
   return parts.length > 0 ? words : ["nobody just now"];
@@ -66,7 +68,11 @@ function estimateWords(progress, context, nowMs) {
       progress.stages.map((stage) => {
         const typicalStage = typical.stages[stage.id];
         return typicalStage
-          ? h("li", {}, `${stage.title}: ${typicalStage.days} ${typicalStage.days === 1 ? "day" : "days"}. ${typicalStage.source}`)
+          ? h(
+              "li",
+              {},
+              `${stage.title}: ${typicalStage.days} ${typicalStage.days === 1 ? "day" : "days"}. ${typicalStage.source}`,
+            )
           : null;
       }),
     ),
@@ -91,6 +97,11 @@ function openFacts(progress, viewerRoles, context, nowMs) {
   );
 }
 
+function daysBetween(fromIso, toIso) {
+  const days = Math.round((Date.parse(toIso) - Date.parse(fromIso)) / 86_400_000);
+  return days === 1 ? "1 day" : `${days} days`;
+}
+
 const ENDED = {
   completed: "The case is complete",
   expired: "The case expired",
@@ -111,7 +122,14 @@ function outcome(progress, viewerRoles, context) {
     "div",
     { class: `outcome outcome--${progress.status}`, id: "outcome" },
     h("h3", {}, ENDED[progress.status] ?? progress.status),
-    h("p", { class: "outcome-when" }, progress.status === "completed" ? "Completed " : "Ended ", when ? moment(when, zone) : "", "."),
+    h(
+      "p",
+      { class: "outcome-when" },
+      progress.status === "completed" ? "Completed " : "Ended ",
+      when ? moment(when, zone) : "",
+      when && context.openedAt ? `, ${daysBetween(context.openedAt, when)} after the case opened` : "",
+      ".",
+    ),
     h("p", { class: "outcome-what" }, achieved),
     progress.status === "completed"
       ? h(
@@ -131,11 +149,14 @@ function outcome(progress, viewerRoles, context) {
 }
 
 /**
- * `context`: `{ workflow, typical, currency, withdrawn }` as the page has loaded them (`typical` undefined
- * while it loads, null where the server has none); `nowMs`: the chain's estimated time.
+ * `context`: `{ workflow, typical, currency, withdrawn, openedAt }` as the page has loaded them (`typical`
+ * undefined while it loads, null where the server has none; `openedAt` from the history, null until it
+ * loads); `nowMs`: the chain's estimated time.
  */
 export function renderStanding(root, progress, viewerRoles, context, nowMs) {
   root.replaceChildren(
-    progress.status === "open" ? openFacts(progress, viewerRoles, context, nowMs) : outcome(progress, viewerRoles, context),
+    progress.status === "open"
+      ? openFacts(progress, viewerRoles, context, nowMs)
+      : outcome(progress, viewerRoles, context),
   );
 }
