@@ -31,6 +31,10 @@ import { CaseStreams } from "./sse";
 import { SubmissionOwners } from "./store";
 import { ProgressCache } from "./progress-cache";
 import { Worklist } from "./worklist";
+import { withNames } from "./case-names";
+import { pageRoutes } from "./routes/page-settings";
+import type { DisplaySettings } from "./settings";
+import type { CaseProgress } from "../engine";
 
 export type { ServerEngine } from "./routes/context";
 
@@ -51,6 +55,8 @@ export interface AppOptions {
   heartbeatMs?: number;
   /** Largest JSON body accepted; default 64 kB. */
   bodyLimit?: string;
+  /** The case page's indicative display currency (DISPLAY_CURRENCY, DISPLAY_RATE); default none. */
+  display?: DisplaySettings;
 }
 
 export type App = express.Express & {
@@ -64,12 +70,13 @@ const OPENAPI_INFO = { title: "Mortgage sign-off engine", version: "1.0.0" };
 
 export function createApp(engine: ServerEngine, options: AppOptions): App {
   const logger = options.logger ?? defaultLogger();
+  const named = (progress: CaseProgress) => withNames(progress, options.principals);
   const ctx: RouteContext = {
     engine,
     principals: options.principals,
     idempotency: new IdempotencyStore(options.principals.db),
     owners: new SubmissionOwners(options.principals.db),
-    progress: new ProgressCache(engine),
+    progress: new ProgressCache(engine, named),
     worklist: new Worklist(engine),
     logger,
     devClock: options.devClock ?? false,
@@ -82,6 +89,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
       const principal = options.principals.get(principalId);
       return principal !== null && principal.revokedAt === null;
     },
+    present: named,
   });
 
   const routes: AnyRouteSpec[] = [
@@ -94,6 +102,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     ...amendmentRoutes(ctx),
     ...submissionRoutes(ctx),
     ...devClockRoutes(ctx),
+    ...pageRoutes(ctx, options.display ?? { currency: null }),
   ];
   let document: Record<string, unknown> | undefined;
   const openApiRoute: AnyRouteSpec = defineRoute({

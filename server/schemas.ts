@@ -413,6 +413,38 @@ export const CaseListResponse = z.object({
     .describe("Pass as `cursor` (with the same filters) for the next page; null on the last page."),
 });
 
+/** GET /cases/:id and its event stream: the progress, with its parties by the names the server knows them by. */
+export const CaseViewResponse = CaseProgress.extend({
+  names: z
+    .partialRecord(RoleName, z.string())
+    .describe(
+      "Role -> the display name of the principal holding that role's address (the oldest active one, of that role first); a role no principal holds is left out.",
+    ),
+});
+
+export const DisplayResponse = z.object({
+  currency: z
+    .object({
+      code: z.string().describe("The operator's display currency (DISPLAY_CURRENCY), such as GBP."),
+      perEth: z.string().describe("What one whole ETH is worth in it (DISPLAY_RATE), a decimal string."),
+      indicative: z.literal(true).describe("Set by the operator, not a market price: indicative only."),
+    })
+    .nullable()
+    .describe("null when the operator set none: amounts in the asset's unit alone. Token amounts are not converted."),
+});
+
+export const TypicalDurationsResponse = z.object({
+  workflow: z.string(),
+  summary: z.string().describe("The workflow's typical length, in words, with its source."),
+  stages: z.record(
+    z.string(),
+    z.object({
+      days: z.number().describe("Calendar days from the moment the stage can start to its completion."),
+      source: z.string().describe("Where the figure comes from."),
+    }),
+  ),
+});
+
 export const HistoryResponse = z.object({
   caseId: z.string(),
   events: z.array(

@@ -71,6 +71,13 @@ const Environment = z.object({
   POLL_INTERVAL_MS: optional(integer(10, 60_000)),
   /** Embedded chain only: Anvil's port, fixed so that a wallet or an explorer pointed at it keeps working. */
   CHAIN_PORT: optional(integer(1, 65_535)),
+  /** The case page's indicative conversion: a currency code and how much of it one whole ETH is worth. */
+  DISPLAY_CURRENCY: optional(
+    z.string().regex(/^[A-Z]{3}$/, { message: "must be a currency code of 3 capitals, such as GBP" }),
+  ),
+  DISPLAY_RATE: optional(
+    z.string().regex(/^\d{1,15}(\.\d{1,8})?$/, { message: "must be a positive decimal number, such as 2500 or 0.75" }),
+  ),
 });
 
 export type ChainSettings =
@@ -92,6 +99,13 @@ export interface Settings {
   /** The embedded chain's port, or null for any free one. */
   chainPort: number | null;
   chain: ChainSettings;
+  /** The case page's indicative display currency, or null for none (amounts in the asset's unit alone). */
+  display: DisplaySettings;
+}
+
+/** One whole ETH is worth `rate` of `currency`: set by the operator, shown on the page as indicative. */
+export interface DisplaySettings {
+  currency: { code: string; rate: string } | null;
 }
 
 /** Every problem found, each as `NAME: what is wrong`. */
@@ -144,6 +158,14 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
         );
     }
   }
+  if ((e.DISPLAY_CURRENCY === undefined) !== (e.DISPLAY_RATE === undefined))
+    problems.push(
+      e.DISPLAY_CURRENCY === undefined
+        ? "DISPLAY_RATE: is a rate to DISPLAY_CURRENCY; set DISPLAY_CURRENCY too, or unset DISPLAY_RATE"
+        : "DISPLAY_CURRENCY: needs DISPLAY_RATE, what one ETH is worth in it (such as 2500)",
+    );
+  else if (e.DISPLAY_RATE !== undefined && !(Number(e.DISPLAY_RATE) > 0))
+    problems.push("DISPLAY_RATE: must be more than 0");
   if (problems.length > 0) throw new SettingsError(problems);
   return {
     port: e.PORT ?? 3000,
@@ -157,6 +179,12 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
     pollIntervalMs: e.POLL_INTERVAL_MS ?? (chain.mode === "embedded" ? 200 : 1_000),
     chainPort: e.CHAIN_PORT ?? null,
     chain,
+    display: {
+      currency:
+        e.DISPLAY_CURRENCY !== undefined && e.DISPLAY_RATE !== undefined
+          ? { code: e.DISPLAY_CURRENCY, rate: e.DISPLAY_RATE }
+          : null,
+    },
   };
 }
 
@@ -318,6 +346,18 @@ export const SETTINGS: readonly SettingDoc[] = [
     usedBy: "start",
     default: "200 on the embedded chain, 1000 on an external one",
     what: "how often the engine asks the node for new blocks, in ms (10 to 60000)",
+  },
+  {
+    name: "DISPLAY_CURRENCY",
+    usedBy: "start",
+    default: "none: amounts in the asset's unit alone",
+    what: "a currency code (such as GBP) in which the case page shows ETH amounts too, marked indicative; needs DISPLAY_RATE",
+  },
+  {
+    name: "DISPLAY_RATE",
+    usedBy: "start",
+    default: "none",
+    what: "what one ETH is worth in DISPLAY_CURRENCY (2500: 1 ETH = 2,500 GBP), set by the operator; token amounts are not converted",
   },
 ];
 

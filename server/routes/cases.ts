@@ -6,6 +6,7 @@ import {
   CaseListResponse,
   CaseParams,
   CaseProgressResponse,
+  CaseViewResponse,
   ErrorResponse,
   HistoryResponse,
   NoQuery,
@@ -127,7 +128,7 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       params: CaseParams,
       query: NoQuery,
       responses: {
-        200: { description: "The progress", schema: CaseProgressResponse },
+        200: { description: "The progress, with the parties' names", schema: CaseViewResponse },
         404: { description: "No such case that the caller may see", schema: ErrorResponse },
       },
       handler: ({ params, principal }) => {

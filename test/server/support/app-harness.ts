@@ -70,6 +70,10 @@ export interface HarnessOptions {
     address: string;
     parties: Record<"bank" | "lawyer" | "buyer" | "seller", string>;
   }) => Promise<void>;
+  /** Display names of the principals (default: each principal's harness name, "bank", "buyer", ...). */
+  displayNames?: Partial<Record<PrincipalName, string>>;
+  /** The operator's display currency (DISPLAY_CURRENCY, DISPLAY_RATE); default none. */
+  display?: AppOptions["display"];
 }
 
 export interface JsonResponse<T = any> {
@@ -151,7 +155,11 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
   const principals = PrincipalStore.open(join(dataDir, "server.sqlite"));
   const tokens = {} as Record<TokenName, string>;
   for (const name of PRINCIPAL_NAMES)
-    tokens[name] = principals.add({ name, role: ACCOUNTS[name].role, address: addresses[name] }).token;
+    tokens[name] = principals.add({
+      name: options.displayNames?.[name] ?? name,
+      role: ACCOUNTS[name].role,
+      address: addresses[name],
+    }).token;
   const revoked = principals.add({ name: "revoked", role: "lawyer", address: addresses.lawyer });
   principals.revoke(revoked.principal.id);
   tokens.revoked = revoked.token;
@@ -161,6 +169,7 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
     rateLimit: options.rateLimit ?? { requestsPerMinute: 1_000_000, burst: 100_000 },
     devClock: options.devClock ?? true,
     heartbeatMs: options.heartbeatMs,
+    display: options.display,
     logger: options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "silent" }),
   });
   const server = createHttpServer(app);
