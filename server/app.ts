@@ -77,7 +77,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     idempotency: new IdempotencyStore(options.principals.db),
     owners: new SubmissionOwners(options.principals.db),
     progress: new ProgressCache(engine, named),
-    worklist: new Worklist(engine),
+    worklist: new Worklist(engine, named),
     logger,
     devClock: options.devClock ?? false,
     saveChain: options.saveChain ?? null,

@@ -110,7 +110,14 @@ export class Worklist {
   /** The earliest `validUntilSeconds` of any entry: before it, time alone changes nothing. */
   private nextMoment = Infinity;
 
-  constructor(private readonly engine: Pick<ServerEngine, "getCase" | "caseIds" | "subscribe" | "clock">) {
+  /**
+   * `present`: what the server adds to a case's progress before showing it (the parties' display names), as
+   * GET /cases/:id shows it. A name given to a principal later shows once the case's item is made again.
+   */
+  constructor(
+    private readonly engine: Pick<ServerEngine, "getCase" | "caseIds" | "subscribe" | "clock">,
+    private readonly present: (progress: CaseProgress) => CaseProgress = (progress) => progress,
+  ) {
     this.unsubscribe = engine.subscribe((notice) => this.dirty.add(notice.caseId));
   }
 
@@ -221,7 +228,7 @@ export class Worklist {
     const progress = this.engine.getCase(entry.id);
     if (!progress) return null;
     const { waitingFor, nextDeadline } = entry.facts;
-    entry.json = JSON.stringify({ ...progress, waitingFor, nextDeadline });
+    entry.json = JSON.stringify({ ...this.present(progress), waitingFor, nextDeadline });
     return entry.json;
   }
 

@@ -35,7 +35,8 @@ export function uiRoutes(): Router {
     req.url = "/desk.html";
     files(req, res, next);
   };
-  router.get(["/ui", "/ui/"], desk);
+  router.get("/ui", desk);
+  router.get("/ui/", desk);
   // The addresses that name no case: /ui/cases, /ui/cases/, /ui/cases/1/2.
   router.use("/ui/cases", (req, res, next) =>
     req.method === "GET" || req.method === "HEAD" ? page(req, res, next) : next(),

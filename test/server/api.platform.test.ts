@@ -76,6 +76,8 @@ describe("server: OpenAPI, rate limits and the request log", function () {
         "/display",
         "/openapi.json",
         "/ui/cases/{id}",
+        "/ui",
+        "/ui/",
       ]);
       for (const [path, operations] of Object.entries<any>(doc.paths)) {
         for (const [method, operation] of Object.entries<any>(operations)) {
