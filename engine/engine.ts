@@ -334,6 +334,14 @@ function buildEngine(input: EngineConfigInput & { workflows?: readonly CompiledW
       const party = filter.party.toLowerCase();
       return all.filter((c) => Object.values(c.parties).some((p) => p.toLowerCase() === party));
     },
+    /** The id of every case `listCases` would list (a reopening's included), in no order: no progress is computed. */
+    caseIds(): string[] {
+      const ids = projection.caseIds();
+      const shown = new Set(ids);
+      for (const opening of relayer.outbox.openingsWithCase())
+        if (!shown.has(opening.caseId!)) ids.push(opening.caseId!);
+      return ids;
+    },
     historyOf(caseId: string | bigint | number): HistoryEntry[] {
       return projection.historyOf(caseId);
     },

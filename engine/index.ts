@@ -13,6 +13,7 @@ export {
 export type { ApprovalRequest, RevokeRequest, DepositRequest, PartyRequest, TypedData } from "./runtime/approvals";
 export type { CaseProgress, StageProgress } from "./projection/case-view";
 export type { AmendmentProgress } from "./projection/progress-schema";
+export { WaitingForItem, NextDeadline, worklistFactsOf, type WorklistFacts } from "./projection/worklist-facts";
 export type { HistoryEntry, ProgressNotice, ProgressListener } from "./projection/projection";
 export type { Submission, SubmissionStatus } from "./relayer/types";
 export type { WorkflowSummary, WorkflowStageSummary } from "./workflow-summaries";

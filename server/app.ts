@@ -32,6 +32,11 @@ import { SubmissionOwners } from "./store";
 import { ProgressCache } from "./progress-cache";
 import { webhookRoutes } from "./webhooks/routes";
 import { WebhookService, type WebhookSettings } from "./webhooks/service";
+import { Worklist } from "./worklist";
+import { withNames } from "./case-names";
+import { pageRoutes } from "./routes/page-settings";
+import type { DisplaySettings } from "./settings";
+import type { CaseProgress } from "../engine";
 
 export type { ServerEngine } from "./routes/context";
 
@@ -54,6 +59,8 @@ export interface AppOptions {
   bodyLimit?: string;
   /** The webhooks' timings and URL policy (server/webhooks/service.ts has the defaults). */
   webhooks?: Partial<WebhookSettings>;
+  /** The case page's indicative display currency (DISPLAY_CURRENCY, DISPLAY_RATE); default none. */
+  display?: DisplaySettings;
 }
 
 export type App = express.Express & {
@@ -69,12 +76,14 @@ const OPENAPI_INFO = { title: "Mortgage sign-off engine", version: "1.0.0" };
 
 export function createApp(engine: ServerEngine, options: AppOptions): App {
   const logger = options.logger ?? defaultLogger();
+  const named = (progress: CaseProgress) => withNames(progress, options.principals);
   const ctx: RouteContext = {
     engine,
     principals: options.principals,
     idempotency: new IdempotencyStore(options.principals.db),
     owners: new SubmissionOwners(options.principals.db),
-    progress: new ProgressCache(engine),
+    progress: new ProgressCache(engine, named),
+    worklist: new Worklist(engine, named),
     logger,
     devClock: options.devClock ?? false,
     saveChain: options.saveChain ?? null,
@@ -86,6 +95,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
       const principal = options.principals.get(principalId);
       return principal !== null && principal.revokedAt === null;
     },
+    present: named,
   });
 
   const webhooks = new WebhookService(engine, options.principals, options.webhooks ?? {}, logger);
@@ -101,6 +111,7 @@ export function createApp(engine: ServerEngine, options: AppOptions): App {
     ...submissionRoutes(ctx),
     ...devClockRoutes(ctx),
     ...webhookRoutes(webhooks),
+    ...pageRoutes(ctx, options.display ?? { currency: null }),
   ];
   let document: Record<string, unknown> | undefined;
   const openApiRoute: AnyRouteSpec = defineRoute({

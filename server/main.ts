@@ -224,6 +224,7 @@ export async function startServer(settings: Settings, print: Print = console.log
         requestsPerMinute: settings.rateLimitPerMinute,
         anonymous: { requestsPerMinute: settings.rateLimitAnonymousPerMinute },
       },
+      display: settings.display,
       logger,
       webhooks: settings.webhooks,
     });

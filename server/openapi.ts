@@ -145,6 +145,22 @@ export function buildOpenApi(
       responses,
     };
   }
+  const desk = (operationId: string) => ({
+    get: {
+      operationId,
+      summary:
+        "The desk: the principal's cases, what needs it today, what is at risk (HTML; the token from session storage)",
+      tags: ["page"],
+      security: [],
+      responses: {
+        200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } },
+        ...BODY_ANSWERS(),
+        429: RATE_LIMITED,
+      },
+    },
+  });
+  paths["/ui"] = desk("getUi");
+  paths["/ui/"] = desk("getUiSlash");
   paths["/ui/cases/{id}"] = {
     get: {
       operationId: "getUiCasesId",

@@ -17,7 +17,11 @@ export class ProgressCache {
   private readonly entries = new Map<string, CachedProgress & { second: number }>();
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly engine: Pick<ServerEngine, "getCase" | "subscribe" | "clock">) {
+  /** `present` adds what the server knows and the engine does not (the parties' names) before it is kept. */
+  constructor(
+    private readonly engine: Pick<ServerEngine, "getCase" | "subscribe" | "clock">,
+    private readonly present: (progress: CaseProgress) => CaseProgress = (progress) => progress,
+  ) {
     // Notices come synchronously from the projection's commit, so no stale entry outlives its change.
     this.unsubscribe = engine.subscribe((notice) => this.entries.delete(notice.caseId));
   }
@@ -27,11 +31,12 @@ export class ProgressCache {
     const second = this.engine.clock.nowSeconds();
     const hit = this.entries.get(caseId);
     if (hit && hit.second === second) return hit;
-    const progress = this.engine.getCase(caseId);
-    if (!progress) {
+    const computed = this.engine.getCase(caseId);
+    if (!computed) {
       this.entries.delete(caseId);
       return null;
     }
+    const progress = this.present(computed);
     const entry = { progress, json: JSON.stringify(progress), second };
     this.entries.set(caseId, entry);
     return entry;

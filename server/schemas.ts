@@ -5,7 +5,8 @@
  * are documentation and are not checked at run time.
  */
 import { z } from "zod";
-import { AmendmentProgress, CaseProgress } from "../engine/projection/progress-schema";
+import { AmendmentProgress, CaseProgress, CaseProgressStatus } from "../engine/projection/progress-schema";
+import { NextDeadline, WaitingForItem } from "../engine/projection/worklist-facts";
 import { SubmissionView } from "../engine/relayer/submission-schema";
 import { contractSignatureForm } from "../engine/runtime/signature-form";
 import { Address, Amount, CaseParties, CaseTerms, EscrowAmount, PartyAddress, RoleName } from "../engine/value-schemas";
@@ -173,6 +174,104 @@ export const ConsentBody = z.strictObject({ signature: Signature.optional(), rol
 export const WithdrawConsentBody = z.strictObject({ role: roleChoice });
 export const ConsentTypedDataQuery = z.strictObject({ role: roleChoice });
 
+// ----------------------------------------------------------------------------- the worklist (GET /cases)
+
+/** Whether the instant's date and time exist (Date.parse takes 30 February for 2 March). */
+function isRealMoment(text: string): boolean {
+  // Refinements run after a failed format check too: a text that is not an instant at all is simply not one.
+  const parts = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(text);
+  if (!parts) return false;
+  const [, y, mo, d, h, mi, sec] = parts.map(Number);
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  return (
+    day.getUTCMonth() === mo - 1 &&
+    day.getUTCDate() === d &&
+    h < 24 &&
+    mi < 60 &&
+    (Number.isNaN(sec) || sec < 60) &&
+    !Number.isNaN(Date.parse(text))
+  );
+}
+
+/** An instant in a query string; a "+" of the zone that arrived as a space (an unencoded "+") is read as "+". */
+const QueryInstant = z
+  .string()
+  .transform((t) => t.replace(/ (\d{2}:\d{2})$/, "+$1"))
+  .pipe(
+    z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/, {
+        message: "must be an ISO 8601 instant with its zone, e.g. 2027-03-14T17:00:00Z",
+        abort: true,
+      })
+      .refine(isRealMoment, { message: "must be a real moment" })
+      .transform((t) => Date.parse(t)),
+  );
+
+/** One value or several, repeated (`status=open&status=expired`) or comma-separated (`status=open,expired`). */
+const OneOrMore = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => [...new Set((Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")))].sort())
+    .pipe(z.array(item).min(1));
+
+/** A single query value: a repeated parameter is an error, not a silent pick. */
+const Single = <T extends z.ZodType<unknown, string>>(item: T) => z.string({ error: "must be given once" }).pipe(item);
+
+export const WORKLIST_MAX_LIMIT = 200;
+
+export const WorklistQuery = z
+  .strictObject({
+    awaiting: Single(z.enum(["me"]))
+      .optional()
+      .describe(
+        "`me`: only cases where the caller's sign-off (of a stage that takes it now and is not locked) or consent (to an open amendment) is awaited. Not for the operator (400): it is a party to none.",
+      ),
+    role: Single(RoleName)
+      .optional()
+      .describe("Only cases where the caller holds this role. Not for the operator (400)."),
+    status: OneOrMore(CaseProgressStatus)
+      .optional()
+      .describe('One or more case statuses, repeated or comma-separated: "open,expired".'),
+    workflow: Single(z.string().min(1).max(80))
+      .optional()
+      .describe('Only cases of this workflow: its id ("uk-remortgage") or a template id (0x...).'),
+    deadlineBefore: Single(QueryInstant)
+      .optional()
+      .describe(
+        'Only cases whose next legal deadline is before this instant (ISO 8601 with its zone; encode a "+" as %2B).',
+      ),
+    deadlineWithinBusinessDays: Single(
+      z
+        .string()
+        .regex(/^\d{1,2}$/, "must be a whole number of business days from 1 to 30")
+        .transform(Number)
+        .refine((n) => n >= 1 && n <= 30, { message: "must be a whole number of business days from 1 to 30" }),
+    )
+      .optional()
+      .describe(
+        "Only cases at risk: their next legal deadline comes before the start of the Nth business day from now, counted in each case's own jurisdiction calendar (its holidays skipped).",
+      ),
+    openedAfter: Single(QueryInstant).optional().describe("Only cases opened after this instant."),
+    openedBefore: Single(QueryInstant).optional().describe("Only cases opened before this instant."),
+    limit: Single(
+      z
+        .string()
+        .regex(/^\d{1,3}$/, `must be a whole number from 1 to ${WORKLIST_MAX_LIMIT}`)
+        .transform(Number)
+        .refine((n) => n >= 1 && n <= WORKLIST_MAX_LIMIT, {
+          message: `must be a whole number from 1 to ${WORKLIST_MAX_LIMIT}`,
+        }),
+    )
+      .optional()
+      .describe(`How many cases a page holds: 1 to ${WORKLIST_MAX_LIMIT}, default 50.`),
+    cursor: Single(z.string().min(1).max(400))
+      .optional()
+      .describe("The previous page's `nextCursor`, with the same filters."),
+  })
+  .describe("The worklist's filters and paging; all optional.");
+export type WorklistQuery = z.output<typeof WorklistQuery>;
+
 export const ClockBody = z.strictObject({
   seconds: z
     .number()
@@ -298,7 +397,53 @@ export const WorkflowResponse = z.object({
 export const WorkflowListResponse = z.object({ workflows: z.array(WorkflowResponse) });
 
 export const CaseProgressResponse = CaseProgress;
-export const CaseListResponse = z.object({ cases: z.array(CaseProgressResponse) });
+export const WorklistItem = CaseProgress.extend({
+  waitingFor: z
+    .array(WaitingForItem)
+    .describe(
+      "What the case waits for now and from whom: each stage's missing sign-offs, each open amendment's missing consents.",
+    ),
+  nextDeadline: NextDeadline,
+}).describe("A case's whole progress (as GET /cases/{id}), with what it waits for and its next legal deadline.");
+export const CaseListResponse = z.object({
+  cases: z.array(WorklistItem).describe("By next legal deadline, soonest first (cases with none last), then by id."),
+  nextCursor: z
+    .string()
+    .nullable()
+    .describe("Pass as `cursor` (with the same filters) for the next page; null on the last page."),
+});
+
+/** GET /cases/:id and its event stream: the progress, with its parties by the names the server knows them by. */
+export const CaseViewResponse = CaseProgress.extend({
+  names: z
+    .partialRecord(RoleName, z.string())
+    .describe(
+      "Role -> the display name of the principal holding that role's address (the oldest active one, of that role first); a role no principal holds is left out.",
+    ),
+});
+
+export const DisplayResponse = z.object({
+  currency: z
+    .object({
+      code: z.string().describe("The operator's display currency (DISPLAY_CURRENCY), such as GBP."),
+      perEth: z.string().describe("What one whole ETH is worth in it (DISPLAY_RATE), a decimal string."),
+      indicative: z.literal(true).describe("Set by the operator, not a market price: indicative only."),
+    })
+    .nullable()
+    .describe("null when the operator set none: amounts in the asset's unit alone. Token amounts are not converted."),
+});
+
+export const TypicalDurationsResponse = z.object({
+  workflow: z.string(),
+  summary: z.string().describe("The workflow's typical length, in words, with its source."),
+  stages: z.record(
+    z.string(),
+    z.object({
+      days: z.number().describe("Calendar days from the moment the stage can start to its completion."),
+      source: z.string().describe("Where the figure comes from."),
+    }),
+  ),
+});
 
 export const HistoryResponse = z.object({
   caseId: z.string(),

@@ -75,6 +75,13 @@ const Environment = z.object({
   WEBHOOKS_ALLOW_PRIVATE_URLS: optional(z.enum(["true", "false"], { message: "must be true or false" })),
   WEBHOOKS_TIMEOUT_MS: optional(integer(100, 120_000)),
   WEBHOOKS_RETRY_WINDOW_SECONDS: optional(integer(1, 7 * 86_400)),
+  /** The case page's indicative conversion: a currency code and how much of it one whole ETH is worth. */
+  DISPLAY_CURRENCY: optional(
+    z.string().regex(/^[A-Z]{3}$/, { message: "must be a currency code of 3 capitals, such as GBP" }),
+  ),
+  DISPLAY_RATE: optional(
+    z.string().regex(/^\d{1,15}(\.\d{1,8})?$/, { message: "must be a positive decimal number, such as 2500 or 0.75" }),
+  ),
 });
 
 export type ChainSettings =
@@ -97,6 +104,13 @@ export interface Settings {
   chainPort: number | null;
   chain: ChainSettings;
   webhooks: { allowPrivateUrls: boolean; timeoutMs: number; retryWindowMs: number };
+  /** The case page's indicative display currency, or null for none (amounts in the asset's unit alone). */
+  display: DisplaySettings;
+}
+
+/** One whole ETH is worth `rate` of `currency`: set by the operator, shown on the page as indicative. */
+export interface DisplaySettings {
+  currency: { code: string; rate: string } | null;
 }
 
 /** Every problem found, each as `NAME: what is wrong`. */
@@ -149,6 +163,14 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
         );
     }
   }
+  if ((e.DISPLAY_CURRENCY === undefined) !== (e.DISPLAY_RATE === undefined))
+    problems.push(
+      e.DISPLAY_CURRENCY === undefined
+        ? "DISPLAY_RATE: is a rate to DISPLAY_CURRENCY; set DISPLAY_CURRENCY too, or unset DISPLAY_RATE"
+        : "DISPLAY_CURRENCY: needs DISPLAY_RATE, what one ETH is worth in it (such as 2500)",
+    );
+  else if (e.DISPLAY_RATE !== undefined && !(Number(e.DISPLAY_RATE) > 0))
+    problems.push("DISPLAY_RATE: must be more than 0");
   if (problems.length > 0) throw new SettingsError(problems);
   return {
     port: e.PORT ?? 3000,
@@ -166,6 +188,12 @@ export function parseSettings(env: NodeJS.ProcessEnv = process.env, cwd: string 
       allowPrivateUrls: e.WEBHOOKS_ALLOW_PRIVATE_URLS === "true",
       timeoutMs: e.WEBHOOKS_TIMEOUT_MS ?? 10_000,
       retryWindowMs: (e.WEBHOOKS_RETRY_WINDOW_SECONDS ?? 86_400) * 1000,
+    },
+    display: {
+      currency:
+        e.DISPLAY_CURRENCY !== undefined && e.DISPLAY_RATE !== undefined
+          ? { code: e.DISPLAY_CURRENCY, rate: e.DISPLAY_RATE }
+          : null,
     },
   };
 }
@@ -346,6 +374,18 @@ export const SETTINGS: readonly SettingDoc[] = [
     usedBy: "start",
     default: "86400",
     what: "how long a failing webhook delivery is retried before its subscription is disabled, in seconds",
+  },
+  {
+    name: "DISPLAY_CURRENCY",
+    usedBy: "start",
+    default: "none: amounts in the asset's unit alone",
+    what: "a currency code (such as GBP) in which the case page shows ETH amounts too, marked indicative; needs DISPLAY_RATE",
+  },
+  {
+    name: "DISPLAY_RATE",
+    usedBy: "start",
+    default: "none",
+    what: "what one ETH is worth in DISPLAY_CURRENCY (2500: 1 ETH = 2,500 GBP), set by the operator; token amounts are not converted",
   },
 ];
 

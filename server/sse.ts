@@ -14,7 +14,7 @@
  */
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
-import type { ProgressNotice } from "../engine";
+import type { CaseProgress, ProgressNotice } from "../engine";
 import type { ServerEngine } from "./routes/context";
 
 /** A watcher whose socket holds more than this unsent is too slow: it is closed and may resume. */
@@ -25,6 +25,8 @@ export interface CaseStreamsOptions {
   logger: Logger;
   /** Whether a principal may still watch (not revoked): asked once per principal at each heartbeat. */
   stillAllowed: (principalId: string) => boolean;
+  /** What each change's progress becomes before it is sent (the parties' names added); default as it is. */
+  present?: (progress: CaseProgress) => CaseProgress;
 }
 
 export class CaseStreams {
@@ -104,8 +106,8 @@ export class CaseStreams {
       notice.progress === null
         ? { id: notice.caseId, removed: true, reorg: true }
         : notice.reorg
-          ? { ...notice.progress, reorg: true }
-          : notice.progress;
+          ? { ...this.present(notice.progress), reorg: true }
+          : this.present(notice.progress);
     this.writeAll(set, eventLines(id, JSON.stringify(data)));
   }
 
@@ -147,6 +149,10 @@ export class CaseStreams {
         socket.write((chunk ??= frameChunk(bytes)));
       else socket.write(bytes);
     }
+  }
+
+  private present(progress: CaseProgress): CaseProgress {
+    return this.options.present ? this.options.present(progress) : progress;
   }
 
   private nextId(): number {

@@ -51,6 +51,8 @@ export interface LegalGuard {
    * local of the day after, as the law's deadlines count. An amendment that moves a deadline to a date uses it.
    */
   endOfLocalDate(date: string): Date;
+  /** The start (00:00 local) of the `days`th business day after `from`'s local date, in the jurisdiction's calendar. */
+  businessDaysAfter(from: Date, days: number): Date;
 }
 
 export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "calendar" | "timeZone">): LegalGuard {
@@ -176,5 +178,15 @@ export function createLegalGuard(workflow: Pick<CompiledWorkflow, "details" | "c
     return calendar.startOfDayAfter(new Date(`${date}T12:00:00Z`), 1);
   }
 
-  return { timeZone: calendar.timeZone, legalMomentOf, legalDeadlineOf, waitsFor, mayComplete, endOfLocalDate };
+  const businessDaysAfter = (from: Date, days: number) => calendar.addBusinessDays(from, days);
+
+  return {
+    timeZone: calendar.timeZone,
+    legalMomentOf,
+    legalDeadlineOf,
+    waitsFor,
+    mayComplete,
+    endOfLocalDate,
+    businessDaysAfter,
+  };
 }

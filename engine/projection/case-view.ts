@@ -286,6 +286,7 @@ export function progressOf(view: CaseView, nowSeconds: number, guard?: LegalGuar
     },
     timeZone: guard?.timeZone ?? "UTC",
     status: model.status,
+    openedAt: iso(model.openedAt) as string,
     parties: { ...view.parties },
     terms: { ...view.terms },
     asset: view.asset,

@@ -139,6 +139,7 @@ export const CaseProgress = z.object({
     .describe(
       'Only with status "opening": the chain lost the case\'s opening (a reorganisation, a node restored from an older save) and the engine is sending it again',
     ),
+  openedAt: IsoTime.describe("When the case was opened: its opening block's time."),
   parties: z.object({ bank: z.string(), lawyer: z.string(), buyer: z.string(), seller: z.string() }),
   terms: z.object({ price: Amount, deposit: Amount, loan: Amount }),
   /** The ERC-20 held in escrow; the zero address for ETH. */

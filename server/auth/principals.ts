@@ -43,11 +43,15 @@ export function newToken(): string {
 export class PrincipalStore {
   private readonly byTokenHash;
   private readonly insert;
+  private readonly activeByAddress;
 
   /** `db` is the server's database (server/store.ts); `open` is the usual way in. */
   constructor(readonly db: Db) {
     this.byTokenHash = db.prepare<[string], PrincipalRow>(
       "SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE token_hash = ?",
+    );
+    this.activeByAddress = db.prepare<[string], PrincipalRow>(
+      "SELECT id, name, role, address, created_at, revoked_at FROM principals WHERE address = ? AND revoked_at IS NULL ORDER BY created_at, rowid",
     );
     this.insert = db.prepare(
       "INSERT INTO principals (id, name, role, address, token_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
@@ -135,6 +139,17 @@ export class PrincipalStore {
       )
       .all()
       .map(toPrincipal);
+  }
+
+  /** The active principals bound to `address` (any letter case), oldest first. */
+  activeAt(address: string): Principal[] {
+    let checksummed: string;
+    try {
+      checksummed = getAddress(address.toLowerCase());
+    } catch {
+      return [];
+    }
+    return this.activeByAddress.all(checksummed).map(toPrincipal);
   }
 
   /** The principal with this id (revoked or not), or null. */

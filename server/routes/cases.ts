@@ -6,10 +6,12 @@ import {
   CaseListResponse,
   CaseParams,
   CaseProgressResponse,
+  CaseViewResponse,
   ErrorResponse,
   HistoryResponse,
   NoQuery,
   OpenCaseBody,
+  WorklistQuery,
 } from "../schemas";
 import { ZeroAddress, getAddress } from "ethers";
 import type { RouteContext } from "./context";
@@ -26,6 +28,8 @@ function canonicalOpening(ctx: RouteContext, body: OpenCaseBody): unknown {
     asset: body.asset === undefined ? ZeroAddress : address(body.asset),
   };
 }
+
+const DEFAULT_PAGE_SIZE = 50;
 
 const SEE_CASE = "Only the case's parties and the operator see it; anyone else gets 404.";
 
@@ -89,16 +93,30 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       method: "get",
       path: "/cases",
       tag: "cases",
-      summary: "The cases the caller is a party to (the operator: every case)",
+      summary:
+        "The worklist: the caller's cases (the operator: every case), filtered, by next legal deadline, a page at a time",
+      description:
+        "The cases the caller is a party to (the operator: every case) that match every filter given, ordered by their next legal deadline " +
+        "(`nextDeadline`: the earliest `deadline` of a stage not completed), soonest first, cases with none after, then by id. " +
+        "Each item is the case's whole progress (as GET /cases/{id}) with `waitingFor` (what it waits for now, and from which roles: every party's part) and `nextDeadline`.\n\n" +
+        "Paging: `limit` cases a page (default 50, at most 200); `nextCursor` (null on the last page) with the same filters gives the next page. " +
+        "What a cursor guarantees: while a walk through the pages lasts (up to an hour, on the same server instance), its pages keep the order its first page saw, " +
+        "so a case whose next deadline moves mid-walk is neither repeated nor skipped; a case opened mid-walk comes where its deadline puts it, if that is after the cursor. " +
+        "Filters are applied as things are now: a case that stops matching (its sign-off came) is not shown on a later page, one that starts matching may be. " +
+        "After an hour, or from another instance or after a restart, the cursor still works but the next page follows the current order from its position.\n\n" +
+        "400 names the field: an unknown parameter, a bad value, a cursor from another query, and `awaiting` or `role` from the operator (a party to no case).",
       auth: true,
-      query: NoQuery,
-      responses: { 200: { description: "The cases, by id", schema: CaseListResponse } },
-      handler: ({ principal }) => ({
-        status: 200,
-        body: {
-          cases: isOperator(principal) ? ctx.engine.listCases() : ctx.engine.listCases({ party: principal.address }),
-        },
-      }),
+      query: WorklistQuery,
+      responses: {
+        200: { description: "A page of the worklist", schema: CaseListResponse },
+        400: { description: "A filter, the limit or the cursor is not valid", schema: ErrorResponse },
+      },
+      handler: ({ principal, query }) => {
+        const { limit, cursor, ...filter } = query;
+        const page = ctx.worklist.page(principal, filter, limit ?? DEFAULT_PAGE_SIZE, cursor);
+        const raw = `{"cases":[${page.items.join(",")}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
+        return { status: 200, body: undefined, raw };
+      },
     }),
     defineRoute({
       method: "get",
@@ -110,7 +128,7 @@ export function caseRoutes(ctx: RouteContext): AnyRouteSpec[] {
       params: CaseParams,
       query: NoQuery,
       responses: {
-        200: { description: "The progress", schema: CaseProgressResponse },
+        200: { description: "The progress, with the parties' names", schema: CaseViewResponse },
         404: { description: "No such case that the caller may see", schema: ErrorResponse },
       },
       handler: ({ params, principal }) => {

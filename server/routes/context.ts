@@ -7,6 +7,7 @@ import type { Engine } from "../../engine";
 import type { PrincipalStore } from "../auth/principals";
 import type { IdempotencyStore } from "../idempotency";
 import type { ProgressCache } from "../progress-cache";
+import type { Worklist } from "../worklist";
 import type { SubmissionOwners } from "../store";
 
 /** The engine as the server uses it; `createEngine` returns one. */
@@ -19,6 +20,7 @@ export type ServerEngine = Pick<
   | "openCase"
   | "getCase"
   | "listCases"
+  | "caseIds"
   | "historyOf"
   | "subscribe"
   | "approve"
@@ -43,6 +45,7 @@ export interface RouteContext {
   idempotency: IdempotencyStore;
   owners: SubmissionOwners;
   progress: ProgressCache;
+  worklist: Worklist;
   logger: Logger;
   devClock: boolean;
   /** Writes the embedded chain's state to disk (see AppOptions.saveChain); null elsewhere. */

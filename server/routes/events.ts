@@ -1,7 +1,7 @@
 /** `GET /cases/:id/events`: the case's progress as Server-Sent Events (see server/sse.ts). */
 import { z } from "zod";
 import { visibleCaseEntry } from "../auth/case-access";
-import { CaseParams, CaseProgressResponse, ErrorResponse, NoQuery } from "../schemas";
+import { CaseParams, CaseViewResponse, ErrorResponse, NoQuery } from "../schemas";
 import type { CaseStreams } from "../sse";
 import type { RouteContext } from "./context";
 import { defineRoute, type AnyRouteSpec } from "./define";
@@ -27,8 +27,8 @@ export function eventRoutes(ctx: RouteContext, streams: CaseStreams): AnyRouteSp
       ],
       responses: {
         200: {
-          description: "The stream (text/event-stream); each event's data is the progress",
-          schema: CaseProgressResponse,
+          description: "The stream (text/event-stream); each event's data is the progress, with the parties' names",
+          schema: CaseViewResponse,
           contentType: "text/event-stream",
         },
         404: { description: "No such case that the caller may see", schema: ErrorResponse },

@@ -1,5 +1,6 @@
 /**
- * The buyer's progress page: static files from `server/ui/`, and every address under `/ui/cases` answered with
+ * The desk (`/ui/`, the principal's cases) and the buyer's progress page: static files from `server/ui/`, and
+ * every address under `/ui/cases` answered with
  * the page itself (the page reads the case id from its own address and the token from session storage). An
  * address that cannot name a case (`/ui/cases/abc`, `/ui/cases/`) gets the same page as an unknown case
  * does, and the page says there is no such case; never the API's JSON. (200, as for an unknown case: only an
@@ -29,6 +30,13 @@ export function uiRoutes(): Router {
     files(req, res, next);
   };
   router.get("/ui/cases/:id", page);
+  // The desk: the principal's cases (desk.html), at /ui/ and /ui.
+  const desk: RequestHandler = (req, res, next) => {
+    req.url = "/desk.html";
+    files(req, res, next);
+  };
+  router.get("/ui", desk);
+  router.get("/ui/", desk);
   // The addresses that name no case: /ui/cases, /ui/cases/, /ui/cases/1/2.
   router.use("/ui/cases", (req, res, next) =>
     req.method === "GET" || req.method === "HEAD" ? page(req, res, next) : next(),

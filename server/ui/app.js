@@ -1,4 +1,6 @@
-// The buyer's progress page: signs in with a token kept in this tab's session storage, shows the case, follows
+// The buyer's progress page: signs in with a token kept in this tab's session storage, shows the case (where
+// it stands at the top, completed stages folded, parties by name, money in words, the chain's details behind
+// one switch), follows
 // its event stream, lets a party sign off the stages that await it and that the API would accept now, and
 // consent to (or decline) the proposed amendments that await it (amendments.js). An
 // address that names no case gets a page saying so; a lost connection is retried, and its errors go once it
@@ -9,8 +11,9 @@ import { ApiError, apiFetch } from "./api.js";
 import { backoffMs, followStream } from "./event-stream.js";
 import { formatDuration, formatMoment, formatWaitsFor, roleLabel, sameAddress } from "./format.js";
 import { historyEntries, renderHistory, renderVersions, withdrawnByPayee } from "./history.js";
-import { renderEscrow, renderParties, renderSummary } from "./summary.js";
-import { renderTimeline } from "./timeline.js";
+import { renderMoney } from "./money.js";
+import { renderParties, renderSummary, renderZones } from "./summary.js";
+import { renderFold, renderTimeline } from "./timeline.js";
 
 const TOKEN_KEY = "mortgage-signoff.token";
 const $ = (id) => document.getElementById(id);
@@ -32,6 +35,13 @@ const state = {
   // When the case was last fetched again because a stage's legal moment passed (see tick), and how long to
   // wait before the next such fetch.
   momentRefresh: { at: 0, waitMs: 5_000 },
+  // What the page reads besides the case, for words and the estimate: GET /workflows/:id (null if it failed),
+  // its typical durations (undefined while loading, null if none) and the operator's display currency.
+  workflow: null,
+  typical: undefined,
+  currency: null,
+  folded: true, // the completed stages
+  technical: false, // hashes, blocks, addresses
 };
 
 // What the viewer did to each amendment in this page session (consent, withdrawal, decline) and its outcome.
@@ -97,6 +107,8 @@ function showNoCase() {
 
 function signOut(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
+  Object.assign(state, { workflow: null, typical: undefined, currency: null, folded: true, technical: false });
+  $("case").classList.remove("technical-shown");
   state.token = null;
   state.viewer = null;
   state.actions = {};
@@ -149,6 +161,7 @@ async function open(token, { fromForm = false, attempt = 0 } = {}) {
     if (fromForm) $("case-title").focus();
     refreshHistory();
     follow();
+    loadPageContext(token, progress.workflow.id);
   } catch (error) {
     if (isTransient(error)) {
       // The token may be fine: keep it, say why the case is not shown yet, and try again; "online" tries at once.
@@ -164,6 +177,58 @@ async function open(token, { fromForm = false, attempt = 0 } = {}) {
 }
 
 // ---- the case ----
+
+/** The workflow's stages, its typical durations and the display currency; each is extra, so a failure leaves it out. */
+async function loadPageContext(token, workflowId) {
+  const quietly = (path) => apiFetch(token, path).catch(() => null);
+  const [workflow, typical, display] = await Promise.all([
+    workflowId ? quietly(`/workflows/${encodeURIComponent(workflowId)}`) : null,
+    workflowId ? quietly(`/workflows/${encodeURIComponent(workflowId)}/typical-durations`) : null,
+    quietly("/display"),
+  ]);
+  Object.assign(state, { workflow, typical, currency: display?.currency ?? null });
+  if (state.token && state.progress) renderOverview(state.progress, viewerRoles(state.progress));
+}
+
+function chainNow() {
+  return Date.now() + state.chainAheadMs;
+}
+
+/** The top of the case and the money: what depends on the page's context and the history besides the progress. */
+function renderOverview(progress, roles) {
+  const focused = document.activeElement?.id;
+  const estimateOpen = $("summary").querySelector(".estimate-source")?.open ?? false;
+  const withdrawn = withdrawnByPayee(state.history);
+  const openedAt = state.history.find((entry) => (entry.event ?? entry.name) === "CaseOpened")?.time ?? null;
+  renderSummary($("summary"), progress, roles, {
+    context: { workflow: state.workflow, typical: state.typical, currency: state.currency, withdrawn, openedAt },
+    nowMs: chainNow(),
+    technical: state.technical,
+    onTechnical: toggleTechnical,
+  });
+  const source = $("summary").querySelector(".estimate-source");
+  if (source) source.open = estimateOpen;
+  renderMoney($("escrow"), progress, {
+    withdrawn,
+    viewerRoles: roles,
+    currency: state.currency,
+    workflow: state.workflow,
+  });
+  if (focused && document.activeElement === document.body) $(focused)?.focus();
+}
+
+function toggleTechnical() {
+  state.technical = !state.technical;
+  $("case").classList.toggle("technical-shown", state.technical);
+  if (state.progress) renderOverview(state.progress, viewerRoles(state.progress));
+  $("technical-toggle")?.focus();
+}
+
+function toggleFold() {
+  state.folded = !state.folded;
+  if (state.progress) showProgress(state.progress, { announceChanges: false });
+  $("fold-done")?.focus();
+}
 
 function viewerRoles(progress) {
   if (!state.viewer) return [];
@@ -219,11 +284,17 @@ function showProgress(progress, { announceChanges: announcing = true } = {}) {
   const focusedId = document.activeElement?.id;
   const focusedStage = document.activeElement?.closest?.("[data-stage]")?.dataset.stage;
   const focusedAmendment = document.activeElement?.closest?.("[data-amendment]")?.dataset.amendment;
-  renderSummary($("summary"), progress, roles);
+  renderOverview(progress, roles);
   renderAmendments($("amendments"), progress, roles, amendmentActions);
-  renderTimeline($("timeline"), progress, { viewerRoles: roles, actions: state.actions, onSignOff: signOff });
+  renderZones($("zones"), progress.timeZone);
+  renderFold($("fold"), progress, { folded: state.folded, onToggle: toggleFold });
+  renderTimeline($("timeline"), progress, {
+    viewerRoles: roles,
+    actions: state.actions,
+    onSignOff: signOff,
+    folded: state.folded,
+  });
   renderParties($("parties"), progress, roles);
-  renderEscrow($("escrow"), progress, withdrawnByPayee(state.history));
   renderVersions($("versions"), state.history, progress);
   tick();
   if (focusedId && document.activeElement === document.body) $(focusedId)?.focus();
@@ -248,7 +319,7 @@ function refreshHistory() {
       state.history = historyEntries(await apiFetch(state.token, `${casePath}/history`));
       renderHistory($("history-list"), state.history, state.progress);
       renderVersions($("versions"), state.history, state.progress);
-      renderEscrow($("escrow"), state.progress, withdrawnByPayee(state.history));
+      renderOverview(state.progress, viewerRoles(state.progress));
     } catch {
       // The history is extra; the next change tries again.
     }
@@ -257,8 +328,14 @@ function refreshHistory() {
 
 // ---- countdowns ----
 
+let lastOverviewMinute = 0;
 function tick() {
-  const now = Date.now() + state.chainAheadMs;
+  const now = chainNow();
+  // The next legal date and the estimate move with time: the top is worked out again each minute.
+  const minute = Math.floor(now / 60_000);
+  if (state.progress && lastOverviewMinute !== 0 && minute !== lastOverviewMinute)
+    renderOverview(state.progress, viewerRoles(state.progress));
+  lastOverviewMinute = minute;
   for (const element of document.querySelectorAll("[data-until]")) {
     const left = Date.parse(element.dataset.until) - now;
     element.textContent = left > 0 ? element.dataset.before.replace("{}", formatDuration(left)) : element.dataset.after;

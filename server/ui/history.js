@@ -1,4 +1,5 @@
-// The case's on-chain events (GET /cases/:id/history), each in words with its block, time and transaction;
+// The case's on-chain events (GET /cases/:id/history), each in words with its time (its block and
+// transaction as technical details);
 // what was withdrawn, which the progress does not keep (it holds only what is still to withdraw); and the
 // versions of the case's terms: as opened, then each amendment that applied, with those that did not folded.
 
@@ -132,7 +133,7 @@ export function renderVersions(root, entries, progress) {
       ),
     ),
     notApplied.length === 0
-      ? null
+      ? "" // Not null: replaceChildren would write it as the text "null".
       : h(
           "details",
           { class: "lapsed" },
@@ -175,10 +176,10 @@ export function renderHistory(list, entries, progress) {
         h(
           "span",
           { class: "event-where" },
-          `block ${entry.block ?? entry.blockNumber}`,
-          time ? [" · ", h("time", { datetime: time }, formatMoment(time))] : null,
+          time ? h("time", { datetime: time }, formatMoment(time)) : null,
+          h("span", { class: "technical" }, `${time ? " · " : ""}block ${entry.block ?? entry.blockNumber}`),
         ),
-        tx ? h("code", { class: "hash" }, tx) : null,
+        tx ? h("code", { class: "hash technical" }, tx) : null,
       );
     }),
   );

@@ -2,10 +2,13 @@
 // awaited, the legal moments (possible from, deadline) with live countdowns in the viewer's and the
 // jurisdiction's time, the completing transaction, and a "Sign off" button on each stage that awaits the viewer
 // and that the API would accept a sign-off of now ("Sign off early" on a stage still locked), or else what
-// the stage waits for.
+// the stage waits for. Completed stages are folded away behind "n stages done" (renderFold) until opened;
+// each party is named as the server knows it (people.js); the contract's own view (the completing
+// transaction, its floor and ceiling) is a technical detail.
 
 import { h } from "./dom.js";
 import { formatMoment, formatWaitsFor, roleLabel } from "./format.js";
+import { who } from "./people.js";
 
 const FINISHED = new Set(["completed", "expired", "cancelled"]);
 
@@ -68,19 +71,18 @@ function countdown(iso, { before, after }) {
   return h("span", { class: "countdown", "data-until": iso, "data-before": before, "data-after": after });
 }
 
-function rolesList(stage, viewerRoles) {
+function rolesList(progress, stage, viewerRoles) {
   if (stage.requires.length === 0) return h("p", { class: "roles-none" }, "Completes by time alone; nobody signs.");
   return h(
     "ul",
     { class: "roles", "aria-label": "Sign-offs" },
     stage.requires.map((role) => {
       const signed = stage.signedOff.includes(role);
-      const you = viewerRoles.includes(role) ? " (you)" : "";
       return h(
         "li",
         { class: signed ? "role role--signed" : "role role--awaited", "data-role": role },
         h("span", { class: "role-mark", "aria-hidden": "true" }, signed ? "✓" : "○"),
-        `${roleLabel(role)}${you}: `,
+        `${who(progress, role, viewerRoles)}: `,
         h("strong", {}, signed ? "signed off" : "awaited"),
       );
     }),
@@ -88,6 +90,7 @@ function rolesList(stage, viewerRoles) {
 }
 
 function timing(stage, zone) {
+  const chain = (iso) => h("time", { datetime: iso }, formatMoment(iso));
   const lines = [];
   if (stage.availableAt && !FINISHED.has(stage.status)) {
     lines.push(
@@ -125,7 +128,22 @@ function timing(stage, zone) {
     );
   }
   if (stage.tx) {
-    lines.push(h("p", { class: "tx" }, "Transaction ", h("code", { class: "hash", "data-tx": stage.tx }, stage.tx)));
+    lines.push(
+      h("p", { class: "tx technical" }, "Transaction ", h("code", { class: "hash", "data-tx": stage.tx }, stage.tx)),
+    );
+  }
+  if (stage.contractFloor || stage.contractCeiling) {
+    lines.push(
+      h(
+        "p",
+        { class: "contract-bounds technical" },
+        "The contract's own bounds: ",
+        stage.contractFloor ? ["no sooner than ", chain(stage.contractFloor)] : null,
+        stage.contractFloor && stage.contractCeiling ? ", " : null,
+        stage.contractCeiling ? ["no later than ", chain(stage.contractCeiling)] : null,
+        " (the law's moments above are the ones that count).",
+      ),
+    );
   }
   return lines;
 }
@@ -173,7 +191,7 @@ function signOffAction(progress, stage, viewerRoles, actions, onSignOff) {
  * The list items for `progress.stages`. `actions` holds each stage's sign-off state ({kind, text}) so a message
  * outlives the re-render that the next event causes.
  */
-export function renderTimeline(list, progress, { viewerRoles, actions, onSignOff }) {
+export function renderTimeline(list, progress, { viewerRoles, actions, onSignOff, folded = false }) {
   const items = progress.stages.map((stage, index) => {
     const status = STATUS_TEXT[statusKey(stage)] ?? { glyph: "?", label: stage.status, hint: "" };
     const headingId = `stage-${index}-title`;
@@ -184,6 +202,7 @@ export function renderTimeline(list, progress, { viewerRoles, actions, onSignOff
         "data-stage": stage.id,
         "data-status": stage.status,
         "aria-labelledby": headingId,
+        hidden: folded && stage.status === "completed",
         // Focusable by script only: where the focus goes when the button just used is replaced.
         tabindex: "-1",
       },
@@ -200,11 +219,35 @@ export function renderTimeline(list, progress, { viewerRoles, actions, onSignOff
         ),
       ),
       status.hint ? h("p", { class: "status-hint" }, statusHint(progress, stage, status)) : null,
-      rolesList(stage, viewerRoles),
+      rolesList(progress, stage, viewerRoles),
       waitsForLine(progress, stage),
       timing(stage, progress.timeZone ?? null),
       signOffAction(progress, stage, viewerRoles, actions, onSignOff),
     );
   });
   list.replaceChildren(...items);
+}
+
+/** "5 stages done: show them", a button that opens and folds the completed stages; nothing while none is done. */
+export function renderFold(root, progress, { folded, onToggle }) {
+  const done = progress.stages.filter((stage) => stage.status === "completed").length;
+  if (done === 0) {
+    root.replaceChildren();
+    return;
+  }
+  root.replaceChildren(
+    h(
+      "button",
+      {
+        type: "button",
+        id: "fold-done",
+        class: "secondary fold",
+        "aria-expanded": folded ? "false" : "true",
+        "aria-controls": "timeline",
+        onclick: onToggle,
+      },
+      h("span", { "aria-hidden": "true" }, "✓ "),
+      `${done} ${done === 1 ? "stage" : "stages"} done: ${folded ? "show" : "hide"} ${done === 1 ? "it" : "them"}`,
+    ),
+  );
 }

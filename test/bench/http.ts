@@ -4,7 +4,8 @@
  *   npm run bench:http [-- --json]
  *
  * prints a table, or with `--json` exactly one JSON object on stdout:
- *   { helloWorldRps, progressRps, ratio, errors, sseWatchers, sseFanoutMs, rateLimit }
+ *   { helloWorldRps, progressRps, ratio, errors, sseWatchers, sseFanoutMs, rateLimit,
+ *     worklist: { cases, requests, firstPageMs, filtered: { path, p50Ms, p99Ms, items, bytes }, unfiltered: { ... } } }
  * (progress goes to stderr).
  *
  * - helloWorldRps: a bare Express 5 hello-world (`res.send("Hello World!")`) on 127.0.0.1, this run, this
@@ -19,6 +20,16 @@
  * - sseWatchers: how many of BENCH_WATCHERS (default 10,000) streams of one case the server held open at
  *   once. The clients live in child processes (BENCH_WATCHER_PROCESSES, default one per core up to 4):
  *   both ends in one process would need twice the file descriptors, and `ulimit -n` (printed) bounds each.
+ * - worklist: GET /cases over BENCH_WORKLIST_CASES (default 10,000) cases more, opened on chain in bulk (100
+ *   openings a block, the bank's key, before the engine starts: opening them through the API would take far
+ *   longer), a third each of uk-remortgage, us-purchase and uk-purchase, in a second app of its own. One client,
+ *   one keep-alive connection, requests one after another (BENCH_WORKLIST_REQUESTS, default 500, of each, after
+ *   50 of each as a warm-up), the filtered page and the unfiltered one taking turns so that both meet the same
+ *   noise: `filtered` is the bank's `?awaiting=me&status=open&workflow=us-purchase` (a third of the cases match),
+ *   `unfiltered` the bank's plain `GET /cases` (all of them); each a page of 50 whole progresses, sorted by next
+ *   legal deadline. p50 and p99 of each (goal: the filtered page's p99 at most 50 ms). `firstPageMs`: the
+ *   first request after the start, which builds the worklist's index of every case (not in the percentiles).
+ *   `BENCH_ONLY=worklist` runs this part alone (the other fields are then null).
  * - sseFanoutMs: from the engine's notice of one change (a sign-off; the benchmark's listener subscribed
  *   before the app's own) until the last watcher has received the event, timed on the monotonic clock that
  *   every process on the machine shares (goal at most 250 ms). The table also shows the server's share
@@ -26,14 +37,17 @@
  */
 import { execSync, fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { Agent, createServer, request as httpRequest, type Server } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import express from "express";
 import pino from "pino";
 import { createApp } from "../../server/app";
-import { startApp, type AppHarness } from "../server/support/app-harness";
+import { ethers } from "hardhat";
+import { MortgageEscrow__factory } from "../../typechain-types";
+import { getTemplate } from "../../workflows";
+import { DEFAULT_TERMS, startApp, type AppHarness } from "../server/support/app-harness";
 
 const JSON_OUT = process.argv.includes("--json");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -43,6 +57,13 @@ const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 10_000);
 const WATCHER_PROCESSES = Number(
   process.env.BENCH_WATCHER_PROCESSES ?? Math.min(4, Math.max(1, availableParallelism())),
 );
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== "worklist") throw new Error(`BENCH_ONLY=${ONLY}: only "worklist" is known`);
+const WORKLIST_CASES = Number(process.env.BENCH_WORKLIST_CASES ?? 10_000);
+const WORKLIST_REQUESTS = Number(process.env.BENCH_WORKLIST_REQUESTS ?? 500);
+const WORKLIST_WARMUP = 50;
+const WORKLIST_FILTERED = "/cases?awaiting=me&status=open&workflow=us-purchase";
+const WORKLIST_UNFILTERED = "/cases";
 /** High enough that 50 connections at full speed never meet it, and the watchers may all connect at once. */
 const RATE_LIMIT = { requestsPerMinute: 60_000_000, burst: 1_000_000 };
 
@@ -329,10 +350,131 @@ async function fanOutFloor(count: number, bytes: number): Promise<{ loopMs: numb
   }
 }
 
+// ------------------------------------------------------------------------------------------ the worklist
+
+/** Opens `count` cases from the bank's key, 100 a block (automine off while sending), a third of each workflow. */
+async function openCasesInBulk(
+  address: string,
+  parties: Record<"bank" | "lawyer" | "buyer" | "seller", string>,
+  count: number,
+): Promise<void> {
+  const bank = await ethers.getSigner(parties.bank);
+  const escrow = MortgageEscrow__factory.connect(address, bank);
+  const templates = ["uk-remortgage", "us-purchase", "uk-purchase"].map((w) => getTemplate(w).templateId);
+  const terms = (i: number) => ({
+    templateId: templates[i % templates.length],
+    ...parties,
+    asset: ethers.ZeroAddress,
+    ...DEFAULT_TERMS,
+  });
+  const gasLimit = ((await escrow.openCase.estimateGas(terms(0))) * 13n) / 10n;
+  let nonce = await ethers.provider.getTransactionCount(bank.address, "pending");
+  const send = (method: string, params: unknown[] = []) => ethers.provider.send(method, params);
+  await send("evm_setAutomine", [false]);
+  try {
+    for (let sent = 0; sent < count;) {
+      const n = Math.min(100, count - sent);
+      await Promise.all(
+        Array.from({ length: n }, (_, k) => escrow.openCase(terms(sent + k), { nonce: nonce++, gasLimit })),
+      );
+      await send("evm_mine");
+      sent += n;
+      if (sent % 2000 === 0) log(`  ${sent} cases opened`);
+    }
+  } finally {
+    await send("evm_setAutomine", [true]);
+  }
+}
+
+interface PageTimes {
+  path: string;
+  p50Ms: number;
+  p99Ms: number;
+  items: number;
+  bytes: number;
+}
+
+/** One GET on a keep-alive agent: the time to the whole body, and the body. */
+function timedGet(agent: Agent, url: string, path: string, token: string): Promise<{ ms: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const req = httpRequest(url + path, { agent, headers: { Authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        if (res.statusCode !== 200) reject(new Error(`GET ${path}: ${res.statusCode}`));
+        else resolve({ ms, body: Buffer.concat(chunks).toString("utf8") });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function worklist(): Promise<{
+  cases: number;
+  requests: number;
+  firstPageMs: number;
+  filtered: PageTimes;
+  unfiltered: PageTimes;
+}> {
+  log(`worklist: opening ${WORKLIST_CASES} cases on chain, then an engine and an app that read them...`);
+  const started = Date.now();
+  const h = await startApp({
+    logger: pino({ level: "silent" }),
+    rateLimit: RATE_LIMIT,
+    beforeEngineStart: ({ address, parties }) => openCasesInBulk(address, parties, WORKLIST_CASES),
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const cases = h.engine.caseIds().length;
+    log(`  ${cases} cases, ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const paths = [WORKLIST_FILTERED, WORKLIST_UNFILTERED];
+    // The first page builds the index: every case's worklist facts from its progress, once.
+    const first = await timedGet(agent, h.url, WORKLIST_FILTERED, h.tokens.bank);
+    const samples: number[][] = [[], []];
+    const last: string[] = ["", ""];
+    for (let i = 0; i < WORKLIST_WARMUP + WORKLIST_REQUESTS; i++) {
+      for (const k of [0, 1]) {
+        const { ms, body } = await timedGet(agent, h.url, paths[k], h.tokens.bank);
+        if (i >= WORKLIST_WARMUP) samples[k].push(ms);
+        last[k] = body;
+      }
+    }
+    const times = (k: number): PageTimes => {
+      const sorted = samples[k].sort((a, b) => a - b);
+      return {
+        path: paths[k],
+        p50Ms: Math.round(percentile(sorted, 50) * 10) / 10,
+        p99Ms: Math.round(percentile(sorted, 99) * 10) / 10,
+        items: (JSON.parse(last[k]) as { cases: unknown[] }).cases.length,
+        bytes: Buffer.byteLength(last[k]),
+      };
+    };
+    return {
+      cases,
+      requests: WORKLIST_REQUESTS,
+      firstPageMs: Math.round(first.ms),
+      filtered: times(0),
+      unfiltered: times(1),
+    };
+  } finally {
+    agent.destroy();
+    await h.close();
+  }
+}
+
 // ------------------------------------------------------------------------------------------ the run
 
-async function main(): Promise<void> {
-  const fdLimit = execSync("ulimit -n", { shell: "/bin/bash" }).toString().trim();
+type Row = [string, string, string];
+
+/** The hello world, GET /cases/:id and the SSE fan-out: their JSON fields and table rows. */
+async function basics(fdLimit: string): Promise<{ result: Record<string, unknown>; rows: Row[] }> {
   log(`ulimit -n: ${fdLimit}; ${CONNECTIONS} connections, ${SECONDS} s each after a ${WARMUP_SECONDS} s warm-up`);
 
   // The chain and the engine first, so that both servers are measured beside the same background work (the
@@ -403,10 +545,8 @@ async function main(): Promise<void> {
       sseFanoutMs: fan.fanoutMs === null ? null : Math.round(fan.fanoutMs * 10) / 10,
       rateLimit: RATE_LIMIT,
     };
-    if (JSON_OUT) {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-    } else {
-      const rows: Array<[string, string, string]> = [
+    {
+      const rows: Row[] = [
         [
           "hello world (bare Express 5)",
           `${result.helloWorldRps} req/s`,
@@ -441,11 +581,7 @@ async function main(): Promise<void> {
         ],
         ["rate limit", `${RATE_LIMIT.requestsPerMinute}/min`, `per token, burst ${RATE_LIMIT.burst}`],
       ];
-      const w0 = Math.max(...rows.map((r) => r[0].length));
-      const w1 = Math.max(...rows.map((r) => r[1].length));
-      process.stdout.write(
-        `${rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`.trimEnd()).join("\n")}\n`,
-      );
+      return { result, rows };
     }
   } finally {
     unsubscribeBefore();
@@ -454,6 +590,56 @@ async function main(): Promise<void> {
     await close(server);
     await h.close();
   }
+}
+
+async function main(): Promise<void> {
+  const fdLimit = execSync("ulimit -n", { shell: "/bin/bash" }).toString().trim();
+  const base =
+    ONLY === "worklist"
+      ? {
+          result: {
+            helloWorldRps: null,
+            progressRps: null,
+            ratio: null,
+            errors: null,
+            sseWatchers: null,
+            sseFanoutMs: null,
+            rateLimit: RATE_LIMIT,
+          },
+          rows: [] as Row[],
+        }
+      : await basics(fdLimit);
+  const list = await worklist();
+  log(
+    `  filtered p50 ${list.filtered.p50Ms} ms, p99 ${list.filtered.p99Ms} ms; unfiltered p50 ${list.unfiltered.p50Ms} ms, p99 ${list.unfiltered.p99Ms} ms`,
+  );
+  const result = { ...base.result, worklist: list };
+  if (JSON_OUT) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const page = (t: PageTimes) => `p50 ${t.p50Ms} ms, p99 ${t.p99Ms} ms`;
+  const rows: Row[] = [
+    ...base.rows,
+    [
+      `worklist, filtered (${list.cases} cases)`,
+      page(list.filtered),
+      `goal p99 <= 50 ms; GET ${list.filtered.path}: ${list.filtered.items} items, ${Math.round(list.filtered.bytes / 1024)} KiB`,
+    ],
+    [
+      "worklist, unfiltered (baseline)",
+      page(list.unfiltered),
+      `GET ${list.unfiltered.path}: ${list.unfiltered.items} items, ${Math.round(list.unfiltered.bytes / 1024)} KiB; ${list.requests} of each, in turn`,
+    ],
+    [
+      "worklist, the first page after start",
+      `${list.firstPageMs} ms`,
+      `builds the index: each case's facts from its progress, once`,
+    ],
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(`${rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`.trimEnd()).join("\n")}\n`);
 }
 
 main()

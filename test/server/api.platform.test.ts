@@ -68,7 +68,17 @@ describe("server: OpenAPI, rate limits and the request log", function () {
         expect(operation.responses, `${method} ${path} answers`).to.not.deep.equal({});
         expect(operation.responses["429"], `${method} ${path} 429`).to.not.equal(undefined);
       }
-      const open = new Set(["/health", "/workflows", "/workflows/{id}", "/openapi.json", "/ui/cases/{id}"]);
+      const open = new Set([
+        "/health",
+        "/workflows",
+        "/workflows/{id}",
+        "/workflows/{id}/typical-durations",
+        "/display",
+        "/openapi.json",
+        "/ui/cases/{id}",
+        "/ui",
+        "/ui/",
+      ]);
       for (const [path, operations] of Object.entries<any>(doc.paths)) {
         for (const [method, operation] of Object.entries<any>(operations)) {
           const secured = operation.security.length > 0;

@@ -6,6 +6,7 @@
  *
  * Columns (the harness's principals and tokens):
  *   operator   the deployment's administrator: reads every case, opens cases, moves the dev clock, acts in none
+ *              (so the worklist's `awaiting` and `role`, which ask about the caller's part in a case, are 400 for it)
  *   bank, lawyer, buyer, seller   the parties of the harness's case (`own`), and of none of the others
  *   stranger   a principal (role buyer) that is a party of no case here
  *   none       no Authorization header
@@ -51,6 +52,9 @@ const MATRIX = `
   POST   /cases                                                 other     201      403  403    403   403    403      401  401     401     401
   GET    /me                                                    -         200      200  200    200   200    200      401  401     401     401
   GET    /cases                                                 -         200      200  200    200   200    200      401  401     401     401
+  GET    /cases?awaiting=me&status=open                         -         400      200  200    200   200    200      401  401     401     401
+  GET    /cases?role=lawyer&limit=1                             -         400      200  200    200   200    200      401  401     401     401
+  GET    /cases?workflow=uk-remortgage&deadlineBefore=2030-01-01T00:00:00Z -  200  200  200    200   200    200      401  401     401     401
   GET    /cases/:case                                           own       200      200  200    200   200    404      401  401     401     401
   GET    /cases/:case                                           other     200      404  404    404   404    404      401  401     401     401
   GET    /cases/:case                                           missing   404      404  404    404   404    404      401  401     401     401

@@ -322,9 +322,42 @@ function headers(h: AppHarness): fc.Arbitrary<Record<string, string>> {
 
 function query(): fc.Arbitrary<string> {
   const pair = fc.tuple(
-    fc.constantFrom("purpose", "role", "evidence", "a", "__proto__", "constructor", "purpose[]", "role[x]", ""),
+    fc.constantFrom(
+      "purpose",
+      "role",
+      "evidence",
+      "a",
+      "__proto__",
+      "constructor",
+      "purpose[]",
+      "role[x]",
+      "",
+      // The worklist's (GET /cases).
+      "awaiting",
+      "status",
+      "workflow",
+      "deadlineBefore",
+      "openedAfter",
+      "limit",
+      "cursor",
+    ),
     fc.oneof(
-      fc.constantFrom("sign-off", "revoke", "bank", "lawyer", ethers.ZeroHash, ""),
+      fc.constantFrom(
+        "sign-off",
+        "revoke",
+        "bank",
+        "lawyer",
+        ethers.ZeroHash,
+        "",
+        "me",
+        "open,expired",
+        "uk-remortgage",
+        "2027-03-14T17:00:00Z",
+        "2027-02-30T00:00:00+01:00",
+        "0",
+        "200",
+        "eyJlIjoiIn0",
+      ),
       fc.string({ unit: "grapheme", maxLength: 12 }),
     ),
   );

@@ -149,6 +149,22 @@ describe("parseSettings", function () {
     ]);
   });
 
+  it("reads the page's indicative display currency from DISPLAY_CURRENCY and DISPLAY_RATE, none by default", function () {
+    expect(parseSettings({}, "/srv/app").display).to.deep.equal({ currency: null });
+    expect(parseSettings({ DISPLAY_CURRENCY: "GBP", DISPLAY_RATE: "2500" }, "/srv/app").display).to.deep.equal({
+      currency: { code: "GBP", rate: "2500" },
+    });
+    expect(problemsOf({ DISPLAY_CURRENCY: "GBP" })).to.deep.equal([
+      "DISPLAY_CURRENCY: needs DISPLAY_RATE, what one ETH is worth in it (such as 2500)",
+    ]);
+    expect(problemsOf({ DISPLAY_RATE: "2500" })[0]).to.match(/^DISPLAY_RATE: is a rate to DISPLAY_CURRENCY/);
+    expect(problemsOf({ DISPLAY_CURRENCY: "gbp", DISPLAY_RATE: "2500" })[0]).to.match(/^DISPLAY_CURRENCY: /);
+    expect(problemsOf({ DISPLAY_CURRENCY: "GBP", DISPLAY_RATE: "-1" })[0]).to.match(/^DISPLAY_RATE: /);
+    expect(problemsOf({ DISPLAY_CURRENCY: "GBP", DISPLAY_RATE: "0" })).to.deep.equal([
+      "DISPLAY_RATE: must be more than 0",
+    ]);
+  });
+
   it("takes CHAIN_PORT for the embedded chain only", function () {
     expect(parseSettings({ CHAIN_PORT: "8545" }, "/srv/app").chainPort).to.equal(8545);
     expect(parseSettings({}, "/srv/app").chainPort).to.equal(null);

@@ -204,7 +204,7 @@ describe("npm start (server/main.ts)", function () {
       );
       const token = /token \(shown this once; only its hash is kept\): (msk_\S+)/.exec(printed.join("\n"))![1];
       const address = /added \S+ bank "Late Bank" (0x[0-9a-fA-F]{40})/.exec(printed.join("\n"))![1];
-      expect((await api(main!.url, token, "GET", "/cases")).body).to.deep.equal({ cases: [] });
+      expect((await api(main!.url, token, "GET", "/cases")).body).to.deep.equal({ cases: [], nextCursor: null });
       await eventually(
         "the server loading the new key",
         async () => main!.output().includes(`managed key ${address} loaded`),

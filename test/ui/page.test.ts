@@ -4,7 +4,10 @@
  * through a TCP proxy (test/engine/support/rpc-proxy.ts) so that a test can cut its connections for real.
  *
  * One browser and one case for the whole file: the tests follow the case in order, from the first sign-off
- * to its completion, and save screenshots at the start, midway and at completion to test/screenshots/.
+ * to its completion, and save screenshots at the start, midway and at completion to test/screenshots/ (on a
+ * desktop and on a 390 px phone). The principals carry people's names, and the operator has set an indicative
+ * rate (1 ETH = 2,500 GBP). axe-core (its axe.min.js, loaded into pages that bypass the page's CSP for it)
+ * finds no accessibility violation at the start, midway and at completion, on both widths.
  * The browser's time zone is London's unless a test says otherwise; the case's jurisdiction keeps New York's.
  */
 import { expect } from "chai";
@@ -19,6 +22,10 @@ const TOKEN_KEY = "mortgage-signoff.token";
 const WAIT = { timeout: 20_000 };
 const DAY = 86_400;
 const VIEWER_ZONE = "Europe/London";
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+const NAMES = { bank: "Northwind Bank", lawyer: "Hale & Co. Settlement", buyer: "Alex Morgan", seller: "Sam Rivera" };
+const AXE = require.resolve("axe-core/axe.min.js");
 
 /** A moment's wall clock in `zone`, worked out here (Node's ICU) apart from the page's own code (Chromium's). */
 function wallClock(iso: string, zone: string): { day: string; time: string } {
@@ -52,7 +59,12 @@ describe("ui: the progress page in a real browser", function () {
   const streamRequests: string[] = [];
 
   before(async function () {
-    h = await startApp({ workflow: "us-purchase", heartbeatMs: 1_000 });
+    h = await startApp({
+      workflow: "us-purchase",
+      heartbeatMs: 1_000,
+      displayNames: NAMES,
+      display: { currency: { code: "GBP", rate: "2500" } },
+    });
     proxy = await RpcProxy.start({ port: Number(new URL(h.url).port) });
     browser = await chromium.launch({
       executablePath: "/usr/bin/chromium",
@@ -67,8 +79,12 @@ describe("ui: the progress page in a real browser", function () {
     await h?.close();
   });
 
-  async function newPage(width = 1280, timezoneId = VIEWER_ZONE): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId });
+  async function newPage(
+    width = 1280,
+    timezoneId = VIEWER_ZONE,
+    { height = 900, bypassCSP = false } = {},
+  ): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width, height }, timezoneId, bypassCSP });
     const page = await context.newPage();
     page.on("console", (message) => {
       if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
@@ -81,6 +97,39 @@ describe("ui: the progress page in a real browser", function () {
   const stageItem = (page: Page, id: string) => page.locator(`#timeline > li[data-stage="${id}"]`);
   const completed = (page: Page, id: string) =>
     page.locator(`#timeline > li[data-stage="${id}"][data-status="completed"]`);
+  /** Completed stages are folded away (hidden) until the reader opens them: present, not necessarily visible. */
+  const ATTACHED = { ...WAIT, state: "attached" as const };
+  const fact = (page: Page, name: string) => page.locator(`#standing [data-fact="${name}"] dd`);
+
+  /** A page of the buyer's (its own context), signed in and live, at `viewport`; CSP bypassed so that axe can load. */
+  async function buyerPage(viewport: { width: number; height: number }, bypassCSP = false) {
+    const opened = await newPage(viewport.width, VIEWER_ZONE, { height: viewport.height, bypassCSP });
+    await opened.page.goto(pageUrl());
+    await signIn(opened.page, h.tokens.buyer);
+    await opened.page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    await opened.page.locator("#standing [data-fact], #outcome").first().waitFor(WAIT);
+    return opened;
+  }
+
+  /** axe-core's violations on the page as it stands: "rule: target, target" each. */
+  async function axeViolations(page: Page): Promise<string[]> {
+    await page.addScriptTag({ path: AXE });
+    return (await page.evaluate(`axe.run(document, { resultTypes: ["violations"] }).then((result) =>
+      result.violations.map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", ")))`)) as string[];
+  }
+
+  /** No violation on a desktop and on a phone, with the folded stages and the technical details closed and open. */
+  async function expectAccessible(when: string) {
+    for (const viewport of [DESKTOP, PHONE]) {
+      const { page, context } = await buyerPage(viewport, true);
+      expect(await axeViolations(page), `${when}, ${viewport.width} px`).to.deep.equal([]);
+      await page.getByRole("button", { name: /technical details/ }).click();
+      const fold = page.locator("#fold-done");
+      if ((await fold.count()) > 0) await fold.click();
+      expect(await axeViolations(page), `${when}, ${viewport.width} px, all open`).to.deep.equal([]);
+      await context.close();
+    }
+  }
 
   async function signIn(page: Page, token: string) {
     await page.getByLabel("Access token").fill(token);
@@ -196,6 +245,53 @@ describe("ui: the progress page in a real browser", function () {
     await context.close();
   });
 
+  it("estimates a finish along the workflow's graph from typical durations, never before a legal moment, and finds the next legal date", async function () {
+    const { page, context } = await newPage();
+    await page.goto(pageUrl());
+    const DAY_MS = DAY * 1000;
+    const t0 = Date.parse("2027-01-04T12:00:00Z");
+    const result = (await page.evaluate(`(async () => {
+      const { estimateFinish, nextLegalDate, awaited } = await import("/ui/assets/estimate.js");
+      const iso = (ms) => new Date(ms).toISOString();
+      const stage = (id, fields = {}) => ({ id, title: id.toUpperCase(), status: "locked", waitingFor: null, requires: ["bank"],
+        signedOff: [], availableAt: null, deadline: null, contractFloor: null, contractCeiling: null, completedAt: null, ...fields });
+      const workflow = { stages: [{ id: "a", prerequisites: [] }, { id: "b", prerequisites: ["a"] },
+        { id: "c", prerequisites: ["a"] }, { id: "d", prerequisites: ["b", "c"] }] };
+      const typical = { stages: { a: { days: 1 }, b: { days: 10 }, c: { days: 3 }, d: { days: 2 } } };
+      const base = { status: "open", parties: { bank: "0x1", lawyer: "0x2", buyer: "0x3", seller: "0x4" },
+        terms: { price: "9", deposit: "1", loan: "8" }, escrow: { paidByBuyer: "1", paidByBank: "0" } };
+      const now = ${t0} + ${DAY_MS};
+      const progress = { ...base, stages: [stage("a", { status: "completed", completedAt: iso(${t0}) }),
+        stage("b", { status: "open" }), stage("c", { status: "open", deadline: iso(now + 2 * ${DAY_MS}),
+        contractCeiling: iso(now + ${DAY_MS}) }), stage("d", { deadline: iso(now - ${DAY_MS}) })] };
+      // c's legal moment lies after its typical end: its end is that moment; d waits for b, the longer.
+      const late = { ...progress, stages: progress.stages.map((s) => s.id === "d" ? { ...s, availableAt: iso(${t0} + 30 * ${DAY_MS}) } : s) };
+      const funds = { ...base, stages: [stage("a", { status: "waiting", waitingFor: "funds" })] };
+      const time = { ...base, stages: [stage("a", { status: "waiting", waitingFor: "time", availableAt: iso(now + ${DAY_MS}) })] };
+      return {
+        finish: estimateFinish(progress, workflow, typical, now),
+        late: estimateFinish(late, workflow, typical, now),
+        closed: estimateFinish({ ...progress, status: "completed" }, workflow, typical, now),
+        next: nextLegalDate(progress, now),
+        funds: awaited(funds).roles.map((r) => r.role + " " + r.for),
+        time: awaited(time),
+        signers: awaited(progress).roles.map((r) => r.role + " " + r.for + " " + r.stages.length),
+      };
+    })()`)) as any;
+    // a ended at t0; b ends 10 days later, c 3; d 2 days after b.
+    expect(result.finish).to.equal(new Date(t0 + 12 * DAY_MS).toISOString());
+    expect(result.late).to.equal(new Date(t0 + 30 * DAY_MS).toISOString());
+    expect(result.closed).to.equal(null);
+    // The next legal date is c's deadline (the law's), not its contract ceiling, nor d's that has passed.
+    expect(result.next.kind).to.equal("deadline");
+    expect(result.next.stage.id).to.equal("c");
+    expect(result.next.at).to.equal(new Date(t0 + 3 * DAY_MS).toISOString());
+    expect(result.funds).to.deep.equal(["bank funds"]);
+    expect(result.time).to.deep.include({ waitsForTime: true, time: new Date(t0 + 2 * DAY_MS).toISOString() });
+    expect(result.signers).to.deep.equal(["bank sign-off 2"]);
+    await context.close();
+  });
+
   it("answers a wrong token, a revoked one and a stranger's with a clear message and the form again", async function () {
     const { page, context } = await newPage(360);
     await page.goto(pageUrl());
@@ -288,10 +384,10 @@ describe("ui: the progress page in a real browser", function () {
     expect(await stageItem(page, "application").locator(".status-label").textContent()).to.equal("Open");
     expect(await stageItem(page, "loan-estimate").locator(".status-label").textContent()).to.equal("Locked");
     expect(await stageItem(page, "application").locator('[data-role="bank"]').textContent()).to.contain(
-      "Bank: awaited",
+      "Northwind Bank (bank): awaited",
     );
     expect(await stageItem(page, "application").locator('[data-role="buyer"]').textContent()).to.contain(
-      "Buyer (you): awaited",
+      "Alex Morgan (buyer, you): awaited",
     );
     // The buyer's own stages offer a button; the bank's do not.
     expect(
@@ -309,7 +405,9 @@ describe("ui: the progress page in a real browser", function () {
     expect(await stageItem(page, "consummation").locator(".waits-for").textContent()).to.equal(
       `Not open to sign-offs yet: waits for: ${consummation.waitsFor}.`,
     );
-    expect(await page.locator("#escrow").textContent()).to.contain("Paid in by the buyer0 ETH");
+    expect(await page.locator('#escrow [data-payer="buyer"]').textContent()).to.equal(
+      "Alex Morgan (buyer, you) put in nothing yet of the 0.1 ETH deposit",
+    );
 
     // The token lives in this tab's session storage, never in the address; a reload keeps the page signed in.
     expect(await page.evaluate(`sessionStorage.getItem("${TOKEN_KEY}")`)).to.equal(h.tokens.buyer);
@@ -321,23 +419,85 @@ describe("ui: the progress page in a real browser", function () {
     await page.screenshot({ path: join(SCREENSHOTS, "1-start.png"), fullPage: true });
   });
 
+  it("says at the top where things stand: the stage under way, whom it awaits by name and role, the next legal date, an estimated finish and its source", async function () {
+    const { page } = buyer;
+    const progress = await caseNow();
+    expect(progress.names).to.deep.equal(NAMES);
+    expect(await fact(page, "now").textContent()).to.equal("Application");
+    expect(await fact(page, "awaited").textContent()).to.equal(
+      "Northwind Bank (bank) and Alex Morgan (buyer, you) to sign off",
+    );
+    // The next legal date is the law's earliest moment still to come (the stages' deadline or availableAt).
+    const moments = progress.stages
+      .filter((s: any) => s.status !== "completed")
+      .flatMap((s: any) => [
+        { at: s.deadline, words: `: ${s.title} must be done by then` },
+        { at: s.availableAt, words: `: ${s.title} may go ahead from then` },
+      ])
+      .filter((m: any) => m.at)
+      .sort((a: any, b: any) => Date.parse(a.at) - Date.parse(b.at));
+    expect(moments.length, "a legal date runs from the opening (the long stop)").to.be.greaterThan(0);
+    const legal = fact(page, "legal-date");
+    expect(await legal.locator(`time[datetime="${moments[0].at}"]`).count()).to.equal(1);
+    expect(await legal.textContent()).to.match(new RegExp(`${moments[0].words.replace(/[()]/g, "\\$&")}$`));
+    // An estimate from the typical durations (well inside the long stop), and where it comes from.
+    const typical = (await h.request(null, "GET", "/workflows/us-purchase/typical-durations")).body;
+    const estimate = fact(page, "estimate");
+    const finish = await estimate.locator("time").getAttribute("datetime");
+    const days = (Date.parse(finish!) - Date.parse(progress.updatedAt.time)) / (DAY * 1000);
+    expect(days, "days to the estimated finish").to.be.within(30, 45);
+    expect(await estimate.textContent()).to.match(
+      /^around \w{3}, \d{1,2} \w{3} \d{4} \(in about \d+ weeks\), from typical durations: an estimate, not a promise\./,
+    );
+    const source = estimate.locator("details.estimate-source");
+    expect(await source.locator("ul").isVisible()).to.equal(false);
+    await source.locator("summary", { hasText: "Where this estimate comes from" }).click();
+    expect(await source.textContent()).to.contain(typical.summary);
+    expect(await source.locator("li").first().textContent()).to.equal(
+      `Application: 1 day. ${typical.stages.application.source}`,
+    );
+    await source.locator("summary").click();
+    // The parties by name.
+    for (const role of ["bank", "lawyer", "buyer", "seller"] as const)
+      expect(await page.locator(`#parties [data-party="${role}"]`).textContent(), role).to.match(
+        new RegExp(`^${NAMES[role].replace(/[.&]/g, "\\$&")}( \\(you\\))? 0x`),
+      );
+    await page.screenshot({ path: join(SCREENSHOTS, "1-start-top.png") });
+  });
+
+  it("puts where things stand on a 390 px phone's first screen", async function () {
+    const { page, context } = await buyerPage(PHONE);
+    for (const name of ["now", "awaited", "legal-date", "estimate"]) {
+      const box = await fact(page, name).boundingBox();
+      expect(box, name).to.not.equal(null);
+      expect(box!.y + box!.height, `${name} on the first screen`).to.be.at.most(PHONE.height);
+    }
+    expect(await page.evaluate("document.documentElement.scrollWidth")).to.be.at.most(PHONE.width);
+    await page.screenshot({ path: join(SCREENSHOTS, "1-start-phone.png") });
+    await context.close();
+  });
+
+  it("has no accessibility violation at the start, on a desktop and a phone (axe-core)", async function () {
+    await expectAccessible("at the start");
+  });
+
   it("shows each stage complete, without a reload, as the buyer, the bank and the lawyer sign off through the API", async function () {
     const { page } = buyer;
     await signOff("buyer", "application");
     await stageItem(page, "application").locator('[data-role="buyer"].role--signed').waitFor(WAIT);
     await signOff("bank", "application");
-    await completed(page, "application").waitFor(WAIT);
+    await completed(page, "application").waitFor(ATTACHED);
 
     await signOff("bank", "loan-estimate");
-    await completed(page, "loan-estimate").waitFor(WAIT);
+    await completed(page, "loan-estimate").waitFor(ATTACHED);
     // Screen readers hear of it.
     await announced(page, "Completed: Loan Estimate delivered.");
     await signOff("lawyer", "title-commitment");
-    await completed(page, "title-commitment").waitFor(WAIT);
+    await completed(page, "title-commitment").waitFor(ATTACHED);
     await signOff("bank", "appraisal");
     await signOff("bank", "underwriting");
-    await completed(page, "appraisal").waitFor(WAIT);
-    await completed(page, "underwriting").waitFor(WAIT);
+    await completed(page, "appraisal").waitFor(ATTACHED);
+    await completed(page, "underwriting").waitFor(ATTACHED);
 
     await page.locator("#progress-text", { hasText: "5 of 12 stages complete" }).waitFor(WAIT);
     await notReloaded(page);
@@ -365,6 +525,50 @@ describe("ui: the progress page in a real browser", function () {
     expect(await stageItem(page, "loan-estimate-waiting-period").locator(".status-label").textContent()).to.equal(
       "Waiting for time",
     );
+  });
+
+  it("folds the completed stages behind 'n stages done', keeps the ones under way open, and opens them on a click", async function () {
+    const { page } = buyer;
+    const fold = page.locator("#fold-done");
+    expect(await fold.textContent()).to.equal("✓ 5 stages done: show them");
+    expect(await fold.getAttribute("aria-expanded")).to.equal("false");
+    expect(await completed(page, "application").isVisible()).to.equal(false);
+    expect(await stageItem(page, "rate-lock").isVisible(), "under way").to.equal(true);
+    expect(await stageItem(page, "loan-estimate-waiting-period").isVisible(), "waiting").to.equal(true);
+    expect(await fact(page, "now").textContent()).to.equal(
+      "Rate lock and Seven business days since the Loan Estimate, less the three that consummation waits",
+    );
+    await fold.click();
+    expect(await page.locator("#fold-done").textContent()).to.equal("✓ 5 stages done: hide them");
+    expect(await page.locator("#fold-done").getAttribute("aria-expanded")).to.equal("true");
+    expect(await completed(page, "application").isVisible()).to.equal(true);
+    expect(await page.evaluate("document.activeElement.id")).to.equal("fold-done");
+    await page.locator("#fold-done").click();
+    expect(await completed(page, "application").isVisible()).to.equal(false);
+  });
+
+  it("keeps hashes, blocks and addresses behind 'Show technical details', one click away", async function () {
+    const { page } = buyer;
+    await page.locator("#fold-done").click();
+    const tx = stageOf(await caseNow(), "application").tx;
+    const hash = completed(page, "application").locator(".hash");
+    const address = page.locator('#parties [data-party="bank"] .party-address');
+    const block = page.locator("#history-list > li .event-where .technical").first();
+    for (const hidden of [hash, address, block]) expect(await hidden.isVisible()).to.equal(false);
+    expect(await page.locator("#case .hash:visible, #case .address:visible").count()).to.equal(0);
+    const toggle = page.getByRole("button", { name: "Show technical details" });
+    expect(await toggle.getAttribute("aria-expanded")).to.equal("false");
+    await toggle.click();
+    expect(await hash.isVisible()).to.equal(true);
+    expect(await hash.textContent()).to.equal(tx);
+    expect(await address.textContent()).to.equal(` ${h.addresses.bank}`);
+    expect(await block.textContent()).to.match(/block \d+$/);
+    expect(await page.getByRole("button", { name: "Hide technical details" }).getAttribute("aria-expanded")).to.equal(
+      "true",
+    );
+    await page.getByRole("button", { name: "Hide technical details" }).click();
+    expect(await hash.isVisible()).to.equal(false);
+    await page.locator("#fold-done").click();
   });
 
   it("shows the legal moments in the viewer's time zone, with New York time beside them where it differs", async function () {
@@ -446,7 +650,7 @@ describe("ui: the progress page in a real browser", function () {
     expect(await stageItem(page, "rate-lock").getAttribute("data-status")).to.equal("open");
 
     proxy.setMode("pass");
-    await completed(page, "rate-lock").waitFor(WAIT);
+    await completed(page, "rate-lock").waitFor(ATTACHED);
     await page.locator('#connection[data-state="live"]').waitFor(WAIT);
     await page.locator("#progress-text", { hasText: "6 of 12 stages complete" }).waitFor(WAIT);
     await notReloaded(page);
@@ -474,7 +678,7 @@ describe("ui: the progress page in a real browser", function () {
     await page.locator("#connection-text", { hasText: /^Reconnecting in ([4-9]|\d\d) s/ }).waitFor(WAIT);
     const onlineAt = Date.now();
     await buyer.context.setOffline(false);
-    await completed(page, "clear-to-close").waitFor(WAIT);
+    await completed(page, "clear-to-close").waitFor(ATTACHED);
     expect(Date.now() - onlineAt, "reconnected as soon as the browser was online").to.be.below(2_000);
     // ... and once the connection is back, that error leaves the screen; the button is there to try again.
     await page.locator('#connection[data-state="live"]').waitFor(WAIT);
@@ -493,6 +697,13 @@ describe("ui: the progress page in a real browser", function () {
       fullPage: true,
       clip: { x: 0, y: 0, width: 1280, height: 1800 },
     });
+  });
+
+  it("has no accessibility violation midway, on a desktop and a phone (axe-core)", async function () {
+    await expectAccessible("midway");
+    const { page, context } = await buyerPage(PHONE);
+    await page.screenshot({ path: join(SCREENSHOTS, "2-midway-phone.png") });
+    await context.close();
   });
 
   it("gives up on a stalled stream that sends nothing, not even heartbeats, and resumes where it was", async function () {
@@ -598,7 +809,7 @@ describe("ui: the progress page in a real browser", function () {
     // The 4 business days after the Loan Estimate pass; that stage completes by time alone. Now the legal
     // moment is known, and shown: the API's own, in London's clock and New York's.
     await moveClock(7 * DAY);
-    await completed(page, "loan-estimate-waiting-period").waitFor(WAIT);
+    await completed(page, "loan-estimate-waiting-period").waitFor(ATTACHED);
     const known = stageOf(await caseNow(), "consummation");
     expect(known.acceptsSignOffs).to.equal(false);
     expect(known.availableAt).to.match(/T\d\d:\d\d:\d\d(\.\d+)?Z$/);
@@ -633,15 +844,30 @@ describe("ui: the progress page in a real browser", function () {
   it("follows the case to its completion and shows where the money went", async function () {
     await signOff("buyer", "consummation");
     await signOff("seller", "consummation");
-    await completed(buyer.page, "consummation").waitFor(WAIT);
+    await completed(buyer.page, "consummation").waitFor(ATTACHED);
     expect(await stageItem(buyer.page, "funding").locator(".status-label").textContent()).to.equal("Open");
 
     const deposit = await h.request("buyer", "POST", `/cases/${h.caseId}/deposits`, { amount: "100000000000000000" });
     expect(deposit.status).to.equal(202);
     const loan = await h.request("bank", "POST", `/cases/${h.caseId}/deposits`, { amount: "800000000000000000" });
     expect(loan.status).to.equal(202);
-    await buyer.page.locator("#escrow dd", { hasText: "Yes, all in escrow" }).waitFor(WAIT);
-    expect(await buyer.page.locator("#escrow").textContent()).to.contain("Paid in by the bank0.8 ETH");
+    await buyer.page.locator("#escrow .held", { hasText: "All the money is in escrow." }).waitFor(WAIT);
+    // Money in words, each payer by name, with the operator's indicative rate beside the ETH.
+    expect(await buyer.page.locator('#escrow [data-payer="buyer"]').textContent()).to.equal(
+      "Alex Morgan (buyer, you) put in 0.1 ETH (about £250) of the 0.1 ETH deposit",
+    );
+    expect(await buyer.page.locator('#escrow [data-payer="bank"]').textContent()).to.equal(
+      "Northwind Bank (bank) put in 0.8 ETH (about £2,000) of the 0.8 ETH loan",
+    );
+    expect(await buyer.page.locator("#escrow .held").textContent()).to.equal(
+      "All the money is in escrow. It goes to the seller when Funding and disbursement: lender to escrow to seller completes.",
+    );
+    expect(await buyer.page.locator("#escrow .indicative").textContent()).to.equal(
+      "Amounts in GBP are indicative only: at 1 ETH = £2,500.00, a rate set by the operator of this service, not a market price.",
+    );
+    expect(await fact(buyer.page, "awaited").textContent()).to.equal(
+      "Northwind Bank (bank) and Hale & Co. Settlement (lawyer) to sign off",
+    );
 
     // The lawyer signs the release and the recording from the page; the bank through the API.
     const { page } = lawyer;
@@ -649,30 +875,69 @@ describe("ui: the progress page in a real browser", function () {
     await stageItem(page, "funding")
       .getByRole("button", { name: /Sign off/ })
       .click();
-    await completed(page, "funding").waitFor(WAIT);
+    await completed(page, "funding").waitFor(ATTACHED);
     await stageItem(page, "recording")
       .getByRole("button", { name: /Sign off/ })
       .click();
-    await completed(page, "recording").waitFor(WAIT);
+    await completed(page, "recording").waitFor(ATTACHED);
 
     const done = buyer.page;
     await done.locator("#progress-text", { hasText: "12 of 12 stages complete" }).waitFor(WAIT);
     await done.locator(".case-status", { hasText: "Completed" }).waitFor(WAIT);
-    expect(await done.locator("#escrow").textContent()).to.contain("ReleasedYes, to the payees");
+    expect(await done.locator("#escrow .held").textContent()).to.equal("Released: the escrow has paid out.");
     // The seller's price was credited and paid out at once: the history shows it withdrawn.
     await done
-      .locator("#escrow .payouts li", { hasText: "Seller" })
-      .filter({ hasText: "0.9 ETH withdrawn" })
+      .locator('#escrow .payouts li[data-payee="seller"]', {
+        hasText: "Sam Rivera (seller) received 0.9 ETH (about £2,250)",
+      })
       .waitFor(WAIT);
+    expect(await done.locator("#escrow").textContent()).to.contain(
+      "What came backNothing came back to anyone: every payer paid exactly its share.",
+    );
+
+    // The moment it completes: what was achieved, when, and the money, at the top of the page.
+    const final = await caseNow();
+    const last = final.stages
+      .map((s: any) => s.completedAt)
+      .sort()
+      .pop();
+    const outcome = done.locator("#outcome");
+    expect(await outcome.locator("h3").textContent()).to.equal("The case is complete");
+    expect(await outcome.locator(`.outcome-when time[datetime="${last}"]`).count()).to.equal(1);
+    // The dev clock moved 14 days on the way: it took 14 days from the opening.
+    expect(await outcome.locator(".outcome-when").textContent()).to.match(
+      /^Completed .+, 14 days after the case opened\.$/,
+    );
+    expect(await outcome.locator(".outcome-what").textContent()).to.equal(
+      "All 12 stages are done: US home purchase with a mortgage has gone through, and the escrow has paid out.",
+    );
+    expect(await outcome.locator(".outcome-paid").textContent()).to.equal(
+      "Alex Morgan (buyer, you) put in 0.1 ETH (about £250) and Northwind Bank (bank) 0.8 ETH (about £2,000).",
+    );
+    await outcome
+      .locator(".outcome-money li", { hasText: "Sam Rivera (seller) received 0.9 ETH (about £2,250)." })
+      .waitFor(WAIT);
+    expect(await done.locator("#standing [data-fact]").count(), "no estimate once done").to.equal(0);
+    // Every stage folded away behind one line.
+    expect(await done.locator("#fold-done").textContent()).to.equal("✓ 12 stages done: show them");
+    expect(await done.locator("#timeline > li:visible").count()).to.equal(0);
     await notReloaded(done);
     expect(await done.getByRole("button", { name: /Sign off/ }).count()).to.equal(0);
     await done.evaluate("window.scrollTo(0, 0)");
     await done.screenshot({ path: join(SCREENSHOTS, "3-completed.png"), fullPage: true });
 
-    // On a phone's width, nothing runs off the side.
+    // On a phone's width, nothing runs off the side, and the outcome is on the first screen.
     await done.setViewportSize({ width: 360, height: 800 });
     expect(await done.evaluate("document.documentElement.scrollWidth")).to.be.at.most(360);
+    await done.setViewportSize(PHONE);
+    await done.evaluate("window.scrollTo(0, 0)");
+    const box = await outcome.boundingBox();
+    expect(box!.y + box!.height, "the outcome fits the phone's first screen").to.be.at.most(PHONE.height);
     await done.screenshot({ path: join(SCREENSHOTS, "4-completed-phone.png") });
+    await done.setViewportSize(DESKTOP);
+    await done.screenshot({ path: join(SCREENSHOTS, "3-completed-top.png") });
+    await done.setViewportSize({ width: 1280, height: 900 });
+    await expectAccessible("completed");
   });
 
   it("asks for a token again when the one in use is revoked while the page follows the case", async function () {

@@ -192,4 +192,13 @@ describe("legal guard", function () {
       expect(createLegalGuard(us).endOfLocalDate("2027-03-14").toISOString()).to.equal("2027-03-15T04:00:00.000Z");
     });
   });
+
+  it("counts N business days ahead in the jurisdiction's calendar, skipping its holidays", function () {
+    // From Wednesday 23 December 2026 in New York: Thursday is the first; Christmas Day is a holiday, and
+    // Saturday a business day for Regulation Z's rules: it starts the second, Monday the third.
+    const guard = createLegalGuard(us);
+    const from = new Date("2026-12-23T17:00:00Z");
+    expect(guard.businessDaysAfter(from, 2).toISOString()).to.equal("2026-12-26T05:00:00.000Z");
+    expect(guard.businessDaysAfter(from, 3).toISOString()).to.equal("2026-12-28T05:00:00.000Z");
+  });
 });

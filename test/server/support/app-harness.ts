@@ -64,6 +64,18 @@ export interface HarnessOptions {
   logger?: Logger;
   /** The webhooks' settings; default: private URLs allowed (the tests' receivers listen on 127.0.0.1). */
   webhooks?: AppOptions["webhooks"];
+  /**
+   * Runs once the escrow is deployed and the two cases opened, before the engine starts (so it reads
+   * whatever this puts on chain as it catches up): the HTTP benchmark opens its 10,000 cases here.
+   */
+  beforeEngineStart?: (deployment: {
+    address: string;
+    parties: Record<"bank" | "lawyer" | "buyer" | "seller", string>;
+  }) => Promise<void>;
+  /** Display names of the principals (default: each principal's harness name, "bank", "buyer", ...). */
+  displayNames?: Partial<Record<PrincipalName, string>>;
+  /** The operator's display currency (DISPLAY_CURRENCY, DISPLAY_RATE); default none. */
+  display?: AppOptions["display"];
 }
 
 export interface JsonResponse<T = any> {
@@ -127,6 +139,7 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
   const signers = await ethers.getSigners();
   const caseId = await openOnChain(deployment.address, signers[ACCOUNTS.bank.index], workflow, parties, terms);
   const otherCaseId = await openOnChain(deployment.address, admin, workflow, otherParties, terms);
+  await options.beforeEngineStart?.({ address: deployment.address, parties });
 
   const dataDir = mkdtempSync(join(tmpdir(), "server-test-"));
   const engine = createEngine({
@@ -144,7 +157,11 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
   const principals = PrincipalStore.open(join(dataDir, "server.sqlite"));
   const tokens = {} as Record<TokenName, string>;
   for (const name of PRINCIPAL_NAMES)
-    tokens[name] = principals.add({ name, role: ACCOUNTS[name].role, address: addresses[name] }).token;
+    tokens[name] = principals.add({
+      name: options.displayNames?.[name] ?? name,
+      role: ACCOUNTS[name].role,
+      address: addresses[name],
+    }).token;
   const revoked = principals.add({ name: "revoked", role: "lawyer", address: addresses.lawyer });
   principals.revoke(revoked.principal.id);
   tokens.revoked = revoked.token;
@@ -154,6 +171,7 @@ export async function startApp(options: HarnessOptions = {}): Promise<AppHarness
     rateLimit: options.rateLimit ?? { requestsPerMinute: 1_000_000, burst: 100_000 },
     devClock: options.devClock ?? true,
     heartbeatMs: options.heartbeatMs,
+    display: options.display,
     logger: options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "silent" }),
     webhooks: { allowPrivateUrls: true, ...options.webhooks },
   });
