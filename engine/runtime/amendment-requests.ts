@@ -302,11 +302,12 @@ export class AmendmentRequests {
   private deadlineSeconds(view: CaseView, to: string): number {
     let seconds: number;
     if (/^\d{4}-\d{2}-\d{2}$/.test(to)) {
+      const day = new Date(`${to}T00:00:00Z`);
+      if (Number.isNaN(day.getTime()) || !day.toISOString().startsWith(to))
+        throw invalid(`${JSON.stringify(to)} is not a date`);
+      // The end of that day in the case's jurisdiction; a template no workflow here compiles to keeps UTC's days.
       const guard = this.options.guards.of(view.template.templateId);
-      const end = guard ? guard.endOfLocalDate(to) : new Date(`${to}T00:00:00Z`);
-      if (Number.isNaN(end.getTime())) throw invalid(`${JSON.stringify(to)} is not a date`);
-      if (!guard) end.setUTCDate(end.getUTCDate() + 1);
-      seconds = end.getTime() / 1000;
+      seconds = guard ? guard.endOfLocalDate(to).getTime() / 1000 : day.getTime() / 1000 + 86_400;
     } else {
       seconds = instantSeconds(to, "to");
     }
